@@ -1,0 +1,11 @@
+//! The wgpu side: one device context, buffer readback that works in the browser and
+//! natively, and the kernels. Kernels are written as pure `execute_*` functions over a
+//! `(device, queue)` pair so that tests can pass their own device.
+
+pub mod context;
+pub mod error;
+pub mod readback;
+pub mod rng_fill;
+
+pub use context::{describe_adapter, GpuContext};
+pub use error::GpuError;

@@ -1,0 +1,224 @@
+//! The RNG fill kernel (shaders/rng_fill.wgsl): `count` consecutive Philox draws of one
+//! stream, as raw u32x4 and as Box-Muller normals. It is the GPU half of the RNG agreement
+//! tests and the smallest end-to-end use of the GPU path.
+
+use wgpu::util::DeviceExt;
+
+use super::readback::read_bytes;
+use super::GpuError;
+use crate::core::rng::{normal4, random_u32x4};
+use crate::exec::shader_source::composed;
+
+const WORKGROUP_SIZE: u32 = 64;
+
+/// Which draws to make: counters `first_counter .. first_counter + count` of `stream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RngFillRequest {
+    pub seed: u64,
+    pub stream: u64,
+    pub first_counter: u64,
+    pub count: u32,
+}
+
+/// What the kernel wrote: one entry per counter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RngFillOutput {
+    pub bits: Vec<[u32; 4]>,
+    pub normals: Vec<[f32; 4]>,
+}
+
+/// Mirrors `RngFillParams` in the shader (32 bytes, vec2<u32> aligned to 8).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RngFillParams {
+    seed: [u32; 2],
+    stream: [u32; 2],
+    first_counter: [u32; 2],
+    count: u32,
+    row_length: u32,
+}
+
+fn split_u64(value: u64) -> [u32; 2] {
+    [value as u32, (value >> 32) as u32]
+}
+
+/// Workgroups in x and y so that no dimension exceeds the device's limit.
+fn dispatch_grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
+    let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
+    let x = groups.min(max_per_dimension);
+    (x, groups.div_ceil(x))
+}
+
+/// Runs the fill on the given device. Pure in the wgpu-examples sense: no global state, so a
+/// test can pass its own device.
+pub async fn execute_rng_fill(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    request: RngFillRequest,
+) -> Result<RngFillOutput, GpuError> {
+    let count = request.count as u64;
+    let bytes = count * 16;
+    let limits = device.limits();
+    if bytes > u64::from(limits.max_storage_buffer_binding_size) || bytes > limits.max_buffer_size {
+        return Err(GpuError::Validation(format!(
+            "{count} draws need {bytes} bytes, over this device's storage limit of {} bytes; ask for fewer at a time",
+            limits.max_storage_buffer_binding_size
+        )));
+    }
+    let (groups_x, groups_y) = dispatch_grid(request.count, limits.max_compute_workgroups_per_dimension);
+    let params = RngFillParams {
+        seed: split_u64(request.seed),
+        stream: split_u64(request.stream),
+        first_counter: split_u64(request.first_counter),
+        count: request.count,
+        row_length: groups_x * WORKGROUP_SIZE,
+    };
+
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let source = composed("rng_fill.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("rng_fill.wgsl"),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some("rng fill"),
+        layout: None,
+        module: &module,
+        entry_point: Some("fill"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("rng fill params"),
+        contents: bytemuck::bytes_of(&params),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let storage = |label| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    };
+    let staging = |label| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
+    let (bits_buffer, normals_buffer) = (storage("rng bits"), storage("rng normals"));
+    let (bits_staging, normals_staging) = (staging("rng bits staging"), staging("rng normals staging"));
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("rng fill bindings"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: bits_buffer.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 2, resource: normals_buffer.as_entire_binding() },
+        ],
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rng fill") });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("rng fill"), timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups_x, groups_y, 1);
+    }
+    encoder.copy_buffer_to_buffer(&bits_buffer, 0, &bits_staging, 0, bytes.max(16));
+    encoder.copy_buffer_to_buffer(&normals_buffer, 0, &normals_staging, 0, bytes.max(16));
+    queue.submit([encoder.finish()]);
+    if let Some(error) = scope.pop().await {
+        return Err(GpuError::Validation(error.to_string()));
+    }
+
+    let bits_bytes = read_bytes(device, &bits_staging).await?;
+    let normals_bytes = read_bytes(device, &normals_staging).await?;
+    let bits: &[[u32; 4]] = bytemuck::cast_slice(&bits_bytes);
+    let normals: &[[f32; 4]] = bytemuck::cast_slice(&normals_bytes);
+    Ok(RngFillOutput {
+        bits: bits[..request.count as usize].to_vec(),
+        normals: normals[..request.count as usize].to_vec(),
+    })
+}
+
+/// How far GPU normals may stray from the CPU's. WGSL lets `log` err by 2^-21 and `sin`/`cos`
+/// by 2^-11 on [-pi, pi]; times a Box-Muller radius of at most 5.8 that is about 3e-3.
+pub const NORMAL_TOLERANCE: f32 = 3e-3;
+
+/// How the GPU's draws compare with `core::rng` for the same request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RngAgreement {
+    /// How many u32 values were compared (4 per counter).
+    pub u32_draws: usize,
+    /// The first counter offset whose bits differ, with (gpu, cpu) bits.
+    pub first_bit_mismatch: Option<(usize, [u32; 4], [u32; 4])>,
+    /// The largest |gpu - cpu| over all normals.
+    pub max_normal_error: f32,
+}
+
+/// Recomputes every draw of `request` on the CPU and compares.
+pub fn compare_with_cpu(request: RngFillRequest, output: &RngFillOutput) -> RngAgreement {
+    let mut first_bit_mismatch = None;
+    let mut max_normal_error = 0.0f32;
+    for (i, (bits, normals)) in output.bits.iter().zip(&output.normals).enumerate() {
+        let counter = request.first_counter.wrapping_add(i as u64);
+        let cpu_bits = random_u32x4(request.seed, request.stream, counter);
+        if first_bit_mismatch.is_none() && *bits != cpu_bits {
+            first_bit_mismatch = Some((i, *bits, cpu_bits));
+        }
+        let cpu_normals = normal4(request.seed, request.stream, counter);
+        for (g, c) in normals.iter().zip(cpu_normals) {
+            // A NaN on either side counts as an infinite error.
+            let error = if g.is_finite() { (g - c).abs() } else { f32::INFINITY };
+            max_normal_error = max_normal_error.max(error);
+        }
+    }
+    if output.bits.len() != request.count as usize && first_bit_mismatch.is_none() {
+        first_bit_mismatch = Some((output.bits.len(), [0; 4], [0; 4]));
+    }
+    RngAgreement { u32_draws: output.bits.len() * 4, first_bit_mismatch, max_normal_error }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn grid_never_exceeds_the_dimension_limit() {
+        assert_eq!(dispatch_grid(1, 65535), (1, 1));
+        assert_eq!(dispatch_grid(64 * 10, 65535), (10, 1));
+        let (x, y) = dispatch_grid(u32::MAX, 65535);
+        assert!(x <= 65535 && y <= 65535);
+        assert!(u64::from(x) * u64::from(y) * 64 >= u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn comparison_spots_a_flipped_bit_and_a_bad_normal() {
+        let request = RngFillRequest { seed: 1, stream: 2, first_counter: 3, count: 3 };
+        let mut output = RngFillOutput {
+            bits: (3..6).map(|c| random_u32x4(1, 2, c)).collect(),
+            normals: (3..6).map(|c| normal4(1, 2, c)).collect(),
+        };
+        let clean = compare_with_cpu(request, &output);
+        assert_eq!(clean.first_bit_mismatch, None);
+        assert_eq!(clean.max_normal_error, 0.0);
+        assert_eq!(clean.u32_draws, 12);
+        output.bits[1][2] ^= 1;
+        output.normals[2][0] = f32::NAN;
+        let broken = compare_with_cpu(request, &output);
+        assert_eq!(broken.first_bit_mismatch.map(|m| m.0), Some(1));
+        assert!(broken.max_normal_error > NORMAL_TOLERANCE);
+    }
+
+    #[test]
+    fn params_match_the_shader_layout() {
+        assert_eq!(std::mem::size_of::<RngFillParams>(), 32);
+        assert_eq!(split_u64(0x1234_5678_9abc_def0), [0x9abc_def0, 0x1234_5678]);
+    }
+}

@@ -1,0 +1,5 @@
+//! Executors and the GPU plumbing they share.
+
+pub mod backend;
+pub mod gpu;
+pub mod shader_source;

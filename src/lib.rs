@@ -1,0 +1,20 @@
+//! NDE Playground: neural differential equations and score-based diffusion on toy 2D data.
+//!
+//! Layers (dependencies point down only):
+//! - [`core`]: pure numerics, no web, GPU or I/O; builds for every target.
+//! - [`exec`]: the executors (CPU reference and wgpu) and the GPU plumbing.
+//! - `ui` (wasm only): the Yew page.
+//! - `cli` (native only): the `nde` command-line tool.
+
+pub mod core;
+pub mod exec;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+
+// Unit tests of the library run in the browser too (the wasm-pack layer).
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
