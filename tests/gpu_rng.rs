@@ -20,7 +20,8 @@ fn gpu_or_skip(test: &str) -> Option<GpuContext> {
             panic!("{test}: NDE_REQUIRE_GPU=1 but {e}")
         }
         Err(e) => {
-            println!("SKIPPED {test}: {e}");
+            // Own line, so the layer runner finds it after libtest's "test name ... ".
+            println!("\nSKIPPED {test}: {e}");
             None
         }
     }

@@ -1,8 +1,6 @@
 //! A panic must never leave a blank page: the hook writes the message into the page (and
 //! the console), then wasm traps as usual.
 
-use wasm_bindgen::JsCast;
-
 pub fn install() {
     std::panic::set_hook(Box::new(|info| {
         let message = info.to_string();
@@ -30,7 +28,5 @@ fn show(message: &str) {
         "Something went wrong and the playground stopped: {message}\n\nReload the page to start again. \
          If it happens again, please report it with this message."
     )));
-    if let Ok(panel) = panel.dyn_into::<web_sys::HtmlElement>() {
-        let _ = panel.style().set_property("display", "block");
-    }
+    let _ = panel.set_attribute("style", "display: block");
 }
