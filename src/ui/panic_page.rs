@@ -1,8 +1,9 @@
 //! A panic must never leave a blank page: the hook writes the message into the page (and
 //! the console), then wasm traps as usual.
 
+/// Must go through Yew: its renderer replaces any hook not set by `set_custom_panic_hook`.
 pub fn install() {
-    std::panic::set_hook(Box::new(|info| {
+    yew::set_custom_panic_hook(Box::new(|info| {
         let message = info.to_string();
         web_sys::console::error_1(&format!("NDE Playground crashed: {message}").into());
         show(&message);
