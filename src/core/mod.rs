@@ -1,4 +1,6 @@
 //! The numerical core: pure Rust, no web, GPU or I/O dependency.
 
+pub mod data;
+pub mod process;
 pub mod rng;
 pub mod stats;

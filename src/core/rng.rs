@@ -75,6 +75,56 @@ pub fn normal4(seed: u64, stream: u64, counter: u64) -> [f32; 4] {
     [n0, n1, n2, n3]
 }
 
+/// Sequential draws from one (seed, stream): a cursor over the counter, for code that just
+/// wants "the next normal" (data generators, tests). Deterministic and cheap to create.
+#[derive(Debug, Clone)]
+pub struct RngStream {
+    seed: u64,
+    stream: u64,
+    counter: u64,
+    buffered: [f64; 4],
+    available: usize,
+}
+
+impl RngStream {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        Self { seed, stream, counter: 0, buffered: [0.0; 4], available: 0 }
+    }
+
+    fn next_bits(&mut self) -> [u32; 4] {
+        let bits = random_u32x4(self.seed, self.stream, self.counter);
+        self.counter += 1;
+        bits
+    }
+
+    /// Uniform on [0, 1) with 53 random bits (two u32 combined).
+    pub fn uniform(&mut self) -> f64 {
+        let [a, b, _, _] = self.next_bits();
+        let bits = (u64::from(a) << 21) ^ u64::from(b >> 11);
+        (bits & ((1u64 << 53) - 1)) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (f64 Box-Muller; two pairs per counter, buffered).
+    pub fn normal(&mut self) -> f64 {
+        if self.available == 0 {
+            let bits = self.next_bits();
+            let unit = |hi: u32, lo: u32| ((u64::from(hi) << 21) ^ u64::from(lo >> 11)) as f64 / (1u64 << 53) as f64;
+            let (u1, u2) = (1.0 - unit(bits[0], bits[1]), unit(bits[2], bits[3]));
+            let radius = (-2.0 * u1.ln()).sqrt();
+            let angle = std::f64::consts::TAU * u2;
+            self.buffered = [radius * angle.cos(), radius * angle.sin(), 0.0, 0.0];
+            self.available = 2;
+        }
+        self.available -= 1;
+        self.buffered[self.available]
+    }
+
+    /// An index in 0..n, uniform (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.uniform() * n as f64) as usize).min(n - 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -162,6 +212,23 @@ mod tests {
         for (a, b) in [(0, 1), (0, 2), (1, 3), (2, 3)] {
             assert!(corr(a, b).abs() < 5.0 / (n as f64).sqrt(), "corr({a},{b}) = {}", corr(a, b));
         }
+    }
+
+    #[test]
+    fn stream_draws_are_deterministic_and_standard() {
+        let mut a = RngStream::new(3, 4);
+        let mut b = RngStream::new(3, 4);
+        let xs: Vec<f64> = (0..1000).map(|_| a.normal()).collect();
+        let ys: Vec<f64> = (0..1000).map(|_| b.normal()).collect();
+        assert_eq!(xs, ys);
+        let mut s = RngStream::new(9, 0);
+        let mut normals: Vec<f64> = (0..50_000).map(|_| s.normal()).collect();
+        let d = ks_statistic(&mut normals, standard_normal_cdf);
+        assert!(d < 1.95 / (50_000f64).sqrt(), "KS {d}");
+        let mut uniforms: Vec<f64> = (0..50_000).map(|_| s.uniform()).collect();
+        assert!(uniforms.iter().all(|u| (0.0..1.0).contains(u)));
+        let d = ks_statistic(&mut uniforms, |x| x);
+        assert!(d < 1.95 / (50_000f64).sqrt(), "KS {d}");
     }
 
     #[test]
