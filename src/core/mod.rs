@@ -5,3 +5,4 @@ pub mod nn;
 pub mod process;
 pub mod rng;
 pub mod stats;
+pub mod train;

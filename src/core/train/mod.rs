@@ -1,0 +1,8 @@
+//! Training: objectives (denoising score matching, flow matching, the MR objective) and the
+//! minibatch trainer.
+
+pub mod objective;
+pub mod trainer;
+
+pub use objective::{Objective, Parameterisation, Weighting};
+pub use trainer::{TrainConfig, TrainError, Trainer};
