@@ -4,5 +4,6 @@ pub mod data;
 pub mod nn;
 pub mod process;
 pub mod rng;
+pub mod solve;
 pub mod stats;
 pub mod train;
