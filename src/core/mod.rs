@@ -1,6 +1,7 @@
 //! The numerical core: pure Rust, no web, GPU or I/O dependency.
 
 pub mod data;
+pub mod metrics;
 pub mod nn;
 pub mod process;
 pub mod rng;
