@@ -1,5 +1,6 @@
 //! The numerical core: pure Rust, no web, GPU or I/O dependency.
 
+pub mod adjoint;
 pub mod data;
 pub mod metrics;
 pub mod nn;
