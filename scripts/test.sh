@@ -96,7 +96,9 @@ run_gpu() {
 }
 
 run_wasm() {
-    wasm-pack test --headless --chrome 2>&1 | tee "$logs/wasm.log"
+    # The numerical tests keep the page busy for tens of seconds; the runner's default
+    # timeout (20 s) would call that a hang.
+    WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-900} wasm-pack test --headless --chrome 2>&1 | tee "$logs/wasm.log"
     local code=${PIPESTATUS[0]}
     count_libtest "$logs/wasm.log"
     finish_layer wasm "$code" "$p" "$f" 0
