@@ -6,6 +6,7 @@ pub mod metrics;
 pub mod nn;
 pub mod process;
 pub mod rng;
+pub mod sample;
 pub mod solve;
 pub mod stats;
 pub mod train;

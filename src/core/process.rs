@@ -9,8 +9,10 @@
 
 use std::f64::consts::{FRAC_PI_2, PI};
 
+use serde::{Deserialize, Serialize};
+
 /// A forward process and its constants.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Process {
     /// Variance preserving: beta(t) = beta_min + t (beta_max - beta_min).
     Vp { beta_min: f64, beta_max: f64 },

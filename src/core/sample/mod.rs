@@ -1,0 +1,80 @@
+//! Samplers. Each compiles to a [`plan::Plan`]; executors in `exec` run plans. `build` maps
+//! the command-line names to builders.
+
+pub mod ddim;
+pub mod dpm_solver;
+pub mod edm;
+pub mod grid;
+pub mod langevin;
+pub mod model;
+pub mod options;
+pub mod pc;
+pub mod pf_ode;
+pub mod plan;
+pub mod reverse_sde;
+pub mod unipc;
+
+pub use options::SamplerOptions;
+pub use plan::Plan;
+
+use crate::core::process::Process;
+use crate::core::solve::tableau::{HEUN, RK4, EULER};
+use crate::core::train::objective::Parameterisation;
+
+/// Sampler names as `nde sample --sampler` takes them.
+pub const SAMPLERS: [&str; 19] = [
+    "em",
+    "reverse-diffusion",
+    "ancestral",
+    "pc",
+    "pf-euler",
+    "pf-heun",
+    "pf-rk4",
+    "pf-dopri5",
+    "ddim",
+    "dpm-solver-1",
+    "dpm-solver-2",
+    "dpm-solver-3",
+    "dpmpp-2m",
+    "dpmpp-3m",
+    "dpmpp-2m-sde",
+    "unipc",
+    "edm-heun",
+    "ula",
+    "annealed-langevin",
+];
+
+/// The plan of sampler `name` for a model of parameterisation `param` on `process`.
+pub fn build(name: &str, process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
+    if process.is_flow() {
+        return Err("sampling rectified-flow models is not built yet: use vp, subvp, ve or cosine".into());
+    }
+    if process.is_conditional() {
+        return Err("mean-reverting samplers (mrs-ode, mrs-sde) are not built yet: use vp, subvp, ve or cosine".into());
+    }
+    if options.nfe == 0 {
+        return Err("--nfe must be at least 1".into());
+    }
+    match name {
+        "em" => Ok(reverse_sde::euler_maruyama(process, param, options)),
+        "reverse-diffusion" => Ok(reverse_sde::reverse_diffusion(process, param, options)),
+        "ancestral" => reverse_sde::ancestral(process, param, options),
+        "pc" => Ok(pc::predictor_corrector(process, param, options)),
+        "pf-euler" => Ok(pf_ode::fixed_step(process, param, &EULER, options)),
+        "pf-heun" => Ok(pf_ode::fixed_step(process, param, &HEUN, options)),
+        "pf-rk4" => Ok(pf_ode::fixed_step(process, param, &RK4, options)),
+        "pf-dopri5" => Ok(pf_ode::adaptive(process, param, options)),
+        "ddim" => Ok(ddim::ddim(process, param, options)),
+        "dpm-solver-1" => dpm_solver::dpm_solver_singlestep(process, param, 1, options),
+        "dpm-solver-2" => dpm_solver::dpm_solver_singlestep(process, param, 2, options),
+        "dpm-solver-3" => dpm_solver::dpm_solver_singlestep(process, param, 3, options),
+        "dpmpp-2m" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::TwoM, options)),
+        "dpmpp-3m" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::ThreeM, options)),
+        "dpmpp-2m-sde" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::TwoMSde, options)),
+        "unipc" => Ok(unipc::unipc(process, param, options)),
+        "edm-heun" => edm::edm_heun(process, param, options),
+        "ula" => Ok(langevin::ula(process, param, options)),
+        "annealed-langevin" => Ok(langevin::annealed_langevin(process, param, options)),
+        other => Err(format!("unknown sampler '{other}': choose one of {}, or exact", SAMPLERS.join(", "))),
+    }
+}

@@ -1,0 +1,74 @@
+//! What a plan evaluates: the trained MLP, or a Gaussian mixture's exact score (the oracle
+//! that makes every sampler testable against the truth).
+
+use crate::core::data::GaussianMixture;
+use crate::core::nn::{Mlp, Workspace};
+use crate::core::process::Process;
+use crate::core::train::objective::Parameterisation;
+
+pub trait Model {
+    /// What the raw output means.
+    fn param(&self) -> Parameterisation;
+    /// Called before a batch of evaluations at one time (lets the exact model cache p_t).
+    fn prepare(&mut self, t: f64) {
+        let _ = t;
+    }
+    /// The raw output at (x, t).
+    fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2];
+}
+
+/// The exact score of a mixture's marginal under a process (a score-parameterised model).
+pub struct ExactMixtureModel {
+    mixture: GaussianMixture,
+    process: Process,
+    cached: Option<(u64, GaussianMixture)>,
+}
+
+impl ExactMixtureModel {
+    pub fn new(mixture: GaussianMixture, process: Process) -> Self {
+        ExactMixtureModel { mixture, process, cached: None }
+    }
+
+    fn marginal(&mut self, t: f64) -> &GaussianMixture {
+        let key = t.to_bits();
+        if self.cached.as_ref().map(|(k, _)| *k) != Some(key) {
+            self.cached = Some((key, self.mixture.marginal(&self.process, t, [0.0; 2])));
+        }
+        &self.cached.as_ref().expect("just set").1
+    }
+}
+
+impl Model for ExactMixtureModel {
+    fn param(&self) -> Parameterisation {
+        Parameterisation::Score
+    }
+    fn prepare(&mut self, t: f64) {
+        self.marginal(t);
+    }
+    fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
+        let s = self.marginal(t).score([f64::from(x[0]), f64::from(x[1])]);
+        [s[0] as f32, s[1] as f32]
+    }
+}
+
+/// A trained MLP with its parameterisation.
+pub struct MlpModel {
+    pub mlp: Mlp,
+    pub param: Parameterisation,
+    ws: Workspace<f32>,
+}
+
+impl MlpModel {
+    pub fn new(mlp: Mlp, param: Parameterisation) -> Self {
+        MlpModel { mlp, param, ws: Workspace::default() }
+    }
+}
+
+impl Model for MlpModel {
+    fn param(&self) -> Parameterisation {
+        self.param
+    }
+    fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
+        self.mlp.eval(x, t as f32, [0.0; 2], &mut self.ws)
+    }
+}

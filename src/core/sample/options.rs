@@ -1,0 +1,44 @@
+//! Options every sampler reads, with score_sde / DPM-Solver / EDM defaults.
+
+use super::grid::Schedule;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplerOptions {
+    /// Model evaluations to spend per particle (samplers round to whole steps).
+    pub nfe: usize,
+    pub schedule: Schedule,
+    /// Langevin corrector signal-to-noise ratio and steps (predictor-corrector, annealed Langevin).
+    pub snr: f64,
+    pub corrector_steps: usize,
+    /// DDIM's stochasticity (0: deterministic).
+    pub eta: f64,
+    /// Adaptive solvers' tolerances.
+    pub rtol: f64,
+    pub atol: f64,
+    /// Multistep order (DPM-Solver, UniPC).
+    pub order: usize,
+    /// UniPC's B(h): false for bh1 (B = h), true for bh2 (B = e^h - 1).
+    pub bh2: bool,
+    /// EDM's S_churn.
+    pub churn: f64,
+    /// Langevin step size (ULA).
+    pub step_size: f64,
+}
+
+impl Default for SamplerOptions {
+    fn default() -> Self {
+        SamplerOptions {
+            nfe: 50,
+            schedule: Schedule::Time,
+            snr: 0.16,
+            corrector_steps: 1,
+            eta: 0.0,
+            rtol: 1e-5,
+            atol: 1e-5,
+            order: 2,
+            bh2: true,
+            churn: 0.0,
+            step_size: 1e-3,
+        }
+    }
+}

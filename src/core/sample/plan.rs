@@ -1,0 +1,257 @@
+//! A Plan: a sampler compiled to a list of generic ops over per-particle registers, with
+//! every coefficient computed on the host (f64, stored as f32). Executors (`exec::cpu`, and
+//! the GPU executor to come) interpret plans; no sampler runs itself, so a new sampler is
+//! Rust code only and both executors run it unchanged.
+//!
+//! Registers are 2-vectors. Register 0 is the particle's state x; the others are scratch
+//! (model outputs, history for multistep methods). Noise is a pure function of (seed,
+//! particle, counter): each noisy op carries its own counter, assigned when the plan is
+//! built, so two plans that draw their prior with counter 0 start from the same noise.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::process::Process;
+use crate::core::solve::tableau::ButcherTableau;
+use crate::core::train::objective::Parameterisation;
+
+pub type Reg = u8;
+
+/// The state register.
+pub const X: Reg = 0;
+
+/// What an `Eval` turns the network's output into. Every one is affine in the output and x:
+/// quantity = out_scale * out + x_scale * x.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Quantity {
+    Eps,
+    Score,
+    X0,
+    Velocity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// R[into] = mean + std * z (the prior draw), z from `counter`.
+    Init { into: Reg, mean: [f32; 2], std: f32, counter: u32 },
+    /// R[into] = out_scale * model(R[at], t) + x_scale * R[at]. One model evaluation.
+    Eval { at: Reg, t: f32, into: Reg, out_scale: f32, x_scale: f32 },
+    /// R[into] = sum_i c_i R[r_i] + noise * z, z a fresh standard normal from `counter`.
+    Axpy { into: Reg, terms: Vec<(Reg, f32)>, noise: f32, counter: u32 },
+    /// The probability-flow ODE of `process` from t0 to t1, per particle, with an embedded
+    /// Runge-Kutta pair and PID control. Model evaluations vary by particle.
+    AdaptiveFlow { x: Reg, t0: f32, t1: f32, rtol: f32, atol: f32, max_steps: u32, tableau: String },
+    /// Records R[reg] as frame `frame` of the step-by-step view.
+    Snapshot { reg: Reg, frame: u32 },
+}
+
+/// A compiled sampler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub sampler: String,
+    pub registers: usize,
+    pub ops: Vec<Op>,
+    /// The process whose formulas `AdaptiveFlow` needs, and the model's parameterisation.
+    pub process: Process,
+    pub param: Parameterisation,
+}
+
+/// alpha, sigma at t and the affine map from the network output to `want`.
+pub fn quantity_coefficients(param: Parameterisation, want: Quantity, alpha: f64, sigma: f64) -> (f64, f64) {
+    // Everything goes through eps: eps = slope * out + shift * x.
+    let slope = param.eps_slope(alpha, sigma);
+    let shift = match param {
+        Parameterisation::Eps | Parameterisation::Score => 0.0,
+        Parameterisation::X0 => 1.0 / sigma,
+        Parameterisation::V => sigma / (alpha * alpha + sigma * sigma),
+    };
+    match want {
+        Quantity::Eps => (slope, shift),
+        Quantity::Score => (-slope / sigma, -shift / sigma),
+        // x0 = (x - sigma eps) / alpha.
+        Quantity::X0 => (-sigma * slope / alpha, (1.0 - sigma * shift) / alpha),
+        // v = alpha eps - sigma x0.
+        Quantity::Velocity => {
+            let (x0_out, x0_x) = (-sigma * slope / alpha, (1.0 - sigma * shift) / alpha);
+            (alpha * slope - sigma * x0_out, alpha * shift - sigma * x0_x)
+        }
+    }
+}
+
+impl Plan {
+    /// Model evaluations per particle, where the plan fixes them (None with adaptive ops).
+    pub fn fixed_nfe(&self) -> Option<u32> {
+        let mut nfe = 0;
+        for op in &self.ops {
+            match op {
+                Op::Eval { .. } => nfe += 1,
+                Op::AdaptiveFlow { .. } => return None,
+                _ => {}
+            }
+        }
+        Some(nfe)
+    }
+
+    pub fn frames(&self) -> u32 {
+        self.ops.iter().filter(|op| matches!(op, Op::Snapshot { .. })).count() as u32
+    }
+
+    /// Rejects plans an executor could not run: registers out of range, unknown tableaus.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |r: Reg| {
+            if (r as usize) < self.registers {
+                Ok(())
+            } else {
+                Err(format!("{}: register {r} used but only {} declared", self.sampler, self.registers))
+            }
+        };
+        for op in &self.ops {
+            match op {
+                Op::Init { into, .. } => check(*into)?,
+                Op::Eval { at, into, .. } => {
+                    check(*at)?;
+                    check(*into)?
+                }
+                Op::Axpy { into, terms, .. } => {
+                    check(*into)?;
+                    for (r, _) in terms {
+                        check(*r)?;
+                    }
+                }
+                Op::AdaptiveFlow { x, tableau, .. } => {
+                    check(*x)?;
+                    let t = ButcherTableau::from_name(tableau)?;
+                    if t.error.is_none() {
+                        return Err(format!("{tableau} has no error estimate for adaptive steps"));
+                    }
+                }
+                Op::Snapshot { reg, .. } => check(*reg)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds plans: hands out registers and noise counters, emits ops.
+#[derive(Debug, Clone)]
+pub struct PlanBuilder {
+    plan: Plan,
+    next_counter: u32,
+    frame: u32,
+}
+
+impl PlanBuilder {
+    pub fn new(sampler: &str, process: Process, param: Parameterisation) -> Self {
+        PlanBuilder {
+            plan: Plan { sampler: sampler.to_string(), registers: 1, ops: Vec::new(), process, param },
+            next_counter: 1, // counter 0 is the prior draw, shared by every sampler
+            frame: 0,
+        }
+    }
+
+    pub fn process(&self) -> Process {
+        self.plan.process
+    }
+
+    /// A new scratch register.
+    pub fn register(&mut self) -> Reg {
+        self.plan.registers += 1;
+        assert!(self.plan.registers <= 16, "plans use at most 16 registers");
+        (self.plan.registers - 1) as Reg
+    }
+
+    fn counter(&mut self) -> u32 {
+        self.next_counter += 1;
+        self.next_counter - 1
+    }
+
+    /// x = the prior N(mean, std^2 I), from counter 0.
+    pub fn init_prior(&mut self, mean: [f64; 2], std: f64) {
+        self.plan.ops.push(Op::Init { into: X, mean: [mean[0] as f32, mean[1] as f32], std: std as f32, counter: 0 });
+        self.snapshot();
+    }
+
+    /// R[into] = `want` predicted at (R[at], t).
+    pub fn eval(&mut self, at: Reg, t: f64, into: Reg, want: Quantity) {
+        let p = self.plan.process;
+        let (a, b) = quantity_coefficients(self.plan.param, want, p.alpha(t), p.sigma(t));
+        self.plan.ops.push(Op::Eval { at, t: t as f32, into, out_scale: a as f32, x_scale: b as f32 });
+    }
+
+    /// R[into] = sum c_i R[r_i] + noise z.
+    pub fn axpy(&mut self, into: Reg, terms: &[(Reg, f64)], noise: f64) {
+        let counter = if noise != 0.0 { self.counter() } else { 0 };
+        self.plan.ops.push(Op::Axpy {
+            into,
+            terms: terms.iter().filter(|(_, c)| *c != 0.0).map(|(r, c)| (*r, *c as f32)).collect(),
+            noise: noise as f32,
+            counter,
+        });
+    }
+
+    pub fn adaptive_flow(&mut self, t0: f64, t1: f64, rtol: f64, atol: f64, tableau: &str) {
+        self.plan.ops.push(Op::AdaptiveFlow {
+            x: X,
+            t0: t0 as f32,
+            t1: t1 as f32,
+            rtol: rtol as f32,
+            atol: atol as f32,
+            max_steps: 10_000,
+            tableau: tableau.to_string(),
+        });
+    }
+
+    /// Records x as the next frame.
+    pub fn snapshot(&mut self) {
+        self.plan.ops.push(Op::Snapshot { reg: X, frame: self.frame });
+        self.frame += 1;
+    }
+
+    pub fn finish(self) -> Plan {
+        self.plan.validate().expect("samplers build valid plans");
+        self.plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// Every (parameterisation, quantity) map agrees with the direct formulas.
+    #[test]
+    fn quantity_maps_agree_with_the_definitions() {
+        let (alpha, sigma) = (0.6, 0.7);
+        let (x0, eps) = ([0.3, -0.5], [1.2, 0.4]);
+        let x = [alpha * x0[0] + sigma * eps[0], alpha * x0[1] + sigma * eps[1]];
+        let truth = |q: Quantity, d: usize| match q {
+            Quantity::Eps => eps[d],
+            Quantity::Score => -eps[d] / sigma,
+            Quantity::X0 => x0[d],
+            Quantity::Velocity => alpha * eps[d] - sigma * x0[d],
+        };
+        for param in Parameterisation::ALL {
+            let out = [0, 1].map(|d| match param {
+                Parameterisation::Eps => eps[d],
+                Parameterisation::Score => -eps[d] / sigma,
+                Parameterisation::X0 => x0[d],
+                Parameterisation::V => alpha * eps[d] - sigma * x0[d],
+            });
+            for want in [Quantity::Eps, Quantity::Score, Quantity::X0, Quantity::Velocity] {
+                let (a, b) = quantity_coefficients(param, want, alpha, sigma);
+                for d in 0..2 {
+                    let got = a * out[d] + b * x[d];
+                    assert!((got - truth(want, d)).abs() < 1e-12, "{param:?} -> {want:?}: {got} vs {}", truth(want, d));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn validation_catches_undeclared_registers() {
+        let mut plan = PlanBuilder::new("test", Process::vp(), Parameterisation::Eps).finish();
+        plan.ops.push(Op::Axpy { into: 3, terms: vec![], noise: 0.0, counter: 0 });
+        assert!(plan.validate().unwrap_err().contains("register 3"));
+    }
+}

@@ -1,0 +1,121 @@
+//! The CPU executor: the reference interpreter of plans, and the page's fallback where there
+//! is no WebGPU. It runs op by op over all particles (so an exact model prepares p_t once
+//! per op), in f32 like the GPU.
+
+use crate::core::rng::normal4;
+use crate::core::sample::model::Model;
+use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
+use crate::core::solve::ode::integrate_adaptive;
+use crate::core::solve::pid::PidController;
+use crate::core::solve::tableau::ButcherTableau;
+
+/// Which particles, and which seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub particles: usize,
+    pub seed: u64,
+    /// Particles whose every snapshot is kept (for trajectories).
+    pub traced: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub positions: Vec<[f32; 2]>,
+    /// frames[f][k]: traced particle k at snapshot f.
+    pub frames: Vec<Vec<[f32; 2]>>,
+    /// Model evaluations per particle, averaged (exact for fixed plans).
+    pub nfe: f64,
+}
+
+/// The two standard normals of draw `counter` of a particle (the first pair of its Philox block).
+pub fn noise(seed: u64, particle: usize, counter: u32) -> [f32; 2] {
+    let n = normal4(seed, particle as u64, u64::from(counter));
+    [n[0], n[1]]
+}
+
+pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
+    plan.validate()?;
+    if model.param() != plan.param {
+        return Err(format!("the plan was built for a {:?} model but the model is {:?}", plan.param, model.param()));
+    }
+    let n = options.particles;
+    let mut regs = vec![[[0.0f32; 2]; 16]; n];
+    let mut frames = Vec::new();
+    let mut evaluations = 0u64;
+    for op in &plan.ops {
+        match op {
+            Op::Init { into, mean, std, counter } => {
+                for (p, r) in regs.iter_mut().enumerate() {
+                    let z = noise(options.seed, p, *counter);
+                    r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
+                }
+            }
+            Op::Eval { at, t, into, out_scale, x_scale } => {
+                let t = f64::from(*t);
+                model.prepare(t);
+                for r in regs.iter_mut() {
+                    let x = r[*at as usize];
+                    let out = model.eval(x, t);
+                    r[*into as usize] = [out_scale * out[0] + x_scale * x[0], out_scale * out[1] + x_scale * x[1]];
+                }
+                evaluations += n as u64;
+            }
+            Op::Axpy { into, terms, noise: scale, counter } => {
+                for (p, r) in regs.iter_mut().enumerate() {
+                    let mut acc = [0.0f32; 2];
+                    for (reg, c) in terms {
+                        acc[0] += c * r[*reg as usize][0];
+                        acc[1] += c * r[*reg as usize][1];
+                    }
+                    if *scale != 0.0 {
+                        let z = noise(options.seed, p, *counter);
+                        acc[0] += scale * z[0];
+                        acc[1] += scale * z[1];
+                    }
+                    r[*into as usize] = acc;
+                }
+            }
+            Op::AdaptiveFlow { x, t0, t1, rtol, atol, max_steps, tableau } => {
+                let tableau = ButcherTableau::from_name(tableau)?;
+                let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
+                let process = plan.process;
+                let param = plan.param;
+                for r in regs.iter_mut() {
+                    let mut count = 0u64;
+                    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
+                        let x = [y[0] as f32, y[1] as f32];
+                        model.prepare(t);
+                        let out = model.eval(x, t);
+                        count += 1;
+                        let (a, b) = quantity_coefficients(param, Quantity::Score, process.alpha(t), process.sigma(t));
+                        let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
+                        for d in 0..2 {
+                            let score = a * f64::from(out[d]) + b * y[d];
+                            dy[d] = k * y[d] - 0.5 * g2 * score;
+                        }
+                    };
+                    let start = r[*x as usize];
+                    let (y, _) = integrate_adaptive(
+                        &tableau,
+                        &mut field,
+                        &[f64::from(start[0]), f64::from(start[1])],
+                        f64::from(*t0),
+                        f64::from(*t1),
+                        &controller,
+                        *max_steps as usize,
+                    )?;
+                    r[*x as usize] = [y[0] as f32, y[1] as f32];
+                    evaluations += count;
+                }
+            }
+            Op::Snapshot { reg, .. } => {
+                frames.push(options.traced.iter().filter(|p| **p < n).map(|p| regs[*p][*reg as usize]).collect());
+            }
+        }
+    }
+    let positions: Vec<[f32; 2]> = regs.iter().map(|r| r[0]).collect();
+    if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
+        return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
+    }
+    Ok(RunResult { positions, frames, nfe: evaluations as f64 / n.max(1) as f64 })
+}
