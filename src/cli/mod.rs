@@ -1,7 +1,12 @@
 //! The `nde` command-line tool (native only). Errors go to stderr with exit status 2 and
 //! say what to fix; `--json` prints exactly one JSON object on stdout.
 
+mod compare;
 mod info;
+mod order;
+mod sample;
+mod target;
+mod train;
 
 use std::process::ExitCode;
 
@@ -23,6 +28,17 @@ pub struct Cli {
 pub enum Command {
     /// Version, the GPU adapter found natively (or none, and why), and the build's features.
     Info(info::InfoArgs),
+    /// Sample with one sampler and score the samples (SWD, MMD, energy) against the target.
+    /// Samplers: em, reverse-diffusion, ancestral, pc, pf-euler, pf-heun, pf-rk4, pf-dopri5,
+    /// ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3, dpmpp-2m, dpmpp-3m, dpmpp-2m-sde,
+    /// unipc, edm-heun, ula, annealed-langevin, or exact (draws from the target).
+    Sample(sample::SampleArgs),
+    /// Train the MLP on a data set and write its weights.
+    Train(train::TrainArgs),
+    /// Fit the convergence order of an ODE or SDE solver on a problem with a known solution.
+    Order(order::OrderArgs),
+    /// Quality against NFE for several samplers.
+    Compare(compare::CompareArgs),
 }
 
 /// Parses the arguments and runs the command. clap prints usage errors itself, with status 2.
@@ -30,6 +46,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(args) => info::run(&args),
+        Command::Sample(args) => sample::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Order(args) => order::run(&args),
+        Command::Compare(args) => compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,20 +56,25 @@ impl Adam {
     }
 }
 
-/// Exponential moving average of parameters: ema <- decay ema + (1 - decay) params.
+/// Exponential moving average of parameters: ema <- decay ema + (1 - decay) params, with the
+/// usual warm-up decay min(decay, (1 + n) / (10 + n)) so that a short run is not dominated
+/// by the random initial weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ema {
     pub decay: f64,
     pub params: Vec<f32>,
+    updates: u64,
 }
 
 impl Ema {
     pub fn new(params: &[f32], decay: f64) -> Self {
-        Ema { decay, params: params.to_vec() }
+        Ema { decay, params: params.to_vec(), updates: 0 }
     }
 
     pub fn update(&mut self, params: &[f32]) {
-        let d = self.decay as f32;
+        let n = self.updates as f64;
+        self.updates += 1;
+        let d = self.decay.min((1.0 + n) / (10.0 + n)) as f32;
         for (e, p) in self.params.iter_mut().zip(params) {
             *e = d * *e + (1.0 - d) * *p;
         }
@@ -114,6 +119,16 @@ mod tests {
         b.step(&mut pb, &[0.6, 0.8]);
         // Clipped to norm 1, the first moment is the same as for the unit gradient.
         assert_eq!(a.first, b.first);
+    }
+
+    #[test]
+    fn ema_warm_up_follows_early_weights() {
+        // After 20 updates at decay 0.999, plain EMA keeps 98% of the start; warm-up does not.
+        let mut ema = Ema::new(&[0.0], 0.999);
+        for _ in 0..20 {
+            ema.update(&[1.0]);
+        }
+        assert!(ema.params[0] > 0.9, "{}", ema.params[0]);
     }
 
     #[test]

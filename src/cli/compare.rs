@@ -1,0 +1,102 @@
+//! `nde compare`: quality against NFE for several samplers (the page's comparison, as a table).
+
+use clap::Args;
+use plotters::prelude::*;
+use serde_json::json;
+
+use super::sample::{check_backend, run_one, SamplerArgs};
+use super::target::Target;
+use crate::core::process::Process;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    #[arg(long)]
+    pub target: String,
+    #[arg(long)]
+    pub process: String,
+    #[arg(long)]
+    pub model: String,
+    /// Comma-separated sampler names.
+    #[arg(long, value_delimiter = ',')]
+    pub samplers: Vec<String>,
+    /// Comma-separated NFE budgets, e.g. 5,10,20,50.
+    #[arg(long = "nfe", value_delimiter = ',', default_value = "5,10,20,50")]
+    pub nfe_list: Vec<usize>,
+    #[command(flatten)]
+    pub sampler_args: SamplerArgs,
+    #[arg(long, default_value_t = 2000)]
+    pub particles: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Write a chart of SWD against NFE (SVG; the file name must end in .svg).
+    #[arg(long)]
+    pub plot: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &CompareArgs) -> Result<(), String> {
+    check_backend(&args.backend)?;
+    if args.samplers.is_empty() || args.nfe_list.is_empty() {
+        return Err("--samplers and --nfe each need at least one value".into());
+    }
+    if let Some(path) = &args.plot {
+        if !path.ends_with(".svg") {
+            return Err(format!("--plot {path}: only SVG charts are written for now (PNG needs a font this build lacks); use a .svg name"));
+        }
+    }
+    let target = Target::parse(&args.target)?;
+    let process = Process::from_name(&args.process)?;
+    let mut rows = Vec::new();
+    for sampler in &args.samplers {
+        for &nfe in &args.nfe_list {
+            let options = args.sampler_args.options(nfe)?;
+            let r = run_one(&target, process, &args.model, sampler, &options, args.particles, args.seed)?;
+            rows.push((sampler.clone(), nfe, r));
+        }
+    }
+    if let Some(path) = &args.plot {
+        plot(path, &args.samplers, &rows).map_err(|e| format!("cannot draw {path}: {e}"))?;
+    }
+    if args.json {
+        let table: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(s, budget, r)| json!({ "sampler": s, "nfe_budget": budget, "nfe": r.nfe, "swd": r.swd, "mmd": r.mmd, "energy": r.energy, "seconds": r.seconds }))
+            .collect();
+        println!("{}", json!({ "target": args.target, "process": args.process, "model": args.model, "particles": args.particles, "rows": table }));
+    } else {
+        println!("{:<18} {:>8} {:>8} {:>8} {:>8} {:>8}", "sampler", "nfe", "swd", "mmd", "energy", "seconds");
+        for (s, _, r) in &rows {
+            println!("{s:<18} {:>8.1} {:>8.4} {:>8.4} {:>8.4} {:>8.3}", r.nfe, r.swd, r.mmd, r.energy, r.seconds);
+        }
+    }
+    Ok(())
+}
+
+fn plot(path: &str, samplers: &[String], rows: &[(String, usize, super::sample::SampleReport)]) -> Result<(), Box<dyn std::error::Error>> {
+    let max_nfe = rows.iter().map(|r| r.2.nfe).fold(1.0, f64::max);
+    let max_swd = rows.iter().map(|r| r.2.swd).fold(0.0, f64::max).max(1e-3);
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("sliced Wasserstein-2 against NFE", ("sans-serif", 20))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_nfe * 1.05, 0.0..max_swd * 1.05)?;
+    chart.configure_mesh().x_desc("model evaluations per particle").y_desc("SWD").draw()?;
+    for (i, sampler) in samplers.iter().enumerate() {
+        let color = Palette99::pick(i);
+        let points: Vec<(f64, f64)> = rows.iter().filter(|r| &r.0 == sampler).map(|r| (r.2.nfe, r.2.swd)).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(sampler.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], Palette99::pick(i).stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, Palette99::pick(i).filled())))?;
+    }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE).draw()?;
+    root.present()?;
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! Parsing what the commands share: the target (`moons`, `gmm8`, `gmm:FILE.json`, ...) and
+//! the model (`exact`, or a weights file from `nde train`).
+
+use std::collections::BTreeMap;
+
+use crate::core::data::{GaussianMixture, Point, ToyDataset};
+use crate::core::nn::weights;
+use crate::core::process::Process;
+use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
+use crate::core::train::objective::Parameterisation;
+
+pub enum Target {
+    Toy(ToyDataset),
+    Mixture(GaussianMixture),
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(path) = text.strip_prefix("gmm:") {
+            let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read mixture file {path}: {e}"))?;
+            let mixture = GaussianMixture::from_json(&json).map_err(|e| format!("{path}: {e}"))?;
+            return Ok(Target::Mixture(mixture));
+        }
+        let set = ToyDataset::from_name(text).map_err(|e| format!("{e}, or gmm:FILE.json"))?;
+        Ok(match set.mixture() {
+            Some(mixture) => Target::Mixture(mixture),
+            None => Target::Toy(set),
+        })
+    }
+
+    pub fn mixture(&self) -> Option<&GaussianMixture> {
+        match self {
+            Target::Mixture(m) => Some(m),
+            Target::Toy(_) => None,
+        }
+    }
+
+    pub fn sample(&self, n: usize, seed: u64) -> Vec<Point> {
+        match self {
+            Target::Toy(set) => set.sample(n, seed, set.default_noise()),
+            Target::Mixture(m) => m.sample(n, seed),
+        }
+    }
+}
+
+/// `exact` (the target mixture's own score) or a weights file trained for `process`.
+pub fn load_model(spec: &str, target: &Target, process: Process) -> Result<Box<dyn Model>, String> {
+    if spec == "exact" {
+        let mixture = target.mixture().ok_or(
+            "--model exact needs a mixture target (gmm8, gmm25 or gmm:FILE.json); for other data train a model with `nde train`",
+        )?;
+        return Ok(Box::new(ExactMixtureModel::new(mixture.clone(), process)));
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read weights file {spec}: {e}"))?;
+    let (mlp, meta) = weights::load(&text).map_err(|e| format!("{spec}: {e}"))?;
+    let trained_for = meta.get("process").map(String::as_str).unwrap_or("unknown");
+    if trained_for != process.name() {
+        return Err(format!("{spec} was trained for --process {trained_for}, not {}: pass --process {trained_for}", process.name()));
+    }
+    let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))
+        .map_err(|e| format!("{spec}: meta.param: {e}"))?;
+    Ok(Box::new(MlpModel::new(mlp, param)))
+}
+
+pub fn model_meta(process: Process, param: Parameterisation, target: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("process".to_string(), process.name().to_string()),
+        ("param".to_string(), param.name().to_string()),
+        ("target".to_string(), target.to_string()),
+    ])
+}

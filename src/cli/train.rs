@@ -1,0 +1,105 @@
+//! `nde train`: train the MLP on a data set; progress on stderr, weights to a file.
+
+use std::io::Write;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use super::target::{model_meta, Target};
+use crate::core::nn::{weights, Activation, Mlp, MlpConfig};
+use crate::core::process::Process;
+use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Data set name or gmm:FILE.json.
+    #[arg(long)]
+    pub target: String,
+    /// Forward process: vp, subvp, ve, cosine, rf (rf trains a velocity by flow matching).
+    #[arg(long)]
+    pub process: String,
+    /// What the network predicts: eps, x0, score or v.
+    #[arg(long, default_value = "eps")]
+    pub param: String,
+    #[arg(long)]
+    pub steps: u64,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 128)]
+    pub width: usize,
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// silu, tanh, softplus or relu.
+    #[arg(long, default_value = "silu")]
+    pub activation: String,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Use the likelihood weighting g^2/sigma^2 instead of the parameterisation's own loss.
+    #[arg(long)]
+    pub likelihood_weighting: bool,
+    /// Training points drawn from the target.
+    #[arg(long, default_value_t = 20_000)]
+    pub points: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the weights (JSON).
+    #[arg(long)]
+    pub out: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &TrainArgs) -> Result<(), String> {
+    let target = Target::parse(&args.target)?;
+    let process = Process::from_name(&args.process)?;
+    if process.is_conditional() {
+        return Err("--process mr trains on (data, condition) pairs, which the command line cannot supply yet".into());
+    }
+    let param = Parameterisation::from_name(&args.param)?;
+    if args.steps == 0 || args.batch == 0 || args.points == 0 {
+        return Err("--steps, --batch and --points must be at least 1".into());
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0 && args.lr < 1.0) {
+        return Err(format!("--lr must be in (0, 1), got {}", args.lr));
+    }
+    let config = MlpConfig {
+        width: args.width,
+        depth: args.depth,
+        activation: Activation::from_name(&args.activation)?,
+        ..MlpConfig::default()
+    };
+    let mlp = Mlp::new(config, args.seed)?;
+    let objective = if process.is_flow() {
+        Objective::FlowMatching
+    } else {
+        Objective::Dsm { param, weighting: if args.likelihood_weighting { Weighting::Likelihood } else { Weighting::Default } }
+    };
+    let data = target.sample(args.points, args.seed.wrapping_add(11));
+    let train = TrainConfig { batch: args.batch, learning_rate: args.lr, ema_decay: 0.999, seed: args.seed };
+    let mut trainer = Trainer::new(mlp, process, objective, data, None, train)?;
+    let start = Instant::now();
+    let mut smoothed = f64::NAN;
+    let report_every = (args.steps / 100).max(1);
+    for step in 1..=args.steps {
+        let loss = trainer.step().map_err(|e| e.to_string())?;
+        smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
+        if step % report_every == 0 || step == args.steps {
+            eprint!("\rtraining: step {step}/{} ({:.0}%), loss {smoothed:.4}   ", args.steps, 100.0 * step as f64 / args.steps as f64);
+            let _ = std::io::stderr().flush();
+        }
+    }
+    eprintln!();
+    let seconds = start.elapsed().as_secs_f64();
+    let trained = Mlp { config, params: trainer.ema.params.clone() };
+    let saved_param = if process.is_flow() { "v" } else { param.name() };
+    let meta = model_meta(process, Parameterisation::from_name(saved_param)?, &args.target);
+    std::fs::write(&args.out, weights::save(&trained, &meta)).map_err(|e| format!("cannot write {}: {e}", args.out))?;
+    let steps_per_s = args.steps as f64 / seconds;
+    if args.json {
+        println!("{}", json!({ "final_loss": smoothed, "steps_per_s": steps_per_s, "seconds": seconds }));
+    } else {
+        println!("trained {} steps in {seconds:.1} s ({steps_per_s:.0} steps/s), final loss {smoothed:.4}; weights in {}", args.steps, args.out);
+    }
+    Ok(())
+}
