@@ -15,6 +15,8 @@ pub mod cli;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 
-// Unit tests of the library run in the browser too (the wasm-pack layer).
+// Unit tests of the library run in the browser too (the wasm-pack layer), in a dedicated
+// worker: the numerical tests compute for tens of seconds, and on the page's main thread that
+// trips chromedriver's 30-second renderer timeout.
 #[cfg(all(test, target_arch = "wasm32"))]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
