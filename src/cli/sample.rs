@@ -14,7 +14,7 @@ use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan, RunOptions};
 
 /// MMD and the energy distance cost O(n^2): they use at most this many points of each side.
-pub const PAIRWISE_METRIC_POINTS: usize = 4000;
+pub const PAIRWISE_METRIC_POINTS: usize = 2000;
 
 #[derive(Args, Debug, Clone)]
 pub struct SamplerArgs {
