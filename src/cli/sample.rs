@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::target::{load_model, Target};
 use crate::core::data::Point;
-use crate::core::metrics::compare as compare_samples;
+use crate::core::metrics::{energy_distance, mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
 use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
 use crate::core::sample::{build, SamplerOptions};
@@ -150,10 +150,12 @@ pub fn run_one(
     };
     let seconds = start.elapsed().as_secs_f64();
     let reference = target.sample(particles, seed.wrapping_add(1));
-    let metrics = compare_samples(&reference, &samples, seed);
+    let swd = sliced_wasserstein(&reference, &samples, &projections(128, seed));
     let cap = particles.min(PAIRWISE_METRIC_POINTS);
-    let pairwise = compare_samples(&reference[..cap], &samples[..cap], seed);
-    Ok(SampleReport { samples, nfe, seconds, swd: metrics.swd, mmd: pairwise.mmd, energy: pairwise.energy })
+    let (reference_part, sample_part) = (&reference[..cap], &samples[..cap]);
+    let mmd = mmd(reference_part, sample_part, &DEFAULT_BANDWIDTHS);
+    let energy = energy_distance(reference_part, sample_part);
+    Ok(SampleReport { samples, nfe, seconds, swd, mmd, energy })
 }
 
 pub fn run(args: &SampleArgs) -> Result<(), String> {
