@@ -119,3 +119,13 @@ fn compare_gives_one_row_per_sampler_and_budget() {
     assert_eq!(rows[3]["sampler"], "ddim");
     assert_eq!(rows[3]["nfe"], 10.0);
 }
+
+#[test]
+fn likelihood_of_the_exact_model_matches_the_exact_density() {
+    let run = json_of(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--points", "20", "--rtol", "1e-6", "--atol", "1e-6", "--json"]);
+    let (nll, exact) = (run["nll"].as_f64().unwrap(), run["nll_exact"].as_f64().unwrap());
+    assert!((nll - exact).abs() < 0.01, "{run}");
+    let bad = nde(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--solver", "pf-rk4"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("pf-dopri5"));
+}

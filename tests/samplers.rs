@@ -94,3 +94,28 @@ fn bad_requests_are_refused_with_a_reason() {
     let zero = SamplerOptions { nfe: 0, ..options };
     assert!(build("em", Process::vp(), Parameterisation::Eps, &zero).unwrap_err().contains("at least 1"));
 }
+
+#[test]
+fn probability_flow_likelihood_matches_the_exact_log_density() {
+    use nde_playground::core::sample::grid::T_EPS_SAMPLE;
+    use nde_playground::core::sample::likelihood::{negative_log_likelihood, Prior};
+    use nde_playground::core::solve::tableau::DOPRI5;
+    let mixture = GaussianMixture::eight_gaussians();
+    for process in [Process::vp(), Process::ve(), Process::sub_vp(), Process::cosine()] {
+        let exact = mixture.marginal(&process, T_EPS_SAMPLE, [0.0; 2]);
+        let at_t_max = mixture.marginal(&process, process.t_max(), [0.0; 2]);
+        // VP-type priors are N(0, 1) to 1e-4; VE's N(0, 100) is not the true p_T (see Prior).
+        let prior = if matches!(process, Process::Ve { .. }) { Prior::Exact(&at_t_max) } else { Prior::Gaussian };
+        let mut model = ExactMixtureModel::new(mixture.clone(), process);
+        let points = mixture.sample(20, 4);
+        let mut total_error = 0.0;
+        for x in &points {
+            let (nll, _) = negative_log_likelihood(&mut model, &process, *x, &DOPRI5, 1e-7, 1e-7, prior).unwrap();
+            let truth = -exact.log_density(*x);
+            assert!((nll - truth).abs() < 0.02, "{} at {x:?}: {nll} vs exact {truth}", process.name());
+            total_error += nll - truth;
+        }
+        let mean_error = total_error / points.len() as f64;
+        assert!(mean_error.abs() < 0.01, "{}: mean error {mean_error} nats", process.name());
+    }
+}

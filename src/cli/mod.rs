@@ -3,6 +3,7 @@
 
 mod compare;
 mod info;
+mod likelihood;
 mod order;
 mod sample;
 mod target;
@@ -39,6 +40,8 @@ pub enum Command {
     Order(order::OrderArgs),
     /// Quality against NFE for several samplers.
     Compare(compare::CompareArgs),
+    /// Negative log-likelihood of target points along the probability-flow ODE.
+    Likelihood(likelihood::LikelihoodArgs),
 }
 
 /// Parses the arguments and runs the command. clap prints usage errors itself, with status 2.
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Order(args) => order::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Likelihood(args) => likelihood::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

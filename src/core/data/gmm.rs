@@ -169,6 +169,22 @@ impl GaussianMixture {
         [score[0], score[1]]
     }
 
+    /// The Jacobian of the score (the Hessian of log p) at x:
+    /// sum_k r_k (-P_k + s_k s_k^T) - s s^T, with s_k = -P_k (x - m_k) and s = sum_k r_k s_k.
+    pub fn score_jacobian(&self, x: [f64; 2]) -> [[f64; 2]; 2] {
+        let r = self.responsibilities(x);
+        let x = Vector2::new(x[0], x[1]);
+        let mut s = Vector2::zeros();
+        let mut jacobian = Matrix2::zeros();
+        for (k, weight) in r.iter().enumerate() {
+            let sk = -(self.precisions[k] * (x - self.means[k]));
+            s += sk * *weight;
+            jacobian += (sk * sk.transpose() - self.precisions[k]) * *weight;
+        }
+        jacobian -= s * s.transpose();
+        [[jacobian[(0, 0)], jacobian[(0, 1)]], [jacobian[(1, 0)], jacobian[(1, 1)]]]
+    }
+
     /// p(component k | x) for every k (for the noise-level and Gibbs samplers).
     pub fn responsibilities(&self, x: [f64; 2]) -> Vec<f64> {
         let logs: Vec<f64> = self.component_log_terms(Vector2::new(x[0], x[1])).collect();
@@ -275,6 +291,25 @@ mod tests {
                 m[d] -= h;
                 let fd = (g.log_density(p) - g.log_density(m)) / (2.0 * h);
                 assert!((fd - s[d]).abs() < 1e-6, "d{d}: fd {fd} vs score {}", s[d]);
+            }
+        }
+    }
+
+    #[test]
+    fn score_jacobian_is_the_derivative_of_the_score() {
+        let g = skewed().marginal(&Process::ve(), 0.2, [0.0, 0.0]);
+        for x in [[0.1, 0.2], [-2.0, 1.0], [1.0, -1.5]] {
+            let j = g.score_jacobian(x);
+            let h = 1e-6;
+            for d in 0..2 {
+                let (mut p, mut m) = (x, x);
+                p[d] += h;
+                m[d] -= h;
+                let (sp, sm) = (g.score(p), g.score(m));
+                for o in 0..2 {
+                    let fd = (sp[o] - sm[o]) / (2.0 * h);
+                    assert!((fd - j[o][d]).abs() < 1e-5 * (1.0 + fd.abs()), "ds{o}/dx{d}: {fd} vs {}", j[o][d]);
+                }
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod dpm_solver;
 pub mod edm;
 pub mod grid;
 pub mod langevin;
+pub mod likelihood;
 pub mod model;
 pub mod options;
 pub mod pc;

@@ -15,6 +15,9 @@ pub trait Model {
     }
     /// The raw output at (x, t).
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2];
+    /// The raw output and its Jacobian in x (`jacobian[o][j] = d out_o / d x_j`), for the
+    /// exact divergence of the probability-flow ODE.
+    fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]);
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).
@@ -49,6 +52,12 @@ impl Model for ExactMixtureModel {
         let s = self.marginal(t).score([f64::from(x[0]), f64::from(x[1])]);
         [s[0] as f32, s[1] as f32]
     }
+    fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
+        let point = [f64::from(x[0]), f64::from(x[1])];
+        let marginal = self.marginal(t);
+        let (s, j) = (marginal.score(point), marginal.score_jacobian(point));
+        ([s[0] as f32, s[1] as f32], j.map(|row| row.map(|v| v as f32)))
+    }
 }
 
 /// A trained MLP with its parameterisation.
@@ -70,5 +79,8 @@ impl Model for MlpModel {
     }
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
         self.mlp.eval(x, t as f32, [0.0; 2], &mut self.ws)
+    }
+    fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
+        self.mlp.eval_with_jacobian(x, t as f32, [0.0; 2])
     }
 }
