@@ -5,17 +5,12 @@ use plotters::prelude::*;
 use serde_json::json;
 
 use super::sample::{check_backend, run_one, SamplerArgs};
-use super::target::Target;
-use crate::core::process::Process;
+use super::target::ModelSpec;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    #[arg(long)]
-    pub target: String,
-    #[arg(long)]
-    pub process: String,
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub spec: ModelSpec,
     /// Comma-separated sampler names.
     #[arg(long, value_delimiter = ',')]
     pub samplers: Vec<String>,
@@ -47,13 +42,12 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
             return Err(format!("--plot {path}: only SVG charts are written for now (PNG needs a font this build lacks); use a .svg name"));
         }
     }
-    let target = Target::parse(&args.target)?;
-    let process = Process::from_name(&args.process)?;
+    let (target, process) = args.spec.parse()?;
     let mut rows = Vec::new();
     for sampler in &args.samplers {
         for &nfe in &args.nfe_list {
             let options = args.sampler_args.options(nfe)?;
-            let r = run_one(&target, process, &args.model, sampler, &options, args.particles, args.seed)?;
+            let r = run_one(&target, process, &args.spec.model, sampler, &options, args.particles, args.seed)?;
             rows.push((sampler.clone(), nfe, r));
         }
     }
@@ -65,7 +59,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
             .iter()
             .map(|(s, budget, r)| json!({ "sampler": s, "nfe_budget": budget, "nfe": r.nfe, "swd": r.swd, "mmd": r.mmd, "energy": r.energy, "seconds": r.seconds }))
             .collect();
-        println!("{}", json!({ "target": args.target, "process": args.process, "model": args.model, "particles": args.particles, "rows": table }));
+        println!("{}", json!({ "target": args.spec.target, "process": args.spec.process, "model": args.spec.model, "particles": args.particles, "rows": table }));
     } else {
         println!("{:<18} {:>8} {:>8} {:>8} {:>8} {:>8}", "sampler", "nfe", "swd", "mmd", "energy", "seconds");
         for (s, _, r) in &rows {

@@ -6,22 +6,15 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use super::target::{load_model, Target};
-use crate::core::process::Process;
+use super::target::{load_model, ModelSpec};
 use crate::core::sample::grid::T_EPS_SAMPLE;
 use crate::core::sample::likelihood::{bits_per_dim, negative_log_likelihood, Prior};
 use crate::core::solve::tableau::ButcherTableau;
 
 #[derive(Args, Debug)]
 pub struct LikelihoodArgs {
-    #[arg(long)]
-    pub target: String,
-    /// vp, subvp, ve or cosine.
-    #[arg(long)]
-    pub process: String,
-    /// `exact` or a weights file.
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub spec: ModelSpec,
     /// pf-dopri5, pf-tsit5 or pf-bosh3 (adaptive, PID-controlled).
     #[arg(long, default_value = "pf-dopri5")]
     pub solver: String,
@@ -39,8 +32,7 @@ pub struct LikelihoodArgs {
 }
 
 pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
-    let target = Target::parse(&args.target)?;
-    let process = Process::from_name(&args.process)?;
+    let (target, process) = args.spec.parse()?;
     let tableau = args
         .solver
         .strip_prefix("pf-")
@@ -53,7 +45,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     if !(1..=100_000).contains(&args.points) {
         return Err(format!("--points must be between 1 and 100000, got {}", args.points));
     }
-    let mut model = load_model(&args.model, &target, process)?;
+    let mut model = load_model(&args.spec.model, &target, process)?;
     let points = target.sample(args.points, args.seed.wrapping_add(3));
     let start = Instant::now();
     let mut total = 0.0;
@@ -65,7 +57,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     }
     let nll = total / points.len() as f64;
     let seconds = start.elapsed().as_secs_f64();
-    let exact = match (target.mixture(), args.model.as_str()) {
+    let exact = match (target.mixture(), args.spec.model.as_str()) {
         (Some(mixture), "exact") => {
             let at_eps = mixture.marginal(&process, T_EPS_SAMPLE, [0.0; 2]);
             Some(points.iter().map(|x| -at_eps.log_density(*x)).sum::<f64>() / points.len() as f64)

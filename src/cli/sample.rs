@@ -5,7 +5,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
-use super::target::{load_model, Target};
+use super::target::{load_model, ModelSpec, Target};
 use crate::core::data::Point;
 use crate::core::metrics::{energy_distance, mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
 use crate::core::process::Process;
@@ -75,15 +75,8 @@ impl SamplerArgs {
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// Data set name (moons, gmm8, gmm25, swissroll, checkerboard, ...) or gmm:FILE.json.
-    #[arg(long)]
-    pub target: String,
-    /// Forward process: vp, subvp, ve, cosine (mr and rf are not sampled yet).
-    #[arg(long)]
-    pub process: String,
-    /// `exact` (the mixture's own score) or a weights file from `nde train`.
-    #[arg(long)]
-    pub model: String,
+    #[command(flatten)]
+    pub spec: ModelSpec,
     /// Sampler name (see `nde sample --help`), or `exact` to draw from the target itself.
     #[arg(long)]
     pub sampler: String,
@@ -160,10 +153,9 @@ pub fn run_one(
 
 pub fn run(args: &SampleArgs) -> Result<(), String> {
     check_backend(&args.backend)?;
-    let target = Target::parse(&args.target)?;
-    let process = Process::from_name(&args.process)?;
+    let (target, process) = args.spec.parse()?;
     let options = args.sampler_args.options(args.nfe)?;
-    let report = run_one(&target, process, &args.model, &args.sampler, &options, args.particles, args.seed)?;
+    let report = run_one(&target, process, &args.spec.model, &args.sampler, &options, args.particles, args.seed)?;
     if let Some(path) = &args.out {
         let mut text = String::from("x,y\n");
         for p in &report.samples {

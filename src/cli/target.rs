@@ -9,6 +9,27 @@ use crate::core::process::Process;
 use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use crate::core::train::objective::Parameterisation;
 
+/// The three arguments every sampling command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelSpec {
+    /// Data set name (moons, gmm8, gmm25, swissroll, checkerboard, ...) or gmm:FILE.json.
+    #[arg(long)]
+    pub target: String,
+    /// Forward process: vp, subvp, ve or cosine (mr and rf train but are not sampled yet).
+    #[arg(long)]
+    pub process: String,
+    /// `exact` (the target mixture's own score) or a weights file from `nde train`.
+    #[arg(long)]
+    pub model: String,
+}
+
+impl ModelSpec {
+    /// The parsed target and process.
+    pub fn parse(&self) -> Result<(Target, Process), String> {
+        Ok((Target::parse(&self.target)?, Process::from_name(&self.process)?))
+    }
+}
+
 pub enum Target {
     Toy(ToyDataset),
     Mixture(GaussianMixture),
