@@ -78,10 +78,9 @@ pub fn discretise_then_optimise(
         let mut s_bar = vec![[0.0; 2]; stages];
         for i in (0..stages).rev() {
             let mut k_bar = [h * tableau.b[i] * y_bar[0], h * tableau.b[i] * y_bar[1]];
-            for j in i + 1..stages {
-                let a = tableau.a[j][i];
-                k_bar[0] += h * a * s_bar[j][0];
-                k_bar[1] += h * a * s_bar[j][1];
+            for (row, later) in tableau.a.iter().zip(&s_bar).skip(i + 1) {
+                k_bar[0] += h * row[i] * later[0];
+                k_bar[1] += h * row[i] * later[1];
             }
             if k_bar != [0.0, 0.0] {
                 s_bar[i] = field.vjp(t + tableau.c[i] * h, &stage_inputs[i], k_bar, &mut d_params);

@@ -5,6 +5,7 @@
 //!   with the exact reverse step, so it gives the same gradient in constant memory;
 //! - the continuous backsolve adjoint: the adjoint SDE solved backwards with Heun's method
 //!   on the same path (approximate).
+//!
 //! With g = None the same code is a neural ODE solved with Reversible Heun.
 
 use super::field::MlpField;

@@ -83,6 +83,13 @@ impl Activation {
 }
 
 #[cfg(test)]
+impl Activation {
+    fn softplus_is_finite_far_out() -> bool {
+        Activation::Softplus.apply(1000.0f32).is_finite() && Activation::Softplus.apply(-1000.0f32) >= 0.0
+    }
+}
+
+#[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -100,12 +107,5 @@ mod tests {
             assert_eq!(Activation::from_name(a.name()).unwrap(), a);
         }
         assert!(Activation::softplus_is_finite_far_out());
-    }
-}
-
-#[cfg(test)]
-impl Activation {
-    fn softplus_is_finite_far_out() -> bool {
-        Activation::Softplus.apply(1000.0f32).is_finite() && Activation::Softplus.apply(-1000.0f32) >= 0.0
     }
 }

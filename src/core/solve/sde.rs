@@ -227,8 +227,8 @@ mod tests {
             state.reverse_step(&sde, h, dw);
             let forward = &path[i];
             let scale = forward.iter().map(|v| v.abs()).fold(1e-3, f64::max);
-            for d in 0..2 {
-                worst = worst.max((state.y[d] - forward[d]).abs() / scale);
+            for (y, f) in state.y.iter().zip(forward) {
+                worst = worst.max((y - f).abs() / scale);
             }
         }
         assert!(worst < 1e-5, "reconstruction relative error {worst}");

@@ -59,7 +59,7 @@ pub async fn execute_rng_fill(
     let count = request.count as u64;
     let bytes = count * 16;
     let limits = device.limits();
-    if bytes > u64::from(limits.max_storage_buffer_binding_size) || bytes > limits.max_buffer_size {
+    if bytes > limits.max_storage_buffer_binding_size || bytes > limits.max_buffer_size {
         return Err(GpuError::Validation(format!(
             "{count} draws need {bytes} bytes, over this device's storage limit of {} bytes; ask for fewer at a time",
             limits.max_storage_buffer_binding_size
