@@ -48,12 +48,40 @@ fn json_of(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn sample_reports_the_contract_keys_and_approaches_the_floor() {
-    let run = json_of(&["sample", "--target", "gmm8", "--process", "vp", "--model", "exact", "--sampler", "dpmpp-2m", "--nfe", "20", "--particles", "1000", "--json"]);
+    let run = json_of(&[
+        "sample",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--sampler",
+        "dpmpp-2m",
+        "--nfe",
+        "20",
+        "--particles",
+        "1000",
+        "--json",
+    ]);
     for key in ["sampler", "nfe", "particles", "seconds", "swd", "mmd", "energy"] {
         assert!(run.get(key).is_some(), "missing key {key}: {run}");
     }
     assert_eq!(run["nfe"], 20.0);
-    let floor = json_of(&["sample", "--target", "gmm8", "--process", "vp", "--model", "exact", "--sampler", "exact", "--particles", "1000", "--json"]);
+    let floor = json_of(&[
+        "sample",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--sampler",
+        "exact",
+        "--particles",
+        "1000",
+        "--json",
+    ]);
     assert_eq!(floor["nfe"], 0.0);
     assert!(run["swd"].as_f64().unwrap() < 2.0 * floor["swd"].as_f64().unwrap() + 0.05, "{run} vs floor {floor}");
 }
@@ -62,7 +90,24 @@ fn sample_reports_the_contract_keys_and_approaches_the_floor() {
 fn sample_writes_csv_that_the_csv_reader_accepts() {
     let path = std::env::temp_dir().join(format!("nde-cli-{}.csv", std::process::id()));
     let p = path.to_str().unwrap();
-    json_of(&["sample", "--target", "gmm8", "--process", "ve", "--model", "exact", "--sampler", "em", "--nfe", "10", "--particles", "50", "--out", p, "--json"]);
+    json_of(&[
+        "sample",
+        "--target",
+        "gmm8",
+        "--process",
+        "ve",
+        "--model",
+        "exact",
+        "--sampler",
+        "em",
+        "--nfe",
+        "10",
+        "--particles",
+        "50",
+        "--out",
+        p,
+        "--json",
+    ]);
     let points = nde_playground::core::data::csv::parse_points(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(points.len(), 50);
     let _ = std::fs::remove_file(path);
@@ -71,11 +116,20 @@ fn sample_writes_csv_that_the_csv_reader_accepts() {
 #[test]
 fn bad_sample_requests_fail_with_status_2_and_say_what_to_fix() {
     let cases: [(&[&str], &str); 5] = [
-        (&["sample", "--target", "gmm8", "--process", "vp", "--model", "exact", "--sampler", "nope"], "unknown sampler"),
+        (
+            &["sample", "--target", "gmm8", "--process", "vp", "--model", "exact", "--sampler", "nope"],
+            "unknown sampler",
+        ),
         (&["sample", "--target", "moon", "--process", "vp", "--model", "exact", "--sampler", "em"], "unknown data set"),
-        (&["sample", "--target", "moons", "--process", "vp", "--model", "exact", "--sampler", "em"], "needs a mixture target"),
+        (
+            &["sample", "--target", "moons", "--process", "vp", "--model", "exact", "--sampler", "em"],
+            "needs a mixture target",
+        ),
         (&["sample", "--target", "gmm8", "--process", "vpp", "--model", "exact", "--sampler", "em"], "unknown process"),
-        (&["sample", "--target", "gmm8", "--process", "vp", "--model", "/no/such/file.json", "--sampler", "em"], "cannot read weights file"),
+        (
+            &["sample", "--target", "gmm8", "--process", "vp", "--model", "/no/such/file.json", "--sampler", "em"],
+            "cannot read weights file",
+        ),
     ];
     for (args, message) in cases {
         let out = nde(args);
@@ -99,11 +153,43 @@ fn order_reports_the_fitted_and_expected_order() {
 fn train_writes_weights_that_sample_reads() {
     let path = std::env::temp_dir().join(format!("nde-cli-{}.json", std::process::id()));
     let p = path.to_str().unwrap();
-    let trained = json_of(&["train", "--target", "moons", "--process", "vp", "--param", "x0", "--steps", "20", "--width", "16", "--depth", "1", "--out", p, "--json"]);
+    let trained = json_of(&[
+        "train",
+        "--target",
+        "moons",
+        "--process",
+        "vp",
+        "--param",
+        "x0",
+        "--steps",
+        "20",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--out",
+        p,
+        "--json",
+    ]);
     for key in ["final_loss", "steps_per_s", "seconds"] {
         assert!(trained[key].as_f64().is_some_and(f64::is_finite), "{key}: {trained}");
     }
-    let run = json_of(&["sample", "--target", "moons", "--process", "vp", "--model", p, "--sampler", "ddim", "--nfe", "5", "--particles", "100", "--json"]);
+    let run = json_of(&[
+        "sample",
+        "--target",
+        "moons",
+        "--process",
+        "vp",
+        "--model",
+        p,
+        "--sampler",
+        "ddim",
+        "--nfe",
+        "5",
+        "--particles",
+        "100",
+        "--json",
+    ]);
     assert_eq!(run["nfe"], 5.0);
     let wrong = nde(&["sample", "--target", "moons", "--process", "ve", "--model", p, "--sampler", "em"]);
     assert_eq!(wrong.status.code(), Some(2));
@@ -113,7 +199,22 @@ fn train_writes_weights_that_sample_reads() {
 
 #[test]
 fn compare_gives_one_row_per_sampler_and_budget() {
-    let table = json_of(&["compare", "--target", "gmm8", "--process", "vp", "--model", "exact", "--samplers", "em,ddim", "--nfe", "5,10", "--particles", "300", "--json"]);
+    let table = json_of(&[
+        "compare",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--samplers",
+        "em,ddim",
+        "--nfe",
+        "5,10",
+        "--particles",
+        "300",
+        "--json",
+    ]);
     let rows = table["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[3]["sampler"], "ddim");
@@ -122,7 +223,22 @@ fn compare_gives_one_row_per_sampler_and_budget() {
 
 #[test]
 fn likelihood_of_the_exact_model_matches_the_exact_density() {
-    let run = json_of(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--points", "20", "--rtol", "1e-6", "--atol", "1e-6", "--json"]);
+    let run = json_of(&[
+        "likelihood",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--points",
+        "20",
+        "--rtol",
+        "1e-6",
+        "--atol",
+        "1e-6",
+        "--json",
+    ]);
     let (nll, exact) = (run["nll"].as_f64().unwrap(), run["nll_exact"].as_f64().unwrap());
     assert!((nll - exact).abs() < 0.01, "{run}");
     let bad = nde(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--solver", "pf-rk4"]);

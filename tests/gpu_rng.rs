@@ -33,7 +33,12 @@ fn gpu_philox_matches_cpu_bit_for_bit() {
     // Seeds, streams and counters with high bits set exercise the 64-bit carries.
     let requests = [
         RngFillRequest { seed: 0, stream: 0, first_counter: 0, count: 1 << 18 },
-        RngFillRequest { seed: 0xDEAD_BEEF_0123_4567, stream: (7 << 32) | 3, first_counter: u32::MAX as u64 - 100, count: 4096 },
+        RngFillRequest {
+            seed: 0xDEAD_BEEF_0123_4567,
+            stream: (7 << 32) | 3,
+            first_counter: u32::MAX as u64 - 100,
+            count: 4096,
+        },
         RngFillRequest { seed: 42, stream: 999_999, first_counter: 1 << 40, count: 1000 },
     ];
     let mut draws = 0;

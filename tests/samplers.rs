@@ -90,7 +90,9 @@ fn samplers_share_the_prior_draw_and_are_deterministic_under_a_seed() {
 fn bad_requests_are_refused_with_a_reason() {
     let options = SamplerOptions::default();
     assert!(build("nope", Process::vp(), Parameterisation::Eps, &options).unwrap_err().contains("unknown sampler"));
-    assert!(build("ancestral", Process::sub_vp(), Parameterisation::Eps, &options).unwrap_err().contains("vp, cosine and ve"));
+    assert!(build("ancestral", Process::sub_vp(), Parameterisation::Eps, &options)
+        .unwrap_err()
+        .contains("vp, cosine and ve"));
     let zero = SamplerOptions { nfe: 0, ..options };
     assert!(build("em", Process::vp(), Parameterisation::Eps, &zero).unwrap_err().contains("at least 1"));
 }

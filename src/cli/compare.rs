@@ -59,7 +59,10 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
             .iter()
             .map(|(s, budget, r)| json!({ "sampler": s, "nfe_budget": budget, "nfe": r.nfe, "swd": r.swd, "mmd": r.mmd, "energy": r.energy, "seconds": r.seconds }))
             .collect();
-        println!("{}", json!({ "target": args.spec.target, "process": args.spec.process, "model": args.spec.model, "particles": args.particles, "rows": table }));
+        println!(
+            "{}",
+            json!({ "target": args.spec.target, "process": args.spec.process, "model": args.spec.model, "particles": args.particles, "rows": table })
+        );
     } else {
         println!("{:<18} {:>8} {:>8} {:>8} {:>8} {:>8}", "sampler", "nfe", "swd", "mmd", "energy", "seconds");
         for (s, _, r) in &rows {
@@ -69,7 +72,11 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn plot(path: &str, samplers: &[String], rows: &[(String, usize, super::sample::SampleReport)]) -> Result<(), Box<dyn std::error::Error>> {
+fn plot(
+    path: &str,
+    samplers: &[String],
+    rows: &[(String, usize, super::sample::SampleReport)],
+) -> Result<(), Box<dyn std::error::Error>> {
     let max_nfe = rows.iter().map(|r| r.2.nfe).fold(1.0, f64::max);
     let max_swd = rows.iter().map(|r| r.2.swd).fold(0.0, f64::max).max(1e-3);
     let root = SVGBackend::new(path, (800, 500)).into_drawing_area();

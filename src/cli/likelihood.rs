@@ -51,7 +51,8 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     let mut total = 0.0;
     let mut evaluations = 0usize;
     for x in &points {
-        let (nll, stats) = negative_log_likelihood(model.as_mut(), &process, *x, &tableau, args.rtol, args.atol, Prior::Gaussian)?;
+        let (nll, stats) =
+            negative_log_likelihood(model.as_mut(), &process, *x, &tableau, args.rtol, args.atol, Prior::Gaussian)?;
         total += nll;
         evaluations += stats.evaluations;
     }
@@ -74,7 +75,11 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
         }
         println!("{report}");
     } else {
-        println!("NLL {nll:.4} nats ({:.4} bits/dim) over {} points, {nfe:.0} evaluations each, {seconds:.2} s", bits_per_dim(nll), args.points);
+        println!(
+            "NLL {nll:.4} nats ({:.4} bits/dim) over {} points, {nfe:.0} evaluations each, {seconds:.2} s",
+            bits_per_dim(nll),
+            args.points
+        );
         if let Some(e) = exact {
             println!("exact NLL of the mixture at t = {T_EPS_SAMPLE}: {e:.4} nats");
         }

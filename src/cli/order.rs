@@ -4,7 +4,9 @@ use clap::Args;
 use serde_json::json;
 
 use crate::core::solve::ode::integrate_fixed;
-use crate::core::solve::order::{expected_strong_order, fitted_slope, ode_problem, sde_problem, sde_strong_and_weak_errors};
+use crate::core::solve::order::{
+    expected_strong_order, fitted_slope, ode_problem, sde_problem, sde_strong_and_weak_errors,
+};
 use crate::core::solve::sde::SdeSolver;
 use crate::core::solve::tableau::ButcherTableau;
 
@@ -32,7 +34,14 @@ pub fn run(args: &OrderArgs) -> Result<(), String> {
         let points: Vec<(f64, f64)> = steps
             .iter()
             .map(|&n| {
-                let (y, _) = integrate_fixed(&tableau, &mut |t, y, dy| (problem.field)(t, y, dy), &problem.y0, 0.0, problem.t1, n);
+                let (y, _) = integrate_fixed(
+                    &tableau,
+                    &mut |t, y, dy| (problem.field)(t, y, dy),
+                    &problem.y0,
+                    0.0,
+                    problem.t1,
+                    n,
+                );
                 let exact = (problem.exact)(problem.t1);
                 (problem.t1 / n as f64, y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
             })

@@ -49,7 +49,14 @@ pub struct SamplerArgs {
 
 impl SamplerArgs {
     pub fn options(&self, nfe: usize) -> Result<SamplerOptions, String> {
-        for (name, value) in [("--snr", self.snr), ("--eta", self.eta), ("--rtol", self.rtol), ("--atol", self.atol), ("--step-size", self.step_size), ("--churn", self.churn)] {
+        for (name, value) in [
+            ("--snr", self.snr),
+            ("--eta", self.eta),
+            ("--rtol", self.rtol),
+            ("--atol", self.atol),
+            ("--step-size", self.step_size),
+            ("--churn", self.churn),
+        ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(format!("{name} must be a non-negative number, got {value}"));
             }

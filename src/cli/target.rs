@@ -76,7 +76,10 @@ pub fn load_model(spec: &str, target: &Target, process: Process) -> Result<Box<d
     let (mlp, meta) = weights::load(&text).map_err(|e| format!("{spec}: {e}"))?;
     let trained_for = meta.get("process").map(String::as_str).unwrap_or("unknown");
     if trained_for != process.name() {
-        return Err(format!("{spec} was trained for --process {trained_for}, not {}: pass --process {trained_for}", process.name()));
+        return Err(format!(
+            "{spec} was trained for --process {trained_for}, not {}: pass --process {trained_for}",
+            process.name()
+        ));
     }
     let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))
         .map_err(|e| format!("{spec}: meta.param: {e}"))?;

@@ -73,7 +73,10 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     let objective = if process.is_flow() {
         Objective::FlowMatching
     } else {
-        Objective::Dsm { param, weighting: if args.likelihood_weighting { Weighting::Likelihood } else { Weighting::Default } }
+        Objective::Dsm {
+            param,
+            weighting: if args.likelihood_weighting { Weighting::Likelihood } else { Weighting::Default },
+        }
     };
     let data = target.sample(args.points, args.seed.wrapping_add(11));
     let train = TrainConfig { batch: args.batch, learning_rate: args.lr, ema_decay: 0.999, seed: args.seed };
@@ -85,7 +88,11 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
         let loss = trainer.step().map_err(|e| e.to_string())?;
         smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
         if step % report_every == 0 || step == args.steps {
-            eprint!("\rtraining: step {step}/{} ({:.0}%), loss {smoothed:.4}   ", args.steps, 100.0 * step as f64 / args.steps as f64);
+            eprint!(
+                "\rtraining: step {step}/{} ({:.0}%), loss {smoothed:.4}   ",
+                args.steps,
+                100.0 * step as f64 / args.steps as f64
+            );
             let _ = std::io::stderr().flush();
         }
     }
@@ -99,7 +106,10 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     if args.json {
         println!("{}", json!({ "final_loss": smoothed, "steps_per_s": steps_per_s, "seconds": seconds }));
     } else {
-        println!("trained {} steps in {seconds:.1} s ({steps_per_s:.0} steps/s), final loss {smoothed:.4}; weights in {}", args.steps, args.out);
+        println!(
+            "trained {} steps in {seconds:.1} s ({steps_per_s:.0} steps/s), final loss {smoothed:.4}; weights in {}",
+            args.steps, args.out
+        );
     }
     Ok(())
 }

@@ -49,7 +49,8 @@ fn wasserstein2_squared_1d(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 /// Sliced Wasserstein-2: sqrt of the mean over directions of W2^2 of the projections.
 pub fn sliced_wasserstein(a: &[Point], b: &[Point], directions: &[[f64; 2]]) -> f64 {
     assert!(!a.is_empty() && !b.is_empty() && !directions.is_empty());
-    let project = |points: &[Point], d: [f64; 2]| points.iter().map(|p| p[0] * d[0] + p[1] * d[1]).collect::<Vec<f64>>();
+    let project =
+        |points: &[Point], d: [f64; 2]| points.iter().map(|p| p[0] * d[0] + p[1] * d[1]).collect::<Vec<f64>>();
     let total: f64 = directions.iter().map(|d| wasserstein2_squared_1d(project(a, *d), project(b, *d))).sum();
     (total / directions.len() as f64).sqrt()
 }
@@ -99,7 +100,8 @@ pub fn energy_distance(a: &[Point], b: &[Point]) -> f64 {
         }
         2.0 * total / (s.len() * (s.len() - 1)) as f64
     };
-    let cross: f64 = a.iter().flat_map(|x| b.iter().map(move |y| dist(*x, *y))).sum::<f64>() / (a.len() * b.len()) as f64;
+    let cross: f64 =
+        a.iter().flat_map(|x| b.iter().map(move |y| dist(*x, *y))).sum::<f64>() / (a.len() * b.len()) as f64;
     2.0 * cross - within(a) - within(b)
 }
 
@@ -176,7 +178,12 @@ mod tests {
         // E k_h(X, Y) = h^2 / (h^2 + 2 s^2) exp(-|dm|^2 / (2 (h^2 + 2 s^2))) for N(., s^2 I) in 2D.
         let (s, dm) = (0.5, [0.8, 0.0]);
         let bandwidths = [0.5, 1.0];
-        let cross = |d2: f64| bandwidths.iter().map(|h| h * h / (h * h + 2.0 * s * s) * (-d2 / (2.0 * (h * h + 2.0 * s * s))).exp()).sum::<f64>();
+        let cross = |d2: f64| {
+            bandwidths
+                .iter()
+                .map(|h| h * h / (h * h + 2.0 * s * s) * (-d2 / (2.0 * (h * h + 2.0 * s * s))).exp())
+                .sum::<f64>()
+        };
         let exact = 2.0 * (cross(0.0) - cross(dm[0] * dm[0]));
         let a = gaussian([0.0, 0.0], s, 1500, 1);
         let b = gaussian(dm, s, 1500, 2);

@@ -354,9 +354,19 @@ mod tests {
                 let v = finals.iter().map(|x| (x[d] - m).powi(2)).sum::<f64>() / particles as f64;
                 let se = std / (particles as f64).sqrt();
                 // Monte-Carlo error (5 standard errors) plus Euler's O(h) bias.
-                assert!((m - mean[d]).abs() < 5.0 * se + 0.01 * (1.0 + mean[d].abs()), "{} mean {m} vs {}", p.name(), mean[d]);
+                assert!(
+                    (m - mean[d]).abs() < 5.0 * se + 0.01 * (1.0 + mean[d].abs()),
+                    "{} mean {m} vs {}",
+                    p.name(),
+                    mean[d]
+                );
                 let rel = (v / (std * std) - 1.0).abs();
-                assert!(rel < 5.0 * (2.0 / particles as f64).sqrt() + 0.02, "{} variance {v} vs {}", p.name(), std * std);
+                assert!(
+                    rel < 5.0 * (2.0 / particles as f64).sqrt() + 0.02,
+                    "{} variance {v} vs {}",
+                    p.name(),
+                    std * std
+                );
             }
         }
     }

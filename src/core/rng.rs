@@ -137,10 +137,7 @@ mod tests {
     #[test]
     fn philox_matches_random123_known_answers() {
         assert_eq!(philox4x32_10([0; 4], [0; 2]), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]);
-        assert_eq!(
-            philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
-            [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
-        );
+        assert_eq!(philox4x32_10([u32::MAX; 4], [u32::MAX; 2]), [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]);
         assert_eq!(
             philox4x32_10([0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344], [0xa409_3822, 0x299f_31d0]),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
@@ -170,10 +167,7 @@ mod tests {
     #[test]
     fn uniforms_have_the_right_mean_variance_and_shape() {
         let n = 100_000u64;
-        let mut xs: Vec<f64> = (0..n / 4)
-            .flat_map(|i| uniform4(42, 1, i))
-            .map(f64::from)
-            .collect();
+        let mut xs: Vec<f64> = (0..n / 4).flat_map(|i| uniform4(42, 1, i)).map(f64::from).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
         // Standard error of the mean of U(0,1) is sqrt(1/12/n) ~ 0.0009: allow 5 of them.
@@ -187,10 +181,7 @@ mod tests {
     #[test]
     fn normals_pass_mean_variance_and_kolmogorov_smirnov() {
         let n = 200_000u64;
-        let mut xs: Vec<f64> = (0..n / 4)
-            .flat_map(|i| normal4(2024, 9, i))
-            .map(f64::from)
-            .collect();
+        let mut xs: Vec<f64> = (0..n / 4).flat_map(|i| normal4(2024, 9, i)).map(f64::from).collect();
         assert!(xs.iter().all(|x| x.is_finite()));
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
@@ -206,9 +197,7 @@ mod tests {
     fn normal_pairs_are_uncorrelated() {
         let n = 50_000u64;
         let draws: Vec<[f32; 4]> = (0..n).map(|i| normal4(5, 0, i)).collect();
-        let corr = |a: usize, b: usize| {
-            draws.iter().map(|d| f64::from(d[a]) * f64::from(d[b])).sum::<f64>() / n as f64
-        };
+        let corr = |a: usize, b: usize| draws.iter().map(|d| f64::from(d[a]) * f64::from(d[b])).sum::<f64>() / n as f64;
         for (a, b) in [(0, 1), (0, 2), (1, 3), (2, 3)] {
             assert!(corr(a, b).abs() < 5.0 / (n as f64).sqrt(), "corr({a},{b}) = {}", corr(a, b));
         }
@@ -235,10 +224,7 @@ mod tests {
     fn a_shifted_uniform_fails_the_ks_check() {
         // The KS check above must be able to fail: a biased sample is rejected.
         let n = 100_000u64;
-        let mut xs: Vec<f64> = (0..n / 4)
-            .flat_map(|i| uniform4(42, 1, i))
-            .map(|u| f64::from(u) * 0.99)
-            .collect();
+        let mut xs: Vec<f64> = (0..n / 4).flat_map(|i| uniform4(42, 1, i)).map(|u| f64::from(u) * 0.99).collect();
         let d = ks_statistic(&mut xs, |x| x.clamp(0.0, 1.0));
         assert!(d > 1.95 / (n as f64).sqrt(), "KS statistic {d} should reject a biased sample");
     }

@@ -25,13 +25,9 @@ impl std::error::Error for ShaderSourceError {}
 
 /// The raw text of one shader file.
 pub fn source(name: &str) -> Result<&'static str, ShaderSourceError> {
-    SHADER_FILES
-        .iter()
-        .find(|(file, _)| *file == name)
-        .map(|(_, text)| *text)
-        .ok_or_else(|| {
-            ShaderSourceError(format!("no shader named {name}: add it to SHADER_FILES in src/exec/shader_source.rs"))
-        })
+    SHADER_FILES.iter().find(|(file, _)| *file == name).map(|(_, text)| *text).ok_or_else(|| {
+        ShaderSourceError(format!("no shader named {name}: add it to SHADER_FILES in src/exec/shader_source.rs"))
+    })
 }
 
 /// The file names a source asks for in its `// requires: a.wgsl, b.wgsl` header lines.
@@ -68,11 +64,10 @@ fn visit<'a>(name: &'a str, path: &mut Vec<&'a str>, order: &mut Vec<&'a str>) -
     let text = source(name)?;
     for required in requirements(text) {
         // Names come from 'static sources, so they can be borrowed for 'a via the table.
-        let required = SHADER_FILES
-            .iter()
-            .find(|(file, _)| *file == required)
-            .map(|(file, _)| *file)
-            .ok_or_else(|| ShaderSourceError(format!("{name} requires {required}, which is not in SHADER_FILES")))?;
+        let required =
+            SHADER_FILES.iter().find(|(file, _)| *file == required).map(|(file, _)| *file).ok_or_else(|| {
+                ShaderSourceError(format!("{name} requires {required}, which is not in SHADER_FILES"))
+            })?;
         visit(required, path, order)?;
     }
     path.pop();
@@ -89,7 +84,10 @@ mod tests {
 
     #[test]
     fn requirements_are_read_from_header_lines() {
-        assert_eq!(requirements("// requires: a.wgsl, b.wgsl\n// requires: c.wgsl\nfn f() {}"), vec!["a.wgsl", "b.wgsl", "c.wgsl"]);
+        assert_eq!(
+            requirements("// requires: a.wgsl, b.wgsl\n// requires: c.wgsl\nfn f() {}"),
+            vec!["a.wgsl", "b.wgsl", "c.wgsl"]
+        );
         assert!(requirements("fn f() {}").is_empty());
     }
 

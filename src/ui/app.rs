@@ -11,9 +11,7 @@ use crate::exec::backend::BackendStatus;
 /// `?debug-panic` makes the page panic on purpose, so the end-to-end test can check that a
 /// crash shows a readable message rather than a blank page.
 fn debug_panic_requested() -> bool {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .is_some_and(|search| search.contains("debug-panic"))
+    web_sys::window().and_then(|w| w.location().search().ok()).is_some_and(|search| search.contains("debug-panic"))
 }
 
 #[component]

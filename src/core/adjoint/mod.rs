@@ -16,7 +16,11 @@ use crate::core::solve::brownian::VirtualBrownianTree;
 use crate::core::solve::tableau::RK4;
 
 /// Central differences of `loss(params, y0)` in every parameter and in y0.
-pub fn finite_difference_gradient(params: &[f64], y0: [f64; 2], loss: &dyn Fn(&[f64], [f64; 2]) -> f64) -> (Vec<f64>, [f64; 2]) {
+pub fn finite_difference_gradient(
+    params: &[f64],
+    y0: [f64; 2],
+    loss: &dyn Fn(&[f64], [f64; 2]) -> f64,
+) -> (Vec<f64>, [f64; 2]) {
     let h = 1e-6;
     let mut d_params = Vec::with_capacity(params.len());
     let mut p = params.to_vec();
@@ -76,12 +80,24 @@ pub fn gradient_report(steps: usize) -> Vec<GradientRow> {
     let mut rows = Vec::new();
 
     // Neural ODE, RK4 for discretise-then-optimise and backsolve.
-    let ode_loss = |p: &[f64], y: [f64; 2]| terminal_loss(&solve(&RK4, &MlpField::new(drift.config, p.to_vec()), y, t1, steps), target).0;
+    let ode_loss = |p: &[f64], y: [f64; 2]| {
+        terminal_loss(&solve(&RK4, &MlpField::new(drift.config, p.to_vec()), y, t1, steps), target).0
+    };
     let ode_reference = finite_difference_gradient(&drift.params, y0, &ode_loss);
     let g = discretise_then_optimise(&RK4, &drift, y0, t1, steps, target);
-    rows.push(GradientRow { model: "neural ODE", method: "discretise-then-optimise (RK4)", relative_error: relative_error(&g, &ode_reference), stored_floats: g.stored_floats });
+    rows.push(GradientRow {
+        model: "neural ODE",
+        method: "discretise-then-optimise (RK4)",
+        relative_error: relative_error(&g, &ode_reference),
+        stored_floats: g.stored_floats,
+    });
     let g = backsolve_adjoint(&RK4, &drift, y0, t1, steps, target);
-    rows.push(GradientRow { model: "neural ODE", method: "backsolve adjoint (RK4)", relative_error: relative_error(&g, &ode_reference), stored_floats: g.stored_floats });
+    rows.push(GradientRow {
+        model: "neural ODE",
+        method: "backsolve adjoint (RK4)",
+        relative_error: relative_error(&g, &ode_reference),
+        stored_floats: g.stored_floats,
+    });
     let ode = NeuralSde { drift: &drift, diffusion: None };
     let no_noise = vec![[0.0; 2]; steps];
     let rh_loss = |p: &[f64], y: [f64; 2]| {
@@ -90,7 +106,12 @@ pub fn gradient_report(steps: usize) -> Vec<GradientRow> {
     };
     let rh_reference = finite_difference_gradient(&drift.params, y0, &rh_loss);
     let g = ode.reversible_heun_gradients(y0, t1, &no_noise, target, StateMemory::Reversible);
-    rows.push(GradientRow { model: "neural ODE", method: "reversible Heun adjoint", relative_error: relative_error(&g, &rh_reference), stored_floats: g.stored_floats });
+    rows.push(GradientRow {
+        model: "neural ODE",
+        method: "reversible Heun adjoint",
+        relative_error: relative_error(&g, &rh_reference),
+        stored_floats: g.stored_floats,
+    });
 
     // Neural SDE on one Brownian path.
     let tree = VirtualBrownianTree::new(7, 0, 0.0, t1, 2);
@@ -108,9 +129,17 @@ pub fn gradient_report(steps: usize) -> Vec<GradientRow> {
         terminal_loss(&NeuralSde { drift: &f, diffusion: g.as_ref() }.solve(y, t1, &increments), target).0
     };
     let rh_sde_reference = finite_difference_gradient(&all_params, y0, &rh_sde_loss);
-    for (memory, method) in [(StateMemory::Stored, "discretise-then-optimise (reversible Heun, stored)"), (StateMemory::Reversible, "reversible Heun adjoint")] {
+    for (memory, method) in [
+        (StateMemory::Stored, "discretise-then-optimise (reversible Heun, stored)"),
+        (StateMemory::Reversible, "reversible Heun adjoint"),
+    ] {
         let g = sde.reversible_heun_gradients(y0, t1, &increments, target, memory);
-        rows.push(GradientRow { model: "neural SDE", method, relative_error: relative_error(&g, &rh_sde_reference), stored_floats: g.stored_floats });
+        rows.push(GradientRow {
+            model: "neural SDE",
+            method,
+            relative_error: relative_error(&g, &rh_sde_reference),
+            stored_floats: g.stored_floats,
+        });
     }
     let heun_loss = |p: &[f64], y: [f64; 2]| {
         let (f, g) = split_params(p, &drift, Some(&diffusion));
@@ -118,7 +147,12 @@ pub fn gradient_report(steps: usize) -> Vec<GradientRow> {
     };
     let heun_reference = finite_difference_gradient(&all_params, y0, &heun_loss);
     let g = sde.backsolve_gradients(y0, t1, &increments, target);
-    rows.push(GradientRow { model: "neural SDE", method: "backsolve adjoint (Heun)", relative_error: relative_error(&g, &heun_reference), stored_floats: g.stored_floats });
+    rows.push(GradientRow {
+        model: "neural SDE",
+        method: "backsolve adjoint (Heun)",
+        relative_error: relative_error(&g, &heun_reference),
+        stored_floats: g.stored_floats,
+    });
     rows
 }
 
@@ -151,9 +185,18 @@ mod tests {
         assert!(row(&rows, "neural SDE", "backsolve").relative_error < 1e-3, "{rows:?}");
         // Memory: stored states grow with the steps, the adjoints do not.
         let longer = gradient_report(40);
-        assert!(row(&longer, "neural SDE", "discretise").stored_floats > row(&rows, "neural SDE", "discretise").stored_floats);
-        assert_eq!(row(&longer, "neural SDE", "reversible").stored_floats, row(&rows, "neural SDE", "reversible").stored_floats);
-        assert_eq!(row(&longer, "neural ODE", "backsolve").stored_floats, row(&rows, "neural ODE", "backsolve").stored_floats);
+        assert!(
+            row(&longer, "neural SDE", "discretise").stored_floats
+                > row(&rows, "neural SDE", "discretise").stored_floats
+        );
+        assert_eq!(
+            row(&longer, "neural SDE", "reversible").stored_floats,
+            row(&rows, "neural SDE", "reversible").stored_floats
+        );
+        assert_eq!(
+            row(&longer, "neural ODE", "backsolve").stored_floats,
+            row(&rows, "neural ODE", "backsolve").stored_floats
+        );
     }
 
     #[test]
@@ -161,7 +204,8 @@ mod tests {
         let drift = demo_field(3, 1.0);
         let diffusion = demo_field(4, 0.3);
         let sde = NeuralSde { drift: &drift, diffusion: Some(&diffusion) };
-        let increments: Vec<[f64; 2]> = (0..200).map(|i| [0.05 * ((i as f64) * 0.7).sin(), 0.05 * ((i as f64) * 1.3).cos()]).collect();
+        let increments: Vec<[f64; 2]> =
+            (0..200).map(|i| [0.05 * ((i as f64) * 0.7).sin(), 0.05 * ((i as f64) * 1.3).cos()]).collect();
         let a = sde.reversible_heun_gradients([0.1, 0.2], 2.0, &increments, [0.0, 0.0], StateMemory::Stored);
         let b = sde.reversible_heun_gradients([0.1, 0.2], 2.0, &increments, [0.0, 0.0], StateMemory::Reversible);
         let reference = (a.d_params.clone(), a.d_y0);

@@ -49,7 +49,15 @@ impl NeuralSde<'_> {
     }
 
     /// Adds mu_bar^T df/dz + sigma_bar^T dg/dz at z into z_bar, and the parameter parts.
-    fn field_vjp(&self, t: f64, z: [f64; 2], mu_bar: [f64; 2], sigma_bar: [f64; 2], z_bar: &mut [f64; 2], d_params: &mut [f64]) {
+    fn field_vjp(
+        &self,
+        t: f64,
+        z: [f64; 2],
+        mu_bar: [f64; 2],
+        sigma_bar: [f64; 2],
+        z_bar: &mut [f64; 2],
+        d_params: &mut [f64],
+    ) {
         let split = self.drift.param_count();
         let from_drift = self.drift.vjp(t, &z, mu_bar, &mut d_params[..split]);
         z_bar[0] += from_drift[0];
@@ -86,7 +94,14 @@ impl NeuralSde<'_> {
     }
 
     /// Exact gradients of the Reversible Heun solution.
-    pub fn reversible_heun_gradients(&self, y0: [f64; 2], t1: f64, increments: &[[f64; 2]], target: [f64; 2], memory: StateMemory) -> Gradients {
+    pub fn reversible_heun_gradients(
+        &self,
+        y0: [f64; 2],
+        t1: f64,
+        increments: &[[f64; 2]],
+        target: [f64; 2],
+        memory: StateMemory,
+    ) -> Gradients {
         let steps = increments.len();
         let h = t1 / steps as f64;
         let mut s = self.state_at(0.0, y0, y0);
@@ -195,6 +210,12 @@ impl NeuralSde<'_> {
                 x[i] += 0.5 * (k0[i] + k1[i]);
             }
         }
-        Gradients { loss, d_y0: [x[2], x[3]], d_params: x[4..].to_vec(), stored_floats: 3 * (4 + p), evaluations: steps * 2 + steps * 4 }
+        Gradients {
+            loss,
+            d_y0: [x[2], x[3]],
+            d_params: x[4..].to_vec(),
+            stored_floats: 3 * (4 + p),
+            evaluations: steps * 2 + steps * 4,
+        }
     }
 }

@@ -41,7 +41,10 @@ pub fn parse_points(text: &str) -> Result<Vec<Point>, CsvError> {
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 2 {
-            return Err(error(line_number, format!("expected 2 columns (x,y), found {}: \"{}\"", fields.len(), clip(line))));
+            return Err(error(
+                line_number,
+                format!("expected 2 columns (x,y), found {}: \"{}\"", fields.len(), clip(line)),
+            ));
         }
         let parsed: Vec<Result<f64, _>> = fields.iter().map(|f| f.parse::<f64>()).collect();
         let is_first_row = points.is_empty() && text.lines().take(index).all(|l| l.trim().is_empty());

@@ -207,8 +207,7 @@ impl GaussianMixture {
         };
         for (m, c) in self.means.iter().zip(&self.covs) {
             let cov = c * (a * a) + Matrix2::identity() * (s * s);
-            out.push_component(m * a + mu * (1.0 - a), cov)
-                .expect("alpha^2 C + sigma^2 I of an SPD C is SPD");
+            out.push_component(m * a + mu * (1.0 - a), cov).expect("alpha^2 C + sigma^2 I of an SPD C is SPD");
         }
         out
     }
@@ -344,14 +343,22 @@ mod tests {
                 .sample(100_000, 8)
                 .iter()
                 .map(|x| {
-                    [a * x[0] + (1.0 - a) * mu_eff[0] + s * rng.normal(), a * x[1] + (1.0 - a) * mu_eff[1] + s * rng.normal()]
+                    [
+                        a * x[0] + (1.0 - a) * mu_eff[0] + s * rng.normal(),
+                        a * x[1] + (1.0 - a) * mu_eff[1] + s * rng.normal(),
+                    ]
                 })
                 .collect();
             let (mean, cov) = marginal.moments();
             let n = noised.len() as f64;
             for d in 0..2 {
                 let m = noised.iter().map(|x| x[d]).sum::<f64>() / n;
-                assert!((m - mean[d]).abs() < 5.0 * (cov[d][d] / n).sqrt(), "{}: mean {m} vs {}", process.name(), mean[d]);
+                assert!(
+                    (m - mean[d]).abs() < 5.0 * (cov[d][d] / n).sqrt(),
+                    "{}: mean {m} vs {}",
+                    process.name(),
+                    mean[d]
+                );
                 let v = noised.iter().map(|x| (x[d] - m).powi(2)).sum::<f64>() / n;
                 assert!((v / cov[d][d] - 1.0).abs() < 0.03, "{}: var {v} vs {}", process.name(), cov[d][d]);
             }

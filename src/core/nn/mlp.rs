@@ -222,7 +222,10 @@ pub fn jacobian_x<T: Scalar>(config: &MlpConfig, params: &[T], input: &[T]) -> (
                 tangent[j] = pre_tangent[j].iter().zip(&slopes).map(|(d, s)| *d * *s).collect();
             }
         } else {
-            return ([pre[0], pre[1]], [[pre_tangent[0][0], pre_tangent[1][0]], [pre_tangent[0][1], pre_tangent[1][1]]]);
+            return (
+                [pre[0], pre[1]],
+                [[pre_tangent[0][0], pre_tangent[1][0]], [pre_tangent[0][1], pre_tangent[1][1]]],
+            );
         }
     }
     unreachable!("an MLP has at least one layer")
@@ -290,7 +293,8 @@ mod tests {
 
     #[test]
     fn layout_counts_and_offsets_are_consistent() {
-        let c = MlpConfig { width: 128, depth: 3, activation: Activation::Silu, time_frequencies: 16, condition_dim: 0 };
+        let c =
+            MlpConfig { width: 128, depth: 3, activation: Activation::Silu, time_frequencies: 16, condition_dim: 0 };
         assert_eq!(c.input_dim(), 2 + 1 + 32);
         assert_eq!(c.param_count(), 35 * 128 + 128 + 2 * (128 * 128 + 128) + 128 * 2 + 2);
         let layers = c.layers();
@@ -325,7 +329,12 @@ mod tests {
                 plus[k] += h;
                 minus[k] -= h;
                 let fd = (objective(&plus, &input) - objective(&minus, &input)) / (2.0 * h);
-                assert!((fd - grad[k]).abs() < 1e-6 * (1.0 + fd.abs()), "{} param {k}: fd {fd} vs vjp {}", activation.name(), grad[k]);
+                assert!(
+                    (fd - grad[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{} param {k}: fd {fd} vs vjp {}",
+                    activation.name(),
+                    grad[k]
+                );
             }
             for i in 0..input.len() {
                 let (mut plus, mut minus) = (input.clone(), input.clone());

@@ -37,8 +37,8 @@ pub fn save(mlp: &Mlp, meta: &BTreeMap<String, String>) -> String {
 
 /// Reads and validates a weights file.
 pub fn load(text: &str) -> Result<(Mlp, BTreeMap<String, String>), String> {
-    let probe: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not a JSON file ({e}); expected weights written by `nde train`"))?;
+    let probe: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("not a JSON file ({e}); expected weights written by `nde train`"))?;
     match probe.get("format").and_then(|f| f.as_str()) {
         Some(FORMAT) => {}
         Some(other) => return Err(format!("format is '{other}', expected '{FORMAT}': this is not a weights file")),

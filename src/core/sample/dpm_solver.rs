@@ -19,7 +19,12 @@ pub enum Multistep {
 
 /// DPM-Solver++ multistep. Lower order on the first steps (no history yet) and, below 15
 /// steps, on the last (DPM-Solver++'s lower_order_final).
-pub fn dpmpp_multistep(process: Process, param: Parameterisation, variant: Multistep, options: &SamplerOptions) -> Plan {
+pub fn dpmpp_multistep(
+    process: Process,
+    param: Parameterisation,
+    variant: Multistep,
+    options: &SamplerOptions,
+) -> Plan {
     let name = match variant {
         Multistep::TwoM => "dpmpp-2m",
         Multistep::ThreeM => "dpmpp-3m",
@@ -80,7 +85,12 @@ pub fn dpmpp_multistep(process: Process, param: Parameterisation, variant: Multi
 }
 
 /// Singlestep DPM-Solver-2 (midpoint in lambda) or -3 (r1 = 1/3, r2 = 2/3), noise prediction.
-pub fn dpm_solver_singlestep(process: Process, param: Parameterisation, order: usize, options: &SamplerOptions) -> Result<Plan, String> {
+pub fn dpm_solver_singlestep(
+    process: Process,
+    param: Parameterisation,
+    order: usize,
+    options: &SamplerOptions,
+) -> Result<Plan, String> {
     if !(1..=3).contains(&order) {
         return Err(format!("DPM-Solver order {order}: choose 1, 2 or 3"));
     }

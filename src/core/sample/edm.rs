@@ -4,10 +4,10 @@
 //! Karras spacing (rho 7) of n levels, then a final Euler step to sigma~ = 0:
 //! 2 n - 1 evaluations.
 
+use super::grid::{time_grid, Schedule};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, X};
 use super::reverse_sde::init_prior;
-use super::grid::{time_grid, Schedule};
 use crate::core::process::Process;
 use crate::core::train::objective::Parameterisation;
 

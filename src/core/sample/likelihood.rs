@@ -49,7 +49,15 @@ pub fn negative_log_likelihood(
         dy[2] = 2.0 * k - 0.5 * g2 * trace;
     };
     let controller = PidController::new(rtol, atol);
-    let (end, stats) = integrate_adaptive(tableau, &mut field, &[x[0], x[1], 0.0], T_EPS_SAMPLE, process.t_max(), &controller, 100_000)?;
+    let (end, stats) = integrate_adaptive(
+        tableau,
+        &mut field,
+        &[x[0], x[1], 0.0],
+        T_EPS_SAMPLE,
+        process.t_max(),
+        &controller,
+        100_000,
+    )?;
     let log_prior = match prior {
         Prior::Gaussian => {
             let std = process.sigma(process.t_max());

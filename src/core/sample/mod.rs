@@ -19,7 +19,7 @@ pub use options::SamplerOptions;
 pub use plan::Plan;
 
 use crate::core::process::Process;
-use crate::core::solve::tableau::{HEUN, RK4, EULER};
+use crate::core::solve::tableau::{EULER, HEUN, RK4};
 use crate::core::train::objective::Parameterisation;
 
 /// Sampler names as `nde sample --sampler` takes them.

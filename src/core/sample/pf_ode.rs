@@ -11,7 +11,12 @@ use crate::core::process::Process;
 use crate::core::solve::tableau::ButcherTableau;
 use crate::core::train::objective::Parameterisation;
 
-pub fn fixed_step(process: Process, param: Parameterisation, tableau: &ButcherTableau, options: &SamplerOptions) -> Plan {
+pub fn fixed_step(
+    process: Process,
+    param: Parameterisation,
+    tableau: &ButcherTableau,
+    options: &SamplerOptions,
+) -> Plan {
     let mut b = PlanBuilder::new(&format!("pf-{}", tableau.name), process, param);
     init_prior(&mut b, [0.0; 2]);
     let stages = tableau.stages();
@@ -33,7 +38,10 @@ pub fn fixed_step(process: Process, param: Parameterisation, tableau: &ButcherTa
             }
             b.axpy(stage_inputs[i], &merge(terms), 0.0);
             b.eval(stage_inputs[i], ti, scores[i], Quantity::Score);
-            k_terms.push(vec![(stage_inputs[i], process.drift_coefficient(ti)), (scores[i], -0.5 * process.diffusion_squared(ti))]);
+            k_terms.push(vec![
+                (stage_inputs[i], process.drift_coefficient(ti)),
+                (scores[i], -0.5 * process.diffusion_squared(ti)),
+            ]);
         }
         let mut terms = vec![(X, 1.0)];
         for (i, weight) in tableau.b.iter().enumerate() {

@@ -71,7 +71,10 @@ pub fn integrate_adaptive(
     max_steps: usize,
 ) -> Result<(Vec<f64>, SolveStats), String> {
     if tableau.error.is_none() {
-        return Err(format!("{} has no embedded error estimate: use fixed steps, or bosh3, tsit5, dopri5", tableau.name));
+        return Err(format!(
+            "{} has no embedded error estimate: use fixed steps, or bosh3, tsit5, dopri5",
+            tableau.name
+        ));
     }
     let direction = (t1 - t0).signum();
     let k = f64::from(tableau.order);
@@ -85,7 +88,9 @@ pub fn integrate_adaptive(
         }
         let step_h = direction * h.min((t1 - t).abs());
         if step_h.abs() < 1e-14 * (1.0 + t.abs()) {
-            return Err(format!("the step size underflowed at t = {t}: the problem is too stiff for an explicit solver"));
+            return Err(format!(
+                "the step size underflowed at t = {t}: the problem is too stiff for an explicit solver"
+            ));
         }
         let step = rk_step(tableau, f, t, &y, step_h);
         stats.evaluations += step.evaluations;
@@ -119,7 +124,14 @@ mod tests {
         let points: Vec<(f64, f64)> = steps
             .iter()
             .map(|&n| {
-                let (y, _) = integrate_fixed(tableau, &mut |t, y, dy| (problem.field)(t, y, dy), &problem.y0, 0.0, problem.t1, n);
+                let (y, _) = integrate_fixed(
+                    tableau,
+                    &mut |t, y, dy| (problem.field)(t, y, dy),
+                    &problem.y0,
+                    0.0,
+                    problem.t1,
+                    n,
+                );
                 let exact = (problem.exact)(problem.t1);
                 let err = y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
                 (problem.t1 / n as f64, err)
@@ -168,11 +180,24 @@ mod tests {
     #[test]
     fn adaptive_solves_meet_their_tolerance_and_tighter_costs_more() {
         let problem = ode_problem("linear").unwrap();
-        for tableau in [crate::core::solve::tableau::BOSH3, crate::core::solve::tableau::TSIT5, crate::core::solve::tableau::DOPRI5] {
+        for tableau in [
+            crate::core::solve::tableau::BOSH3,
+            crate::core::solve::tableau::TSIT5,
+            crate::core::solve::tableau::DOPRI5,
+        ] {
             let mut last_evaluations = 0;
             for rtol in [1e-3, 1e-6, 1e-9] {
                 let controller = PidController::new(rtol, rtol);
-                let (y, stats) = integrate_adaptive(&tableau, &mut |t, y, dy| (problem.field)(t, y, dy), &problem.y0, 0.0, problem.t1, &controller, 100_000).unwrap();
+                let (y, stats) = integrate_adaptive(
+                    &tableau,
+                    &mut |t, y, dy| (problem.field)(t, y, dy),
+                    &problem.y0,
+                    0.0,
+                    problem.t1,
+                    &controller,
+                    100_000,
+                )
+                .unwrap();
                 let exact = (problem.exact)(problem.t1);
                 let err = y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
                 assert!(err < 100.0 * rtol, "{} rtol {rtol}: error {err}", tableau.name);
@@ -185,8 +210,16 @@ mod tests {
     #[test]
     fn adaptive_refuses_a_method_without_error_estimate() {
         let problem = ode_problem("linear").unwrap();
-        let err = integrate_adaptive(&crate::core::solve::tableau::RK4, &mut |t, y, dy| (problem.field)(t, y, dy), &problem.y0, 0.0, 1.0, &PidController::new(1e-3, 1e-3), 100)
-            .unwrap_err();
+        let err = integrate_adaptive(
+            &crate::core::solve::tableau::RK4,
+            &mut |t, y, dy| (problem.field)(t, y, dy),
+            &problem.y0,
+            0.0,
+            1.0,
+            &PidController::new(1e-3, 1e-3),
+            100,
+        )
+        .unwrap_err();
         assert!(err.contains("no embedded error estimate"));
     }
 

@@ -127,7 +127,13 @@ const FINE_STEPS: usize = 1024;
 /// Runs `solver` on `paths` Brownian paths (virtual Brownian trees keyed by seed and path)
 /// at each step count, against the exact solution on the same path. Weak errors use the
 /// same pairing: E[X_N] - E[X_T] = E[X_N - X_T], which has far less Monte-Carlo noise.
-pub fn sde_strong_and_weak_errors(solver: SdeSolver, problem: &SdeProblem, paths: u64, steps: &[usize], seed: u64) -> SdeOrderResult {
+pub fn sde_strong_and_weak_errors(
+    solver: SdeSolver,
+    problem: &SdeProblem,
+    paths: u64,
+    steps: &[usize],
+    seed: u64,
+) -> SdeOrderResult {
     let sde = SdeForSolver { problem: *problem, stratonovich: solver.is_stratonovich() };
     let fine_h = problem.t1 / FINE_STEPS as f64;
     let mut strong = vec![0.0; steps.len()];

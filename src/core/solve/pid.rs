@@ -18,7 +18,17 @@ pub struct PidController {
 
 impl PidController {
     pub fn new(rtol: f64, atol: f64) -> Self {
-        PidController { rtol, atol, p: 0.0, i: 1.0, d: 0.0, safety: 0.9, max_factor: 10.0, min_factor: 0.2, reject_max_factor: 0.9 }
+        PidController {
+            rtol,
+            atol,
+            p: 0.0,
+            i: 1.0,
+            d: 0.0,
+            safety: 0.9,
+            max_factor: 10.0,
+            min_factor: 0.2,
+            reject_max_factor: 0.9,
+        }
     }
 
     /// RMS of error / (atol + max(|y0|, |y1|) rtol): accept the step when below 1.

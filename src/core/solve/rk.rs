@@ -13,7 +13,13 @@ pub struct RkStep {
 }
 
 /// Steps y' = f(t, y) from (t, y) by h with `tableau`.
-pub fn rk_step(tableau: &ButcherTableau, f: &mut impl FnMut(f64, &[f64], &mut [f64]), t: f64, y: &[f64], h: f64) -> RkStep {
+pub fn rk_step(
+    tableau: &ButcherTableau,
+    f: &mut impl FnMut(f64, &[f64], &mut [f64]),
+    t: f64,
+    y: &[f64],
+    h: f64,
+) -> RkStep {
     let n = y.len();
     let stages = tableau.stages();
     let mut k = vec![vec![0.0; n]; stages];

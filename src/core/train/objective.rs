@@ -38,13 +38,17 @@ pub enum Weighting {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Objective {
-    Dsm { param: Parameterisation, weighting: Weighting },
+    Dsm {
+        param: Parameterisation,
+        weighting: Weighting,
+    },
     /// |v(x_t, t) - (z - x_0)|^2 with x_t = (1 - t) x_0 + t z (rectified flow only).
     FlowMatching,
 }
 
 impl Parameterisation {
-    pub const ALL: [Parameterisation; 4] = [Parameterisation::Eps, Parameterisation::X0, Parameterisation::Score, Parameterisation::V];
+    pub const ALL: [Parameterisation; 4] =
+        [Parameterisation::Eps, Parameterisation::X0, Parameterisation::Score, Parameterisation::V];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -193,7 +197,9 @@ mod tests {
         let (process, t) = (Process::vp(), 0.4);
         let (alpha, sigma) = (process.alpha(t), process.sigma(t));
         let (x0, z, out) = ([0.5, -1.0], [0.2, 0.9], [0.1, 0.3]);
-        let loss = |param| Objective::Dsm { param, weighting: Weighting::Default }.sample_loss(&process, t, x0, z, [0.0; 2], out).0;
+        let loss = |param| {
+            Objective::Dsm { param, weighting: Weighting::Default }.sample_loss(&process, t, x0, z, [0.0; 2], out).0
+        };
         let sq = |a: f64, b: f64| a * a + b * b;
         assert!((loss(Parameterisation::X0) - sq(out[0] - x0[0], out[1] - x0[1])).abs() < 1e-12);
         let v = [alpha * z[0] - sigma * x0[0], alpha * z[1] - sigma * x0[1]];
@@ -223,7 +229,14 @@ mod tests {
     }
 
     /// Mean loss of the ideal model and of a perturbed one at time t, by Monte Carlo.
-    fn losses_at(objective: Objective, process: &Process, data: &GaussianMixture, t: f64, mu: [f64; 2], n: usize) -> (f64, f64, f64) {
+    fn losses_at(
+        objective: Objective,
+        process: &Process,
+        data: &GaussianMixture,
+        t: f64,
+        mu: [f64; 2],
+        n: usize,
+    ) -> (f64, f64, f64) {
         let marginal = data.marginal(process, t, mu);
         let (alpha, sigma) = (process.alpha(t), process.sigma(t));
         let mu_eff = process.condition(mu);
@@ -287,18 +300,25 @@ mod tests {
     fn ideal_model_reaches_the_minimum_on_a_mixture() {
         let data = GaussianMixture::eight_gaussians();
         let process = Process::vp();
-        for objective in [Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default }, Objective::Dsm { param: Parameterisation::V, weighting: Weighting::Likelihood }] {
+        for objective in [
+            Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default },
+            Objective::Dsm { param: Parameterisation::V, weighting: Weighting::Likelihood },
+        ] {
             for t in [0.1, 0.5] {
                 let marginal = data.marginal(&process, t, [0.0; 2]);
                 let sigma = process.sigma(t);
                 let n = 40_000;
                 let points = marginal.sample(n, 3);
                 let mean_sq_score =
-                    points.iter().map(|x| marginal.score(*x)).map(|s| s[0] * s[0] + s[1] * s[1]).sum::<f64>() / n as f64;
+                    points.iter().map(|x| marginal.score(*x)).map(|s| s[0] * s[0] + s[1] * s[1]).sum::<f64>()
+                        / n as f64;
                 let minimum = objective.residual_weight(&process, t) * (2.0 - sigma * sigma * mean_sq_score);
                 let (mc, se, _) = losses_at(objective, &process, &data, t, [0.0; 2], n);
                 // Two independent estimates: allow both their errors.
-                assert!((mc - minimum).abs() < 6.0 * se + 0.01 * minimum.abs(), "{objective:?} t={t}: {mc} ± {se} vs {minimum}");
+                assert!(
+                    (mc - minimum).abs() < 6.0 * se + 0.01 * minimum.abs(),
+                    "{objective:?} t={t}: {mc} ± {se} vs {minimum}"
+                );
             }
         }
     }

@@ -90,7 +90,19 @@ impl Trainer {
         let adam = Adam::new(mlp.params.len(), config.learning_rate);
         let ema = Ema::new(&mlp.params, config.ema_decay);
         let rng = RngStream::new(config.seed, 0x7472_6169); // stream: "trai"
-        Ok(Trainer { mlp, ema, adam, process, objective, config, data, conditions, rng, ws: Workspace::default(), params64: Vec::new() })
+        Ok(Trainer {
+            mlp,
+            ema,
+            adam,
+            process,
+            objective,
+            config,
+            data,
+            conditions,
+            rng,
+            ws: Workspace::default(),
+            params64: Vec::new(),
+        })
     }
 
     /// One minibatch step; returns the mean loss.
@@ -136,10 +148,7 @@ impl Trainer {
     pub fn noised(&self, x0: Point, z: [f64; 2], t: f64, mu: Point) -> Point {
         let (alpha, sigma) = (self.process.alpha(t), self.process.sigma(t));
         let mu = self.process.condition(mu);
-        [
-            alpha * x0[0] + (1.0 - alpha) * mu[0] + sigma * z[0],
-            alpha * x0[1] + (1.0 - alpha) * mu[1] + sigma * z[1],
-        ]
+        [alpha * x0[0] + (1.0 - alpha) * mu[0] + sigma * z[0], alpha * x0[1] + (1.0 - alpha) * mu[1] + sigma * z[1]]
     }
 }
 
@@ -200,7 +209,8 @@ mod tests {
         let mlp = Mlp::new(config, 1).unwrap();
         let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
         let data = vec![[f64::NAN, 0.0]; 4];
-        let mut trainer = Trainer::new(mlp.clone(), Process::vp(), objective, data, None, TrainConfig::default()).unwrap();
+        let mut trainer =
+            Trainer::new(mlp.clone(), Process::vp(), objective, data, None, TrainConfig::default()).unwrap();
         let err = trainer.step().unwrap_err();
         assert!(err.to_string().contains("lower the learning rate"));
         assert_eq!(trainer.mlp.params, mlp.params);
@@ -211,8 +221,11 @@ mod tests {
         let mlp = Mlp::new(MlpConfig { width: 16, depth: 1, ..MlpConfig::default() }, 1).unwrap();
         let eps = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
         let data = vec![[0.0, 0.0]];
-        assert!(Trainer::new(mlp.clone(), Process::mean_reverting(), eps, data.clone(), None, TrainConfig::default()).is_err());
-        assert!(Trainer::new(mlp.clone(), Process::RectifiedFlow, eps, data.clone(), None, TrainConfig::default()).is_err());
+        assert!(Trainer::new(mlp.clone(), Process::mean_reverting(), eps, data.clone(), None, TrainConfig::default())
+            .is_err());
+        assert!(
+            Trainer::new(mlp.clone(), Process::RectifiedFlow, eps, data.clone(), None, TrainConfig::default()).is_err()
+        );
         assert!(Trainer::new(mlp, Process::vp(), Objective::FlowMatching, data, None, TrainConfig::default()).is_err());
     }
 }

@@ -14,19 +14,14 @@ pub async fn read_bytes(device: &wgpu::Device, buffer: &wgpu::Buffer) -> Result<
         let _ = sender.send(result);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
     #[cfg(target_arch = "wasm32")]
     let _ = device;
     receiver
         .await
         .map_err(|_| GpuError::Readback("the mapping callback never ran (device lost?)".into()))?
         .map_err(|e| GpuError::Readback(e.to_string()))?;
-    let bytes = slice
-        .get_mapped_range()
-        .map_err(|e| GpuError::Readback(e.to_string()))?
-        .to_vec();
+    let bytes = slice.get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
     buffer.unmap();
     Ok(bytes)
 }
