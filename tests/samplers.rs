@@ -121,3 +121,16 @@ fn probability_flow_likelihood_matches_the_exact_log_density() {
         assert!(mean_error.abs() < 0.01, "{}: mean error {mean_error} nats", process.name());
     }
 }
+
+#[test]
+fn mala_needs_a_log_density_and_says_so() {
+    use nde_playground::core::nn::{Mlp, MlpConfig};
+    use nde_playground::core::sample::model::MlpModel;
+    let config = MlpConfig { width: 16, depth: 1, ..MlpConfig::default() };
+    let mut model = MlpModel::new(Mlp::new(config, 1).unwrap(), Parameterisation::Eps);
+    let plan =
+        build("mala", Process::vp(), Parameterisation::Eps, &SamplerOptions { nfe: 5, ..SamplerOptions::default() })
+            .unwrap();
+    let err = run_plan(&plan, &mut model, &RunOptions { particles: 4, seed: 0, traced: vec![] }).unwrap_err();
+    assert!(err.contains("--model exact"), "{err}");
+}

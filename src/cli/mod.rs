@@ -32,7 +32,8 @@ pub enum Command {
     /// Sample with one sampler and score the samples (SWD, MMD, energy) against the target.
     /// Samplers: em, reverse-diffusion, ancestral, pc, pf-euler, pf-heun, pf-rk4, pf-dopri5,
     /// ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3, dpmpp-2m, dpmpp-3m, dpmpp-2m-sde,
-    /// unipc, edm-heun, ula, annealed-langevin, or exact (draws from the target).
+    /// unipc, edm-heun, ula, annealed-langevin, mala (exact models), or exact (draws from the
+    /// target).
     Sample(sample::SampleArgs),
     /// Train the MLP on a data set and write its weights.
     Train(train::TrainArgs),

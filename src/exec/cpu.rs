@@ -27,6 +27,17 @@ pub struct RunResult {
     pub nfe: f64,
 }
 
+/// The score (from the model's output) and log-density at (x, t), for MALA.
+fn score_and_log_density(model: &mut dyn Model, plan: &Plan, x: [f32; 2], t: f64) -> Result<([f32; 2], f64), String> {
+    let out = model.eval(x, t);
+    let (a, b) = quantity_coefficients(plan.param, Quantity::Score, plan.process.alpha(t), plan.process.sigma(t));
+    let score = [0, 1].map(|d| (a * f64::from(out[d]) + b * f64::from(x[d])) as f32);
+    let lp = model
+        .log_density(x, t)
+        .ok_or("mala needs a model with a log-density: use --model exact with a mixture target")?;
+    Ok((score, lp))
+}
+
 /// The two standard normals of draw `counter` of a particle (the first pair of its Philox block).
 pub fn noise(seed: u64, particle: usize, counter: u32) -> [f32; 2] {
     let n = normal4(seed, particle as u64, u64::from(counter));
@@ -107,6 +118,43 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                     r[*x as usize] = [y[0] as f32, y[1] as f32];
                     evaluations += count;
                 }
+            }
+            Op::MalaStart { x, score, logp, t } => {
+                let t = f64::from(*t);
+                model.prepare(t);
+                for r in regs.iter_mut() {
+                    let (s, lp) = score_and_log_density(model, plan, r[*x as usize], t)?;
+                    r[*score as usize] = s;
+                    r[*logp as usize] = [lp as f32, 0.0];
+                }
+                evaluations += n as u64;
+            }
+            Op::MalaStep { x, score, logp, t, step, counter, accept_counter } => {
+                let t = f64::from(*t);
+                let eps = f64::from(*step);
+                model.prepare(t);
+                // log q(a | b) up to a constant: -|a - b - eps s(b)|^2 / (4 eps).
+                let log_q = |a: [f32; 2], b: [f32; 2], s: [f32; 2]| {
+                    -(0..2).map(|d| (f64::from(a[d]) - f64::from(b[d]) - eps * f64::from(s[d])).powi(2)).sum::<f64>()
+                        / (4.0 * eps)
+                };
+                for (p, r) in regs.iter_mut().enumerate() {
+                    let (xs, sx, lpx) = (r[*x as usize], r[*score as usize], f64::from(r[*logp as usize][0]));
+                    let z = noise(options.seed, p, *counter);
+                    let root = (2.0 * eps).sqrt() as f32;
+                    let y = [0, 1].map(|d| xs[d] + *step * sx[d] + root * z[d]);
+                    let (sy, lpy) = score_and_log_density(model, plan, y, t)?;
+                    let log_ratio = lpy - lpx + log_q(xs, y, sy) - log_q(y, xs, sx);
+                    let u = f64::from(crate::core::rng::u32_to_open_unit_f32(
+                        crate::core::rng::random_u32x4(options.seed, p as u64, u64::from(*accept_counter))[0],
+                    ));
+                    if u.ln() < log_ratio {
+                        r[*x as usize] = y;
+                        r[*score as usize] = sy;
+                        r[*logp as usize] = [lpy as f32, 0.0];
+                    }
+                }
+                evaluations += n as u64;
             }
             Op::Snapshot { reg, .. } => {
                 frames.push(options.traced.iter().filter(|p| **p < n).map(|p| regs[*p][*reg as usize]).collect());

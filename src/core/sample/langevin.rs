@@ -42,3 +42,12 @@ pub fn annealed_langevin(process: Process, param: Parameterisation, options: &Sa
     }
     b.finish()
 }
+
+/// Metropolis-adjusted Langevin (Roberts & Tweedie 1996) on the data distribution (p at
+/// t_eps): needs a model with a log-density (the exact mixture). nfe steps in all.
+pub fn mala(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {
+    let mut b = PlanBuilder::new("mala", process, param);
+    init_prior(&mut b, [0.0; 2]);
+    b.mala(T_EPS_SAMPLE, options.step_size, options.nfe.saturating_sub(1).max(1));
+    b.finish()
+}

@@ -23,7 +23,7 @@ use crate::core::solve::tableau::{EULER, HEUN, RK4};
 use crate::core::train::objective::Parameterisation;
 
 /// Sampler names as `nde sample --sampler` takes them.
-pub const SAMPLERS: [&str; 19] = [
+pub const SAMPLERS: [&str; 20] = [
     "em",
     "reverse-diffusion",
     "ancestral",
@@ -43,6 +43,7 @@ pub const SAMPLERS: [&str; 19] = [
     "edm-heun",
     "ula",
     "annealed-langevin",
+    "mala",
 ];
 
 /// The plan of sampler `name` for a model of parameterisation `param` on `process`.
@@ -76,6 +77,7 @@ pub fn build(name: &str, process: Process, param: Parameterisation, options: &Sa
         "edm-heun" => edm::edm_heun(process, param, options),
         "ula" => Ok(langevin::ula(process, param, options)),
         "annealed-langevin" => Ok(langevin::annealed_langevin(process, param, options)),
+        "mala" => Ok(langevin::mala(process, param, options)),
         other => Err(format!("unknown sampler '{other}': choose one of {}, or exact", SAMPLERS.join(", "))),
     }
 }

@@ -18,6 +18,11 @@ pub trait Model {
     /// The raw output and its Jacobian in x (`jacobian[o][j] = d out_o / d x_j`), for the
     /// exact divergence of the probability-flow ODE.
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]);
+    /// log p_t(x) where the model knows it (the exact mixture); None for a network.
+    fn log_density(&mut self, x: [f32; 2], t: f64) -> Option<f64> {
+        let _ = (x, t);
+        None
+    }
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).
@@ -57,6 +62,9 @@ impl Model for ExactMixtureModel {
         let marginal = self.marginal(t);
         let (s, j) = (marginal.score(point), marginal.score_jacobian(point));
         ([s[0] as f32, s[1] as f32], j.map(|row| row.map(|v| v as f32)))
+    }
+    fn log_density(&mut self, x: [f32; 2], t: f64) -> Option<f64> {
+        Some(self.marginal(t).log_density([f64::from(x[0]), f64::from(x[1])]))
     }
 }
 

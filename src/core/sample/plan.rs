@@ -42,6 +42,13 @@ pub enum Op {
     AdaptiveFlow { x: Reg, t0: f32, t1: f32, rtol: f32, atol: f32, max_steps: u32, tableau: String },
     /// Records R[reg] as frame `frame` of the step-by-step view.
     Snapshot { reg: Reg, frame: u32 },
+    /// One Metropolis-adjusted Langevin step on p_t (models with a log-density only):
+    /// propose y = x + eps s(x) + sqrt(2 eps) z, accept with probability
+    /// min(1, p(y) q(x | y) / (p(x) q(y | x))). R[score] holds s(x) and R[logp][0] log p(x)
+    /// (set by `MalaStart`), so each step costs one evaluation (at y).
+    MalaStep { x: Reg, score: Reg, logp: Reg, t: f32, step: f32, counter: u32, accept_counter: u32 },
+    /// Fills R[score] and R[logp] at x for the MALA steps that follow. One evaluation.
+    MalaStart { x: Reg, score: Reg, logp: Reg, t: f32 },
 }
 
 /// A compiled sampler.
@@ -83,7 +90,7 @@ impl Plan {
         let mut nfe = 0;
         for op in &self.ops {
             match op {
-                Op::Eval { .. } => nfe += 1,
+                Op::Eval { .. } | Op::MalaStep { .. } | Op::MalaStart { .. } => nfe += 1,
                 Op::AdaptiveFlow { .. } => return None,
                 _ => {}
             }
@@ -125,6 +132,11 @@ impl Plan {
                     }
                 }
                 Op::Snapshot { reg, .. } => check(*reg)?,
+                Op::MalaStep { x, score, logp, .. } | Op::MalaStart { x, score, logp, .. } => {
+                    check(*x)?;
+                    check(*score)?;
+                    check(*logp)?
+                }
             }
         }
         Ok(())
@@ -198,6 +210,25 @@ impl PlanBuilder {
             max_steps: 10_000,
             tableau: tableau.to_string(),
         });
+    }
+
+    /// MALA on p_t: one start evaluation, then `steps` Metropolis-adjusted Langevin steps.
+    pub fn mala(&mut self, t: f64, step: f64, steps: usize) {
+        let (score, logp) = (self.register(), self.register());
+        self.plan.ops.push(Op::MalaStart { x: X, score, logp, t: t as f32 });
+        for _ in 0..steps {
+            let (counter, accept_counter) = (self.counter(), self.counter());
+            self.plan.ops.push(Op::MalaStep {
+                x: X,
+                score,
+                logp,
+                t: t as f32,
+                step: step as f32,
+                counter,
+                accept_counter,
+            });
+            self.snapshot();
+        }
     }
 
     /// Records x as the next frame.
