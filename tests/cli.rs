@@ -245,3 +245,45 @@ fn likelihood_of_the_exact_model_matches_the_exact_density() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("pf-dopri5"));
 }
+
+#[test]
+fn rectified_flow_models_train_by_flow_matching_and_sample() {
+    let path = std::env::temp_dir().join(format!("nde-cli-rf-{}.json", std::process::id()));
+    let p = path.to_str().unwrap();
+    json_of(&[
+        "train",
+        "--target",
+        "moons",
+        "--process",
+        "rf",
+        "--steps",
+        "20",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--out",
+        p,
+        "--json",
+    ]);
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["meta"]["param"], "flow");
+    let run = json_of(&[
+        "sample",
+        "--target",
+        "moons",
+        "--process",
+        "rf",
+        "--model",
+        p,
+        "--sampler",
+        "pf-euler",
+        "--nfe",
+        "8",
+        "--particles",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(run["nfe"], 8.0);
+    let _ = std::fs::remove_file(path);
+}

@@ -51,8 +51,8 @@ fn every_sampler_approaches_the_target_as_nfe_grows() {
 
 #[test]
 fn samplers_work_under_every_diffusion_process() {
-    for process in [Process::sub_vp(), Process::ve(), Process::cosine()] {
-        for sampler in ["em", "pc", "pf-rk4", "ddim", "dpmpp-2m", "unipc"] {
+    for process in [Process::sub_vp(), Process::ve(), Process::cosine(), Process::RectifiedFlow] {
+        for sampler in ["em", "pc", "pf-rk4", "pf-dopri5", "ddim", "dpmpp-2m", "unipc"] {
             let (swd, nfe) = swd_of(sampler, process, 100, 1000);
             assert!(swd < 1.5 * floor(1000), "{sampler} on {}: SWD {swd} at {nfe} NFE", process.name());
         }

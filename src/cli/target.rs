@@ -15,7 +15,7 @@ pub struct ModelSpec {
     /// Data set name (moons, gmm8, gmm25, swissroll, checkerboard, ...) or gmm:FILE.json.
     #[arg(long)]
     pub target: String,
-    /// Forward process: vp, subvp, ve or cosine (mr and rf train but are not sampled yet).
+    /// Forward process: vp, subvp, ve, cosine or rf (mr is not sampled yet).
     #[arg(long)]
     pub process: String,
     /// `exact` (the target mixture's own score) or a weights file from `nde train`.

@@ -19,7 +19,7 @@ pub struct TrainArgs {
     /// Forward process: vp, subvp, ve, cosine, rf (rf trains a velocity by flow matching).
     #[arg(long)]
     pub process: String,
-    /// What the network predicts: eps, x0, score or v.
+    /// What the network predicts: eps, x0, score or v (rf models always predict the flow velocity).
     #[arg(long, default_value = "eps")]
     pub param: String,
     #[arg(long)]
@@ -99,8 +99,9 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     eprintln!();
     let seconds = start.elapsed().as_secs_f64();
     let trained = Mlp { config, params: trainer.ema.params.clone() };
-    let saved_param = if process.is_flow() { "v" } else { param.name() };
-    let meta = model_meta(process, Parameterisation::from_name(saved_param)?, &args.target);
+    // A flow-matching model predicts the flow velocity, whatever --param said.
+    let saved_param = if process.is_flow() { Parameterisation::Flow } else { param };
+    let meta = model_meta(process, saved_param, &args.target);
     std::fs::write(&args.out, weights::save(&trained, &meta)).map_err(|e| format!("cannot write {}: {e}", args.out))?;
     let steps_per_s = args.steps as f64 / seconds;
     if args.json {

@@ -32,6 +32,9 @@ pub enum Process {
 /// Cosine schedules end a little before t = 1, where beta blows up (DPM-Solver uses 0.9946).
 const COSINE_T_MAX: f64 = 0.9946;
 
+/// Rectified flow stops short of t = 1, where alpha_t = 1 - t vanishes.
+const RECTIFIED_FLOW_T_MAX: f64 = 0.999;
+
 impl Process {
     pub const NAMES: [&'static str; 6] = ["vp", "subvp", "ve", "cosine", "mr", "rf"];
 
@@ -81,6 +84,8 @@ impl Process {
     pub fn t_max(&self) -> f64 {
         match self {
             Process::CosineVp { .. } => COSINE_T_MAX,
+            // Rectified flow's drift and diffusion blow up at t = 1 (alpha = 0).
+            Process::RectifiedFlow => RECTIFIED_FLOW_T_MAX,
             _ => 1.0,
         }
     }

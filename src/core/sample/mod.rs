@@ -48,9 +48,6 @@ pub const SAMPLERS: [&str; 20] = [
 
 /// The plan of sampler `name` for a model of parameterisation `param` on `process`.
 pub fn build(name: &str, process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
-    if process.is_flow() {
-        return Err("sampling rectified-flow models is not built yet: use vp, subvp, ve or cosine".into());
-    }
     if process.is_conditional() {
         return Err("mean-reverting samplers (mrs-ode, mrs-sde) are not built yet: use vp, subvp, ve or cosine".into());
     }

@@ -70,6 +70,7 @@ pub fn quantity_coefficients(param: Parameterisation, want: Quantity, alpha: f64
         Parameterisation::Eps | Parameterisation::Score => 0.0,
         Parameterisation::X0 => 1.0 / sigma,
         Parameterisation::V => sigma / (alpha * alpha + sigma * sigma),
+        Parameterisation::Flow => 1.0 / (alpha + sigma),
     };
     match want {
         Quantity::Eps => (slope, shift),
@@ -268,6 +269,7 @@ mod tests {
                 Parameterisation::Score => -eps[d] / sigma,
                 Parameterisation::X0 => x0[d],
                 Parameterisation::V => alpha * eps[d] - sigma * x0[d],
+                Parameterisation::Flow => eps[d] - x0[d],
             });
             for want in [Quantity::Eps, Quantity::Score, Quantity::X0, Quantity::Velocity] {
                 let (a, b) = quantity_coefficients(param, want, alpha, sigma);

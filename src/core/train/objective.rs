@@ -24,6 +24,9 @@ pub enum Parameterisation {
     Score,
     /// The velocity v = alpha z - sigma x_0 (Salimans & Ho).
     V,
+    /// The flow velocity u = z - x_0 of a linear interpolant (rectified flow, flow matching):
+    /// with x = alpha x_0 + sigma z, eps = (alpha u + x) / (alpha + sigma).
+    Flow,
 }
 
 /// How DSM weighs the times.
@@ -56,6 +59,7 @@ impl Parameterisation {
             Parameterisation::X0 => "x0",
             Parameterisation::Score => "score",
             Parameterisation::V => "v",
+            Parameterisation::Flow => "flow",
         }
     }
 
@@ -63,7 +67,7 @@ impl Parameterisation {
         Self::ALL
             .into_iter()
             .find(|p| p.name() == name)
-            .ok_or_else(|| format!("unknown parameterisation '{name}': choose eps, x0, score or v"))
+            .ok_or_else(|| format!("unknown parameterisation '{name}': choose eps, x0, score, v or flow"))
     }
 
     /// d eps-hat / d output: every conversion is the output times a scalar plus a shift.
@@ -73,6 +77,7 @@ impl Parameterisation {
             Parameterisation::Score => -sigma,
             Parameterisation::X0 => -alpha / sigma,
             Parameterisation::V => alpha / (alpha * alpha + sigma * sigma),
+            Parameterisation::Flow => alpha / (alpha + sigma),
         }
     }
 
@@ -83,6 +88,7 @@ impl Parameterisation {
             Parameterisation::Eps | Parameterisation::Score => 0.0,
             Parameterisation::X0 => centred_x[d] / sigma,
             Parameterisation::V => sigma * centred_x[d] / (alpha * alpha + sigma * sigma),
+            Parameterisation::Flow => centred_x[d] / (alpha + sigma),
         };
         [slope * out[0] + shift(0), slope * out[1] + shift(1)]
     }
@@ -100,6 +106,7 @@ impl Parameterisation {
             Parameterisation::Eps | Parameterisation::Score => 1.0,
             Parameterisation::X0 => (sigma / alpha).powi(2),
             Parameterisation::V => ((alpha * alpha + sigma * sigma) / alpha).powi(2),
+            Parameterisation::Flow => ((alpha + sigma) / alpha).powi(2),
         }
     }
 }

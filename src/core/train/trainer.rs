@@ -115,7 +115,7 @@ impl Trainer {
         let mut grad_input = Vec::new();
         let mut features = Vec::new();
         let mut total = 0.0;
-        let t_max = if self.process.is_flow() { 1.0 - 1e-3 } else { self.process.t_max() };
+        let t_max = self.process.t_max();
         for _ in 0..self.config.batch {
             let i = self.rng.below(self.data.len());
             let x0 = self.data[i];
