@@ -50,8 +50,13 @@ pub enum Objective {
 }
 
 impl Parameterisation {
-    pub const ALL: [Parameterisation; 4] =
-        [Parameterisation::Eps, Parameterisation::X0, Parameterisation::Score, Parameterisation::V];
+    pub const ALL: [Parameterisation; 5] = [
+        Parameterisation::Eps,
+        Parameterisation::X0,
+        Parameterisation::Score,
+        Parameterisation::V,
+        Parameterisation::Flow,
+    ];
 
     pub fn name(&self) -> &'static str {
         match self {
