@@ -287,3 +287,38 @@ fn rectified_flow_models_train_by_flow_matching_and_sample() {
     assert_eq!(run["nfe"], 8.0);
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn mean_reverting_sampling_takes_the_condition() {
+    let run = json_of(&[
+        "sample",
+        "--target",
+        "gmm8",
+        "--process",
+        "mr",
+        "--model",
+        "exact",
+        "--sampler",
+        "mrs-ode",
+        "--nfe",
+        "20",
+        "--mu",
+        "0.5,-0.5",
+        "--particles",
+        "500",
+        "--json",
+    ]);
+    assert_eq!(run["nfe"], 20.0);
+    for (args, message) in [
+        (&["sample", "--target", "gmm8", "--process", "mr", "--model", "exact", "--sampler", "em"][..], "use mr-em"),
+        (
+            &["sample", "--target", "gmm8", "--process", "mr", "--model", "exact", "--sampler", "mrs-ode", "--mu", "1"]
+                [..],
+            "--mu takes two",
+        ),
+    ] {
+        let out = nde(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

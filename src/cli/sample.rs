@@ -42,9 +42,12 @@ pub struct SamplerArgs {
     /// EDM's S_churn.
     #[arg(long, default_value_t = 0.0)]
     pub churn: f64,
-    /// ULA's step size.
+    /// ULA's and MALA's step size.
     #[arg(long, default_value_t = 0.01)]
     pub step_size: f64,
+    /// The condition mu of the mean-reverting process (--process mr), as x,y.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.0], allow_negative_numbers = true)]
+    pub mu: Vec<f64>,
 }
 
 impl SamplerArgs {
@@ -61,6 +64,9 @@ impl SamplerArgs {
                 return Err(format!("{name} must be a non-negative number, got {value}"));
             }
         }
+        if self.mu.len() != 2 || !self.mu.iter().all(|v| v.is_finite()) {
+            return Err(format!("--mu takes two finite numbers x,y, got {:?}", self.mu));
+        }
         if self.rtol == 0.0 && self.atol == 0.0 {
             return Err("--rtol and --atol cannot both be 0".into());
         }
@@ -75,6 +81,7 @@ impl SamplerArgs {
             order: self.order,
             churn: self.churn,
             step_size: self.step_size,
+            condition: [self.mu[0], self.mu[1]],
             ..SamplerOptions::default()
         })
     }
@@ -143,7 +150,7 @@ pub fn run_one(
     let (samples, nfe) = if sampler == "exact" {
         (target.sample(particles, seed.wrapping_add(7)), 0.0)
     } else {
-        let mut model = load_model(model_spec, target, process)?;
+        let mut model = load_model(model_spec, target, process, options.condition)?;
         let plan = build(sampler, process, model.param(), options)?;
         let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced: vec![] })?;
         (run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(), run.nfe)

@@ -65,12 +65,17 @@ impl Target {
 }
 
 /// `exact` (the target mixture's own score) or a weights file trained for `process`.
-pub fn load_model(spec: &str, target: &Target, process: Process) -> Result<Box<dyn Model>, String> {
+pub fn load_model(
+    spec: &str,
+    target: &Target,
+    process: Process,
+    condition: [f64; 2],
+) -> Result<Box<dyn Model>, String> {
     if spec == "exact" {
         let mixture = target.mixture().ok_or(
             "--model exact needs a mixture target (gmm8, gmm25 or gmm:FILE.json); for other data train a model with `nde train`",
         )?;
-        return Ok(Box::new(ExactMixtureModel::new(mixture.clone(), process)));
+        return Ok(Box::new(ExactMixtureModel::new(mixture.clone(), process).with_condition(condition)));
     }
     let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read weights file {spec}: {e}"))?;
     let (mlp, meta) = weights::load(&text).map_err(|e| format!("{spec}: {e}"))?;
@@ -83,7 +88,9 @@ pub fn load_model(spec: &str, target: &Target, process: Process) -> Result<Box<d
     }
     let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))
         .map_err(|e| format!("{spec}: meta.param: {e}"))?;
-    Ok(Box::new(MlpModel::new(mlp, param)))
+    let mut model = MlpModel::new(mlp, param);
+    model.condition = [condition[0] as f32, condition[1] as f32];
+    Ok(Box::new(model))
 }
 
 pub fn model_meta(process: Process, param: Parameterisation, target: &str) -> BTreeMap<String, String> {

@@ -30,8 +30,10 @@ pub struct RunResult {
 /// The score (from the model's output) and log-density at (x, t), for MALA.
 fn score_and_log_density(model: &mut dyn Model, plan: &Plan, x: [f32; 2], t: f64) -> Result<([f32; 2], f64), String> {
     let out = model.eval(x, t);
-    let (a, b) = quantity_coefficients(plan.param, Quantity::Score, plan.process.alpha(t), plan.process.sigma(t));
-    let score = [0, 1].map(|d| (a * f64::from(out[d]) + b * f64::from(x[d])) as f32);
+    let alpha = plan.process.alpha(t);
+    let (a, b) = quantity_coefficients(plan.param, Quantity::Score, alpha, plan.process.sigma(t));
+    let score = [0, 1]
+        .map(|d| (a * f64::from(out[d]) + b * (f64::from(x[d]) - (1.0 - alpha) * f64::from(plan.condition[d]))) as f32);
     let lp = model
         .log_density(x, t)
         .ok_or("mala needs a model with a log-density: use --model exact with a mixture target")?;
@@ -61,19 +63,19 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                     r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
                 }
             }
-            Op::Eval { at, t, into, out_scale, x_scale } => {
+            Op::Eval { at, t, into, out_scale, x_scale, offset } => {
                 let t = f64::from(*t);
                 model.prepare(t);
                 for r in regs.iter_mut() {
                     let x = r[*at as usize];
                     let out = model.eval(x, t);
-                    r[*into as usize] = [out_scale * out[0] + x_scale * x[0], out_scale * out[1] + x_scale * x[1]];
+                    r[*into as usize] = [0, 1].map(|d| out_scale * out[d] + x_scale * x[d] + offset[d]);
                 }
                 evaluations += n as u64;
             }
-            Op::Axpy { into, terms, noise: scale, counter } => {
+            Op::Axpy { into, terms, offset, noise: scale, counter } => {
                 for (p, r) in regs.iter_mut().enumerate() {
-                    let mut acc = [0.0f32; 2];
+                    let mut acc = *offset;
                     for (reg, c) in terms {
                         acc[0] += c * r[*reg as usize][0];
                         acc[1] += c * r[*reg as usize][1];
@@ -98,11 +100,13 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                         model.prepare(t);
                         let out = model.eval(x, t);
                         count += 1;
-                        let (a, b) = quantity_coefficients(param, Quantity::Score, process.alpha(t), process.sigma(t));
+                        let alpha = process.alpha(t);
+                        let (a, b) = quantity_coefficients(param, Quantity::Score, alpha, process.sigma(t));
                         let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
                         for d in 0..2 {
-                            let score = a * f64::from(out[d]) + b * y[d];
-                            dy[d] = k * y[d] - 0.5 * g2 * score;
+                            let mu = f64::from(plan.condition[d]);
+                            let score = a * f64::from(out[d]) + b * (y[d] - (1.0 - alpha) * mu);
+                            dy[d] = k * (y[d] - mu) - 0.5 * g2 * score;
                         }
                     };
                     let start = r[*x as usize];

@@ -8,6 +8,7 @@ pub mod grid;
 pub mod langevin;
 pub mod likelihood;
 pub mod model;
+pub mod mr_sampler;
 pub mod options;
 pub mod pc;
 pub mod pf_ode;
@@ -46,13 +47,25 @@ pub const SAMPLERS: [&str; 20] = [
     "mala",
 ];
 
+/// Samplers of the mean-reverting process (`--process mr`).
+pub const MR_SAMPLERS: [&str; 4] = ["mr-em", "mrs-ode", "mrs-ode-noise", "mrs-sde"];
+
 /// The plan of sampler `name` for a model of parameterisation `param` on `process`.
 pub fn build(name: &str, process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
-    if process.is_conditional() {
-        return Err("mean-reverting samplers (mrs-ode, mrs-sde) are not built yet: use vp, subvp, ve or cosine".into());
-    }
     if options.nfe == 0 {
         return Err("--nfe must be at least 1".into());
+    }
+    match name {
+        "mr-em" => return mr_sampler::mr_euler_maruyama(process, param, options),
+        "mrs-ode" => return mr_sampler::mr_sampler(process, param, mr_sampler::MrsVariant::OdeData, options),
+        "mrs-ode-noise" => return mr_sampler::mr_sampler(process, param, mr_sampler::MrsVariant::OdeNoise, options),
+        "mrs-sde" => return mr_sampler::mr_sampler(process, param, mr_sampler::MrsVariant::SdeData, options),
+        _ => {}
+    }
+    if process.is_conditional() {
+        return Err(format!(
+            "{name} does not sample the mean-reverting process: use mr-em, mrs-ode, mrs-ode-noise or mrs-sde"
+        ));
     }
     match name {
         "em" => Ok(reverse_sde::euler_maruyama(process, param, options)),
@@ -75,6 +88,10 @@ pub fn build(name: &str, process: Process, param: Parameterisation, options: &Sa
         "ula" => Ok(langevin::ula(process, param, options)),
         "annealed-langevin" => Ok(langevin::annealed_langevin(process, param, options)),
         "mala" => Ok(langevin::mala(process, param, options)),
-        other => Err(format!("unknown sampler '{other}': choose one of {}, or exact", SAMPLERS.join(", "))),
+        other => Err(format!(
+            "unknown sampler '{other}': choose one of {}, {}, or exact",
+            SAMPLERS.join(", "),
+            MR_SAMPLERS.join(", ")
+        )),
     }
 }

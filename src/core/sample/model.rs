@@ -29,18 +29,26 @@ pub trait Model {
 pub struct ExactMixtureModel {
     mixture: GaussianMixture,
     process: Process,
+    condition: [f64; 2],
     cached: Option<(u64, GaussianMixture)>,
 }
 
 impl ExactMixtureModel {
     pub fn new(mixture: GaussianMixture, process: Process) -> Self {
-        ExactMixtureModel { mixture, process, cached: None }
+        ExactMixtureModel { mixture, process, condition: [0.0; 2], cached: None }
+    }
+
+    /// The same model for the mean-reverting process towards `mu`.
+    pub fn with_condition(mut self, mu: [f64; 2]) -> Self {
+        self.condition = mu;
+        self.cached = None;
+        self
     }
 
     fn marginal(&mut self, t: f64) -> &GaussianMixture {
         let key = t.to_bits();
         if self.cached.as_ref().map(|(k, _)| *k) != Some(key) {
-            self.cached = Some((key, self.mixture.marginal(&self.process, t, [0.0; 2])));
+            self.cached = Some((key, self.mixture.marginal(&self.process, t, self.condition)));
         }
         &self.cached.as_ref().expect("just set").1
     }
@@ -72,12 +80,14 @@ impl Model for ExactMixtureModel {
 pub struct MlpModel {
     pub mlp: Mlp,
     pub param: Parameterisation,
+    /// The condition input (mean-reverting models).
+    pub condition: [f32; 2],
     ws: Workspace<f32>,
 }
 
 impl MlpModel {
     pub fn new(mlp: Mlp, param: Parameterisation) -> Self {
-        MlpModel { mlp, param, ws: Workspace::default() }
+        MlpModel { mlp, param, condition: [0.0; 2], ws: Workspace::default() }
     }
 }
 
@@ -86,9 +96,9 @@ impl Model for MlpModel {
         self.param
     }
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
-        self.mlp.eval(x, t as f32, [0.0; 2], &mut self.ws)
+        self.mlp.eval(x, t as f32, self.condition, &mut self.ws)
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
-        self.mlp.eval_with_jacobian(x, t as f32, [0.0; 2])
+        self.mlp.eval_with_jacobian(x, t as f32, self.condition)
     }
 }

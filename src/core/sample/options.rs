@@ -21,8 +21,10 @@ pub struct SamplerOptions {
     pub bh2: bool,
     /// EDM's S_churn.
     pub churn: f64,
-    /// Langevin step size (ULA).
+    /// Langevin step size (ULA, MALA).
     pub step_size: f64,
+    /// The mean-reverting process's condition mu.
+    pub condition: [f64; 2],
 }
 
 impl Default for SamplerOptions {
@@ -39,6 +41,7 @@ impl Default for SamplerOptions {
             bh2: true,
             churn: 0.0,
             step_size: 1e-3,
+            condition: [0.0; 2],
         }
     }
 }

@@ -33,10 +33,11 @@ pub enum Quantity {
 pub enum Op {
     /// R[into] = mean + std * z (the prior draw), z from `counter`.
     Init { into: Reg, mean: [f32; 2], std: f32, counter: u32 },
-    /// R[into] = out_scale * model(R[at], t) + x_scale * R[at]. One model evaluation.
-    Eval { at: Reg, t: f32, into: Reg, out_scale: f32, x_scale: f32 },
-    /// R[into] = sum_i c_i R[r_i] + noise * z, z a fresh standard normal from `counter`.
-    Axpy { into: Reg, terms: Vec<(Reg, f32)>, noise: f32, counter: u32 },
+    /// R[into] = out_scale * model(R[at], t) + x_scale * R[at] + offset. One model evaluation.
+    /// (The offset carries the mean-reverting condition mu; it is zero otherwise.)
+    Eval { at: Reg, t: f32, into: Reg, out_scale: f32, x_scale: f32, offset: [f32; 2] },
+    /// R[into] = sum_i c_i R[r_i] + offset + noise * z, z a fresh standard normal from `counter`.
+    Axpy { into: Reg, terms: Vec<(Reg, f32)>, offset: [f32; 2], noise: f32, counter: u32 },
     /// The probability-flow ODE of `process` from t0 to t1, per particle, with an embedded
     /// Runge-Kutta pair and PID control. Model evaluations vary by particle.
     AdaptiveFlow { x: Reg, t0: f32, t1: f32, rtol: f32, atol: f32, max_steps: u32, tableau: String },
@@ -60,6 +61,8 @@ pub struct Plan {
     /// The process whose formulas `AdaptiveFlow` needs, and the model's parameterisation.
     pub process: Process,
     pub param: Parameterisation,
+    /// The mean-reverting process's condition mu (zero for the other processes).
+    pub condition: [f32; 2],
 }
 
 /// alpha, sigma at t and the affine map from the network output to `want`.
@@ -155,7 +158,14 @@ pub struct PlanBuilder {
 impl PlanBuilder {
     pub fn new(sampler: &str, process: Process, param: Parameterisation) -> Self {
         PlanBuilder {
-            plan: Plan { sampler: sampler.to_string(), registers: 1, ops: Vec::new(), process, param },
+            plan: Plan {
+                sampler: sampler.to_string(),
+                registers: 1,
+                ops: Vec::new(),
+                process,
+                param,
+                condition: [0.0; 2],
+            },
             next_counter: 1, // counter 0 is the prior draw, shared by every sampler
             frame: 0,
         }
@@ -163,6 +173,16 @@ impl PlanBuilder {
 
     pub fn process(&self) -> Process {
         self.plan.process
+    }
+
+    /// Sets the condition mu (used by the mean-reverting process only).
+    pub fn set_condition(&mut self, mu: [f64; 2]) {
+        let mu = self.plan.process.condition(mu);
+        self.plan.condition = [mu[0] as f32, mu[1] as f32];
+    }
+
+    pub fn condition(&self) -> [f64; 2] {
+        [f64::from(self.plan.condition[0]), f64::from(self.plan.condition[1])]
     }
 
     /// A new scratch register.
@@ -186,16 +206,27 @@ impl PlanBuilder {
     /// R[into] = `want` predicted at (R[at], t).
     pub fn eval(&mut self, at: Reg, t: f64, into: Reg, want: Quantity) {
         let p = self.plan.process;
-        let (a, b) = quantity_coefficients(self.plan.param, want, p.alpha(t), p.sigma(t));
-        self.plan.ops.push(Op::Eval { at, t: t as f32, into, out_scale: a as f32, x_scale: b as f32 });
+        let (alpha, sigma) = (p.alpha(t), p.sigma(t));
+        let (a, b) = quantity_coefficients(self.plan.param, want, alpha, sigma);
+        // The conversions act on the centred c = x - (1 - alpha) mu = alpha x0 + sigma z
+        // (mu = 0 except for the mean-reverting process): Q = a out + b x - b (1 - alpha) mu.
+        let mu = self.condition();
+        let offset = [0, 1].map(|d| (-b * (1.0 - alpha) * mu[d]) as f32);
+        self.plan.ops.push(Op::Eval { at, t: t as f32, into, out_scale: a as f32, x_scale: b as f32, offset });
     }
 
     /// R[into] = sum c_i R[r_i] + noise z.
     pub fn axpy(&mut self, into: Reg, terms: &[(Reg, f64)], noise: f64) {
+        self.axpy_offset(into, terms, [0.0; 2], noise);
+    }
+
+    /// R[into] = sum c_i R[r_i] + offset + noise z.
+    pub fn axpy_offset(&mut self, into: Reg, terms: &[(Reg, f64)], offset: [f64; 2], noise: f64) {
         let counter = if noise != 0.0 { self.counter() } else { 0 };
         self.plan.ops.push(Op::Axpy {
             into,
             terms: terms.iter().filter(|(_, c)| *c != 0.0).map(|(r, c)| (*r, *c as f32)).collect(),
+            offset: [offset[0] as f32, offset[1] as f32],
             noise: noise as f32,
             counter,
         });
@@ -284,7 +315,7 @@ mod tests {
     #[test]
     fn validation_catches_undeclared_registers() {
         let mut plan = PlanBuilder::new("test", Process::vp(), Parameterisation::Eps).finish();
-        plan.ops.push(Op::Axpy { into: 3, terms: vec![], noise: 0.0, counter: 0 });
+        plan.ops.push(Op::Axpy { into: 3, terms: vec![], offset: [0.0; 2], noise: 0.0, counter: 0 });
         assert!(plan.validate().unwrap_err().contains("register 3"));
     }
 }
