@@ -3,9 +3,9 @@
 use clap::Args;
 use serde_json::json;
 
-use crate::core::solve::ode::integrate_fixed;
 use crate::core::solve::order::{
-    expected_strong_order, fitted_slope, ode_problem, sde_problem, sde_strong_and_weak_errors,
+    expected_strong_order, fitted_slope, ode_errors, ode_problem, ode_step_counts, sde_problem,
+    sde_strong_and_weak_errors,
 };
 use crate::core::solve::sde::SdeSolver;
 use crate::core::solve::tableau::ButcherTableau;
@@ -26,26 +26,7 @@ pub struct OrderArgs {
 pub fn run(args: &OrderArgs) -> Result<(), String> {
     let (order, expected, points) = if let Ok(tableau) = ButcherTableau::from_name(&args.solver) {
         let problem = ode_problem(&args.problem).map_err(|e| format!("{e} (for ODE solvers)"))?;
-        let steps: &[usize] = match tableau.order {
-            1 | 2 => &[32, 64, 128, 256, 512],
-            3 | 4 => &[16, 32, 64, 128],
-            _ => &[64, 96, 128, 192, 256],
-        };
-        let points: Vec<(f64, f64)> = steps
-            .iter()
-            .map(|&n| {
-                let (y, _) = integrate_fixed(
-                    &tableau,
-                    &mut |t, y, dy| (problem.field)(t, y, dy),
-                    &problem.y0,
-                    0.0,
-                    problem.t1,
-                    n,
-                );
-                let exact = (problem.exact)(problem.t1);
-                (problem.t1 / n as f64, y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
-            })
-            .collect();
+        let points = ode_errors(&tableau, &problem, ode_step_counts(tableau.order));
         (fitted_slope(&points), f64::from(tableau.order), points)
     } else if let Ok(solver) = SdeSolver::from_name(&args.solver) {
         let problem = sde_problem(&args.problem).map_err(|e| format!("{e} (for SDE solvers)"))?;

@@ -118,26 +118,10 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::core::solve::order::{fitted_slope, ode_problem, OdeProblem};
+    use crate::core::solve::order::{fitted_slope, ode_errors, ode_problem, ode_step_counts, OdeProblem};
 
     fn convergence_order(tableau: &ButcherTableau, problem: &OdeProblem, steps: &[usize]) -> f64 {
-        let points: Vec<(f64, f64)> = steps
-            .iter()
-            .map(|&n| {
-                let (y, _) = integrate_fixed(
-                    tableau,
-                    &mut |t, y, dy| (problem.field)(t, y, dy),
-                    &problem.y0,
-                    0.0,
-                    problem.t1,
-                    n,
-                );
-                let exact = (problem.exact)(problem.t1);
-                let err = y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-                (problem.t1 / n as f64, err)
-            })
-            .collect();
-        fitted_slope(&points)
+        fitted_slope(&ode_errors(tableau, problem, steps))
     }
 
     #[test]
@@ -146,13 +130,7 @@ mod tests {
             let problem = ode_problem(name).unwrap();
             for tableau in ButcherTableau::ALL {
                 // Fine enough to be asymptotic, coarse enough to stay above round-off.
-                let steps: &[usize] = match tableau.order {
-                    1 | 2 => &[32, 64, 128, 256, 512],
-                    3 | 4 => &[16, 32, 64, 128],
-                    // Order-5 pairs approach their slope from above (5.4 at h = 1/16): go finer.
-                    _ => &[64, 96, 128, 192, 256],
-                };
-                let slope = convergence_order(&tableau, &problem, steps);
+                let slope = convergence_order(&tableau, &problem, ode_step_counts(tableau.order));
                 assert!(
                     (slope - f64::from(tableau.order)).abs() <= 0.2,
                     "{} on {name}: slope {slope}, expected {}",

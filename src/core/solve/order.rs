@@ -2,7 +2,9 @@
 //! least-squares slope of log(error) against log(step). Shared by the tests and `nde order`.
 
 use super::brownian::VirtualBrownianTree;
+use super::ode::integrate_fixed;
 use super::sde::{sde_step, BrownianStep, ReversibleHeun, Sde, SdeSolver};
+use super::tableau::ButcherTableau;
 
 /// y' = field(t, y) on [0, t1] from y0, with its exact solution.
 pub struct OdeProblem {
@@ -39,6 +41,29 @@ pub fn ode_problem(name: &str) -> Result<OdeProblem, String> {
         }),
         other => Err(format!("unknown ODE problem '{other}': choose linear or nonlinear")),
     }
+}
+
+/// Step counts fine enough to be asymptotic and coarse enough to stay above round-off for a
+/// method of this order. Order-5 pairs approach their slope from above (5.4 at h = 1/16).
+pub fn ode_step_counts(order: u32) -> &'static [usize] {
+    match order {
+        1 | 2 => &[32, 64, 128, 256, 512],
+        3 | 4 => &[16, 32, 64, 128],
+        _ => &[64, 96, 128, 192, 256],
+    }
+}
+
+/// (step, max-norm error at t1) of fixed-step `tableau` on `problem`, per step count.
+pub fn ode_errors(tableau: &ButcherTableau, problem: &OdeProblem, steps: &[usize]) -> Vec<(f64, f64)> {
+    let exact = (problem.exact)(problem.t1);
+    steps
+        .iter()
+        .map(|&n| {
+            let (y, _) =
+                integrate_fixed(tableau, &mut |t, y, dy| (problem.field)(t, y, dy), &problem.y0, 0.0, problem.t1, n);
+            (problem.t1 / n as f64, y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
+        })
+        .collect()
 }
 
 /// Least-squares slope of log(error) on log(step) over (step, error) points.
