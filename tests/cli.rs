@@ -322,3 +322,39 @@ fn mean_reverting_sampling_takes_the_condition() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(message), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn dlg_runs_with_a_trained_level_classifier_and_refuses_a_mismatched_one() {
+    let dir = std::env::temp_dir();
+    let model = dir.join(format!("nde-cli-dlg-model-{}.json", std::process::id()));
+    let levels = dir.join(format!("nde-cli-dlg-levels-{}.json", std::process::id()));
+    let (m, l) = (model.to_str().unwrap(), levels.to_str().unwrap());
+    let common = ["--target", "moons", "--process", "vp"];
+    let small = ["--steps", "300", "--width", "16", "--depth", "1"];
+    json_of(&[&["train"][..], &common, &small, &["--out", m, "--json"]].concat());
+    let trained = json_of(&[&["train-levels"][..], &common, &small, &["--nfe", "9", "--out", l, "--json"]].concat());
+    assert_eq!(trained["levels"], 5, "{trained}");
+    let (loss, chance) = (trained["final_loss"].as_f64().unwrap(), trained["chance_loss"].as_f64().unwrap());
+    assert!(loss < chance, "the classifier learned nothing: cross-entropy {loss}, chance {chance}");
+    let sample = |nfe: &str| {
+        nde(&[
+            &["sample"][..],
+            &common,
+            &["--model", m, "--level-model", l, "--sampler", "dlg", "--nfe", nfe, "--particles", "200", "--json"],
+        ]
+        .concat())
+    };
+    let ok = sample("9");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let run: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    // 10 sweeps of two evaluations, then at most the integrator's 9.
+    let nfe = run["nfe"].as_f64().unwrap();
+    assert!(nfe > 20.0 && nfe <= 29.0, "{run}");
+    let mismatched = sample("15");
+    assert_eq!(mismatched.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mismatched.stderr).contains("nde train-levels"));
+    let no_classifier = nde(&[&["sample"][..], &common, &["--model", m, "--sampler", "dlg", "--nfe", "9"]].concat());
+    assert_eq!(no_classifier.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_classifier.stderr).contains("--level-model"));
+    let _ = (std::fs::remove_file(model), std::fs::remove_file(levels));
+}

@@ -160,3 +160,93 @@ fn mean_reverting_samplers_recover_the_data_given_the_condition() {
     let (mrs, em) = (mr_swd("mrs-ode", 20, 2000), mr_swd("mr-em", 200, 2000));
     assert!(mrs < 1.5 * em.max(floor), "mrs-ode at 20: {mrs}, mr-em at 200: {em}");
 }
+
+fn run_exact(
+    plan: &nde_playground::core::sample::Plan,
+    particles: usize,
+    traced: Vec<usize>,
+) -> nde_playground::exec::cpu::RunResult {
+    let mut model = ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::vp());
+    run_plan(plan, &mut model, &RunOptions { particles, seed: 3, traced }).unwrap()
+}
+
+/// With no sweeps every particle stays at the top level, so DLG is its integrator alone,
+/// particle for particle.
+#[test]
+fn dlg_without_sweeps_is_its_integrator() {
+    use nde_playground::core::sample::options::DlgIntegrator;
+    for (integrator, name) in [(DlgIntegrator::EdmHeun, "edm-heun"), (DlgIntegrator::Ddim, "ddim")] {
+        let options = SamplerOptions { nfe: 9, sweeps: 0, integrator, ..SamplerOptions::default() };
+        let dlg = run_exact(&build("dlg", Process::vp(), Parameterisation::Score, &options).unwrap(), 200, vec![]);
+        let alone = run_exact(&build(name, Process::vp(), Parameterisation::Score, &options).unwrap(), 200, vec![]);
+        assert_eq!(dlg.positions, alone.positions, "dlg with {name}");
+        assert_eq!(dlg.nfe, alone.nfe, "dlg with {name}: evaluations");
+    }
+}
+
+/// The Gibbs sweeps target p(x, k) = p_{t_k}(x) / K: after enough sweeps the chain's levels
+/// are uniform over the K levels, and a particle integrated from a low level costs fewer
+/// evaluations than one from the top.
+#[test]
+fn dlg_chain_levels_become_uniform_and_save_integration_steps() {
+    use nde_playground::core::sample::plan::Op;
+    let (particles, sweeps) = (4000, 60);
+    let options = SamplerOptions { nfe: 11, sweeps, dlg_step: 0.02, ..SamplerOptions::default() };
+    let mut plan = build("dlg", Process::vp(), Parameterisation::Score, &options).unwrap();
+    // Keep the chain only, and record the level register (1) as the last frame.
+    let end = plan.ops.iter().position(|op| matches!(op, Op::SkipIf { .. })).unwrap();
+    plan.ops.truncate(end);
+    plan.ops.push(Op::Snapshot { reg: 1, frame: 9999 });
+    // (the frame before it is the chain's last x)
+    let levels = plan
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            Op::GibbsLevel { times, .. } => Some(times.len()),
+            _ => None,
+        })
+        .unwrap();
+    let run = run_exact(&plan, particles, (0..particles).collect());
+    let last = run.frames.last().unwrap();
+    let mut counts = vec![0usize; levels];
+    for level in last {
+        counts[level[0] as usize] += 1;
+    }
+    let expected = particles as f64 / levels as f64;
+    for (k, c) in counts.iter().enumerate() {
+        // Binomial standard deviation about 26: allow 5 and some discretisation bias.
+        assert!(
+            (*c as f64 - expected).abs() < 0.3 * expected,
+            "level {k}: {c} particles, expected {expected:.0} ({counts:?})"
+        );
+    }
+    // The level is drawn given x: particles at the lowest level sit on the modes (data std 0.2),
+    // those at the top are spread like the prior.
+    let positions = &run.frames[run.frames.len() - 2];
+    let means: Vec<[f64; 2]> = (0..8)
+        .map(|k| {
+            let a = std::f64::consts::TAU * k as f64 / 8.0;
+            [2.0 * a.cos(), 2.0 * a.sin()]
+        })
+        .collect();
+    let distance_at = |k: usize| {
+        let near: Vec<f64> = (0..particles)
+            .filter(|p| last[*p][0] as usize == k)
+            .map(|p| {
+                let x = positions[p];
+                means
+                    .iter()
+                    .map(|m| ((f64::from(x[0]) - m[0]).powi(2) + (f64::from(x[1]) - m[1]).powi(2)).sqrt())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        near.iter().sum::<f64>() / near.len() as f64
+    };
+    let (low, top) = (distance_at(levels - 1), distance_at(0));
+    assert!(low < 0.35 && top > 2.0 * low, "mean distance to the nearest mode: lowest level {low}, top {top}");
+    let full = build("dlg", Process::vp(), Parameterisation::Score, &options).unwrap();
+    let run = run_exact(&full, 1000, vec![]);
+    let integrator_alone = (2 * levels - 1) as f64;
+    let chain = (2 * sweeps) as f64;
+    assert!(run.nfe - chain < 0.75 * integrator_alone, "integration cost {} of {integrator_alone}", run.nfe - chain);
+}

@@ -47,7 +47,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     for sampler in &args.samplers {
         for &nfe in &args.nfe_list {
             let options = args.sampler_args.options(nfe)?;
-            let r = run_one(&target, process, &args.spec.model, sampler, &options, args.particles, args.seed)?;
+            let r = run_one(&target, process, &args.spec, sampler, &options, args.particles, args.seed)?;
             rows.push((sampler.clone(), nfe, r));
         }
     }

@@ -45,7 +45,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     if !(1..=100_000).contains(&args.points) {
         return Err(format!("--points must be between 1 and 100000, got {}", args.points));
     }
-    let mut model = load_model(&args.spec.model, &target, process, [0.0; 2])?;
+    let mut model = load_model(&args.spec, &target, process, [0.0; 2])?;
     let points = target.sample(args.points, args.seed.wrapping_add(3));
     let start = Instant::now();
     let mut total = 0.0;

@@ -8,6 +8,7 @@ mod order;
 mod sample;
 mod target;
 mod train;
+mod train_levels;
 
 use std::process::ExitCode;
 
@@ -32,8 +33,8 @@ pub enum Command {
     /// Sample with one sampler and score the samples (SWD, MMD, energy) against the target.
     /// Samplers: em, reverse-diffusion, ancestral, pc, pf-euler, pf-heun, pf-rk4, pf-dopri5,
     /// ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3, dpmpp-2m, dpmpp-3m, dpmpp-2m-sde,
-    /// unipc, edm-heun, ula, annealed-langevin, mala (exact models), or exact (draws from the
-    /// target).
+    /// unipc, edm-heun, ula, annealed-langevin, mala (exact models), dlg, mr-em, mrs-ode,
+    /// mrs-ode-noise, mrs-sde (--process mr), or exact (draws from the target).
     Sample(sample::SampleArgs),
     /// Train the MLP on a data set and write its weights.
     Train(train::TrainArgs),
@@ -43,6 +44,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Negative log-likelihood of target points along the probability-flow ODE.
     Likelihood(likelihood::LikelihoodArgs),
+    /// Train the noise-level classifier that dlg uses with a trained --model (--level-model).
+    TrainLevels(train_levels::TrainLevelsArgs),
 }
 
 /// Parses the arguments and runs the command. clap prints usage errors itself, with status 2.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Info(args) => info::run(&args),
         Command::Sample(args) => sample::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::TrainLevels(args) => train_levels::run(&args),
         Command::Order(args) => order::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Likelihood(args) => likelihood::run(&args),

@@ -10,6 +10,7 @@ use crate::core::data::Point;
 use crate::core::metrics::{energy_distance, mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
 use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
+use crate::core::sample::options::DlgIntegrator;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan, RunOptions};
 
@@ -45,6 +46,18 @@ pub struct SamplerArgs {
     /// ULA's and MALA's step size.
     #[arg(long, default_value_t = 0.01)]
     pub step_size: f64,
+    /// DLG: Gibbs sweeps before integrating.
+    #[arg(long, default_value_t = 10)]
+    pub sweeps: usize,
+    /// DLG: the Langevin step eta (not scaled by the noise level).
+    #[arg(long, default_value_t = 0.8)]
+    pub dlg_step: f64,
+    /// DLG: the integrator from the chain's level, edm-heun or ddim.
+    #[arg(long, default_value = "edm-heun")]
+    pub integrator: String,
+    /// DLG: take the most likely level instead of drawing it (as Denoising MCMC does).
+    #[arg(long)]
+    pub level_argmax: bool,
     /// The condition mu of the mean-reverting process (--process mr), as x,y.
     #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.0], allow_negative_numbers = true)]
     pub mu: Vec<f64>,
@@ -59,6 +72,7 @@ impl SamplerArgs {
             ("--atol", self.atol),
             ("--step-size", self.step_size),
             ("--churn", self.churn),
+            ("--dlg-step", self.dlg_step),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return Err(format!("{name} must be a non-negative number, got {value}"));
@@ -82,6 +96,10 @@ impl SamplerArgs {
             churn: self.churn,
             step_size: self.step_size,
             condition: [self.mu[0], self.mu[1]],
+            sweeps: self.sweeps,
+            dlg_step: self.dlg_step,
+            integrator: DlgIntegrator::from_name(&self.integrator)?,
+            level_argmax: self.level_argmax,
             ..SamplerOptions::default()
         })
     }
@@ -137,7 +155,7 @@ pub fn check_backend(backend: &str) -> Result<(), String> {
 pub fn run_one(
     target: &Target,
     process: Process,
-    model_spec: &str,
+    model_spec: &ModelSpec,
     sampler: &str,
     options: &SamplerOptions,
     particles: usize,
@@ -169,7 +187,7 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
     check_backend(&args.backend)?;
     let (target, process) = args.spec.parse()?;
     let options = args.sampler_args.options(args.nfe)?;
-    let report = run_one(&target, process, &args.spec.model, &args.sampler, &options, args.particles, args.seed)?;
+    let report = run_one(&target, process, &args.spec, &args.sampler, &options, args.particles, args.seed)?;
     if let Some(path) = &args.out {
         let mut text = String::from("x,y\n");
         for p in &report.samples {

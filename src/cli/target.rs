@@ -7,6 +7,7 @@ use crate::core::data::{GaussianMixture, Point, ToyDataset};
 use crate::core::nn::weights;
 use crate::core::process::Process;
 use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
+use crate::core::train::level_classifier::LevelClassifier;
 use crate::core::train::objective::Parameterisation;
 
 /// The three arguments every sampling command takes.
@@ -21,6 +22,9 @@ pub struct ModelSpec {
     /// `exact` (the target mixture's own score) or a weights file from `nde train`.
     #[arg(long)]
     pub model: String,
+    /// A noise-level classifier from `nde train-levels`, for dlg with a trained --model.
+    #[arg(long)]
+    pub level_model: Option<String>,
 }
 
 impl ModelSpec {
@@ -66,12 +70,16 @@ impl Target {
 
 /// `exact` (the target mixture's own score) or a weights file trained for `process`.
 pub fn load_model(
-    spec: &str,
+    model_spec: &ModelSpec,
     target: &Target,
     process: Process,
     condition: [f64; 2],
 ) -> Result<Box<dyn Model>, String> {
+    let spec = model_spec.model.as_str();
     if spec == "exact" {
+        if model_spec.level_model.is_some() {
+            return Err("--level-model goes with a trained --model; --model exact has the exact level posterior".into());
+        }
         let mixture = target.mixture().ok_or(
             "--model exact needs a mixture target (gmm8, gmm25 or gmm:FILE.json); for other data train a model with `nde train`",
         )?;
@@ -90,6 +98,18 @@ pub fn load_model(
         .map_err(|e| format!("{spec}: meta.param: {e}"))?;
     let mut model = MlpModel::new(mlp, param);
     model.condition = [condition[0] as f32, condition[1] as f32];
+    if let Some(path) = &model_spec.level_model {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read level classifier {path}: {e}"))?;
+        let classifier = LevelClassifier::load(&text).map_err(|e| format!("{path}: {e}"))?;
+        if classifier.process != process.name() {
+            return Err(format!(
+                "{path} was trained for --process {}, not {}: retrain it with `nde train-levels`",
+                classifier.process,
+                process.name()
+            ));
+        }
+        model.level_classifier = Some(classifier);
+    }
     Ok(Box::new(model))
 }
 

@@ -2,7 +2,7 @@
 //! is no WebGPU. It runs op by op over all particles (so an exact model prepares p_t once
 //! per op), in f32 like the GPU.
 
-use crate::core::rng::normal4;
+use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::model::Model;
 use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
 use crate::core::solve::ode::integrate_adaptive;
@@ -46,6 +46,23 @@ pub fn noise(seed: u64, particle: usize, counter: u32) -> [f32; 2] {
     [n[0], n[1]]
 }
 
+/// A level register's index, clamped into 0..count (registers are f32).
+fn level_index(reg: [f32; 2], count: usize) -> usize {
+    (reg[0].max(0.0) as usize).min(count - 1)
+}
+
+/// Inverse-CDF draw of an index from log-probabilities, with u in (0, 1).
+fn draw_index(log_probs: &[f64], u: f64) -> usize {
+    let mut acc = 0.0;
+    for (k, lp) in log_probs.iter().enumerate() {
+        acc += lp.exp();
+        if u <= acc {
+            return k;
+        }
+    }
+    log_probs.len() - 1
+}
+
 pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
     plan.validate()?;
     if model.param() != plan.param {
@@ -55,10 +72,15 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
     let mut regs = vec![[[0.0f32; 2]; 16]; n];
     let mut frames = Vec::new();
     let mut evaluations = 0u64;
-    for op in &plan.ops {
+    // resume[p]: the first op particle p runs again (SkipIf moves it past a block).
+    let mut resume = vec![0usize; n];
+    let (mut log_post, mut level_times) = (Vec::new(), Vec::new());
+    for (i, op) in plan.ops.iter().enumerate() {
+        let skips = |p: usize| resume[p] > i;
+        let live = (0..n).filter(|p| !skips(*p)).count() as u64;
         match op {
             Op::Init { into, mean, std, counter } => {
-                for (p, r) in regs.iter_mut().enumerate() {
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let z = noise(options.seed, p, *counter);
                     r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
                 }
@@ -66,15 +88,15 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
             Op::Eval { at, t, into, out_scale, x_scale, offset } => {
                 let t = f64::from(*t);
                 model.prepare(t);
-                for r in regs.iter_mut() {
+                for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let x = r[*at as usize];
                     let out = model.eval(x, t);
                     r[*into as usize] = [0, 1].map(|d| out_scale * out[d] + x_scale * x[d] + offset[d]);
                 }
-                evaluations += n as u64;
+                evaluations += live;
             }
             Op::Axpy { into, terms, offset, noise: scale, counter } => {
-                for (p, r) in regs.iter_mut().enumerate() {
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let mut acc = *offset;
                     for (reg, c) in terms {
                         acc[0] += c * r[*reg as usize][0];
@@ -93,7 +115,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
                 let process = plan.process;
                 let param = plan.param;
-                for r in regs.iter_mut() {
+                for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let mut count = 0u64;
                     let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
                         let x = [y[0] as f32, y[1] as f32];
@@ -126,12 +148,12 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
             Op::MalaStart { x, score, logp, t } => {
                 let t = f64::from(*t);
                 model.prepare(t);
-                for r in regs.iter_mut() {
+                for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let (s, lp) = score_and_log_density(model, plan, r[*x as usize], t)?;
                     r[*score as usize] = s;
                     r[*logp as usize] = [lp as f32, 0.0];
                 }
-                evaluations += n as u64;
+                evaluations += live;
             }
             Op::MalaStep { x, score, logp, t, step, counter, accept_counter } => {
                 let t = f64::from(*t);
@@ -142,15 +164,15 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                     -(0..2).map(|d| (f64::from(a[d]) - f64::from(b[d]) - eps * f64::from(s[d])).powi(2)).sum::<f64>()
                         / (4.0 * eps)
                 };
-                for (p, r) in regs.iter_mut().enumerate() {
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let (xs, sx, lpx) = (r[*x as usize], r[*score as usize], f64::from(r[*logp as usize][0]));
                     let z = noise(options.seed, p, *counter);
                     let root = (2.0 * eps).sqrt() as f32;
                     let y = [0, 1].map(|d| xs[d] + *step * sx[d] + root * z[d]);
                     let (sy, lpy) = score_and_log_density(model, plan, y, t)?;
                     let log_ratio = lpy - lpx + log_q(xs, y, sy) - log_q(y, xs, sx);
-                    let u = f64::from(crate::core::rng::u32_to_open_unit_f32(
-                        crate::core::rng::random_u32x4(options.seed, p as u64, u64::from(*accept_counter))[0],
+                    let u = f64::from(u32_to_open_unit_f32(
+                        random_u32x4(options.seed, p as u64, u64::from(*accept_counter))[0],
                     ));
                     if u.ln() < log_ratio {
                         r[*x as usize] = y;
@@ -158,7 +180,47 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                         r[*logp as usize] = [lpy as f32, 0.0];
                     }
                 }
-                evaluations += n as u64;
+                evaluations += live;
+            }
+            Op::EvalAtLevel { at, level, into, levels } => {
+                // Level by level, so the exact model prepares each p_t once.
+                for (k, c) in levels.iter().enumerate() {
+                    let t = f64::from(c.t);
+                    model.prepare(t);
+                    for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                        if level_index(r[*level as usize], levels.len()) != k {
+                            continue;
+                        }
+                        let x = r[*at as usize];
+                        let out = model.eval(x, t);
+                        r[*into as usize] = [0, 1].map(|d| c.out_scale * out[d] + c.x_scale * x[d]);
+                    }
+                }
+                evaluations += live;
+            }
+            Op::GibbsLevel { x, level, times, counter, argmax } => {
+                level_times.clear();
+                level_times.extend(times.iter().map(|t| f64::from(*t)));
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                    model.level_log_posterior(r[*x as usize], &level_times, &mut log_post)?;
+                    let k = if *argmax {
+                        (0..log_post.len()).max_by(|a, b| log_post[*a].total_cmp(&log_post[*b])).unwrap_or(0)
+                    } else {
+                        let u = f64::from(u32_to_open_unit_f32(
+                            random_u32x4(options.seed, p as u64, u64::from(*counter))[0],
+                        ));
+                        draw_index(&log_post, u)
+                    };
+                    r[*level as usize] = [k as f32, 0.0];
+                }
+                evaluations += live;
+            }
+            Op::SkipIf { level, above, ops } => {
+                for (r, resume) in regs.iter().zip(resume.iter_mut()) {
+                    if *resume <= i && r[*level as usize][0] > *above {
+                        *resume = i + 1 + *ops as usize;
+                    }
+                }
             }
             Op::Snapshot { reg, .. } => {
                 frames.push(options.traced.iter().filter(|p| **p < n).map(|p| regs[*p][*reg as usize]).collect());

@@ -34,7 +34,7 @@ impl MlpField {
         let mut ws = Workspace::default();
         forward(&self.config, &self.params, &features, &mut ws);
         let mut grad_input = Vec::new();
-        vjp(&self.config, &self.params, &ws, a, grad_params, &mut grad_input);
+        vjp(&self.config, &self.params, &ws, &a, grad_params, &mut grad_input);
         [grad_input[0], grad_input[1]]
     }
 }

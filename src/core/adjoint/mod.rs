@@ -60,7 +60,8 @@ pub struct GradientRow {
 
 /// The small fields the report and tests use: tanh MLPs, width 16, depth 1, two frequencies.
 pub fn demo_field(seed: u64, scale: f64) -> MlpField {
-    let config = MlpConfig { width: 16, depth: 1, activation: Activation::Tanh, time_frequencies: 2, condition_dim: 0 };
+    let config =
+        MlpConfig { width: 16, depth: 1, activation: Activation::Tanh, time_frequencies: 2, ..MlpConfig::default() };
     let mlp = Mlp::new(config, seed).expect("valid config");
     MlpField::new(config, mlp.params.iter().map(|p| f64::from(*p) * scale).collect())
 }

@@ -6,7 +6,8 @@
 //! where F = `time_frequencies`: Fourier features let a tiny network resolve sharp changes in t.
 //!
 //! # Parameter layout
-//! Layers l = 0..=depth map `dims[l]` to `dims[l+1]`, with `dims = [input, width x depth, 2]`.
+//! Layers l = 0..=depth map `dims[l]` to `dims[l+1]`, with `dims = [input, width x depth, outputs]`
+//! (outputs is 2 for a score/velocity network, K for a noise-level classifier over K levels).
 //! Layer l stores its weight matrix row-major (`out x in`: W[o][i] at `offset + o * in + i`),
 //! then its bias (`out` values), and the next layer follows directly. Hidden layers apply the
 //! activation; the last layer is linear.
@@ -18,7 +19,12 @@ use super::scalar::Scalar;
 use crate::core::rng::RngStream;
 
 pub const X_DIM: usize = 2;
+/// The output size of a field network (score, eps, x0, v): one value per dimension of x.
 pub const OUT_DIM: usize = 2;
+
+fn default_outputs() -> usize {
+    OUT_DIM
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +35,10 @@ pub struct MlpConfig {
     pub time_frequencies: usize,
     /// 0, or 2 for the mean-reverting process's condition mu.
     pub condition_dim: usize,
+    /// Width of the last layer: 2 for a field, K for a classifier's logits. Files written
+    /// before classifiers existed omit it.
+    #[serde(default = "default_outputs")]
+    pub outputs: usize,
 }
 
 /// Where one layer's weights and bias sit in the flat vector.
@@ -42,7 +52,14 @@ pub struct LayerLayout {
 
 impl Default for MlpConfig {
     fn default() -> Self {
-        MlpConfig { width: 64, depth: 3, activation: Activation::Silu, time_frequencies: 6, condition_dim: 0 }
+        MlpConfig {
+            width: 64,
+            depth: 3,
+            activation: Activation::Silu,
+            time_frequencies: 6,
+            condition_dim: 0,
+            outputs: OUT_DIM,
+        }
     }
 }
 
@@ -60,6 +77,9 @@ impl MlpConfig {
         if self.condition_dim != 0 && self.condition_dim != 2 {
             return Err(format!("condition_dim {} must be 0 or 2", self.condition_dim));
         }
+        if !(2..=64).contains(&self.outputs) {
+            return Err(format!("outputs {} is out of range: use 2 to 64", self.outputs));
+        }
         Ok(())
     }
 
@@ -70,7 +90,7 @@ impl MlpConfig {
     pub fn dims(&self) -> Vec<usize> {
         let mut dims = vec![self.input_dim()];
         dims.extend(std::iter::repeat_n(self.width, self.depth));
-        dims.push(OUT_DIM);
+        dims.push(self.outputs);
         dims
     }
 
@@ -123,8 +143,15 @@ pub struct Workspace<T> {
     features: Vec<T>,
 }
 
-/// Forward pass for one input; keeps activations in `ws` for [`vjp`].
+/// Forward pass for one input (the first two outputs: a field network's value); keeps
+/// activations in `ws` for [`vjp`].
 pub fn forward<T: Scalar>(config: &MlpConfig, params: &[T], input: &[T], ws: &mut Workspace<T>) -> [T; 2] {
+    let out = forward_all(config, params, input, ws);
+    [out[0], out[1]]
+}
+
+/// Forward pass returning every output (a classifier's logits).
+pub fn forward_all<'w, T: Scalar>(config: &MlpConfig, params: &[T], input: &[T], ws: &'w mut Workspace<T>) -> &'w [T] {
     let layers = config.layers();
     ws.post.resize(layers.len(), Vec::new());
     ws.pre.resize(layers.len(), Vec::new());
@@ -149,17 +176,16 @@ pub fn forward<T: Scalar>(config: &MlpConfig, params: &[T], input: &[T], ws: &mu
         }
         ws.pre[l] = pre;
     }
-    let out = &ws.pre[layers.len() - 1];
-    [out[0], out[1]]
+    &ws.pre[layers.len() - 1]
 }
 
-/// Vector-Jacobian product after [`forward`]: adds `cotangent^T d(out)/d(params)` into
+/// Vector-Jacobian product after [`forward`] (`cotangent` has one entry per output): adds `cotangent^T d(out)/d(params)` into
 /// `grad_params` and writes `cotangent^T d(out)/d(input)` into `grad_input`.
 pub fn vjp<T: Scalar>(
     config: &MlpConfig,
     params: &[T],
     ws: &Workspace<T>,
-    cotangent: [T; 2],
+    cotangent: &[T],
     grad_params: &mut [T],
     grad_input: &mut Vec<T>,
 ) {
@@ -262,6 +288,15 @@ impl Mlp {
         out
     }
 
+    /// Every output at (x, t, condition), in f32 (a classifier's logits).
+    pub fn eval_all<'w>(&self, x: [f32; 2], t: f32, condition: [f32; 2], ws: &'w mut Workspace<f32>) -> &'w [f32] {
+        let mut features = std::mem::take(&mut ws.features);
+        self.config.features(x, t, condition, &mut features);
+        let _ = forward_all(&self.config, &self.params, &features, ws);
+        ws.features = features;
+        &ws.pre[self.config.depth]
+    }
+
     /// The output and its Jacobian in x, in f32.
     pub fn eval_with_jacobian(&self, x: [f32; 2], t: f32, condition: [f32; 2]) -> ([f32; 2], [[f32; 2]; 2]) {
         let mut features = Vec::new();
@@ -278,7 +313,7 @@ mod tests {
     use super::*;
 
     fn small(activation: Activation) -> MlpConfig {
-        MlpConfig { width: 16, depth: 2, activation, time_frequencies: 3, condition_dim: 2 }
+        MlpConfig { width: 16, depth: 2, activation, time_frequencies: 3, condition_dim: 2, outputs: OUT_DIM }
     }
 
     fn random_input(config: &MlpConfig, rng: &mut RngStream) -> Vec<f64> {
@@ -293,8 +328,14 @@ mod tests {
 
     #[test]
     fn layout_counts_and_offsets_are_consistent() {
-        let c =
-            MlpConfig { width: 128, depth: 3, activation: Activation::Silu, time_frequencies: 16, condition_dim: 0 };
+        let c = MlpConfig {
+            width: 128,
+            depth: 3,
+            activation: Activation::Silu,
+            time_frequencies: 16,
+            condition_dim: 0,
+            outputs: OUT_DIM,
+        };
         assert_eq!(c.input_dim(), 2 + 1 + 32);
         assert_eq!(c.param_count(), 35 * 128 + 128 + 2 * (128 * 128 + 128) + 128 * 2 + 2);
         let layers = c.layers();
@@ -318,7 +359,7 @@ mod tests {
             forward(&config, &params, &input, &mut ws);
             let mut grad = vec![0.0; params.len()];
             let mut grad_input = Vec::new();
-            vjp(&config, &params, &ws, cotangent, &mut grad, &mut grad_input);
+            vjp(&config, &params, &ws, &cotangent, &mut grad, &mut grad_input);
             let objective = |p: &[f64], x: &[f64]| {
                 let o = eval64(&config, p, x);
                 o[0] * cotangent[0] + o[1] * cotangent[1]

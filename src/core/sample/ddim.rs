@@ -5,7 +5,7 @@
 
 use super::grid::time_grid;
 use super::options::SamplerOptions;
-use super::plan::{Plan, PlanBuilder, Quantity, X};
+use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
 use crate::core::process::Process;
 use crate::core::train::objective::Parameterisation;
@@ -16,15 +16,20 @@ pub fn ddim(process: Process, param: Parameterisation, options: &SamplerOptions)
     init_prior(&mut b, [0.0; 2]);
     let grid = time_grid(&process, options.schedule, options.nfe.max(1));
     for w in grid.windows(2) {
-        let (t, s) = (w[0], w[1]);
-        let (a_t, s_t, a_s, s_s) = (process.alpha(t), process.sigma(t), process.alpha(s), process.sigma(s));
-        let r = (a_t * s_s) / (a_s * s_t);
-        let c = options.eta * s_s * (1.0 - r * r).max(0.0).sqrt();
-        b.eval(X, t, eps, Quantity::Eps);
-        // alpha_s x0 = (alpha_s / alpha_t) (x - sigma_t eps).
-        let keep = (s_s * s_s - c * c).max(0.0).sqrt();
-        b.axpy(X, &[(X, a_s / a_t), (eps, keep - a_s * s_t / a_t)], c);
+        ddim_step(&mut b, eps, w[0], w[1], options.eta);
         b.snapshot();
     }
     b.finish()
+}
+
+/// One DDIM step from t to s < t (one evaluation, into the scratch register `eps`).
+pub fn ddim_step(b: &mut PlanBuilder, eps: Reg, t: f64, s: f64, eta: f64) {
+    let process = b.process();
+    let (a_t, s_t, a_s, s_s) = (process.alpha(t), process.sigma(t), process.alpha(s), process.sigma(s));
+    let r = (a_t * s_s) / (a_s * s_t);
+    let c = eta * s_s * (1.0 - r * r).max(0.0).sqrt();
+    b.eval(X, t, eps, Quantity::Eps);
+    // alpha_s x0 = (alpha_s / alpha_t) (x - sigma_t eps).
+    let keep = (s_s * s_s - c * c).max(0.0).sqrt();
+    b.axpy(X, &[(X, a_s / a_t), (eps, keep - a_s * s_t / a_t)], c);
 }

@@ -2,6 +2,7 @@
 //! the command-line names to builders.
 
 pub mod ddim;
+pub mod dlg;
 pub mod dpm_solver;
 pub mod edm;
 pub mod grid;
@@ -24,7 +25,7 @@ use crate::core::solve::tableau::{EULER, HEUN, RK4};
 use crate::core::train::objective::Parameterisation;
 
 /// Sampler names as `nde sample --sampler` takes them.
-pub const SAMPLERS: [&str; 20] = [
+pub const SAMPLERS: [&str; 21] = [
     "em",
     "reverse-diffusion",
     "ancestral",
@@ -45,6 +46,7 @@ pub const SAMPLERS: [&str; 20] = [
     "ula",
     "annealed-langevin",
     "mala",
+    "dlg",
 ];
 
 /// Samplers of the mean-reverting process (`--process mr`).
@@ -88,6 +90,7 @@ pub fn build(name: &str, process: Process, param: Parameterisation, options: &Sa
         "ula" => Ok(langevin::ula(process, param, options)),
         "annealed-langevin" => Ok(langevin::annealed_langevin(process, param, options)),
         "mala" => Ok(langevin::mala(process, param, options)),
+        "dlg" => dlg::dlg(process, param, options),
         other => Err(format!(
             "unknown sampler '{other}': choose one of {}, {}, or exact",
             SAMPLERS.join(", "),

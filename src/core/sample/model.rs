@@ -4,7 +4,12 @@
 use crate::core::data::GaussianMixture;
 use crate::core::nn::{Mlp, Workspace};
 use crate::core::process::Process;
+use crate::core::train::level_classifier::LevelClassifier;
 use crate::core::train::objective::Parameterisation;
+
+/// What to tell a user whose model has no noise-level posterior.
+pub const NO_LEVEL_POSTERIOR: &str = "dlg needs a noise-level posterior: use --model exact with a mixture target, \
+     or train a classifier with `nde train-levels` and pass it as --level-model FILE.json";
 
 pub trait Model {
     /// What the raw output means.
@@ -23,6 +28,19 @@ pub trait Model {
         let _ = (x, t);
         None
     }
+    /// log p(k | x) over the noise levels `times` under a uniform prior on k (DLG's Gibbs
+    /// step): exact for a mixture, a trained classifier's estimate for a network.
+    fn level_log_posterior(&mut self, x: [f32; 2], times: &[f64], out: &mut Vec<f64>) -> Result<(), String> {
+        let _ = (x, times, out);
+        Err(NO_LEVEL_POSTERIOR.into())
+    }
+}
+
+/// Normalises log-weights in place (log-sum-exp).
+pub fn log_normalise(values: &mut [f64]) {
+    let top = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let norm = top + values.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
+    values.iter_mut().for_each(|v| *v -= norm);
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).
@@ -30,27 +48,38 @@ pub struct ExactMixtureModel {
     mixture: GaussianMixture,
     process: Process,
     condition: [f64; 2],
-    cached: Option<(u64, GaussianMixture)>,
+    /// Marginals p_t by the bits of t: plans visit a few dozen times, DLG all its levels at once.
+    cached: Vec<(u64, GaussianMixture)>,
 }
+
+/// More cached marginals than this and the cache starts over.
+const MARGINAL_CACHE: usize = 256;
 
 impl ExactMixtureModel {
     pub fn new(mixture: GaussianMixture, process: Process) -> Self {
-        ExactMixtureModel { mixture, process, condition: [0.0; 2], cached: None }
+        ExactMixtureModel { mixture, process, condition: [0.0; 2], cached: Vec::new() }
     }
 
     /// The same model for the mean-reverting process towards `mu`.
     pub fn with_condition(mut self, mu: [f64; 2]) -> Self {
         self.condition = mu;
-        self.cached = None;
+        self.cached.clear();
         self
     }
 
     fn marginal(&mut self, t: f64) -> &GaussianMixture {
         let key = t.to_bits();
-        if self.cached.as_ref().map(|(k, _)| *k) != Some(key) {
-            self.cached = Some((key, self.mixture.marginal(&self.process, t, self.condition)));
-        }
-        &self.cached.as_ref().expect("just set").1
+        let slot = match self.cached.iter().position(|(k, _)| *k == key) {
+            Some(slot) => slot,
+            None => {
+                if self.cached.len() >= MARGINAL_CACHE {
+                    self.cached.clear();
+                }
+                self.cached.push((key, self.mixture.marginal(&self.process, t, self.condition)));
+                self.cached.len() - 1
+            }
+        };
+        &self.cached[slot].1
     }
 }
 
@@ -74,6 +103,15 @@ impl Model for ExactMixtureModel {
     fn log_density(&mut self, x: [f32; 2], t: f64) -> Option<f64> {
         Some(self.marginal(t).log_density([f64::from(x[0]), f64::from(x[1])]))
     }
+    fn level_log_posterior(&mut self, x: [f32; 2], times: &[f64], out: &mut Vec<f64>) -> Result<(), String> {
+        let point = [f64::from(x[0]), f64::from(x[1])];
+        out.clear();
+        for t in times {
+            out.push(self.marginal(*t).log_density(point));
+        }
+        log_normalise(out);
+        Ok(())
+    }
 }
 
 /// A trained MLP with its parameterisation.
@@ -82,12 +120,14 @@ pub struct MlpModel {
     pub param: Parameterisation,
     /// The condition input (mean-reverting models).
     pub condition: [f32; 2],
+    /// The noise-level classifier DLG's Gibbs step uses, when one is loaded.
+    pub level_classifier: Option<LevelClassifier>,
     ws: Workspace<f32>,
 }
 
 impl MlpModel {
     pub fn new(mlp: Mlp, param: Parameterisation) -> Self {
-        MlpModel { mlp, param, condition: [0.0; 2], ws: Workspace::default() }
+        MlpModel { mlp, param, condition: [0.0; 2], level_classifier: None, ws: Workspace::default() }
     }
 }
 
@@ -100,5 +140,11 @@ impl Model for MlpModel {
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
         self.mlp.eval_with_jacobian(x, t as f32, self.condition)
+    }
+    fn level_log_posterior(&mut self, x: [f32; 2], times: &[f64], out: &mut Vec<f64>) -> Result<(), String> {
+        let classifier = self.level_classifier.as_ref().ok_or(NO_LEVEL_POSTERIOR)?;
+        classifier.check_levels(times)?;
+        classifier.log_posterior(x, &mut self.ws, out);
+        Ok(())
     }
 }

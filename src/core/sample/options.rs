@@ -25,6 +25,30 @@ pub struct SamplerOptions {
     pub step_size: f64,
     /// The mean-reverting process's condition mu.
     pub condition: [f64; 2],
+    /// Denoising Langevin Gibbs: sweeps of (Langevin in x, Gibbs in the level), the Langevin
+    /// step eta (not scaled by the level), the integrator that follows, and whether the Gibbs
+    /// step takes the most likely level instead of drawing one.
+    pub sweeps: usize,
+    pub dlg_step: f64,
+    pub integrator: DlgIntegrator,
+    pub level_argmax: bool,
+}
+
+/// What DLG integrates with from the chain's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DlgIntegrator {
+    EdmHeun,
+    Ddim,
+}
+
+impl DlgIntegrator {
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "edm-heun" => Ok(DlgIntegrator::EdmHeun),
+            "ddim" => Ok(DlgIntegrator::Ddim),
+            other => Err(format!("unknown --integrator '{other}': dlg integrates with edm-heun or ddim")),
+        }
+    }
 }
 
 impl Default for SamplerOptions {
@@ -42,6 +66,10 @@ impl Default for SamplerOptions {
             churn: 0.0,
             step_size: 1e-3,
             condition: [0.0; 2],
+            sweeps: 10,
+            dlg_step: 0.8,
+            integrator: DlgIntegrator::EdmHeun,
+            level_argmax: false,
         }
     }
 }

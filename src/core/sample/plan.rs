@@ -50,6 +50,24 @@ pub enum Op {
     MalaStep { x: Reg, score: Reg, logp: Reg, t: f32, step: f32, counter: u32, accept_counter: u32 },
     /// Fills R[score] and R[logp] at x for the MALA steps that follow. One evaluation.
     MalaStart { x: Reg, score: Reg, logp: Reg, t: f32 },
+    /// Like `Eval`, at the particle's own noise level k = R[level][0] (an index into
+    /// `levels`, which holds each level's time and coefficients). One evaluation.
+    EvalAtLevel { at: Reg, level: Reg, into: Reg, levels: Vec<LevelCoefficients> },
+    /// The Gibbs step on the noise level: R[level][0] = k drawn from p(k | R[x]) over `times`
+    /// (uniform prior on k), or its most likely k with `argmax`. One evaluation (the exact
+    /// posterior, or the noise-level classifier).
+    GibbsLevel { x: Reg, level: Reg, times: Vec<f32>, counter: u32, argmax: bool },
+    /// Particles whose level R[level][0] is above `above` skip the next `ops` ops: each then
+    /// integrates from its own level (DLG). Evaluations in skipped ops are not made.
+    SkipIf { level: Reg, above: f32, ops: u32 },
+}
+
+/// One noise level of `EvalAtLevel`: quantity = out_scale * out + x_scale * x at time t.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LevelCoefficients {
+    pub t: f32,
+    pub out_scale: f32,
+    pub x_scale: f32,
 }
 
 /// A compiled sampler.
@@ -94,8 +112,12 @@ impl Plan {
         let mut nfe = 0;
         for op in &self.ops {
             match op {
-                Op::Eval { .. } | Op::MalaStep { .. } | Op::MalaStart { .. } => nfe += 1,
-                Op::AdaptiveFlow { .. } => return None,
+                Op::Eval { .. }
+                | Op::MalaStep { .. }
+                | Op::MalaStart { .. }
+                | Op::EvalAtLevel { .. }
+                | Op::GibbsLevel { .. } => nfe += 1,
+                Op::AdaptiveFlow { .. } | Op::SkipIf { .. } => return None,
                 _ => {}
             }
         }
@@ -141,6 +163,22 @@ impl Plan {
                     check(*score)?;
                     check(*logp)?
                 }
+                Op::EvalAtLevel { at, level, into, levels } => {
+                    check(*at)?;
+                    check(*level)?;
+                    check(*into)?;
+                    if levels.is_empty() {
+                        return Err(format!("{}: EvalAtLevel lists no levels", self.sampler));
+                    }
+                }
+                Op::GibbsLevel { x, level, times, .. } => {
+                    check(*x)?;
+                    check(*level)?;
+                    if times.is_empty() {
+                        return Err(format!("{}: GibbsLevel lists no levels", self.sampler));
+                    }
+                }
+                Op::SkipIf { level, .. } => check(*level)?,
             }
         }
         Ok(())
@@ -260,6 +298,38 @@ impl PlanBuilder {
                 accept_counter,
             });
             self.snapshot();
+        }
+    }
+
+    /// R[into] = `want` at (R[at], t_k), k = R[level][0], for the noise levels `times`.
+    pub fn eval_at_level(&mut self, at: Reg, level: Reg, times: &[f64], into: Reg, want: Quantity) {
+        let p = self.plan.process;
+        assert!(!p.is_conditional(), "per-particle levels are not defined for the mean-reverting process");
+        let levels = times
+            .iter()
+            .map(|&t| {
+                let (a, b) = quantity_coefficients(self.plan.param, want, p.alpha(t), p.sigma(t));
+                LevelCoefficients { t: t as f32, out_scale: a as f32, x_scale: b as f32 }
+            })
+            .collect();
+        self.plan.ops.push(Op::EvalAtLevel { at, level, into, levels });
+    }
+
+    /// The Gibbs step on R[level] given R[x], over the noise levels `times`.
+    pub fn gibbs_level(&mut self, x: Reg, level: Reg, times: &[f64], argmax: bool) {
+        let counter = self.counter();
+        let times = times.iter().map(|t| *t as f32).collect();
+        self.plan.ops.push(Op::GibbsLevel { x, level, times, counter, argmax });
+    }
+
+    /// Emits `body`'s ops so that only particles whose level index is at most `index` run them.
+    pub fn only_from_level(&mut self, level: Reg, index: usize, body: impl FnOnce(&mut Self)) {
+        let at = self.plan.ops.len();
+        self.plan.ops.push(Op::SkipIf { level, above: index as f32, ops: 0 });
+        body(self);
+        let emitted = (self.plan.ops.len() - at - 1) as u32;
+        if let Op::SkipIf { ops, .. } = &mut self.plan.ops[at] {
+            *ops = emitted;
         }
     }
 

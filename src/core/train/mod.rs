@@ -1,6 +1,7 @@
 //! Training: objectives (denoising score matching, flow matching, the MR objective) and the
-//! minibatch trainer.
+//! minibatch trainer; the noise-level classifier of Denoising MCMC.
 
+pub mod level_classifier;
 pub mod objective;
 pub mod trainer;
 

@@ -127,7 +127,7 @@ impl Trainer {
             let out = forward(&config, &self.params64, &features, &mut self.ws);
             let (loss, d_out) = self.objective.sample_loss(&self.process, t, x0, z, mu, out);
             total += loss;
-            vjp(&config, &self.params64, &self.ws, d_out, &mut grads, &mut grad_input);
+            vjp(&config, &self.params64, &self.ws, &d_out, &mut grads, &mut grad_input);
         }
         let n = self.config.batch as f64;
         let loss = total / n;
