@@ -23,7 +23,8 @@ wasm_bindgen_version=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.to
 trunk_version=0.21.14
 
 # 1. Debian packages: Chromium and its driver (browser tests), Mesa's lavapipe (native GPU tests).
-apt_packages=(mesa-vulkan-drivers)
+# fonts-dejavu-core: the font `nde compare --plot` draws its text with.
+apt_packages=(mesa-vulkan-drivers fonts-dejavu-core)
 [ "$want" = serve ] || apt_packages+=(chromium chromium-driver)
 missing=()
 for package in "${apt_packages[@]}"; do

@@ -358,3 +358,66 @@ fn dlg_runs_with_a_trained_level_classifier_and_refuses_a_mismatched_one() {
     assert!(String::from_utf8_lossy(&no_classifier.stderr).contains("--level-model"));
     let _ = (std::fs::remove_file(model), std::fs::remove_file(levels));
 }
+
+#[test]
+fn sample_records_trajectories_of_the_traced_particles() {
+    let dir = std::env::temp_dir();
+    let trace = dir.join(format!("nde-cli-trace-{}.csv", std::process::id()));
+    let out = dir.join(format!("nde-cli-trace-out-{}.csv", std::process::id()));
+    let (t, o) = (trace.to_str().unwrap(), out.to_str().unwrap());
+    let base = ["sample", "--target", "gmm8", "--process", "vp", "--model", "exact", "--sampler", "ddim", "--nfe", "5"];
+    let run = nde(&[&base[..], &["--particles", "50", "--trace", "3", "--trace-out", t, "--out", o]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let lines: Vec<String> = std::fs::read_to_string(&trace).unwrap().lines().map(String::from).collect();
+    assert_eq!(lines[0], "frame,particle,x,y");
+    // The prior and five steps, three particles each.
+    assert_eq!(lines.len(), 1 + 6 * 3);
+    // The last frame is where those particles ended.
+    let samples: Vec<String> =
+        std::fs::read_to_string(&out).unwrap().lines().skip(1).take(3).map(String::from).collect();
+    for k in 0..3 {
+        let fields: Vec<&str> = lines[1 + 5 * 3 + k].split(',').collect();
+        assert_eq!(fields[..2], ["5", &k.to_string()[..]]);
+        let ended: Vec<f32> = samples[k].split(',').map(|v| v.parse::<f64>().unwrap() as f32).collect();
+        let traced: Vec<f32> = fields[2..].iter().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(traced, ended);
+    }
+    let lonely = nde(&[&base[..], &["--trace", "3"]].concat());
+    assert_eq!(lonely.status.code(), Some(2));
+    let _ = (std::fs::remove_file(trace), std::fs::remove_file(out));
+}
+
+#[test]
+fn compare_draws_png_and_svg_charts_and_refuses_other_names() {
+    let dir = std::env::temp_dir();
+    let base = [
+        "compare",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--samplers",
+        "ddim",
+        "--nfe",
+        "5,10",
+        "--particles",
+        "200",
+    ];
+    for ext in ["png", "svg"] {
+        let path = dir.join(format!("nde-cli-chart-{}.{ext}", std::process::id()));
+        let p = path.to_str().unwrap();
+        let out = nde(&[&base[..], &["--plot", p]].concat());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&path).unwrap();
+        match ext {
+            "png" => assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n"),
+            _ => assert!(String::from_utf8_lossy(&bytes).contains("ddim")),
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let bad = nde(&[&base[..], &["--plot", "chart.jpg"]].concat());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(".png or .svg"));
+}

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
 use serde_json::json;
 
 use super::sample::{check_backend, run_one, SamplerArgs};
@@ -25,7 +26,7 @@ pub struct CompareArgs {
     pub seed: u64,
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    /// Write a chart of SWD against NFE (SVG; the file name must end in .svg).
+    /// Write a chart of SWD against NFE: FILE.png or FILE.svg.
     #[arg(long)]
     pub plot: Option<String>,
     #[arg(long)]
@@ -38,16 +39,18 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         return Err("--samplers and --nfe each need at least one value".into());
     }
     if let Some(path) = &args.plot {
-        if !path.ends_with(".svg") {
-            return Err(format!("--plot {path}: only SVG charts are written for now (PNG needs a font this build lacks); use a .svg name"));
+        if !(path.ends_with(".svg") || path.ends_with(".png")) {
+            return Err(format!("--plot {path}: the chart is written as PNG or SVG; end the name in .png or .svg"));
         }
+        // Fail before the (long) runs, not after.
+        register_chart_font()?;
     }
     let (target, process) = args.spec.parse()?;
     let mut rows = Vec::new();
     for sampler in &args.samplers {
         for &nfe in &args.nfe_list {
             let options = args.sampler_args.options(nfe)?;
-            let r = run_one(&target, process, &args.spec, sampler, &options, args.particles, args.seed)?;
+            let r = run_one(&target, process, &args.spec, sampler, &options, args.particles, args.seed, 0)?;
             rows.push((sampler.clone(), nfe, r));
         }
     }
@@ -72,14 +75,63 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Where charts look for a font (ab_glyph draws text from a font file, read at run time).
+/// NDE_FONT, when set, comes first.
+const FONT_PATHS: [&str; 5] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+fn register_chart_font() -> Result<(), String> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let from_env = std::env::var("NDE_FONT").ok();
+            let candidates = from_env.iter().map(String::as_str).chain(FONT_PATHS);
+            for path in candidates {
+                if let Ok(bytes) = std::fs::read(path) {
+                    // The font registry keeps &'static data: this one file lives for the process.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(format!(
+                "--plot needs a TrueType font for the chart's text and found none in {}: install one \
+                 (Debian: apt-get install fonts-dejavu-core) or point NDE_FONT at a .ttf file",
+                FONT_PATHS[0]
+            ))
+        })
+        .clone()
+}
+
 fn plot(
     path: &str,
     samplers: &[String],
     rows: &[(String, usize, super::sample::SampleReport)],
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let size = (800, 500);
+    if path.ends_with(".png") {
+        draw(BitMapBackend::new(path, size).into_drawing_area(), samplers, rows)
+    } else {
+        draw(SVGBackend::new(path, size).into_drawing_area(), samplers, rows)
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    samplers: &[String],
+    rows: &[(String, usize, super::sample::SampleReport)],
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
     let max_nfe = rows.iter().map(|r| r.2.nfe).fold(1.0, f64::max);
     let max_swd = rows.iter().map(|r| r.2.swd).fold(0.0, f64::max).max(1e-3);
-    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption("sliced Wasserstein-2 against NFE", ("sans-serif", 20))

@@ -46,6 +46,9 @@ pub struct SamplerArgs {
     /// ULA's and MALA's step size.
     #[arg(long, default_value_t = 0.01)]
     pub step_size: f64,
+    /// The MR Sampler's log-SNR clip: it starts at the time where lambda = this.
+    #[arg(long, default_value_t = -5.0, allow_negative_numbers = true)]
+    pub lambda_min: f64,
     /// DLG: Gibbs sweeps before integrating.
     #[arg(long, default_value_t = 10)]
     pub sweeps: usize,
@@ -81,6 +84,9 @@ impl SamplerArgs {
         if self.mu.len() != 2 || !self.mu.iter().all(|v| v.is_finite()) {
             return Err(format!("--mu takes two finite numbers x,y, got {:?}", self.mu));
         }
+        if !self.lambda_min.is_finite() {
+            return Err(format!("--lambda-min must be a finite number, got {}", self.lambda_min));
+        }
         if self.rtol == 0.0 && self.atol == 0.0 {
             return Err("--rtol and --atol cannot both be 0".into());
         }
@@ -96,6 +102,7 @@ impl SamplerArgs {
             churn: self.churn,
             step_size: self.step_size,
             condition: [self.mu[0], self.mu[1]],
+            lambda_min: self.lambda_min,
             sweeps: self.sweeps,
             dlg_step: self.dlg_step,
             integrator: DlgIntegrator::from_name(&self.integrator)?,
@@ -128,6 +135,12 @@ pub struct SampleArgs {
     /// Write the samples here as x,y lines.
     #[arg(long)]
     pub out: Option<String>,
+    /// Record the trajectories of the first N particles at every step (needs --trace-out).
+    #[arg(long, default_value_t = 0)]
+    pub trace: usize,
+    /// Where to write the trajectories, as frame,particle,x,y lines.
+    #[arg(long)]
+    pub trace_out: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +149,8 @@ pub struct SampleArgs {
 /// One sampler run's outcome.
 pub struct SampleReport {
     pub samples: Vec<Point>,
+    /// frames[f][k]: traced particle k at snapshot f.
+    pub frames: Vec<Vec<[f32; 2]>>,
     pub nfe: f64,
     pub seconds: f64,
     pub swd: f64,
@@ -160,18 +175,20 @@ pub fn run_one(
     options: &SamplerOptions,
     particles: usize,
     seed: u64,
+    traced: usize,
 ) -> Result<SampleReport, String> {
     if !(2..=1_000_000).contains(&particles) {
         return Err(format!("--particles must be between 2 and 1000000, got {particles}"));
     }
     let start = Instant::now();
-    let (samples, nfe) = if sampler == "exact" {
-        (target.sample(particles, seed.wrapping_add(7)), 0.0)
+    let (samples, nfe, frames) = if sampler == "exact" {
+        (target.sample(particles, seed.wrapping_add(7)), 0.0, Vec::new())
     } else {
         let mut model = load_model(model_spec, target, process, options.condition)?;
         let plan = build(sampler, process, model.param(), options)?;
-        let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced: vec![] })?;
-        (run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(), run.nfe)
+        let traced = (0..traced.min(particles)).collect();
+        let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced })?;
+        (run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(), run.nfe, run.frames)
     };
     let seconds = start.elapsed().as_secs_f64();
     let reference = target.sample(particles, seed.wrapping_add(1));
@@ -180,14 +197,26 @@ pub fn run_one(
     let (reference_part, sample_part) = (&reference[..cap], &samples[..cap]);
     let mmd = mmd(reference_part, sample_part, &DEFAULT_BANDWIDTHS);
     let energy = energy_distance(reference_part, sample_part);
-    Ok(SampleReport { samples, nfe, seconds, swd, mmd, energy })
+    Ok(SampleReport { samples, frames, nfe, seconds, swd, mmd, energy })
 }
 
 pub fn run(args: &SampleArgs) -> Result<(), String> {
     check_backend(&args.backend)?;
     let (target, process) = args.spec.parse()?;
     let options = args.sampler_args.options(args.nfe)?;
-    let report = run_one(&target, process, &args.spec, &args.sampler, &options, args.particles, args.seed)?;
+    if (args.trace > 0) != args.trace_out.is_some() {
+        return Err("--trace N and --trace-out FILE go together".into());
+    }
+    let report = run_one(&target, process, &args.spec, &args.sampler, &options, args.particles, args.seed, args.trace)?;
+    if let Some(path) = &args.trace_out {
+        let mut text = String::from("frame,particle,x,y\n");
+        for (f, frame) in report.frames.iter().enumerate() {
+            for (k, p) in frame.iter().enumerate() {
+                text.push_str(&format!("{f},{k},{},{}\n", p[0], p[1]));
+            }
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
     if let Some(path) = &args.out {
         let mut text = String::from("x,y\n");
         for p in &report.samples {

@@ -26,8 +26,13 @@ impl Schedule {
 
 /// n + 1 decreasing times from the process's t_max to T_EPS_SAMPLE.
 pub fn time_grid(process: &Process, schedule: Schedule, n: usize) -> Vec<f64> {
+    time_grid_from(process, schedule, n, process.t_max())
+}
+
+/// n + 1 decreasing times from t_hi to T_EPS_SAMPLE.
+pub fn time_grid_from(process: &Process, schedule: Schedule, n: usize, t_hi: f64) -> Vec<f64> {
     assert!(n >= 1, "a grid needs at least one step");
-    let (t_hi, t_lo) = (process.t_max(), T_EPS_SAMPLE);
+    let t_lo = T_EPS_SAMPLE;
     let (l_hi, l_lo) = (process.log_snr(t_hi), process.log_snr(t_lo));
     (0..=n)
         .map(|i| {

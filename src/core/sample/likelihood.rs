@@ -2,7 +2,9 @@
 //! integrate [x, int div f~ dt] from t_eps to t_max, then
 //! log p_eps(x) = log N(x_T; prior) + int_{eps}^{T} div f~(x_t, t) dt,
 //! where f~ = k x - g^2 s / 2 and, in 2D, div f~ = 2k - g^2 tr(ds/dx) / 2 exactly (two
-//! Jacobian-vector products of the model, or the mixture's analytic Hessian).
+//! Jacobian-vector products of the model, or the mixture's analytic Hessian), or Hutchinson's
+//! unbiased estimate v^T (ds/dx) v with one Rademacher probe v held fixed along the solve
+//! (FFJORD's choice in high dimension; here it shows what the estimate costs in variance).
 
 use super::grid::T_EPS_SAMPLE;
 use super::model::Model;
@@ -23,6 +25,23 @@ pub enum Prior<'a> {
     Exact(&'a GaussianMixture),
 }
 
+/// How the divergence of the probability-flow field is computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Divergence {
+    /// The trace of the 2x2 Jacobian.
+    Exact,
+    /// v^T J v for the given probe (entries +-1), unbiased over random probes.
+    Hutchinson { probe: [f64; 2] },
+}
+
+impl Divergence {
+    /// A Rademacher probe from two uniform bits.
+    pub fn rademacher(bits: u32) -> Self {
+        let sign = |b: u32| if bits & b == 0 { 1.0 } else { -1.0 };
+        Divergence::Hutchinson { probe: [sign(1), sign(2)] }
+    }
+}
+
 /// -log p_eps(x) in nats, and the solver's statistics.
 pub fn negative_log_likelihood(
     model: &mut dyn Model,
@@ -32,6 +51,7 @@ pub fn negative_log_likelihood(
     rtol: f64,
     atol: f64,
     prior: Prior,
+    divergence: Divergence,
 ) -> Result<(f64, SolveStats), String> {
     if process.is_flow() || process.is_conditional() {
         return Err(format!("likelihoods are computed for vp, subvp, ve and cosine, not {}", process.name()));
@@ -45,7 +65,14 @@ pub fn negative_log_likelihood(
             let score = a * f64::from(out[d]) + b * y[d];
             dy[d] = k * y[d] - 0.5 * g2 * score;
         }
-        let trace = a * f64::from(jac[0][0] + jac[1][1]) + 2.0 * b;
+        // tr(a J + b I), or its Hutchinson estimate v^T (a J + b I) v.
+        let trace = match divergence {
+            Divergence::Exact => a * f64::from(jac[0][0] + jac[1][1]) + 2.0 * b,
+            Divergence::Hutchinson { probe: v } => {
+                let vjv: f64 = (0..2).map(|o| (0..2).map(|j| v[o] * f64::from(jac[o][j]) * v[j]).sum::<f64>()).sum();
+                a * vjv + b * (v[0] * v[0] + v[1] * v[1])
+            }
+        };
         dy[2] = 2.0 * k - 0.5 * g2 * trace;
     };
     let controller = PidController::new(rtol, atol);

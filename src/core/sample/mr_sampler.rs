@@ -4,7 +4,7 @@
 //! log-SNR, and x = y + mu gives every update the offset mu (1 - sum of its coefficients).
 //! Formulas: the team's ALGORITHMS.md (MR Sampler section).
 
-use super::grid::time_grid;
+use super::grid::{time_grid, time_grid_from};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
@@ -81,7 +81,15 @@ pub fn mr_sampler(
     let history: Vec<Reg> = (0..2).map(|_| b.register()).collect();
     init_prior(&mut b, options.condition);
     let steps = options.nfe.max(1);
-    let grid = time_grid(&process, options.schedule, steps);
+    // Clip lambda from below (MRS's default -5): the solver starts where lambda_t = clip, taking
+    // the prior draw as a sample there, so the first step is not a long one through a region
+    // where alpha is nearly 0 (here lambda(t_max) = -5.3, so the effect is small).
+    let t_start = if process.log_snr(process.t_max()) < options.lambda_min {
+        process.t_from_log_snr(options.lambda_min)
+    } else {
+        process.t_max()
+    };
+    let grid = time_grid_from(&process, options.schedule, steps, t_start);
     let lambda: Vec<f64> = grid.iter().map(|t| process.log_snr(*t)).collect();
     let want = if variant == MrsVariant::OdeNoise { Quantity::Eps } else { Quantity::X0 };
     for i in 0..steps {

@@ -25,6 +25,8 @@ pub struct SamplerOptions {
     pub step_size: f64,
     /// The mean-reverting process's condition mu.
     pub condition: [f64; 2],
+    /// The MR Sampler starts where the log-SNR is this (when the process's t_max is below it).
+    pub lambda_min: f64,
     /// Denoising Langevin Gibbs: sweeps of (Langevin in x, Gibbs in the level), the Langevin
     /// step eta (not scaled by the level), the integrator that follows, and whether the Gibbs
     /// step takes the most likely level instead of drawing one.
@@ -66,6 +68,7 @@ impl Default for SamplerOptions {
             churn: 0.0,
             step_size: 1e-3,
             condition: [0.0; 2],
+            lambda_min: -5.0,
             sweeps: 10,
             dlg_step: 0.8,
             integrator: DlgIntegrator::EdmHeun,
