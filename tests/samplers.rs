@@ -21,7 +21,7 @@ fn swd_of(sampler: &str, process: Process, nfe: usize, particles: usize) -> (f64
     }
     let plan = build(sampler, process, Parameterisation::Score, &options).unwrap();
     let mut model = ExactMixtureModel::new(mixture.clone(), process);
-    let run = run_plan(&plan, &mut model, &RunOptions { particles, seed: 1, traced: vec![] }).unwrap();
+    let run = run_plan(&plan, &mut model, &RunOptions { particles, seed: 1, traced: vec![], inputs: vec![] }).unwrap();
     if let Some(fixed) = plan.fixed_nfe() {
         assert_eq!(run.nfe, f64::from(fixed), "{sampler}: counted evaluations");
     }
@@ -77,7 +77,7 @@ fn samplers_share_the_prior_draw_and_are_deterministic_under_a_seed() {
     let first_frame = |sampler: &str, seed: u64| {
         let plan = build(sampler, Process::vp(), Parameterisation::Score, &options).unwrap();
         let mut model = ExactMixtureModel::new(mixture.clone(), Process::vp());
-        run_plan(&plan, &mut model, &RunOptions { particles: 10, seed, traced: vec![0, 3] }).unwrap()
+        run_plan(&plan, &mut model, &RunOptions { particles: 10, seed, traced: vec![0, 3], inputs: vec![] }).unwrap()
     };
     let (a, b) = (first_frame("em", 4), first_frame("dpmpp-2m", 4));
     assert_eq!(a.frames[0], b.frames[0], "both start from the same noise");
@@ -133,7 +133,8 @@ fn mala_needs_a_log_density_and_says_so() {
     let plan =
         build("mala", Process::vp(), Parameterisation::Eps, &SamplerOptions { nfe: 5, ..SamplerOptions::default() })
             .unwrap();
-    let err = run_plan(&plan, &mut model, &RunOptions { particles: 4, seed: 0, traced: vec![] }).unwrap_err();
+    let err =
+        run_plan(&plan, &mut model, &RunOptions { particles: 4, seed: 0, traced: vec![], inputs: vec![] }).unwrap_err();
     assert!(err.contains("--model exact"), "{err}");
 }
 
@@ -144,7 +145,7 @@ fn mr_swd(sampler: &str, nfe: usize, particles: usize) -> f64 {
     let options = SamplerOptions { nfe, schedule: Schedule::LogSnr, condition: mu, ..SamplerOptions::default() };
     let plan = build(sampler, process, Parameterisation::Score, &options).unwrap();
     let mut model = ExactMixtureModel::new(mixture.clone(), process).with_condition(mu);
-    let run = run_plan(&plan, &mut model, &RunOptions { particles, seed: 1, traced: vec![] }).unwrap();
+    let run = run_plan(&plan, &mut model, &RunOptions { particles, seed: 1, traced: vec![], inputs: vec![] }).unwrap();
     assert_eq!(run.nfe, nfe as f64, "{sampler}");
     let samples: Vec<[f64; 2]> = run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
     sliced_wasserstein(&mixture.sample(particles, 99), &samples, &projections(64, 3))
@@ -169,7 +170,7 @@ fn run_exact(
     traced: Vec<usize>,
 ) -> nde_playground::exec::cpu::RunResult {
     let mut model = ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::vp());
-    run_plan(plan, &mut model, &RunOptions { particles, seed: 3, traced }).unwrap()
+    run_plan(plan, &mut model, &RunOptions { particles, seed: 3, traced, inputs: vec![] }).unwrap()
 }
 
 /// With no sweeps every particle stays at the top level, so DLG is its integrator alone,
@@ -283,4 +284,45 @@ fn hutchinson_likelihood_is_unbiased_but_noisy() {
     let std = (errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
     assert!(std > 0.1, "the estimate should vary from point to point: std {std}");
     assert!(mean.abs() < 3.0 * std / n.sqrt(), "mean error {mean}, standard error {}", std / n.sqrt());
+}
+
+/// The likelihood as a plan (what both executors run) gives the reference function's nats
+/// point by point, and its evaluations.
+#[test]
+fn likelihood_plan_matches_the_reference_function() {
+    use nde_playground::core::sample::likelihood::{likelihood_plan, negative_log_likelihood, Divergence, Prior};
+    use nde_playground::core::solve::tableau::DOPRI5;
+    let mixture = GaussianMixture::eight_gaussians();
+    for process in [Process::vp(), Process::ve()] {
+        let mut model = ExactMixtureModel::new(mixture.clone(), process);
+        let points = mixture.sample(30, 12);
+        let plan = likelihood_plan(process, Parameterisation::Score, "dopri5", 1e-6, 1e-6, false).unwrap();
+        let inputs = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+        let run = run_plan(&plan, &mut model, &RunOptions { particles: points.len(), seed: 0, traced: vec![], inputs })
+            .unwrap();
+        let mut evaluations = 0;
+        for (x, got) in points.iter().zip(&run.values) {
+            // The plan starts from the f32 point, as the GPU will.
+            let x32 = [f64::from(x[0] as f32), f64::from(x[1] as f32)];
+            let (nll, stats) = negative_log_likelihood(
+                &mut model,
+                &process,
+                x32,
+                &DOPRI5,
+                1e-6,
+                1e-6,
+                Prior::Gaussian,
+                Divergence::Exact,
+            )
+            .unwrap();
+            assert!((f64::from(*got) - nll).abs() < 1e-4, "{}: plan {got} vs function {nll}", process.name());
+            evaluations += stats.evaluations;
+        }
+        assert_eq!(run.nfe, evaluations as f64 / points.len() as f64);
+    }
+    let missing = likelihood_plan(Process::vp(), Parameterisation::Score, "dopri5", 1e-6, 1e-6, false).unwrap();
+    let mut model = ExactMixtureModel::new(mixture, Process::vp());
+    let err = run_plan(&missing, &mut model, &RunOptions { particles: 3, seed: 0, traced: vec![], inputs: vec![] })
+        .unwrap_err();
+    assert!(err.contains("input point"), "{err}");
 }

@@ -7,10 +7,10 @@ use clap::Args;
 use serde_json::json;
 
 use super::target::{load_model, ModelSpec};
-use crate::core::rng::random_u32x4;
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::likelihood::{bits_per_dim, negative_log_likelihood, Divergence, Prior};
+use crate::core::sample::likelihood::{bits_per_dim, likelihood_plan};
 use crate::core::solve::tableau::ButcherTableau;
+use crate::exec::cpu::{run_plan, RunOptions};
 
 #[derive(Args, Debug)]
 pub struct LikelihoodArgs {
@@ -28,7 +28,8 @@ pub struct LikelihoodArgs {
     pub points: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Estimate the divergence with Hutchinson's estimator (one Rademacher probe per point)
+    /// Estimate the divergence with Hutchinson's estimator (one Rademacher probe per point,
+    /// from --seed)
     /// instead of the exact 2x2 trace.
     #[arg(long)]
     pub hutchinson: bool,
@@ -41,8 +42,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     let tableau = args
         .solver
         .strip_prefix("pf-")
-        .and_then(|name| ButcherTableau::from_name(name).ok())
-        .filter(|t| t.error.is_some())
+        .filter(|name| ButcherTableau::from_name(name).is_ok_and(|t| t.error.is_some()))
         .ok_or_else(|| format!("unknown --solver '{}': choose pf-dopri5, pf-tsit5 or pf-bosh3", args.solver))?;
     if !(args.rtol > 0.0 && args.atol > 0.0 && args.rtol.is_finite() && args.atol.is_finite()) {
         return Err("--rtol and --atol must be positive numbers".into());
@@ -53,29 +53,14 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     let mut model = load_model(&args.spec, &target, process, [0.0; 2])?;
     let points = target.sample(args.points, args.seed.wrapping_add(3));
     let start = Instant::now();
-    let mut total = 0.0;
-    let mut evaluations = 0usize;
-    for (i, x) in points.iter().enumerate() {
-        let divergence = if args.hutchinson {
-            Divergence::rademacher(random_u32x4(args.seed, i as u64, 0x6875_7463)[0])
-        // counter: "hutc"
-        } else {
-            Divergence::Exact
-        };
-        let (nll, stats) = negative_log_likelihood(
-            model.as_mut(),
-            &process,
-            *x,
-            &tableau,
-            args.rtol,
-            args.atol,
-            Prior::Gaussian,
-            divergence,
-        )?;
-        total += nll;
-        evaluations += stats.evaluations;
-    }
-    let nll = total / points.len() as f64;
+    let plan = likelihood_plan(process, model.param(), tableau, args.rtol, args.atol, args.hutchinson)?;
+    let inputs = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+    let run = run_plan(
+        &plan,
+        model.as_mut(),
+        &RunOptions { particles: points.len(), seed: args.seed, traced: vec![], inputs },
+    )?;
+    let nll = run.values.iter().map(|v| f64::from(*v)).sum::<f64>() / points.len() as f64;
     let seconds = start.elapsed().as_secs_f64();
     let exact = match (target.mixture(), args.spec.model.as_str()) {
         (Some(mixture), "exact") => {
@@ -84,7 +69,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
         }
         _ => None,
     };
-    let nfe = evaluations as f64 / points.len() as f64;
+    let nfe = run.nfe;
     if args.json {
         let mut report = json!({
             "nll": nll, "bits_per_dim": bits_per_dim(nll), "points": args.points, "nfe": nfe, "seconds": seconds,

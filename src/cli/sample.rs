@@ -187,7 +187,7 @@ pub fn run_one(
         let mut model = load_model(model_spec, target, process, options.condition)?;
         let plan = build(sampler, process, model.param(), options)?;
         let traced = (0..traced.min(particles)).collect();
-        let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced })?;
+        let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced, inputs: vec![] })?;
         (run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(), run.nfe, run.frames)
     };
     let seconds = start.elapsed().as_secs_f64();

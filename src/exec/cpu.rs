@@ -3,6 +3,7 @@
 //! per op), in f32 like the GPU.
 
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
+use crate::core::sample::likelihood::{flow_with_divergence, gaussian_log_density, Divergence};
 use crate::core::sample::model::Model;
 use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
 use crate::core::solve::ode::integrate_adaptive;
@@ -16,6 +17,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Particles whose every snapshot is kept (for trajectories).
     pub traced: Vec<usize>,
+    /// Each particle's input point, for plans that load one (the likelihood); else empty.
+    pub inputs: Vec<[f32; 2]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +28,8 @@ pub struct RunResult {
     pub frames: Vec<Vec<[f32; 2]>>,
     /// Model evaluations per particle, averaged (exact for fixed plans).
     pub nfe: f64,
+    /// The plan's per-particle value (R[value_register][0]), when it declares one.
+    pub values: Vec<f32>,
 }
 
 /// The score (from the model's output) and log-density at (x, t), for MALA.
@@ -215,6 +220,45 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 }
                 evaluations += live;
             }
+            Op::LoadInput { into } => {
+                if options.inputs.len() != n {
+                    return Err(format!(
+                        "{} needs one input point per particle: {} for {n}",
+                        plan.sampler,
+                        options.inputs.len()
+                    ));
+                }
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                    r[*into as usize] = options.inputs[p];
+                }
+            }
+            Op::AdaptiveLikelihood { x, nll, t0, t1, rtol, atol, max_steps, tableau, prior_std, probe_counter } => {
+                let tableau = ButcherTableau::from_name(tableau)?;
+                let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                    let divergence = match probe_counter {
+                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, p as u64, u64::from(*c))[0]),
+                        None => Divergence::Exact,
+                    };
+                    let start = r[*x as usize];
+                    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
+                        flow_with_divergence(model, &plan.process, divergence, t, y, dy)
+                    };
+                    let (end, stats) = integrate_adaptive(
+                        &tableau,
+                        &mut field,
+                        &[f64::from(start[0]), f64::from(start[1]), 0.0],
+                        f64::from(*t0),
+                        f64::from(*t1),
+                        &controller,
+                        *max_steps as usize,
+                    )?;
+                    let log_prior = gaussian_log_density([end[0], end[1]], f64::from(*prior_std));
+                    r[*x as usize] = [end[0] as f32, end[1] as f32];
+                    r[*nll as usize] = [(-(log_prior + end[2])) as f32, 0.0];
+                    evaluations += stats.evaluations as u64;
+                }
+            }
             Op::SkipIf { level, above, ops } => {
                 for (r, resume) in regs.iter().zip(resume.iter_mut()) {
                     if *resume <= i && r[*level as usize][0] > *above {
@@ -231,5 +275,6 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
     if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
         return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
     }
-    Ok(RunResult { positions, frames, nfe: evaluations as f64 / n.max(1) as f64 })
+    let values = plan.value_register.map_or_else(Vec::new, |v| regs.iter().map(|r| r[v as usize][0]).collect());
+    Ok(RunResult { positions, frames, nfe: evaluations as f64 / n.max(1) as f64, values })
 }

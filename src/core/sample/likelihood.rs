@@ -8,12 +8,13 @@
 
 use super::grid::T_EPS_SAMPLE;
 use super::model::Model;
-use super::plan::{quantity_coefficients, Quantity};
+use super::plan::{quantity_coefficients, Plan, PlanBuilder, Quantity, X};
 use crate::core::data::GaussianMixture;
 use crate::core::process::Process;
 use crate::core::solve::ode::{integrate_adaptive, SolveStats};
 use crate::core::solve::pid::PidController;
 use crate::core::solve::tableau::ButcherTableau;
+use crate::core::train::objective::Parameterisation;
 
 /// The density assumed at t_max.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +43,70 @@ impl Divergence {
     }
 }
 
+/// The augmented field [f~(x, t), div f~(x, t)] at y = [x0, x1, accumulated divergence].
+pub fn flow_with_divergence(
+    model: &mut dyn Model,
+    process: &Process,
+    divergence: Divergence,
+    t: f64,
+    y: &[f64],
+    dy: &mut [f64],
+) {
+    let (out, jac) = model.eval_with_jacobian([y[0] as f32, y[1] as f32], t);
+    let (a, b) = quantity_coefficients(model.param(), Quantity::Score, process.alpha(t), process.sigma(t));
+    let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
+    for d in 0..2 {
+        let score = a * f64::from(out[d]) + b * y[d];
+        dy[d] = k * y[d] - 0.5 * g2 * score;
+    }
+    // tr(a J + b I), or its Hutchinson estimate v^T (a J + b I) v.
+    let trace = match divergence {
+        Divergence::Exact => a * f64::from(jac[0][0] + jac[1][1]) + 2.0 * b,
+        Divergence::Hutchinson { probe: v } => {
+            let vjv: f64 = (0..2).map(|o| (0..2).map(|j| v[o] * f64::from(jac[o][j]) * v[j]).sum::<f64>()).sum();
+            a * vjv + b * (v[0] * v[0] + v[1] * v[1])
+        }
+    };
+    dy[2] = 2.0 * k - 0.5 * g2 * trace;
+}
+
+/// log N(x; 0, std^2 I) in 2D.
+pub fn gaussian_log_density(x: [f64; 2], std: f64) -> f64 {
+    -(2.0 * std::f64::consts::PI * std * std).ln() - (x[0] * x[0] + x[1] * x[1]) / (2.0 * std * std)
+}
+
+/// The plan of the likelihood: load each particle's data point, integrate the flow and its
+/// divergence from t_eps to t_max, and leave -log p_eps(x) (nats) in the plan's value register.
+pub fn likelihood_plan(
+    process: Process,
+    param: Parameterisation,
+    tableau: &str,
+    rtol: f64,
+    atol: f64,
+    hutchinson: bool,
+) -> Result<Plan, String> {
+    if process.is_flow() || process.is_conditional() {
+        return Err(format!("likelihoods are computed for vp, subvp, ve and cosine, not {}", process.name()));
+    }
+    let mut b = PlanBuilder::new("likelihood", process, param);
+    let nll = b.register();
+    b.load_input(X);
+    b.snapshot();
+    b.adaptive_likelihood(
+        nll,
+        T_EPS_SAMPLE,
+        process.t_max(),
+        rtol,
+        atol,
+        tableau,
+        process.sigma(process.t_max()),
+        hutchinson,
+    );
+    b.snapshot();
+    b.set_value_register(nll);
+    Ok(b.finish())
+}
+
 /// -log p_eps(x) in nats, and the solver's statistics.
 pub fn negative_log_likelihood(
     model: &mut dyn Model,
@@ -56,25 +121,7 @@ pub fn negative_log_likelihood(
     if process.is_flow() || process.is_conditional() {
         return Err(format!("likelihoods are computed for vp, subvp, ve and cosine, not {}", process.name()));
     }
-    let param = model.param();
-    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
-        let (out, jac) = model.eval_with_jacobian([y[0] as f32, y[1] as f32], t);
-        let (a, b) = quantity_coefficients(param, Quantity::Score, process.alpha(t), process.sigma(t));
-        let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
-        for d in 0..2 {
-            let score = a * f64::from(out[d]) + b * y[d];
-            dy[d] = k * y[d] - 0.5 * g2 * score;
-        }
-        // tr(a J + b I), or its Hutchinson estimate v^T (a J + b I) v.
-        let trace = match divergence {
-            Divergence::Exact => a * f64::from(jac[0][0] + jac[1][1]) + 2.0 * b,
-            Divergence::Hutchinson { probe: v } => {
-                let vjv: f64 = (0..2).map(|o| (0..2).map(|j| v[o] * f64::from(jac[o][j]) * v[j]).sum::<f64>()).sum();
-                a * vjv + b * (v[0] * v[0] + v[1] * v[1])
-            }
-        };
-        dy[2] = 2.0 * k - 0.5 * g2 * trace;
-    };
+    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| flow_with_divergence(model, process, divergence, t, y, dy);
     let controller = PidController::new(rtol, atol);
     let (end, stats) = integrate_adaptive(
         tableau,
@@ -86,10 +133,7 @@ pub fn negative_log_likelihood(
         100_000,
     )?;
     let log_prior = match prior {
-        Prior::Gaussian => {
-            let std = process.sigma(process.t_max());
-            -(2.0 * std::f64::consts::PI * std * std).ln() - (end[0] * end[0] + end[1] * end[1]) / (2.0 * std * std)
-        }
+        Prior::Gaussian => gaussian_log_density([end[0], end[1]], process.sigma(process.t_max())),
         Prior::Exact(at_t_max) => at_t_max.log_density([end[0], end[1]]),
     };
     Ok((-(log_prior + end[2]), stats))

@@ -57,6 +57,25 @@ pub enum Op {
     /// (uniform prior on k), or its most likely k with `argmax`. One evaluation (the exact
     /// posterior, or the noise-level classifier).
     GibbsLevel { x: Reg, level: Reg, times: Vec<f32>, counter: u32, argmax: bool },
+    /// R[into] = the caller's input point for this particle (the data of a likelihood).
+    LoadInput { into: Reg },
+    /// The probability-flow ODE and its divergence, forward from t0 to t1 per particle, with an
+    /// embedded pair under PID control. Afterwards R[x] = x(t1) and R[nll][0] = -log p_{t0} of
+    /// the starting point in nats, with the prior N(0, prior_std^2 I) at t1. `probe_counter`
+    /// set: Hutchinson's estimate of the divergence with a Rademacher probe from that counter;
+    /// unset: the exact trace. Evaluations (with the input Jacobian) vary by particle.
+    AdaptiveLikelihood {
+        x: Reg,
+        nll: Reg,
+        t0: f32,
+        t1: f32,
+        rtol: f32,
+        atol: f32,
+        max_steps: u32,
+        tableau: String,
+        prior_std: f32,
+        probe_counter: Option<u32>,
+    },
     /// Particles whose level R[level][0] is above `above` skip the next `ops` ops: each then
     /// integrates from its own level (DLG). Evaluations in skipped ops are not made.
     SkipIf { level: Reg, above: f32, ops: u32 },
@@ -81,6 +100,8 @@ pub struct Plan {
     pub param: Parameterisation,
     /// The mean-reverting process's condition mu (zero for the other processes).
     pub condition: [f32; 2],
+    /// A per-particle result besides the position: R[reg][0] (the likelihood's nats).
+    pub value_register: Option<Reg>,
 }
 
 /// alpha, sigma at t and the affine map from the network output to `want`.
@@ -117,7 +138,7 @@ impl Plan {
                 | Op::MalaStart { .. }
                 | Op::EvalAtLevel { .. }
                 | Op::GibbsLevel { .. } => nfe += 1,
-                Op::AdaptiveFlow { .. } | Op::SkipIf { .. } => return None,
+                Op::AdaptiveFlow { .. } | Op::SkipIf { .. } | Op::AdaptiveLikelihood { .. } => return None,
                 _ => {}
             }
         }
@@ -179,7 +200,19 @@ impl Plan {
                     }
                 }
                 Op::SkipIf { level, .. } => check(*level)?,
+                Op::LoadInput { into } => check(*into)?,
+                Op::AdaptiveLikelihood { x, nll, tableau, .. } => {
+                    check(*x)?;
+                    check(*nll)?;
+                    let t = ButcherTableau::from_name(tableau)?;
+                    if t.error.is_none() {
+                        return Err(format!("{tableau} has no error estimate for adaptive steps"));
+                    }
+                }
             }
+        }
+        if let Some(r) = self.value_register {
+            check(r)?;
         }
         Ok(())
     }
@@ -203,6 +236,7 @@ impl PlanBuilder {
                 process,
                 param,
                 condition: [0.0; 2],
+                value_register: None,
             },
             next_counter: 1, // counter 0 is the prior draw, shared by every sampler
             frame: 0,
@@ -331,6 +365,44 @@ impl PlanBuilder {
         if let Op::SkipIf { ops, .. } = &mut self.plan.ops[at] {
             *ops = emitted;
         }
+    }
+
+    /// R[into] = the caller's input point.
+    pub fn load_input(&mut self, into: Reg) {
+        self.plan.ops.push(Op::LoadInput { into });
+    }
+
+    /// The likelihood integration of x from t0 to t1 (see `Op::AdaptiveLikelihood`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn adaptive_likelihood(
+        &mut self,
+        nll: Reg,
+        t0: f64,
+        t1: f64,
+        rtol: f64,
+        atol: f64,
+        tableau: &str,
+        prior_std: f64,
+        hutchinson: bool,
+    ) {
+        let probe_counter = if hutchinson { Some(self.counter()) } else { None };
+        self.plan.ops.push(Op::AdaptiveLikelihood {
+            x: X,
+            nll,
+            t0: t0 as f32,
+            t1: t1 as f32,
+            rtol: rtol as f32,
+            atol: atol as f32,
+            max_steps: 100_000,
+            tableau: tableau.to_string(),
+            prior_std: prior_std as f32,
+            probe_counter,
+        });
+    }
+
+    /// Marks R[reg][0] as the plan's per-particle value.
+    pub fn set_value_register(&mut self, reg: Reg) {
+        self.plan.value_register = Some(reg);
     }
 
     /// Records x as the next frame.
