@@ -7,6 +7,11 @@
 
 /// (file name, source) of every file under shaders/.
 pub const SHADER_FILES: &[(&str, &str)] = &[
+    ("mixture.wgsl", include_str!("../../shaders/mixture.wgsl")),
+    ("mlp.wgsl", include_str!("../../shaders/mlp.wgsl")),
+    ("model_buffers.wgsl", include_str!("../../shaders/model_buffers.wgsl")),
+    ("plan_interpreter.wgsl", include_str!("../../shaders/plan_interpreter.wgsl")),
+    ("process.wgsl", include_str!("../../shaders/process.wgsl")),
     ("rng.wgsl", include_str!("../../shaders/rng.wgsl")),
     ("rng_fill.wgsl", include_str!("../../shaders/rng_fill.wgsl")),
 ];

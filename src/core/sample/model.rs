@@ -34,6 +34,17 @@ pub trait Model {
         let _ = (x, times, out);
         Err(NO_LEVEL_POSTERIOR.into())
     }
+    /// What the model is, as data another executor (the GPU's) can upload.
+    fn data(&self) -> ModelData;
+}
+
+/// A model as plain data: what the GPU executor uploads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelData {
+    /// The exact score of this mixture's marginals (towards the condition mu for MR).
+    Mixture { mixture: GaussianMixture, condition: [f64; 2] },
+    /// A trained network, its parameterisation, condition input and level classifier.
+    Mlp { mlp: Mlp, param: Parameterisation, condition: [f32; 2], level_classifier: Option<LevelClassifier> },
 }
 
 /// Normalises log-weights in place (log-sum-exp).
@@ -103,6 +114,9 @@ impl Model for ExactMixtureModel {
     fn log_density(&mut self, x: [f32; 2], t: f64) -> Option<f64> {
         Some(self.marginal(t).log_density([f64::from(x[0]), f64::from(x[1])]))
     }
+    fn data(&self) -> ModelData {
+        ModelData::Mixture { mixture: self.mixture.clone(), condition: self.condition }
+    }
     fn level_log_posterior(&mut self, x: [f32; 2], times: &[f64], out: &mut Vec<f64>) -> Result<(), String> {
         let point = [f64::from(x[0]), f64::from(x[1])];
         out.clear();
@@ -140,6 +154,14 @@ impl Model for MlpModel {
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
         self.mlp.eval_with_jacobian(x, t as f32, self.condition)
+    }
+    fn data(&self) -> ModelData {
+        ModelData::Mlp {
+            mlp: self.mlp.clone(),
+            param: self.param,
+            condition: self.condition,
+            level_classifier: self.level_classifier.clone(),
+        }
     }
     fn level_log_posterior(&mut self, x: [f32; 2], times: &[f64], out: &mut Vec<f64>) -> Result<(), String> {
         let classifier = self.level_classifier.as_ref().ok_or(NO_LEVEL_POSTERIOR)?;

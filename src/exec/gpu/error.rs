@@ -11,6 +11,12 @@ pub enum GpuError {
     Validation(String),
     /// Reading results back failed (the device was lost, say).
     Readback(String),
+    /// The device ran out of memory for the buffers a run needs.
+    OutOfMemory(String),
+    /// The GPU executor cannot run this plan or model (the CPU executor may).
+    Unsupported(String),
+    /// A particle left the finite numbers.
+    Diverged(String),
 }
 
 impl std::fmt::Display for GpuError {
@@ -20,6 +26,9 @@ impl std::fmt::Display for GpuError {
             GpuError::NoDevice(why) => write!(f, "the GPU adapter refused a device: {why}"),
             GpuError::Validation(why) => write!(f, "GPU validation error (a bug: please report it): {why}"),
             GpuError::Readback(why) => write!(f, "reading GPU results failed: {why}; the CPU path still works"),
+            GpuError::OutOfMemory(why) => write!(f, "the GPU ran out of memory: {why}"),
+            GpuError::Unsupported(why) => write!(f, "{why}"),
+            GpuError::Diverged(why) => write!(f, "{why}"),
         }
     }
 }

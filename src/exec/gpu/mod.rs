@@ -4,6 +4,8 @@
 
 pub mod context;
 pub mod error;
+pub mod plan_code;
+pub mod plan_run;
 pub mod readback;
 pub mod rng_fill;
 

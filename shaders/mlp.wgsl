@@ -1,0 +1,169 @@
+// requires: model_buffers.wgsl
+// The MLP of src/core/nn/mlp.rs in f32: features, forward pass, and forward-mode Jacobian in
+// x (two tangents at once, for the exact divergence). Layer l stores W (out x in, row-major)
+// then its bias; hidden layers apply the activation, the last is linear.
+// Activations live in private arrays: the shared layout allows widths up to 256.
+
+const MLP_MAX_WIDTH: u32 = 256u;
+const ACT_SILU: u32 = 0u;
+const ACT_TANH: u32 = 1u;
+const ACT_SOFTPLUS: u32 = 2u;
+const ACT_RELU: u32 = 3u;
+
+struct MlpShape {
+    // Offset of the first parameter in model_data.
+    base: u32,
+    width: u32,
+    depth: u32,
+    activation: u32,
+    frequencies: u32,
+    condition_dim: u32,
+    outputs: u32,
+    input_dim: u32,
+}
+
+var<private> mlp_value: array<f32, 256>;
+var<private> mlp_next: array<f32, 256>;
+var<private> mlp_tangent0: array<f32, 256>;
+var<private> mlp_tangent1: array<f32, 256>;
+var<private> mlp_next_tangent0: array<f32, 256>;
+var<private> mlp_next_tangent1: array<f32, 256>;
+
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+fn activation_apply(kind: u32, z: f32) -> f32 {
+    switch (kind) {
+        case 0u: {
+            return z * sigmoid(z);
+        }
+        case 1u: {
+            return tanh(z);
+        }
+        case 2u: {
+            return max(z, 0.0) + log(1.0 + exp(-abs(z)));
+        }
+        default: {
+            return max(z, 0.0);
+        }
+    }
+}
+
+fn activation_derivative(kind: u32, z: f32) -> f32 {
+    switch (kind) {
+        case 0u: {
+            let s = sigmoid(z);
+            return s * (1.0 + z * (1.0 - s));
+        }
+        case 1u: {
+            let t = tanh(z);
+            return 1.0 - t * t;
+        }
+        case 2u: {
+            return sigmoid(z);
+        }
+        default: {
+            return select(0.0, 1.0, z > 0.0);
+        }
+    }
+}
+
+// sin and cos of a phase reduced to [-pi, pi], where WGSL's sin and cos are accurate.
+fn reduced_phase(phase: f32) -> f32 {
+    return phase - 6.283185307179586 * round(phase / 6.283185307179586);
+}
+
+// Writes the feature vector into mlp_value (and zero tangents, d x / d x = I, into the tangents).
+fn mlp_features(shape: MlpShape, x: vec2<f32>, t: f32, condition: vec2<f32>) {
+    mlp_value[0] = x.x;
+    mlp_value[1] = x.y;
+    var i = 2u;
+    if (shape.condition_dim == 2u) {
+        mlp_value[2] = condition.x;
+        mlp_value[3] = condition.y;
+        i = 4u;
+    }
+    mlp_value[i] = t;
+    i += 1u;
+    var frequency = 3.141592653589793;
+    for (var k = 0u; k < shape.frequencies; k++) {
+        let phase = reduced_phase(frequency * t);
+        mlp_value[i] = sin(phase);
+        mlp_value[i + 1u] = cos(phase);
+        i += 2u;
+        frequency *= 2.0;
+    }
+    for (var j = 0u; j < shape.input_dim; j++) {
+        mlp_tangent0[j] = 0.0;
+        mlp_tangent1[j] = 0.0;
+    }
+    mlp_tangent0[0] = 1.0;
+    mlp_tangent1[1] = 1.0;
+}
+
+// The forward pass from the features in mlp_value; leaves all outputs in mlp_value[0..outputs].
+// With `tangents`, also carries d/dx0 and d/dx1 through every layer.
+fn mlp_run(shape: MlpShape, tangents: bool) {
+    var offset = shape.base;
+    var inputs = shape.input_dim;
+    for (var l = 0u; l <= shape.depth; l++) {
+        let last = l == shape.depth;
+        let outputs = select(shape.width, shape.outputs, last);
+        let bias = offset + outputs * inputs;
+        for (var o = 0u; o < outputs; o++) {
+            let row = offset + o * inputs;
+            var acc = model_data[bias + o];
+            var d0 = 0.0;
+            var d1 = 0.0;
+            for (var i = 0u; i < inputs; i++) {
+                let w = model_data[row + i];
+                acc += w * mlp_value[i];
+                if (tangents) {
+                    d0 += w * mlp_tangent0[i];
+                    d1 += w * mlp_tangent1[i];
+                }
+            }
+            if (last) {
+                mlp_next[o] = acc;
+                mlp_next_tangent0[o] = d0;
+                mlp_next_tangent1[o] = d1;
+            } else {
+                mlp_next[o] = activation_apply(shape.activation, acc);
+                if (tangents) {
+                    let slope = activation_derivative(shape.activation, acc);
+                    mlp_next_tangent0[o] = d0 * slope;
+                    mlp_next_tangent1[o] = d1 * slope;
+                }
+            }
+        }
+        for (var o = 0u; o < outputs; o++) {
+            mlp_value[o] = mlp_next[o];
+            mlp_tangent0[o] = mlp_next_tangent0[o];
+            mlp_tangent1[o] = mlp_next_tangent1[o];
+        }
+        offset = bias + outputs;
+        inputs = outputs;
+    }
+}
+
+// The network's first two outputs at (x, t, condition).
+fn mlp_eval(shape: MlpShape, x: vec2<f32>, t: f32, condition: vec2<f32>) -> vec2<f32> {
+    mlp_features(shape, x, t, condition);
+    mlp_run(shape, false);
+    return vec2<f32>(mlp_value[0], mlp_value[1]);
+}
+
+// The outputs and their Jacobian in x: columns are d out / d x0 and d out / d x1.
+struct OutputWithJacobian {
+    out: vec2<f32>,
+    jacobian: mat2x2<f32>,
+}
+
+fn mlp_eval_with_jacobian(shape: MlpShape, x: vec2<f32>, t: f32, condition: vec2<f32>) -> OutputWithJacobian {
+    mlp_features(shape, x, t, condition);
+    mlp_run(shape, true);
+    let column0 = vec2<f32>(mlp_tangent0[0], mlp_tangent0[1]);
+    let column1 = vec2<f32>(mlp_tangent1[0], mlp_tangent1[1]);
+    return OutputWithJacobian(vec2<f32>(mlp_value[0], mlp_value[1]), mat2x2<f32>(column0, column1));
+}

@@ -1,0 +1,484 @@
+// requires: rng.wgsl, process.wgsl, model_buffers.wgsl, mlp.wgsl, mixture.wgsl
+// The GPU executor: one invocation per particle interprets a Plan (src/core/sample/plan.rs),
+// encoded as words by src/exec/gpu/plan_code.rs, with the particle's registers in private
+// memory. A dispatch runs the ops in [code_start, code_end); registers, the resume point of
+// SkipIf and the evaluation count persist in storage between dispatches, so the host can run
+// a plan a few steps at a time. Nothing here knows about samplers: only the ops.
+
+const OP_INIT: u32 = 1u;
+const OP_EVAL: u32 = 2u;
+const OP_AXPY: u32 = 3u;
+const OP_SNAPSHOT: u32 = 4u;
+const OP_ADAPTIVE: u32 = 5u;
+const OP_MALA_START: u32 = 6u;
+const OP_MALA_STEP: u32 = 7u;
+const OP_EVAL_AT_LEVEL: u32 = 8u;
+const OP_GIBBS_LEVEL: u32 = 9u;
+const OP_SKIP_IF: u32 = 10u;
+const OP_LOAD_INPUT: u32 = 11u;
+const NO_REGISTER: u32 = 0xFFFFu;
+const NO_COUNTER: u32 = 0xFFFFFFFFu;
+const MODEL_MLP: u32 = 0u;
+const MAX_LEVELS: u32 = 128u;
+const MAX_STAGES: u32 = 8u;
+
+struct RunParams {
+    chunk_offset: u32,
+    chunk_particles: u32,
+    row_length: u32,
+    registers: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    code_start: u32,
+    code_end: u32,
+    traced: u32,
+    model_kind: u32,
+    param: u32,
+    process_kind: u32,
+    process_a: f32,
+    process_b: f32,
+    condition_x: f32,
+    condition_y: f32,
+    mlp: MlpShape,
+    classifier: MlpShape,
+    mixture_base: u32,
+    mixture_components: u32,
+    has_classifier: u32,
+    padding: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: RunParams;
+@group(0) @binding(1) var<storage, read> code: array<u32>;
+@group(0) @binding(3) var<storage, read_write> registers: array<vec2<f32>>;
+// Per particle: (the word SkipIf resumes at, model evaluations made).
+@group(0) @binding(4) var<storage, read_write> progress: array<vec2<u32>>;
+// frames[frame * traced + particle] for particles below `traced`.
+@group(0) @binding(5) var<storage, read_write> frames: array<vec2<f32>>;
+@group(0) @binding(6) var<storage, read> inputs: array<vec2<f32>>;
+
+var<private> R: array<vec2<f32>, 16>;
+var<private> level_logs: array<f32, 128>;
+var<private> stage_k: array<vec3<f32>, 8>;
+var<private> particle: u32;
+var<private> evaluations: u32;
+
+fn word_f32(at: u32) -> f32 {
+    return bitcast<f32>(code[at]);
+}
+
+fn seed() -> vec2<u32> {
+    return vec2<u32>(params.seed_lo, params.seed_hi);
+}
+
+// The two standard normals of draw `counter` (the first pair of the particle's Philox block).
+fn noise(counter: u32) -> vec2<f32> {
+    return normal4(seed(), vec2<u32>(particle, 0u), vec2<u32>(counter, 0u)).xy;
+}
+
+fn uniform_draw(counter: u32) -> f32 {
+    return u32_to_open_unit_f32(random_u32x4(seed(), vec2<u32>(particle, 0u), vec2<u32>(counter, 0u)).x);
+}
+
+fn process() -> ProcessParams {
+    return ProcessParams(params.process_kind, params.process_a, params.process_b);
+}
+
+fn condition() -> vec2<f32> {
+    return vec2<f32>(params.condition_x, params.condition_y);
+}
+
+fn mixture() -> MixtureShape {
+    return MixtureShape(params.mixture_base, params.mixture_components);
+}
+
+// The model's raw output at (x, t): the network's, or the mixture's exact score at the
+// marginal with scale alpha and noise sigma.
+fn model_out(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> vec2<f32> {
+    evaluations += 1u;
+    if (params.model_kind == MODEL_MLP) {
+        return mlp_eval(params.mlp, x, t, condition());
+    }
+    return mixture_score(mixture(), x, alpha, sigma, (1.0 - alpha) * condition());
+}
+
+fn model_out_with_jacobian(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> OutputWithJacobian {
+    evaluations += 1u;
+    if (params.model_kind == MODEL_MLP) {
+        return mlp_eval_with_jacobian(params.mlp, x, t, condition());
+    }
+    let s = mixture_score_with_jacobian(mixture(), x, alpha, sigma, (1.0 - alpha) * condition());
+    return OutputWithJacobian(s.score, s.jacobian);
+}
+
+// ---- the probability-flow field, with its divergence for the likelihood ----
+
+struct FlowRequest {
+    with_divergence: bool,
+    use_probe: bool,
+    probe: vec2<f32>,
+}
+
+fn flow_field(t: f32, y: vec3<f32>, request: FlowRequest) -> vec3<f32> {
+    let p = process();
+    let alpha = process_alpha(p, t);
+    let sigma = process_sigma(p, t);
+    let ab = score_coefficients(params.param, alpha, sigma);
+    let k = process_drift_coefficient(p, t);
+    let g2 = process_diffusion_squared(p, t);
+    let mu = condition();
+    let x = y.xy;
+    let centred = x - (1.0 - alpha) * mu;
+    if (!request.with_divergence) {
+        let score = ab.x * model_out(x, t, alpha, sigma) + ab.y * centred;
+        return vec3<f32>(k * (x - mu) - 0.5 * g2 * score, 0.0);
+    }
+    let o = model_out_with_jacobian(x, t, alpha, sigma);
+    let score = ab.x * o.out + ab.y * centred;
+    var trace = ab.x * (o.jacobian[0].x + o.jacobian[1].y) + 2.0 * ab.y;
+    if (request.use_probe) {
+        let v = request.probe;
+        trace = ab.x * dot(v, o.jacobian * v) + ab.y * dot(v, v);
+    }
+    return vec3<f32>(k * (x - mu) - 0.5 * g2 * score, 2.0 * k - 0.5 * g2 * trace);
+}
+
+// ---- adaptive Runge-Kutta with an embedded pair and an I-controller (src/core/solve) ----
+
+struct Tableau {
+    // Word offsets of c, a (stages x stages, row-major), b, e and the used-stage flags.
+    c: u32,
+    a: u32,
+    b: u32,
+    e: u32,
+    used: u32,
+    stages: u32,
+    order: f32,
+}
+
+struct Tolerance {
+    rtol: f32,
+    atol: f32,
+    dims: u32,
+}
+
+fn scaled_rms(v: vec3<f32>, y0: vec3<f32>, y1: vec3<f32>, tol: Tolerance) -> f32 {
+    let scale = vec3<f32>(tol.atol) + max(abs(y0), abs(y1)) * tol.rtol;
+    var q = v / scale;
+    if (tol.dims == 2u) {
+        q.z = 0.0;
+    }
+    return sqrt(dot(q, q) / f32(tol.dims));
+}
+
+// Hairer's initial step: two evaluations.
+fn initial_step(t0: f32, y0: vec3<f32>, direction: f32, order: f32, tol: Tolerance, request: FlowRequest) -> f32 {
+    let f0 = flow_field(t0, y0, request);
+    let d0 = scaled_rms(y0, y0, y0, tol);
+    let d1 = scaled_rms(f0, y0, y0, tol);
+    var h0 = 1e-6;
+    if (d0 >= 1e-5 && d1 >= 1e-5) {
+        h0 = 0.01 * d0 / d1;
+    }
+    let f1 = flow_field(t0 + direction * h0, y0 + direction * h0 * f0, request);
+    let d2 = scaled_rms(f1 - f0, y0, y0, tol) / h0;
+    var h1 = max(h0 * 1e-3, 1e-6);
+    if (max(d1, d2) > 1e-15) {
+        h1 = pow(0.01 / max(d1, d2), 1.0 / order);
+    }
+    return min(100.0 * h0, h1);
+}
+
+struct RkResult {
+    y: vec3<f32>,
+    error: vec3<f32>,
+}
+
+fn rk_step(tab: Tableau, t: f32, y: vec3<f32>, h: f32, request: FlowRequest) -> RkResult {
+    for (var i = 0u; i < tab.stages; i++) {
+        stage_k[i] = vec3<f32>(0.0);
+        if (code[tab.used + i] == 0u) {
+            continue;
+        }
+        var stage_y = y;
+        for (var j = 0u; j < i; j++) {
+            let a = word_f32(tab.a + i * tab.stages + j);
+            if (a != 0.0) {
+                stage_y += h * a * stage_k[j];
+            }
+        }
+        stage_k[i] = flow_field(t + word_f32(tab.c + i) * h, stage_y, request);
+    }
+    var new_y = y;
+    var error = vec3<f32>(0.0);
+    for (var i = 0u; i < tab.stages; i++) {
+        new_y += h * word_f32(tab.b + i) * stage_k[i];
+        error += h * word_f32(tab.e + i) * stage_k[i];
+    }
+    return RkResult(new_y, error);
+}
+
+// Integrates from t0 to t1; returns false when the step underflows or max_steps is exceeded
+// (the particle is then marked non-finite, which the host reports).
+fn integrate_adaptive(tab: Tableau, y0: vec3<f32>, t0: f32, t1: f32, tol: Tolerance, max_steps: u32, request: FlowRequest) -> vec3<f32> {
+    let direction = sign(t1 - t0);
+    var h = initial_step(t0, y0, direction, tab.order, tol, request);
+    var t = t0;
+    var y = y0;
+    var steps = 0u;
+    loop {
+        if ((t1 - t) * direction <= 0.0) {
+            break;
+        }
+        if (steps >= max_steps) {
+            return vec3<f32>(bitcast<f32>(0x7fc00000u));
+        }
+        let step_h = direction * min(h, abs(t1 - t));
+        if (abs(step_h) < 1e-7 * (1.0 + abs(t))) {
+            return vec3<f32>(bitcast<f32>(0x7fc00000u));
+        }
+        let step = rk_step(tab, t, y, step_h, request);
+        var norm = scaled_rms(step.error, y, step.y, tol);
+        // NaN fails every comparison: treat it as a huge error.
+        let finite = norm == norm && norm < 3.0e38;
+        let accepted = finite && norm <= 1.0;
+        if (!finite) {
+            norm = 1e10;
+        }
+        var factor = 0.9 * pow(max(norm, 1e-10), -1.0 / tab.order);
+        if (accepted) {
+            factor = clamp(factor, 1.0, 10.0);
+            // In f32, t + h can stop an ulp short of t1 and leave a step too small to take:
+            // within 1e-6 of the end counts as the end.
+            if ((t1 - (t + step_h)) * direction <= 1e-6 * (1.0 + abs(t1))) {
+                t = t1;
+            } else {
+                t = t + step_h;
+            }
+            y = step.y;
+        } else {
+            factor = clamp(factor, 0.2, 0.9);
+        }
+        steps += 1u;
+        h = abs(step_h) * factor;
+    }
+    return y;
+}
+
+// ---- ops ----
+
+// Inverse-CDF draw of a level from normalised log-probabilities in level_logs.
+fn draw_level(count: u32, u: f32) -> u32 {
+    var acc = 0.0;
+    for (var k = 0u; k < count; k++) {
+        acc += exp(level_logs[k]);
+        if (u <= acc) {
+            return k;
+        }
+    }
+    return count - 1u;
+}
+
+fn normalise_level_logs(count: u32) {
+    var top = -3.0e38;
+    for (var k = 0u; k < count; k++) {
+        top = max(top, level_logs[k]);
+    }
+    var total = 0.0;
+    for (var k = 0u; k < count; k++) {
+        total += exp(level_logs[k] - top);
+    }
+    let norm = top + log(total);
+    for (var k = 0u; k < count; k++) {
+        level_logs[k] -= norm;
+    }
+}
+
+fn level_index(value: f32, count: u32) -> u32 {
+    return min(u32(max(value, 0.0)), count - 1u);
+}
+
+// Score and log-density at (x, t) for MALA (mixtures only: the host refuses networks).
+struct ScoreAndLogDensity {
+    score: vec2<f32>,
+    log_density: f32,
+}
+
+fn score_and_log_density(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> ScoreAndLogDensity {
+    let ab = score_coefficients(params.param, alpha, sigma);
+    let shift = (1.0 - alpha) * condition();
+    let score = ab.x * model_out(x, t, alpha, sigma) + ab.y * (x - shift);
+    return ScoreAndLogDensity(score, mixture_log_density(mixture(), x, alpha, sigma, shift));
+}
+
+fn log_q(a: vec2<f32>, b: vec2<f32>, s: vec2<f32>, eps: f32) -> f32 {
+    let d = a - b - eps * s;
+    return -dot(d, d) / (4.0 * eps);
+}
+
+fn run_op(opcode: u32, at: u32) {
+    switch (opcode) {
+        case 1u: {
+            // INIT: into, counter, mean, std.
+            let z = noise(code[at + 2u]);
+            R[code[at + 1u]] = vec2<f32>(word_f32(at + 3u), word_f32(at + 4u)) + word_f32(at + 5u) * z;
+        }
+        case 2u: {
+            // EVAL: at, into, t, out_scale, x_scale, offset, alpha, sigma.
+            let x = R[code[at + 1u]];
+            let out = model_out(x, word_f32(at + 3u), word_f32(at + 8u), word_f32(at + 9u));
+            R[code[at + 2u]] = word_f32(at + 4u) * out + word_f32(at + 5u) * x + vec2<f32>(word_f32(at + 6u), word_f32(at + 7u));
+        }
+        case 3u: {
+            // AXPY: into, terms, counter, noise, offset, (register, coefficient) x terms.
+            let terms = code[at + 2u];
+            var acc = vec2<f32>(word_f32(at + 5u), word_f32(at + 6u));
+            for (var i = 0u; i < terms; i++) {
+                acc += word_f32(at + 8u + 2u * i) * R[code[at + 7u + 2u * i]];
+            }
+            let scale = word_f32(at + 4u);
+            if (scale != 0.0) {
+                acc += scale * noise(code[at + 3u]);
+            }
+            R[code[at + 1u]] = acc;
+        }
+        case 4u: {
+            // SNAPSHOT: register, frame.
+            if (particle < params.traced) {
+                frames[code[at + 2u] * params.traced + particle] = R[code[at + 1u]];
+            }
+        }
+        case 5u: {
+            // ADAPTIVE: x, nll, t0, t1, rtol, atol, max_steps, prior_std, probe_counter, order,
+            // stages, then the tableau.
+            let x_reg = code[at + 1u];
+            let nll_reg = code[at + 2u];
+            let stages = code[at + 11u];
+            let tab = Tableau(at + 12u, at + 12u + stages, at + 12u + stages + stages * stages,
+                at + 12u + 2u * stages + stages * stages, at + 12u + 3u * stages + stages * stages, stages, word_f32(at + 10u));
+            let with_divergence = nll_reg != NO_REGISTER;
+            var request = FlowRequest(with_divergence, false, vec2<f32>(0.0));
+            let probe_counter = code[at + 9u];
+            if (probe_counter != NO_COUNTER) {
+                let bits = random_u32x4(seed(), vec2<u32>(particle, 0u), vec2<u32>(probe_counter, 0u)).x;
+                request.use_probe = true;
+                request.probe = vec2<f32>(select(1.0, -1.0, (bits & 1u) != 0u), select(1.0, -1.0, (bits & 2u) != 0u));
+            }
+            let tol = Tolerance(word_f32(at + 5u), word_f32(at + 6u), select(2u, 3u, with_divergence));
+            let start = vec3<f32>(R[x_reg], 0.0);
+            let end = integrate_adaptive(tab, start, word_f32(at + 3u), word_f32(at + 4u), tol, code[at + 7u], request);
+            R[x_reg] = end.xy;
+            if (with_divergence) {
+                let prior_std = word_f32(at + 8u);
+                let log_prior = -log(6.283185307179586 * prior_std * prior_std) - dot(end.xy, end.xy) / (2.0 * prior_std * prior_std);
+                R[nll_reg] = vec2<f32>(-(log_prior + end.z), 0.0);
+            }
+        }
+        case 6u: {
+            // MALA_START: x, score, logp, t, alpha, sigma.
+            let s = score_and_log_density(R[code[at + 1u]], word_f32(at + 4u), word_f32(at + 5u), word_f32(at + 6u));
+            R[code[at + 2u]] = s.score;
+            R[code[at + 3u]] = vec2<f32>(s.log_density, 0.0);
+        }
+        case 7u: {
+            // MALA_STEP: x, score, logp, t, alpha, sigma, step, counter, accept_counter.
+            let xr = code[at + 1u];
+            let sr = code[at + 2u];
+            let lr = code[at + 3u];
+            let eps = word_f32(at + 7u);
+            let xs = R[xr];
+            let sx = R[sr];
+            let y = xs + eps * sx + sqrt(2.0 * eps) * noise(code[at + 8u]);
+            let proposal = score_and_log_density(y, word_f32(at + 4u), word_f32(at + 5u), word_f32(at + 6u));
+            let log_ratio = proposal.log_density - R[lr].x + log_q(xs, y, proposal.score, eps) - log_q(y, xs, sx, eps);
+            if (log(uniform_draw(code[at + 9u])) < log_ratio) {
+                R[xr] = y;
+                R[sr] = proposal.score;
+                R[lr] = vec2<f32>(proposal.log_density, 0.0);
+            }
+        }
+        case 8u: {
+            // EVAL_AT_LEVEL: at, level, into, count, then (t, out_scale, x_scale, alpha, sigma) x count.
+            let count = code[at + 4u];
+            let k = level_index(R[code[at + 2u]].x, count);
+            let c = at + 5u + 5u * k;
+            let x = R[code[at + 1u]];
+            let out = model_out(x, word_f32(c), word_f32(c + 3u), word_f32(c + 4u));
+            R[code[at + 3u]] = word_f32(c + 1u) * out + word_f32(c + 2u) * x;
+        }
+        case 9u: {
+            // GIBBS_LEVEL: x, level, count, counter, argmax, then (t, alpha, sigma) x count.
+            let x = R[code[at + 1u]];
+            let count = code[at + 3u];
+            evaluations += 1u;
+            if (params.has_classifier != 0u) {
+                mlp_features(params.classifier, x, 0.0, vec2<f32>(0.0));
+                mlp_run(params.classifier, false);
+                for (var k = 0u; k < count; k++) {
+                    level_logs[k] = mlp_value[k];
+                }
+            } else {
+                for (var k = 0u; k < count; k++) {
+                    let c = at + 6u + 3u * k;
+                    let alpha = word_f32(c + 1u);
+                    level_logs[k] = mixture_log_density(mixture(), x, alpha, word_f32(c + 2u), (1.0 - alpha) * condition());
+                }
+            }
+            normalise_level_logs(count);
+            var chosen = 0u;
+            if (code[at + 5u] != 0u) {
+                for (var k = 1u; k < count; k++) {
+                    if (level_logs[k] > level_logs[chosen]) {
+                        chosen = k;
+                    }
+                }
+            } else {
+                chosen = draw_level(count, uniform_draw(code[at + 4u]));
+            }
+            R[code[at + 2u]] = vec2<f32>(f32(chosen), 0.0);
+        }
+        case 11u: {
+            // LOAD_INPUT: into.
+            R[code[at + 1u]] = inputs[particle - params.chunk_offset];
+        }
+        default: {}
+    }
+}
+
+@compute @workgroup_size(64)
+fn run(@builtin(global_invocation_id) id: vec3<u32>) {
+    let local = id.x + id.y * params.row_length;
+    if (local >= params.chunk_particles) {
+        return;
+    }
+    particle = params.chunk_offset + local;
+    let base = local * params.registers;
+    for (var r = 0u; r < params.registers; r++) {
+        R[r] = registers[base + r];
+    }
+    var resume = progress[local].x;
+    evaluations = progress[local].y;
+    var pc = params.code_start;
+    loop {
+        if (pc >= params.code_end) {
+            break;
+        }
+        let header = code[pc];
+        let opcode = header & 0xFFu;
+        let length = header >> 8u;
+        if (resume <= pc) {
+            if (opcode == OP_SKIP_IF) {
+                // SKIP_IF: level, above, the word to resume at.
+                if (R[code[pc + 1u]].x > word_f32(pc + 2u)) {
+                    resume = code[pc + 3u];
+                }
+            } else {
+                run_op(opcode, pc);
+            }
+        }
+        pc += length;
+    }
+    for (var r = 0u; r < params.registers; r++) {
+        registers[base + r] = R[r];
+    }
+    progress[local] = vec2<u32>(resume, evaluations);
+}

@@ -1,0 +1,162 @@
+// The forward processes' schedules in f32, the same formulas as src/core/process.rs, for the
+// ops whose time varies per particle (the adaptive probability-flow and likelihood solves).
+// Ops at fixed times carry alpha and sigma computed on the host in f64 instead.
+//
+// A process travels as (kind, a, b): VP and sub-VP (beta_min, beta_max), VE (sigma_min,
+// sigma_max), cosine (s, unused), mean-reverting (lambda, theta_total), rectified flow (-).
+
+const PROCESS_VP: u32 = 0u;
+const PROCESS_SUBVP: u32 = 1u;
+const PROCESS_VE: u32 = 2u;
+const PROCESS_COSINE: u32 = 3u;
+const PROCESS_MR: u32 = 4u;
+const PROCESS_RF: u32 = 5u;
+const HALF_PI: f32 = 1.5707963267948966;
+
+struct ProcessParams {
+    kind: u32,
+    a: f32,
+    b: f32,
+}
+
+// e^x - 1 without the cancellation of exp(x) - 1 near 0 (WGSL has no expm1).
+fn expm1(x: f32) -> f32 {
+    if (abs(x) < 1e-3) {
+        return x * (1.0 + x * (0.5 + x / 6.0));
+    }
+    return exp(x) - 1.0;
+}
+
+fn beta_integral(p: ProcessParams, t: f32) -> f32 {
+    return p.a * t + 0.5 * (p.b - p.a) * t * t;
+}
+
+fn cosine_angle(s: f32, t: f32) -> f32 {
+    return (t + s) / (1.0 + s) * HALF_PI;
+}
+
+fn process_log_alpha(p: ProcessParams, t: f32) -> f32 {
+    switch (p.kind) {
+        case 0u, 1u: {
+            return -0.5 * beta_integral(p, t);
+        }
+        case 2u: {
+            return 0.0;
+        }
+        case 3u: {
+            return log(cos(cosine_angle(p.a, t))) - log(cos(cosine_angle(p.a, 0.0)));
+        }
+        case 4u: {
+            return -p.b * (1.0 - cos(HALF_PI * t));
+        }
+        default: {
+            return log(1.0 - t);
+        }
+    }
+}
+
+fn process_alpha(p: ProcessParams, t: f32) -> f32 {
+    return exp(process_log_alpha(p, t));
+}
+
+fn process_sigma(p: ProcessParams, t: f32) -> f32 {
+    switch (p.kind) {
+        case 0u, 3u: {
+            return sqrt(-expm1(2.0 * process_log_alpha(p, t)));
+        }
+        case 1u: {
+            return -expm1(2.0 * process_log_alpha(p, t));
+        }
+        case 2u: {
+            let ratio_sq = pow(p.b / p.a, 2.0 * t);
+            return p.a * sqrt(max(ratio_sq - 1.0, 0.0));
+        }
+        case 4u: {
+            return p.a * sqrt(-expm1(2.0 * process_log_alpha(p, t)));
+        }
+        default: {
+            return t;
+        }
+    }
+}
+
+// k(t) of the drift f(x, t) = k(t) (x - mu).
+fn process_drift_coefficient(p: ProcessParams, t: f32) -> f32 {
+    switch (p.kind) {
+        case 0u, 1u: {
+            return -0.5 * (p.a + t * (p.b - p.a));
+        }
+        case 2u: {
+            return 0.0;
+        }
+        case 3u: {
+            return -HALF_PI / (1.0 + p.a) * tan(cosine_angle(p.a, t));
+        }
+        case 4u: {
+            return -p.b * HALF_PI * sin(HALF_PI * t);
+        }
+        default: {
+            return -1.0 / (1.0 - t);
+        }
+    }
+}
+
+// g(t)^2.
+fn process_diffusion_squared(p: ProcessParams, t: f32) -> f32 {
+    switch (p.kind) {
+        case 0u: {
+            return p.a + t * (p.b - p.a);
+        }
+        case 1u: {
+            let beta = p.a + t * (p.b - p.a);
+            return beta * -expm1(-2.0 * beta_integral(p, t));
+        }
+        case 2u: {
+            let sigma = p.a * pow(p.b / p.a, t);
+            return 2.0 * sigma * sigma * log(p.b / p.a);
+        }
+        case 3u: {
+            return -2.0 * process_drift_coefficient(p, t);
+        }
+        case 4u: {
+            return -2.0 * p.a * p.a * process_drift_coefficient(p, t);
+        }
+        default: {
+            return 2.0 * t / (1.0 - t);
+        }
+    }
+}
+
+// Parameterisations, as src/core/train/objective.rs numbers them for the GPU.
+const PARAM_EPS: u32 = 0u;
+const PARAM_X0: u32 = 1u;
+const PARAM_SCORE: u32 = 2u;
+const PARAM_V: u32 = 3u;
+const PARAM_FLOW: u32 = 4u;
+
+// (a, b) with score = a * out + b * centred x (quantity_coefficients(param, Score, ...)).
+fn score_coefficients(param: u32, alpha: f32, sigma: f32) -> vec2<f32> {
+    var slope = 1.0;
+    var shift = 0.0;
+    switch (param) {
+        case 0u: {
+            slope = 1.0;
+        }
+        case 1u: {
+            slope = -alpha / sigma;
+            shift = 1.0 / sigma;
+        }
+        case 2u: {
+            slope = -sigma;
+        }
+        case 3u: {
+            slope = alpha / (alpha * alpha + sigma * sigma);
+            shift = sigma / (alpha * alpha + sigma * sigma);
+        }
+        default: {
+            slope = alpha / (alpha + sigma);
+            shift = 1.0 / (alpha + sigma);
+        }
+    }
+    return vec2<f32>(-slope / sigma, -shift / sigma);
+}

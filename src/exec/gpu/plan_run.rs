@@ -1,0 +1,477 @@
+//! The GPU executor: runs any Plan on shaders/plan_interpreter.wgsl. Weights (or the exact
+//! mixture) and the encoded plan are uploaded once; particles are split into chunks that fit
+//! the adapter's storage limits (read from the device, never assumed); the plan runs a few
+//! steps per dispatch, so a page can draw between calls to [`GpuPlanRun::advance`]; results
+//! come back through the async readback, which never blocks a browser.
+//!
+//! The result has the CPU executor's shape (`exec::cpu::RunResult`), so callers and the
+//! agreement tests treat the two executors alike.
+
+use wgpu::util::DeviceExt;
+
+use super::plan_code::{encode, EncodedPlan};
+use super::readback::read_bytes;
+use super::GpuError;
+use crate::core::nn::{Activation, MlpConfig};
+use crate::core::process::Process;
+use crate::core::sample::model::ModelData;
+use crate::core::sample::plan::{Op, Plan};
+use crate::core::train::objective::Parameterisation;
+use crate::exec::cpu::{RunOptions, RunResult};
+use crate::exec::shader_source::composed;
+
+const WORKGROUP_SIZE: u32 = 64;
+/// Bytes per particle in the registers buffer, per register (a vec2<f32>).
+const REGISTER_BYTES: u64 = 8;
+
+/// Mirrors `MlpShape` in shaders/mlp.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct MlpShape {
+    base: u32,
+    width: u32,
+    depth: u32,
+    activation: u32,
+    frequencies: u32,
+    condition_dim: u32,
+    outputs: u32,
+    input_dim: u32,
+}
+
+/// Mirrors `RunParams` in shaders/plan_interpreter.wgsl (144 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct RunParams {
+    chunk_offset: u32,
+    chunk_particles: u32,
+    row_length: u32,
+    registers: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    code_start: u32,
+    code_end: u32,
+    traced: u32,
+    model_kind: u32,
+    param: u32,
+    process_kind: u32,
+    process_a: f32,
+    process_b: f32,
+    condition_x: f32,
+    condition_y: f32,
+    mlp: MlpShape,
+    classifier: MlpShape,
+    mixture_base: u32,
+    mixture_components: u32,
+    has_classifier: u32,
+    padding: u32,
+}
+
+fn mlp_shape(config: &MlpConfig, base: usize) -> MlpShape {
+    MlpShape {
+        base: base as u32,
+        width: config.width as u32,
+        depth: config.depth as u32,
+        activation: match config.activation {
+            Activation::Silu => 0,
+            Activation::Tanh => 1,
+            Activation::Softplus => 2,
+            Activation::Relu => 3,
+        },
+        frequencies: config.time_frequencies as u32,
+        condition_dim: config.condition_dim as u32,
+        outputs: config.outputs as u32,
+        input_dim: config.input_dim() as u32,
+    }
+}
+
+fn param_code(param: Parameterisation) -> u32 {
+    match param {
+        Parameterisation::Eps => 0,
+        Parameterisation::X0 => 1,
+        Parameterisation::Score => 2,
+        Parameterisation::V => 3,
+        Parameterisation::Flow => 4,
+    }
+}
+
+/// (kind, a, b) of shaders/process.wgsl.
+fn process_code(process: &Process) -> (u32, f32, f32) {
+    match *process {
+        Process::Vp { beta_min, beta_max } => (0, beta_min as f32, beta_max as f32),
+        Process::SubVp { beta_min, beta_max } => (1, beta_min as f32, beta_max as f32),
+        Process::Ve { sigma_min, sigma_max } => (2, sigma_min as f32, sigma_max as f32),
+        Process::CosineVp { s } => (3, s as f32, 0.0),
+        Process::MeanReverting { lambda, theta_total } => (4, lambda as f32, theta_total as f32),
+        Process::RectifiedFlow => (5, 0.0, 0.0),
+    }
+}
+
+/// The model's words for `model_data`, and the params that describe them.
+fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
+    let uses = |pred: fn(&Op) -> bool| plan.ops.iter().any(pred);
+    match model {
+        ModelData::Mixture { mixture, .. } => {
+            if plan.param != Parameterisation::Score {
+                return Err(GpuError::Unsupported(format!("an exact mixture is a score model; the plan wants {:?}", plan.param)));
+            }
+            let spec = mixture.to_spec();
+            params.model_kind = 1;
+            params.mixture_components = spec.weights.len() as u32;
+            let mut words = Vec::with_capacity(6 * spec.weights.len());
+            for ((w, m), c) in spec.weights.iter().zip(&spec.means).zip(&spec.covs) {
+                words.extend([w.ln() as f32, m[0] as f32, m[1] as f32, c[0][0] as f32, c[0][1] as f32, c[1][1] as f32]);
+            }
+            Ok(words)
+        }
+        ModelData::Mlp { mlp, param, level_classifier, .. } => {
+            if *param != plan.param {
+                return Err(GpuError::Unsupported(format!(
+                    "the plan was built for a {:?} model but the model is {param:?}",
+                    plan.param
+                )));
+            }
+            if uses(|op| matches!(op, Op::MalaStart { .. } | Op::MalaStep { .. })) {
+                return Err(GpuError::Unsupported(
+                    "mala needs a model with a log-density: use --model exact with a mixture target".into(),
+                ));
+            }
+            if mlp.config.width > 256 {
+                return Err(GpuError::Unsupported(format!("width {} is over the GPU kernel's 256", mlp.config.width)));
+            }
+            params.model_kind = 0;
+            params.mlp = mlp_shape(&mlp.config, 0);
+            let mut words = mlp.params.clone();
+            if let Some(classifier) = level_classifier {
+                let times: Vec<f64> = plan
+                    .ops
+                    .iter()
+                    .find_map(|op| match op {
+                        Op::GibbsLevel { times, .. } => Some(times.iter().map(|t| f64::from(*t)).collect()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                if !times.is_empty() {
+                    classifier.check_levels(&times).map_err(GpuError::Unsupported)?;
+                }
+                params.classifier = mlp_shape(&classifier.mlp.config, words.len());
+                params.has_classifier = 1;
+                words.extend_from_slice(&classifier.mlp.params);
+            } else if uses(|op| matches!(op, Op::GibbsLevel { .. })) {
+                return Err(GpuError::Unsupported(crate::core::sample::model::NO_LEVEL_POSTERIOR.into()));
+            }
+            Ok(words)
+        }
+    }
+}
+
+/// One chunk of particles and its buffers.
+struct Chunk {
+    offset: usize,
+    particles: usize,
+    groups: (u32, u32),
+    params: RunParams,
+    params_buffer: wgpu::Buffer,
+    registers: wgpu::Buffer,
+    progress: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+/// A plan in flight on the GPU.
+pub struct GpuPlanRun {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    pipeline: wgpu::ComputePipeline,
+    code: EncodedPlan,
+    chunks: Vec<Chunk>,
+    frames: wgpu::Buffer,
+    frame_count: usize,
+    traced: usize,
+    registers: usize,
+    value_register: Option<u8>,
+    particles: usize,
+    next_segment: usize,
+}
+
+/// Particles per chunk: as many as the storage binding limit allows for the registers
+/// buffer (the largest), within the 2D dispatch grid.
+pub fn chunk_size(limits: &wgpu::Limits, registers: usize) -> usize {
+    let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+    let by_registers = binding / (registers as u64 * REGISTER_BYTES);
+    let by_grid = u64::from(limits.max_compute_workgroups_per_dimension).pow(2) * u64::from(WORKGROUP_SIZE);
+    by_registers.min(by_grid).max(1) as usize
+}
+
+fn dispatch_grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
+    let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
+    let x = groups.min(max_per_dimension);
+    (x, groups.div_ceil(x))
+}
+
+impl GpuPlanRun {
+    pub async fn new(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        plan: &Plan,
+        model: &ModelData,
+        options: &RunOptions,
+    ) -> Result<Self, GpuError> {
+        let n = options.particles;
+        if n == 0 {
+            return Err(GpuError::Unsupported("a run needs at least one particle".into()));
+        }
+        let traced = options.traced.len();
+        if options.traced.iter().enumerate().any(|(k, p)| *p != k) {
+            return Err(GpuError::Unsupported("the GPU executor traces the first N particles (0, 1, ..., N-1)".into()));
+        }
+        let code = encode(plan).map_err(GpuError::Unsupported)?;
+        let mut base = RunParams {
+            registers: plan.registers as u32,
+            seed_lo: options.seed as u32,
+            seed_hi: (options.seed >> 32) as u32,
+            traced: traced.min(n) as u32,
+            param: param_code(plan.param),
+            condition_x: plan.condition[0],
+            condition_y: plan.condition[1],
+            ..RunParams::default()
+        };
+        (base.process_kind, base.process_a, base.process_b) = process_code(&plan.process);
+        let model_data = model_words(plan, model, &mut base)?;
+        let needs_inputs = plan.ops.iter().any(|op| matches!(op, Op::LoadInput { .. }));
+        if needs_inputs && options.inputs.len() != n {
+            return Err(GpuError::Unsupported(format!(
+                "{} needs one input point per particle: {} for {n}",
+                plan.sampler,
+                options.inputs.len()
+            )));
+        }
+
+        let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let source = composed("plan_interpreter.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("plan_interpreter.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("plan interpreter"),
+            layout: None,
+            module: &module,
+            entry_point: Some("run"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        let init = |label: &str, contents: &[u8], usage| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+        };
+        let padded = |bytes: &[u8]| {
+            let mut v = bytes.to_vec();
+            v.resize(v.len().max(16), 0);
+            v
+        };
+        let code_buffer = init("plan code", &padded(bytemuck::cast_slice(&code.words)), wgpu::BufferUsages::STORAGE);
+        let model_buffer = init("model data", &padded(bytemuck::cast_slice(&model_data)), wgpu::BufferUsages::STORAGE);
+        let frame_count = plan.frames() as usize;
+        let frames = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frames"),
+            size: ((frame_count * traced.min(n)) as u64 * 8).max(16),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let limits = device.limits();
+        let per_chunk = chunk_size(&limits, plan.registers);
+        let layout = pipeline.get_bind_group_layout(0);
+        let mut chunks = Vec::new();
+        let mut offset = 0;
+        while offset < n {
+            let particles = per_chunk.min(n - offset);
+            let groups = dispatch_grid(particles as u32, limits.max_compute_workgroups_per_dimension);
+            let params = RunParams {
+                chunk_offset: offset as u32,
+                chunk_particles: particles as u32,
+                row_length: groups.0 * WORKGROUP_SIZE,
+                ..base
+            };
+            let params_buffer = init(
+                "run params",
+                bytemuck::bytes_of(&params),
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            );
+            let registers = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("registers"),
+                size: (particles * plan.registers) as u64 * REGISTER_BYTES,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let progress = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("progress"),
+                size: particles as u64 * 8,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let input_words: Vec<[f32; 2]> =
+                if needs_inputs { options.inputs[offset..offset + particles].to_vec() } else { vec![[0.0; 2]; 2] };
+            let inputs = init("inputs", bytemuck::cast_slice(&input_words), wgpu::BufferUsages::STORAGE);
+            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("plan interpreter bindings"),
+                layout: &layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: code_buffer.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 5, resource: frames.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 6, resource: inputs.as_entire_binding() },
+                ],
+            });
+            chunks.push(Chunk { offset, particles, groups, params, params_buffer, registers, progress, bind_group });
+            offset += particles;
+        }
+        // Scopes pop innermost first. The pop takes effect at once; awaiting it lets the
+        // browser deliver the result on its event loop.
+        let validation = scope.pop();
+        let memory = scope_oom.pop();
+        if let Some(error) = validation.await {
+            return Err(GpuError::Validation(error.to_string()));
+        }
+        if let Some(error) = memory.await {
+            return Err(GpuError::OutOfMemory(format!(
+                "{error}; {n} particles need {} MB of registers: use fewer particles, or the CPU executor",
+                (n * plan.registers) as u64 * REGISTER_BYTES / 1_000_000
+            )));
+        }
+        Ok(GpuPlanRun {
+            device: device.clone(),
+            queue: queue.clone(),
+            pipeline,
+            code,
+            chunks,
+            frames,
+            frame_count,
+            traced: traced.min(n),
+            registers: plan.registers,
+            value_register: plan.value_register,
+            particles: n,
+            next_segment: 0,
+        })
+    }
+
+    /// Steps (segments of the step-by-step view) not yet run.
+    pub fn remaining(&self) -> usize {
+        self.code.segments.len() - self.next_segment
+    }
+
+    pub fn steps(&self) -> usize {
+        self.code.segments.len()
+    }
+
+    /// Queues the next `steps` steps (one dispatch per chunk over their ops). Returns at once:
+    /// the work runs on the GPU, and [`read`](Self::read) waits for it.
+    pub fn advance(&mut self, steps: usize) {
+        let steps = steps.min(self.remaining());
+        if steps == 0 {
+            return;
+        }
+        let start = self.code.segments[self.next_segment].0;
+        let end = self.code.segments[self.next_segment + steps - 1].1;
+        self.next_segment += steps;
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("plan steps") });
+        for chunk in &self.chunks {
+            let params = RunParams { code_start: start, code_end: end, ..chunk.params };
+            self.queue.write_buffer(&chunk.params_buffer, 0, bytemuck::bytes_of(&params));
+            // Each chunk's write lands before this submit, and each chunk has its own buffer.
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("plan steps"), timestamp_writes: None });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &chunk.bind_group, &[]);
+            pass.dispatch_workgroups(chunk.groups.0, chunk.groups.1, 1);
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Waits for the queued work and reads everything back, in the CPU executor's shape.
+    pub async fn read(&self) -> Result<RunResult, GpuError> {
+        let mut positions = Vec::with_capacity(self.particles);
+        let mut values = Vec::new();
+        let mut evaluations = 0u64;
+        for chunk in &self.chunks {
+            let registers = self.copy_back(&chunk.registers, (chunk.particles * self.registers) as u64 * 8).await?;
+            let registers: &[[f32; 2]] = bytemuck::cast_slice(&registers);
+            let progress = self.copy_back(&chunk.progress, chunk.particles as u64 * 8).await?;
+            let progress: &[[u32; 2]] = bytemuck::cast_slice(&progress);
+            for p in 0..chunk.particles {
+                positions.push(registers[p * self.registers]);
+                if let Some(v) = self.value_register {
+                    values.push(registers[p * self.registers + v as usize][0]);
+                }
+                evaluations += u64::from(progress[p][1]);
+            }
+            let _ = chunk.offset;
+        }
+        let frame_words = self.copy_back(&self.frames, (self.frame_count * self.traced) as u64 * 8).await?;
+        let flat: &[[f32; 2]] = bytemuck::cast_slice(&frame_words);
+        let frames = (0..self.frame_count).map(|f| flat[f * self.traced..(f + 1) * self.traced].to_vec()).collect();
+        if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
+            return Err(GpuError::Diverged(format!(
+                "particle {p} left the finite numbers on the GPU (the sampler diverged, or an adaptive solve gave up): try more steps or a looser tolerance"
+            )));
+        }
+        Ok(RunResult { positions, frames, nfe: evaluations as f64 / self.particles as f64, values })
+    }
+
+    async fn copy_back(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+        let size = bytes.max(8).next_multiple_of(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size.min(buffer.size()));
+        self.queue.submit([encoder.finish()]);
+        let mut bytes_read = read_bytes(&self.device, &staging).await?;
+        bytes_read.truncate(bytes as usize);
+        Ok(bytes_read)
+    }
+}
+
+/// Runs a whole plan and reads the result: the GPU twin of `exec::cpu::run_plan`.
+pub async fn execute_plan(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    plan: &Plan,
+    model: &ModelData,
+    options: &RunOptions,
+) -> Result<RunResult, GpuError> {
+    let mut run = GpuPlanRun::new(device, queue, plan, model, options).await?;
+    // A handful of steps per dispatch keeps each one short (browsers and drivers stop
+    // kernels that run for seconds) without a submit per step.
+    while run.remaining() > 0 {
+        run.advance(8);
+    }
+    run.read().await
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn params_match_the_shader_layout() {
+        assert_eq!(std::mem::size_of::<MlpShape>(), 32);
+        assert_eq!(std::mem::size_of::<RunParams>(), 144);
+    }
+
+    #[test]
+    fn chunks_respect_the_storage_limit() {
+        let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 20, ..wgpu::Limits::default() };
+        let per_chunk = chunk_size(&limits, 4);
+        assert_eq!(per_chunk, (1 << 20) / 32);
+        assert!(chunk_size(&wgpu::Limits::default(), 16) >= 1);
+    }
+}
