@@ -116,7 +116,18 @@ fn mlp_run(shape: MlpShape, tangents: bool) {
             var acc = model_data[bias + o];
             var d0 = 0.0;
             var d1 = 0.0;
-            for (var i = 0u; i < inputs; i++) {
+            // Four inputs per iteration: fewer loop trips (software Vulkan caps them, see
+            // plan_interpreter.wgsl) and independent multiply-adds for the hardware.
+            var i = 0u;
+            for (; i + 4u <= inputs; i += 4u) {
+                let w = vec4<f32>(model_data[row + i], model_data[row + i + 1u], model_data[row + i + 2u], model_data[row + i + 3u]);
+                acc += dot(w, vec4<f32>(mlp_value[i], mlp_value[i + 1u], mlp_value[i + 2u], mlp_value[i + 3u]));
+                if (tangents) {
+                    d0 += dot(w, vec4<f32>(mlp_tangent0[i], mlp_tangent0[i + 1u], mlp_tangent0[i + 2u], mlp_tangent0[i + 3u]));
+                    d1 += dot(w, vec4<f32>(mlp_tangent1[i], mlp_tangent1[i + 1u], mlp_tangent1[i + 2u], mlp_tangent1[i + 3u]));
+                }
+            }
+            for (; i < inputs; i++) {
                 let w = model_data[row + i];
                 acc += w * mlp_value[i];
                 if (tangents) {

@@ -1,9 +1,18 @@
 // requires: rng.wgsl, process.wgsl, model_buffers.wgsl, mlp.wgsl, mixture.wgsl
 // The GPU executor: one invocation per particle interprets a Plan (src/core/sample/plan.rs),
 // encoded as words by src/exec/gpu/plan_code.rs, with the particle's registers in private
-// memory. A dispatch runs the ops in [code_start, code_end); registers, the resume point of
-// SkipIf and the evaluation count persist in storage between dispatches, so the host can run
-// a plan a few steps at a time. Nothing here knows about samplers: only the ops.
+// memory. A dispatch runs the ops in [code_start, code_end); registers and each particle's
+// progress (its next op, the resume point of SkipIf, its evaluation count, and a suspended
+// adaptive solve) persist in storage between dispatches, so the host can run a plan a few
+// steps at a time. Nothing here knows about samplers: only the ops.
+//
+// Work budget: a dispatch may spend at most `work_budget` units per invocation (about one unit
+// per loop iteration; the host prices an evaluation in `eval_cost`). A particle that would
+// exceed it stops before the op, or between two steps of an adaptive solve, and counts itself
+// in `status`; the host dispatches the same range again until none do. This keeps dispatches
+// short for browsers and drivers, and it is required on llvmpipe/lavapipe, which ends every
+// invocation after 65535 loop iterations in all (LP_MAX_TGSI_LOOP_ITERATIONS) and carries on
+// silently with whatever state it had.
 
 const OP_INIT: u32 = 1u;
 const OP_EVAL: u32 = 2u;
@@ -44,23 +53,38 @@ struct RunParams {
     mixture_base: u32,
     mixture_components: u32,
     has_classifier: u32,
-    padding: u32,
+    work_budget: u32,
+    eval_cost: u32,
+    classifier_cost: u32,
+    padding0: u32,
+    padding1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: RunParams;
 @group(0) @binding(1) var<storage, read> code: array<u32>;
 @group(0) @binding(3) var<storage, read_write> registers: array<vec2<f32>>;
-// Per particle: (the word SkipIf resumes at, model evaluations made).
-@group(0) @binding(4) var<storage, read_write> progress: array<vec2<u32>>;
+// Per particle, three vec4: (next op, the word SkipIf resumes at, model evaluations made,
+// adaptive solve in progress), then the suspended solve's (t, h, y.x, y.y) and (y.z, steps,
+// -, -) as bits.
+@group(0) @binding(4) var<storage, read_write> progress: array<vec4<u32>>;
 // frames[frame * traced + particle] for particles below `traced`.
 @group(0) @binding(5) var<storage, read_write> frames: array<vec2<f32>>;
 @group(0) @binding(6) var<storage, read> inputs: array<vec2<f32>>;
+// How many particles stopped on the budget in this dispatch.
+@group(0) @binding(7) var<storage, read_write> status: atomic<u32>;
 
 var<private> R: array<vec2<f32>, 16>;
 var<private> level_logs: array<f32, 128>;
 var<private> stage_k: array<vec3<f32>, 8>;
 var<private> particle: u32;
 var<private> evaluations: u32;
+var<private> spent: u32;
+// A suspended adaptive solve.
+var<private> solve_active: bool;
+var<private> solve_t: f32;
+var<private> solve_h: f32;
+var<private> solve_y: vec3<f32>;
+var<private> solve_steps: u32;
 
 fn word_f32(at: u32) -> f32 {
     return bitcast<f32>(code[at]);
@@ -95,6 +119,7 @@ fn mixture() -> MixtureShape {
 // marginal with scale alpha and noise sigma.
 fn model_out(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> vec2<f32> {
     evaluations += 1u;
+    spent += params.eval_cost;
     if (params.model_kind == MODEL_MLP) {
         return mlp_eval(params.mlp, x, t, condition());
     }
@@ -103,6 +128,7 @@ fn model_out(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> vec2<f32> {
 
 fn model_out_with_jacobian(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> OutputWithJacobian {
     evaluations += 1u;
+    spent += params.eval_cost;
     if (params.model_kind == MODEL_MLP) {
         return mlp_eval_with_jacobian(params.mlp, x, t, condition());
     }
@@ -217,27 +243,44 @@ fn rk_step(tab: Tableau, t: f32, y: vec3<f32>, h: f32, request: FlowRequest) -> 
     return RkResult(new_y, error);
 }
 
-// Integrates from t0 to t1; returns false when the step underflows or max_steps is exceeded
-// (the particle is then marked non-finite, which the host reports).
-fn integrate_adaptive(tab: Tableau, y0: vec3<f32>, t0: f32, t1: f32, tol: Tolerance, max_steps: u32, request: FlowRequest) -> vec3<f32> {
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// Advances the solve from t0 to t1 held in the solve_* variables, one step at a time while
+// the budget lasts (at least one step per call). Returns true when it has reached t1 (or
+// failed: then y is NaN, which the host reports as a diverged particle).
+fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u32, request: FlowRequest) -> bool {
     let direction = sign(t1 - t0);
-    var h = initial_step(t0, y0, direction, tab.order, tol, request);
-    var t = t0;
-    var y = y0;
-    var steps = 0u;
+    let step_cost = tab.stages * (params.eval_cost + tab.stages);
+    if (!solve_active) {
+        solve_active = true;
+        solve_t = t0;
+        solve_steps = 0u;
+        solve_h = initial_step(t0, solve_y, direction, tab.order, tol, request);
+    }
+    var first = true;
     loop {
-        if ((t1 - t) * direction <= 0.0) {
-            break;
+        if ((t1 - solve_t) * direction <= 0.0) {
+            solve_active = false;
+            return true;
         }
-        if (steps >= max_steps) {
-            return vec3<f32>(bitcast<f32>(0x7fc00000u));
+        if (!first && spent + step_cost > params.work_budget) {
+            return false;
         }
-        let step_h = direction * min(h, abs(t1 - t));
-        if (abs(step_h) < 1e-7 * (1.0 + abs(t))) {
-            return vec3<f32>(bitcast<f32>(0x7fc00000u));
+        first = false;
+        if (solve_steps >= max_steps) {
+            solve_y = vec3<f32>(bitcast<f32>(NAN_BITS));
+            solve_active = false;
+            return true;
         }
-        let step = rk_step(tab, t, y, step_h, request);
-        var norm = scaled_rms(step.error, y, step.y, tol);
+        let step_h = direction * min(solve_h, abs(t1 - solve_t));
+        if (abs(step_h) < 1e-7 * (1.0 + abs(solve_t))) {
+            solve_y = vec3<f32>(bitcast<f32>(NAN_BITS));
+            solve_active = false;
+            return true;
+        }
+        let step = rk_step(tab, solve_t, solve_y, step_h, request);
+        spent += tab.stages * tab.stages;
+        var norm = scaled_rms(step.error, solve_y, step.y, tol);
         // NaN fails every comparison: treat it as a huge error.
         let finite = norm == norm && norm < 3.0e38;
         let accepted = finite && norm <= 1.0;
@@ -249,19 +292,19 @@ fn integrate_adaptive(tab: Tableau, y0: vec3<f32>, t0: f32, t1: f32, tol: Tolera
             factor = clamp(factor, 1.0, 10.0);
             // In f32, t + h can stop an ulp short of t1 and leave a step too small to take:
             // within 1e-6 of the end counts as the end.
-            if ((t1 - (t + step_h)) * direction <= 1e-6 * (1.0 + abs(t1))) {
-                t = t1;
+            if ((t1 - (solve_t + step_h)) * direction <= 1e-6 * (1.0 + abs(t1))) {
+                solve_t = t1;
             } else {
-                t = t + step_h;
+                solve_t = solve_t + step_h;
             }
-            y = step.y;
+            solve_y = step.y;
         } else {
             factor = clamp(factor, 0.2, 0.9);
         }
-        steps += 1u;
-        h = abs(step_h) * factor;
+        solve_steps += 1u;
+        solve_h = abs(step_h) * factor;
     }
-    return y;
+    return true;
 }
 
 // ---- ops ----
@@ -315,6 +358,60 @@ fn log_q(a: vec2<f32>, b: vec2<f32>, s: vec2<f32>, eps: f32) -> f32 {
     return -dot(d, d) / (4.0 * eps);
 }
 
+// ADAPTIVE: x, nll, t0, t1, rtol, atol, max_steps, prior_std, probe_counter, order, stages,
+// then the tableau. Returns false when the budget ran out first (the solve is suspended).
+fn run_adaptive(at: u32) -> bool {
+    let x_reg = code[at + 1u];
+    let nll_reg = code[at + 2u];
+    let stages = code[at + 11u];
+    let tab = Tableau(at + 12u, at + 12u + stages, at + 12u + stages + stages * stages,
+        at + 12u + 2u * stages + stages * stages, at + 12u + 3u * stages + stages * stages, stages, word_f32(at + 10u));
+    let with_divergence = nll_reg != NO_REGISTER;
+    var request = FlowRequest(with_divergence, false, vec2<f32>(0.0));
+    let probe_counter = code[at + 9u];
+    if (probe_counter != NO_COUNTER) {
+        let bits = random_u32x4(seed(), vec2<u32>(particle, 0u), vec2<u32>(probe_counter, 0u)).x;
+        request.use_probe = true;
+        request.probe = vec2<f32>(select(1.0, -1.0, (bits & 1u) != 0u), select(1.0, -1.0, (bits & 2u) != 0u));
+    }
+    let tol = Tolerance(word_f32(at + 5u), word_f32(at + 6u), select(2u, 3u, with_divergence));
+    if (!solve_active) {
+        solve_y = vec3<f32>(R[x_reg], 0.0);
+    }
+    if (!advance_adaptive(tab, word_f32(at + 3u), word_f32(at + 4u), tol, code[at + 7u], request)) {
+        return false;
+    }
+    let end = solve_y;
+    R[x_reg] = end.xy;
+    if (with_divergence) {
+        let prior_std = word_f32(at + 8u);
+        let log_prior = -log(6.283185307179586 * prior_std * prior_std) - dot(end.xy, end.xy) / (2.0 * prior_std * prior_std);
+        R[nll_reg] = vec2<f32>(-(log_prior + end.z), 0.0);
+    }
+    return true;
+}
+
+// What an op may spend, to decide before running it whether it fits the budget.
+fn op_cost(opcode: u32, at: u32) -> u32 {
+    switch (opcode) {
+        case 2u, 6u, 7u, 8u: {
+            return params.eval_cost + 4u;
+        }
+        case 3u: {
+            return code[at + 2u] + 4u;
+        }
+        case 9u: {
+            if (params.has_classifier != 0u) {
+                return params.classifier_cost + 3u * code[at + 3u];
+            }
+            return code[at + 3u] * (params.eval_cost + 4u);
+        }
+        default: {
+            return 4u;
+        }
+    }
+}
+
 fn run_op(opcode: u32, at: u32) {
     switch (opcode) {
         case 1u: {
@@ -345,32 +442,6 @@ fn run_op(opcode: u32, at: u32) {
             // SNAPSHOT: register, frame.
             if (particle < params.traced) {
                 frames[code[at + 2u] * params.traced + particle] = R[code[at + 1u]];
-            }
-        }
-        case 5u: {
-            // ADAPTIVE: x, nll, t0, t1, rtol, atol, max_steps, prior_std, probe_counter, order,
-            // stages, then the tableau.
-            let x_reg = code[at + 1u];
-            let nll_reg = code[at + 2u];
-            let stages = code[at + 11u];
-            let tab = Tableau(at + 12u, at + 12u + stages, at + 12u + stages + stages * stages,
-                at + 12u + 2u * stages + stages * stages, at + 12u + 3u * stages + stages * stages, stages, word_f32(at + 10u));
-            let with_divergence = nll_reg != NO_REGISTER;
-            var request = FlowRequest(with_divergence, false, vec2<f32>(0.0));
-            let probe_counter = code[at + 9u];
-            if (probe_counter != NO_COUNTER) {
-                let bits = random_u32x4(seed(), vec2<u32>(particle, 0u), vec2<u32>(probe_counter, 0u)).x;
-                request.use_probe = true;
-                request.probe = vec2<f32>(select(1.0, -1.0, (bits & 1u) != 0u), select(1.0, -1.0, (bits & 2u) != 0u));
-            }
-            let tol = Tolerance(word_f32(at + 5u), word_f32(at + 6u), select(2u, 3u, with_divergence));
-            let start = vec3<f32>(R[x_reg], 0.0);
-            let end = integrate_adaptive(tab, start, word_f32(at + 3u), word_f32(at + 4u), tol, code[at + 7u], request);
-            R[x_reg] = end.xy;
-            if (with_divergence) {
-                let prior_std = word_f32(at + 8u);
-                let log_prior = -log(6.283185307179586 * prior_std * prior_std) - dot(end.xy, end.xy) / (2.0 * prior_std * prior_std);
-                R[nll_reg] = vec2<f32>(-(log_prior + end.z), 0.0);
             }
         }
         case 6u: {
@@ -410,6 +481,7 @@ fn run_op(opcode: u32, at: u32) {
             let x = R[code[at + 1u]];
             let count = code[at + 3u];
             evaluations += 1u;
+            spent += op_cost(9u, at);
             if (params.has_classifier != 0u) {
                 mlp_features(params.classifier, x, 0.0, vec2<f32>(0.0));
                 mlp_run(params.classifier, false);
@@ -455,9 +527,20 @@ fn run(@builtin(global_invocation_id) id: vec3<u32>) {
     for (var r = 0u; r < params.registers; r++) {
         R[r] = registers[base + r];
     }
-    var resume = progress[local].x;
-    evaluations = progress[local].y;
-    var pc = params.code_start;
+    let slot = local * 3u;
+    let head = progress[slot];
+    var pc = max(head.x, params.code_start);
+    var resume = head.y;
+    evaluations = head.z;
+    solve_active = (head.w & 1u) != 0u;
+    let saved_a = bitcast<vec4<f32>>(progress[slot + 1u]);
+    let saved_b = bitcast<vec4<f32>>(progress[slot + 2u]);
+    solve_t = saved_a.x;
+    solve_h = saved_a.y;
+    solve_y = vec3<f32>(saved_a.z, saved_a.w, saved_b.x);
+    solve_steps = bitcast<u32>(saved_b.y);
+    spent = 0u;
+    var suspended = false;
     loop {
         if (pc >= params.code_end) {
             break;
@@ -471,14 +554,37 @@ fn run(@builtin(global_invocation_id) id: vec3<u32>) {
                 if (R[code[pc + 1u]].x > word_f32(pc + 2u)) {
                     resume = code[pc + 3u];
                 }
+            } else if (opcode == OP_ADAPTIVE) {
+                if (!run_adaptive(pc)) {
+                    suspended = true;
+                    break;
+                }
             } else {
+                if (spent > 0u && spent + op_cost(opcode, pc) > params.work_budget) {
+                    suspended = true;
+                    break;
+                }
                 run_op(opcode, pc);
             }
         }
+        spent += 1u;
         pc += length;
     }
+    if (suspended) {
+        atomicAdd(&status, 1u);
+    }
+    // Canary: once llvmpipe's loop cap has tripped, every loop exits at once. Count this
+    // loop's trips so that the host can tell a cut-short run from a finished one.
+    var stored = 0u;
     for (var r = 0u; r < params.registers; r++) {
         registers[base + r] = R[r];
+        stored += 1u;
     }
-    progress[local] = vec2<u32>(resume, evaluations);
+    var flags = select(0u, 1u, solve_active);
+    if (stored != params.registers) {
+        flags |= 2u;
+    }
+    progress[slot] = vec4<u32>(pc, resume, evaluations, flags);
+    progress[slot + 1u] = bitcast<vec4<u32>>(vec4<f32>(solve_t, solve_h, solve_y.x, solve_y.y));
+    progress[slot + 2u] = bitcast<vec4<u32>>(vec4<f32>(solve_y.z, bitcast<f32>(solve_steps), 0.0, 0.0));
 }

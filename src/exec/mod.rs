@@ -1,5 +1,6 @@
 //! Executors and the GPU plumbing they share.
 
+pub mod agreement;
 pub mod backend;
 pub mod cpu;
 pub mod gpu;

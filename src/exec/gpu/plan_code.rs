@@ -53,7 +53,8 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
             (OP_INIT, vec![u32::from(*into), *counter, f(mean[0]), f(mean[1]), f(*std)])
         }
         Op::Eval { at, t, into, out_scale, x_scale, offset } => {
-            let mut w = vec![u32::from(*at), u32::from(*into), f(*t), f(*out_scale), f(*x_scale), f(offset[0]), f(offset[1])];
+            let mut w =
+                vec![u32::from(*at), u32::from(*into), f(*t), f(*out_scale), f(*x_scale), f(offset[0]), f(offset[1])];
             w.extend(at_time(*t));
             (OP_EVAL, w)
         }
@@ -148,7 +149,8 @@ fn adaptive_words(head: &[u32], tableau: &str) -> Result<Vec<u32>, String> {
     w.extend(t.b.iter().map(|v| fd(*v)));
     w.extend(error.iter().map(|v| fd(*v)));
     for i in 0..s {
-        let used = t.b[i] != 0.0 || error[i] != 0.0 || t.a.iter().skip(i + 1).any(|row| row.get(i).is_some_and(|a| *a != 0.0));
+        let used =
+            t.b[i] != 0.0 || error[i] != 0.0 || t.a.iter().skip(i + 1).any(|row| row.get(i).is_some_and(|a| *a != 0.0));
         w.push(u32::from(used));
     }
     Ok(w)

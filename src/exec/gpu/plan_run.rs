@@ -23,6 +23,8 @@ use crate::exec::shader_source::composed;
 const WORKGROUP_SIZE: u32 = 64;
 /// Bytes per particle in the registers buffer, per register (a vec2<f32>).
 const REGISTER_BYTES: u64 = 8;
+/// Bytes per particle of progress: three vec4<u32>.
+const PROGRESS_BYTES: u64 = 48;
 
 /// Mirrors `MlpShape` in shaders/mlp.wgsl.
 #[repr(C)]
@@ -38,7 +40,7 @@ struct MlpShape {
     input_dim: u32,
 }
 
-/// Mirrors `RunParams` in shaders/plan_interpreter.wgsl (144 bytes).
+/// Mirrors `RunParams` in shaders/plan_interpreter.wgsl (160 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct RunParams {
@@ -63,7 +65,47 @@ struct RunParams {
     mixture_base: u32,
     mixture_components: u32,
     has_classifier: u32,
-    padding: u32,
+    work_budget: u32,
+    eval_cost: u32,
+    classifier_cost: u32,
+    padding0: u32,
+    padding1: u32,
+}
+
+/// How much work one dispatch may do per particle, in the shader's units (about one per loop
+/// iteration; see plan_interpreter.wgsl).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuRunSettings {
+    pub work_budget: u32,
+}
+
+/// llvmpipe/lavapipe ends an invocation after 65535 loop iterations in all: stay below it.
+pub const SOFTWARE_WORK_BUDGET: u32 = 50_000;
+/// Hardware: long enough to make launches rare, short enough for a driver's watchdog.
+pub const HARDWARE_WORK_BUDGET: u32 = 1 << 21;
+
+impl GpuRunSettings {
+    /// The budget for this adapter: the software one's loop cap, or the hardware default.
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        let software = info.device_type == wgpu::DeviceType::Cpu || info.name.to_lowercase().contains("llvmpipe");
+        GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET } }
+    }
+}
+
+/// The shader's loop iterations for one forward pass (the same loops with or without the
+/// Jacobian): features, then per layer each output's unrolled dot product and the copy.
+/// Measured on llvmpipe, the true count runs above this tally by up to 1.8x plus a few hundred
+/// (loop entries and lowered switches count too), so the estimate is padded accordingly.
+pub fn mlp_eval_cost(config: &MlpConfig) -> u32 {
+    let dims = config.dims();
+    let layers: usize = dims.windows(2).map(|w| w[1] * (w[0] / 4 + w[0] % 4 + 2) + w[1]).sum();
+    let tally = config.time_frequencies + config.input_dim() + layers + 8;
+    (2 * tally + 400) as u32
+}
+
+/// The mixture's passes over its components (the maximum, then the sums).
+pub fn mixture_eval_cost(components: usize) -> u32 {
+    (6 * components + 40) as u32
 }
 
 fn mlp_shape(config: &MlpConfig, base: usize) -> MlpShape {
@@ -112,11 +154,15 @@ fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result
     match model {
         ModelData::Mixture { mixture, .. } => {
             if plan.param != Parameterisation::Score {
-                return Err(GpuError::Unsupported(format!("an exact mixture is a score model; the plan wants {:?}", plan.param)));
+                return Err(GpuError::Unsupported(format!(
+                    "an exact mixture is a score model; the plan wants {:?}",
+                    plan.param
+                )));
             }
             let spec = mixture.to_spec();
             params.model_kind = 1;
             params.mixture_components = spec.weights.len() as u32;
+            params.eval_cost = mixture_eval_cost(spec.weights.len());
             let mut words = Vec::with_capacity(6 * spec.weights.len());
             for ((w, m), c) in spec.weights.iter().zip(&spec.means).zip(&spec.covs) {
                 words.extend([w.ln() as f32, m[0] as f32, m[1] as f32, c[0][0] as f32, c[0][1] as f32, c[1][1] as f32]);
@@ -140,6 +186,7 @@ fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result
             }
             params.model_kind = 0;
             params.mlp = mlp_shape(&mlp.config, 0);
+            params.eval_cost = mlp_eval_cost(&mlp.config);
             let mut words = mlp.params.clone();
             if let Some(classifier) = level_classifier {
                 let times: Vec<f64> = plan
@@ -154,6 +201,7 @@ fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result
                     classifier.check_levels(&times).map_err(GpuError::Unsupported)?;
                 }
                 params.classifier = mlp_shape(&classifier.mlp.config, words.len());
+                params.classifier_cost = mlp_eval_cost(&classifier.mlp.config);
                 params.has_classifier = 1;
                 words.extend_from_slice(&classifier.mlp.params);
             } else if uses(|op| matches!(op, Op::GibbsLevel { .. })) {
@@ -184,6 +232,7 @@ pub struct GpuPlanRun {
     code: EncodedPlan,
     chunks: Vec<Chunk>,
     frames: wgpu::Buffer,
+    status: wgpu::Buffer,
     frame_count: usize,
     traced: usize,
     registers: usize,
@@ -208,12 +257,28 @@ fn dispatch_grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
 }
 
 impl GpuPlanRun {
+    /// Uploads the plan and model and prepares the particles' buffers; nothing runs yet.
     pub async fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        settings: GpuRunSettings,
         plan: &Plan,
         model: &ModelData,
         options: &RunOptions,
+    ) -> Result<Self, GpuError> {
+        Self::with_chunk_limit(device, queue, settings, plan, model, options, usize::MAX).await
+    }
+
+    /// Like [`new`](Self::new), with at most `max_chunk` particles per chunk (the device's
+    /// limits may impose fewer): lets tests split small runs into chunks.
+    pub async fn with_chunk_limit(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        settings: GpuRunSettings,
+        plan: &Plan,
+        model: &ModelData,
+        options: &RunOptions,
+        max_chunk: usize,
     ) -> Result<Self, GpuError> {
         let n = options.particles;
         if n == 0 {
@@ -232,6 +297,7 @@ impl GpuPlanRun {
             param: param_code(plan.param),
             condition_x: plan.condition[0],
             condition_y: plan.condition[1],
+            work_budget: settings.work_budget.max(1),
             ..RunParams::default()
         };
         (base.process_kind, base.process_a, base.process_b) = process_code(&plan.process);
@@ -277,8 +343,14 @@ impl GpuPlanRun {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
+        let status = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("suspended particles"),
+            size: 4,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let limits = device.limits();
-        let per_chunk = chunk_size(&limits, plan.registers);
+        let per_chunk = chunk_size(&limits, plan.registers).min(max_chunk.max(1));
         let layout = pipeline.get_bind_group_layout(0);
         let mut chunks = Vec::new();
         let mut offset = 0;
@@ -304,7 +376,7 @@ impl GpuPlanRun {
             });
             let progress = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("progress"),
-                size: particles as u64 * 8,
+                size: particles as u64 * PROGRESS_BYTES,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
@@ -322,6 +394,7 @@ impl GpuPlanRun {
                     wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
                     wgpu::BindGroupEntry { binding: 5, resource: frames.as_entire_binding() },
                     wgpu::BindGroupEntry { binding: 6, resource: inputs.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 7, resource: status.as_entire_binding() },
                 ],
             });
             chunks.push(Chunk { offset, particles, groups, params, params_buffer, registers, progress, bind_group });
@@ -347,6 +420,7 @@ impl GpuPlanRun {
             code,
             chunks,
             frames,
+            status,
             frame_count,
             traced: traced.min(n),
             registers: plan.registers,
@@ -365,29 +439,43 @@ impl GpuPlanRun {
         self.code.segments.len()
     }
 
-    /// Queues the next `steps` steps (one dispatch per chunk over their ops). Returns at once:
-    /// the work runs on the GPU, and [`read`](Self::read) waits for it.
-    pub fn advance(&mut self, steps: usize) {
+    /// Runs the next `steps` steps (one dispatch per chunk over their ops, repeated while any
+    /// particle stopped on the work budget). Awaits only the small "who stopped" readback, so
+    /// in a browser it yields to the event loop between dispatches.
+    pub async fn advance(&mut self, steps: usize) -> Result<(), GpuError> {
         let steps = steps.min(self.remaining());
         if steps == 0 {
-            return;
+            return Ok(());
         }
         let start = self.code.segments[self.next_segment].0;
         let end = self.code.segments[self.next_segment + steps - 1].1;
         self.next_segment += steps;
-        let mut encoder =
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("plan steps") });
         for chunk in &self.chunks {
             let params = RunParams { code_start: start, code_end: end, ..chunk.params };
             self.queue.write_buffer(&chunk.params_buffer, 0, bytemuck::bytes_of(&params));
-            // Each chunk's write lands before this submit, and each chunk has its own buffer.
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("plan steps"), timestamp_writes: None });
-            pass.set_pipeline(&self.pipeline);
-            pass.set_bind_group(0, &chunk.bind_group, &[]);
-            pass.dispatch_workgroups(chunk.groups.0, chunk.groups.1, 1);
         }
-        self.queue.submit([encoder.finish()]);
+        // A particle stops at most once per dispatch and always makes progress, so this ends;
+        // the cap only guards against a bug turning into a hang.
+        for _ in 0..1_000_000 {
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("plan steps") });
+            encoder.clear_buffer(&self.status, 0, None);
+            for chunk in &self.chunks {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("plan steps"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.pipeline);
+                pass.set_bind_group(0, &chunk.bind_group, &[]);
+                pass.dispatch_workgroups(chunk.groups.0, chunk.groups.1, 1);
+            }
+            self.queue.submit([encoder.finish()]);
+            let status = self.copy_back(&self.status, 4).await?;
+            if u32::from_le_bytes([status[0], status[1], status[2], status[3]]) == 0 {
+                return Ok(());
+            }
+        }
+        Err(GpuError::Validation("the plan interpreter made no progress (a bug: please report it)".into()))
     }
 
     /// Waits for the queued work and reads everything back, in the CPU executor's shape.
@@ -398,16 +486,22 @@ impl GpuPlanRun {
         for chunk in &self.chunks {
             let registers = self.copy_back(&chunk.registers, (chunk.particles * self.registers) as u64 * 8).await?;
             let registers: &[[f32; 2]] = bytemuck::cast_slice(&registers);
-            let progress = self.copy_back(&chunk.progress, chunk.particles as u64 * 8).await?;
-            let progress: &[[u32; 2]] = bytemuck::cast_slice(&progress);
+            let progress = self.copy_back(&chunk.progress, chunk.particles as u64 * PROGRESS_BYTES).await?;
+            let progress: &[[u32; 12]] = bytemuck::cast_slice(&progress);
             for p in 0..chunk.particles {
                 positions.push(registers[p * self.registers]);
                 if let Some(v) = self.value_register {
                     values.push(registers[p * self.registers + v as usize][0]);
                 }
-                evaluations += u64::from(progress[p][1]);
+                evaluations += u64::from(progress[p][2]);
+                if progress[p][3] & 2 != 0 {
+                    return Err(GpuError::Validation(format!(
+                        "particle {} was cut short by the software GPU's loop cap (llvmpipe stops an invocation \
+                         after 65535 loop iterations): the work budget underestimates this model; lower it",
+                        chunk.offset + p
+                    )));
+                }
             }
-            let _ = chunk.offset;
         }
         let frame_words = self.copy_back(&self.frames, (self.frame_count * self.traced) as u64 * 8).await?;
         let flat: &[[f32; 2]] = bytemuck::cast_slice(&frame_words);
@@ -428,7 +522,8 @@ impl GpuPlanRun {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size.min(buffer.size()));
         self.queue.submit([encoder.finish()]);
         let mut bytes_read = read_bytes(&self.device, &staging).await?;
@@ -441,16 +536,14 @@ impl GpuPlanRun {
 pub async fn execute_plan(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
+    settings: GpuRunSettings,
     plan: &Plan,
     model: &ModelData,
     options: &RunOptions,
 ) -> Result<RunResult, GpuError> {
-    let mut run = GpuPlanRun::new(device, queue, plan, model, options).await?;
-    // A handful of steps per dispatch keeps each one short (browsers and drivers stop
-    // kernels that run for seconds) without a submit per step.
-    while run.remaining() > 0 {
-        run.advance(8);
-    }
+    let mut run = GpuPlanRun::new(device, queue, settings, plan, model, options).await?;
+    // The work budget keeps each dispatch short; the whole plan is one range.
+    run.advance(usize::MAX).await?;
     run.read().await
 }
 
@@ -464,7 +557,7 @@ mod tests {
     #[test]
     fn params_match_the_shader_layout() {
         assert_eq!(std::mem::size_of::<MlpShape>(), 32);
-        assert_eq!(std::mem::size_of::<RunParams>(), 144);
+        assert_eq!(std::mem::size_of::<RunParams>(), 160);
     }
 
     #[test]
