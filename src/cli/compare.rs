@@ -5,7 +5,8 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use serde_json::json;
 
-use super::sample::{check_backend, run_one, SamplerArgs};
+use super::executor::Executor;
+use super::sample::{run_one, SamplerArgs};
 use super::target::ModelSpec;
 
 #[derive(Args, Debug)]
@@ -24,6 +25,7 @@ pub struct CompareArgs {
     pub particles: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Executor: cpu or gpu.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// Write a chart of SWD against NFE: FILE.png or FILE.svg.
@@ -34,7 +36,6 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: &CompareArgs) -> Result<(), String> {
-    check_backend(&args.backend)?;
     if args.samplers.is_empty() || args.nfe_list.is_empty() {
         return Err("--samplers and --nfe each need at least one value".into());
     }
@@ -46,11 +47,12 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         register_chart_font()?;
     }
     let (target, process) = args.spec.parse()?;
+    let executor = Executor::from_name(&args.backend)?;
     let mut rows = Vec::new();
     for sampler in &args.samplers {
         for &nfe in &args.nfe_list {
             let options = args.sampler_args.options(nfe)?;
-            let r = run_one(&target, process, &args.spec, sampler, &options, args.particles, args.seed, 0)?;
+            let r = run_one(&executor, &target, process, &args.spec, sampler, &options, args.particles, args.seed, 0)?;
             rows.push((sampler.clone(), nfe, r));
         }
     }

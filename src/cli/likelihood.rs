@@ -10,7 +10,8 @@ use super::target::{load_model, ModelSpec};
 use crate::core::sample::grid::T_EPS_SAMPLE;
 use crate::core::sample::likelihood::{bits_per_dim, likelihood_plan};
 use crate::core::solve::tableau::ButcherTableau;
-use crate::exec::cpu::{run_plan, RunOptions};
+use super::executor::Executor;
+use crate::exec::cpu::RunOptions;
 
 #[derive(Args, Debug)]
 pub struct LikelihoodArgs {
@@ -33,6 +34,9 @@ pub struct LikelihoodArgs {
     /// instead of the exact 2x2 trace.
     #[arg(long)]
     pub hutchinson: bool,
+    /// Executor: cpu or gpu.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -50,12 +54,13 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     if !(1..=100_000).contains(&args.points) {
         return Err(format!("--points must be between 1 and 100000, got {}", args.points));
     }
+    let executor = Executor::from_name(&args.backend)?;
     let mut model = load_model(&args.spec, &target, process, [0.0; 2])?;
     let points = target.sample(args.points, args.seed.wrapping_add(3));
     let start = Instant::now();
     let plan = likelihood_plan(process, model.param(), tableau, args.rtol, args.atol, args.hutchinson)?;
     let inputs = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
-    let run = run_plan(
+    let run = executor.run(
         &plan,
         model.as_mut(),
         &RunOptions { particles: points.len(), seed: args.seed, traced: vec![], inputs },
@@ -73,7 +78,7 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
     if args.json {
         let mut report = json!({
             "nll": nll, "bits_per_dim": bits_per_dim(nll), "points": args.points, "nfe": nfe, "seconds": seconds,
-            "divergence": if args.hutchinson { "hutchinson" } else { "exact" },
+            "divergence": if args.hutchinson { "hutchinson" } else { "exact" }, "backend": executor.name(),
         });
         if let Some(e) = exact {
             report["nll_exact"] = json!(e);

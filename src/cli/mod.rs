@@ -1,7 +1,9 @@
 //! The `nde` command-line tool (native only). Errors go to stderr with exit status 2 and
 //! say what to fix; `--json` prints exactly one JSON object on stdout.
 
+mod bench;
 mod compare;
+mod executor;
 mod info;
 mod likelihood;
 mod order;
@@ -46,6 +48,8 @@ pub enum Command {
     Likelihood(likelihood::LikelihoodArgs),
     /// Train the noise-level classifier that dlg uses with a trained --model (--level-model).
     TrainLevels(train_levels::TrainLevelsArgs),
+    /// MLP evaluations per second of the CPU or GPU executor (DDIM with a random eps-MLP).
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the arguments and runs the command. clap prints usage errors itself, with status 2.
@@ -56,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Sample(args) => sample::run(&args),
         Command::Train(args) => train::run(&args),
         Command::TrainLevels(args) => train_levels::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Order(args) => order::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Likelihood(args) => likelihood::run(&args),

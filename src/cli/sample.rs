@@ -12,7 +12,8 @@ use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
 use crate::core::sample::options::DlgIntegrator;
 use crate::core::sample::{build, SamplerOptions};
-use crate::exec::cpu::{run_plan, RunOptions};
+use super::executor::Executor;
+use crate::exec::cpu::RunOptions;
 
 /// MMD and the energy distance cost O(n^2): they use at most this many points of each side.
 pub const PAIRWISE_METRIC_POINTS: usize = 2000;
@@ -129,7 +130,7 @@ pub struct SampleArgs {
     pub particles: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Executor (only cpu for now; the GPU executor is a later issue).
+    /// Executor: cpu, or gpu (wgpu on Vulkan; the same plans, checked against the CPU).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// Write the samples here as x,y lines.
@@ -158,16 +159,11 @@ pub struct SampleReport {
     pub energy: f64,
 }
 
-pub fn check_backend(backend: &str) -> Result<(), String> {
-    match backend {
-        "cpu" => Ok(()),
-        "gpu" => Err("--backend gpu: the GPU executor is not built yet; use --backend cpu".into()),
-        other => Err(format!("unknown --backend '{other}': choose cpu")),
-    }
-}
 
 /// Runs `sampler` (or draws from the target for `exact`) and scores the result.
+#[allow(clippy::too_many_arguments)]
 pub fn run_one(
+    executor: &Executor,
     target: &Target,
     process: Process,
     model_spec: &ModelSpec,
@@ -187,7 +183,7 @@ pub fn run_one(
         let mut model = load_model(model_spec, target, process, options.condition)?;
         let plan = build(sampler, process, model.param(), options)?;
         let traced = (0..traced.min(particles)).collect();
-        let run = run_plan(&plan, model.as_mut(), &RunOptions { particles, seed, traced, inputs: vec![] })?;
+        let run = executor.run(&plan, model.as_mut(), &RunOptions { particles, seed, traced, inputs: vec![] })?;
         (run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(), run.nfe, run.frames)
     };
     let seconds = start.elapsed().as_secs_f64();
@@ -201,13 +197,23 @@ pub fn run_one(
 }
 
 pub fn run(args: &SampleArgs) -> Result<(), String> {
-    check_backend(&args.backend)?;
     let (target, process) = args.spec.parse()?;
     let options = args.sampler_args.options(args.nfe)?;
     if (args.trace > 0) != args.trace_out.is_some() {
         return Err("--trace N and --trace-out FILE go together".into());
     }
-    let report = run_one(&target, process, &args.spec, &args.sampler, &options, args.particles, args.seed, args.trace)?;
+    let executor = Executor::from_name(&args.backend)?;
+    let report = run_one(
+        &executor,
+        &target,
+        process,
+        &args.spec,
+        &args.sampler,
+        &options,
+        args.particles,
+        args.seed,
+        args.trace,
+    )?;
     if let Some(path) = &args.trace_out {
         let mut text = String::from("frame,particle,x,y\n");
         for (f, frame) in report.frames.iter().enumerate() {
@@ -229,7 +235,7 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
             "{}",
             json!({
                 "sampler": args.sampler, "nfe": report.nfe, "particles": args.particles, "seconds": report.seconds,
-                "swd": report.swd, "mmd": report.mmd, "energy": report.energy,
+                "swd": report.swd, "mmd": report.mmd, "energy": report.energy, "backend": args.backend,
             })
         );
     } else {

@@ -1,0 +1,51 @@
+//! `--backend cpu|gpu`: which executor runs the plans of a command. The GPU context is made
+//! once per command (adapter and device), then every run of that command reuses it.
+
+use crate::core::sample::model::Model;
+use crate::core::sample::Plan;
+use crate::exec::cpu::{run_plan, RunOptions, RunResult};
+use crate::exec::gpu::plan_run::{execute_plan, GpuRunSettings};
+use crate::exec::gpu::{describe_adapter, GpuContext};
+
+pub enum Executor {
+    Cpu,
+    Gpu(GpuContext),
+}
+
+impl Executor {
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "cpu" => Ok(Executor::Cpu),
+            "gpu" => pollster::block_on(GpuContext::native()).map(Executor::Gpu).map_err(|e| {
+                format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")
+            }),
+            other => Err(format!("unknown --backend '{other}': choose cpu or gpu")),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::Cpu => "cpu",
+            Executor::Gpu(_) => "gpu",
+        }
+    }
+
+    /// The GPU adapter, or what the CPU executor is.
+    pub fn adapter(&self) -> String {
+        match self {
+            Executor::Cpu => "cpu executor (one thread)".into(),
+            Executor::Gpu(ctx) => describe_adapter(&ctx.info),
+        }
+    }
+
+    pub fn run(&self, plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
+        match self {
+            Executor::Cpu => run_plan(plan, model, options),
+            Executor::Gpu(ctx) => {
+                let settings = GpuRunSettings::for_adapter(&ctx.info);
+                pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, &model.data(), options))
+                    .map_err(|e| format!("{e} (the GPU executor; --backend cpu runs the same plan on the CPU)"))
+            }
+        }
+    }
+}
