@@ -33,7 +33,10 @@ impl Executor {
     /// The GPU adapter, or what the CPU executor is.
     pub fn adapter(&self) -> String {
         match self {
-            Executor::Cpu => "cpu executor (one thread)".into(),
+            Executor::Cpu => format!(
+                "cpu executor ({} threads for network evaluations)",
+                std::thread::available_parallelism().map_or(1, |c| c.get())
+            ),
             Executor::Gpu(ctx) => describe_adapter(&ctx.info),
         }
     }

@@ -80,6 +80,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
     // resume[p]: the first op particle p runs again (SkipIf moves it past a block).
     let mut resume = vec![0usize; n];
     let (mut log_post, mut level_times) = (Vec::new(), Vec::new());
+    let (mut batch_x, mut batch_out): (Vec<[f32; 2]>, Vec<[f32; 2]>) = (Vec::new(), Vec::new());
     for (i, op) in plan.ops.iter().enumerate() {
         let skips = |p: usize| resume[p] > i;
         let live = (0..n).filter(|p| !skips(*p)).count() as u64;
@@ -93,10 +94,13 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
             Op::Eval { at, t, into, out_scale, x_scale, offset } => {
                 let t = f64::from(*t);
                 model.prepare(t);
-                for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let x = r[*at as usize];
-                    let out = model.eval(x, t);
-                    r[*into as usize] = [0, 1].map(|d| out_scale * out[d] + x_scale * x[d] + offset[d]);
+                let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
+                batch_x.clear();
+                batch_x.extend(index.iter().map(|p| regs[*p][*at as usize]));
+                batch_out.resize(batch_x.len(), [0.0; 2]);
+                model.eval_batch(&batch_x, t, &mut batch_out);
+                for ((p, x), out) in index.iter().zip(&batch_x).zip(&batch_out) {
+                    regs[*p][*into as usize] = [0, 1].map(|d| out_scale * out[d] + x_scale * x[d] + offset[d]);
                 }
                 evaluations += live;
             }
@@ -191,14 +195,19 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 // Level by level, so the exact model prepares each p_t once.
                 for (k, c) in levels.iter().enumerate() {
                     let t = f64::from(c.t);
+                    let index: Vec<usize> = (0..n)
+                        .filter(|p| !skips(*p) && level_index(regs[*p][*level as usize], levels.len()) == k)
+                        .collect();
+                    if index.is_empty() {
+                        continue;
+                    }
                     model.prepare(t);
-                    for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                        if level_index(r[*level as usize], levels.len()) != k {
-                            continue;
-                        }
-                        let x = r[*at as usize];
-                        let out = model.eval(x, t);
-                        r[*into as usize] = [0, 1].map(|d| c.out_scale * out[d] + c.x_scale * x[d]);
+                    batch_x.clear();
+                    batch_x.extend(index.iter().map(|p| regs[*p][*at as usize]));
+                    batch_out.resize(batch_x.len(), [0.0; 2]);
+                    model.eval_batch(&batch_x, t, &mut batch_out);
+                    for ((p, x), out) in index.iter().zip(&batch_x).zip(&batch_out) {
+                        regs[*p][*into as usize] = [0, 1].map(|d| c.out_scale * out[d] + c.x_scale * x[d]);
                     }
                 }
                 evaluations += live;

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod batch;
 pub mod mlp;
 pub mod scalar;
 pub mod weights;

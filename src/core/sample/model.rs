@@ -2,6 +2,7 @@
 //! that makes every sampler testable against the truth).
 
 use crate::core::data::GaussianMixture;
+use crate::core::nn::batch::{BatchMlp, BatchWorkspace, BLOCK};
 use crate::core::nn::{Mlp, Workspace};
 use crate::core::process::Process;
 use crate::core::train::level_classifier::LevelClassifier;
@@ -20,6 +21,13 @@ pub trait Model {
     }
     /// The raw output at (x, t).
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2];
+    /// The raw outputs at many points at one time: the executor's hot path. The default
+    /// calls `eval` for each; networks override it with the batched, threaded forward pass.
+    fn eval_batch(&mut self, xs: &[[f32; 2]], t: f64, out: &mut [[f32; 2]]) {
+        for (x, o) in xs.iter().zip(out.iter_mut()) {
+            *o = self.eval(*x, t);
+        }
+    }
     /// The raw output and its Jacobian in x (`jacobian[o][j] = d out_o / d x_j`), for the
     /// exact divergence of the probability-flow ODE.
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]);
@@ -128,6 +136,16 @@ impl Model for ExactMixtureModel {
     }
 }
 
+/// Threads for a batch of `n`: the machine's cores natively (a few blocks each at least), one
+/// in the browser (the page runs the executor in a worker of its own).
+fn worker_threads(n: usize) -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    cores.min(n / (4 * BLOCK)).max(1)
+}
+
 /// A trained MLP with its parameterisation.
 pub struct MlpModel {
     pub mlp: Mlp,
@@ -151,6 +169,30 @@ impl Model for MlpModel {
     }
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
         self.mlp.eval(x, t as f32, self.condition, &mut self.ws)
+    }
+    fn eval_batch(&mut self, xs: &[[f32; 2]], t: f64, out: &mut [[f32; 2]]) {
+        if xs.len() < 16 {
+            for (x, o) in xs.iter().zip(out.iter_mut()) {
+                *o = self.mlp.eval(*x, t as f32, self.condition, &mut self.ws);
+            }
+            return;
+        }
+        // Transposing the weights costs one pass over them: small next to the batch, and it
+        // means no cache can go stale when the weights change between calls.
+        let batch = BatchMlp::new(&self.mlp);
+        let (t, condition) = (t as f32, self.condition);
+        let threads = worker_threads(xs.len());
+        if threads <= 1 {
+            batch.forward(xs, t, condition, out, &mut BatchWorkspace::default());
+            return;
+        }
+        let per_thread = xs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (xc, oc) in xs.chunks(per_thread).zip(out.chunks_mut(per_thread)) {
+                let batch = &batch;
+                scope.spawn(move || batch.forward(xc, t, condition, oc, &mut BatchWorkspace::default()));
+            }
+        });
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
         self.mlp.eval_with_jacobian(x, t as f32, self.condition)
