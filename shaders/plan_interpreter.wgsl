@@ -85,6 +85,7 @@ var<private> solve_t: f32;
 var<private> solve_h: f32;
 var<private> solve_y: vec3<f32>;
 var<private> solve_steps: u32;
+var<private> solve_failed: bool;
 
 fn word_f32(at: u32) -> f32 {
     return bitcast<f32>(code[at]);
@@ -243,11 +244,9 @@ fn rk_step(tab: Tableau, t: f32, y: vec3<f32>, h: f32, request: FlowRequest) -> 
     return RkResult(new_y, error);
 }
 
-const NAN_BITS: u32 = 0x7fc00000u;
-
 // Advances the solve from t0 to t1 held in the solve_* variables, one step at a time while
-// the budget lasts (at least one step per call). Returns true when it has reached t1 (or
-// failed: then y is NaN, which the host reports as a diverged particle).
+// the budget lasts (at least one step per call). Returns true when it has reached t1, or has
+// given up (then solve_failed is set, and the host reports the particle).
 fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u32, request: FlowRequest) -> bool {
     let direction = sign(t1 - t0);
     let step_cost = tab.stages * (params.eval_cost + tab.stages);
@@ -268,13 +267,13 @@ fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u
         }
         first = false;
         if (solve_steps >= max_steps) {
-            solve_y = vec3<f32>(bitcast<f32>(NAN_BITS));
+            solve_failed = true;
             solve_active = false;
             return true;
         }
         let step_h = direction * min(solve_h, abs(t1 - solve_t));
         if (abs(step_h) < 1e-7 * (1.0 + abs(solve_t))) {
-            solve_y = vec3<f32>(bitcast<f32>(NAN_BITS));
+            solve_failed = true;
             solve_active = false;
             return true;
         }
@@ -533,6 +532,7 @@ fn run(@builtin(global_invocation_id) id: vec3<u32>) {
     var resume = head.y;
     evaluations = head.z;
     solve_active = (head.w & 1u) != 0u;
+    solve_failed = (head.w & 4u) != 0u;
     let saved_a = bitcast<vec4<f32>>(progress[slot + 1u]);
     let saved_b = bitcast<vec4<f32>>(progress[slot + 2u]);
     solve_t = saved_a.x;
@@ -583,6 +583,9 @@ fn run(@builtin(global_invocation_id) id: vec3<u32>) {
     var flags = select(0u, 1u, solve_active);
     if (stored != params.registers) {
         flags |= 2u;
+    }
+    if (solve_failed) {
+        flags |= 4u;
     }
     progress[slot] = vec4<u32>(pc, resume, evaluations, flags);
     progress[slot + 1u] = bitcast<vec4<u32>>(vec4<f32>(solve_t, solve_h, solve_y.x, solve_y.y));

@@ -16,9 +16,9 @@ impl Executor {
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "cpu" => Ok(Executor::Cpu),
-            "gpu" => pollster::block_on(GpuContext::native()).map(Executor::Gpu).map_err(|e| {
-                format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")
-            }),
+            "gpu" => pollster::block_on(GpuContext::native())
+                .map(Executor::Gpu)
+                .map_err(|e| format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")),
             other => Err(format!("unknown --backend '{other}': choose cpu or gpu")),
         }
     }

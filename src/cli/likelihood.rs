@@ -6,11 +6,11 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use super::executor::Executor;
 use super::target::{load_model, ModelSpec};
 use crate::core::sample::grid::T_EPS_SAMPLE;
 use crate::core::sample::likelihood::{bits_per_dim, likelihood_plan};
 use crate::core::solve::tableau::ButcherTableau;
-use super::executor::Executor;
 use crate::exec::cpu::RunOptions;
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use super::executor::Executor;
 use super::target::{load_model, ModelSpec, Target};
 use crate::core::data::Point;
 use crate::core::metrics::{energy_distance, mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
@@ -12,7 +13,6 @@ use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
 use crate::core::sample::options::DlgIntegrator;
 use crate::core::sample::{build, SamplerOptions};
-use super::executor::Executor;
 use crate::exec::cpu::RunOptions;
 
 /// MMD and the energy distance cost O(n^2): they use at most this many points of each side.
@@ -158,7 +158,6 @@ pub struct SampleReport {
     pub mmd: f64,
     pub energy: f64,
 }
-
 
 /// Runs `sampler` (or draws from the target for `exact`) and scores the result.
 #[allow(clippy::too_many_arguments)]

@@ -86,6 +86,16 @@ fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
 
 /// Compares the runs; Err says what failed, with the figures.
 pub fn compare(plan: &Plan, cpu: &RunResult, gpu: &RunResult) -> Result<Comparison, String> {
+    compare_scaled(plan, cpu, gpu, 1.0)
+}
+
+/// SwiftShader (Chromium's software WebGPU) evaluates exp and log less exactly than lavapipe:
+/// its particles stray up to 3.1e-3 from the CPU's at 8 NFE (2% of them past 1e-3). The
+/// browser test scales the distance tolerances by this.
+pub const SWIFTSHADER_SCALE: f32 = 10.0;
+
+/// [`compare`] with every distance tolerance multiplied by `scale`.
+pub fn compare_scaled(plan: &Plan, cpu: &RunResult, gpu: &RunResult, scale: f32) -> Result<Comparison, String> {
     if cpu.positions.len() != gpu.positions.len() || cpu.frames.len() != gpu.frames.len() {
         return Err(format!(
             "{}: shapes differ: {} vs {} particles, {} vs {} frames",
@@ -96,7 +106,10 @@ pub fn compare(plan: &Plan, cpu: &RunResult, gpu: &RunResult) -> Result<Comparis
             gpu.frames.len()
         ));
     }
-    let expect = expectation(plan);
+    let expect = match expectation(plan) {
+        Expectation::EveryParticle(t) => Expectation::EveryParticle(t * scale),
+        Expectation::MostParticles { tolerance, share } => Expectation::MostParticles { tolerance: tolerance * scale, share },
+    };
     let tolerance = match expect {
         Expectation::EveryParticle(t) => t,
         Expectation::MostParticles { tolerance, .. } => tolerance,

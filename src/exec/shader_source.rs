@@ -7,6 +7,7 @@
 
 /// (file name, source) of every file under shaders/.
 pub const SHADER_FILES: &[(&str, &str)] = &[
+    ("draw.wgsl", include_str!("../../shaders/draw.wgsl")),
     ("mixture.wgsl", include_str!("../../shaders/mixture.wgsl")),
     ("mlp.wgsl", include_str!("../../shaders/mlp.wgsl")),
     ("model_buffers.wgsl", include_str!("../../shaders/model_buffers.wgsl")),

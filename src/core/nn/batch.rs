@@ -239,7 +239,10 @@ mod tests {
                     let want = mlp.eval(*x, 0.37, [0.2, -0.1], &mut ws);
                     for d in 0..2 {
                         let tolerance = 1e-5 * (1.0 + want[d].abs());
-                        assert!((got[d] - want[d]).abs() <= tolerance, "{activation:?} {width}x{depth}: {got:?} vs {want:?}");
+                        assert!(
+                            (got[d] - want[d]).abs() <= tolerance,
+                            "{activation:?} {width}x{depth}: {got:?} vs {want:?}"
+                        );
                     }
                 }
             }

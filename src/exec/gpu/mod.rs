@@ -3,6 +3,7 @@
 //! `(device, queue)` pair so that tests can pass their own device.
 
 pub mod context;
+pub mod draw;
 pub mod error;
 pub mod plan_code;
 pub mod plan_run;

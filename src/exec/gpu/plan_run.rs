@@ -494,6 +494,13 @@ impl GpuPlanRun {
                     values.push(registers[p * self.registers + v as usize][0]);
                 }
                 evaluations += u64::from(progress[p][2]);
+                if progress[p][3] & 4 != 0 {
+                    return Err(GpuError::Diverged(format!(
+                        "the adaptive solve of particle {} gave up (the step size underflowed or it took too many \
+                         steps): loosen --rtol/--atol",
+                        chunk.offset + p
+                    )));
+                }
                 if progress[p][3] & 2 != 0 {
                     return Err(GpuError::Validation(format!(
                         "particle {} was cut short by the software GPU's loop cap (llvmpipe stops an invocation \
