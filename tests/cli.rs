@@ -421,3 +421,44 @@ fn compare_draws_png_and_svg_charts_and_refuses_other_names() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains(".png or .svg"));
 }
+
+#[test]
+fn bench_reports_its_keys_and_bad_backends_are_refused() {
+    let report = json_of(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--particles",
+        "300",
+        "--nfe",
+        "3",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    for key in ["seconds", "evals_per_s", "gflops", "nfe"] {
+        assert!(report[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {report}");
+    }
+    assert_eq!(report["backend"], "cpu");
+    assert_eq!(report["particles"], 300);
+    assert!(report["adapter"].as_str().is_some_and(|a| a.contains("cpu")));
+    let bad = nde(&[
+        "sample",
+        "--target",
+        "gmm8",
+        "--process",
+        "vp",
+        "--model",
+        "exact",
+        "--sampler",
+        "ddim",
+        "--backend",
+        "tpu",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("choose cpu or gpu"));
+}

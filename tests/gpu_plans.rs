@@ -14,7 +14,7 @@ use nde_playground::core::train::level_classifier::{LevelClassifier, LevelTraine
 use nde_playground::core::train::objective::Parameterisation;
 use nde_playground::exec::agreement::{cases, compare, test_mixture, trained_mlp, Comparison};
 use nde_playground::exec::cpu::{run_plan, RunOptions, RunResult};
-use nde_playground::exec::gpu::plan_run::{execute_plan, GpuPlanRun, GpuRunSettings};
+use nde_playground::exec::gpu::plan_run::{execute_plan, GpuPlanRun, GpuRunSettings, PlanKernel};
 use nde_playground::exec::gpu::GpuContext;
 
 fn gpu_or_skip(test: &str) -> Option<GpuContext> {
@@ -171,17 +171,27 @@ fn chunked_and_stepwise_runs_equal_one_dispatch() {
         let model = ExactMixtureModel::new(test_mixture(), Process::vp()).data();
         let run = options(700);
         let whole = pollster::block_on(async {
-            let mut r =
-                GpuPlanRun::new(&ctx.device, &ctx.queue, GpuRunSettings::for_adapter(&ctx.info), &plan, &model, &run)
-                    .await
-                    .unwrap();
+            let kernel = PlanKernel::new(&ctx.device).await.unwrap();
+            let mut r = GpuPlanRun::new(
+                &ctx.device,
+                &ctx.queue,
+                &kernel,
+                GpuRunSettings::for_adapter(&ctx.info),
+                &plan,
+                &model,
+                &run,
+            )
+            .await
+            .unwrap();
             r.advance(usize::MAX).await.unwrap();
             r.read().await.unwrap()
         });
         let pieces = pollster::block_on(async {
+            let kernel = PlanKernel::new(&ctx.device).await.unwrap();
             let mut r = GpuPlanRun::with_chunk_limit(
                 &ctx.device,
                 &ctx.queue,
+                &kernel,
                 GpuRunSettings::for_adapter(&ctx.info),
                 &plan,
                 &model,

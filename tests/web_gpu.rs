@@ -46,12 +46,14 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     use nde_playground::core::train::objective::Parameterisation;
     use nde_playground::exec::agreement::{compare_scaled, test_mixture, trained_mlp, SWIFTSHADER_SCALE};
     use nde_playground::exec::cpu::{run_plan, RunOptions};
-    use nde_playground::exec::gpu::plan_run::{execute_plan, GpuRunSettings};
+    use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 
     let ctx = GpuContext::browser()
         .await
         .unwrap_or_else(|e| panic!("{e} (webdriver.json must pass --enable-unsafe-webgpu to Chromium)"));
     let settings = GpuRunSettings::for_adapter(&ctx.info);
+    // Compiled once: SwiftShader takes seconds per compilation of the interpreter.
+    let kernel = PlanKernel::new(&ctx.device).await.unwrap();
     let options = SamplerOptions { nfe: 8, sweeps: 2, ..SamplerOptions::default() };
     let run = RunOptions { particles: 256, seed: 7, traced: vec![0, 1], inputs: vec![] };
     let mut checked = 0;
@@ -59,7 +61,8 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
         let plan = build(sampler, Process::vp(), Parameterisation::Score, &options).unwrap();
         let mut model = ExactMixtureModel::new(test_mixture(), Process::vp());
         let cpu = run_plan(&plan, &mut model, &run).unwrap();
-        let gpu = execute_plan(&ctx.device, &ctx.queue, settings, &plan, &model.data(), &run).await.unwrap();
+        let gpu =
+            execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &model.data(), &run).await.unwrap();
         compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU: {e}"));
         checked += 1;
     }
@@ -67,7 +70,7 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     let plan = build("dpmpp-2m", Process::vp(), Parameterisation::Eps, &options).unwrap();
     let mut net = MlpModel::new(mlp, Parameterisation::Eps);
     let cpu = run_plan(&plan, &mut net, &run).unwrap();
-    let gpu = execute_plan(&ctx.device, &ctx.queue, settings, &plan, &net.data(), &run).await.unwrap();
+    let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &net.data(), &run).await.unwrap();
     compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU network: {e}"));
     let points = test_mixture().sample(64, 2);
     let inputs = points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
@@ -75,7 +78,7 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     let plan = likelihood_plan(Process::vp(), Parameterisation::Score, "dopri5", 1e-4, 1e-4, false).unwrap();
     let mut model = ExactMixtureModel::new(test_mixture(), Process::vp());
     let cpu = run_plan(&plan, &mut model, &run).unwrap();
-    let gpu = execute_plan(&ctx.device, &ctx.queue, settings, &plan, &model.data(), &run).await.unwrap();
+    let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &model.data(), &run).await.unwrap();
     let c = compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU likelihood: {e}"));
     assert!(c.max_value_error < 1e-2, "WebGPU likelihood differs by {} nats", c.max_value_error);
     assert_eq!(checked, 6);

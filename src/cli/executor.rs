@@ -4,21 +4,24 @@
 use crate::core::sample::model::Model;
 use crate::core::sample::Plan;
 use crate::exec::cpu::{run_plan, RunOptions, RunResult};
-use crate::exec::gpu::plan_run::{execute_plan, GpuRunSettings};
+use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::{describe_adapter, GpuContext};
 
 pub enum Executor {
     Cpu,
-    Gpu(GpuContext),
+    Gpu(GpuContext, PlanKernel),
 }
 
 impl Executor {
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "cpu" => Ok(Executor::Cpu),
-            "gpu" => pollster::block_on(GpuContext::native())
-                .map(Executor::Gpu)
-                .map_err(|e| format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")),
+            "gpu" => pollster::block_on(async {
+                let ctx = GpuContext::native().await?;
+                let kernel = PlanKernel::new(&ctx.device).await?;
+                Ok::<_, crate::exec::gpu::GpuError>(Executor::Gpu(ctx, kernel))
+            })
+            .map_err(|e| format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")),
             other => Err(format!("unknown --backend '{other}': choose cpu or gpu")),
         }
     }
@@ -26,7 +29,7 @@ impl Executor {
     pub fn name(&self) -> &'static str {
         match self {
             Executor::Cpu => "cpu",
-            Executor::Gpu(_) => "gpu",
+            Executor::Gpu(..) => "gpu",
         }
     }
 
@@ -37,17 +40,25 @@ impl Executor {
                 "cpu executor ({} threads for network evaluations)",
                 std::thread::available_parallelism().map_or(1, |c| c.get())
             ),
-            Executor::Gpu(ctx) => describe_adapter(&ctx.info),
+            Executor::Gpu(ctx, _) => describe_adapter(&ctx.info),
         }
     }
 
     pub fn run(&self, plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
         match self {
             Executor::Cpu => run_plan(plan, model, options),
-            Executor::Gpu(ctx) => {
+            Executor::Gpu(ctx, kernel) => {
                 let settings = GpuRunSettings::for_adapter(&ctx.info);
-                pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, &model.data(), options))
-                    .map_err(|e| format!("{e} (the GPU executor; --backend cpu runs the same plan on the CPU)"))
+                pollster::block_on(execute_plan_with(
+                    &ctx.device,
+                    &ctx.queue,
+                    kernel,
+                    settings,
+                    plan,
+                    &model.data(),
+                    options,
+                ))
+                .map_err(|e| format!("{e} (the GPU executor; --backend cpu runs the same plan on the CPU)"))
             }
         }
     }

@@ -108,7 +108,9 @@ pub fn compare_scaled(plan: &Plan, cpu: &RunResult, gpu: &RunResult, scale: f32)
     }
     let expect = match expectation(plan) {
         Expectation::EveryParticle(t) => Expectation::EveryParticle(t * scale),
-        Expectation::MostParticles { tolerance, share } => Expectation::MostParticles { tolerance: tolerance * scale, share },
+        Expectation::MostParticles { tolerance, share } => {
+            Expectation::MostParticles { tolerance: tolerance * scale, share }
+        }
     };
     let tolerance = match expect {
         Expectation::EveryParticle(t) => t,

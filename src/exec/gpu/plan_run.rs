@@ -212,6 +212,36 @@ fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result
     }
 }
 
+/// The compiled interpreter. Compiling it is the slow part of a first run (seconds on a
+/// software adapter), so callers that run many plans make one and pass it to each.
+#[derive(Debug, Clone)]
+pub struct PlanKernel {
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl PlanKernel {
+    pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let source = composed("plan_interpreter.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("plan_interpreter.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("plan interpreter"),
+            layout: None,
+            module: &module,
+            entry_point: Some("run"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(error) = scope.pop().await {
+            return Err(GpuError::Validation(error.to_string()));
+        }
+        Ok(PlanKernel { pipeline })
+    }
+}
+
 /// One chunk of particles and its buffers.
 struct Chunk {
     offset: usize,
@@ -261,19 +291,22 @@ impl GpuPlanRun {
     pub async fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        kernel: &PlanKernel,
         settings: GpuRunSettings,
         plan: &Plan,
         model: &ModelData,
         options: &RunOptions,
     ) -> Result<Self, GpuError> {
-        Self::with_chunk_limit(device, queue, settings, plan, model, options, usize::MAX).await
+        Self::with_chunk_limit(device, queue, kernel, settings, plan, model, options, usize::MAX).await
     }
 
     /// Like [`new`](Self::new), with at most `max_chunk` particles per chunk (the device's
     /// limits may impose fewer): lets tests split small runs into chunks.
+    #[allow(clippy::too_many_arguments)]
     pub async fn with_chunk_limit(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        kernel: &PlanKernel,
         settings: GpuRunSettings,
         plan: &Plan,
         model: &ModelData,
@@ -313,19 +346,7 @@ impl GpuPlanRun {
 
         let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = composed("plan_interpreter.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("plan_interpreter.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("plan interpreter"),
-            layout: None,
-            module: &module,
-            entry_point: Some("run"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let pipeline = kernel.pipeline.clone();
         let init = |label: &str, contents: &[u8], usage| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
         };
@@ -548,7 +569,21 @@ pub async fn execute_plan(
     model: &ModelData,
     options: &RunOptions,
 ) -> Result<RunResult, GpuError> {
-    let mut run = GpuPlanRun::new(device, queue, settings, plan, model, options).await?;
+    let kernel = PlanKernel::new(device).await?;
+    execute_plan_with(device, queue, &kernel, settings, plan, model, options).await
+}
+
+/// [`execute_plan`] with an already compiled kernel.
+pub async fn execute_plan_with(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    kernel: &PlanKernel,
+    settings: GpuRunSettings,
+    plan: &Plan,
+    model: &ModelData,
+    options: &RunOptions,
+) -> Result<RunResult, GpuError> {
+    let mut run = GpuPlanRun::new(device, queue, kernel, settings, plan, model, options).await?;
     // The work budget keeps each dispatch short; the whole plan is one range.
     run.advance(usize::MAX).await?;
     run.read().await

@@ -1,0 +1,99 @@
+//! Test layer (c): `nde --backend gpu` end to end on the native adapter (lavapipe in CI): the
+//! GPU executor's samples score like the CPU's, the likelihood matches, and `nde bench` reports
+//! the adapter. Skipped, loudly, without an adapter (failed with NDE_REQUIRE_GPU=1).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::process::Command;
+
+fn nde(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).output().expect("nde runs")
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = nde(args);
+    assert!(out.status.success(), "nde {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("nde {args:?}: stdout is not one JSON object ({e})"))
+}
+
+fn adapter_or_skip(test: &str) -> bool {
+    let info = json_of(&["info", "--json"]);
+    if info["adapter"]["found"].as_bool() == Some(true) {
+        return true;
+    }
+    if std::env::var("NDE_REQUIRE_GPU").as_deref() == Ok("1") {
+        panic!("{test}: NDE_REQUIRE_GPU=1 but {}", info["adapter"]["why"]);
+    }
+    println!("\nSKIPPED {test}: {}", info["adapter"]["why"]);
+    false
+}
+
+#[test]
+fn gpu_backend_samples_scores_and_benches_like_the_cpu() {
+    if !adapter_or_skip("gpu_backend_samples_scores_and_benches_like_the_cpu") {
+        return;
+    }
+    let sample = |backend: &str| {
+        json_of(&[
+            "sample",
+            "--target",
+            "gmm8",
+            "--process",
+            "vp",
+            "--model",
+            "exact",
+            "--sampler",
+            "dpmpp-2m",
+            "--nfe",
+            "10",
+            "--particles",
+            "500",
+            "--backend",
+            backend,
+            "--json",
+        ])
+    };
+    let (cpu, gpu) = (sample("cpu"), sample("gpu"));
+    assert_eq!(gpu["backend"], "gpu");
+    assert_eq!(cpu["nfe"], gpu["nfe"]);
+    // The same particles to 1e-3, so the same scores to about that.
+    let (a, b) = (cpu["swd"].as_f64().unwrap(), gpu["swd"].as_f64().unwrap());
+    assert!((a - b).abs() < 2e-3, "SWD cpu {a} gpu {b}");
+    let likelihood = |backend: &str| {
+        json_of(&[
+            "likelihood",
+            "--target",
+            "gmm8",
+            "--process",
+            "vp",
+            "--model",
+            "exact",
+            "--points",
+            "50",
+            "--backend",
+            backend,
+            "--json",
+        ])
+    };
+    let (lc, lg) = (likelihood("cpu"), likelihood("gpu"));
+    let (nc, ng) = (lc["nll"].as_f64().unwrap(), lg["nll"].as_f64().unwrap());
+    assert!((nc - ng).abs() < 1e-3, "NLL cpu {nc} gpu {ng}");
+    let bench = json_of(&[
+        "bench",
+        "--backend",
+        "gpu",
+        "--particles",
+        "256",
+        "--nfe",
+        "2",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(bench["backend"], "gpu");
+    assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty() && !a.contains("cpu executor")));
+    assert!(bench["evals_per_s"].as_f64().is_some_and(|v| v > 0.0));
+}
