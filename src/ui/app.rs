@@ -19,25 +19,42 @@ pub fn App() -> Html {
     let backend = use_state(|| BackendStatus::Detecting);
     let canvas = use_node_ref();
     let canvas_error = use_state(|| None::<String>);
+    // Which renderer drew the canvas last: the CPU's plotters at once, then the GPU's render
+    // pipeline once WebGPU is confirmed.
+    let renderer = use_state(|| "pending");
 
     {
         let backend = backend.clone();
+        let canvas = canvas.clone();
+        let canvas_error = canvas_error.clone();
+        let renderer = renderer.clone();
         use_effect_with((), move |_| {
             spawn_local(async move {
-                backend.set(detect_backend().await);
+                let (status, gpu) = detect_backend().await;
+                backend.set(status);
+                if let (Some(gpu), Some(element)) = (gpu, canvas.cast::<web_sys::HtmlCanvasElement>()) {
+                    match first_light::draw_with_gpu(element, &gpu).await {
+                        Ok(()) => renderer.set("webgpu"),
+                        Err(e) => {
+                            canvas_error.set(Some(format!("the GPU could not draw (the CPU drawing stays): {e}")))
+                        }
+                    }
+                }
             });
         });
     }
     {
         let canvas = canvas.clone();
         let canvas_error = canvas_error.clone();
+        let renderer = renderer.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
             if let Some(element) = canvas.cast::<web_sys::HtmlCanvasElement>() {
-                if let Err(e) = first_light::draw(element) {
-                    canvas_error.set(Some(format!("could not draw on the canvas: {e}")));
+                match first_light::draw(element) {
+                    Ok(()) => renderer.set("canvas2d"),
+                    Err(e) => canvas_error.set(Some(format!("could not draw on the canvas: {e}"))),
                 }
             }
         });
@@ -61,7 +78,7 @@ pub fn App() -> Html {
                     <p class="placeholder">{ "Process, parameterisation, network size and live training arrive here." }</p>
                 </section>
                 <section class="column center" aria-label="Canvas" data-testid="column-center">
-                    <canvas ref={canvas} data-testid="main-canvas" width="560" height="560"
+                    <canvas ref={canvas} data-testid="main-canvas" data-renderer={*renderer} width="560" height="560"
                         aria-label="2000 standard normal draws from the counter-based RNG"></canvas>
                     <label class="scrubber">
                         { "Time t" }

@@ -17,8 +17,9 @@ fn string_field(target: &JsValue, key: &str) -> String {
 
 /// Asks the browser for an adapter (to name it, and to give a reason when there is none),
 /// then has wgpu open a device on it, so the badge says WebGPU only when the GPU path works.
-pub async fn detect_backend() -> BackendStatus {
-    let cpu = |reason: &str| BackendStatus::Cpu { reason: reason.to_string() };
+/// Returns the device too, for the page to draw and compute with.
+pub async fn detect_backend() -> (BackendStatus, Option<GpuContext>) {
+    let cpu = |reason: &str| (BackendStatus::Cpu { reason: reason.to_string() }, None);
     let Some(window) = web_sys::window() else { return cpu("not running in a browser window") };
     let gpu = get(&window.navigator(), "gpu");
     if gpu.is_undefined() || gpu.is_null() {
@@ -45,10 +46,13 @@ pub async fn detect_backend() -> BackendStatus {
     );
     let fallback = get(&info, "isFallbackAdapter").as_bool().unwrap_or(false);
     match GpuContext::browser().await {
-        Ok(context) => BackendStatus::WebGpu {
-            software: fallback || context.is_software() || label.to_lowercase().contains("swiftshader"),
-            adapter: label,
-        },
+        Ok(context) => (
+            BackendStatus::WebGpu {
+                software: fallback || context.is_software() || label.to_lowercase().contains("swiftshader"),
+                adapter: label,
+            },
+            Some(context),
+        ),
         Err(e) => cpu(&e.to_string()),
     }
 }

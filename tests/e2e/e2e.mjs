@@ -94,6 +94,20 @@ async function badgeCase(baseUrl, { name, webgpu, expected }) {
     record(`${name}: badge reads ${expected}`, expected.test(text), `badge: "${text}"`);
     const columns = await page.locator('section.column').count();
     record(`${name}: three-column shell`, columns === 3, `${columns} columns`);
+    // With WebGPU the GPU render pipeline redraws the canvas; without, plotters' drawing stays.
+    const wantRenderer = webgpu ? 'webgpu' : 'canvas2d';
+    let renderer = 'unknown';
+    try {
+      await page.waitForFunction(
+        (want) => document.querySelector('[data-testid="main-canvas"]')?.dataset.renderer === want,
+        wantRenderer,
+        { timeout: 60_000 },
+      );
+      renderer = wantRenderer;
+    } catch (error) {
+      renderer = await page.getByTestId('main-canvas').evaluate((c) => c.dataset.renderer ?? 'none');
+    }
+    record(`${name}: canvas drawn by ${wantRenderer}`, renderer === wantRenderer, `renderer: ${renderer}`);
     const canvasInk = await page.getByTestId('main-canvas').evaluate((canvas) => {
       const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
       let inked = 0;
