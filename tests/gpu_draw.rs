@@ -3,20 +3,12 @@
 //! inks the pixels on its path, and the field's colour map runs from blue (low) to red (high).
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::gpu_or_skip;
+
 use nde_playground::core::data::GaussianMixture;
 use nde_playground::exec::gpu::draw::{render_to_rgba, FieldGrid, Scene};
-use nde_playground::exec::gpu::GpuContext;
-
-fn gpu_or_skip(test: &str) -> Option<GpuContext> {
-    match pollster::block_on(GpuContext::native()) {
-        Ok(ctx) => Some(ctx),
-        Err(e) if std::env::var("NDE_REQUIRE_GPU").as_deref() == Ok("1") => panic!("{test}: NDE_REQUIRE_GPU=1 but {e}"),
-        Err(e) => {
-            println!("\nSKIPPED {test}: {e}");
-            None
-        }
-    }
-}
 
 const SIZE: u32 = 256;
 

@@ -6,6 +6,10 @@
 //! with `NDE_REQUIRE_GPU=1` (set by `make test`) a missing adapter is a failure.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::gpu_or_skip;
+
 use nde_playground::core::process::Process;
 use nde_playground::core::sample::likelihood::likelihood_plan;
 use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
@@ -15,24 +19,6 @@ use nde_playground::core::train::objective::Parameterisation;
 use nde_playground::exec::agreement::{cases, compare, test_mixture, trained_mlp, Comparison};
 use nde_playground::exec::cpu::{run_plan, RunOptions, RunResult};
 use nde_playground::exec::gpu::plan_run::{execute_plan, GpuPlanRun, GpuRunSettings, PlanKernel};
-use nde_playground::exec::gpu::GpuContext;
-
-fn gpu_or_skip(test: &str) -> Option<GpuContext> {
-    match pollster::block_on(GpuContext::native()) {
-        Ok(ctx) => {
-            println!("{test}: adapter {}", ctx.describe());
-            Some(ctx)
-        }
-        Err(e) if std::env::var("NDE_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("{test}: NDE_REQUIRE_GPU=1 but {e}")
-        }
-        Err(e) => {
-            // Own line, so the layer runner finds it after libtest's "test name ... ".
-            println!("\nSKIPPED {test}: {e}");
-            None
-        }
-    }
-}
 
 /// Per-point nats: the divergence integral adds f32 Jacobians over hundreds of steps
 /// (measured: 9e-5 for the mixture, 2.3e-3 for a network).
@@ -42,7 +28,12 @@ fn options(particles: usize) -> RunOptions {
     RunOptions { particles, seed: 3, traced: vec![0, 1, 2], inputs: vec![] }
 }
 
-fn both(ctx: &GpuContext, plan: &Plan, model: &mut dyn Model, run: &RunOptions) -> (RunResult, RunResult) {
+fn both(
+    ctx: &nde_playground::exec::gpu::GpuContext,
+    plan: &Plan,
+    model: &mut dyn Model,
+    run: &RunOptions,
+) -> (RunResult, RunResult) {
     let cpu = run_plan(plan, model, run).unwrap_or_else(|e| panic!("{}: CPU: {e}", plan.sampler));
     let gpu = pollster::block_on(execute_plan(
         &ctx.device,

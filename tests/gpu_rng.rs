@@ -7,25 +7,11 @@
 //! missing adapter is a failure.
 #![cfg(not(target_arch = "wasm32"))]
 
-use nde_playground::exec::gpu::rng_fill::{compare_with_cpu, execute_rng_fill, RngFillRequest, NORMAL_TOLERANCE};
-use nde_playground::exec::gpu::GpuContext;
+mod common;
 
-fn gpu_or_skip(test: &str) -> Option<GpuContext> {
-    match pollster::block_on(GpuContext::native()) {
-        Ok(ctx) => {
-            println!("{test}: adapter {}", ctx.describe());
-            Some(ctx)
-        }
-        Err(e) if std::env::var("NDE_REQUIRE_GPU").as_deref() == Ok("1") => {
-            panic!("{test}: NDE_REQUIRE_GPU=1 but {e}")
-        }
-        Err(e) => {
-            // Own line, so the layer runner finds it after libtest's "test name ... ".
-            println!("\nSKIPPED {test}: {e}");
-            None
-        }
-    }
-}
+use common::gpu_or_skip;
+
+use nde_playground::exec::gpu::rng_fill::{compare_with_cpu, execute_rng_fill, RngFillRequest, NORMAL_TOLERANCE};
 
 #[test]
 fn gpu_philox_matches_cpu_bit_for_bit() {
