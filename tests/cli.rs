@@ -1,11 +1,9 @@
 //! The `nde` binary's contract: help, `info --json`, and errors with status 2.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::process::Command;
+mod common;
 
-fn nde(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).output().expect("nde runs")
-}
+use common::{json_of, nde};
 
 #[test]
 fn help_lists_the_commands() {
@@ -38,12 +36,6 @@ fn unknown_commands_and_flags_fail_with_status_2() {
         assert!(out.stdout.is_empty(), "errors go to stderr only");
         assert!(!out.stderr.is_empty());
     }
-}
-
-fn json_of(args: &[&str]) -> serde_json::Value {
-    let out = nde(args);
-    assert!(out.status.success(), "nde {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("nde {args:?}: stdout is not one JSON object ({e})"))
 }
 
 #[test]

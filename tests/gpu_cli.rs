@@ -3,17 +3,9 @@
 //! the adapter. Skipped, loudly, without an adapter (failed with NDE_REQUIRE_GPU=1).
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::process::Command;
+mod common;
 
-fn nde(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).output().expect("nde runs")
-}
-
-fn json_of(args: &[&str]) -> serde_json::Value {
-    let out = nde(args);
-    assert!(out.status.success(), "nde {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("nde {args:?}: stdout is not one JSON object ({e})"))
-}
+use common::json_of;
 
 fn adapter_or_skip(test: &str) -> bool {
     let info = json_of(&["info", "--json"]);

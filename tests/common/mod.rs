@@ -1,6 +1,22 @@
-//! Shared by the GPU test files: the native adapter, or a loud skip.
+//! Shared by the integration tests: the native adapter (or a loud skip), and running `nde`.
+//! Each test file uses part of it, so the rest is dead code there.
+#![allow(dead_code)]
+
+use std::process::Command;
 
 use nde_playground::exec::gpu::GpuContext;
+
+/// Runs the `nde` binary built for these tests.
+pub fn nde(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_nde")).args(args).output().expect("nde runs")
+}
+
+/// Runs `nde` and parses its stdout as one JSON object, failing with its stderr otherwise.
+pub fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = nde(args);
+    assert!(out.status.success(), "nde {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("nde {args:?}: stdout is not one JSON object ({e})"))
+}
 
 /// The native (Vulkan) adapter. Without one the test prints `SKIPPED` on its own line (the
 /// layer runner counts it as skipped, not passed), or fails when NDE_REQUIRE_GPU=1.
