@@ -8,6 +8,7 @@
 
 pub mod core;
 pub mod exec;
+pub mod playground;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

@@ -69,6 +69,19 @@ fn draw_index(log_probs: &[f64], u: f64) -> usize {
 }
 
 pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
+    run_plan_from(plan, model, options, 0)
+}
+
+/// Runs particles `first .. first + options.particles` of a larger run: each particle draws
+/// its noise by its global index, so running a run in slices (as the page does, a slice per
+/// frame) gives exactly the particles of one whole run. `options.traced` holds global
+/// indices; those outside the slice are left out of its frames.
+pub fn run_plan_from(
+    plan: &Plan,
+    model: &mut dyn Model,
+    options: &RunOptions,
+    first: usize,
+) -> Result<RunResult, String> {
     plan.validate()?;
     if model.param() != plan.param {
         return Err(format!("the plan was built for a {:?} model but the model is {:?}", plan.param, model.param()));
@@ -87,7 +100,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
         match op {
             Op::Init { into, mean, std, counter } => {
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let z = noise(options.seed, p, *counter);
+                    let z = noise(options.seed, first + p, *counter);
                     r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
                 }
             }
@@ -112,7 +125,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                         acc[1] += c * r[*reg as usize][1];
                     }
                     if *scale != 0.0 {
-                        let z = noise(options.seed, p, *counter);
+                        let z = noise(options.seed, first + p, *counter);
                         acc[0] += scale * z[0];
                         acc[1] += scale * z[1];
                     }
@@ -175,13 +188,13 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 };
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let (xs, sx, lpx) = (r[*x as usize], r[*score as usize], f64::from(r[*logp as usize][0]));
-                    let z = noise(options.seed, p, *counter);
+                    let z = noise(options.seed, first + p, *counter);
                     let root = (2.0 * eps).sqrt() as f32;
                     let y = [0, 1].map(|d| xs[d] + *step * sx[d] + root * z[d]);
                     let (sy, lpy) = score_and_log_density(model, plan, y, t)?;
                     let log_ratio = lpy - lpx + log_q(xs, y, sy) - log_q(y, xs, sx);
                     let u = f64::from(u32_to_open_unit_f32(
-                        random_u32x4(options.seed, p as u64, u64::from(*accept_counter))[0],
+                        random_u32x4(options.seed, (first + p) as u64, u64::from(*accept_counter))[0],
                     ));
                     if u.ln() < log_ratio {
                         r[*x as usize] = y;
@@ -221,7 +234,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                         (0..log_post.len()).max_by(|a, b| log_post[*a].total_cmp(&log_post[*b])).unwrap_or(0)
                     } else {
                         let u = f64::from(u32_to_open_unit_f32(
-                            random_u32x4(options.seed, p as u64, u64::from(*counter))[0],
+                            random_u32x4(options.seed, (first + p) as u64, u64::from(*counter))[0],
                         ));
                         draw_index(&log_post, u)
                     };
@@ -246,7 +259,7 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let divergence = match probe_counter {
-                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, p as u64, u64::from(*c))[0]),
+                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0]),
                         None => Divergence::Exact,
                     };
                     let start = r[*x as usize];
@@ -276,13 +289,20 @@ pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Res
                 }
             }
             Op::Snapshot { reg, .. } => {
-                frames.push(options.traced.iter().filter(|p| **p < n).map(|p| regs[*p][*reg as usize]).collect());
+                frames.push(
+                    options
+                        .traced
+                        .iter()
+                        .filter(|p| (first..first + n).contains(*p))
+                        .map(|p| regs[*p - first][*reg as usize])
+                        .collect(),
+                );
             }
         }
     }
     let positions: Vec<[f32; 2]> = regs.iter().map(|r| r[0]).collect();
     if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
-        return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
+        return Err(format!("particle {} left the finite numbers (the sampler diverged): try more steps", first + p));
     }
     let values = plan.value_register.map_or_else(Vec::new, |v| regs.iter().map(|r| r[v as usize][0]).collect());
     Ok(RunResult { positions, frames, nfe: evaluations as f64 / n.max(1) as f64, values })

@@ -62,6 +62,8 @@ pub struct Trainer {
     rng: RngStream,
     ws: Workspace<f64>,
     params64: Vec<f64>,
+    /// (t, loss) of each sample of the last step, for the loss-by-time chart.
+    pub sample_losses: Vec<(f64, f64)>,
 }
 
 impl Trainer {
@@ -102,6 +104,7 @@ impl Trainer {
             rng,
             ws: Workspace::default(),
             params64: Vec::new(),
+            sample_losses: Vec::new(),
         })
     }
 
@@ -116,6 +119,7 @@ impl Trainer {
         let mut features = Vec::new();
         let mut total = 0.0;
         let t_max = self.process.t_max();
+        self.sample_losses.clear();
         for _ in 0..self.config.batch {
             let i = self.rng.below(self.data.len());
             let x0 = self.data[i];
@@ -127,6 +131,7 @@ impl Trainer {
             let out = forward(&config, &self.params64, &features, &mut self.ws);
             let (loss, d_out) = self.objective.sample_loss(&self.process, t, x0, z, mu, out);
             total += loss;
+            self.sample_losses.push((t, loss));
             vjp(&config, &self.params64, &self.ws, &d_out, &mut grads, &mut grad_input);
         }
         let n = self.config.batch as f64;

@@ -1,0 +1,272 @@
+//! Sampler runs that the page advances a slice at a time: a run is split by particles, and
+//! since every particle draws its noise by its own index (`run_plan_from`), the slices add
+//! up to exactly one whole run. Each slice is sized from the last one's speed so that a
+//! frame's budget is kept whatever the sampler, NFE or network.
+
+use crate::core::data::Point;
+use crate::core::metrics::{mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
+use crate::core::sample::model::Model;
+use crate::core::sample::plan::{Op, Plan};
+use crate::exec::cpu::{run_plan, run_plan_from, RunOptions, RunResult};
+
+/// Trajectories drawn per panel.
+pub const TRAJECTORIES: usize = 12;
+/// MMD is quadratic in the sample sizes: it is taken on this many particles and data
+/// points, so that it fits in one frame.
+pub const MMD_POINTS: usize = 500;
+
+/// Quality against the data: sliced Wasserstein on every particle, MMD on the first
+/// `MMD_POINTS` of each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quality {
+    pub swd: f64,
+    pub mmd: f64,
+}
+
+pub fn quality(reference: &[Point], sample: &[[f32; 2]], seed: u64) -> Quality {
+    let sample: Vec<Point> = sample.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
+    let head = |v: &[Point]| v[..v.len().min(MMD_POINTS)].to_vec();
+    Quality {
+        swd: sliced_wasserstein(reference, &sample, &projections(64, seed)),
+        mmd: mmd(&head(reference), &head(&sample), &DEFAULT_BANDWIDTHS),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PanelRun {
+    pub plan: Plan,
+    pub particles: usize,
+    pub seed: u64,
+    /// Whether every particle's every step is kept (for the scrubber).
+    pub keep_frames: bool,
+    /// Particles done so far (they are 0..next).
+    next: usize,
+    /// Particles in the next slice.
+    chunk: usize,
+    pub positions: Vec<[f32; 2]>,
+    /// frames[f][p]: particle p at the plan's snapshot f (when `keep_frames`).
+    pub frames: Vec<Vec<[f32; 2]>>,
+    evaluations: f64,
+    /// Compute time spent, in milliseconds.
+    pub elapsed_ms: f64,
+    pub quality: Option<Quality>,
+    pub error: Option<String>,
+}
+
+impl PanelRun {
+    pub fn new(plan: Plan, particles: usize, seed: u64, keep_frames: bool) -> Self {
+        PanelRun {
+            plan,
+            particles,
+            seed,
+            keep_frames,
+            next: 0,
+            chunk: 8,
+            positions: Vec::with_capacity(particles),
+            frames: Vec::new(),
+            evaluations: 0.0,
+            elapsed_ms: 0.0,
+            quality: None,
+            error: None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.error.is_some() || self.quality.is_some()
+    }
+
+    /// Fraction of the particles done.
+    pub fn progress(&self) -> f64 {
+        if self.is_done() {
+            1.0
+        } else {
+            self.next as f64 / self.particles.max(1) as f64
+        }
+    }
+
+    /// Model evaluations per particle so far.
+    pub fn nfe(&self) -> f64 {
+        self.evaluations / self.next.max(1) as f64
+    }
+
+    /// Runs slices until `budget_ms` has passed (at least one slice), then, once every
+    /// particle is done, measures the quality against `reference`.
+    pub fn advance(&mut self, model: &mut dyn Model, reference: &[Point], budget_ms: f64, clock: &dyn Fn() -> f64) {
+        let start = clock();
+        while !self.is_done() {
+            if self.next == self.particles {
+                self.quality = Some(quality(reference, &self.positions, self.seed));
+                self.elapsed_ms += clock() - start;
+                return;
+            }
+            let count = self.chunk.min(self.particles - self.next);
+            let traced = if self.keep_frames { (self.next..self.next + count).collect() } else { Vec::new() };
+            let options = RunOptions { particles: count, seed: self.seed, traced, inputs: Vec::new() };
+            let slice_start = clock();
+            match run_plan_from(&self.plan, model, &options, self.next) {
+                Ok(result) => self.absorb(result, count),
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+            let now = clock();
+            // Size the next slice to take about a third of the budget.
+            let per_particle = ((now - slice_start) / count as f64).max(1e-4);
+            self.chunk = ((budget_ms / 3.0 / per_particle) as usize).clamp(1, 4096);
+            if now - start >= budget_ms {
+                break;
+            }
+        }
+        self.elapsed_ms += clock() - start;
+    }
+
+    fn absorb(&mut self, result: RunResult, count: usize) {
+        self.positions.extend_from_slice(&result.positions);
+        if self.keep_frames {
+            if self.frames.is_empty() {
+                self.frames = vec![Vec::with_capacity(self.particles); result.frames.len()];
+            }
+            for (all, slice) in self.frames.iter_mut().zip(result.frames) {
+                all.extend(slice);
+            }
+        }
+        self.evaluations += result.nfe * count as f64;
+        self.next += count;
+    }
+
+    /// The particles at the scrubber's position (a fraction of the run's steps).
+    pub fn frame_at(&self, fraction: f64) -> &[[f32; 2]] {
+        if self.frames.is_empty() {
+            return &self.positions;
+        }
+        let f = (fraction.clamp(0.0, 1.0) * (self.frames.len() - 1) as f64).round() as usize;
+        let frame = &self.frames[f];
+        // A running panel has fewer particles in each frame than in the end.
+        frame
+    }
+
+    /// The step the scrubber shows and the number of steps.
+    pub fn step_at(&self, fraction: f64) -> (usize, usize) {
+        let steps = self.frames.len().saturating_sub(1);
+        ((fraction.clamp(0.0, 1.0) * steps as f64).round() as usize, steps)
+    }
+
+    /// The first `TRAJECTORIES` particles' paths up to the scrubber's position.
+    pub fn trajectories(&self, fraction: f64) -> Vec<Vec<[f32; 2]>> {
+        let (upto, _) = self.step_at(fraction);
+        let count = TRAJECTORIES.min(self.frames.first().map_or(0, Vec::len));
+        (0..count).map(|p| self.frames[..=upto.min(self.frames.len().saturating_sub(1))].iter().map(|f| f[p]).collect()).collect()
+    }
+}
+
+/// The path of one particle that starts at `start` (at the sampler's first time) instead of
+/// a draw from the prior: what clicking the canvas shows.
+pub fn seeded_trajectory(plan: &Plan, model: &mut dyn Model, start: [f32; 2], seed: u64) -> Result<Vec<[f32; 2]>, String> {
+    let mut plan = plan.clone();
+    let first_init = plan.ops.iter().position(|op| matches!(op, Op::Init { .. })).ok_or("this sampler has no starting draw")?;
+    let Op::Init { into, .. } = plan.ops[first_init] else { unreachable!() };
+    plan.ops[first_init] = Op::LoadInput { into };
+    let options = RunOptions { particles: 1, seed, traced: vec![0], inputs: vec![start] };
+    let run = run_plan(&plan, model, &options)?;
+    let mut path: Vec<[f32; 2]> = run.frames.into_iter().map(|f| f[0]).collect();
+    if path.first() != Some(&start) {
+        path.insert(0, start);
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::core::data::GaussianMixture;
+    use crate::core::process::Process;
+    use crate::core::sample::model::ExactMixtureModel;
+    use crate::core::sample::{build, SamplerOptions};
+    use crate::core::train::Parameterisation;
+
+    fn exact() -> ExactMixtureModel {
+        ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::vp())
+    }
+
+    fn plan(sampler: &str, nfe: usize) -> Plan {
+        build(sampler, Process::vp(), Parameterisation::Score, &SamplerOptions { nfe, ..SamplerOptions::default() }).unwrap()
+    }
+
+    /// A clock that advances `step` ms per read.
+    fn ticking(step: f64) -> impl Fn() -> f64 {
+        let t = std::cell::Cell::new(0.0);
+        move || {
+            t.set(t.get() + step);
+            t.get()
+        }
+    }
+
+    #[test]
+    fn slices_add_up_to_one_whole_run() {
+        for sampler in ["em", "dpmpp-2m", "pf-dopri5"] {
+            let plan = plan(sampler, 12);
+            let whole = run_plan(&plan, &mut exact(), &RunOptions { particles: 100, seed: 4, traced: (0..100).collect(), inputs: vec![] })
+                .unwrap();
+            let mut sliced = PanelRun::new(plan, 100, 4, true);
+            let reference = GaussianMixture::eight_gaussians().sample(300, 0);
+            let clock = ticking(1.0);
+            let mut calls = 0;
+            while !sliced.is_done() {
+                sliced.advance(&mut exact(), &reference, 3.0, &clock);
+                calls += 1;
+            }
+            assert!(calls > 3, "{sampler}: the run was not sliced ({calls} calls)");
+            assert_eq!(sliced.positions, whole.positions, "{sampler}");
+            assert_eq!(sliced.frames, whole.frames, "{sampler}");
+            assert!((sliced.nfe() - whole.nfe).abs() < 1e-9, "{sampler}");
+            assert_eq!(sliced.quality.unwrap(), quality(&reference, &whole.positions, 4), "{sampler}");
+        }
+    }
+
+    #[test]
+    fn the_scrubber_walks_from_noise_to_data() {
+        let mut run = PanelRun::new(plan("ddim", 20), 400, 1, true);
+        let reference = GaussianMixture::eight_gaussians().sample(400, 0);
+        while !run.is_done() {
+            run.advance(&mut exact(), &reference, 1e9, &ticking(1.0));
+        }
+        assert_eq!(run.step_at(1.0), (20, 20));
+        assert_eq!(run.frame_at(1.0), &run.positions[..]);
+        let start = quality(&reference, run.frame_at(0.0), 0).swd;
+        let middle = quality(&reference, run.frame_at(0.5), 0).swd;
+        let end = quality(&reference, run.frame_at(1.0), 0).swd;
+        assert!(start > middle && middle > end, "{start} {middle} {end}");
+        let paths = run.trajectories(0.5);
+        assert_eq!(paths.len(), TRAJECTORIES);
+        assert_eq!(paths[0].len(), 11);
+    }
+
+    #[test]
+    fn a_seeded_particle_starts_where_clicked_and_lands_on_a_mode() {
+        let path = seeded_trajectory(&plan("pf-rk4", 40), &mut exact(), [3.0, -1.0], 0).unwrap();
+        assert_eq!(path[0], [3.0, -1.0]);
+        let end = path.last().unwrap();
+        let modes = GaussianMixture::eight_gaussians().to_spec().means;
+        let nearest = modes.iter().map(|m| ((m[0] - end[0] as f64).powi(2) + (m[1] - end[1] as f64).powi(2)).sqrt()).fold(f64::MAX, f64::min);
+        assert!(nearest < 0.6, "ends at {end:?}, {nearest} from the nearest mode");
+    }
+
+    #[test]
+    fn a_diverging_run_reports_instead_of_drawing_nan() {
+        // EM with 1 step on VE (sigma_max 50) flies off: the run keeps the message.
+        let plan = build("em", Process::ve(), Parameterisation::Score, &SamplerOptions { nfe: 1, ..SamplerOptions::default() }).unwrap();
+        let mut model = ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::ve());
+        let mut run = PanelRun::new(plan, 50, 0, true);
+        let reference = GaussianMixture::eight_gaussians().sample(100, 0);
+        run.advance(&mut model, &reference, 1e9, &ticking(1.0));
+        if let Some(e) = &run.error {
+            assert!(e.contains("diverged"), "{e}");
+        } else {
+            assert!(run.positions.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Live training: the trainer, run in slices of a few milliseconds, with the loss history the
+//! charts draw, and the safety net — a step that diverges (a NaN, or a loss far above its
+//! running average) pauses training and rolls the weights back to the last good checkpoint.
+
+use crate::core::nn::adam::{Adam, Ema};
+use crate::core::train::{Parameterisation, Trainer};
+
+/// A loss this many times its running average is an explosion, not noise.
+pub const EXPLOSION_FACTOR: f64 = 20.0;
+/// Steps before the explosion rule applies (the average needs a few samples).
+const WARM_UP_STEPS: usize = 20;
+/// A checkpoint is taken every this many good steps.
+const CHECKPOINT_EVERY: u64 = 25;
+/// The loss-by-time chart's bins over [0, t_max].
+pub const TIME_BINS: usize = 10;
+/// Points the loss chart keeps; beyond it neighbours merge, so memory stays flat however
+/// long training runs.
+pub const HISTORY_POINTS: usize = 1000;
+
+/// The loss curve at a resolution that halves as it fills.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LossHistory {
+    /// (step, mean loss over the points merged into it, EMA at that step).
+    pub points: Vec<(u64, f64, f64)>,
+    /// Steps per point.
+    stride: u64,
+    pending: (u64, f64, u64),
+    /// The running (exponential) average of the loss, as the chart's EMA line.
+    pub ema: Option<f64>,
+    /// EMA of the loss in each time bin.
+    pub by_time: [Option<f64>; TIME_BINS],
+    recorded: usize,
+}
+
+impl LossHistory {
+    fn new() -> Self {
+        LossHistory { stride: 1, ..Default::default() }
+    }
+
+    fn record(&mut self, step: u64, loss: f64, samples: &[(f64, f64)], t_max: f64) {
+        let ema = match self.ema {
+            Some(e) => 0.95 * e + 0.05 * loss,
+            None => loss,
+        };
+        self.ema = Some(ema);
+        self.recorded += 1;
+        for (t, l) in samples {
+            let bin = ((t / t_max * TIME_BINS as f64) as usize).min(TIME_BINS - 1);
+            self.by_time[bin] = Some(match self.by_time[bin] {
+                Some(e) => 0.98 * e + 0.02 * l,
+                None => *l,
+            });
+        }
+        let (_, sum, count) = self.pending;
+        self.pending = (step, sum + loss, count + 1);
+        if self.pending.2 >= self.stride {
+            let (step, sum, count) = self.pending;
+            self.points.push((step, sum / count as f64, ema));
+            self.pending = (0, 0.0, 0);
+        }
+        if self.points.len() >= HISTORY_POINTS {
+            let merged = self
+                .points
+                .chunks(2)
+                .map(|c| {
+                    let last = c[c.len() - 1];
+                    (last.0, c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64, last.2)
+                })
+                .collect();
+            self.points = merged;
+            self.stride *= 2;
+        }
+    }
+
+    pub fn last_loss(&self) -> Option<f64> {
+        self.points.last().map(|p| p.1)
+    }
+}
+
+/// What the weights were at the last good step.
+#[derive(Debug, Clone)]
+struct Checkpoint {
+    params: Vec<f32>,
+    ema: Ema,
+    adam: Adam,
+}
+
+pub struct TrainingSession {
+    pub trainer: Trainer,
+    /// What the network's output means (the samplers need it).
+    pub param: Parameterisation,
+    pub history: LossHistory,
+    checkpoint: Checkpoint,
+    /// Why training stopped by itself, if it did.
+    pub stopped_because: Option<String>,
+    /// Training steps per second over the last slices.
+    pub steps_per_second: Option<f64>,
+}
+
+impl TrainingSession {
+    pub fn new(trainer: Trainer, param: Parameterisation) -> Self {
+        let checkpoint =
+            Checkpoint { params: trainer.mlp.params.clone(), ema: trainer.ema.clone(), adam: trainer.adam.clone() };
+        TrainingSession {
+            trainer,
+            param,
+            history: LossHistory::new(),
+            checkpoint,
+            stopped_because: None,
+            steps_per_second: None,
+        }
+    }
+
+    /// Steps taken since the weights were created or loaded.
+    pub fn steps(&self) -> u64 {
+        self.trainer.adam.steps()
+    }
+
+    /// One step. On divergence the weights return to the checkpoint and the reason is kept
+    /// in `stopped_because` (and returned).
+    pub fn step(&mut self) -> Result<f64, String> {
+        let step = self.steps() + 1;
+        let result = self.trainer.step();
+        let problem = match (&result, self.history.ema) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(loss), Some(ema)) if self.history.recorded >= WARM_UP_STEPS && *loss > EXPLOSION_FACTOR * ema => {
+                Some(format!(
+                    "training diverged at step {step}: the loss jumped to {loss:.3e}, {:.0}× its running average {ema:.3}; lower the learning rate",
+                    loss / ema
+                ))
+            }
+            _ => None,
+        };
+        if let Some(reason) = problem {
+            self.roll_back();
+            let message = format!("{reason}. Rolled back to the weights of step {}; training paused.", self.steps());
+            self.stopped_because = Some(message.clone());
+            return Err(message);
+        }
+        let loss = result.expect("checked above");
+        let t_max = self.trainer.process.t_max();
+        self.history.record(step, loss, &self.trainer.sample_losses, t_max);
+        let calm = self.history.ema.is_none_or(|e| loss < 3.0 * e);
+        if step % CHECKPOINT_EVERY == 0 && calm {
+            self.checkpoint = Checkpoint {
+                params: self.trainer.mlp.params.clone(),
+                ema: self.trainer.ema.clone(),
+                adam: self.trainer.adam.clone(),
+            };
+        }
+        Ok(loss)
+    }
+
+    fn roll_back(&mut self) {
+        self.trainer.mlp.params.clone_from(&self.checkpoint.params);
+        self.trainer.ema = self.checkpoint.ema.clone();
+        self.trainer.adam = self.checkpoint.adam.clone();
+        // The EMA of the loss must not keep the explosion either.
+        self.history.ema = self.history.points.last().map(|p| p.2);
+    }
+
+    /// Steps until `budget_ms` has passed on `clock` (at least one step); returns how many
+    /// ran, or the divergence message.
+    pub fn run_for(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> Result<u64, String> {
+        let start = clock();
+        let mut done = 0u64;
+        loop {
+            self.step()?;
+            done += 1;
+            let elapsed = clock() - start;
+            if elapsed >= budget_ms {
+                if elapsed > 0.0 {
+                    let rate = done as f64 * 1000.0 / elapsed;
+                    self.steps_per_second = Some(self.steps_per_second.map_or(rate, |r| 0.8 * r + 0.2 * rate));
+                }
+                return Ok(done);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::core::data::ToyDataset;
+    use crate::core::nn::{Mlp, MlpConfig};
+    use crate::core::process::Process;
+    use crate::core::train::{Objective, TrainConfig, Weighting};
+
+    fn session(learning_rate: f64) -> TrainingSession {
+        let data = ToyDataset::EightGaussians.sample(500, 0, 0.0);
+        let mlp = Mlp::new(MlpConfig { width: 16, depth: 2, ..MlpConfig::default() }, 0).unwrap();
+        let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+        let config = TrainConfig { batch: 32, learning_rate, ema_decay: 0.99, seed: 0 };
+        TrainingSession::new(Trainer::new(mlp, Process::vp(), objective, data, None, config).unwrap(), Parameterisation::Eps)
+    }
+
+    #[test]
+    fn the_loss_falls_and_the_history_records_it() {
+        let mut s = session(3e-3);
+        for _ in 0..300 {
+            s.step().unwrap();
+        }
+        let p = &s.history.points;
+        assert_eq!(p.len(), 300);
+        let early: f64 = p[..20].iter().map(|p| p.1).sum::<f64>() / 20.0;
+        let late: f64 = p[280..].iter().map(|p| p.1).sum::<f64>() / 20.0;
+        assert!(late < 0.8 * early, "loss {early} -> {late}");
+        assert!(s.history.by_time.iter().all(|b| b.is_some()));
+        // Low t is the hard end for eps-prediction: its loss sits above high t's.
+        assert!(s.history.by_time[0].unwrap() > s.history.by_time[TIME_BINS - 1].unwrap());
+    }
+
+    #[test]
+    fn the_history_stays_bounded() {
+        let mut h = LossHistory::new();
+        for step in 1..=20_000u64 {
+            h.record(step, 1.0 / step as f64, &[], 1.0);
+        }
+        assert!(h.points.len() < HISTORY_POINTS && h.points.len() > HISTORY_POINTS / 4, "{}", h.points.len());
+        assert_eq!(h.points.last().unwrap().0 % h.stride, 0);
+        assert!(h.points.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn an_exploding_loss_rolls_back_and_says_why() {
+        let mut s = session(3e-3);
+        for _ in 0..60 {
+            s.step().unwrap();
+        }
+        let good = s.trainer.mlp.params.clone();
+        let good_steps = s.steps();
+        s.trainer.config.learning_rate = 10.0;
+        let error = (0..200).find_map(|_| s.step().err()).expect("a learning rate of 10 diverges");
+        assert!(error.contains("diverged") && error.contains("Rolled back"), "{error}");
+        assert_eq!(s.stopped_because.as_deref(), Some(error.as_str()));
+        // Back at the checkpoint: a multiple of 25 steps no later than where the rate changed.
+        assert!(s.steps() <= good_steps && s.steps() % 25 == 0, "{} {good_steps}", s.steps());
+        assert!(s.trainer.mlp.params.iter().all(|p| p.is_finite()));
+        if s.steps() == good_steps {
+            assert_eq!(s.trainer.mlp.params, good);
+        }
+        // And training can go on from there at a sane rate.
+        s.trainer.config.learning_rate = 1e-3;
+        for _ in 0..20 {
+            s.step().unwrap();
+        }
+    }
+
+    #[test]
+    fn run_for_stops_on_the_clock() {
+        let mut s = session(1e-3);
+        let ticks = std::cell::Cell::new(0.0);
+        let clock = || {
+            ticks.set(ticks.get() + 1.0);
+            ticks.get()
+        };
+        // Each clock read advances 1 ms: start, then one read per step.
+        assert_eq!(s.run_for(5.0, &clock).unwrap(), 5);
+        assert!(s.steps_per_second.unwrap() > 0.0);
+    }
+}
