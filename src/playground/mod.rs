@@ -4,3 +4,5 @@
 pub mod settings;
 pub mod training;
 pub mod comparison;
+pub mod field;
+pub mod engine;

@@ -1,0 +1,681 @@
+//! The page's whole model: settings, data, the training session, the sampler panels, the
+//! field and the messages, with one method per thing a visitor can do and a `tick` that does
+//! a frame's share of the work. It owns no DOM and no clock (the caller passes one), so the
+//! native tests drive it exactly as the page does.
+
+use std::collections::BTreeMap;
+
+use super::comparison::{seeded_trajectory, PanelRun};
+use super::field::{self, Field};
+use super::settings::{limits, samplers_for, PanelSettings, Settings, Start, MAX_PANELS};
+use super::training::TrainingSession;
+use crate::core::data::csv::parse_points;
+use crate::core::data::{GaussianMixture, Point, ToyDataset};
+use crate::core::nn::{weights, Activation, Mlp, MlpConfig};
+use crate::core::process::Process;
+use crate::core::sample::model::MlpModel;
+use crate::core::sample::{build, Plan, SamplerOptions};
+use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+
+/// The model that ships with the page (made by the command in docs/PLAYGROUND.md).
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../www/default-model.json");
+/// The quality-versus-NFE chart's budgets, and its particles per point.
+pub const SWEEP_NFES: [usize; 5] = [4, 8, 16, 32, 64];
+pub const SWEEP_PARTICLES: usize = 300;
+/// How often the field is recomputed while training runs.
+const FIELD_REFRESH_MS: f64 = 400.0;
+/// Most points an uploaded file may have.
+pub const MAX_UPLOAD_POINTS: usize = 20_000;
+
+/// One sampler panel: what it runs, its current run, and the clicked particle's path.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub settings: PanelSettings,
+    pub run: Option<PanelRun>,
+    pub seeded: Option<Result<Vec<[f32; 2]>, String>>,
+}
+
+/// One point of the quality-versus-NFE chart, while it runs and once done.
+#[derive(Debug, Clone)]
+pub struct SweepPoint {
+    pub sampler: String,
+    pub run: PanelRun,
+}
+
+pub struct Engine {
+    pub settings: Settings,
+    pub data: Vec<Point>,
+    pub mixture: Option<GaussianMixture>,
+    pub session: TrainingSession,
+    pub playing: bool,
+    /// Training steps still to replay from a link before anything else.
+    replay_to: u64,
+    /// Run the samplers once the replay is done (a page load).
+    run_after_replay: bool,
+    pub panels: Vec<Panel>,
+    pub sweep: Vec<SweepPoint>,
+    /// The weights the current runs use (frozen when they started).
+    snapshot: Option<MlpModel>,
+    pub field: Option<Field>,
+    field_stale: bool,
+    field_time: f64,
+    pub seed_point: Option<[f32; 2]>,
+    /// Problems to show in the error banner (newest last).
+    pub errors: Vec<String>,
+    /// Things worth saying that are not errors.
+    pub notices: Vec<String>,
+    /// Bumped whenever what the page shows changes.
+    pub revision: u64,
+    default_model: Option<(Mlp, BTreeMap<String, String>)>,
+}
+
+fn meta_of(settings: &Settings) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("process".to_string(), settings.process.clone()),
+        ("param".to_string(), settings.param.clone()),
+        ("target".to_string(), settings.dataset.clone()),
+    ])
+}
+
+/// The network a settings value describes.
+fn config_of(settings: &Settings) -> Result<MlpConfig, String> {
+    let config = MlpConfig {
+        width: settings.width,
+        depth: settings.depth,
+        activation: Activation::from_name(&settings.activation)?,
+        ..MlpConfig::default()
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// The data a settings value describes.
+fn data_of(settings: &Settings) -> Result<(Vec<Point>, Option<GaussianMixture>), String> {
+    if settings.dataset == "custom" {
+        if settings.custom_points.len() < 2 {
+            return Err("custom data needs at least 2 points".into());
+        }
+        return Ok((settings.custom_points.clone(), None));
+    }
+    let set = ToyDataset::from_name(&settings.dataset)?;
+    Ok((set.sample(settings.points, settings.data_seed, settings.noise), set.mixture()))
+}
+
+impl Engine {
+    /// The page as a link describes it (`problems` are the link's own complaints, shown in
+    /// the banner). The training steps the link records are replayed by `tick`.
+    pub fn new(settings: Settings, problems: Vec<String>) -> Engine {
+        let default_model = weights::load(DEFAULT_MODEL_JSON).ok();
+        let (data, mixture) = data_of(&settings).unwrap_or_else(|_| data_of(&Settings::default()).expect("defaults"));
+        let session = Self::new_session(&settings, &data, &default_model).expect("valid settings make a session");
+        let replay_to = settings.train_steps;
+        let mut engine = Engine {
+            panels: settings.panels.iter().map(|p| Panel { settings: p.clone(), run: None, seeded: None }).collect(),
+            settings,
+            data,
+            mixture,
+            session,
+            playing: false,
+            replay_to,
+            run_after_replay: true,
+            sweep: Vec::new(),
+            snapshot: None,
+            field: None,
+            field_stale: true,
+            field_time: f64::NEG_INFINITY,
+            seed_point: None,
+            errors: problems,
+            notices: Vec::new(),
+            revision: 0,
+            default_model,
+        };
+        if engine.default_model.is_none() {
+            engine.errors.push("the shipped default model could not be read; starting from fresh weights".into());
+        }
+        engine.settings.train_steps = 0;
+        engine
+    }
+
+    /// Whether the shipped model was trained for exactly these settings.
+    pub fn default_model_fits(&self) -> bool {
+        Self::fits(&self.settings, &self.default_model)
+    }
+
+    fn fits(settings: &Settings, default_model: &Option<(Mlp, BTreeMap<String, String>)>) -> bool {
+        let Some((mlp, meta)) = default_model else { return false };
+        let Ok(config) = config_of(settings) else { return false };
+        mlp.config == config
+            && meta.get("target") == Some(&settings.dataset)
+            && meta.get("process") == Some(&settings.process)
+            && meta.get("param") == Some(&settings.param)
+            && settings.dataset != "custom"
+            && ToyDataset::from_name(&settings.dataset).is_ok_and(|d| d.mixture().is_some() || settings.noise == d.default_noise())
+    }
+
+    fn new_session(
+        settings: &Settings,
+        data: &[Point],
+        default_model: &Option<(Mlp, BTreeMap<String, String>)>,
+    ) -> Result<TrainingSession, String> {
+        settings.check_model()?;
+        let process = Process::from_name(&settings.process)?;
+        let param = Parameterisation::from_name(&settings.param)?;
+        let mlp = match default_model {
+            Some((mlp, _)) if settings.start == Start::Default && Self::fits(settings, default_model) => mlp.clone(),
+            _ => Mlp::new(config_of(settings)?, settings.train_seed)?,
+        };
+        let objective = if process.is_flow() {
+            Objective::FlowMatching
+        } else {
+            Objective::Dsm { param, weighting: Weighting::Default }
+        };
+        let config = TrainConfig {
+            batch: settings.batch,
+            learning_rate: settings.learning_rate,
+            ema_decay: 0.999,
+            seed: settings.train_seed,
+        };
+        let trainer = Trainer::new(mlp, process, objective, data.to_vec(), None, config)?;
+        Ok(TrainingSession::new(trainer, param))
+    }
+
+    fn changed(&mut self) {
+        self.revision += 1;
+    }
+
+    /// The settings as they should appear in the link now.
+    pub fn link_settings(&self) -> Settings {
+        let mut s = self.settings.clone();
+        s.train_steps = self.session.steps().max(self.replay_to);
+        s.panels = self.panels.iter().map(|p| p.settings.clone()).collect();
+        s
+    }
+
+    // ----- data -----
+
+    /// Rebuilds the data from the settings and starts the model again (the old weights were
+    /// trained on other data).
+    fn data_changed(&mut self) {
+        match data_of(&self.settings) {
+            Ok((data, mixture)) => {
+                self.data = data;
+                self.mixture = mixture;
+                self.settings.start = Start::Default;
+                self.rebuild_model();
+            }
+            Err(e) => self.errors.push(e),
+        }
+        self.changed();
+    }
+
+    pub fn set_dataset(&mut self, name: &str) -> Result<(), String> {
+        if name == "custom" {
+            if self.settings.custom_points.len() < 2 {
+                return Err("draw points on the canvas (Draw mode) or upload a CSV to make a custom data set".into());
+            }
+        } else {
+            let set = ToyDataset::from_name(name)?;
+            self.settings.noise = set.default_noise();
+        }
+        self.settings.dataset = name.to_string();
+        self.data_changed();
+        Ok(())
+    }
+
+    pub fn set_points(&mut self, text: &str) -> Result<(), String> {
+        self.settings.points = super::settings::parse_count("points", text, limits::POINTS)?;
+        self.data_changed();
+        Ok(())
+    }
+
+    pub fn set_noise(&mut self, text: &str) -> Result<(), String> {
+        self.settings.noise = super::settings::parse_real("noise", text, limits::NOISE)?;
+        self.data_changed();
+        Ok(())
+    }
+
+    pub fn set_data_seed(&mut self, text: &str) -> Result<(), String> {
+        self.settings.data_seed = super::settings::parse_count("data seed", text, (0, u32::MAX as usize))? as u64;
+        self.data_changed();
+        Ok(())
+    }
+
+    /// Adds a drawn point (switching to a custom data set, empty at first).
+    pub fn draw_point(&mut self, p: [f32; 2]) {
+        if self.settings.dataset != "custom" {
+            self.settings.custom_points.clear();
+            self.settings.dataset = "custom".into();
+        }
+        self.settings.custom_points.push([f64::from(p[0]), f64::from(p[1])]);
+        if self.settings.custom_points.len() >= 2 {
+            self.data_changed();
+        } else {
+            self.changed();
+        }
+    }
+
+    /// Reads an uploaded CSV of x,y rows; on error nothing changes and the message names the line.
+    pub fn load_csv(&mut self, file_name: &str, text: &str) -> Result<(), String> {
+        let points = parse_points(text).map_err(|e| format!("{file_name}: {e}"))?;
+        if points.len() < 2 {
+            return Err(format!("{file_name}: {} point(s); a data set needs at least 2", points.len()));
+        }
+        if points.len() > MAX_UPLOAD_POINTS {
+            return Err(format!("{file_name}: {} points; the page takes at most {MAX_UPLOAD_POINTS}", points.len()));
+        }
+        let outside = points.iter().filter(|p| p[0].abs() > field::EXTENT || p[1].abs() > field::EXTENT).count();
+        if outside > 0 {
+            self.notices.push(format!(
+                "{file_name}: {outside} of {} points lie outside the view [-4.5, 4.5]²; rescale the data to see them",
+                points.len()
+            ));
+        }
+        if points.len() > super::settings::MAX_LINK_POINTS {
+            self.notices.push(format!(
+                "{file_name}: {} points are too many for a link (at most {}); a shared link falls back to the default data",
+                points.len(),
+                super::settings::MAX_LINK_POINTS
+            ));
+        }
+        self.settings.custom_points = points;
+        self.settings.dataset = "custom".into();
+        self.data_changed();
+        Ok(())
+    }
+
+    // ----- model and training -----
+
+    fn rebuild_model(&mut self) {
+        match Self::new_session(&self.settings, &self.data, &self.default_model) {
+            Ok(session) => {
+                self.session = session;
+                self.settings.start = if Self::fits(&self.settings, &self.default_model) && self.settings.start == Start::Default {
+                    Start::Default
+                } else {
+                    Start::Fresh
+                };
+            }
+            Err(e) => self.errors.push(e),
+        }
+        self.playing = false;
+        self.replay_to = 0;
+        self.clear_runs();
+        self.field_stale = true;
+        let process = self.settings.process.clone();
+        let before = self.panels.len();
+        self.panels.retain(|p| samplers_for(&process).contains(&p.settings.sampler.as_str()));
+        if self.panels.len() < before {
+            self.notices.push(format!("removed {} panel(s) whose sampler does not run on {process}", before - self.panels.len()));
+        }
+    }
+
+    fn clear_runs(&mut self) {
+        for panel in &mut self.panels {
+            panel.run = None;
+            panel.seeded = None;
+        }
+        self.sweep.clear();
+        self.snapshot = None;
+    }
+
+    /// Process, parameterisation, width, depth or activation: a new network.
+    pub fn set_model(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut next = self.settings.clone();
+        match key {
+            "process" => {
+                Process::from_name(value)?;
+                if !super::settings::PAGE_PROCESSES.contains(&value) {
+                    return Err(format!("process {value} is not available on the page"));
+                }
+                next.process = value.into();
+                // A flow predicts a velocity; the others default to eps.
+                if value == "rf" {
+                    next.param = "flow".into();
+                } else if next.param == "flow" {
+                    next.param = "eps".into();
+                }
+            }
+            "param" => {
+                Parameterisation::from_name(value)?;
+                next.param = value.into();
+            }
+            "width" => next.width = super::settings::parse_count("width", value, limits::WIDTH)?,
+            "depth" => next.depth = super::settings::parse_count("depth", value, limits::DEPTH)?,
+            "activation" => {
+                Activation::from_name(value)?;
+                next.activation = value.into();
+            }
+            other => return Err(format!("unknown model setting {other}")),
+        }
+        next.check_model()?;
+        next.start = Start::Default;
+        self.settings = next;
+        self.rebuild_model();
+        self.changed();
+        Ok(())
+    }
+
+    /// Takes effect at the next step, while training runs.
+    pub fn set_learning_rate(&mut self, text: &str) -> Result<(), String> {
+        let lr = super::settings::parse_real("learning rate", text, limits::LEARNING_RATE)?;
+        self.settings.learning_rate = lr;
+        self.session.trainer.config.learning_rate = lr;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn set_batch(&mut self, text: &str) -> Result<(), String> {
+        let batch = super::settings::parse_count("batch", text, limits::BATCH)?;
+        self.settings.batch = batch;
+        self.session.trainer.config.batch = batch;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn toggle_training(&mut self) {
+        self.playing = !self.playing;
+        if self.playing {
+            self.session.stopped_because = None;
+        }
+        self.changed();
+    }
+
+    pub fn step_once(&mut self) {
+        self.playing = false;
+        if let Err(e) = self.session.step() {
+            self.errors.push(e);
+        }
+        self.field_stale = true;
+        self.changed();
+    }
+
+    /// Fresh weights from the training seed, and training paused.
+    pub fn reset_training(&mut self) {
+        self.settings.start = Start::Fresh;
+        self.rebuild_model();
+        self.changed();
+    }
+
+    // ----- samplers -----
+
+    pub fn add_panel(&mut self) -> Result<(), String> {
+        if self.panels.len() >= MAX_PANELS {
+            return Err(format!("at most {MAX_PANELS} sampler panels"));
+        }
+        let candidates = samplers_for(&self.settings.process);
+        let used: Vec<&str> = self.panels.iter().map(|p| p.settings.sampler.as_str()).collect();
+        let sampler = ["ddim", "pf-heun", "unipc", "edm-heun", "pc"]
+            .into_iter()
+            .find(|s| candidates.contains(s) && !used.contains(s))
+            .unwrap_or(candidates[0]);
+        self.panels.push(Panel { settings: PanelSettings { sampler: sampler.into(), nfe: 20 }, run: None, seeded: None });
+        self.changed();
+        Ok(())
+    }
+
+    pub fn remove_panel(&mut self, index: usize) {
+        if index < self.panels.len() {
+            self.panels.remove(index);
+            self.sweep.clear();
+            self.changed();
+        }
+    }
+
+    pub fn set_panel_sampler(&mut self, index: usize, sampler: &str) -> Result<(), String> {
+        if !samplers_for(&self.settings.process).contains(&sampler) {
+            return Err(format!("{sampler} does not run on process {}", self.settings.process));
+        }
+        let panel = self.panels.get_mut(index).ok_or("no such panel")?;
+        panel.settings.sampler = sampler.into();
+        panel.run = None;
+        panel.seeded = None;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn set_panel_nfe(&mut self, index: usize, text: &str) -> Result<(), String> {
+        let nfe = super::settings::parse_count("NFE", text, limits::NFE)?;
+        let panel = self.panels.get_mut(index).ok_or("no such panel")?;
+        panel.settings.nfe = nfe;
+        panel.run = None;
+        panel.seeded = None;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn set_particles(&mut self, text: &str) -> Result<(), String> {
+        self.settings.particles = super::settings::parse_count("particles", text, limits::PARTICLES)?;
+        self.changed();
+        Ok(())
+    }
+
+    fn plan_for(&self, sampler: &str, nfe: usize) -> Result<Plan, String> {
+        let process = Process::from_name(&self.settings.process)?;
+        let options = SamplerOptions { nfe, ..SamplerOptions::default() };
+        build(sampler, process, self.session.param, &options)
+    }
+
+    fn current_model(&self) -> MlpModel {
+        MlpModel::new(self.session.trainer.mlp.clone(), self.session.param)
+    }
+
+    /// Starts every panel (and the quality-versus-NFE sweep) from the same noise, with the
+    /// weights as they are now.
+    pub fn run_samplers(&mut self) {
+        self.snapshot = Some(self.current_model());
+        self.sweep.clear();
+        let (particles, seed) = (self.settings.particles, self.settings.sample_seed);
+        for index in 0..self.panels.len() {
+            let settings = self.panels[index].settings.clone();
+            match self.plan_for(&settings.sampler, settings.nfe) {
+                Ok(plan) => {
+                    self.panels[index].run = Some(PanelRun::new(plan, particles, seed, true));
+                    for nfe in SWEEP_NFES {
+                        if let Ok(plan) = self.plan_for(&settings.sampler, nfe) {
+                            self.sweep.push(SweepPoint {
+                                sampler: settings.sampler.clone(),
+                                run: PanelRun::new(plan, SWEEP_PARTICLES, seed, false),
+                            });
+                        }
+                    }
+                }
+                Err(e) => self.errors.push(format!("{}: {e}", settings.sampler)),
+            }
+            self.panels[index].seeded = None;
+        }
+        if let Some(point) = self.seed_point {
+            self.seed_at(point);
+        }
+        self.changed();
+    }
+
+    pub fn set_scrub(&mut self, fraction: f64) {
+        self.settings.scrub = fraction.clamp(0.0, 1.0);
+        self.changed();
+    }
+
+    /// Drops a particle at `point` (data coordinates) and follows it under each panel's sampler.
+    pub fn seed_at(&mut self, point: [f32; 2]) {
+        self.seed_point = Some(point);
+        let mut model = match &self.snapshot {
+            Some(m) => MlpModel::new(m.mlp.clone(), m.param),
+            None => self.current_model(),
+        };
+        for index in 0..self.panels.len() {
+            let settings = self.panels[index].settings.clone();
+            let path = self
+                .plan_for(&settings.sampler, settings.nfe)
+                .and_then(|plan| seeded_trajectory(&plan, &mut model, point, self.settings.sample_seed));
+            self.panels[index].seeded = Some(path);
+        }
+        self.changed();
+    }
+
+    // ----- field -----
+
+    pub fn set_field_t(&mut self, text: &str) -> Result<(), String> {
+        self.settings.field_t = super::settings::parse_real("field time t", text, limits::FIELD_T)?;
+        self.field_stale = true;
+        self.changed();
+        Ok(())
+    }
+
+    pub fn set_field_view(&mut self, name: &str) -> Result<(), String> {
+        self.settings.field_view = super::settings::FieldView::from_name(name)?;
+        self.field_stale = true;
+        self.changed();
+        Ok(())
+    }
+
+    fn compute_field(&mut self, now: f64) {
+        let process = self.session.trainer.process;
+        let t = self.settings.field_t.min(process.t_max());
+        let mut model = self.current_model();
+        self.field = Some(field::compute(&mut model, self.session.param, &process, t, self.mixture.as_ref(), &self.data));
+        self.field_stale = false;
+        self.field_time = now;
+        self.changed();
+    }
+
+    // ----- export and import -----
+
+    /// A panel's final samples as CSV (x,y with a header), which `nde` and the upload read.
+    pub fn samples_csv(&self, index: usize) -> Result<String, String> {
+        let run = self.panels.get(index).and_then(|p| p.run.as_ref()).ok_or("run the samplers first")?;
+        let mut out = String::from("x,y\n");
+        for p in &run.positions {
+            out.push_str(&format!("{},{}\n", p[0], p[1]));
+        }
+        Ok(out)
+    }
+
+    /// The current weights in the format `nde sample --model FILE` reads.
+    pub fn weights_json(&self) -> String {
+        weights::save(&self.session.trainer.mlp, &meta_of(&self.settings))
+    }
+
+    /// Loads weights from a file; the network's shape, process and parameterisation come
+    /// from the file. Nothing changes if the file is refused.
+    pub fn import_weights(&mut self, file_name: &str, text: &str) -> Result<(), String> {
+        let (mlp, meta) = weights::load(text).map_err(|e| format!("{file_name}: {e}"))?;
+        if mlp.config.outputs != 2 || mlp.config.condition_dim != 0 {
+            return Err(format!("{file_name}: not a score or velocity network for unconditional 2D data"));
+        }
+        let get = |key: &str| meta.get(key).cloned().ok_or(format!("{file_name}: meta.{key} is missing"));
+        let mut next = self.settings.clone();
+        next.process = get("process")?;
+        next.param = get("param")?;
+        if !super::settings::PAGE_PROCESSES.contains(&next.process.as_str()) {
+            return Err(format!("{file_name}: process {} is not available on the page", next.process));
+        }
+        next.check_model().map_err(|e| format!("{file_name}: {e}"))?;
+        next.width = mlp.config.width;
+        next.depth = mlp.config.depth;
+        next.activation = mlp.config.activation.name().into();
+        next.start = Start::Fresh;
+        self.settings = next;
+        self.rebuild_model();
+        self.session.trainer.mlp = mlp.clone();
+        self.session = TrainingSession::new(
+            Trainer::new(
+                mlp,
+                self.session.trainer.process,
+                self.session.trainer.objective,
+                self.data.clone(),
+                None,
+                self.session.trainer.config.clone(),
+            )?,
+            self.session.param,
+        );
+        self.notices.push(format!("{file_name}: weights loaded; a shared link cannot carry imported weights"));
+        self.changed();
+        Ok(())
+    }
+
+    // ----- the work of one frame -----
+
+    /// What is running and how far along it is (for the progress bar).
+    pub fn progress(&self) -> Option<(String, f64)> {
+        if self.session.steps() < self.replay_to {
+            return Some((
+                format!("replaying {} training steps from the link", self.replay_to),
+                self.session.steps() as f64 / self.replay_to as f64,
+            ));
+        }
+        let total = self.panels.iter().filter(|p| p.run.is_some()).count() + self.sweep.len();
+        let done: f64 = self.panels.iter().filter_map(|p| p.run.as_ref()).map(PanelRun::progress).sum::<f64>()
+            + self.sweep.iter().map(|s| s.run.progress()).sum::<f64>();
+        (total > 0 && done < total as f64).then(|| ("sampling".to_string(), done / total as f64))
+    }
+
+    /// Does about `budget_ms` of work (a frame's share); returns whether anything changed.
+    pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
+        let start = clock();
+        let before = self.revision;
+        if self.session.steps() < self.replay_to {
+            // Exactly the remaining steps: a replay must not overshoot.
+            while self.session.steps() < self.replay_to && clock() - start < budget_ms {
+                if let Err(e) = self.session.step() {
+                    self.errors.push(e);
+                    self.replay_to = 0;
+                    break;
+                }
+            }
+            self.field_stale = true;
+            self.changed();
+            if self.session.steps() >= self.replay_to && self.run_after_replay {
+                self.run_after_replay = false;
+                self.replay_to = 0;
+                self.run_samplers();
+            }
+            return true;
+        }
+        if self.run_after_replay {
+            self.run_after_replay = false;
+            self.run_samplers();
+        }
+        let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done()))
+            || self.sweep.iter().any(|s| !s.run.is_done());
+        if self.playing {
+            let share = if sampling { budget_ms * 0.5 } else { budget_ms };
+            if let Err(e) = self.session.run_for(share, clock) {
+                self.playing = false;
+                self.errors.push(e);
+            }
+            if clock() - self.field_time > FIELD_REFRESH_MS {
+                self.field_stale = true;
+            }
+            self.changed();
+        }
+        if sampling {
+            let left = (budget_ms - (clock() - start)).max(1.0);
+            let reference = &self.data;
+            let model = self.snapshot.get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param));
+            let run = self
+                .panels
+                .iter_mut()
+                .filter_map(|p| p.run.as_mut())
+                .chain(self.sweep.iter_mut().map(|s| &mut s.run))
+                .find(|r| !r.is_done());
+            if let Some(run) = run {
+                run.advance(model, reference, left, clock);
+                if let Some(e) = &run.error {
+                    let message = format!("{}: {e}", run.plan.sampler);
+                    self.errors.push(message);
+                }
+            }
+            self.changed();
+        }
+        if self.field_stale && self.settings.field_view != super::settings::FieldView::Off {
+            self.compute_field(clock());
+        }
+        self.revision != before
+    }
+
+    /// Removes the banner's messages (the visitor dismissed them).
+    pub fn dismiss_messages(&mut self) {
+        self.errors.clear();
+        self.notices.clear();
+        self.changed();
+    }
+}

@@ -1,0 +1,159 @@
+//! The page's model driven natively, as the page drives it: open, train, diverge, upload,
+//! share, sample, seed, export and import.
+
+use std::time::Instant;
+
+use nde_playground::playground::engine::Engine;
+use nde_playground::playground::settings::{Settings, Start};
+
+fn clock() -> impl Fn() -> f64 {
+    let start = Instant::now();
+    move || start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Ticks until nothing is left to do (or `limit` ticks).
+fn settle(engine: &mut Engine, limit: usize) {
+    let clock = clock();
+    for _ in 0..limit {
+        engine.tick(15.0, &clock);
+        if engine.progress().is_none() && !engine.playing {
+            engine.tick(15.0, &clock);
+            return;
+        }
+    }
+    panic!("the engine did not settle in {limit} ticks: {:?}", engine.progress());
+}
+
+#[test]
+fn the_page_opens_ready_with_the_shipped_model() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    assert!(engine.default_model_fits());
+    settle(&mut engine, 5000);
+    assert!(engine.errors.is_empty(), "{:?}", engine.errors);
+    assert_eq!(engine.panels.len(), 2);
+    for panel in &engine.panels {
+        let run = panel.run.as_ref().expect("the samplers run on load");
+        let q = run.quality.expect("and finish");
+        assert!(q.swd < 0.25, "{}: SWD {} with the shipped model", panel.settings.sampler, q.swd);
+        assert_eq!(run.positions.len(), Settings::default().particles);
+    }
+    assert_eq!(engine.sweep.len(), 2 * 5);
+    assert!(engine.sweep.iter().all(|s| s.run.quality.is_some()));
+    let field = engine.field.as_ref().expect("the field view is on by default");
+    // The shipped model's score is close to the exact one where the data is.
+    assert!(field.weighted_error.unwrap() < 0.3, "{:?}", field.weighted_error);
+}
+
+#[test]
+fn a_shared_link_replays_the_same_training() {
+    let settings = Settings { start: Start::Fresh, dataset: "moons".into(), noise: 0.05, width: 16, depth: 2, ..Settings::default() };
+    let mut original = Engine::new(settings, vec![]);
+    for _ in 0..40 {
+        original.step_once();
+    }
+    assert_eq!(original.session.steps(), 40);
+    let link = original.link_settings().to_query();
+    assert!(link.contains("steps=40") && link.contains("start=fresh"), "{link}");
+    let (settings, problems) = Settings::from_query(&link);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut reloaded = Engine::new(settings, problems);
+    settle(&mut reloaded, 5000);
+    assert_eq!(reloaded.session.steps(), 40);
+    assert_eq!(reloaded.session.trainer.mlp.params, original.session.trainer.mlp.params);
+    assert_eq!(reloaded.link_settings(), original.link_settings());
+}
+
+#[test]
+fn a_diverging_run_pauses_and_rolls_back() {
+    let mut engine = Engine::new(Settings { start: Start::Fresh, width: 16, depth: 2, ..Settings::default() }, vec![]);
+    engine.set_learning_rate("0.003").unwrap();
+    engine.toggle_training();
+    let clock = clock();
+    for _ in 0..30 {
+        engine.tick(5.0, &clock);
+    }
+    assert!(engine.session.steps() > 30);
+    engine.set_learning_rate("10").unwrap();
+    for _ in 0..2000 {
+        engine.tick(5.0, &clock);
+        if !engine.playing {
+            break;
+        }
+    }
+    assert!(!engine.playing, "training at lr 10 was never stopped");
+    let message = engine.errors.last().expect("a message says why");
+    assert!(message.contains("diverged") && message.contains("Rolled back"), "{message}");
+    assert!(engine.session.trainer.mlp.params.iter().all(|p| p.is_finite()));
+    assert!(engine.set_learning_rate("abc").unwrap_err().contains("not a number"));
+    assert!(engine.set_learning_rate("100").unwrap_err().contains("outside"));
+}
+
+#[test]
+fn a_bad_csv_names_the_line_and_changes_nothing() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    let before = engine.data.clone();
+    let error = engine.load_csv("bad.csv", "x,y\n1,2\n3,oops\n").unwrap_err();
+    assert!(error.contains("bad.csv") && error.contains("line 3") && error.contains("oops"), "{error}");
+    assert_eq!(engine.data, before);
+    assert_eq!(engine.settings.dataset, "gmm8");
+    engine.load_csv("good.csv", "x,y\n1,2\n3,4\n-1,0.5\n").unwrap();
+    assert_eq!(engine.settings.dataset, "custom");
+    assert_eq!(engine.data, vec![[1.0, 2.0], [3.0, 4.0], [-1.0, 0.5]]);
+    assert_eq!(engine.settings.start, Start::Fresh, "the shipped model was not trained on these points");
+    // And the link carries the points.
+    let (settings, problems) = Settings::from_query(&engine.link_settings().to_query());
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(settings.custom_points, engine.data);
+}
+
+#[test]
+fn drawing_makes_a_custom_set() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    engine.draw_point([1.0, 1.0]);
+    engine.draw_point([-1.0, 2.0]);
+    assert_eq!(engine.settings.dataset, "custom");
+    assert_eq!(engine.data.len(), 2);
+}
+
+#[test]
+fn clicking_seeds_a_particle_in_every_panel() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    settle(&mut engine, 5000);
+    engine.seed_at([3.5, 0.5]);
+    for panel in &engine.panels {
+        let path = panel.seeded.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(path[0], [3.5, 0.5]);
+        assert!(path.len() > 10, "{}", path.len());
+    }
+}
+
+#[test]
+fn weights_export_and_import_round_trip_and_bad_files_are_refused() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    let json = engine.weights_json();
+    let mut other = Engine::new(Settings { start: Start::Fresh, width: 16, depth: 1, ..Settings::default() }, vec![]);
+    other.import_weights("w.json", &json).unwrap();
+    assert_eq!(other.session.trainer.mlp.params, engine.session.trainer.mlp.params);
+    assert_eq!((other.settings.width, other.settings.depth), (64, 3));
+    let before = other.session.trainer.mlp.params.clone();
+    assert!(other.import_weights("x.json", "{\"format\": 1}").unwrap_err().contains("x.json"));
+    assert!(other.import_weights("y.json", &json.replacen("\"vp\"", "\"mr\"", 1)).is_err());
+    assert_eq!(other.session.trainer.mlp.params, before);
+    let csv = {
+        settle(&mut engine, 5000);
+        engine.samples_csv(0).unwrap()
+    };
+    assert_eq!(csv.lines().count(), 1 + Settings::default().particles);
+}
+
+#[test]
+fn model_changes_keep_only_panels_that_still_run() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    engine.set_model("process", "rf").unwrap();
+    assert_eq!(engine.settings.param, "flow");
+    assert_eq!(engine.panels.len(), 1, "em cannot run a flow; dpmpp-2m can");
+    assert!(!engine.default_model_fits());
+    assert!(engine.set_model("width", "100000").is_err());
+    assert!(engine.add_panel().is_ok());
+    assert!(engine.set_panel_nfe(0, "0").unwrap_err().contains("outside"));
+}
