@@ -3,8 +3,11 @@
 
 mod app;
 mod backend_badge;
+mod browser;
+mod charts;
+mod controls;
 mod detect_backend;
-mod first_light;
+mod paint;
 mod panic_page;
 
 pub use detect_backend::detect_backend;

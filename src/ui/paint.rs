@@ -1,0 +1,188 @@
+//! Painting the engine's state on 2D canvases: the main view (data, field, clicked paths) and
+//! each sampler panel (its particles at the scrubber, a few trajectories). Plain fills and
+//! strokes: a few thousand of them take a couple of milliseconds.
+
+use web_sys::CanvasRenderingContext2d as Context;
+
+use crate::playground::engine::Engine;
+use crate::playground::field::{cell_centre, ARROWS, CELLS, EXTENT};
+use crate::playground::settings::FieldView;
+
+/// Each panel's colour, in order (the charts use the same).
+pub const PANEL_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
+/// Most data points drawn (a strided subset beyond).
+const MAX_DRAWN_DATA: usize = 3000;
+
+/// Data coordinates to pixels.
+struct View {
+    width: f64,
+    height: f64,
+}
+
+impl View {
+    fn px(&self, p: [f32; 2]) -> (f64, f64) {
+        let x = (f64::from(p[0]) + EXTENT) / (2.0 * EXTENT) * self.width;
+        let y = (EXTENT - f64::from(p[1])) / (2.0 * EXTENT) * self.height;
+        (x, y)
+    }
+}
+
+/// Pixel position on a canvas of this size to data coordinates (for clicks).
+pub fn to_data(x: f64, y: f64, width: f64, height: f64) -> [f32; 2] {
+    [(x / width * 2.0 * EXTENT - EXTENT) as f32, (EXTENT - y / height * 2.0 * EXTENT) as f32]
+}
+
+/// A perceptual-ish ramp from white through blue to dark violet, for v in [0, 1].
+fn ramp(v: f32) -> String {
+    let stops: [(f32, [f32; 3]); 4] =
+        [(0.0, [255.0, 255.0, 255.0]), (0.3, [147.0, 197.0, 253.0]), (0.7, [37.0, 99.0, 235.0]), (1.0, [49.0, 16.0, 101.0])];
+    let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+    let k = stops.iter().position(|s| s.0 >= v).unwrap_or(3).max(1);
+    let (a, b) = (stops[k - 1], stops[k]);
+    let f = (v - a.0) / (b.0 - a.0);
+    let c: Vec<u8> = (0..3).map(|i| (a.1[i] + f * (b.1[i] - a.1[i])) as u8).collect();
+    format!("rgb({},{},{})", c[0], c[1], c[2])
+}
+
+fn dots(ctx: &Context, view: &View, points: impl Iterator<Item = [f32; 2]>, size: f64, colour: &str) {
+    ctx.set_fill_style_str(colour);
+    for p in points {
+        if p[0].is_finite() && p[1].is_finite() {
+            let (x, y) = view.px(p);
+            ctx.fill_rect(x - size / 2.0, y - size / 2.0, size, size);
+        }
+    }
+}
+
+fn path(ctx: &Context, view: &View, points: &[[f32; 2]], colour: &str, width: f64) {
+    ctx.set_stroke_style_str(colour);
+    ctx.set_line_width(width);
+    ctx.begin_path();
+    for (k, p) in points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()).enumerate() {
+        let (x, y) = view.px(*p);
+        if k == 0 {
+            ctx.move_to(x, y);
+        } else {
+            ctx.line_to(x, y);
+        }
+    }
+    ctx.stroke();
+}
+
+fn data_points(engine: &Engine) -> impl Iterator<Item = [f32; 2]> + '_ {
+    let stride = engine.data.len().div_ceil(MAX_DRAWN_DATA).max(1);
+    engine.data.iter().step_by(stride).map(|p| [p[0] as f32, p[1] as f32])
+}
+
+fn clear(ctx: &Context, view: &View) {
+    ctx.set_global_alpha(1.0);
+    ctx.set_fill_style_str("#ffffff");
+    ctx.fill_rect(0.0, 0.0, view.width, view.height);
+}
+
+fn colour_cells(ctx: &Context, view: &View, values: &[f32]) {
+    let cell = view.width / CELLS as f64;
+    let cell_h = view.height / CELLS as f64;
+    for (k, v) in values.iter().enumerate() {
+        if *v < 0.02 {
+            continue;
+        }
+        let (i, j) = (k % CELLS, k / CELLS);
+        ctx.set_fill_style_str(&ramp(*v));
+        ctx.fill_rect(i as f64 * cell, view.height - (j + 1) as f64 * cell_h, cell + 0.5, cell_h + 0.5);
+    }
+}
+
+fn arrows(ctx: &Context, view: &View, vectors: &[[f32; 2]], colour: &str, width: f64) {
+    // The longest arrow spans 90% of a grid cell.
+    let longest = vectors.iter().map(|v| v[0].hypot(v[1])).filter(|v| v.is_finite()).fold(1e-6f32, f32::max);
+    let cell = 2.0 * EXTENT / ARROWS as f64;
+    ctx.set_stroke_style_str(colour);
+    ctx.set_line_width(width);
+    ctx.begin_path();
+    for (k, v) in vectors.iter().enumerate() {
+        if !(v[0].is_finite() && v[1].is_finite()) {
+            continue;
+        }
+        let base = [cell_centre(k % ARROWS, ARROWS) as f32, cell_centre(k / ARROWS, ARROWS) as f32];
+        let scale = (0.9 * cell) as f32 / longest;
+        let tip = [base[0] + v[0] * scale, base[1] + v[1] * scale];
+        let (bx, by) = view.px(base);
+        let (tx, ty) = view.px(tip);
+        ctx.move_to(bx, by);
+        ctx.line_to(tx, ty);
+        // A small head: two strokes back from the tip.
+        let (dx, dy) = (tx - bx, ty - by);
+        let len = dx.hypot(dy).max(1e-9);
+        let (ux, uy) = (dx / len, dy / len);
+        let head = (len * 0.35).min(4.0);
+        ctx.move_to(tx, ty);
+        ctx.line_to(tx - head * (ux - 0.5 * uy), ty - head * (uy + 0.5 * ux));
+        ctx.move_to(tx, ty);
+        ctx.line_to(tx - head * (ux + 0.5 * uy), ty - head * (uy - 0.5 * ux));
+    }
+    ctx.stroke();
+}
+
+/// The main view: the field at time t under the data, and every panel's clicked path.
+pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
+    let view = View { width, height };
+    clear(ctx, &view);
+    if let Some(field) = &engine.field {
+        match engine.settings.field_view {
+            FieldView::Density => colour_cells(ctx, &view, &field.density),
+            FieldView::Error => {
+                if let Some(error) = &field.error {
+                    // Errors in noise units: 1 is as wrong as guessing zero.
+                    let scaled: Vec<f32> = error.iter().map(|e| e.min(1.0)).collect();
+                    colour_cells(ctx, &view, &scaled);
+                }
+            }
+            FieldView::Arrows | FieldView::Off => {}
+        }
+    }
+    ctx.set_global_alpha(0.45);
+    dots(ctx, &view, data_points(engine), 2.0, "#334155");
+    ctx.set_global_alpha(1.0);
+    if let (Some(field), FieldView::Arrows) = (&engine.field, engine.settings.field_view) {
+        if let Some(exact) = &field.exact {
+            arrows(ctx, &view, exact, "#94a3b8", 2.0);
+        }
+        arrows(ctx, &view, &field.learned, "#2563eb", 1.2);
+    }
+    for (k, panel) in engine.panels.iter().enumerate() {
+        if let Some(Ok(p)) = &panel.seeded {
+            path(ctx, &view, p, PANEL_COLOURS[k % 4], 2.0);
+            if let Some(end) = p.last() {
+                dots(ctx, &view, std::iter::once(*end), 7.0, PANEL_COLOURS[k % 4]);
+            }
+        }
+    }
+    if let Some(seed) = engine.seed_point {
+        dots(ctx, &view, std::iter::once(seed), 9.0, "#0f172a");
+    }
+}
+
+/// One sampler panel: faint data, the particles at the scrubber, a few trajectories and the
+/// clicked particle's path.
+pub fn paint_panel(ctx: &Context, width: f64, height: f64, engine: &Engine, index: usize) {
+    let view = View { width, height };
+    clear(ctx, &view);
+    ctx.set_global_alpha(0.25);
+    dots(ctx, &view, data_points(engine), 1.5, "#64748b");
+    let Some(panel) = engine.panels.get(index) else { return };
+    let colour = PANEL_COLOURS[index % 4];
+    if let Some(run) = &panel.run {
+        let fraction = engine.settings.scrub;
+        ctx.set_global_alpha(0.6);
+        dots(ctx, &view, run.frame_at(fraction).iter().copied(), 2.0, colour);
+        ctx.set_global_alpha(0.8);
+        for t in run.trajectories(fraction) {
+            path(ctx, &view, &t, "#0f172a", 0.8);
+        }
+    }
+    ctx.set_global_alpha(1.0);
+    if let Some(Ok(p)) = &panel.seeded {
+        path(ctx, &view, p, colour, 2.0);
+    }
+}
