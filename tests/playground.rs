@@ -157,3 +157,43 @@ fn model_changes_keep_only_panels_that_still_run() {
     assert!(engine.add_panel().is_ok());
     assert!(engine.set_panel_nfe(0, "0").unwrap_err().contains("outside"));
 }
+
+#[test]
+fn runs_handed_to_another_executor_come_back_into_the_panels() {
+    use nde_playground::exec::cpu::run_plan;
+    let mut cpu = Engine::new(Settings::default(), vec![]);
+    settle(&mut cpu, 5000);
+    let mut handed = Engine::new(Settings::default(), vec![]);
+    handed.gpu = true;
+    handed.tick(15.0, &clock()); // the load's run starts
+    let jobs = handed.take_gpu_jobs();
+    assert_eq!(jobs.len(), 2 + 2 * 5, "two panels and their sweeps");
+    assert!(handed.take_gpu_jobs().is_empty(), "a job is handed out once");
+    for (k, job) in jobs.into_iter().enumerate() {
+        let mut model = nde_playground::core::sample::model::MlpModel::new(
+            match &job.model {
+                nde_playground::core::sample::model::ModelData::Mlp { mlp, .. } => mlp.clone(),
+                _ => unreachable!(),
+            },
+            handed.session.param,
+        );
+        // The first job fails: its run must fall back to the CPU.
+        let result = if k == 0 { Err("device lost".to_string()) } else { run_plan(&job.plan, &mut model, &job.options) };
+        handed.finish_gpu_job(job.id, result, 1.0);
+    }
+    assert!(handed.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")), "{:?}", handed.errors);
+    settle(&mut handed, 5000);
+    // Sliced and whole runs batch the network differently (its tiled pass rounds a little
+    // differently from the scalar one), so they agree to rounding, not bit for bit.
+    let worst = |a: &[[f32; 2]], b: &[[f32; 2]]| {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs())).fold(0.0f32, f32::max)
+    };
+    for (a, b) in cpu.panels.iter().zip(&handed.panels) {
+        let (a, b) = (a.run.as_ref().unwrap(), b.run.as_ref().unwrap());
+        assert!(worst(&a.positions, &b.positions) < 1e-4, "{}", a.plan.sampler);
+        assert_eq!(a.frames.len(), b.frames.len());
+        assert!(worst(&a.frames[a.frames.len() / 2], &b.frames[b.frames.len() / 2]) < 1e-4);
+        assert!((a.quality.unwrap().swd - b.quality.unwrap().swd).abs() < 1e-4);
+    }
+}

@@ -59,6 +59,9 @@ pub struct PanelRun {
     pub elapsed_ms: f64,
     pub quality: Option<Quality>,
     pub error: Option<String>,
+    /// The job id while another executor (the GPU) runs this; `advance` then waits for
+    /// `complete` and only measures the quality.
+    pub external: Option<u64>,
 }
 
 impl PanelRun {
@@ -76,7 +79,36 @@ impl PanelRun {
             elapsed_ms: 0.0,
             quality: None,
             error: None,
+            external: None,
         }
+    }
+
+    /// Whether the run waits for another executor's result.
+    pub fn is_waiting(&self) -> bool {
+        self.external.is_some() && self.next < self.particles && self.error.is_none()
+    }
+
+    /// The options of the whole run, for an executor that runs it at once.
+    pub fn whole_run_options(&self) -> RunOptions {
+        let traced = if self.keep_frames { (0..self.particles).collect() } else { Vec::new() };
+        RunOptions { particles: self.particles, seed: self.seed, traced, inputs: Vec::new() }
+    }
+
+    /// Takes the whole run's result from another executor (the quality follows in `advance`).
+    pub fn complete(&mut self, result: RunResult, elapsed_ms: f64) -> Result<(), String> {
+        if result.positions.len() != self.particles {
+            return Err(format!("{} particles came back, {} were asked for", result.positions.len(), self.particles));
+        }
+        if let Some(p) = result.positions.iter().position(|x| !(x[0].is_finite() && x[1].is_finite())) {
+            return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
+        }
+        self.positions.clear();
+        self.frames.clear();
+        self.next = 0;
+        self.evaluations = 0.0;
+        self.absorb(result, self.particles);
+        self.elapsed_ms = elapsed_ms;
+        Ok(())
     }
 
     pub fn is_done(&self) -> bool {
@@ -88,7 +120,8 @@ impl PanelRun {
         if self.is_done() {
             1.0
         } else {
-            self.next as f64 / self.particles.max(1) as f64
+            // The quality is still to come when every particle is done.
+            (self.next as f64 / self.particles.max(1) as f64).min(0.99)
         }
     }
 
@@ -100,6 +133,9 @@ impl PanelRun {
     /// Runs slices until `budget_ms` has passed (at least one slice), then, once every
     /// particle is done, measures the quality against `reference`.
     pub fn advance(&mut self, model: &mut dyn Model, reference: &[Point], budget_ms: f64, clock: &dyn Fn() -> f64) {
+        if self.is_waiting() {
+            return;
+        }
         let start = clock();
         let mut sliced = false;
         while !self.is_done() {

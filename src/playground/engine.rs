@@ -13,9 +13,10 @@ use crate::core::data::csv::parse_points;
 use crate::core::data::{GaussianMixture, Point, ToyDataset};
 use crate::core::nn::{weights, Activation, Mlp, MlpConfig};
 use crate::core::process::Process;
-use crate::core::sample::model::MlpModel;
+use crate::core::sample::model::{MlpModel, Model, ModelData};
 use crate::core::sample::{build, Plan, SamplerOptions};
 use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+use crate::exec::cpu::{RunOptions, RunResult};
 
 /// The model that ships with the page (made by the command in docs/PLAYGROUND.md).
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../www/default-model.json");
@@ -42,8 +43,20 @@ pub struct SweepPoint {
     pub run: PanelRun,
 }
 
+/// A whole run handed to another executor (the GPU): `finish_gpu_job` brings it back.
+#[derive(Debug, Clone)]
+pub struct GpuJob {
+    pub id: u64,
+    pub plan: Plan,
+    pub options: RunOptions,
+    pub model: ModelData,
+}
+
 pub struct Engine {
     pub settings: Settings,
+    /// Whether sampler runs go to the GPU (set by the page once its kernel is ready).
+    pub gpu: bool,
+    next_job: u64,
     pub data: Vec<Point>,
     pub mixture: Option<GaussianMixture>,
     pub session: TrainingSession,
@@ -67,6 +80,8 @@ pub struct Engine {
     /// Bumped whenever what the page shows changes.
     pub revision: u64,
     default_model: Option<(Mlp, BTreeMap<String, String>)>,
+    /// GPU jobs handed out and not yet finished.
+    handed_out: Vec<u64>,
 }
 
 fn meta_of(settings: &Settings) -> BTreeMap<String, String> {
@@ -112,6 +127,8 @@ impl Engine {
         let mut engine = Engine {
             panels: settings.panels.iter().map(|p| Panel { settings: p.clone(), run: None, seeded: None }).collect(),
             settings,
+            gpu: false,
+            next_job: 1,
             data,
             mixture,
             session,
@@ -128,6 +145,7 @@ impl Engine {
             notices: Vec::new(),
             revision: 0,
             default_model,
+            handed_out: Vec::new(),
         };
         if engine.default_model.is_none() {
             engine.errors.push("the shipped default model could not be read; starting from fresh weights".into());
@@ -469,13 +487,12 @@ impl Engine {
             let settings = self.panels[index].settings.clone();
             match self.plan_for(&settings.sampler, settings.nfe) {
                 Ok(plan) => {
-                    self.panels[index].run = Some(PanelRun::new(plan, particles, seed, true));
+                    let run = PanelRun::new(plan, particles, seed, true);
+                    self.panels[index].run = Some(self.assign(run));
                     for nfe in SWEEP_NFES {
                         if let Ok(plan) = self.plan_for(&settings.sampler, nfe) {
-                            self.sweep.push(SweepPoint {
-                                sampler: settings.sampler.clone(),
-                                run: PanelRun::new(plan, SWEEP_PARTICLES, seed, false),
-                            });
+                            let run = self.assign(PanelRun::new(plan, SWEEP_PARTICLES, seed, false));
+                            self.sweep.push(SweepPoint { sampler: settings.sampler.clone(), run });
                         }
                     }
                 }
@@ -485,6 +502,52 @@ impl Engine {
         }
         if let Some(point) = self.seed_point {
             self.seed_at(point);
+        }
+        self.changed();
+    }
+
+    /// Marks a run for the GPU when the page has one.
+    fn assign(&mut self, mut run: PanelRun) -> PanelRun {
+        if self.gpu {
+            run.external = Some(self.next_job);
+            self.next_job += 1;
+        }
+        run
+    }
+
+    fn runs_mut(&mut self) -> impl Iterator<Item = &mut PanelRun> {
+        self.panels.iter_mut().filter_map(|p| p.run.as_mut()).chain(self.sweep.iter_mut().map(|s| &mut s.run))
+    }
+
+    /// The runs waiting for the GPU that have not been handed out yet.
+    pub fn take_gpu_jobs(&mut self) -> Vec<GpuJob> {
+        let model = self.snapshot.get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param)).data();
+        let mut jobs = Vec::new();
+        let handed = &mut self.handed_out;
+        for run in self.panels.iter().filter_map(|p| p.run.as_ref()).chain(self.sweep.iter().map(|s| &s.run)) {
+            if let (Some(id), true) = (run.external, run.is_waiting()) {
+                if !handed.contains(&id) {
+                    handed.push(id);
+                    jobs.push(GpuJob { id, plan: run.plan.clone(), options: run.whole_run_options(), model: model.clone() });
+                }
+            }
+        }
+        jobs
+    }
+
+    /// A GPU job's result. A failed job is run on the CPU instead, with a message saying so.
+    pub fn finish_gpu_job(&mut self, id: u64, result: Result<RunResult, String>, elapsed_ms: f64) {
+        self.handed_out.retain(|h| *h != id);
+        let mut failure = None;
+        if let Some(run) = self.runs_mut().find(|r| r.external == Some(id)) {
+            let outcome = result.and_then(|r| run.complete(r, elapsed_ms));
+            if let Err(e) = outcome {
+                run.external = None;
+                failure = Some(format!("{}: the GPU run failed ({e}); running it on the CPU instead", run.plan.sampler));
+            }
+        }
+        if let Some(message) = failure {
+            self.errors.push(message);
         }
         self.changed();
     }
@@ -634,8 +697,8 @@ impl Engine {
             self.run_after_replay = false;
             self.run_samplers();
         }
-        let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done()))
-            || self.sweep.iter().any(|s| !s.run.is_done());
+        let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done() && !r.is_waiting()))
+            || self.sweep.iter().any(|s| !s.run.is_done() && !s.run.is_waiting());
         if self.playing {
             let share = if sampling { budget_ms * 0.5 } else { budget_ms };
             if let Err(e) = self.session.run_for(share, clock) {
@@ -656,7 +719,7 @@ impl Engine {
                 .iter_mut()
                 .filter_map(|p| p.run.as_mut())
                 .chain(self.sweep.iter_mut().map(|s| &mut s.run))
-                .find(|r| !r.is_done());
+                .find(|r| !r.is_done() && !r.is_waiting());
             if let Some(run) = run {
                 run.advance(model, reference, left, clock);
                 if let Some(e) = &run.error {

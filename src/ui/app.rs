@@ -19,6 +19,9 @@ use super::detect_backend::detect_backend;
 use super::paint::{self, PANEL_COLOURS};
 use crate::core::data::ToyDataset;
 use crate::exec::backend::BackendStatus;
+use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use crate::exec::gpu::GpuContext;
+use crate::playground::engine::GpuJob;
 use crate::playground::engine::Engine;
 use crate::playground::settings::{samplers_for, FieldView, Settings, MAX_PANELS, PAGE_PROCESSES};
 
@@ -43,13 +46,69 @@ fn fmt(value: Option<f64>, digits: usize) -> String {
     }
 }
 
-/// Starts the frame loop: each frame the engine works for a slice and the page re-renders
-/// if anything changed.
-fn start_frame_loop(act: Act) {
+/// The GPU executor, once its kernel is compiled.
+struct GpuRunner {
+    context: GpuContext,
+    kernel: PlanKernel,
+    settings: GpuRunSettings,
+}
+
+type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
+
+/// Runs one job on the GPU, off the frame (the browser's GPU process does the work), and
+/// hands the result back to the engine.
+fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
+    spawn_local(async move {
+        let start = browser::now_ms();
+        let result = execute_plan_with(
+            &runner.context.device,
+            &runner.context.queue,
+            &runner.kernel,
+            runner.settings,
+            &job.plan,
+            &job.model,
+            &job.options,
+        )
+        .await
+        .map_err(|e| e.to_string());
+        let elapsed = browser::now_ms() - start;
+        act.engine.borrow_mut().finish_gpu_job(job.id, result, elapsed);
+        act.update.force_update();
+    });
+}
+
+/// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU.
+async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act) {
+    match PlanKernel::new(&context.device).await {
+        Ok(kernel) => {
+            let settings = GpuRunSettings::for_adapter(&context.info);
+            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings }));
+            act.run(|engine| {
+                engine.gpu = true;
+                engine.notices.push("samplers now run on the GPU".into());
+                Ok(())
+            });
+        }
+        Err(e) => {
+            act.run(|_| Err(format!("the GPU sampler kernel did not compile ({e}); samplers run on the CPU")));
+        }
+    }
+}
+
+/// Starts the frame loop: each frame the engine works for a slice, GPU jobs are handed out,
+/// and the page re-renders if anything changed.
+fn start_frame_loop(act: Act, runner: SharedRunner) {
     let slot: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
         let changed = act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        let gpu = runner.borrow().clone();
+        if let Some(gpu) = gpu {
+            let jobs = act.engine.borrow_mut().take_gpu_jobs();
+            for job in jobs {
+                spawn_gpu_job(gpu.clone(), job, act.clone());
+            }
+        }
         if changed {
             act.update.force_update();
         }
@@ -122,19 +181,35 @@ pub fn App() -> Html {
     let panel_canvases = use_memo((), |_| (0..MAX_PANELS).map(|_| NodeRef::default()).collect::<Vec<_>>());
     let last_chart_paint = use_mut_ref(|| f64::NEG_INFINITY);
     let last_query = use_mut_ref(String::new);
+    let runner: SharedRunner = use_mut_ref(|| None);
+    // A software adapter's device, kept until the visitor opts in to GPU sampling.
+    let parked_gpu: Rc<RefCell<Option<GpuContext>>> = use_mut_ref(|| None);
 
     {
         let backend = backend.clone();
         let act = act.clone();
+        let runner = runner.clone();
+        let parked_gpu = parked_gpu.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone());
-            install_shortcuts(act);
+            start_frame_loop(act.clone(), runner.clone());
+            install_shortcuts(act.clone());
             spawn_local(async move {
-                let (status, _gpu) = detect_backend().await;
+                let (status, gpu) = detect_backend().await;
+                let software = matches!(status, BackendStatus::WebGpu { software: true, .. });
                 backend.set(status);
+                let Some(context) = gpu else { return };
+                if software {
+                    // Compiling the interpreter keeps a software adapter's GPU thread (which
+                    // also composites the page) busy for about 30 s here: the page would
+                    // freeze. Sampling stays on the CPU unless the visitor asks.
+                    *parked_gpu.borrow_mut() = Some(context);
+                    act.update.force_update();
+                } else {
+                    compile_gpu_sampler(context, runner, act).await;
+                }
             });
         });
     }
@@ -300,6 +375,21 @@ pub fn App() -> Html {
         })
     };
     let on_weights_export = act.on_click(|engine| browser::download_text("nde-weights.json", "application/json", &engine.weights_json()));
+    let on_gpu_opt_in = {
+        let parked_gpu = parked_gpu.clone();
+        let runner = runner.clone();
+        let act = act.clone();
+        Callback::from(move |_| {
+            if let Some(context) = parked_gpu.borrow_mut().take() {
+                spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone()));
+                act.run(|engine| {
+                    engine.notices.push("compiling the GPU sampler: the page may stall for up to a minute".into());
+                    Ok(())
+                });
+            }
+        })
+    };
+    let gpu_parked = parked_gpu.borrow().is_some();
     let toggle_draw = {
         let draw_mode = draw_mode.clone();
         Callback::from(move |_| draw_mode.set(!*draw_mode))
@@ -318,7 +408,11 @@ pub fn App() -> Html {
             </header>
             if software {
                 <div class="notice-banner" data-testid="software-warning" role="status">
-                    { "This browser's WebGPU adapter is a software one (the CPU pretends to be a GPU): results are right, speeds are not a GPU's." }
+                    { "This browser's WebGPU adapter is a software one (the CPU pretends to be a GPU): results are right, speeds are not a GPU's. " }
+                    if gpu_parked {
+                        { "Samplers run on the CPU executor here, because compiling the GPU sampler stalls a software adapter for about 30 s. " }
+                        <button class="small" data-testid="gpu-opt-in" onclick={on_gpu_opt_in}>{ "Sample on the GPU anyway" }</button>
+                    }
                 </div>
             }
             if !e.errors.is_empty() {
@@ -429,10 +523,11 @@ pub fn App() -> Html {
                                 None => "not run".to_string(),
                                 Some(r) if r.error.is_some() => "failed".to_string(),
                                 Some(r) if !r.is_done() => format!("running {:.0}%", r.progress() * 100.0),
-                                Some(_) => format!("step {step}/{steps}"),
+                                Some(r) => format!("step {step}/{steps} · {}", if r.external.is_some() { "GPU" } else { "CPU" }),
                             };
                             html! {
-                                <div class="panel" data-testid="sampler-panel" style={format!("border-color: {}", PANEL_COLOURS[index % 4])}>
+                                <div class="panel" data-testid="sampler-panel" style={format!("border-color: {}", PANEL_COLOURS[index % 4])}
+                                    data-executor={run.map_or("none", |r| if r.external.is_some() { "webgpu" } else { "cpu" })}>
                                     <div class="row">
                                         { select(&act, "Sampler", &sampler_options, &panel.settings.sampler, Some("sampler-select"), move |en, v| en.set_panel_sampler(index, v)) }
                                         { input(&act, "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), "model evaluations per particle", move |en, v| en.set_panel_nfe(index, v)) }

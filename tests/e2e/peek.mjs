@@ -21,7 +21,17 @@ const page = await (await browser.newContext({ viewport: { width: 1280, height: 
 page.on('console', (m) => console.log(`console.${m.type()}: ${m.text()}`));
 page.on('pageerror', (e) => console.log(`pageerror: ${e.message}`));
 await page.goto(`http://127.0.0.1:${server.address().port}/${query}`);
-await page.waitForTimeout(Number(process.env.WAIT ?? 8000));
+const probe = () => page.evaluate(() => new Promise((done) => {
+  let n = 0, last = performance.now(), worst = 0; const t0 = last;
+  const f = () => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; n++;
+    if (now - t0 < 2000) requestAnimationFrame(f); else done(`frames ${n} in 2 s, worst gap ${worst.toFixed(0)} ms`); };
+  requestAnimationFrame(f);
+}));
+const wait = Number(process.env.WAIT ?? 8000);
+for (let t = 0; t < wait; t += 5000) {
+  console.log(`t=${t / 1000}s`, await probe(), await page.evaluate(() => [...document.querySelectorAll('[data-testid=panel-status]')].map((e) => e.innerText).join(' | ')));
+  await page.waitForTimeout(3000);
+}
 await page.screenshot({ path: out, fullPage: true });
 console.log(await page.evaluate(() => document.querySelector('[data-testid="metrics-table"]')?.innerText));
 await browser.close();

@@ -1,0 +1,62 @@
+//! The page's sampler runs on the GPU executor (lavapipe here, WebGPU in the browser) agree
+//! with the same runs on the CPU, particle by particle.
+
+mod common;
+
+use nde_playground::exec::agreement::PARTICLE_TOLERANCE;
+use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use nde_playground::playground::engine::Engine;
+use nde_playground::playground::settings::Settings;
+
+#[test]
+fn the_page_runs_its_panels_on_the_gpu() {
+    let Some(gpu) = common::gpu_or_skip("the_page_runs_its_panels_on_the_gpu") else { return };
+    let clock = || 0.0;
+    let settings = Settings { particles: 300, ..Settings::default() };
+    let mut cpu = Engine::new(settings.clone(), vec![]);
+    for _ in 0..100_000 {
+        cpu.tick(1e9, &clock);
+        if cpu.progress().is_none() {
+            break;
+        }
+    }
+    let mut page = Engine::new(settings, vec![]);
+    page.gpu = true;
+    page.tick(1e9, &clock);
+    let kernel = pollster::block_on(PlanKernel::new(&gpu.device)).unwrap();
+    let run_settings = GpuRunSettings::for_adapter(&gpu.info);
+    for job in page.take_gpu_jobs() {
+        let result = pollster::block_on(execute_plan_with(
+            &gpu.device,
+            &gpu.queue,
+            &kernel,
+            run_settings,
+            &job.plan,
+            &job.model,
+            &job.options,
+        ))
+        .map_err(|e| e.to_string());
+        page.finish_gpu_job(job.id, result, 0.0);
+    }
+    for _ in 0..1000 {
+        page.tick(1e9, &clock);
+        if page.progress().is_none() {
+            break;
+        }
+    }
+    assert!(page.errors.is_empty(), "{:?}", page.errors);
+    for (c, g) in cpu.panels.iter().zip(&page.panels) {
+        let (c, g) = (c.run.as_ref().unwrap(), g.run.as_ref().unwrap());
+        let worst = c
+            .positions
+            .iter()
+            .zip(&g.positions)
+            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+            .fold(0.0f32, f32::max);
+        println!("{}: worst particle difference {worst:.2e}", c.plan.sampler);
+        assert!(worst < PARTICLE_TOLERANCE, "{}: {worst}", c.plan.sampler);
+        assert_eq!(c.frames.len(), g.frames.len());
+        let (qc, qg) = (c.quality.unwrap(), g.quality.unwrap());
+        assert!((qc.swd - qg.swd).abs() < 1e-3, "{qc:?} {qg:?}");
+    }
+}
