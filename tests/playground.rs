@@ -46,7 +46,14 @@ fn the_page_opens_ready_with_the_shipped_model() {
 
 #[test]
 fn a_shared_link_replays_the_same_training() {
-    let settings = Settings { start: Start::Fresh, dataset: "moons".into(), noise: 0.05, width: 16, depth: 2, ..Settings::default() };
+    let settings = Settings {
+        start: Start::Fresh,
+        dataset: "moons".into(),
+        noise: 0.05,
+        width: 16,
+        depth: 2,
+        ..Settings::default()
+    };
     let mut original = Engine::new(settings, vec![]);
     for _ in 0..40 {
         original.step_once();
@@ -178,10 +185,15 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
             handed.session.param,
         );
         // The first job fails: its run must fall back to the CPU.
-        let result = if k == 0 { Err("device lost".to_string()) } else { run_plan(&job.plan, &mut model, &job.options) };
+        let result =
+            if k == 0 { Err("device lost".to_string()) } else { run_plan(&job.plan, &mut model, &job.options) };
         handed.finish_gpu_job(job.id, result, 1.0);
     }
-    assert!(handed.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")), "{:?}", handed.errors);
+    assert!(
+        handed.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")),
+        "{:?}",
+        handed.errors
+    );
     settle(&mut handed, 5000);
     // Sliced and whole runs batch the network differently (its tiled pass rounds a little
     // differently from the scalar one), so they agree to rounding, not bit for bit.

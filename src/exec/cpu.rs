@@ -259,7 +259,9 @@ pub fn run_plan_from(
                 let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let divergence = match probe_counter {
-                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0]),
+                        Some(c) => {
+                            Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0])
+                        }
                         None => Divergence::Exact,
                     };
                     let start = r[*x as usize];

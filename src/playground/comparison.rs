@@ -83,6 +83,11 @@ impl PanelRun {
         }
     }
 
+    /// Whether every particle is done and only the quality is left to measure.
+    pub fn awaits_quality(&self) -> bool {
+        self.next == self.particles && !self.is_done()
+    }
+
     /// Whether the run waits for another executor's result.
     pub fn is_waiting(&self) -> bool {
         self.external.is_some() && self.next < self.particles && self.error.is_none()
@@ -205,15 +210,23 @@ impl PanelRun {
     pub fn trajectories(&self, fraction: f64) -> Vec<Vec<[f32; 2]>> {
         let (upto, _) = self.step_at(fraction);
         let count = TRAJECTORIES.min(self.frames.first().map_or(0, Vec::len));
-        (0..count).map(|p| self.frames[..=upto.min(self.frames.len().saturating_sub(1))].iter().map(|f| f[p]).collect()).collect()
+        (0..count)
+            .map(|p| self.frames[..=upto.min(self.frames.len().saturating_sub(1))].iter().map(|f| f[p]).collect())
+            .collect()
     }
 }
 
 /// The path of one particle that starts at `start` (at the sampler's first time) instead of
 /// a draw from the prior: what clicking the canvas shows.
-pub fn seeded_trajectory(plan: &Plan, model: &mut dyn Model, start: [f32; 2], seed: u64) -> Result<Vec<[f32; 2]>, String> {
+pub fn seeded_trajectory(
+    plan: &Plan,
+    model: &mut dyn Model,
+    start: [f32; 2],
+    seed: u64,
+) -> Result<Vec<[f32; 2]>, String> {
     let mut plan = plan.clone();
-    let first_init = plan.ops.iter().position(|op| matches!(op, Op::Init { .. })).ok_or("this sampler has no starting draw")?;
+    let first_init =
+        plan.ops.iter().position(|op| matches!(op, Op::Init { .. })).ok_or("this sampler has no starting draw")?;
     let Op::Init { into, .. } = plan.ops[first_init] else { unreachable!() };
     plan.ops[first_init] = Op::LoadInput { into };
     let options = RunOptions { particles: 1, seed, traced: vec![0], inputs: vec![start] };
@@ -242,7 +255,8 @@ mod tests {
     }
 
     fn plan(sampler: &str, nfe: usize) -> Plan {
-        build(sampler, Process::vp(), Parameterisation::Score, &SamplerOptions { nfe, ..SamplerOptions::default() }).unwrap()
+        build(sampler, Process::vp(), Parameterisation::Score, &SamplerOptions { nfe, ..SamplerOptions::default() })
+            .unwrap()
     }
 
     /// A clock that advances `step` ms per read.
@@ -258,8 +272,12 @@ mod tests {
     fn slices_add_up_to_one_whole_run() {
         for sampler in ["em", "dpmpp-2m", "pf-dopri5"] {
             let plan = plan(sampler, 12);
-            let whole = run_plan(&plan, &mut exact(), &RunOptions { particles: 100, seed: 4, traced: (0..100).collect(), inputs: vec![] })
-                .unwrap();
+            let whole = run_plan(
+                &plan,
+                &mut exact(),
+                &RunOptions { particles: 100, seed: 4, traced: (0..100).collect(), inputs: vec![] },
+            )
+            .unwrap();
             let mut sliced = PanelRun::new(plan, 100, 4, true);
             let reference = GaussianMixture::eight_gaussians().sample(300, 0);
             let clock = ticking(1.0);
@@ -300,14 +318,23 @@ mod tests {
         assert_eq!(path[0], [3.0, -1.0]);
         let end = path.last().unwrap();
         let modes = GaussianMixture::eight_gaussians().to_spec().means;
-        let nearest = modes.iter().map(|m| ((m[0] - end[0] as f64).powi(2) + (m[1] - end[1] as f64).powi(2)).sqrt()).fold(f64::MAX, f64::min);
+        let nearest = modes
+            .iter()
+            .map(|m| ((m[0] - end[0] as f64).powi(2) + (m[1] - end[1] as f64).powi(2)).sqrt())
+            .fold(f64::MAX, f64::min);
         assert!(nearest < 0.6, "ends at {end:?}, {nearest} from the nearest mode");
     }
 
     #[test]
     fn a_diverging_run_reports_instead_of_drawing_nan() {
         // EM with 1 step on VE (sigma_max 50) flies off: the run keeps the message.
-        let plan = build("em", Process::ve(), Parameterisation::Score, &SamplerOptions { nfe: 1, ..SamplerOptions::default() }).unwrap();
+        let plan = build(
+            "em",
+            Process::ve(),
+            Parameterisation::Score,
+            &SamplerOptions { nfe: 1, ..SamplerOptions::default() },
+        )
+        .unwrap();
         let mut model = ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::ve());
         let mut run = PanelRun::new(plan, 50, 0, true);
         let reference = GaussianMixture::eight_gaussians().sample(100, 0);

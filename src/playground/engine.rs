@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::comparison::{seeded_trajectory, PanelRun};
 use super::field::{self, Field};
-use super::settings::{limits, samplers_for, PanelSettings, Settings, Start, MAX_PANELS};
+use super::settings::{limits, samplers_for, FieldView, PanelSettings, Settings, Start, MAX_PANELS};
 use super::training::TrainingSession;
 use crate::core::data::csv::parse_points;
 use crate::core::data::{GaussianMixture, Point, ToyDataset};
@@ -25,6 +25,26 @@ pub const SWEEP_NFES: [usize; 5] = [4, 8, 16, 32, 64];
 pub const SWEEP_PARTICLES: usize = 300;
 /// How often the field is recomputed while training runs.
 const FIELD_REFRESH_MS: f64 = 400.0;
+/// How often running panels are repainted.
+const PROGRESS_PAINT_MS: f64 = 150.0;
+
+/// A model for `advance` calls that only measure quality (no particle is run).
+struct NoModel;
+
+impl Model for NoModel {
+    fn param(&self) -> Parameterisation {
+        Parameterisation::Eps
+    }
+    fn eval(&mut self, _: [f32; 2], _: f64) -> [f32; 2] {
+        unreachable!("quality needs no model")
+    }
+    fn eval_with_jacobian(&mut self, _: [f32; 2], _: f64) -> ([f32; 2], [[f32; 2]; 2]) {
+        unreachable!("quality needs no model")
+    }
+    fn data(&self) -> ModelData {
+        unreachable!("quality needs no model")
+    }
+}
 /// Most points an uploaded file may have.
 pub const MAX_UPLOAD_POINTS: usize = 20_000;
 
@@ -79,9 +99,13 @@ pub struct Engine {
     pub notices: Vec<String>,
     /// Bumped whenever what the page shows changes.
     pub revision: u64,
+    /// Bumped when what the canvases show changes (not by training steps alone, which only
+    /// move the numbers and charts): the page repaints its canvases only then.
+    pub view_revision: u64,
     default_model: Option<(Mlp, BTreeMap<String, String>)>,
     /// GPU jobs handed out and not yet finished.
     handed_out: Vec<u64>,
+    last_progress_paint: f64,
 }
 
 fn meta_of(settings: &Settings) -> BTreeMap<String, String> {
@@ -144,8 +168,10 @@ impl Engine {
             errors: problems,
             notices: Vec::new(),
             revision: 0,
+            view_revision: 0,
             default_model,
             handed_out: Vec::new(),
+            last_progress_paint: f64::NEG_INFINITY,
         };
         if engine.default_model.is_none() {
             engine.errors.push("the shipped default model could not be read; starting from fresh weights".into());
@@ -167,7 +193,8 @@ impl Engine {
             && meta.get("process") == Some(&settings.process)
             && meta.get("param") == Some(&settings.param)
             && settings.dataset != "custom"
-            && ToyDataset::from_name(&settings.dataset).is_ok_and(|d| d.mixture().is_some() || settings.noise == d.default_noise())
+            && ToyDataset::from_name(&settings.dataset)
+                .is_ok_and(|d| d.mixture().is_some() || settings.noise == d.default_noise())
     }
 
     fn new_session(
@@ -198,6 +225,12 @@ impl Engine {
     }
 
     fn changed(&mut self) {
+        self.revision += 1;
+        self.view_revision += 1;
+    }
+
+    /// Training moved on: the numbers and charts change, the canvases not yet.
+    fn trained(&mut self) {
         self.revision += 1;
     }
 
@@ -307,11 +340,12 @@ impl Engine {
         match Self::new_session(&self.settings, &self.data, &self.default_model) {
             Ok(session) => {
                 self.session = session;
-                self.settings.start = if Self::fits(&self.settings, &self.default_model) && self.settings.start == Start::Default {
-                    Start::Default
-                } else {
-                    Start::Fresh
-                };
+                self.settings.start =
+                    if Self::fits(&self.settings, &self.default_model) && self.settings.start == Start::Default {
+                        Start::Default
+                    } else {
+                        Start::Fresh
+                    };
             }
             Err(e) => self.errors.push(e),
         }
@@ -323,7 +357,10 @@ impl Engine {
         let before = self.panels.len();
         self.panels.retain(|p| samplers_for(&process).contains(&p.settings.sampler.as_str()));
         if self.panels.len() < before {
-            self.notices.push(format!("removed {} panel(s) whose sampler does not run on {process}", before - self.panels.len()));
+            self.notices.push(format!(
+                "removed {} panel(s) whose sampler does not run on {process}",
+                before - self.panels.len()
+            ));
         }
     }
 
@@ -426,7 +463,11 @@ impl Engine {
             .into_iter()
             .find(|s| candidates.contains(s) && !used.contains(s))
             .unwrap_or(candidates[0]);
-        self.panels.push(Panel { settings: PanelSettings { sampler: sampler.into(), nfe: 20 }, run: None, seeded: None });
+        self.panels.push(Panel {
+            settings: PanelSettings { sampler: sampler.into(), nfe: 20 },
+            run: None,
+            seeded: None,
+        });
         self.changed();
         Ok(())
     }
@@ -521,14 +562,22 @@ impl Engine {
 
     /// The runs waiting for the GPU that have not been handed out yet.
     pub fn take_gpu_jobs(&mut self) -> Vec<GpuJob> {
-        let model = self.snapshot.get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param)).data();
+        let model = self
+            .snapshot
+            .get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param))
+            .data();
         let mut jobs = Vec::new();
         let handed = &mut self.handed_out;
         for run in self.panels.iter().filter_map(|p| p.run.as_ref()).chain(self.sweep.iter().map(|s| &s.run)) {
             if let (Some(id), true) = (run.external, run.is_waiting()) {
                 if !handed.contains(&id) {
                     handed.push(id);
-                    jobs.push(GpuJob { id, plan: run.plan.clone(), options: run.whole_run_options(), model: model.clone() });
+                    jobs.push(GpuJob {
+                        id,
+                        plan: run.plan.clone(),
+                        options: run.whole_run_options(),
+                        model: model.clone(),
+                    });
                 }
             }
         }
@@ -543,7 +592,8 @@ impl Engine {
             let outcome = result.and_then(|r| run.complete(r, elapsed_ms));
             if let Err(e) = outcome {
                 run.external = None;
-                failure = Some(format!("{}: the GPU run failed ({e}); running it on the CPU instead", run.plan.sampler));
+                failure =
+                    Some(format!("{}: the GPU run failed ({e}); running it on the CPU instead", run.plan.sampler));
             }
         }
         if let Some(message) = failure {
@@ -594,7 +644,14 @@ impl Engine {
         let process = self.session.trainer.process;
         let t = self.settings.field_t.min(process.t_max());
         let mut model = self.current_model();
-        self.field = Some(field::compute(&mut model, self.session.param, &process, t, self.mixture.as_ref(), &self.data));
+        let view = self.settings.field_view;
+        let needs = field::Needs {
+            arrows: view == FieldView::Arrows,
+            error: view == FieldView::Error,
+            density: view == FieldView::Density,
+        };
+        self.field =
+            Some(field::compute(&mut model, self.session.param, &process, t, self.mixture.as_ref(), &self.data, needs));
         self.field_stale = false;
         self.field_time = now;
         self.changed();
@@ -685,7 +742,7 @@ impl Engine {
                 }
             }
             self.field_stale = true;
-            self.changed();
+            self.trained();
             if self.session.steps() >= self.replay_to && self.run_after_replay {
                 self.run_after_replay = false;
                 self.replay_to = 0;
@@ -697,6 +754,27 @@ impl Engine {
             self.run_after_replay = false;
             self.run_samplers();
         }
+        // The field and a run's quality each take a frame of their own: each costs a good
+        // part of a frame's budget.
+        let field_due = self.settings.field_view != FieldView::Off
+            && self.field_stale
+            && (!self.playing || clock() - self.field_time > FIELD_REFRESH_MS);
+        if field_due {
+            self.compute_field(clock());
+            return true;
+        }
+        let reference = &self.data;
+        let needs_quality = self
+            .panels
+            .iter_mut()
+            .filter_map(|p| p.run.as_mut())
+            .chain(self.sweep.iter_mut().map(|s| &mut s.run))
+            .find(|r| r.awaits_quality());
+        if let Some(run) = needs_quality {
+            run.advance(&mut NoModel, reference, budget_ms, clock);
+            self.changed();
+            return true;
+        }
         let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done() && !r.is_waiting()))
             || self.sweep.iter().any(|s| !s.run.is_done() && !s.run.is_waiting());
         if self.playing {
@@ -704,16 +782,19 @@ impl Engine {
             if let Err(e) = self.session.run_for(share, clock) {
                 self.playing = false;
                 self.errors.push(e);
+                self.changed();
             }
             if clock() - self.field_time > FIELD_REFRESH_MS {
                 self.field_stale = true;
             }
-            self.changed();
+            self.trained();
         }
         if sampling {
             let left = (budget_ms - (clock() - start)).max(1.0);
             let reference = &self.data;
-            let model = self.snapshot.get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param));
+            let model = self
+                .snapshot
+                .get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param));
             let run = self
                 .panels
                 .iter_mut()
@@ -727,10 +808,14 @@ impl Engine {
                     self.errors.push(message);
                 }
             }
-            self.changed();
-        }
-        if self.field_stale && self.settings.field_view != super::settings::FieldView::Off {
-            self.compute_field(clock());
+            // Partial runs are repainted a few times a second, not every frame.
+            let now = clock();
+            if now - self.last_progress_paint > PROGRESS_PAINT_MS {
+                self.last_progress_paint = now;
+                self.changed();
+            } else {
+                self.trained();
+            }
         }
         self.revision != before
     }

@@ -15,7 +15,7 @@ pub const EXTENT: f64 = 4.5;
 /// Arrows per side.
 pub const ARROWS: usize = 21;
 /// Colour-map cells per side.
-pub const CELLS: usize = 48;
+pub const CELLS: usize = 40;
 
 /// Centre of cell `i` of `n` along one axis.
 pub fn cell_centre(i: usize, n: usize) -> f64 {
@@ -39,7 +39,21 @@ pub struct Field {
     pub weighted_error: Option<f64>,
 }
 
-/// Computes the field of `model` (parameterisation `param`) on `process` at time t.
+/// What a view needs computed (each part costs thousands of evaluations, and the page
+/// recomputes the field while training runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    pub arrows: bool,
+    pub error: bool,
+    pub density: bool,
+}
+
+impl Needs {
+    pub const ALL: Needs = Needs { arrows: true, error: true, density: true };
+}
+
+/// Computes the field of `model` (parameterisation `param`) on `process` at time t; the
+/// parts `needs` leaves out are left empty.
 pub fn compute(
     model: &mut dyn Model,
     param: Parameterisation,
@@ -47,6 +61,7 @@ pub fn compute(
     t: f64,
     mixture: Option<&GaussianMixture>,
     data: &[Point],
+    needs: Needs,
 ) -> Field {
     let (alpha, sigma) = (process.alpha(t), process.sigma(t));
     let (a, b) = quantity_coefficients(param, Quantity::Score, alpha, sigma);
@@ -65,29 +80,44 @@ pub fn compute(
             .collect()
     };
     let exact_at = |m: &GaussianMixture, points: &[[f32; 2]]| -> Vec<[f32; 2]> {
-        points
-            .iter()
-            .map(|x| m.score([f64::from(x[0]), f64::from(x[1])]).map(|s| (sigma * s) as f32))
-            .collect()
+        points.iter().map(|x| m.score([f64::from(x[0]), f64::from(x[1])]).map(|s| (sigma * s) as f32)).collect()
     };
-    let arrows = grid(ARROWS);
+    let arrows = if needs.arrows { grid(ARROWS) } else { Vec::new() };
     let learned = learned_at(model, &arrows);
     let exact = marginal.as_ref().map(|m| exact_at(m, &arrows));
     let cells = grid(CELLS);
     let (density, density_is_exact) = match &marginal {
-        Some(m) => (cells.iter().map(|x| m.log_density([f64::from(x[0]), f64::from(x[1])]).exp() as f32).collect(), true),
+        _ if !(needs.density || needs.error) => (Vec::new(), marginal.is_some()),
+        Some(m) => {
+            (cells.iter().map(|x| m.log_density([f64::from(x[0]), f64::from(x[1])]).exp() as f32).collect(), true)
+        }
         None => (histogram(process, t, data), false),
     };
     let density = normalise_max(density);
-    let error: Option<Vec<f32>> = marginal.as_ref().map(|m| {
+    let error: Option<Vec<f32>> = marginal.as_ref().filter(|_| needs.error).map(|m| {
         let learned = learned_at(model, &cells);
         let exact = exact_at(m, &cells);
         learned.iter().zip(&exact).map(|(l, e)| ((l[0] - e[0]).powi(2) + (l[1] - e[1]).powi(2)).sqrt()).collect()
     });
-    let weighted_error = error.as_ref().map(|e| {
-        let total: f64 = density.iter().map(|d| f64::from(*d)).sum();
-        e.iter().zip(&density).map(|(e, d)| f64::from(e * d)).sum::<f64>() / total.max(1e-12)
-    });
+    let weighted = |errors: &[f32], weights: &[f32]| {
+        let total: f64 = weights.iter().map(|d| f64::from(*d)).sum();
+        errors.iter().zip(weights).map(|(e, d)| f64::from(e * d)).sum::<f64>() / total.max(1e-12)
+    };
+    let weighted_error = match (&marginal, &error, &exact) {
+        (Some(_), Some(e), _) => Some(weighted(e, &density)),
+        // The arrows alone: weigh their errors by the density at the arrows.
+        (Some(m), None, Some(exact)) if !arrows.is_empty() => {
+            let weights: Vec<f32> =
+                arrows.iter().map(|x| m.log_density([f64::from(x[0]), f64::from(x[1])]).exp() as f32).collect();
+            let errors: Vec<f32> = learned
+                .iter()
+                .zip(exact)
+                .map(|(l, e)| ((l[0] - e[0]).powi(2) + (l[1] - e[1]).powi(2)).sqrt())
+                .collect();
+            Some(weighted(&errors, &weights))
+        }
+        _ => None,
+    };
     Field { t, learned, exact, error, density, density_is_exact, weighted_error }
 }
 
@@ -130,7 +160,7 @@ mod tests {
         let process = Process::vp();
         let mut model = ExactMixtureModel::new(mixture.clone(), process);
         let data = mixture.sample(4000, 0);
-        let field = compute(&mut model, Parameterisation::Score, &process, 0.3, Some(&mixture), &data);
+        let field = compute(&mut model, Parameterisation::Score, &process, 0.3, Some(&mixture), &data, Needs::ALL);
         assert_eq!(field.learned.len(), ARROWS * ARROWS);
         let exact = field.exact.as_ref().unwrap();
         for (l, e) in field.learned.iter().zip(exact) {
@@ -154,7 +184,7 @@ mod tests {
         let mixture = GaussianMixture::eight_gaussians();
         let process = Process::vp();
         let mut model = ExactMixtureModel::new(mixture.clone(), process);
-        let field = compute(&mut model, Parameterisation::Score, &process, 0.5, Some(&mixture), &[]);
+        let field = compute(&mut model, Parameterisation::Score, &process, 0.5, Some(&mixture), &[], Needs::ALL);
         // At the grid's corner the score points back towards the origin.
         let corner = field.learned[0];
         assert!(corner[0] > 0.0 && corner[1] > 0.0, "{corner:?}");

@@ -139,8 +139,7 @@ pub mod limits {
 
 /// Parses a whole number within `range`, saying what is wrong otherwise.
 pub fn parse_count(label: &str, text: &str, range: (usize, usize)) -> Result<usize, String> {
-    let value: usize =
-        text.trim().parse().map_err(|_| format!("{label}: \"{text}\" is not a whole number"))?;
+    let value: usize = text.trim().parse().map_err(|_| format!("{label}: \"{text}\" is not a whole number"))?;
     if value < range.0 || value > range.1 {
         return Err(format!("{label}: {value} is outside {}..{}", range.0, range.1));
     }
@@ -164,7 +163,13 @@ pub fn samplers_for(process: &str) -> Vec<&'static str> {
         .iter()
         .copied()
         .filter(|s| !MR_SAMPLERS.contains(s) && *s != "mala" && *s != "dlg")
-        .filter(|s| !(flow && matches!(*s, "em" | "reverse-diffusion" | "ancestral" | "pc" | "ula" | "annealed-langevin" | "dpmpp-2m-sde")))
+        .filter(|s| {
+            !(flow
+                && matches!(
+                    *s,
+                    "em" | "reverse-diffusion" | "ancestral" | "pc" | "ula" | "annealed-langevin" | "dpmpp-2m-sde"
+                ))
+        })
         .filter(|s| !(*s == "ancestral" && !matches!(process, "vp" | "ve")))
         .collect()
 }
@@ -234,7 +239,9 @@ impl Settings {
                     };
                     check_name("process", &value, ok).map(|v| s.process = v)
                 }
-                "param" => check_name("param", &value, Parameterisation::from_name(&value).map(|_| ())).map(|v| s.param = v),
+                "param" => {
+                    check_name("param", &value, Parameterisation::from_name(&value).map(|_| ())).map(|v| s.param = v)
+                }
                 "width" => parse_count("width", &value, limits::WIDTH).map(|v| s.width = v),
                 "depth" => parse_count("depth", &value, limits::DEPTH).map(|v| s.depth = v),
                 "act" => check_name("act", &value, Activation::from_name(&value).map(|_| ())).map(|v| s.activation = v),
@@ -389,7 +396,10 @@ mod tests {
             train_seed: 5,
             start: Start::Fresh,
             train_steps: 321,
-            panels: vec![PanelSettings { sampler: "ddim".into(), nfe: 7 }, PanelSettings { sampler: "pf-rk4".into(), nfe: 40 }],
+            panels: vec![
+                PanelSettings { sampler: "ddim".into(), nfe: 7 },
+                PanelSettings { sampler: "pf-rk4".into(), nfe: 40 },
+            ],
             particles: 600,
             sample_seed: 8,
             field_t: 0.25,
@@ -404,7 +414,11 @@ mod tests {
 
     #[test]
     fn custom_points_travel_in_the_link() {
-        let s = Settings { dataset: "custom".into(), custom_points: vec![[1.25, -2.5], [0.0, 3.75]], ..Settings::default() };
+        let s = Settings {
+            dataset: "custom".into(),
+            custom_points: vec![[1.25, -2.5], [0.0, 3.75]],
+            ..Settings::default()
+        };
         let (back, problems) = Settings::from_query(&s.to_query());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(back.custom_points, s.custom_points);
@@ -413,7 +427,8 @@ mod tests {
 
     #[test]
     fn a_bad_value_is_reported_and_the_rest_kept() {
-        let (s, problems) = Settings::from_query("data=moons&width=abc&lr=-1&samplers=ddim:10,nosuch:5&depth=2&bogus=1");
+        let (s, problems) =
+            Settings::from_query("data=moons&width=abc&lr=-1&samplers=ddim:10,nosuch:5&depth=2&bogus=1");
         assert_eq!(s.dataset, "moons");
         assert_eq!(s.depth, 2);
         assert_eq!(s.width, Settings::default().width);

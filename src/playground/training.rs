@@ -168,7 +168,9 @@ impl TrainingSession {
             self.step()?;
             done += 1;
             let elapsed = clock() - start;
-            if elapsed >= budget_ms {
+            // Stop before a step that would overrun the budget (steps take about the same time).
+            let per_step = elapsed / done as f64;
+            if elapsed + per_step > budget_ms {
                 if elapsed > 0.0 {
                     let rate = done as f64 * 1000.0 / elapsed;
                     self.steps_per_second = Some(self.steps_per_second.map_or(rate, |r| 0.8 * r + 0.2 * rate));
@@ -195,7 +197,10 @@ mod tests {
         let mlp = Mlp::new(MlpConfig { width: 16, depth: 2, ..MlpConfig::default() }, 0).unwrap();
         let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
         let config = TrainConfig { batch: 32, learning_rate, ema_decay: 0.99, seed: 0 };
-        TrainingSession::new(Trainer::new(mlp, Process::vp(), objective, data, None, config).unwrap(), Parameterisation::Eps)
+        TrainingSession::new(
+            Trainer::new(mlp, Process::vp(), objective, data, None, config).unwrap(),
+            Parameterisation::Eps,
+        )
     }
 
     #[test]
@@ -258,8 +263,10 @@ mod tests {
             ticks.set(ticks.get() + 1.0);
             ticks.get()
         };
-        // Each clock read advances 1 ms: start, then one read per step.
+        // Each clock read advances 1 ms: start, then one read per step. Five steps fill the
+        // 5 ms budget exactly; a sixth would overrun it.
         assert_eq!(s.run_for(5.0, &clock).unwrap(), 5);
+        assert_eq!(s.run_for(0.5, &clock).unwrap(), 1, "at least one step");
         assert!(s.steps_per_second.unwrap() > 0.0);
     }
 }

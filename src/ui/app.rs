@@ -14,22 +14,24 @@ use yew::prelude::*;
 use super::backend_badge::BackendBadge;
 use super::browser;
 use super::charts;
-use super::controls::{input, select, Act};
+use super::controls::{input, input_with_id, select, Act};
 use super::detect_backend::detect_backend;
 use super::paint::{self, PANEL_COLOURS};
 use crate::core::data::ToyDataset;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::GpuContext;
-use crate::playground::engine::GpuJob;
 use crate::playground::engine::Engine;
+use crate::playground::engine::GpuJob;
 use crate::playground::settings::{samplers_for, FieldView, Settings, MAX_PANELS, PAGE_PROCESSES};
 
 /// Engine work per animation frame, in milliseconds: with rendering and painting the frame
 /// stays well under 50 ms.
-const FRAME_BUDGET_MS: f64 = 12.0;
+const FRAME_BUDGET_MS: f64 = 8.0;
+/// While only numbers move (training), the page re-renders at most this often.
+const NUMBERS_INTERVAL_MS: f64 = 100.0;
 /// The loss charts repaint at most this often while training runs.
-const CHART_INTERVAL_MS: f64 = 250.0;
+const CHART_INTERVAL_MS: f64 = 100.0;
 const MAIN_SIZE: u32 = 480;
 const PANEL_SIZE: u32 = 200;
 
@@ -99,9 +101,10 @@ async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act
 /// and the page re-renders if anything changed.
 fn start_frame_loop(act: Act, runner: SharedRunner) {
     let slot: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
+    let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
-        let changed = act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         let gpu = runner.borrow().clone();
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
@@ -109,7 +112,16 @@ fn start_frame_loop(act: Act, runner: SharedRunner) {
                 spawn_gpu_job(gpu.clone(), job, act.clone());
             }
         }
-        if changed {
+        // Re-render at once when the canvases change, and a few times a second when only
+        // the numbers do: a render of the whole page costs several milliseconds.
+        let (revision, view) = {
+            let engine = act.engine.borrow();
+            (engine.revision, engine.view_revision)
+        };
+        let now = browser::now_ms();
+        let (last_revision, last_view, last_time) = *rendered.borrow();
+        if view != last_view || (revision != last_revision && now - last_time > NUMBERS_INTERVAL_MS) {
+            *rendered.borrow_mut() = (revision, view, now);
             act.update.force_update();
         }
         if let (Some(window), Some(callback)) = (web_sys::window(), again.borrow().as_ref()) {
@@ -180,7 +192,10 @@ pub fn App() -> Html {
     let quality_canvas = use_node_ref();
     let panel_canvases = use_memo((), |_| (0..MAX_PANELS).map(|_| NodeRef::default()).collect::<Vec<_>>());
     let last_chart_paint = use_mut_ref(|| f64::NEG_INFINITY);
+    // The chart painted last and the data key each chart was painted with.
+    let painted_charts = use_mut_ref(|| (2usize, [None::<(u64, u64)>; 3]));
     let last_query = use_mut_ref(String::new);
+    let painted_view = use_mut_ref(|| u64::MAX);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
     let parked_gpu: Rc<RefCell<Option<GpuContext>>> = use_mut_ref(|| None);
@@ -222,15 +237,21 @@ pub fn App() -> Html {
             (loss_canvas.clone(), loss_time_canvas.clone(), quality_canvas.clone());
         let panel_canvases = panel_canvases.clone();
         let last_chart_paint = last_chart_paint.clone();
+        let painted_charts = painted_charts.clone();
+        let act_again = act.clone();
         let last_query = last_query.clone();
+        let painted_view = painted_view.clone();
         use_effect(move || {
             let engine = engine.borrow();
-            if let Some(canvas) = main_canvas.cast::<web_sys::HtmlCanvasElement>() {
+            let repaint = *painted_view.borrow() != engine.view_revision;
+            *painted_view.borrow_mut() = engine.view_revision;
+            if !repaint {
+            } else if let Some(canvas) = main_canvas.cast::<web_sys::HtmlCanvasElement>() {
                 if let Some(ctx) = browser::context_2d(&canvas) {
                     paint::paint_main(&ctx, f64::from(canvas.width()), f64::from(canvas.height()), &engine);
                 }
             }
-            for (index, node) in panel_canvases.iter().enumerate().take(engine.panels.len()) {
+            for (index, node) in panel_canvases.iter().enumerate().take(if repaint { engine.panels.len() } else { 0 }) {
                 if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
                     if let Some(ctx) = browser::context_2d(&canvas) {
                         paint::paint_panel(&ctx, f64::from(canvas.width()), f64::from(canvas.height()), &engine, index);
@@ -238,18 +259,36 @@ pub fn App() -> Html {
                 }
             }
             let now = browser::now_ms();
-            if !engine.playing || now - *last_chart_paint.borrow() > CHART_INTERVAL_MS {
-                *last_chart_paint.borrow_mut() = now;
-                let paint = |node: &NodeRef, draw: fn(&web_sys::HtmlCanvasElement, &Engine) -> Result<(), String>| {
+            // One chart per frame at most, and only one whose data changed: each costs
+            // several milliseconds.
+            let keys = [
+                (engine.session.steps(), engine.session.history.points.len() as u64),
+                (engine.session.steps(), 0),
+                (engine.view_revision, engine.sweep.iter().filter(|s| s.run.quality.is_some()).count() as u64),
+            ];
+            if now - *last_chart_paint.borrow() > CHART_INTERVAL_MS || !engine.playing {
+                let mut painted = painted_charts.borrow_mut();
+                let stale = (0..3).map(|k| (painted.0 + 1 + k) % 3).find(|k| painted.1[*k] != Some(keys[*k]));
+                if let Some(k) = stale {
+                    painted.0 = k;
+                    painted.1[k] = Some(keys[k]);
+                    *last_chart_paint.borrow_mut() = now;
+                    let (node, draw): (&NodeRef, fn(&web_sys::HtmlCanvasElement, &Engine) -> Result<(), String>) =
+                        match k {
+                            0 => (&loss_canvas, charts::loss_chart),
+                            1 => (&loss_time_canvas, charts::loss_by_time_chart),
+                            _ => (&quality_canvas, charts::quality_chart),
+                        };
                     if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
                         if let Err(e) = draw(&canvas, &engine) {
                             web_sys::console::warn_1(&format!("chart: {e}").into());
                         }
                     }
-                };
-                paint(&loss_canvas, charts::loss_chart);
-                paint(&loss_time_canvas, charts::loss_by_time_chart);
-                paint(&quality_canvas, charts::quality_chart);
+                    // Another chart may still be stale: come back next frame.
+                    if (0..3).any(|j| painted.1[j] != Some(keys[j])) {
+                        act_again.update.force_update();
+                    }
+                }
             }
             let query = engine.link_settings().to_query();
             if *last_query.borrow() != query {
@@ -374,7 +413,8 @@ pub fn App() -> Html {
             });
         })
     };
-    let on_weights_export = act.on_click(|engine| browser::download_text("nde-weights.json", "application/json", &engine.weights_json()));
+    let on_weights_export =
+        act.on_click(|engine| browser::download_text("nde-weights.json", "application/json", &engine.weights_json()));
     let on_gpu_opt_in = {
         let parked_gpu = parked_gpu.clone();
         let runner = runner.clone();
@@ -530,7 +570,7 @@ pub fn App() -> Html {
                                     data-executor={run.map_or("none", |r| if r.external.is_some() { "webgpu" } else { "cpu" })}>
                                     <div class="row">
                                         { select(&act, "Sampler", &sampler_options, &panel.settings.sampler, Some("sampler-select"), move |en, v| en.set_panel_sampler(index, v)) }
-                                        { input(&act, "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), "model evaluations per particle", move |en, v| en.set_panel_nfe(index, v)) }
+                                        { input_with_id(&act, &format!("nfe-{index}"), "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), "model evaluations per particle", move |en, v| en.set_panel_nfe(index, v)) }
                                         <button class="remove" aria-label="remove this panel" onclick={act.on_click(move |en| { en.remove_panel(index); Ok(()) })}>{ "×" }</button>
                                     </div>
                                     <canvas ref={panel_canvases[index].clone()} width={PANEL_SIZE.to_string()} height={PANEL_SIZE.to_string()}

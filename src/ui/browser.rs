@@ -42,7 +42,8 @@ pub fn download_text(name: &str, mime: &str, text: &str) -> Result<(), String> {
     options.set_type(mime);
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
         .map_err(|_| "the browser could not make a file to download".to_string())?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "could not make a download link".to_string())?;
+    let url =
+        web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| "could not make a download link".to_string())?;
     let result = download_url(name, &url);
     let _ = web_sys::Url::revoke_object_url(&url);
     result
@@ -68,7 +69,9 @@ pub async fn read_chosen_file(input: &web_sys::HtmlInputElement) -> Result<Optio
     if file.size() > 50e6 {
         return Err(format!("{}: {:.0} MB is too large for a toy data set", file.name(), file.size() / 1e6));
     }
-    let text = JsFuture::from(file.text()).await.map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
+    let text = JsFuture::from(file.text())
+        .await
+        .map_err(|_| format!("{}: the browser could not read the file", file.name()))?;
     let text = text.as_string().ok_or_else(|| format!("{}: the file is not text", file.name()))?;
     Ok(Some((file.name(), text)))
 }
@@ -76,7 +79,10 @@ pub async fn read_chosen_file(input: &web_sys::HtmlInputElement) -> Result<Optio
 /// Copies text to the clipboard (where the page is allowed to).
 pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
     let clipboard = window()?.navigator().clipboard();
-    JsFuture::from(clipboard.write_text(text)).await.map(|_| ()).map_err(|_| "the browser refused the clipboard; copy the link by hand".to_string())
+    JsFuture::from(clipboard.write_text(text))
+        .await
+        .map(|_| ())
+        .map_err(|_| "the browser refused the clipboard; copy the link by hand".to_string())
 }
 
 /// The canvas's 2D context.

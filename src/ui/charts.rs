@@ -38,14 +38,7 @@ pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Falli
         .y_label_area_size(40)
         .build_cartesian_2d(first..last.max(first + 1.0), (low * 0.9..high * 1.1).log_scale())
         .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_labels(4)
-        .y_labels(4)
-        .label_style(("sans-serif", 11))
-        .x_desc("step")
-        .draw()
-        .map_err(e)?;
+    chart.configure_mesh().x_labels(4).y_labels(4).label_style(("sans-serif", 11)).x_desc("step").draw().map_err(e)?;
     chart
         .draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.1)), RGBColor(148, 163, 184).stroke_width(1)))
         .map_err(e)?;
@@ -83,7 +76,10 @@ pub fn loss_by_time_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) 
         .draw_series(bins.iter().enumerate().filter_map(|(k, v)| {
             let v = (*v)?;
             let x = k as f64 * width;
-            Some(Rectangle::new([(x + 0.1 * width, 0.0), (x + 0.9 * width, v)], RGBColor(37, 99, 235).mix(0.7).filled()))
+            Some(Rectangle::new(
+                [(x + 0.1 * width, 0.0), (x + 0.9 * width, v)],
+                RGBColor(37, 99, 235).mix(0.7).filled(),
+            ))
         }))
         .map_err(e)?;
     root.present().map_err(e)
@@ -108,8 +104,12 @@ pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fa
         })
         .collect();
     if done.is_empty() {
-        root.draw(&Text::new("run the samplers to fill this chart", (10, 20), ("sans-serif", 13).into_font().color(&BLACK)))
-            .map_err(e)?;
+        root.draw(&Text::new(
+            "run the samplers to fill this chart",
+            (10, 20),
+            ("sans-serif", 13).into_font().color(&BLACK),
+        ))
+        .map_err(e)?;
         return root.present().map_err(e);
     }
     let low = done.iter().map(|d| d.2).fold(f64::MAX, f64::min);

@@ -41,7 +41,67 @@ impl Act {
     }
 }
 
-/// A text or number input committed on change.
+/// What an input commits its text to.
+pub type Commit = Rc<dyn Fn(&mut Engine, &str) -> Result<(), String>>;
+
+#[derive(Properties, Clone)]
+pub struct SettingInputProps {
+    pub act: Act,
+    /// Identifies what the input sets (with the panel index where there is one): two
+    /// renders with the same id and value are the same input.
+    pub id: AttrValue,
+    pub label: AttrValue,
+    pub kind: AttrValue,
+    pub value: AttrValue,
+    #[prop_or_default]
+    pub step: Option<AttrValue>,
+    #[prop_or_default]
+    pub testid: Option<AttrValue>,
+    #[prop_or_default]
+    pub title: AttrValue,
+    pub commit: Commit,
+}
+
+impl PartialEq for SettingInputProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.value == other.value && self.label == other.label && self.act == other.act
+    }
+}
+
+/// An input that is not re-filled from the settings on every render (the page renders every
+/// frame while it trains, and a controlled input would undo what the visitor is typing): its
+/// text is set when the setting's value changes and committed on change.
+#[component]
+pub fn SettingInput(props: &SettingInputProps) -> Html {
+    let node = use_node_ref();
+    {
+        let node = node.clone();
+        use_effect_with(props.value.clone(), move |value| {
+            if let Some(element) = node.cast::<web_sys::HtmlInputElement>() {
+                element.set_value(value);
+            }
+        });
+    }
+    let onchange = {
+        let (act, commit, shown) = (props.act.clone(), props.commit.clone(), props.value.clone());
+        Callback::from(move |e: Event| {
+            let element: web_sys::HtmlInputElement = e.target_unchecked_into();
+            let text = element.value();
+            if !act.run(|engine| commit(engine, &text)) {
+                element.set_value(&shown);
+            }
+        })
+    };
+    html! {
+        <label class="field" title={props.title.clone()}>
+            <span>{ props.label.clone() }</span>
+            <input ref={node} type={props.kind.clone()} step={props.step.clone()}
+                data-testid={props.testid.clone()} aria-label={props.label.clone()} {onchange} />
+        </label>
+    }
+}
+
+/// A [`SettingInput`] in one call.
 #[allow(clippy::too_many_arguments)]
 pub fn input(
     act: &Act,
@@ -53,21 +113,28 @@ pub fn input(
     title: &str,
     action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
 ) -> Html {
-    let act = act.clone();
-    let shown = value.clone();
-    let onchange = Callback::from(move |e: Event| {
-        let element: web_sys::HtmlInputElement = e.target_unchecked_into();
-        let text = element.value();
-        if !act.run(|engine| action(engine, &text)) {
-            element.set_value(&shown);
-        }
-    });
+    let id = format!("{}/{}", testid.unwrap_or(""), label);
+    input_with_id(act, &id, label, kind, value, step, testid, title, action)
+}
+
+/// [`input`] with an explicit id (panel inputs add their index).
+#[allow(clippy::too_many_arguments)]
+pub fn input_with_id(
+    act: &Act,
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: String,
+    step: Option<&str>,
+    testid: Option<&str>,
+    title: &str,
+    action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
+) -> Html {
     html! {
-        <label class="field" title={title.to_string()}>
-            <span>{ label }</span>
-            <input type={kind.to_string()} value={value} step={step.map(str::to_string)}
-                data-testid={testid.map(str::to_string)} aria-label={label.to_string()} {onchange} />
-        </label>
+        <SettingInput act={act.clone()} id={id.to_string()} label={label.to_string()} kind={kind.to_string()}
+            value={value} step={step.map(|s| AttrValue::from(s.to_string()))}
+            testid={testid.map(|s| AttrValue::from(s.to_string()))} title={title.to_string()}
+            commit={Rc::new(action) as Commit} />
     }
 }
 

@@ -34,8 +34,12 @@ pub fn to_data(x: f64, y: f64, width: f64, height: f64) -> [f32; 2] {
 
 /// A perceptual-ish ramp from white through blue to dark violet, for v in [0, 1].
 fn ramp(v: f32) -> String {
-    let stops: [(f32, [f32; 3]); 4] =
-        [(0.0, [255.0, 255.0, 255.0]), (0.3, [147.0, 197.0, 253.0]), (0.7, [37.0, 99.0, 235.0]), (1.0, [49.0, 16.0, 101.0])];
+    let stops: [(f32, [f32; 3]); 4] = [
+        (0.0, [255.0, 255.0, 255.0]),
+        (0.3, [147.0, 197.0, 253.0]),
+        (0.7, [37.0, 99.0, 235.0]),
+        (1.0, [49.0, 16.0, 101.0]),
+    ];
     let v = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
     let k = stops.iter().position(|s| s.0 >= v).unwrap_or(3).max(1);
     let (a, b) = (stops[k - 1], stops[k]);

@@ -74,52 +74,313 @@ async function openPage(browser, url) {
   return { page, errors, context };
 }
 
-async function badgeCase(baseUrl, { name, webgpu, expected }) {
+
+// Page-side recorders: requestAnimationFrame gaps and long main-thread tasks, between marks.
+function installFrameRecorder() {
+  window.__frames = { gaps: [], longTasks: [], recording: false };
+  let last = performance.now();
+  const tick = (now) => {
+    if (window.__frames.recording) window.__frames.gaps.push(now - last);
+    last = now;
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+  try {
+    new PerformanceObserver((list) => {
+      if (!window.__frames.recording) return;
+      for (const entry of list.getEntries()) window.__frames.longTasks.push(entry.duration);
+    }).observe({ type: 'longtask', buffered: false });
+  } catch (error) {
+    window.__frames.noLongTaskObserver = String(error);
+  }
+  addEventListener('TrunkApplicationStarted', (event) => {
+    window.__ndeWasm = event.detail.wasm;
+  });
+}
+
+async function startRecording(page) {
+  await page.evaluate(() => {
+    window.__frames.gaps = [];
+    window.__frames.longTasks = [];
+    window.__frames.recording = true;
+  });
+}
+
+async function stopRecording(page) {
+  return page.evaluate(() => {
+    window.__frames.recording = false;
+    const gaps = [...window.__frames.gaps].sort((a, b) => a - b);
+    const pick = (q) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? NaN;
+    return {
+      frames: gaps.length,
+      p50: pick(0.5),
+      p99: pick(0.99),
+      max: gaps[gaps.length - 1] ?? NaN,
+      over50: gaps.filter((g) => g > 50).length,
+      longTasks: window.__frames.longTasks.length,
+      longestTask: Math.max(0, ...window.__frames.longTasks),
+    };
+  });
+}
+
+const text = async (page, id) => ((await page.getByTestId(id).first().textContent()) ?? '').trim();
+const number = async (page, id) => Number.parseFloat(await text(page, id));
+
+async function setField(page, locator, value) {
+  await locator.fill(String(value));
+  await locator.dispatchEvent('change');
+}
+
+// Waits until every panel's SWD cell shows a number; returns them.
+async function waitForMetrics(page, timeout = 120_000) {
+  await page.waitForFunction(
+    () => {
+      const cells = [...document.querySelectorAll('[data-testid="swd-value"]')];
+      return cells.length > 0 && cells.every((c) => Number.isFinite(Number.parseFloat(c.textContent)));
+    },
+    null,
+    { timeout },
+  );
+  return page.$$eval('[data-testid="swd-value"]', (cells) => cells.map((c) => Number.parseFloat(c.textContent)));
+}
+
+// Clicks "Run samplers" and waits until the old numbers are gone (the new run has begun).
+async function runSamplers(page) {
+  await page.getByTestId('run-samplers').click();
+  await page
+    .waitForFunction(() => [...document.querySelectorAll('[data-testid="swd-value"]')].some((c) => !Number.isFinite(Number.parseFloat(c.textContent))), null, { timeout: 5_000 })
+    .catch(() => {});
+}
+
+async function dismissBanner(page) {
+  if ((await page.locator('.error-banner .dismiss').count()) > 0) await page.locator('.error-banner .dismiss').click();
+}
+
+async function canvasInk(page, locator) {
+  return locator.evaluate((canvas) => {
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let inked = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] < 200 || data[i + 2] < 200) inked += 1;
+    return inked;
+  });
+}
+
+// Frame-time figures, one line per mode and phase, collected for the docs.
+const frameFigures = [];
+
+async function playgroundCase(baseUrl, { name, webgpu, expected }) {
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
     args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs,
   });
+  fs.mkdirSync(shotDir, { recursive: true });
   try {
-    const { page, errors } = await openPage(browser, baseUrl);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+    await page.goto(baseUrl, { waitUntil: 'load' });
+
+    // Honest status.
     const badge = page.getByTestId('backend-badge');
-    await badge.waitFor({ timeout: 30_000 });
-    // The badge starts at "Detecting…" and settles once the adapter question is answered.
     await page.waitForFunction(
       () => document.querySelector('[data-testid="backend-badge"]')?.dataset.backend !== 'detecting',
       null,
       { timeout: 30_000 },
     );
-    const text = (await badge.textContent()).trim();
-    record(`${name}: badge reads ${expected}`, expected.test(text), `badge: "${text}"`);
+    const badgeText = (await badge.textContent()).trim();
+    record(`${name}: badge reads ${expected}`, expected.test(badgeText), `badge: "${badgeText}"`);
+    const softwareWarning = await page.getByTestId('software-warning').count();
+    if (webgpu) record(`${name}: the software adapter is called one`, softwareWarning === 1, `${softwareWarning} warnings`);
     const columns = await page.locator('section.column').count();
-    record(`${name}: three-column shell`, columns === 3, `${columns} columns`);
-    // With WebGPU the GPU render pipeline redraws the canvas; without, plotters' drawing stays.
-    const wantRenderer = webgpu ? 'webgpu' : 'canvas2d';
-    let renderer = 'unknown';
-    try {
-      await page.waitForFunction(
-        (want) => document.querySelector('[data-testid="main-canvas"]')?.dataset.renderer === want,
-        wantRenderer,
-        { timeout: 60_000 },
-      );
-      renderer = wantRenderer;
-    } catch (error) {
-      renderer = await page.getByTestId('main-canvas').evaluate((c) => c.dataset.renderer ?? 'none');
+    record(`${name}: three columns`, columns === 3, `${columns} columns`);
+
+    // Opens ready: the shipped model samples well at once.
+    const opening = await waitForMetrics(page);
+    record(`${name}: opens ready (shipped model samples well)`, opening.length === 2 && opening.every((v) => v < 0.3), `SWD ${opening.join(', ')}`);
+    const mainInk = await canvasInk(page, page.getByTestId('main-canvas'));
+    record(`${name}: the main canvas shows data and field`, mainInk > 2000, `${mainInk} inked pixels`);
+    await page.screenshot({ path: path.join(shotDir, `page-${name}.png`) });
+
+    // Train from fresh weights until the loss falls, with frame times recorded.
+    await page.getByTestId('train-reset').click();
+    await page.getByTestId('train-toggle').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="train-steps-value"]').textContent) >= 30, null, { timeout: 60_000 });
+    const earlyLoss = await number(page, 'loss-value');
+    await startRecording(page);
+    await page.waitForTimeout(8000);
+    const training = await stopRecording(page);
+    const lateLoss = await number(page, 'loss-value');
+    const steps = await number(page, 'train-steps-value');
+    record(`${name}: training lowers the loss`, lateLoss < 0.85 * earlyLoss, `loss ${earlyLoss} -> ${lateLoss} after ${steps} steps`);
+    frameFigures.push({ mode: name, phase: 'training', ...training });
+
+    // Sampling while training runs: the heaviest load the page has.
+    await startRecording(page);
+    await runSamplers(page);
+    await waitForMetrics(page);
+    await page.waitForTimeout(500);
+    const sampling = await stopRecording(page);
+    frameFigures.push({ mode: name, phase: 'training+sampling', ...sampling });
+    for (const figures of [training, sampling]) {
+      console.log(`frames ${name}: ${JSON.stringify(figures)}`);
     }
-    record(`${name}: canvas drawn by ${wantRenderer}`, renderer === wantRenderer, `renderer: ${renderer}`);
-    const canvasInk = await page.getByTestId('main-canvas').evaluate((canvas) => {
-      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      let inked = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i] < 200) inked += 1;
-      return inked;
+    const worstTask = Math.max(training.longestTask, sampling.longestTask);
+    record(
+      `${name}: no main-thread task over 50 ms while training and sampling`,
+      training.longTasks === 0 && sampling.longTasks === 0,
+      `long tasks ${training.longTasks} + ${sampling.longTasks}, longest ${worstTask.toFixed(0)} ms; frame gaps p99 ${training.p99.toFixed(0)} / ${sampling.p99.toFixed(0)} ms, max ${training.max.toFixed(0)} / ${sampling.max.toFixed(0)} ms`,
+    );
+    await page.screenshot({ path: path.join(shotDir, `training-${name}.png`) });
+
+    // Keyboard: Space pauses.
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press(' ');
+    const paused = await text(page, 'train-toggle');
+    record(`${name}: Space pauses training`, paused === 'Train', `button reads ${paused}`);
+
+    await runSamplers(page);
+    // Share: a fresh page from the link finds the same state (it replays the training steps,
+    // so its samplers see the same weights).
+    const link = await page.getByTestId('share-link').inputValue();
+    const state = async (p) => ({
+      dataset: await p.getByTestId('dataset-select').inputValue(),
+      lr: await p.getByTestId('lr-input').inputValue(),
+      samplers: await p.getByTestId('sampler-select').evaluateAll((s) => s.map((e) => e.value).join(',')),
+      nfe: await p.getByTestId('nfe-input').evaluateAll((s) => s.map((e) => e.value).join(',')),
+      steps: await text(p, 'train-steps-value'),
+      process: await p.getByTestId('process-select').inputValue(),
     });
-    record(`${name}: canvas shows the RNG sample`, canvasInk > 1000, `${canvasInk} dark pixels`);
-    fs.mkdirSync(shotDir, { recursive: true });
-    const shot = path.join(shotDir, `shell-${name}.png`);
-    await page.screenshot({ path: shot });
-    console.log(`screenshot: ${path.relative(repoRoot, shot)}`);
-    record(`${name}: no console errors`, errors.length === 0, errors.join(' | '));
+    const original = await state(page);
+    const originalSwd = await waitForMetrics(page);
+    const shared = await context.newPage();
+    await shared.goto(link, { waitUntil: 'load' });
+    const reloadedSwd = await waitForMetrics(shared, 300_000);
+    const reloaded = await state(shared);
+    const same = JSON.stringify(original) === JSON.stringify(reloaded);
+    const swdClose = originalSwd.every((v, i) => Math.abs(v - reloadedSwd[i]) < 0.02);
+    record(`${name}: a shared link reloads the same state`, same && swdClose, `${JSON.stringify(reloaded)}; SWD ${originalSwd} vs ${reloadedSwd}`);
+    await shared.close();
+    // A page in the background gets no animation frames: bring the original back.
+    await page.bringToFront();
+
+    // Force a divergence: a learning rate of 10.
+    await setField(page, page.getByTestId('lr-input'), '10');
+    await page.getByTestId('train-toggle').click();
+    let banner = '';
+    try {
+      await page.waitForFunction(() => document.querySelector('[data-testid="error-banner"]')?.textContent.includes('Rolled back'), null, { timeout: 60_000 });
+      banner = await text(page, 'error-banner');
+    } catch (error) {
+      banner = `no rollback message (${error.message.split('\n')[0]}); steps ${await text(page, 'train-steps-value')}, button ${await text(page, 'train-toggle')}, lr ${await page.getByTestId('lr-input').inputValue()}, loss ${await text(page, 'loss-value')}`;
+    }
+    const afterDivergence = await text(page, 'train-toggle');
+    record(`${name}: divergence pauses and rolls back`, banner.includes('diverged') && afterDivergence === 'Train', banner.slice(0, 160));
+    await page.screenshot({ path: path.join(shotDir, `divergence-${name}.png`) });
+    await dismissBanner(page);
+    await setField(page, page.getByTestId('lr-input'), '0.002');
+    const badLr = page.getByTestId('lr-input');
+    await setField(page, badLr, 'abc');
+    const lrShown = await badLr.inputValue();
+    const lrError = await page
+      .waitForFunction(() => document.querySelector('[data-testid="error-banner"]')?.textContent ?? '', null, { timeout: 10_000 })
+      .then((handle) => handle.jsonValue(), () => `no error banner; lr shows ${lrShown}`);
+    record(`${name}: a bad learning rate is refused and the old one kept`, lrShown === '0.002' && lrError.includes('not a number'), `${lrShown}; ${lrError.slice(0, 80)}`);
+    await dismissBanner(page);
+
+    // Compare two samplers at the same NFE.
+    const selects = page.getByTestId('sampler-select');
+    await selects.nth(0).selectOption('ddim');
+    await selects.nth(1).selectOption('pf-heun');
+    await setField(page, page.getByTestId('nfe-input').nth(0), '10');
+    await setField(page, page.getByTestId('nfe-input').nth(1), '10');
+    await runSamplers(page);
+    const compared = await waitForMetrics(page);
+    const rows = await page.locator('[data-testid="metrics-table"] tbody tr').allTextContents();
+    record(`${name}: two samplers compared`, rows.length === 2 && rows[0].startsWith('ddim') && rows[1].startsWith('pf-heun') && compared.every(Number.isFinite), rows.join(' | '));
+    await page.waitForFunction(() => {
+      const c = document.querySelector('[data-testid="quality-chart"]');
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] < 120 && d[i + 2] > 150) n++;
+      return n > 50;
+    }, null, { timeout: 120_000 }).then(() => record(`${name}: quality-versus-NFE chart drawn`, true), (e) => record(`${name}: quality-versus-NFE chart drawn`, false, e.message.split('\n')[0]));
+
+    // The scrubber moves every panel through its steps.
+    const scrubber = page.getByTestId('step-scrubber');
+    const panelCanvas = page.getByTestId('sampler-panel').first().locator('canvas');
+    const endInk = await canvasInk(page, panelCanvas);
+    await scrubber.fill('0');
+    const startStatus = await page.getByTestId('panel-status').first().textContent();
+    const startInk = await canvasInk(page, panelCanvas);
+    await scrubber.fill('500');
+    const midStatus = await page.getByTestId('panel-status').first().textContent();
+    record(`${name}: the scrubber moves the panels`, startStatus.startsWith('step 0/10') && midStatus.startsWith('step 5/10') && startInk !== endInk, `${startStatus}; ${midStatus}; ink ${startInk} vs ${endInk}`);
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press('ArrowRight');
+    const keyed = await page.getByTestId('scrub-value').textContent();
+    record(`${name}: arrow keys move the scrubber`, keyed === '55%', keyed);
+    await scrubber.fill('1000');
+
+    // Click to seed a particle.
+    const before = await canvasInk(page, page.getByTestId('main-canvas'));
+    await page.getByTestId('main-canvas').click({ position: { x: 420, y: 60 } });
+    const after = await canvasInk(page, page.getByTestId('main-canvas'));
+    record(`${name}: clicking seeds a particle and draws its paths`, after > before, `ink ${before} -> ${after}`);
+
+    // Exports.
+    const [weights] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-weights').click()]);
+    const weightsText = fs.readFileSync(await weights.path(), 'utf8');
+    record(`${name}: weights export as nde's JSON`, JSON.parse(weightsText).format === 'nde-playground-mlp', weights.suggestedFilename());
+    const [samples] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').first().click()]);
+    const samplesText = fs.readFileSync(await samples.path(), 'utf8').trim().split('\n');
+    record(`${name}: samples export as CSV`, samplesText[0] === 'x,y' && samplesText.length === 1001, `${samplesText.length} lines`);
+
+    // Uploads: a good CSV becomes the data; a bad one names its line and changes nothing.
+    const upload = page.getByTestId('csv-upload');
+    await upload.setInputFiles({ name: 'ring.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y\n' + Array.from({ length: 200 }, (_, i) => `${(2 * Math.cos(i / 10)).toFixed(3)},${(2 * Math.sin(i / 10)).toFixed(3)}`).join('\n')) });
+    await page.waitForFunction(() => document.querySelector('[data-testid="dataset-select"]').value === 'custom', null, { timeout: 10_000 }).catch(() => {});
+    const good = await page.getByTestId('dataset-select').inputValue();
+    record(`${name}: a good CSV upload becomes the data`, good === 'custom' && (await page.getByTestId('error-banner').count()) === 0, `data set ${good}`);
+    await upload.setInputFiles({ name: 'broken.csv', mimeType: 'text/csv', buffer: Buffer.from('x,y\n1,2\n3,oops\n') });
+    let badMessage = '';
+    try {
+      await page.getByTestId('error-banner').waitFor({ timeout: 10_000 });
+      badMessage = await text(page, 'error-banner');
+    } catch (error) {
+      badMessage = 'no error banner';
+    }
+    record(`${name}: a bad CSV names its line and keeps the data`, badMessage.includes('broken.csv') && badMessage.includes('line 3') && (await page.getByTestId('dataset-select').inputValue()) === 'custom', badMessage.slice(0, 120));
+    await page.screenshot({ path: path.join(shotDir, `upload-error-${name}.png`) });
+
+    record(`${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+// With WebGPU on a software adapter the GPU sampler is opt-in; once on, the panels run on the
+// GPU and agree with the CPU's numbers from the same noise.
+async function gpuSamplingCase(baseUrl) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...baseArgs, '--enable-unsafe-webgpu'] });
+  try {
+    const { page, errors } = await openPage(browser, baseUrl);
+    const cpu = await waitForMetrics(page);
+    await page.getByTestId('gpu-opt-in').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="notice-banner"]')?.textContent.includes('now run on the GPU'), null, { timeout: 180_000 });
+    await runSamplers(page);
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="sampler-panel"]')].every((p) => p.dataset.executor === 'webgpu'), null, { timeout: 30_000 });
+    const gpu = await waitForMetrics(page, 300_000);
+    const close = cpu.every((v, i) => Math.abs(v - gpu[i]) < 0.01);
+    record('webgpu: opted-in GPU sampling matches the CPU', close, `SWD CPU ${cpu} vs GPU ${gpu}`);
+    await page.screenshot({ path: path.join(shotDir, 'gpu-sampling.png') });
+    record('webgpu (GPU sampling): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
   } finally {
     await browser.close();
   }
@@ -153,9 +414,12 @@ async function main() {
   const baseUrl = `http://127.0.0.1:${server.address().port}/`;
   console.log(`serving ${path.relative(repoRoot, distDir) || distDir} at ${baseUrl}`);
   try {
-    await badgeCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
-    await badgeCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
+    await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
+    await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
+    await gpuSamplingCase(baseUrl);
     await panicCase(baseUrl);
+    fs.writeFileSync(path.join(shotDir, 'frame-times.json'), JSON.stringify(frameFigures, null, 2));
+    console.log(`frame-time figures: ${path.relative(repoRoot, path.join(shotDir, 'frame-times.json'))}`);
   } catch (error) {
     record('e2e run finished without an exception', false, error.stack);
   } finally {
