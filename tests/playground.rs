@@ -209,3 +209,23 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
         assert!((a.quality.unwrap().swd - b.quality.unwrap().swd).abs() < 1e-4);
     }
 }
+
+#[test]
+fn the_scrubber_plays_through_the_steps_and_stops_at_the_end() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    settle(&mut engine, 5000);
+    assert_eq!(engine.settings.scrub, 1.0);
+    engine.toggle_scrub_play();
+    assert_eq!(engine.settings.scrub, 0.0, "play from the end starts over");
+    let now = std::cell::Cell::new(0.0);
+    let clock = || now.get();
+    engine.tick(5.0, &clock);
+    now.set(1000.0);
+    engine.tick(5.0, &clock);
+    let quarter = engine.settings.scrub;
+    assert!((quarter - 1000.0 / nde_playground::playground::engine::SCRUB_ANIMATION_MS).abs() < 1e-9, "{quarter}");
+    now.set(1e6);
+    engine.tick(5.0, &clock);
+    assert_eq!(engine.settings.scrub, 1.0);
+    assert!(!engine.scrub_playing);
+}

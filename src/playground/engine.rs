@@ -25,6 +25,8 @@ pub const SWEEP_NFES: [usize; 5] = [4, 8, 16, 32, 64];
 pub const SWEEP_PARTICLES: usize = 300;
 /// How often the field is recomputed while training runs.
 const FIELD_REFRESH_MS: f64 = 400.0;
+/// How long the scrubber's play takes from the first step to the last.
+pub const SCRUB_ANIMATION_MS: f64 = 4000.0;
 /// How often running panels are repainted.
 const PROGRESS_PAINT_MS: f64 = 150.0;
 
@@ -93,6 +95,9 @@ pub struct Engine {
     field_stale: bool,
     field_time: f64,
     pub seed_point: Option<[f32; 2]>,
+    /// Whether the scrubber is animating, and when it last moved.
+    pub scrub_playing: bool,
+    scrub_clock: Option<f64>,
     /// Problems to show in the error banner (newest last).
     pub errors: Vec<String>,
     /// Things worth saying that are not errors.
@@ -165,6 +170,8 @@ impl Engine {
             field_stale: true,
             field_time: f64::NEG_INFINITY,
             seed_point: None,
+            scrub_playing: false,
+            scrub_clock: None,
             errors: problems,
             notices: Vec::new(),
             revision: 0,
@@ -604,6 +611,30 @@ impl Engine {
 
     pub fn set_scrub(&mut self, fraction: f64) {
         self.settings.scrub = fraction.clamp(0.0, 1.0);
+        self.scrub_playing = false;
+        self.changed();
+    }
+
+    /// Plays the scrubber from where it is (from the start when it is at the end) to the
+    /// end, moving every panel through its steps; again to stop.
+    pub fn toggle_scrub_play(&mut self) {
+        self.scrub_playing = !self.scrub_playing;
+        if self.scrub_playing && self.settings.scrub >= 1.0 {
+            self.settings.scrub = 0.0;
+        }
+        self.scrub_clock = None;
+        self.changed();
+    }
+
+    fn animate_scrub(&mut self, now: f64) {
+        if !self.scrub_playing {
+            return;
+        }
+        let last = self.scrub_clock.replace(now).unwrap_or(now);
+        self.settings.scrub = (self.settings.scrub + (now - last) / SCRUB_ANIMATION_MS).min(1.0);
+        if self.settings.scrub >= 1.0 {
+            self.scrub_playing = false;
+        }
         self.changed();
     }
 
@@ -732,6 +763,7 @@ impl Engine {
     pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
         let start = clock();
         let before = self.revision;
+        self.animate_scrub(start);
         if self.session.steps() < self.replay_to {
             // Exactly the remaining steps: a replay must not overshoot.
             while self.session.steps() < self.replay_to && clock() - start < budget_ms {

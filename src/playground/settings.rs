@@ -170,7 +170,7 @@ pub fn samplers_for(process: &str) -> Vec<&'static str> {
                     "em" | "reverse-diffusion" | "ancestral" | "pc" | "ula" | "annealed-langevin" | "dpmpp-2m-sde"
                 ))
         })
-        .filter(|s| !(*s == "ancestral" && !matches!(process, "vp" | "ve")))
+        .filter(|s| *s != "ancestral" || matches!(process, "vp" | "ve"))
         .collect()
 }
 
@@ -249,8 +249,14 @@ impl Settings {
                 "batch" => parse_count("batch", &value, limits::BATCH).map(|v| s.batch = v),
                 "tseed" => parse_count("tseed", &value, (0, u32::MAX as usize)).map(|v| s.train_seed = v as u64),
                 "start" => match value.as_str() {
-                    "default" => Ok(s.start = Start::Default),
-                    "fresh" => Ok(s.start = Start::Fresh),
+                    "default" => {
+                        s.start = Start::Default;
+                        Ok(())
+                    }
+                    "fresh" => {
+                        s.start = Start::Fresh;
+                        Ok(())
+                    }
                     other => Err(format!("start: '{other}' is not default or fresh")),
                 },
                 "steps" => parse_count("steps", &value, (0, 1_000_000)).map(|v| s.train_steps = v as u64),

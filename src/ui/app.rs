@@ -56,6 +56,8 @@ struct GpuRunner {
 }
 
 type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
+type FrameCallback = Closure<dyn FnMut()>;
+type ChartPainter = fn(&web_sys::HtmlCanvasElement, &Engine) -> Result<(), String>;
 
 /// Runs one job on the GPU, off the frame (the browser's GPU process does the work), and
 /// hands the result back to the engine.
@@ -100,7 +102,7 @@ async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act
 /// Starts the frame loop: each frame the engine works for a slice, GPU jobs are handed out,
 /// and the page re-renders if anything changed.
 fn start_frame_loop(act: Act, runner: SharedRunner) {
-    let slot: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
+    let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
@@ -134,7 +136,8 @@ fn start_frame_loop(act: Act, runner: SharedRunner) {
     std::mem::forget(slot);
 }
 
-/// Space: play/pause; S or period: one step; R: run the samplers; arrows: move the scrubber.
+/// Space: play/pause; S or period: one step; R: run the samplers; P: play the scrubber;
+/// arrows: move the scrubber.
 fn install_shortcuts(act: Act) {
     let handler = Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
         let typing = e
@@ -155,6 +158,10 @@ fn install_shortcuts(act: Act) {
             }),
             "r" => act.run(|engine| {
                 engine.run_samplers();
+                Ok(())
+            }),
+            "p" => act.run(|engine| {
+                engine.toggle_scrub_play();
                 Ok(())
             }),
             "ArrowLeft" | "ArrowRight" => {
@@ -273,12 +280,11 @@ pub fn App() -> Html {
                     painted.0 = k;
                     painted.1[k] = Some(keys[k]);
                     *last_chart_paint.borrow_mut() = now;
-                    let (node, draw): (&NodeRef, fn(&web_sys::HtmlCanvasElement, &Engine) -> Result<(), String>) =
-                        match k {
-                            0 => (&loss_canvas, charts::loss_chart),
-                            1 => (&loss_time_canvas, charts::loss_by_time_chart),
-                            _ => (&quality_canvas, charts::quality_chart),
-                        };
+                    let (node, draw): (&NodeRef, ChartPainter) = match k {
+                        0 => (&loss_canvas, charts::loss_chart),
+                        1 => (&loss_time_canvas, charts::loss_by_time_chart),
+                        _ => (&quality_canvas, charts::quality_chart),
+                    };
                     if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
                         if let Err(e) = draw(&canvas, &engine) {
                             web_sys::console::warn_1(&format!("chart: {e}").into());
@@ -529,6 +535,8 @@ pub fn App() -> Html {
                     </div>
                     <p class="caption" data-testid="field-caption">{ field_caption(&e) }</p>
                     <label class="scrubber">
+                        <button class="small" data-testid="scrub-play" title="P: play every panel through its steps"
+                            onclick={act.on_click(|en| { en.toggle_scrub_play(); Ok(()) })}>{ if e.scrub_playing { "❚❚" } else { "▶" } }</button>
                         <span>{ "Step" }</span>
                         <input type="range" min="0" max="1000" step="1" value={((s.scrub * 1000.0).round() as i64).to_string()}
                             data-testid="step-scrubber" aria-label="move every panel through its steps (arrow keys)" oninput={on_scrub} />
@@ -546,7 +554,7 @@ pub fn App() -> Html {
                         <input type="text" readonly=true value={link} data-testid="share-link" aria-label="a link that reproduces this view" />
                         <button onclick={on_copy}>{ "Copy" }</button>
                     </label>
-                    <p class="caption">{ "Keys: Space train/pause · S step · R run samplers · ←/→ scrub" }</p>
+                    <p class="caption">{ "Keys: Space train/pause · S step · R run samplers · P play steps · ←/→ scrub" }</p>
                 </section>
                 <section class="column right" aria-label="Samplers and metrics" data-testid="column-right">
                     <h2>{ "Samplers" }</h2>

@@ -205,7 +205,7 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     record(`${name}: opens ready (shipped model samples well)`, opening.length === 2 && opening.every((v) => v < 0.3), `SWD ${opening.join(', ')}`);
     const mainInk = await canvasInk(page, page.getByTestId('main-canvas'));
     record(`${name}: the main canvas shows data and field`, mainInk > 2000, `${mainInk} inked pixels`);
-    await page.screenshot({ path: path.join(shotDir, `page-${name}.png`) });
+    await page.screenshot({ path: path.join(shotDir, `page-${name}.png`), fullPage: true });
 
     // Train from fresh weights until the loss falls, with frame times recorded.
     await page.getByTestId('train-reset').click();
@@ -236,7 +236,7 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
       training.longTasks === 0 && sampling.longTasks === 0,
       `long tasks ${training.longTasks} + ${sampling.longTasks}, longest ${worstTask.toFixed(0)} ms; frame gaps p99 ${training.p99.toFixed(0)} / ${sampling.p99.toFixed(0)} ms, max ${training.max.toFixed(0)} / ${sampling.max.toFixed(0)} ms`,
     );
-    await page.screenshot({ path: path.join(shotDir, `training-${name}.png`) });
+    await page.screenshot({ path: path.join(shotDir, `training-${name}.png`), fullPage: true });
 
     // Keyboard: Space pauses.
     await page.evaluate(() => document.activeElement?.blur());
@@ -386,6 +386,54 @@ async function gpuSamplingCase(baseUrl) {
   }
 }
 
+// Memory over a long training run (with a sampler run before each reading): the wasm heap and the JS
+// heap must level off. E2E_MEMORY_SECONDS sets the length (60 in the test layer; the figure
+// in docs/PLAYGROUND.md is from a 600-second run).
+async function memoryCase(baseUrl, seconds) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    await page.goto(baseUrl, { waitUntil: 'load' });
+    await waitForMetrics(page);
+    const client = await context.newCDPSession(page);
+    await client.send('Performance.enable');
+    const sample = async (t) => {
+      await client.send('HeapProfiler.collectGarbage');
+      const metrics = (await client.send('Performance.getMetrics')).metrics;
+      const jsHeap = metrics.find((m) => m.name === 'JSHeapUsedSize').value;
+      const wasm = await page.evaluate(() => window.__ndeWasm?.memory?.buffer?.byteLength ?? NaN);
+      const steps = await number(page, 'train-steps-value');
+      return { t, steps, wasmMB: wasm / 2 ** 20, jsHeapMB: jsHeap / 2 ** 20 };
+    };
+    await page.getByTestId('train-reset').click();
+    await page.getByTestId('train-toggle').click();
+    const samples = [];
+    const every = Math.max(10, Math.floor(seconds / 12));
+    for (let t = 0; t <= seconds; t += every) {
+      if (t > 0) await page.waitForTimeout(every * 1000);
+      if (t > 0) await runSamplers(page);
+      samples.push(await sample(t));
+      console.log(`memory: ${JSON.stringify(samples[samples.length - 1])}`);
+    }
+    fs.mkdirSync(shotDir, { recursive: true });
+    fs.writeFileSync(path.join(shotDir, 'memory.json'), JSON.stringify(samples, null, 2));
+    // After the first third (warm-up: the history fills, buffers reach their size) nothing
+    // should grow by more than a couple of megabytes.
+    const settled = samples[Math.floor(samples.length / 3)];
+    const last = samples[samples.length - 1];
+    const growth = Math.max(last.wasmMB - settled.wasmMB, last.jsHeapMB - settled.jsHeapMB);
+    record(
+      `memory stays flat over ${seconds} s of training`,
+      last.steps > settled.steps && growth < 2,
+      `wasm ${settled.wasmMB.toFixed(1)} -> ${last.wasmMB.toFixed(1)} MB, JS heap ${settled.jsHeapMB.toFixed(1)} -> ${last.jsHeapMB.toFixed(1)} MB, steps ${settled.steps} -> ${last.steps}`,
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -414,10 +462,17 @@ async function main() {
   const baseUrl = `http://127.0.0.1:${server.address().port}/`;
   console.log(`serving ${path.relative(repoRoot, distDir) || distDir} at ${baseUrl}`);
   try {
-    await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
-    await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
-    await gpuSamplingCase(baseUrl);
-    await panicCase(baseUrl);
+    const only = process.env.E2E_ONLY;
+    const memorySeconds = Number(process.env.E2E_MEMORY_SECONDS ?? 60);
+    if (only === 'memory') {
+      await memoryCase(baseUrl, memorySeconds);
+    } else {
+      await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
+      await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
+      await gpuSamplingCase(baseUrl);
+      await memoryCase(baseUrl, memorySeconds);
+      await panicCase(baseUrl);
+    }
     fs.writeFileSync(path.join(shotDir, 'frame-times.json'), JSON.stringify(frameFigures, null, 2));
     console.log(`frame-time figures: ${path.relative(repoRoot, path.join(shotDir, 'frame-times.json'))}`);
   } catch (error) {
