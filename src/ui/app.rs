@@ -55,6 +55,24 @@ struct GpuRunner {
     settings: GpuRunSettings,
 }
 
+thread_local! {
+    /// When the current animation frame's work began (None outside a frame).
+    static FRAME_START: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reports one frame's own work (engine tick, render, painting) to `window.__ndeFrameWork`
+/// when a test has installed such a function; otherwise does nothing.
+fn report_frame_work() {
+    let Some(start) = FRAME_START.with(|f| f.take()) else { return };
+    let work = browser::now_ms() - start;
+    let Some(window) = web_sys::window() else { return };
+    if let Ok(hook) = js_sys::Reflect::get(&window, &"__ndeFrameWork".into()) {
+        if let Some(hook) = hook.dyn_ref::<js_sys::Function>() {
+            let _ = hook.call1(&JsValue::NULL, &work.into());
+        }
+    }
+}
+
 type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
 type FrameCallback = Closure<dyn FnMut()>;
 type ChartPainter = fn(&web_sys::HtmlCanvasElement, &Engine) -> Result<(), String>;
@@ -106,6 +124,7 @@ fn start_frame_loop(act: Act, runner: SharedRunner) {
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
+        FRAME_START.with(|f| f.set(Some(browser::now_ms())));
         act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         let gpu = runner.borrow().clone();
         if let Some(gpu) = gpu {
@@ -124,7 +143,10 @@ fn start_frame_loop(act: Act, runner: SharedRunner) {
         let (last_revision, last_view, last_time) = *rendered.borrow();
         if view != last_view || (revision != last_revision && now - last_time > NUMBERS_INTERVAL_MS) {
             *rendered.borrow_mut() = (revision, view, now);
+            // The render and its painting effect end the frame's work.
             act.update.force_update();
+        } else {
+            report_frame_work();
         }
         if let (Some(window), Some(callback)) = (web_sys::window(), again.borrow().as_ref()) {
             let _ = window.request_animation_frame(callback.as_ref().unchecked_ref());
@@ -301,6 +323,7 @@ pub fn App() -> Html {
                 browser::replace_query(&query);
                 *last_query.borrow_mut() = query;
             }
+            report_frame_work();
         });
     }
 
@@ -473,12 +496,16 @@ pub fn App() -> Html {
                     <button class="dismiss" onclick={act.on_click(|engine| { engine.notices.clear(); Ok(()) })}>{ "dismiss" }</button>
                 </div>
             }
-            if let Some((label, fraction)) = e.progress() {
-                <div class="progress" data-testid="progress">
+            // The progress row keeps its place when idle, so that starting a run does not
+            // move the whole page (a relayout costs a frame).
+            <div class="progress" data-testid="progress">
+                if let Some((label, fraction)) = e.progress() {
                     <span>{ label }</span>
                     <progress max="1" value={format!("{fraction:.3}")}></progress>
-                </div>
-            }
+                } else {
+                    <span class="idle">{ "idle" }</span>
+                }
+            </div>
             <main class="columns">
                 <section class="column left" aria-label="Data and model" data-testid="column-left">
                     <h2>{ "Data" }</h2>

@@ -1,7 +1,11 @@
 //! Painting the engine's state on 2D canvases: the main view (data, field, clicked paths) and
-//! each sampler panel (its particles at the scrubber, a few trajectories). Plain fills and
-//! strokes: a few thousand of them take a couple of milliseconds.
+//! each sampler panel (its particles at the scrubber, a few trajectories). Dots and colour
+//! cells are written into a pixel buffer and put on the canvas at once; only lines (arrows,
+//! paths) are stroked. Thousands of small fillRects would each be rasterised by the browser at
+//! the next frame, on the main thread, outside our own timing: measured, that pushed frames
+//! past 50 ms while the panels repainted during sampling.
 
+use wasm_bindgen::Clamped;
 use web_sys::CanvasRenderingContext2d as Context;
 
 use crate::playground::engine::Engine;
@@ -12,6 +16,59 @@ use crate::playground::settings::FieldView;
 pub const PANEL_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
 /// Most data points drawn (a strided subset beyond).
 const MAX_DRAWN_DATA: usize = 3000;
+
+/// An RGBA image the size of the canvas, blended into in Rust and put on the canvas once.
+struct Pixels {
+    width: usize,
+    height: usize,
+    data: Vec<u8>,
+}
+
+impl Pixels {
+    fn white(width: f64, height: f64) -> Self {
+        let (width, height) = (width as usize, height as usize);
+        Pixels { width, height, data: vec![255; width * height * 4] }
+    }
+
+    /// Blends an axis-aligned rectangle of `colour` at opacity `alpha` (pixel coordinates).
+    fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, colour: [u8; 3], alpha: f32) {
+        let x0 = x.floor().max(0.0) as usize;
+        let y0 = y.floor().max(0.0) as usize;
+        let x1 = ((x + w).ceil().max(0.0) as usize).min(self.width);
+        let y1 = ((y + h).ceil().max(0.0) as usize).min(self.height);
+        for row in y0..y1 {
+            for col in x0..x1 {
+                let i = (row * self.width + col) * 4;
+                for c in 0..3 {
+                    let old = f32::from(self.data[i + c]);
+                    self.data[i + c] = (old + alpha * (f32::from(colour[c]) - old)) as u8;
+                }
+            }
+        }
+    }
+
+    fn dots(&mut self, view: &View, points: impl Iterator<Item = [f32; 2]>, size: f64, colour: [u8; 3], alpha: f32) {
+        for p in points.filter(|p| p[0].is_finite() && p[1].is_finite()) {
+            let (x, y) = view.px(p);
+            self.rect(x - size / 2.0, y - size / 2.0, size, size, colour, alpha);
+        }
+    }
+
+    fn put(self, ctx: &Context) {
+        if let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
+            Clamped(&self.data),
+            self.width as u32,
+            self.height as u32,
+        ) {
+            let _ = ctx.put_image_data(&image, 0.0, 0.0);
+        }
+    }
+}
+
+fn rgb(colour: &str) -> [u8; 3] {
+    let v = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap_or(0);
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
 
 /// Data coordinates to pixels.
 struct View {
@@ -33,7 +90,7 @@ pub fn to_data(x: f64, y: f64, width: f64, height: f64) -> [f32; 2] {
 }
 
 /// A perceptual-ish ramp from white through blue to dark violet, for v in [0, 1].
-fn ramp(v: f32) -> String {
+fn ramp(v: f32) -> [u8; 3] {
     let stops: [(f32, [f32; 3]); 4] = [
         (0.0, [255.0, 255.0, 255.0]),
         (0.3, [147.0, 197.0, 253.0]),
@@ -44,18 +101,7 @@ fn ramp(v: f32) -> String {
     let k = stops.iter().position(|s| s.0 >= v).unwrap_or(3).max(1);
     let (a, b) = (stops[k - 1], stops[k]);
     let f = (v - a.0) / (b.0 - a.0);
-    let c: Vec<u8> = (0..3).map(|i| (a.1[i] + f * (b.1[i] - a.1[i])) as u8).collect();
-    format!("rgb({},{},{})", c[0], c[1], c[2])
-}
-
-fn dots(ctx: &Context, view: &View, points: impl Iterator<Item = [f32; 2]>, size: f64, colour: &str) {
-    ctx.set_fill_style_str(colour);
-    for p in points {
-        if p[0].is_finite() && p[1].is_finite() {
-            let (x, y) = view.px(p);
-            ctx.fill_rect(x - size / 2.0, y - size / 2.0, size, size);
-        }
-    }
+    [0, 1, 2].map(|i| (a.1[i] + f * (b.1[i] - a.1[i])) as u8)
 }
 
 fn path(ctx: &Context, view: &View, points: &[[f32; 2]], colour: &str, width: f64) {
@@ -78,22 +124,11 @@ fn data_points(engine: &Engine) -> impl Iterator<Item = [f32; 2]> + '_ {
     engine.data.iter().step_by(stride).map(|p| [p[0] as f32, p[1] as f32])
 }
 
-fn clear(ctx: &Context, view: &View) {
-    ctx.set_global_alpha(1.0);
-    ctx.set_fill_style_str("#ffffff");
-    ctx.fill_rect(0.0, 0.0, view.width, view.height);
-}
-
-fn colour_cells(ctx: &Context, view: &View, values: &[f32]) {
-    let cell = view.width / CELLS as f64;
-    let cell_h = view.height / CELLS as f64;
-    for (k, v) in values.iter().enumerate() {
-        if *v < 0.02 {
-            continue;
-        }
+fn colour_cells(pixels: &mut Pixels, view: &View, values: &[f32]) {
+    let (cell_w, cell_h) = (view.width / CELLS as f64, view.height / CELLS as f64);
+    for (k, v) in values.iter().enumerate().filter(|(_, v)| **v >= 0.02) {
         let (i, j) = (k % CELLS, k / CELLS);
-        ctx.set_fill_style_str(&ramp(*v));
-        ctx.fill_rect(i as f64 * cell, view.height - (j + 1) as f64 * cell_h, cell + 0.5, cell_h + 0.5);
+        pixels.rect(i as f64 * cell_w, view.height - (j + 1) as f64 * cell_h, cell_w, cell_h, ramp(*v), 1.0);
     }
 }
 
@@ -131,22 +166,32 @@ fn arrows(ctx: &Context, view: &View, vectors: &[[f32; 2]], colour: &str, width:
 /// The main view: the field at time t under the data, and every panel's clicked path.
 pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
     let view = View { width, height };
-    clear(ctx, &view);
+    let mut pixels = Pixels::white(width, height);
     if let Some(field) = &engine.field {
         match engine.settings.field_view {
-            FieldView::Density => colour_cells(ctx, &view, &field.density),
+            FieldView::Density => colour_cells(&mut pixels, &view, &field.density),
             FieldView::Error => {
                 if let Some(error) = &field.error {
                     // Errors in noise units: 1 is as wrong as guessing zero.
                     let scaled: Vec<f32> = error.iter().map(|e| e.min(1.0)).collect();
-                    colour_cells(ctx, &view, &scaled);
+                    colour_cells(&mut pixels, &view, &scaled);
                 }
             }
             FieldView::Arrows | FieldView::Off => {}
         }
     }
-    ctx.set_global_alpha(0.45);
-    dots(ctx, &view, data_points(engine), 2.0, "#334155");
+    pixels.dots(&view, data_points(engine), 2.0, rgb("#334155"), 0.45);
+    for (k, panel) in engine.panels.iter().enumerate() {
+        if let Some(Ok(p)) = &panel.seeded {
+            if let Some(end) = p.last() {
+                pixels.dots(&view, std::iter::once(*end), 7.0, rgb(PANEL_COLOURS[k % 4]), 1.0);
+            }
+        }
+    }
+    if let Some(seed) = engine.seed_point {
+        pixels.dots(&view, std::iter::once(seed), 9.0, rgb("#0f172a"), 1.0);
+    }
+    pixels.put(ctx);
     ctx.set_global_alpha(1.0);
     if let (Some(field), FieldView::Arrows) = (&engine.field, engine.settings.field_view) {
         if let Some(exact) = &field.exact {
@@ -157,13 +202,7 @@ pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
     for (k, panel) in engine.panels.iter().enumerate() {
         if let Some(Ok(p)) = &panel.seeded {
             path(ctx, &view, p, PANEL_COLOURS[k % 4], 2.0);
-            if let Some(end) = p.last() {
-                dots(ctx, &view, std::iter::once(*end), 7.0, PANEL_COLOURS[k % 4]);
-            }
         }
-    }
-    if let Some(seed) = engine.seed_point {
-        dots(ctx, &view, std::iter::once(seed), 9.0, "#0f172a");
     }
 }
 
@@ -171,22 +210,24 @@ pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
 /// clicked particle's path.
 pub fn paint_panel(ctx: &Context, width: f64, height: f64, engine: &Engine, index: usize) {
     let view = View { width, height };
-    clear(ctx, &view);
-    ctx.set_global_alpha(0.25);
-    dots(ctx, &view, data_points(engine), 1.5, "#64748b");
-    let Some(panel) = engine.panels.get(index) else { return };
+    let mut pixels = Pixels::white(width, height);
+    pixels.dots(&view, data_points(engine), 1.5, rgb("#64748b"), 0.25);
+    let panel = engine.panels.get(index);
     let colour = PANEL_COLOURS[index % 4];
-    if let Some(run) = &panel.run {
-        let fraction = engine.settings.scrub;
-        ctx.set_global_alpha(0.6);
-        dots(ctx, &view, run.frame_at(fraction).iter().copied(), 2.0, colour);
-        ctx.set_global_alpha(0.8);
+    let run = panel.and_then(|p| p.run.as_ref());
+    let fraction = engine.settings.scrub;
+    if let Some(run) = run {
+        pixels.dots(&view, run.frame_at(fraction).iter().copied(), 2.0, rgb(colour), 0.6);
+    }
+    pixels.put(ctx);
+    ctx.set_global_alpha(0.8);
+    if let Some(run) = run {
         for t in run.trajectories(fraction) {
             path(ctx, &view, &t, "#0f172a", 0.8);
         }
     }
     ctx.set_global_alpha(1.0);
-    if let Some(Ok(p)) = &panel.seeded {
+    if let Some(Ok(p)) = panel.and_then(|p| p.seeded.as_ref()) {
         path(ctx, &view, p, colour, 2.0);
     }
 }
