@@ -1,6 +1,9 @@
 //! The page's sampler runs on the GPU executor (lavapipe here, WebGPU in the browser) agree
 //! with the same runs on the CPU, particle by particle.
 
+// Native only (Vulkan); the browser runs its GPU path in the e2e layer.
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use nde_playground::exec::agreement::PARTICLE_TOLERANCE;

@@ -1,6 +1,9 @@
 //! The page's model driven natively, as the page drives it: open, train, diverge, upload,
 //! share, sample, seed, export and import.
 
+// Native only: the page itself is tested in the browser by the e2e layer.
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::time::Instant;
 
 use nde_playground::playground::engine::Engine;
