@@ -374,36 +374,8 @@ pub fn App() -> Html {
         })
     };
 
-    let on_csv = {
-        let act = act.clone();
-        Callback::from(move |ev: Event| {
-            let element: web_sys::HtmlInputElement = ev.target_unchecked_into();
-            let act = act.clone();
-            spawn_local(async move {
-                let result = browser::read_chosen_file(&element).await;
-                element.set_value("");
-                act.run(|engine| match result? {
-                    Some((name, text)) => engine.load_csv(&name, &text),
-                    None => Ok(()),
-                });
-            });
-        })
-    };
-    let on_weights = {
-        let act = act.clone();
-        Callback::from(move |ev: Event| {
-            let element: web_sys::HtmlInputElement = ev.target_unchecked_into();
-            let act = act.clone();
-            spawn_local(async move {
-                let result = browser::read_chosen_file(&element).await;
-                element.set_value("");
-                act.run(|engine| match result? {
-                    Some((name, text)) => engine.import_weights(&name, &text),
-                    None => Ok(()),
-                });
-            });
-        })
-    };
+    let on_csv = act.on_file(|engine, name, text| engine.load_csv(name, text));
+    let on_weights = act.on_file(|engine, name, text| engine.import_weights(name, text));
     let on_scrub = {
         let act = act.clone();
         Callback::from(move |ev: InputEvent| {

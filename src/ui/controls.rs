@@ -32,6 +32,25 @@ impl Act {
         ok
     }
 
+    /// A file input's change handler: reads the chosen file and gives its name and text to
+    /// `action` (a file that cannot be read becomes a banner message).
+    pub fn on_file(&self, action: fn(&mut Engine, &str, &str) -> Result<(), String>) -> Callback<Event> {
+        let act = self.clone();
+        Callback::from(move |ev: Event| {
+            let element: web_sys::HtmlInputElement = ev.target_unchecked_into();
+            let act = act.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let result = super::browser::read_chosen_file(&element).await;
+                // Cleared, so that choosing the same file again is a change too.
+                element.set_value("");
+                act.run(|engine| match result? {
+                    Some((name, text)) => action(engine, &name, &text),
+                    None => Ok(()),
+                });
+            });
+        })
+    }
+
     /// A click handler.
     pub fn on_click(&self, action: impl Fn(&mut Engine) -> Result<(), String> + 'static) -> Callback<MouseEvent> {
         let act = self.clone();

@@ -141,16 +141,25 @@ async function setField(page, locator, value) {
   await locator.dispatchEvent('change');
 }
 
-// Waits until every panel's SWD cell shows a number; returns them.
+// Waits until every panel's SWD cell shows a number; returns them. On a timeout it says what
+// each panel shows and saves a screenshot, so that a failure can be read.
 async function waitForMetrics(page, timeout = 120_000) {
-  await page.waitForFunction(
-    () => {
-      const cells = [...document.querySelectorAll('[data-testid="swd-value"]')];
-      return cells.length > 0 && cells.every((c) => Number.isFinite(Number.parseFloat(c.textContent)));
-    },
-    null,
-    { timeout },
-  );
+  try {
+    await page.waitForFunction(
+      () => {
+        const cells = [...document.querySelectorAll('[data-testid="swd-value"]')];
+        return cells.length > 0 && cells.every((c) => Number.isFinite(Number.parseFloat(c.textContent)));
+      },
+      null,
+      { timeout },
+    );
+  } catch (error) {
+    const statuses = await page.$$eval('[data-testid="panel-status"]', (s) => s.map((e) => e.textContent)).catch(() => []);
+    const banner = await page.locator('.error-banner').allTextContents().catch(() => []);
+    const progress = await page.locator('.progress').textContent().catch(() => '');
+    await page.screenshot({ path: path.join(shotDir, `metrics-timeout-${Date.now()}.png`), fullPage: true }).catch(() => {});
+    throw new Error(`the metrics did not arrive: panels [${statuses.join(' | ')}], progress "${progress}", banner [${banner.join(' | ')}]: ${error.message.split('\n')[0]}`);
+  }
   return page.$$eval('[data-testid="swd-value"]', (cells) => cells.map((c) => Number.parseFloat(c.textContent)));
 }
 
