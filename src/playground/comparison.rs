@@ -217,9 +217,8 @@ impl PanelRun {
             return &self.positions;
         }
         let f = (fraction.clamp(0.0, 1.0) * (self.frames.len() - 1) as f64).round() as usize;
-        let frame = &self.frames[f];
-        // A running panel has fewer particles in each frame than in the end.
-        frame
+        // While a run is in progress its frames hold only the particles done so far.
+        &self.frames[f]
     }
 
     /// The step the scrubber shows and the number of steps.

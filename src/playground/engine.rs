@@ -726,7 +726,6 @@ impl Engine {
         next.start = Start::Fresh;
         self.settings = next;
         self.rebuild_model();
-        self.session.trainer.mlp = mlp.clone();
         self.session = TrainingSession::new(
             Trainer::new(
                 mlp,
