@@ -2,11 +2,12 @@
 # Runs the test layers and prints each one's pass/fail/skip counts, then a summary.
 # Exit status is non-zero if any layer failed (or, with CI=true, skipped a GPU test).
 #
-#   bash scripts/test.sh                 every layer: native shaders gpu wasm e2e
+#   bash scripts/test.sh                 every layer: native fuzz shaders gpu wasm e2e
 #   bash scripts/test.sh native gpu      just those
 #
 # Layers:
 #   native   cargo test: the library's unit tests and tests/*.rs not claimed by a layer below
+#   fuzz     tests/fuzz.rs: 10^5 generated inputs per parser (link, CSV, mixture, weights, CLI)
 #   shaders  tests/shaders_validate.rs: every shaders/*.wgsl validated by naga
 #   gpu      tests/gpu_*.rs: compute kernels through wgpu on Vulkan (lavapipe in CI)
 #   wasm     wasm-pack test --headless --chrome: the core and WebGPU compute in Chromium
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 layers=("$@")
-[ ${#layers[@]} -gt 0 ] || layers=(native shaders gpu wasm e2e)
+[ ${#layers[@]} -gt 0 ] || layers=(native fuzz shaders gpu wasm e2e)
 logs=target/test-logs
 mkdir -p "$logs"
 
@@ -54,7 +55,7 @@ native_test_args() {
     local args=(--lib) file name
     for file in tests/*.rs; do
         name=$(basename "$file" .rs)
-        case "$name" in shaders_validate | gpu_* | web_*) continue ;; esac
+        case "$name" in shaders_validate | fuzz | gpu_* | web_*) continue ;; esac
         args+=(--test "$name")
     done
     echo "${args[@]}"
@@ -72,6 +73,15 @@ run_native() {
     local code=${PIPESTATUS[0]}
     count_libtest "$logs/native.log"
     finish_layer native "$code" "$p" "$f" 0
+}
+
+run_fuzz() {
+    # --nocapture: each campaign prints its "fuzz: ..." counts line, gathered below.
+    cargo test --test fuzz -- --nocapture 2>&1 | tee "$logs/fuzz.log"
+    local code=${PIPESTATUS[0]}
+    count_libtest "$logs/fuzz.log"
+    finish_layer fuzz "$code" "$p" "$f" 0
+    grep -a "^fuzz: " "$logs/fuzz.log" | sed 's/^/   /' > "$logs/fuzz-counts.txt" || true
 }
 
 run_shaders() {
@@ -116,9 +126,9 @@ run_e2e() {
 
 for layer in "${layers[@]}"; do
     case "$layer" in
-    native | shaders | gpu | wasm | e2e) "run_$layer" ;;
+    native | fuzz | shaders | gpu | wasm | e2e) "run_$layer" ;;
     *)
-        echo "test.sh: unknown layer '$layer'; choose from: native shaders gpu wasm e2e" >&2
+        echo "test.sh: unknown layer '$layer'; choose from: native fuzz shaders gpu wasm e2e" >&2
         exit 2
         ;;
     esac
@@ -129,5 +139,9 @@ printf '%-8s %7s %7s %8s  %s\n' layer passed failed skipped verdict
 for layer in "${layers[@]}"; do
     printf '%-8s %7d %7d %8d  %s\n' "$layer" "${passed[$layer]}" "${failed[$layer]}" "${skipped[$layer]}" "${status[$layer]}"
 done
+if [ -s "$logs/fuzz-counts.txt" ]; then
+    printf '\n\033[1mFuzz inputs\033[0m\n'
+    cat "$logs/fuzz-counts.txt"
+fi
 [ "$overall" -eq 0 ] && echo "all layers passed" || echo "SOME LAYERS FAILED"
 exit "$overall"

@@ -197,8 +197,9 @@ fn scaled_rms(v: vec3<f32>, y0: vec3<f32>, y1: vec3<f32>, tol: Tolerance) -> f32
     return sqrt(dot(q, q) / f32(tol.dims));
 }
 
-// Hairer's initial step: two evaluations.
-fn initial_step(t0: f32, y0: vec3<f32>, direction: f32, order: f32, tol: Tolerance, request: FlowRequest) -> f32 {
+// Hairer's initial step: two evaluations. The probe and the step never pass the interval's
+// length `span` (beyond it the field may not exist: VP's sigma is NaN below t = 0).
+fn initial_step(t0: f32, y0: vec3<f32>, direction: f32, span: f32, order: f32, tol: Tolerance, request: FlowRequest) -> f32 {
     let f0 = flow_field(t0, y0, request);
     let d0 = scaled_rms(y0, y0, y0, tol);
     let d1 = scaled_rms(f0, y0, y0, tol);
@@ -206,13 +207,14 @@ fn initial_step(t0: f32, y0: vec3<f32>, direction: f32, order: f32, tol: Toleran
     if (d0 >= 1e-5 && d1 >= 1e-5) {
         h0 = 0.01 * d0 / d1;
     }
+    h0 = min(h0, span);
     let f1 = flow_field(t0 + direction * h0, y0 + direction * h0 * f0, request);
     let d2 = scaled_rms(f1 - f0, y0, y0, tol) / h0;
     var h1 = max(h0 * 1e-3, 1e-6);
     if (max(d1, d2) > 1e-15) {
         h1 = pow(0.01 / max(d1, d2), 1.0 / order);
     }
-    return min(100.0 * h0, h1);
+    return min(min(100.0 * h0, h1), span);
 }
 
 struct RkResult {
@@ -254,7 +256,7 @@ fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u
         solve_active = true;
         solve_t = t0;
         solve_steps = 0u;
-        solve_h = initial_step(t0, solve_y, direction, tab.order, tol, request);
+        solve_h = initial_step(t0, solve_y, direction, abs(t1 - t0), tab.order, tol, request);
     }
     var first = true;
     loop {

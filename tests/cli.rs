@@ -332,7 +332,11 @@ fn dlg_runs_with_a_trained_level_classifier_and_refuses_a_mismatched_one() {
         nde(&[
             &["sample"][..],
             &common,
+            // 10 sweeps keep the evaluation count below. This weak model (300 steps, width 16)
+            // is all the classifier plumbing needs; at the former step 0.8 its score sends the
+            // chain to 1e11, which `nde` now refuses as diverged (it used to print SWD 2e11).
             &["--model", m, "--level-model", l, "--sampler", "dlg", "--nfe", nfe, "--particles", "200", "--json"],
+            &["--sweeps", "10", "--dlg-step", "0.1"],
         ]
         .concat())
     };

@@ -95,7 +95,7 @@ fn a_diverging_run_pauses_and_rolls_back() {
     assert!(message.contains("diverged") && message.contains("Rolled back"), "{message}");
     assert!(engine.session.trainer.mlp.params.iter().all(|p| p.is_finite()));
     assert!(engine.set_learning_rate("abc").unwrap_err().contains("not a number"));
-    assert!(engine.set_learning_rate("100").unwrap_err().contains("outside"));
+    assert!(engine.set_learning_rate("100").unwrap_err().contains("must be between"));
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn model_changes_keep_only_panels_that_still_run() {
     assert!(!engine.default_model_fits());
     assert!(engine.set_model("width", "100000").is_err());
     assert!(engine.add_panel().is_ok());
-    assert!(engine.set_panel_nfe(0, "0").unwrap_err().contains("outside"));
+    assert!(engine.set_panel_nfe(0, "0").unwrap_err().contains("must be between"));
 }
 
 #[test]

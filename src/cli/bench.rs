@@ -6,6 +6,8 @@
 use std::time::Instant;
 
 use clap::Args;
+
+use crate::core::limits;
 use serde_json::json;
 
 use super::executor::Executor;
@@ -21,17 +23,20 @@ pub struct BenchArgs {
     /// Executor: cpu or gpu.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
-    #[arg(long, default_value_t = 10_000)]
+    /// Particles, 2 to 1000000.
+    #[arg(long, default_value_t = 10_000, value_parser = limits::PARTICLES.parser())]
     pub particles: usize,
-    /// Steps (one model evaluation each).
-    #[arg(long, default_value_t = 20)]
+    /// Steps (one model evaluation each), 1 to 10000.
+    #[arg(long, default_value_t = 20, value_parser = limits::NFE.parser())]
     pub nfe: usize,
-    #[arg(long, default_value_t = 128)]
+    /// Hidden width, 16 to 256.
+    #[arg(long, default_value_t = 128, value_parser = limits::WIDTH.parser())]
     pub width: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Hidden layers, 1 to 6.
+    #[arg(long, default_value_t = 3, value_parser = limits::DEPTH.parser())]
     pub depth: usize,
-    /// Timed runs; the fastest is reported (after one untimed warm-up run).
-    #[arg(long, default_value_t = 3)]
+    /// Timed runs, 1 to 100; the fastest is reported (after one untimed warm-up run).
+    #[arg(long, default_value_t = 3, value_parser = limits::REPEATS.parser())]
     pub repeats: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -40,9 +45,6 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    if !(1..=10_000_000).contains(&args.particles) || args.nfe == 0 || args.repeats == 0 {
-        return Err("--particles must be 1 to 10000000, --nfe and --repeats at least 1".into());
-    }
     let executor = Executor::from_name(&args.backend)?;
     let config = MlpConfig { width: args.width, depth: args.depth, ..MlpConfig::default() };
     let mlp = Mlp::new(config, args.seed)?;

@@ -6,6 +6,7 @@ use plotters::style::{register_font, FontStyle};
 use serde_json::json;
 
 use super::executor::Executor;
+use crate::core::limits;
 use super::sample::{run_one, SamplerArgs};
 use super::target::ModelSpec;
 
@@ -16,12 +17,13 @@ pub struct CompareArgs {
     /// Comma-separated sampler names.
     #[arg(long, value_delimiter = ',')]
     pub samplers: Vec<String>,
-    /// Comma-separated NFE budgets, e.g. 5,10,20,50.
-    #[arg(long = "nfe", value_delimiter = ',', default_value = "5,10,20,50")]
+    /// Comma-separated NFE budgets, e.g. 5,10,20,50 (each 1 to 10000).
+    #[arg(long = "nfe", value_delimiter = ',', default_value = "5,10,20,50", value_parser = limits::NFE.parser())]
     pub nfe_list: Vec<usize>,
     #[command(flatten)]
     pub sampler_args: SamplerArgs,
-    #[arg(long, default_value_t = 2000)]
+    /// Particles per run, 2 to 1000000.
+    #[arg(long, default_value_t = 2000, value_parser = limits::PARTICLES.parser())]
     pub particles: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -36,9 +38,8 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: &CompareArgs) -> Result<(), String> {
-    if args.samplers.is_empty() || args.nfe_list.is_empty() {
-        return Err("--samplers and --nfe each need at least one value".into());
-    }
+    limits::COMPARE_SAMPLERS.check("the number of --samplers", args.samplers.len())?;
+    limits::COMPARE_BUDGETS.check("the number of --nfe budgets", args.nfe_list.len())?;
     if let Some(path) = &args.plot {
         if !(path.ends_with(".svg") || path.ends_with(".png")) {
             return Err(format!("--plot {path}: the chart is written as PNG or SVG; end the name in .png or .svg"));
@@ -51,7 +52,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     let mut rows = Vec::new();
     for sampler in &args.samplers {
         for &nfe in &args.nfe_list {
-            let options = args.sampler_args.options(nfe)?;
+            let options = args.sampler_args.options(nfe, &args.samplers)?;
             let r = run_one(&executor, &target, process, &args.spec, sampler, &options, args.particles, args.seed, 0)?;
             rows.push((sampler.clone(), nfe, r));
         }

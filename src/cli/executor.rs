@@ -13,6 +13,14 @@ pub enum Executor {
 }
 
 impl Executor {
+    /// Whether `name` is a backend, without opening a GPU.
+    pub fn check_name(name: &str) -> Result<(), String> {
+        match name {
+            "cpu" | "gpu" => Ok(()),
+            other => Err(format!("unknown --backend '{other}': choose cpu or gpu")),
+        }
+    }
+
     pub fn from_name(name: &str) -> Result<Self, String> {
         match name {
             "cpu" => Ok(Executor::Cpu),

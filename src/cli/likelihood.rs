@@ -4,9 +4,12 @@
 use std::time::Instant;
 
 use clap::Args;
+
+use crate::core::limits;
 use serde_json::json;
 
 use super::executor::Executor;
+use super::sample::finite_metric;
 use super::target::{load_model, ModelSpec};
 use crate::core::sample::grid::T_EPS_SAMPLE;
 use crate::core::sample::likelihood::{bits_per_dim, likelihood_plan};
@@ -20,12 +23,14 @@ pub struct LikelihoodArgs {
     /// pf-dopri5, pf-tsit5 or pf-bosh3 (adaptive, PID-controlled).
     #[arg(long, default_value = "pf-dopri5")]
     pub solver: String,
-    #[arg(long, default_value_t = 1e-5)]
+    /// Relative tolerance, 1e-10 to 0.1.
+    #[arg(long, default_value_t = 1e-5, value_parser = limits::TOLERANCE.parser())]
     pub rtol: f64,
-    #[arg(long, default_value_t = 1e-5)]
+    /// Absolute tolerance, 1e-10 to 0.1.
+    #[arg(long, default_value_t = 1e-5, value_parser = limits::TOLERANCE.parser())]
     pub atol: f64,
-    /// How many target points to evaluate.
-    #[arg(long, default_value_t = 200)]
+    /// How many target points to evaluate, 1 to 100000.
+    #[arg(long, default_value_t = 200, value_parser = limits::LIKELIHOOD_POINTS.parser())]
     pub points: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -48,11 +53,8 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
         .strip_prefix("pf-")
         .filter(|name| ButcherTableau::from_name(name).is_ok_and(|t| t.error.is_some()))
         .ok_or_else(|| format!("unknown --solver '{}': choose pf-dopri5, pf-tsit5 or pf-bosh3", args.solver))?;
-    if !(args.rtol > 0.0 && args.atol > 0.0 && args.rtol.is_finite() && args.atol.is_finite()) {
-        return Err("--rtol and --atol must be positive numbers".into());
-    }
-    if !(1..=100_000).contains(&args.points) {
-        return Err(format!("--points must be between 1 and 100000, got {}", args.points));
+    if args.spec.level_model.is_some() {
+        return Err("--level-model is read by `nde sample --sampler dlg` only, not by likelihood: drop it".into());
     }
     let executor = Executor::from_name(&args.backend)?;
     let mut model = load_model(&args.spec, &target, process, [0.0; 2])?;
@@ -75,6 +77,10 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
         _ => None,
     };
     let nfe = run.nfe;
+    finite_metric("likelihood", "NLL", nll)?;
+    if let Some(e) = exact {
+        finite_metric("likelihood", "exact NLL", e)?;
+    }
     if args.json {
         let mut report = json!({
             "nll": nll, "bits_per_dim": bits_per_dim(nll), "points": args.points, "nfe": nfe, "seconds": seconds,

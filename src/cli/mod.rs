@@ -4,6 +4,7 @@
 mod bench;
 mod compare;
 mod executor;
+mod files;
 mod info;
 mod likelihood;
 mod order;
@@ -15,6 +16,8 @@ mod train_levels;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::core::limits;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +53,53 @@ pub enum Command {
     TrainLevels(train_levels::TrainLevelsArgs),
     /// MLP evaluations per second of the CPU or GPU executor (DDIM with a random eps-MLP).
     Bench(bench::BenchArgs),
+}
+
+/// Everything `nde` checks before the long computation starts (arguments, targets named by
+/// name, sampler options and plans), without running it or reading files: what the fuzz layer
+/// calls on every argument list clap accepts.
+pub fn check(cli: &Cli) -> Result<(), String> {
+    use crate::core::sample::build;
+    use crate::core::train::objective::Parameterisation;
+    let by_name = |target: &str| if target.starts_with("gmm:") { Ok(()) } else { target::Target::parse(target).map(|_| ()) };
+    match &cli.command {
+        Command::Sample(args) => {
+            by_name(&args.spec.target)?;
+            let process = crate::core::process::Process::from_name(&args.spec.process)?;
+            let options = args.sampler_args.options(args.nfe, std::slice::from_ref(&args.sampler))?;
+            if args.sampler != "exact" {
+                build(&args.sampler, process, Parameterisation::Score, &options)?;
+            }
+            executor::Executor::check_name(&args.backend)
+        }
+        Command::Compare(args) => {
+            by_name(&args.spec.target)?;
+            let process = crate::core::process::Process::from_name(&args.spec.process)?;
+            limits::COMPARE_SAMPLERS.check("the number of --samplers", args.samplers.len())?;
+            limits::COMPARE_BUDGETS.check("the number of --nfe budgets", args.nfe_list.len())?;
+            for sampler in &args.samplers {
+                for &nfe in &args.nfe_list {
+                    build(sampler, process, Parameterisation::Score, &args.sampler_args.options(nfe, &args.samplers)?)?;
+                }
+            }
+            executor::Executor::check_name(&args.backend)
+        }
+        Command::Train(args) => {
+            by_name(&args.target)?;
+            train::model_choice(args).map(|_| ())
+        }
+        Command::TrainLevels(args) => {
+            by_name(&args.target)?;
+            args.sampler_args.options(args.nfe, &["dlg".to_string()]).map(|_| ())
+        }
+        Command::Likelihood(args) => {
+            by_name(&args.spec.target)?;
+            crate::core::process::Process::from_name(&args.spec.process)?;
+            executor::Executor::check_name(&args.backend)
+        }
+        Command::Bench(args) => executor::Executor::check_name(&args.backend),
+        Command::Order(_) | Command::Info(_) => Ok(()),
+    }
 }
 
 /// Parses the arguments and runs the command. clap prints usage errors itself, with status 2.

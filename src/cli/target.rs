@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::files::read_text;
 use crate::core::data::{GaussianMixture, Point, ToyDataset};
 use crate::core::nn::weights;
 use crate::core::process::Process;
@@ -42,7 +43,7 @@ pub enum Target {
 impl Target {
     pub fn parse(text: &str) -> Result<Self, String> {
         if let Some(path) = text.strip_prefix("gmm:") {
-            let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read mixture file {path}: {e}"))?;
+            let json = read_text(path, "mixture file")?;
             let mixture = GaussianMixture::from_json(&json).map_err(|e| format!("{path}: {e}"))?;
             return Ok(Target::Mixture(mixture));
         }
@@ -85,7 +86,7 @@ pub fn load_model(
         )?;
         return Ok(Box::new(ExactMixtureModel::new(mixture.clone(), process).with_condition(condition)));
     }
-    let text = std::fs::read_to_string(spec).map_err(|e| format!("cannot read weights file {spec}: {e}"))?;
+    let text = read_text(spec, "weights file")?;
     let (mlp, meta) = weights::load(&text).map_err(|e| format!("{spec}: {e}"))?;
     let trained_for = meta.get("process").map(String::as_str).unwrap_or("unknown");
     if trained_for != process.name() {
@@ -99,7 +100,7 @@ pub fn load_model(
     let mut model = MlpModel::new(mlp, param);
     model.condition = [condition[0] as f32, condition[1] as f32];
     if let Some(path) = &model_spec.level_model {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read level classifier {path}: {e}"))?;
+        let text = read_text(path, "level classifier")?;
         let classifier = LevelClassifier::load(&text).map_err(|e| format!("{path}: {e}"))?;
         if classifier.process != process.name() {
             return Err(format!(

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::Args;
+
+use crate::core::limits;
 use serde_json::json;
 
 use super::target::{model_meta, Target};
@@ -22,24 +24,29 @@ pub struct TrainArgs {
     /// What the network predicts: eps, x0, score or v (rf models always predict the flow velocity).
     #[arg(long, default_value = "eps")]
     pub param: String,
-    #[arg(long)]
+    /// Training steps, 1 to 1000000.
+    #[arg(long, value_parser = limits::TRAIN_STEPS.parser())]
     pub steps: u64,
-    #[arg(long, default_value_t = 256)]
+    /// Minibatch size, 1 to 4096.
+    #[arg(long, default_value_t = 256, value_parser = limits::BATCH.parser())]
     pub batch: usize,
-    #[arg(long, default_value_t = 128)]
+    /// Hidden width, 16 to 256.
+    #[arg(long, default_value_t = 128, value_parser = limits::WIDTH.parser())]
     pub width: usize,
-    #[arg(long, default_value_t = 3)]
+    /// Hidden layers, 1 to 6.
+    #[arg(long, default_value_t = 3, value_parser = limits::DEPTH.parser())]
     pub depth: usize,
     /// silu, tanh, softplus or relu.
     #[arg(long, default_value = "silu")]
     pub activation: String,
-    #[arg(long, default_value_t = 1e-3)]
+    /// Adam's learning rate, 1e-6 to 10.
+    #[arg(long, default_value_t = 1e-3, value_parser = limits::LEARNING_RATE.parser())]
     pub lr: f64,
     /// Use the likelihood weighting g^2/sigma^2 instead of the parameterisation's own loss.
     #[arg(long)]
     pub likelihood_weighting: bool,
-    /// Training points drawn from the target.
-    #[arg(long, default_value_t = 20_000)]
+    /// Training points drawn from the target, 2 to 1000000.
+    #[arg(long, default_value_t = 20_000, value_parser = limits::DATA_POINTS.parser())]
     pub points: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -50,19 +57,23 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-pub fn run(args: &TrainArgs) -> Result<(), String> {
-    let target = Target::parse(&args.target)?;
+/// The process and parameterisation, checked together (what `nde` refuses before training).
+pub fn model_choice(args: &TrainArgs) -> Result<(Process, Parameterisation), String> {
     let process = Process::from_name(&args.process)?;
     if process.is_conditional() {
         return Err("--process mr trains on (data, condition) pairs, which the command line cannot supply yet".into());
     }
     let param = Parameterisation::from_name(&args.param)?;
-    if args.steps == 0 || args.batch == 0 || args.points == 0 {
-        return Err("--steps, --batch and --points must be at least 1".into());
+    if param == Parameterisation::Flow && !process.is_flow() {
+        return Err(format!("--param flow goes with --process rf only, not {}: choose eps, x0, score or v", process.name()));
     }
-    if !(args.lr.is_finite() && args.lr > 0.0 && args.lr < 1.0) {
-        return Err(format!("--lr must be in (0, 1), got {}", args.lr));
-    }
+    Activation::from_name(&args.activation)?;
+    Ok((process, param))
+}
+
+pub fn run(args: &TrainArgs) -> Result<(), String> {
+    let target = Target::parse(&args.target)?;
+    let (process, param) = model_choice(args)?;
     let config = MlpConfig {
         width: args.width,
         depth: args.depth,

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::Args;
+
+use crate::core::limits;
 use serde_json::json;
 
 use super::sample::SamplerArgs;
@@ -23,25 +25,30 @@ pub struct TrainLevelsArgs {
     #[arg(long)]
     pub process: String,
     /// The dlg sampler's --nfe: with --integrator it fixes the levels.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = limits::NFE.parser())]
     pub nfe: usize,
     #[command(flatten)]
     pub sampler_args: SamplerArgs,
-    #[arg(long, default_value_t = 2000)]
+    /// Training steps, 1 to 1000000.
+    #[arg(long, default_value_t = 2000, value_parser = limits::TRAIN_STEPS.parser())]
     pub steps: u64,
-    #[arg(long, default_value_t = 256)]
+    /// Minibatch size, 1 to 4096.
+    #[arg(long, default_value_t = 256, value_parser = limits::BATCH.parser())]
     pub batch: usize,
-    #[arg(long, default_value_t = 64)]
+    /// Hidden width, 16 to 256.
+    #[arg(long, default_value_t = 64, value_parser = limits::WIDTH.parser())]
     pub width: usize,
-    #[arg(long, default_value_t = 2)]
+    /// Hidden layers, 1 to 6.
+    #[arg(long, default_value_t = 2, value_parser = limits::DEPTH.parser())]
     pub depth: usize,
     /// silu, tanh, softplus or relu.
     #[arg(long, default_value = "silu")]
     pub activation: String,
-    #[arg(long, default_value_t = 3e-3)]
+    /// Adam's learning rate, 1e-6 to 10.
+    #[arg(long, default_value_t = 3e-3, value_parser = limits::LEARNING_RATE.parser())]
     pub lr: f64,
     /// Training points drawn from the target.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = limits::DATA_POINTS.parser())]
     pub points: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -58,13 +65,7 @@ pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
     if process.is_conditional() || process.is_flow() {
         return Err(format!("dlg runs on vp, subvp, ve or cosine, not {}", process.name()));
     }
-    if args.steps == 0 || args.batch == 0 || args.points == 0 || args.nfe == 0 {
-        return Err("--steps, --batch, --points and --nfe must be at least 1".into());
-    }
-    if !(args.lr.is_finite() && args.lr > 0.0 && args.lr < 1.0) {
-        return Err(format!("--lr must be in (0, 1), got {}", args.lr));
-    }
-    let options = args.sampler_args.options(args.nfe)?;
+    let options = args.sampler_args.options(args.nfe, &["dlg".to_string()])?;
     let times = dlg_levels(&process, &options);
     let config = MlpConfig {
         width: args.width,

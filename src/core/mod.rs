@@ -2,6 +2,7 @@
 
 pub mod adjoint;
 pub mod data;
+pub mod limits;
 pub mod metrics;
 pub mod nn;
 pub mod process;

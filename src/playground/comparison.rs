@@ -122,7 +122,7 @@ impl PanelRun {
         if result.positions.len() != self.particles {
             return Err(format!("{} particles came back, {} were asked for", result.positions.len(), self.particles));
         }
-        if let Some(p) = result.positions.iter().position(|x| !(x[0].is_finite() && x[1].is_finite())) {
+        if let Some(p) = result.positions.iter().position(|x| !crate::core::limits::is_settled(*x)) {
             return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
         }
         self.positions.clear();
@@ -168,7 +168,17 @@ impl PanelRun {
                 if !sliced {
                     match self.swd {
                         None => self.swd = Some(quality_swd(reference, &self.positions, self.seed)),
-                        Some(swd) => self.quality = Some(Quality { swd, mmd: quality_mmd(reference, &self.positions) }),
+                        Some(swd) => {
+                            let mmd = quality_mmd(reference, &self.positions);
+                            // NaN or infinity never reaches the screen: say what happened.
+                            if swd.is_finite() && mmd.is_finite() {
+                                self.quality = Some(Quality { swd, mmd });
+                            } else {
+                                self.error = Some(format!(
+                                    "the quality is not a number (SWD {swd}, MMD {mmd}): the data or the samples are too far out"
+                                ));
+                            }
+                        }
                     }
                     self.elapsed_ms += clock() - start;
                 }
@@ -180,6 +190,10 @@ impl PanelRun {
             let options = RunOptions { particles: count, seed: self.seed, traced, inputs: Vec::new() };
             let slice_start = clock();
             match run_plan_from(&self.plan, model, &options, self.next) {
+                Ok(result) if !result.positions.iter().all(|x| crate::core::limits::is_settled(*x)) => {
+                    self.error = Some("a particle diverged (not finite or far outside the data): try more steps".into());
+                    break;
+                }
                 Ok(result) => self.absorb(result, count),
                 Err(e) => {
                     self.error = Some(e);

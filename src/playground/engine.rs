@@ -47,8 +47,15 @@ impl Model for NoModel {
         unreachable!("quality needs no model")
     }
 }
-/// Most points an uploaded file may have.
-pub const MAX_UPLOAD_POINTS: usize = 20_000;
+/// Most points an uploaded file may have (the same cap holds for `pts=` in a link).
+pub const MAX_UPLOAD_POINTS: usize = limits::UPLOAD_POINTS.max;
+/// A link whose replay would take longer than this opens with its settings and waits for the
+/// visitor to start the replay.
+pub const REPLAY_AUTO_SECONDS: f64 = 10.0;
+/// Training work the page does per second on one browser thread, in multiply-adds of the
+/// forward and backward passes (about 80 steps/s at width 64, depth 3, batch 128, measured in
+/// Chromium here; docs/PLAYGROUND.md). Only used to estimate a replay's duration.
+pub const BROWSER_TRAINING_MACS_PER_S: f64 = 2.5e8;
 
 /// One sampler panel: what it runs, its current run, and the clicked particle's path.
 #[derive(Debug, Clone)]
@@ -87,6 +94,9 @@ pub struct Engine {
     replay_to: u64,
     /// Run the samplers once the replay is done (a page load).
     run_after_replay: bool,
+    /// Training steps a link records that are too many to replay unasked: `start_replay`
+    /// replays them.
+    pub replay_pending: Option<u64>,
     pub panels: Vec<Panel>,
     pub sweep: Vec<SweepPoint>,
     /// The weights the current runs use (frozen when they started).
@@ -149,10 +159,33 @@ impl Engine {
     /// The page as a link describes it (`problems` are the link's own complaints, shown in
     /// the banner). The training steps the link records are replayed by `tick`.
     pub fn new(settings: Settings, problems: Vec<String>) -> Engine {
+        let mut problems = problems;
         let default_model = weights::load(DEFAULT_MODEL_JSON).ok();
-        let (data, mixture) = data_of(&settings).unwrap_or_else(|_| data_of(&Settings::default()).expect("defaults"));
-        let session = Self::new_session(&settings, &data, &default_model).expect("valid settings make a session");
-        let replay_to = settings.train_steps;
+        let (mut settings, (data, mixture), session) = match Self::build(&settings, &default_model) {
+            Ok(built) => (settings, built.0, built.1),
+            Err(e) => {
+                // The link reader checks every bound, so this is a combination it did not
+                // foresee: open the defaults and say why, never panic.
+                problems.push(format!("link: {e}; opening the default settings"));
+                let defaults = Settings::default();
+                let built = Self::build(&defaults, &default_model).expect("the default settings build");
+                (defaults, built.0, built.1)
+            }
+        };
+        let (replay_to, replay_pending) = {
+            let seconds = Self::replay_seconds(&settings);
+            if settings.train_steps > 0 && seconds > REPLAY_AUTO_SECONDS {
+                problems.push(format!(
+                    "link: it records {} training steps, about {} to replay here; press Replay to rebuild the trained model (the view shows the starting weights until then)",
+                    settings.train_steps,
+                    duration_text(seconds)
+                ));
+                (0, Some(settings.train_steps))
+            } else {
+                (settings.train_steps, None)
+            }
+        };
+        settings.train_steps = 0;
         let mut engine = Engine {
             panels: settings.panels.iter().map(|p| Panel { settings: p.clone(), run: None, seeded: None }).collect(),
             settings,
@@ -164,6 +197,7 @@ impl Engine {
             playing: false,
             replay_to,
             run_after_replay: true,
+            replay_pending,
             sweep: Vec::new(),
             snapshot: None,
             field: None,
@@ -183,8 +217,36 @@ impl Engine {
         if engine.default_model.is_none() {
             engine.errors.push("the shipped default model could not be read; starting from fresh weights".into());
         }
-        engine.settings.train_steps = 0;
         engine
+    }
+
+    /// The data and the training session that `settings` describe.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        settings: &Settings,
+        default_model: &Option<(Mlp, BTreeMap<String, String>)>,
+    ) -> Result<((Vec<Point>, Option<GaussianMixture>), TrainingSession), String> {
+        let data = data_of(settings)?;
+        let session = Self::new_session(settings, &data.0, default_model)?;
+        Ok((data, session))
+    }
+
+    /// About how long replaying the link's training steps takes in the browser.
+    pub fn replay_seconds(settings: &Settings) -> f64 {
+        let Ok(config) = config_of(settings) else { return 0.0 };
+        // Forward and backward: about three forward passes' multiply-adds per sample.
+        let macs = 3.0 * config.macs_per_eval() as f64 * settings.batch as f64;
+        settings.train_steps as f64 * macs / BROWSER_TRAINING_MACS_PER_S
+    }
+
+    /// Replays the training steps a link recorded but did not replay when it opened.
+    pub fn start_replay(&mut self) {
+        if let Some(steps) = self.replay_pending.take() {
+            self.replay_to = steps;
+            self.run_after_replay = true;
+            self.playing = false;
+            self.changed();
+        }
     }
 
     /// Whether the shipped model was trained for exactly these settings.
@@ -244,7 +306,7 @@ impl Engine {
     /// The settings as they should appear in the link now.
     pub fn link_settings(&self) -> Settings {
         let mut s = self.settings.clone();
-        s.train_steps = self.session.steps().max(self.replay_to);
+        s.train_steps = self.session.steps().max(self.replay_to).max(self.replay_pending.unwrap_or(0));
         s.panels = self.panels.iter().map(|p| p.settings.clone()).collect();
         s
     }
@@ -281,19 +343,19 @@ impl Engine {
     }
 
     pub fn set_points(&mut self, text: &str) -> Result<(), String> {
-        self.settings.points = super::settings::parse_count("points", text, limits::POINTS)?;
+        self.settings.points = limits::PAGE_POINTS.parse("points", text)?;
         self.data_changed();
         Ok(())
     }
 
     pub fn set_noise(&mut self, text: &str) -> Result<(), String> {
-        self.settings.noise = super::settings::parse_real("noise", text, limits::NOISE)?;
+        self.settings.noise = limits::NOISE.parse("noise", text)?;
         self.data_changed();
         Ok(())
     }
 
     pub fn set_data_seed(&mut self, text: &str) -> Result<(), String> {
-        self.settings.data_seed = super::settings::parse_count("data seed", text, (0, u32::MAX as usize))? as u64;
+        self.settings.data_seed = limits::LINK_SEED.parse("data seed", text)?;
         self.data_changed();
         Ok(())
     }
@@ -318,8 +380,15 @@ impl Engine {
         if points.len() < 2 {
             return Err(format!("{file_name}: {} point(s); a data set needs at least 2", points.len()));
         }
-        if points.len() > MAX_UPLOAD_POINTS {
-            return Err(format!("{file_name}: {} points; the page takes at most {MAX_UPLOAD_POINTS}", points.len()));
+        limits::UPLOAD_POINTS.check(&format!("{file_name}: the number of points"), points.len())?;
+        if let Some((i, p)) = points.iter().enumerate().find(|(_, p)| limits::check_point("", **p).is_err()) {
+            return Err(format!(
+                "{file_name}: row {} ({}, {}) lies outside ±{} in a coordinate; rescale the data",
+                i + 1,
+                p[0],
+                p[1],
+                limits::COORDINATE
+            ));
         }
         let outside = points.iter().filter(|p| p[0].abs() > field::EXTENT || p[1].abs() > field::EXTENT).count();
         if outside > 0 {
@@ -330,7 +399,7 @@ impl Engine {
         }
         if points.len() > super::settings::MAX_LINK_POINTS {
             self.notices.push(format!(
-                "{file_name}: {} points are too many for a link (at most {}); a shared link falls back to the default data",
+                "{file_name}: {} points are too many for a link (at most {}): a shared link opens the default data; send the file with it (Export data saves it)",
                 points.len(),
                 super::settings::MAX_LINK_POINTS
             ));
@@ -358,6 +427,7 @@ impl Engine {
         }
         self.playing = false;
         self.replay_to = 0;
+        self.replay_pending = None;
         self.clear_runs();
         self.field_stale = true;
         let process = self.settings.process.clone();
@@ -401,8 +471,8 @@ impl Engine {
                 Parameterisation::from_name(value)?;
                 next.param = value.into();
             }
-            "width" => next.width = super::settings::parse_count("width", value, limits::WIDTH)?,
-            "depth" => next.depth = super::settings::parse_count("depth", value, limits::DEPTH)?,
+            "width" => next.width = limits::WIDTH.parse("width", value)?,
+            "depth" => next.depth = limits::DEPTH.parse("depth", value)?,
             "activation" => {
                 Activation::from_name(value)?;
                 next.activation = value.into();
@@ -419,7 +489,7 @@ impl Engine {
 
     /// Takes effect at the next step, while training runs.
     pub fn set_learning_rate(&mut self, text: &str) -> Result<(), String> {
-        let lr = super::settings::parse_real("learning rate", text, limits::LEARNING_RATE)?;
+        let lr = limits::LEARNING_RATE.parse("learning rate", text)?;
         self.settings.learning_rate = lr;
         self.session.trainer.config.learning_rate = lr;
         self.changed();
@@ -427,7 +497,7 @@ impl Engine {
     }
 
     pub fn set_batch(&mut self, text: &str) -> Result<(), String> {
-        let batch = super::settings::parse_count("batch", text, limits::BATCH)?;
+        let batch = limits::BATCH.parse("batch", text)?;
         self.settings.batch = batch;
         self.session.trainer.config.batch = batch;
         self.changed();
@@ -435,6 +505,8 @@ impl Engine {
     }
 
     pub fn toggle_training(&mut self) {
+        // Training on from the starting weights gives up the link's unreplayed steps.
+        self.replay_pending = None;
         self.playing = !self.playing;
         if self.playing {
             self.session.stopped_because = None;
@@ -443,6 +515,7 @@ impl Engine {
     }
 
     pub fn step_once(&mut self) {
+        self.replay_pending = None;
         self.playing = false;
         if let Err(e) = self.session.step() {
             self.errors.push(e);
@@ -500,7 +573,7 @@ impl Engine {
     }
 
     pub fn set_panel_nfe(&mut self, index: usize, text: &str) -> Result<(), String> {
-        let nfe = super::settings::parse_count("NFE", text, limits::NFE)?;
+        let nfe = limits::PAGE_NFE.parse("NFE", text)?;
         let panel = self.panels.get_mut(index).ok_or("no such panel")?;
         panel.settings.nfe = nfe;
         panel.run = None;
@@ -510,7 +583,7 @@ impl Engine {
     }
 
     pub fn set_particles(&mut self, text: &str) -> Result<(), String> {
-        self.settings.particles = super::settings::parse_count("particles", text, limits::PARTICLES)?;
+        self.settings.particles = limits::PAGE_PARTICLES.parse("particles", text)?;
         self.changed();
         Ok(())
     }
@@ -658,7 +731,7 @@ impl Engine {
     // ----- field -----
 
     pub fn set_field_t(&mut self, text: &str) -> Result<(), String> {
-        self.settings.field_t = super::settings::parse_real("field time t", text, limits::FIELD_T)?;
+        self.settings.field_t = limits::FIELD_T.parse("field time t", text)?;
         self.field_stale = true;
         self.changed();
         Ok(())
@@ -698,6 +771,15 @@ impl Engine {
             out.push_str(&format!("{},{}\n", p[0], p[1]));
         }
         Ok(out)
+    }
+
+    /// The training data as CSV (x,y with a header): what a link cannot carry travels this way.
+    pub fn data_csv(&self) -> String {
+        let mut out = String::from("x,y\n");
+        for p in &self.data {
+            out.push_str(&format!("{},{}\n", p[0], p[1]));
+        }
+        out
     }
 
     /// The current weights in the format `nde sample --model FILE` reads.
@@ -856,5 +938,18 @@ impl Engine {
         self.errors.clear();
         self.notices.clear();
         self.changed();
+    }
+}
+
+/// "40 s", "12 min", "3.5 h" or "9 days": a duration a visitor can weigh.
+fn duration_text(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else if seconds < 172_800.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else {
+        format!("{:.0} days", seconds / 86_400.0)
     }
 }

@@ -11,7 +11,9 @@ use crate::core::train::Parameterisation;
 
 /// At most this many sampler panels side by side.
 pub const MAX_PANELS: usize = 4;
-/// Data sets drawn or uploaded with at most this many points travel inside the link.
+/// Data sets drawn or uploaded with at most this many points travel inside the link, at full
+/// precision (about 40 characters a point, so 16 kB at most); a larger set is refused by the
+/// link, which says so and points to the data export.
 pub const MAX_LINK_POINTS: usize = 400;
 /// The processes the page trains (the mean-reverting one needs paired data).
 pub const PAGE_PROCESSES: [&str; 5] = ["vp", "subvp", "ve", "cosine", "rf"];
@@ -123,37 +125,11 @@ impl Default for Settings {
     }
 }
 
-/// The allowed range of each number, shared by the URL reader and the page's inputs.
-pub mod limits {
-    pub const POINTS: (usize, usize) = (50, 20_000);
-    pub const NOISE: (f64, f64) = (0.0, 1.0);
-    pub const WIDTH: (usize, usize) = (4, 256);
-    pub const DEPTH: (usize, usize) = (1, 6);
-    /// Up to 10: large enough that a visitor can make training diverge and see the rollback.
-    pub const LEARNING_RATE: (f64, f64) = (1e-6, 10.0);
-    pub const BATCH: (usize, usize) = (1, 2048);
-    pub const NFE: (usize, usize) = (1, 500);
-    pub const PARTICLES: (usize, usize) = (10, 5000);
-    pub const FIELD_T: (f64, f64) = (0.001, 1.0);
-}
+/// The bounds the link reader and the page's inputs share with the command line.
+pub use crate::core::limits;
 
-/// Parses a whole number within `range`, saying what is wrong otherwise.
-pub fn parse_count(label: &str, text: &str, range: (usize, usize)) -> Result<usize, String> {
-    let value: usize = text.trim().parse().map_err(|_| format!("{label}: \"{text}\" is not a whole number"))?;
-    if value < range.0 || value > range.1 {
-        return Err(format!("{label}: {value} is outside {}..{}", range.0, range.1));
-    }
-    Ok(value)
-}
-
-/// Parses a finite number within `range` (inclusive), saying what is wrong otherwise.
-pub fn parse_real(label: &str, text: &str, range: (f64, f64)) -> Result<f64, String> {
-    let value: f64 = text.trim().parse().map_err(|_| format!("{label}: \"{text}\" is not a number"))?;
-    if !value.is_finite() || value < range.0 || value > range.1 {
-        return Err(format!("{label}: {value} is outside {}..{}", range.0, range.1));
-    }
-    Ok(value)
-}
+/// The scrubber's position, a fraction of every panel's steps.
+const SCRUB: limits::Bound<f64> = limits::Bound { min: 0.0, max: 1.0, why: "a fraction of the steps" };
 
 /// The samplers a panel can run on `process` (all of them but the mean-reverting ones, and
 /// those that refuse the process: ancestral needs VP or VE; MALA needs an exact density).
@@ -225,12 +201,12 @@ impl Settings {
                     let ok = if value == "custom" { Ok(()) } else { ToyDataset::from_name(&value).map(|_| ()) };
                     check_name("data", &value, ok).map(|v| s.dataset = v)
                 }
-                "n" => parse_count("n", &value, limits::POINTS).map(|v| s.points = v),
-                "noise" => parse_real("noise", &value, limits::NOISE).map(|v| {
+                "n" => limits::PAGE_POINTS.parse("n", &value).map(|v| s.points = v),
+                "noise" => limits::NOISE.parse("noise", &value).map(|v| {
                     s.noise = v;
                     explicit_noise = true;
                 }),
-                "dseed" => parse_count("dseed", &value, (0, u32::MAX as usize)).map(|v| s.data_seed = v as u64),
+                "dseed" => limits::LINK_SEED.parse("dseed", &value).map(|v| s.data_seed = v),
                 "process" => {
                     let ok = if PAGE_PROCESSES.contains(&value.as_str()) {
                         Ok(())
@@ -242,12 +218,12 @@ impl Settings {
                 "param" => {
                     check_name("param", &value, Parameterisation::from_name(&value).map(|_| ())).map(|v| s.param = v)
                 }
-                "width" => parse_count("width", &value, limits::WIDTH).map(|v| s.width = v),
-                "depth" => parse_count("depth", &value, limits::DEPTH).map(|v| s.depth = v),
+                "width" => limits::WIDTH.parse("width", &value).map(|v| s.width = v),
+                "depth" => limits::DEPTH.parse("depth", &value).map(|v| s.depth = v),
                 "act" => check_name("act", &value, Activation::from_name(&value).map(|_| ())).map(|v| s.activation = v),
-                "lr" => parse_real("lr", &value, limits::LEARNING_RATE).map(|v| s.learning_rate = v),
-                "batch" => parse_count("batch", &value, limits::BATCH).map(|v| s.batch = v),
-                "tseed" => parse_count("tseed", &value, (0, u32::MAX as usize)).map(|v| s.train_seed = v as u64),
+                "lr" => limits::LEARNING_RATE.parse("lr", &value).map(|v| s.learning_rate = v),
+                "batch" => limits::BATCH.parse("batch", &value).map(|v| s.batch = v),
+                "tseed" => limits::LINK_SEED.parse("tseed", &value).map(|v| s.train_seed = v),
                 "start" => match value.as_str() {
                     "default" => {
                         s.start = Start::Default;
@@ -259,13 +235,13 @@ impl Settings {
                     }
                     other => Err(format!("start: '{other}' is not default or fresh")),
                 },
-                "steps" => parse_count("steps", &value, (0, 1_000_000)).map(|v| s.train_steps = v as u64),
+                "steps" => limits::LINK_STEPS.parse("steps", &value).map(|v| s.train_steps = v),
                 "samplers" => parse_panels(&value).map(|v| s.panels = v),
-                "particles" => parse_count("particles", &value, limits::PARTICLES).map(|v| s.particles = v),
-                "sseed" => parse_count("sseed", &value, (0, u32::MAX as usize)).map(|v| s.sample_seed = v as u64),
-                "t" => parse_real("t", &value, limits::FIELD_T).map(|v| s.field_t = v),
+                "particles" => limits::PAGE_PARTICLES.parse("particles", &value).map(|v| s.particles = v),
+                "sseed" => limits::LINK_SEED.parse("sseed", &value).map(|v| s.sample_seed = v),
+                "t" => limits::FIELD_T.parse("t", &value).map(|v| s.field_t = v),
                 "field" => FieldView::from_name(&value).map(|v| s.field_view = v),
-                "scrub" => parse_real("scrub", &value, (0.0, 1.0)).map(|v| s.scrub = v),
+                "scrub" => SCRUB.parse("scrub", &value).map(|v| s.scrub = v),
                 "pts" => decode_points(&value).map(|v| s.custom_points = v),
                 other => Err(format!("unknown setting '{other}' (ignored)")),
             };
@@ -321,7 +297,7 @@ fn parse_panels(text: &str) -> Result<Vec<PanelSettings>, String> {
         if !SAMPLERS.contains(&sampler) {
             return Err(format!("samplers: unknown sampler '{sampler}'"));
         }
-        let nfe = parse_count("samplers: nfe", nfe, limits::NFE)?;
+        let nfe = limits::PAGE_NFE.parse("samplers: nfe", nfe)?;
         panels.push(PanelSettings { sampler: sampler.into(), nfe });
     }
     if panels.len() > MAX_PANELS {
@@ -330,27 +306,29 @@ fn parse_panels(text: &str) -> Result<Vec<PanelSettings>, String> {
     Ok(panels)
 }
 
-/// Points as "x_y" pairs with 2 decimals, joined by '~' (URL-safe, short enough for a few
-/// hundred points).
+/// Points as "x_y" pairs joined by '~' (URL-safe). Rust prints an f64 as the shortest text
+/// that reads back to the same bits, so a link rebuilds the data exactly.
 fn encode_points(points: &[[f64; 2]]) -> String {
-    points.iter().map(|p| format!("{:.2}_{:.2}", p[0], p[1])).collect::<Vec<_>>().join("~")
+    points.iter().map(|p| format!("{}_{}", p[0], p[1])).collect::<Vec<_>>().join("~")
 }
 
+/// The inverse of `encode_points`, with the upload's cap on the count and the shared bound
+/// on coordinates.
 fn decode_points(text: &str) -> Result<Vec<[f64; 2]>, String> {
-    text.split('~')
-        .filter(|p| !p.is_empty())
-        .enumerate()
-        .map(|(i, pair)| {
-            let (x, y) = pair.split_once('_').ok_or(format!("pts: point {} ('{pair}') is not x_y", i + 1))?;
-            let parse = |v: &str| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && v.abs() < 1e3)
-                    .ok_or(format!("pts: point {} ('{pair}') has a bad number", i + 1))
-            };
-            Ok([parse(x)?, parse(y)?])
-        })
-        .collect()
+    let cap = limits::UPLOAD_POINTS.max;
+    let mut points = Vec::new();
+    for (i, pair) in text.split('~').filter(|p| !p.is_empty()).enumerate() {
+        if i == cap {
+            return Err(format!("pts: more than {cap} points (the most an upload may have)"));
+        }
+        let pair = limits::clip(pair);
+        let (x, y) = pair.split_once('_').ok_or(format!("pts: point {} ('{pair}') is not x_y", i + 1))?;
+        let parse = |v: &str| v.parse::<f64>().map_err(|_| format!("pts: point {} ('{pair}') has a bad number", i + 1));
+        let point = [parse(x)?, parse(y)?];
+        limits::check_point(&format!("pts: point {}", i + 1), point)?;
+        points.push(point);
+    }
+    Ok(points)
 }
 
 /// Decodes %XX escapes and '+' (what browsers may do to a pasted link).
@@ -454,6 +432,28 @@ mod tests {
         let (s, problems) = Settings::from_query("process=rf&param=flow&samplers=em:10,pf-euler:10");
         assert_eq!(s.panels, vec![PanelSettings { sampler: "pf-euler".into(), nfe: 10 }]);
         assert!(problems.iter().any(|p| p.contains("'em'")), "{problems:?}");
+    }
+
+    #[test]
+    fn custom_points_keep_every_bit_and_have_the_upload_cap() {
+        let points = vec![[0.123456789012345, -1.0 / 3.0], [f64::from(0.3f32), 999.999999]];
+        let s = Settings { dataset: "custom".into(), custom_points: points.clone(), ..Settings::default() };
+        let (back, problems) = Settings::from_query(&s.to_query());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(back.custom_points, points, "bit for bit");
+        let many = vec!["0_0"; limits::UPLOAD_POINTS.max + 1].join("~");
+        let (back, problems) = Settings::from_query(&format!("data=custom&pts={many}"));
+        assert_eq!(back.dataset, "gmm8");
+        assert!(problems.iter().any(|p| p.contains("more than 20000 points")), "{problems:?}");
+        let (_, problems) = Settings::from_query("data=custom&pts=1e200_0~1_1");
+        assert!(problems.iter().any(|p| p.contains("point 1") && p.contains("1000")), "{problems:?}");
+    }
+
+    #[test]
+    fn a_width_below_the_network_minimum_is_refused_by_the_link() {
+        let (s, problems) = Settings::from_query("width=8");
+        assert_eq!(s.width, Settings::default().width);
+        assert!(problems.iter().any(|p| p.contains("width") && p.contains("16 and 256")), "{problems:?}");
     }
 
     #[test]

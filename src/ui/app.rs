@@ -416,6 +416,7 @@ pub fn App() -> Html {
     };
     let on_weights_export =
         act.on_click(|engine| browser::download_text("nde-weights.json", "application/json", &engine.weights_json()));
+    let on_data_export = act.on_click(|engine| browser::download_text("nde-data.csv", "text/csv", &engine.data_csv()));
     let on_gpu_opt_in = {
         let parked_gpu = parked_gpu.clone();
         let runner = runner.clone();
@@ -471,7 +472,10 @@ pub fn App() -> Html {
             // The progress row keeps its place when idle, so that starting a run does not
             // move the whole page (a relayout costs a frame).
             <div class="progress" data-testid="progress">
-                if let Some((label, fraction)) = e.progress() {
+                if let Some(steps) = e.replay_pending {
+                    <span>{ format!("the link records {steps} training steps") }</span>
+                    <button class="small" data-testid="replay-link" onclick={act.on_click(|en| { en.start_replay(); Ok(()) })}>{ "Replay" }</button>
+                } else if let Some((label, fraction)) = e.progress() {
                     <span>{ label }</span>
                     <progress max="1" value={format!("{fraction:.3}")}></progress>
                 } else {
@@ -544,6 +548,7 @@ pub fn App() -> Html {
                     <div class="buttons">
                         <button data-testid="export-png" onclick={on_png}>{ "Canvas PNG" }</button>
                         <button data-testid="export-weights" onclick={on_weights_export}>{ "Weights JSON" }</button>
+                        <button data-testid="export-data" onclick={on_data_export} title="the training data as x,y rows (what a link cannot carry)">{ "Data CSV" }</button>
                         <label class="file-button">{ "Import weights" }
                             <input type="file" accept=".json,application/json" data-testid="weights-upload" aria-label="import weights JSON" onchange={on_weights} />
                         </label>

@@ -66,8 +66,14 @@ pub fn download_url(name: &str, url: &str) -> Result<(), String> {
 /// The text of the first file chosen in a file input, with its name.
 pub async fn read_chosen_file(input: &web_sys::HtmlInputElement) -> Result<Option<(String, String)>, String> {
     let Some(file) = input.files().and_then(|files| files.get(0)) else { return Ok(None) };
-    if file.size() > 50e6 {
-        return Err(format!("{}: {:.0} MB is too large for a toy data set", file.name(), file.size() / 1e6));
+    let cap = crate::core::limits::FILE_BYTES as f64;
+    if file.size() > cap {
+        return Err(format!(
+            "{}: {:.0} MB is more than the {:.0} MB the page reads",
+            file.name(),
+            file.size() / 1e6,
+            cap / 1e6
+        ));
     }
     let text = JsFuture::from(file.text())
         .await

@@ -8,6 +8,7 @@
 use nalgebra::{Matrix2, Vector2};
 use serde::{Deserialize, Serialize};
 
+use crate::core::limits;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
 
@@ -35,11 +36,15 @@ pub struct MixtureSpec {
 impl GaussianMixture {
     /// Checks and builds a mixture. Weights must be positive (they are normalised to sum to 1);
     /// covariances symmetric positive definite.
+    /// Means within ±`limits::COORDINATE`, covariance eigenvalues within
+    /// `limits::COVARIANCE_EIGENVALUE` and condition numbers at most
+    /// `limits::COVARIANCE_CONDITION`: what the f64 oracle and the f32 GPU path both carry.
     pub fn new(weights: Vec<f64>, means: Vec<[f64; 2]>, covs: Vec<[[f64; 2]; 2]>) -> Result<Self, String> {
         let k = weights.len();
         if k == 0 {
             return Err("a mixture needs at least one component (weights is empty)".into());
         }
+        limits::MIXTURE_COMPONENTS.check("the number of components", k)?;
         if means.len() != k || covs.len() != k {
             return Err(format!(
                 "weights, means and covs must have the same length: got {k} weights, {} means, {} covs",
@@ -51,6 +56,12 @@ impl GaussianMixture {
             return Err(format!("weight {i} is {w}: weights must be positive finite numbers"));
         }
         let total: f64 = weights.iter().sum();
+        let smallest = weights.iter().copied().fold(f64::INFINITY, f64::min);
+        if !total.is_finite() || smallest / total < 1e-12 {
+            return Err(format!(
+                "the weights span more than 12 orders of magnitude (smallest {smallest}, sum {total}): drop the negligible components"
+            ));
+        }
         let mut mixture = GaussianMixture {
             weights: weights.iter().map(|w| w / total).collect(),
             means: Vec::with_capacity(k),
@@ -60,13 +71,12 @@ impl GaussianMixture {
             log_norms: Vec::with_capacity(k),
         };
         for (i, (m, c)) in means.iter().zip(&covs).enumerate() {
-            if !m.iter().all(|v| v.is_finite()) {
-                return Err(format!("mean {i} is not finite: {m:?}"));
-            }
+            limits::check_point(&format!("mean {i}"), *m)?;
             let cov = Matrix2::new(c[0][0], c[0][1], c[1][0], c[1][1]);
             if !cov.iter().all(|v| v.is_finite()) || (c[0][1] - c[1][0]).abs() > 1e-9 * (1.0 + c[0][1].abs()) {
                 return Err(format!("covariance {i} must be finite and symmetric: {c:?}"));
             }
+            check_covariance(i, &cov)?;
             mixture.push_component(Vector2::new(m[0], m[1]), cov).map_err(|e| format!("covariance {i} {e}"))?;
         }
         Ok(mixture)
@@ -207,7 +217,18 @@ impl GaussianMixture {
         };
         for (m, c) in self.means.iter().zip(&self.covs) {
             let cov = c * (a * a) + Matrix2::identity() * (s * s);
-            out.push_component(m * a + mu * (1.0 - a), cov).expect("alpha^2 C + sigma^2 I of an SPD C is SPD");
+            let mean = m * a + mu * (1.0 - a);
+            if out.push_component(mean, cov).is_err() {
+                // Only where alpha or sigma are not numbers (t outside the process's range,
+                // which the samplers no longer visit): the marginal is undefined, and its
+                // densities and scores are NaN, which every executor reports as an error.
+                let nan = Matrix2::from_element(f64::NAN);
+                out.precisions.push(nan);
+                out.cholesky.push(nan);
+                out.log_norms.push(f64::NAN);
+                out.means.push(mean);
+                out.covs.push(nan);
+            }
         }
         out
     }
@@ -238,6 +259,31 @@ impl GaussianMixture {
         let means = (0..25).map(|k| [(k % 5) as f64 - 2.0, (k / 5) as f64 - 2.0]).collect();
         Self::new(vec![1.0; 25], means, vec![[[0.01, 0.0], [0.0, 0.01]]; 25]).expect("valid")
     }
+}
+
+/// A covariance the f32 GPU path can invert: eigenvalues within the bound, condition number
+/// at most `limits::COVARIANCE_CONDITION`. The message says which and what to change.
+fn check_covariance(i: usize, cov: &Matrix2<f64>) -> Result<(), String> {
+    let eigen = cov.symmetric_eigenvalues();
+    let (low, high) = (eigen.min(), eigen.max());
+    let bound = limits::COVARIANCE_EIGENVALUE;
+    if low <= 0.0 {
+        return Err(format!("covariance {i} is not positive definite (eigenvalues {low:e}, {high:e})"));
+    }
+    if !bound.contains(low) || !bound.contains(high) {
+        return Err(format!(
+            "covariance {i} has eigenvalues {low:e} and {high:e}: each must lie between {:e} and {:e}; rescale the data",
+            bound.min, bound.max
+        ));
+    }
+    if high / low > limits::COVARIANCE_CONDITION {
+        return Err(format!(
+            "covariance {i} has condition number {:.3e}, above the {:e} that the f32 GPU path can invert accurately; widen its thinnest direction",
+            high / low,
+            limits::COVARIANCE_CONDITION
+        ));
+    }
+    Ok(())
 }
 
 fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {

@@ -22,7 +22,8 @@ pub fn ula(process: Process, param: Parameterisation, options: &SamplerOptions) 
     b.finish()
 }
 
-/// At each level t (corrector_steps per level): eps = 2 (snr sigma~_t)^2,
+/// At each level t (corrector_steps per level): eps = 2 (snr sigma_t)^2 with sigma_t the
+/// process's noise std at t (Song & Ermon's sigma_i),
 /// x <- x + eps s + sqrt(2 eps) z.
 pub fn annealed_langevin(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {
     let mut b = PlanBuilder::new("annealed-langevin", process, param);

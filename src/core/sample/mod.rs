@@ -25,7 +25,7 @@ use crate::core::solve::tableau::{EULER, HEUN, RK4};
 use crate::core::train::objective::Parameterisation;
 
 /// Sampler names as `nde sample --sampler` takes them.
-pub const SAMPLERS: [&str; 21] = [
+pub const SAMPLERS: [&str; 22] = [
     "em",
     "reverse-diffusion",
     "ancestral",
@@ -40,6 +40,7 @@ pub const SAMPLERS: [&str; 21] = [
     "dpm-solver-3",
     "dpmpp-2m",
     "dpmpp-3m",
+    "dpmpp-3m-order3",
     "dpmpp-2m-sde",
     "unipc",
     "edm-heun",
@@ -84,8 +85,11 @@ pub fn build(name: &str, process: Process, param: Parameterisation, options: &Sa
         "dpm-solver-3" => dpm_solver::dpm_solver_singlestep(process, param, 3, options),
         "dpmpp-2m" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::TwoM, options)),
         "dpmpp-3m" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::ThreeM, options)),
+        "dpmpp-3m-order3" => {
+            Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::ThreeMOrder3, options))
+        }
         "dpmpp-2m-sde" => Ok(dpm_solver::dpmpp_multistep(process, param, dpm_solver::Multistep::TwoMSde, options)),
-        "unipc" => Ok(unipc::unipc(process, param, options)),
+        "unipc" => unipc::unipc(process, param, options),
         "edm-heun" => edm::edm_heun(process, param, options),
         "ula" => Ok(langevin::ula(process, param, options)),
         "annealed-langevin" => Ok(langevin::annealed_langevin(process, param, options)),

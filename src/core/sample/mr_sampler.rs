@@ -4,7 +4,7 @@
 //! log-SNR, and x = y + mu gives every update the offset mu (1 - sum of its coefficients).
 //! Formulas: the team's ALGORITHMS.md (MR Sampler section).
 
-use super::grid::{time_grid, time_grid_from};
+use super::grid::{time_grid, time_grid_from, T_EPS_SAMPLE};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
@@ -84,6 +84,15 @@ pub fn mr_sampler(
     // Clip lambda from below (MRS's default -5): the solver starts where lambda_t = clip, taking
     // the prior draw as a sample there, so the first step is not a long one through a region
     // where alpha is nearly 0 (here lambda(t_max) = -5.3, so the effect is small).
+    // The clip must leave room for at least the last step: above lambda(t_eps) the start
+    // would lie below the end of the grid.
+    let lambda_end = process.log_snr(T_EPS_SAMPLE);
+    if !(options.lambda_min.is_finite() && options.lambda_min < lambda_end - 1e-3) {
+        return Err(format!(
+            "{name}: --lambda-min {} lies at or above the log-SNR where sampling ends ({lambda_end:.3}); choose a value below it (default -5)",
+            options.lambda_min
+        ));
+    }
     let t_start = if process.log_snr(process.t_max()) < options.lambda_min {
         process.t_from_log_snr(options.lambda_min)
     } else {

@@ -34,6 +34,9 @@ pub struct SamplerOptions {
     pub dlg_step: f64,
     pub integrator: DlgIntegrator,
     pub level_argmax: bool,
+    /// Start from the exact marginal at t_max (a mixture model's own) instead of the
+    /// process's prior N(0, sigma_max^2 I) (VE's prior ignores the data's mean).
+    pub exact_prior: bool,
 }
 
 /// What DLG integrates with from the chain's level.
@@ -69,10 +72,30 @@ impl Default for SamplerOptions {
             step_size: 1e-3,
             condition: [0.0; 2],
             lambda_min: -5.0,
-            sweeps: 10,
-            dlg_step: 0.8,
+            sweeps: super::dlg::DEFAULT_SWEEPS,
+            dlg_step: super::dlg::DEFAULT_STEP,
             integrator: DlgIntegrator::EdmHeun,
             level_argmax: false,
+            exact_prior: false,
         }
+    }
+}
+
+/// The sampler flags (as `nde` spells them) that sampler `name` reads. A flag that none of
+/// the chosen samplers reads is refused, so no setting is dropped in silence.
+pub fn flags_read_by(name: &str) -> &'static [&'static str] {
+    match name {
+        "em" | "reverse-diffusion" | "ancestral" | "pf-euler" | "pf-heun" | "pf-rk4" | "dpm-solver-1"
+        | "dpm-solver-2" | "dpm-solver-3" | "dpmpp-2m" | "dpmpp-3m" | "dpmpp-3m-order3" | "dpmpp-2m-sde" => &["--schedule"],
+        "pc" | "annealed-langevin" => &["--schedule", "--snr", "--corrector-steps"],
+        "ddim" => &["--schedule", "--eta"],
+        "pf-dopri5" => &["--rtol", "--atol"],
+        "unipc" => &["--schedule", "--order"],
+        "edm-heun" => &["--churn"],
+        "ula" | "mala" => &["--step-size"],
+        "dlg" => &["--schedule", "--eta", "--churn", "--sweeps", "--dlg-step", "--integrator", "--level-argmax"],
+        "mr-em" => &["--schedule", "--mu"],
+        "mrs-ode" | "mrs-ode-noise" | "mrs-sde" => &["--schedule", "--mu", "--order", "--lambda-min"],
+        _ => &[],
     }
 }

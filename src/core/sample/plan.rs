@@ -128,6 +128,18 @@ pub fn quantity_coefficients(param: Parameterisation, want: Quantity, alpha: f64
 }
 
 impl Plan {
+    /// The same plan starting from given points (one input per particle) instead of its
+    /// prior draw: how a run starts from the exact marginal at t_max (`--exact-prior`).
+    pub fn with_loaded_start(mut self) -> Result<Plan, String> {
+        match self.ops.iter().position(|op| matches!(op, Op::Init { into: X, .. })) {
+            Some(i) => {
+                self.ops[i] = Op::LoadInput { into: X };
+                Ok(self)
+            }
+            None => Err(format!("{} does not start from a prior draw", self.sampler)),
+        }
+    }
+
     /// Model evaluations per particle, where the plan fixes them (None with adaptive ops).
     pub fn fixed_nfe(&self) -> Option<u32> {
         let mut nfe = 0;

@@ -18,7 +18,12 @@ fn solve(r: &[[f64; 2]; 2], b: [f64; 2], n: usize) -> Vec<f64> {
     vec![(b[0] * r[1][1] - r[0][1] * b[1]) / det, (r[0][0] * b[1] - b[0] * r[1][0]) / det]
 }
 
-pub fn unipc(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {
+/// Orders 1 and 2 (the reference also has 3, which is not implemented here: `--order 3` is
+/// refused with that message rather than clamped).
+pub fn unipc(process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
+    if !(1..=2).contains(&options.order) {
+        return Err(format!("unipc: --order {} is not implemented here; choose 1 or 2", options.order));
+    }
     let mut b = PlanBuilder::new(if options.bh2 { "unipc" } else { "unipc-bh1" }, process, param);
     // Three slots: the corrector still needs m(i - 1) when m(i + 1) is written.
     let history: Vec<Reg> = (0..3).map(|_| b.register()).collect();
@@ -33,7 +38,9 @@ pub fn unipc(process: Process, param: Parameterisation, options: &SamplerOptions
     for i in 0..steps {
         let (s, t) = (grid[i], grid[i + 1]);
         let h = lambda[i + 1] - lambda[i];
-        let order = if i == 0 { 1 } else { options.order.clamp(1, 2) };
+        // The first step has no history; the last drops to first order, as the reference's
+        // default lower_order_final does (order = min(order, steps + 1 - step)).
+        let order = if i == 0 || i + 1 == steps { 1 } else { options.order };
         let (a_t, s_t, s_s) = (process.alpha(t), process.sigma(t), process.sigma(s));
         // Data prediction works with hh = -h.
         let hh = -h;
@@ -81,5 +88,5 @@ pub fn unipc(process: Process, param: Parameterisation, options: &SamplerOptions
         }
         b.snapshot();
     }
-    b.finish()
+    Ok(b.finish())
 }

@@ -34,12 +34,15 @@ pub fn integrate_fixed(
 }
 
 /// Hairer's initial step (Hairer, Nørsett & Wanner, II.4): a step whose Euler error is
-/// about the tolerance.
+/// about the tolerance. Unlike Hairer's code, the probe and the step never pass `span`, the
+/// length of the interval: the field may not exist beyond it (a diffusion's probability-flow
+/// ODE below t = 0, where VP's sigma is NaN; a probe there crashed pf-dopri5).
 pub fn initial_step(
     f: &mut impl FnMut(f64, &[f64], &mut [f64]),
     t0: f64,
     y0: &[f64],
     direction: f64,
+    span: f64,
     order: f64,
     controller: &PidController,
 ) -> (f64, usize) {
@@ -50,13 +53,14 @@ pub fn initial_step(
     f(t0, y0, &mut f0);
     let (d0, d1) = (rms(y0), rms(&f0));
     let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
+    let h0 = h0.min(span);
     let y1: Vec<f64> = y0.iter().zip(&f0).map(|(y, d)| y + direction * h0 * d).collect();
     let mut f1 = vec![0.0; n];
     f(t0 + direction * h0, &y1, &mut f1);
     let diff: Vec<f64> = f1.iter().zip(&f0).map(|(a, b)| a - b).collect();
     let d2 = rms(&diff) / h0;
     let h1 = if d1.max(d2) <= 1e-15 { (h0 * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(1.0 / order) };
-    ((100.0 * h0).min(h1), 2)
+    ((100.0 * h0).min(h1).min(span), 2)
 }
 
 /// Integrates from t0 to t1 with an embedded pair, the step chosen by `controller`.
@@ -78,7 +82,7 @@ pub fn integrate_adaptive(
     }
     let direction = (t1 - t0).signum();
     let k = f64::from(tableau.order);
-    let (mut h, initial_evaluations) = initial_step(f, t0, y0, direction, k, controller);
+    let (mut h, initial_evaluations) = initial_step(f, t0, y0, direction, (t1 - t0).abs(), k, controller);
     let mut stats = SolveStats { evaluations: initial_evaluations, ..SolveStats::default() };
     let (mut t, mut y) = (t0, y0.to_vec());
     let mut norms = [1.0, 1.0, 1.0];
