@@ -65,7 +65,7 @@ pub fn check(cli: &Cli) -> Result<(), String> {
     match &cli.command {
         Command::Sample(args) => {
             by_name(&args.spec.target)?;
-            let process = crate::core::process::Process::from_name(&args.spec.process)?;
+            let process = crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             let options = args.sampler_args.options(args.nfe, std::slice::from_ref(&args.sampler))?;
             if args.sampler != "exact" {
                 build(&args.sampler, process, Parameterisation::Score, &options)?;
@@ -74,7 +74,7 @@ pub fn check(cli: &Cli) -> Result<(), String> {
         }
         Command::Compare(args) => {
             by_name(&args.spec.target)?;
-            let process = crate::core::process::Process::from_name(&args.spec.process)?;
+            let process = crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             limits::COMPARE_SAMPLERS.check("the number of --samplers", args.samplers.len())?;
             limits::COMPARE_BUDGETS.check("the number of --nfe budgets", args.nfe_list.len())?;
             for sampler in &args.samplers {
@@ -94,7 +94,7 @@ pub fn check(cli: &Cli) -> Result<(), String> {
         }
         Command::Likelihood(args) => {
             by_name(&args.spec.target)?;
-            crate::core::process::Process::from_name(&args.spec.process)?;
+            crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             executor::Executor::check_name(&args.backend)
         }
         Command::Bench(args) => executor::Executor::check_name(&args.backend),

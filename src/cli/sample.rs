@@ -155,7 +155,7 @@ impl SamplerArgs {
         let condition = [mu[0], mu[1]];
         limits::check_point("--mu", condition)?;
         let schedule = match &self.schedule {
-            Some(name) => Schedule::from_name(name)?,
+            Some(name) => Schedule::from_name(name).map_err(|e| format!("--schedule: {e}"))?,
             None => d.schedule,
         };
         let integrator = match &self.integrator {

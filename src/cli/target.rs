@@ -31,7 +31,8 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// The parsed target and process.
     pub fn parse(&self) -> Result<(Target, Process), String> {
-        Ok((Target::parse(&self.target)?, Process::from_name(&self.process)?))
+        let process = Process::from_name(&self.process).map_err(|e| format!("--process: {e}"))?;
+        Ok((Target::parse(&self.target)?, process))
     }
 }
 
@@ -47,7 +48,7 @@ impl Target {
             let mixture = GaussianMixture::from_json(&json).map_err(|e| format!("{path}: {e}"))?;
             return Ok(Target::Mixture(mixture));
         }
-        let set = ToyDataset::from_name(text).map_err(|e| format!("{e}, or gmm:FILE.json"))?;
+        let set = ToyDataset::from_name(text).map_err(|e| format!("--target: {e}, or gmm:FILE.json"))?;
         Ok(match set.mixture() {
             Some(mixture) => Target::Mixture(mixture),
             None => Target::Toy(set),

@@ -59,15 +59,15 @@ pub struct TrainArgs {
 
 /// The process and parameterisation, checked together (what `nde` refuses before training).
 pub fn model_choice(args: &TrainArgs) -> Result<(Process, Parameterisation), String> {
-    let process = Process::from_name(&args.process)?;
+    let process = Process::from_name(&args.process).map_err(|e| format!("--process: {e}"))?;
     if process.is_conditional() {
         return Err("--process mr trains on (data, condition) pairs, which the command line cannot supply yet".into());
     }
-    let param = Parameterisation::from_name(&args.param)?;
+    let param = Parameterisation::from_name(&args.param).map_err(|e| format!("--param: {e}"))?;
     if param == Parameterisation::Flow && !process.is_flow() {
         return Err(format!("--param flow goes with --process rf only, not {}: choose eps, x0, score or v", process.name()));
     }
-    Activation::from_name(&args.activation)?;
+    Activation::from_name(&args.activation).map_err(|e| format!("--activation: {e}"))?;
     Ok((process, param))
 }
 

@@ -61,7 +61,7 @@ pub struct TrainLevelsArgs {
 
 pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
     let target = Target::parse(&args.target)?;
-    let process = Process::from_name(&args.process)?;
+    let process = Process::from_name(&args.process).map_err(|e| format!("--process: {e}"))?;
     if process.is_conditional() || process.is_flow() {
         return Err(format!("dlg runs on vp, subvp, ve or cosine, not {}", process.name()));
     }
