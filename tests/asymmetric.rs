@@ -83,11 +83,15 @@ fn every_sampler_gets_the_mode_weights_and_the_mean_of_an_asymmetric_mixture() {
         // Stochastic samplers keep an O(h) weak error at 200 steps: 2x the floor for all, and
         // the mode weights and the mean, which is what a symmetric target could not check.
         assert!(swd < 2.0 * floor, "{sampler}: SWD {swd}, floor {floor}");
-        let (weight_tolerance, mean_tolerance) = if BIASED_CHAIN.contains(sampler) { (0.05, 0.15) } else { (0.035, 0.06) };
+        let (weight_tolerance, mean_tolerance) =
+            if BIASED_CHAIN.contains(sampler) { (0.05, 0.15) } else { (0.035, 0.06) };
         // Binomial standard deviation of a share at 4000 particles: at most 0.008.
         let weights = mode_weights(&mixture, &samples);
         for (k, (w, truth)) in weights.iter().zip(mixture.weights()).enumerate() {
-            assert!((w - truth).abs() < weight_tolerance, "{sampler}: mode {k} holds {w:.3} of the samples, truth {truth}");
+            assert!(
+                (w - truth).abs() < weight_tolerance,
+                "{sampler}: mode {k} holds {w:.3} of the samples, truth {truth}"
+            );
         }
         let m = mean(&samples);
         for d in 0..2 {

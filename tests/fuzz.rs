@@ -162,8 +162,27 @@ impl Gen {
 // ----- the share link -----
 
 const LINK_KEYS: [&str; 21] = [
-    "data", "n", "noise", "dseed", "process", "param", "width", "depth", "act", "lr", "batch", "tseed", "start",
-    "steps", "samplers", "particles", "sseed", "t", "field", "scrub", "pts",
+    "data",
+    "n",
+    "noise",
+    "dseed",
+    "process",
+    "param",
+    "width",
+    "depth",
+    "act",
+    "lr",
+    "batch",
+    "tseed",
+    "start",
+    "steps",
+    "samplers",
+    "particles",
+    "sseed",
+    "t",
+    "field",
+    "scrub",
+    "pts",
 ];
 
 fn link_value(g: &mut Gen, key: &str) -> String {
@@ -363,8 +382,12 @@ fn random_mixture_json(g: &mut Gen) -> String {
             }
         })
         .collect();
-    let mut json =
-        format!("{{\"weights\":[{}],\"means\":[{}],\"covs\":[{}]}}", weights.join(","), means.join(","), covs.join(","));
+    let mut json = format!(
+        "{{\"weights\":[{}],\"means\":[{}],\"covs\":[{}]}}",
+        weights.join(","),
+        means.join(","),
+        covs.join(",")
+    );
     if g.chance(0.1) {
         json = g.mutate(&json);
     }
@@ -487,15 +510,18 @@ fn weights_files() {
                 // A network whose weights the file scaled up may overflow f32: the run says so
                 // (`nde` and the page check every particle), it never hands out a NaN.
                 let mut model = MlpModel::new(mlp, Parameterisation::Eps);
-                let plan = build("ddim", Process::vp(), Parameterisation::Eps, &SamplerOptions {
-                    nfe: 3,
-                    ..SamplerOptions::default()
-                })
+                let plan = build(
+                    "ddim",
+                    Process::vp(),
+                    Parameterisation::Eps,
+                    &SamplerOptions { nfe: 3, ..SamplerOptions::default() },
+                )
                 .unwrap();
                 let run = tally.build(&label, || {
                     run_plan(&plan, &mut model, &RunOptions { particles: 4, seed: 1, traced: vec![], inputs: vec![] })
                 });
-                let finite = run.as_ref().is_ok_and(|r| r.positions.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+                let finite =
+                    run.as_ref().is_ok_and(|r| r.positions.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
                 if !finite {
                     refused_at_run += 1;
                     let out = model.eval([0.5, 0.5], 0.5);
@@ -516,11 +542,44 @@ fn weights_files() {
 
 const COMMANDS: [&str; 8] = ["sample", "compare", "train", "train-levels", "likelihood", "bench", "order", "info"];
 const FLAGS: [&str; 38] = [
-    "--target", "--process", "--model", "--sampler", "--samplers", "--nfe", "--particles", "--seed", "--schedule",
-    "--snr", "--corrector-steps", "--eta", "--rtol", "--atol", "--order", "--churn", "--step-size", "--lambda-min",
-    "--sweeps", "--dlg-step", "--integrator", "--level-argmax", "--mu", "--exact-prior", "--steps", "--batch",
-    "--width", "--depth", "--lr", "--points", "--repeats", "--trace", "--backend", "--json", "--param", "--solver",
-    "--problem", "--activation",
+    "--target",
+    "--process",
+    "--model",
+    "--sampler",
+    "--samplers",
+    "--nfe",
+    "--particles",
+    "--seed",
+    "--schedule",
+    "--snr",
+    "--corrector-steps",
+    "--eta",
+    "--rtol",
+    "--atol",
+    "--order",
+    "--churn",
+    "--step-size",
+    "--lambda-min",
+    "--sweeps",
+    "--dlg-step",
+    "--integrator",
+    "--level-argmax",
+    "--mu",
+    "--exact-prior",
+    "--steps",
+    "--batch",
+    "--width",
+    "--depth",
+    "--lr",
+    "--points",
+    "--repeats",
+    "--trace",
+    "--backend",
+    "--json",
+    "--param",
+    "--solver",
+    "--problem",
+    "--activation",
 ];
 
 fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
@@ -622,10 +681,16 @@ fn reproducers_from_the_hardening_issue() {
     let sample = ["sample", "--target", "gmm8", "--process", "vp", "--model", "exact"];
     let with = |extra: &[&'static str]| [&sample[..], extra].concat();
     refused(&with(&["--sampler", "em", "--nfe", big]), "between 1 and 10000");
-    refused(&["compare", "--target", "gmm8", "--process", "vp", "--model", "exact", "--samplers", "em", "--nfe", big], "--nfe");
+    refused(
+        &["compare", "--target", "gmm8", "--process", "vp", "--model", "exact", "--samplers", "em", "--nfe", big],
+        "--nfe",
+    );
     refused(&["bench", "--nfe", big], "--nfe");
     refused(&["train-levels", "--target", "gmm8", "--process", "vp", "--nfe", big, "--out", "x"], "--nfe");
-    refused(&["train", "--target", "gmm8", "--process", "vp", "--steps", "1", "--points", big, "--out", "x"], "--points");
+    refused(
+        &["train", "--target", "gmm8", "--process", "vp", "--steps", "1", "--points", big, "--out", "x"],
+        "--points",
+    );
     refused(&with(&["--sampler", "pc", "--corrector-steps", big]), "--corrector-steps");
     refused(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--rtol", "1e300"], "--rtol");
     refused(&["likelihood", "--target", "gmm8", "--process", "vp", "--model", "exact", "--rtol", "1e-300"], "--rtol");
@@ -637,7 +702,10 @@ fn reproducers_from_the_hardening_issue() {
     refused(&with(&["--sampler", "em", "--eta", "0.5"]), "--eta is not read by em");
     let mr = ["sample", "--target", "gmm8", "--process", "mr", "--model", "exact", "--sampler", "mrs-ode"];
     refused(&[&mr[..], &["--lambda-min", "20"]].concat(), "--lambda-min 20");
-    refused(&["train", "--target", "gmm8", "--process", "vp", "--steps", "1", "--param", "flow", "--out", "x"], "rf only");
+    refused(
+        &["train", "--target", "gmm8", "--process", "vp", "--steps", "1", "--param", "flow", "--out", "x"],
+        "rf only",
+    );
     // Mixtures the numerics cannot carry are refused by name.
     for (json, expect) in [
         (r#"{"weights":[1],"means":[[0,0]],"covs":[[[1e100,1e100],[1e100,1e100]]]}"#, "covariance 0"),

@@ -74,6 +74,68 @@ fn a_shared_link_replays_the_same_training() {
 }
 
 #[test]
+fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
+    // Width 256, depth 6 and a million steps: hours of replay in a browser at batch 8 (weeks at
+    // batch 4096, which this debug-built test would take too long to step even once).
+    let huge = Settings::from_query("width=256&depth=6&batch=4096&steps=1000000").0;
+    assert!(Engine::replay_seconds(&huge) > 7.0 * 86_400.0);
+    let link = "width=256&depth=6&batch=8&start=fresh&steps=1000000";
+    let (settings, problems) = Settings::from_query(link);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(Engine::replay_seconds(&settings) > 3600.0);
+    let mut engine = Engine::new(settings, problems);
+    assert_eq!(engine.replay_pending, Some(1_000_000));
+    assert!(engine.errors.iter().any(|e| e.contains("press Replay") && e.contains(" h")), "{:?}", engine.errors);
+    // It opens at once with the settings (no replay in the first frames), and the link still
+    // records the steps, so passing it on loses nothing.
+    let clock = clock();
+    for _ in 0..3 {
+        engine.tick(8.0, &clock);
+    }
+    assert_eq!(engine.session.steps(), 0);
+    assert!(engine.link_settings().to_query().contains("steps=1000000"));
+    assert_eq!(engine.settings.width, 256);
+    // The visitor starts it: the progress row says so.
+    engine.start_replay();
+    assert_eq!(engine.replay_pending, None);
+    engine.tick(8.0, &clock);
+    assert!(engine.progress().is_some_and(|(label, _)| label.contains("replaying 1000000")));
+    // A short replay (the shared-link test above) still runs by itself.
+    let (small, _) = Settings::from_query("width=16&depth=1&batch=32&start=fresh&steps=40");
+    assert!(Engine::replay_seconds(&small) < 1.0);
+    assert_eq!(Engine::new(small, vec![]).replay_pending, None);
+}
+
+#[test]
+fn a_bad_link_opens_the_defaults_with_a_message_never_a_panic() {
+    for link in ["width=8", "width=99999999999999999999999", "depth=0&width=4", "data=custom&pts=1e200_0~0_0"] {
+        let (settings, problems) = Settings::from_query(link);
+        assert!(!problems.is_empty(), "{link}");
+        let engine = Engine::new(settings, problems);
+        assert_eq!(engine.settings.width, Settings::default().width, "{link}");
+        assert!(!engine.errors.is_empty(), "{link}");
+    }
+}
+
+#[test]
+fn uploads_far_out_or_too_large_are_refused_and_the_data_kept() {
+    let mut engine = Engine::new(Settings::default(), vec![]);
+    let before = engine.data.clone();
+    let e = engine.load_csv("far.csv", "x,y\n0,0\n1e200,1\n").unwrap_err();
+    assert!(e.contains("far.csv") && e.contains("row 2"), "{e}");
+    let big: String = (0..20_001).map(|i| format!("{},{}\n", i % 7, i % 5)).collect();
+    let e = engine.load_csv("big.csv", &big).unwrap_err();
+    assert!(e.contains("big.csv") && e.contains("20000"), "{e}");
+    assert_eq!(engine.data, before);
+    // Full precision survives the link.
+    engine.load_csv("fine.csv", "x,y\n0.123456789,1.5\n-2.000001,0.333333333333\n").unwrap();
+    let (back, problems) = Settings::from_query(&engine.link_settings().to_query());
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(back.custom_points, vec![[0.123456789, 1.5], [-2.000001, 0.333333333333]]);
+    assert_eq!(engine.data_csv(), "x,y\n0.123456789,1.5\n-2.000001,0.333333333333\n");
+}
+
+#[test]
 fn a_diverging_run_pauses_and_rolls_back() {
     let mut engine = Engine::new(Settings { start: Start::Fresh, width: 16, depth: 2, ..Settings::default() }, vec![]);
     engine.set_learning_rate("0.003").unwrap();

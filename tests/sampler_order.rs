@@ -18,8 +18,8 @@ fn end_points(sampler: &str, nfe: usize, mixture: &GaussianMixture) -> Vec<[f64;
     let options = SamplerOptions { nfe, schedule: Schedule::LogSnr, ..SamplerOptions::default() };
     let plan = build(sampler, process, Parameterisation::Score, &options).unwrap();
     let mut model = ExactMixtureModel::new(mixture.clone(), process);
-    let run = run_plan(&plan, &mut model, &RunOptions { particles: 200, seed: 4, traced: vec![], inputs: vec![] })
-        .unwrap();
+    let run =
+        run_plan(&plan, &mut model, &RunOptions { particles: 200, seed: 4, traced: vec![], inputs: vec![] }).unwrap();
     run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect()
 }
 

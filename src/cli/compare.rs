@@ -6,9 +6,9 @@ use plotters::style::{register_font, FontStyle};
 use serde_json::json;
 
 use super::executor::Executor;
-use crate::core::limits;
 use super::sample::{run_one, SamplerArgs};
 use super::target::ModelSpec;
+use crate::core::limits;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {

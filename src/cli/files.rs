@@ -22,9 +22,7 @@ pub fn read_text(path: &str, what: &str) -> Result<String, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {what} {path}: {e}"))?;
     // Read at most one byte past the cap, in case the file grew since we looked.
     let mut bytes = Vec::new();
-    file.take(FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {what} {path}: {e}"))?;
+    file.take(FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read {what} {path}: {e}"))?;
     if bytes.len() as u64 > FILE_BYTES {
         return Err(format!("{what} {path} is larger than the {FILE_BYTES} bytes this tool reads"));
     }

@@ -61,11 +61,13 @@ pub enum Command {
 pub fn check(cli: &Cli) -> Result<(), String> {
     use crate::core::sample::build;
     use crate::core::train::objective::Parameterisation;
-    let by_name = |target: &str| if target.starts_with("gmm:") { Ok(()) } else { target::Target::parse(target).map(|_| ()) };
+    let by_name =
+        |target: &str| if target.starts_with("gmm:") { Ok(()) } else { target::Target::parse(target).map(|_| ()) };
     match &cli.command {
         Command::Sample(args) => {
             by_name(&args.spec.target)?;
-            let process = crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
+            let process =
+                crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             let options = args.sampler_args.options(args.nfe, std::slice::from_ref(&args.sampler))?;
             if args.sampler != "exact" {
                 build(&args.sampler, process, Parameterisation::Score, &options)?;
@@ -74,7 +76,8 @@ pub fn check(cli: &Cli) -> Result<(), String> {
         }
         Command::Compare(args) => {
             by_name(&args.spec.target)?;
-            let process = crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
+            let process =
+                crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             limits::COMPARE_SAMPLERS.check("the number of --samplers", args.samplers.len())?;
             limits::COMPARE_BUDGETS.check("the number of --nfe budgets", args.nfe_list.len())?;
             for sampler in &args.samplers {

@@ -12,8 +12,8 @@ use crate::core::limits;
 use crate::core::metrics::{energy_distance, mmd, projections, sliced_wasserstein, DEFAULT_BANDWIDTHS};
 use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
-use crate::core::sample::options::DlgIntegrator;
 use crate::core::sample::options::flags_read_by;
+use crate::core::sample::options::DlgIntegrator;
 use crate::core::sample::{build, SamplerOptions, MR_SAMPLERS, SAMPLERS};
 use crate::exec::cpu::RunOptions;
 
@@ -260,11 +260,15 @@ pub fn run_one(
         if options.exact_prior {
             let mixture = match (target.mixture(), model_spec.model.as_str()) {
                 (Some(mixture), "exact") => mixture,
-                _ => return Err("--exact-prior needs --model exact and a mixture target: only then is the marginal at t_max known".into()),
+                _ => return Err(
+                    "--exact-prior needs --model exact and a mixture target: only then is the marginal at t_max known"
+                        .into(),
+                ),
             };
             plan = plan.with_loaded_start()?;
             let start = mixture.marginal(&process, process.t_max(), options.condition);
-            inputs = start.sample(particles, seed.wrapping_add(29)).iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+            inputs =
+                start.sample(particles, seed.wrapping_add(29)).iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
         }
         let traced = (0..traced.min(particles)).collect();
         let run = executor.run(&plan, model.as_mut(), &RunOptions { particles, seed, traced, inputs })?;

@@ -65,7 +65,10 @@ pub fn model_choice(args: &TrainArgs) -> Result<(Process, Parameterisation), Str
     }
     let param = Parameterisation::from_name(&args.param).map_err(|e| format!("--param: {e}"))?;
     if param == Parameterisation::Flow && !process.is_flow() {
-        return Err(format!("--param flow goes with --process rf only, not {}: choose eps, x0, score or v", process.name()));
+        return Err(format!(
+            "--param flow goes with --process rf only, not {}: choose eps, x0, score or v",
+            process.name()
+        ));
     }
     Activation::from_name(&args.activation).map_err(|e| format!("--activation: {e}"))?;
     Ok((process, param))

@@ -53,7 +53,13 @@ impl<T: PartialOrd + Copy + Display + Shown> Bound<T> {
 
     /// The refusal for `value`: names the field and the range.
     pub fn refusal(&self, label: &str, value: impl Display) -> String {
-        format!("{label} must be between {} and {} ({}), got {}", self.min.shown(), self.max.shown(), self.why, clip(&value.to_string()))
+        format!(
+            "{label} must be between {} and {} ({}), got {}",
+            self.min.shown(),
+            self.max.shown(),
+            self.why,
+            clip(&value.to_string())
+        )
     }
 
     /// The range as a clap parser says it (clap names the flag and the value).

@@ -191,7 +191,8 @@ impl PanelRun {
             let slice_start = clock();
             match run_plan_from(&self.plan, model, &options, self.next) {
                 Ok(result) if !result.positions.iter().all(|x| crate::core::limits::is_settled(*x)) => {
-                    self.error = Some("a particle diverged (not finite or far outside the data): try more steps".into());
+                    self.error =
+                        Some("a particle diverged (not finite or far outside the data): try more steps".into());
                     break;
                 }
                 Ok(result) => self.absorb(result, count),

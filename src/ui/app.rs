@@ -18,6 +18,7 @@ use super::controls::{input, input_with_id, select, Act};
 use super::detect_backend::detect_backend;
 use super::paint::{self, PANEL_COLOURS};
 use crate::core::data::ToyDataset;
+use crate::core::limits;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::GpuContext;
@@ -501,14 +502,14 @@ pub fn App() -> Html {
                         { select(&act, "Predicts", &param_options, &s.param, Some("param-select"), |en, v| en.set_model("param", v)) }
                     </div>
                     <div class="row">
-                        { input(&act, "Width", "number", s.width.to_string(), Some("1"), Some("width-input"), "hidden units per layer", |en, v| en.set_model("width", v)) }
-                        { input(&act, "Depth", "number", s.depth.to_string(), Some("1"), Some("depth-input"), "hidden layers", |en, v| en.set_model("depth", v)) }
+                        { input(&act, "Width", "number", s.width.to_string(), Some("1"), Some("width-input"), &range_hint("hidden units per layer", limits::WIDTH), |en, v| en.set_model("width", v)) }
+                        { input(&act, "Depth", "number", s.depth.to_string(), Some("1"), Some("depth-input"), &range_hint("hidden layers", limits::DEPTH), |en, v| en.set_model("depth", v)) }
                         { select(&act, "Activation", &activation_options, &s.activation, Some("activation-select"), |en, v| en.set_model("activation", v)) }
                     </div>
                     <h2>{ "Training" }</h2>
                     <div class="row">
                         { input(&act, "Learning rate", "text", s.learning_rate.to_string(), None, Some("lr-input"), "Adam's step size; takes effect at once", |en, v| en.set_learning_rate(v)) }
-                        { input(&act, "Batch", "number", s.batch.to_string(), Some("1"), Some("batch-input"), "samples per step; takes effect at once", |en, v| en.set_batch(v)) }
+                        { input(&act, "Batch", "number", s.batch.to_string(), Some("1"), Some("batch-input"), &range_hint("samples per step; takes effect at once", limits::BATCH), |en, v| en.set_batch(v)) }
                     </div>
                     <div class="buttons">
                         <button data-testid="train-toggle" title="Space" onclick={act.on_click(|en| { en.toggle_training(); Ok(()) })}>{ training_label }</button>
@@ -565,7 +566,7 @@ pub fn App() -> Html {
                     <div class="buttons">
                         <button data-testid="run-samplers" title="R" onclick={act.on_click(|en| { en.run_samplers(); Ok(()) })}>{ "Run samplers" }</button>
                         <button data-testid="add-sampler" disabled={e.panels.len() >= MAX_PANELS} onclick={act.on_click(|en| en.add_panel())}>{ "Add sampler" }</button>
-                        { input(&act, "Particles", "number", s.particles.to_string(), Some("100"), Some("particles-input"), "particles per panel", |en, v| en.set_particles(v)) }
+                        { input(&act, "Particles", "number", s.particles.to_string(), Some("100"), Some("particles-input"), &range_hint("particles per panel", limits::PAGE_PARTICLES), |en, v| en.set_particles(v)) }
                     </div>
                     <div class="panels">
                         { for e.panels.iter().enumerate().map(|(index, panel)| {
@@ -582,7 +583,7 @@ pub fn App() -> Html {
                                     data-executor={run.map_or("none", |r| if r.external.is_some() { "webgpu" } else { "cpu" })}>
                                     <div class="row">
                                         { select(&act, "Sampler", &sampler_options, &panel.settings.sampler, Some("sampler-select"), move |en, v| en.set_panel_sampler(index, v)) }
-                                        { input_with_id(&act, &format!("nfe-{index}"), "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), "model evaluations per particle", move |en, v| en.set_panel_nfe(index, v)) }
+                                        { input_with_id(&act, &format!("nfe-{index}"), "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), &range_hint("model evaluations per particle", limits::PAGE_NFE), move |en, v| en.set_panel_nfe(index, v)) }
                                         <button class="remove" aria-label="remove this panel" onclick={act.on_click(move |en| { en.remove_panel(index); Ok(()) })}>{ "×" }</button>
                                     </div>
                                     <canvas ref={panel_canvases[index].clone()} width={PANEL_SIZE.to_string()} height={PANEL_SIZE.to_string()}
@@ -637,4 +638,9 @@ fn field_caption(engine: &Engine) -> String {
         Some(err) => format!("{what} at t = {:.2}. Mean error where the data is: {err:.3}.", field.t),
         None => format!("{what} at t = {:.2}.", field.t),
     }
+}
+
+/// An input's tooltip with its range, from the bounds the engine checks.
+fn range_hint(what: &str, bound: limits::Bound<usize>) -> String {
+    format!("{what} ({} to {})", bound.min, bound.max)
 }

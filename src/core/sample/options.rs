@@ -86,7 +86,9 @@ impl Default for SamplerOptions {
 pub fn flags_read_by(name: &str) -> &'static [&'static str] {
     match name {
         "em" | "reverse-diffusion" | "ancestral" | "pf-euler" | "pf-heun" | "pf-rk4" | "dpm-solver-1"
-        | "dpm-solver-2" | "dpm-solver-3" | "dpmpp-2m" | "dpmpp-3m" | "dpmpp-3m-order3" | "dpmpp-2m-sde" => &["--schedule"],
+        | "dpm-solver-2" | "dpm-solver-3" | "dpmpp-2m" | "dpmpp-3m" | "dpmpp-3m-order3" | "dpmpp-2m-sde" => {
+            &["--schedule"]
+        }
         "pc" | "annealed-langevin" => &["--schedule", "--snr", "--corrector-steps"],
         "ddim" => &["--schedule", "--eta"],
         "pf-dopri5" => &["--rtol", "--atol"],
