@@ -96,8 +96,10 @@ fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
     assert!(engine.link_settings().to_query().contains("steps=1000000"));
     assert_eq!(engine.settings.width, 256);
     // The visitor starts it: the progress row says so.
+    assert!(engine.panels.iter().any(|p| p.run.is_some()), "the starting weights are sampled at once");
     engine.start_replay();
     assert_eq!(engine.replay_pending, None);
+    assert!(engine.panels.iter().all(|p| p.run.is_none()), "their runs are cleared until the replay's");
     engine.tick(8.0, &clock);
     assert!(engine.progress().is_some_and(|(label, _)| label.contains("replaying 1000000")));
     // A short replay (the shared-link test above) still runs by itself.

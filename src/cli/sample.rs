@@ -317,6 +317,15 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
     if (args.trace > 0) != args.trace_out.is_some() {
         return Err("--trace N and --trace-out FILE go together".into());
     }
+    let traced_points = args.trace.min(args.particles).saturating_mul(args.nfe + 1);
+    if traced_points > limits::TRACE_POINTS {
+        return Err(format!(
+            "--trace {} at --nfe {} records about {traced_points} points, more than {}: trace fewer particles or take fewer steps",
+            args.trace,
+            args.nfe,
+            limits::TRACE_POINTS
+        ));
+    }
     let executor = Executor::from_name(&args.backend)?;
     let report = run_one(
         &executor,

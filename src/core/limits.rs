@@ -206,6 +206,9 @@ pub const DLG_STEP: Bound<f64> = Bound { min: 1e-6, max: 10.0, why: "DLG's Lange
 pub const LAMBDA_MIN: Bound<f64> = Bound { min: -20.0, max: 20.0, why: "the MR Sampler's log-SNR clip" };
 /// Trajectories recorded per run (each is a point per step in a CSV).
 pub const TRACE: Bound<usize> = Bound { min: 0, max: 10_000, why: "traced particles" };
+/// Points a trace may record in all (traced particles x snapshots): 10^7 lines of CSV are
+/// about 400 MB.
+pub const TRACE_POINTS: usize = 10_000_000;
 /// `nde bench` repeats.
 pub const REPEATS: Bound<usize> = Bound { min: 1, max: 100, why: "benchmark repeats" };
 /// NFE budgets in one `nde compare`.

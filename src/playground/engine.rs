@@ -245,6 +245,9 @@ impl Engine {
             self.replay_to = steps;
             self.run_after_replay = true;
             self.playing = false;
+            // The runs on the starting weights would read as the link's results: clear them
+            // until the replayed model has run.
+            self.clear_runs();
             self.changed();
         }
     }

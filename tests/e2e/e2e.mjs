@@ -299,7 +299,13 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     // A link whose replay would take more than about 10 s waits for the visitor to start it.
     await shared.waitForTimeout(2000);
     const replayOffered = (await shared.getByTestId('replay-link').count()) > 0;
-    if (replayOffered) await shared.getByTestId('replay-link').click();
+    if (replayOffered) {
+      await shared.getByTestId('replay-link').click();
+      // The runs on the starting weights are cleared: wait for them to go.
+      await shared
+        .waitForFunction(() => [...document.querySelectorAll('[data-testid="swd-value"]')].some((c) => !Number.isFinite(Number.parseFloat(c.textContent))), null, { timeout: 10_000 })
+        .catch(() => {});
+    }
     console.log(`${name}: the shared link ${replayOffered ? 'offered a Replay button' : 'replayed at once'}`);
     const reloadedSwd = await waitForMetrics(shared, 300_000);
     const reloaded = await state(shared);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::mlp::{Mlp, MlpConfig};
+use crate::core::limits::PARAMETER_MAGNITUDE;
 
 pub const FORMAT: &str = "nde-playground-mlp";
 pub const VERSION: u32 = 1;
@@ -63,7 +64,12 @@ pub fn load(text: &str) -> Result<(Mlp, BTreeMap<String, String>), String> {
     let mut params = Vec::with_capacity(expected);
     for (i, p) in file.params.iter().enumerate() {
         match p {
-            Some(v) if v.is_finite() && v.abs() < f64::from(f32::MAX) => params.push(*v as f32),
+            Some(v) if v.is_finite() && v.abs() <= PARAMETER_MAGNITUDE => params.push(*v as f32),
+            Some(v) if v.is_finite() => {
+                return Err(format!(
+                    "params[{i}] is {v:e}, beyond the ±{PARAMETER_MAGNITUDE:e} a trained network has: the model diverged or the file was edited"
+                ))
+            }
             _ => return Err(format!("params[{i}] is not a finite number: the model diverged or the file is damaged")),
         }
     }
@@ -102,5 +108,6 @@ mod tests {
         assert!(edit(&|v| v["params"].as_array_mut().unwrap().pop().map(|_| ()).unwrap()).contains("needs"));
         assert!(edit(&|v| v["params"][3] = serde_json::Value::Null).contains("params[3] is not a finite number"));
         assert!(edit(&|v| v["params"][4] = 1e300.into()).contains("params[4]"));
+        assert!(edit(&|v| v["params"][5] = 2e6.into()).contains("params[5] is 2e6"));
     }
 }
