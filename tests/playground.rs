@@ -85,7 +85,7 @@ fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
     assert!(Engine::replay_seconds(&settings) > 3600.0);
     let mut engine = Engine::new(settings, problems);
     assert_eq!(engine.replay_pending, Some(1_000_000));
-    assert!(engine.errors.iter().any(|e| e.contains("press Replay") && e.contains(" h")), "{:?}", engine.errors);
+    assert!(engine.notices.iter().any(|e| e.contains("press Replay") && e.contains(" h")), "{:?}", engine.notices);
     // It opens at once with the settings (no replay in the first frames), and the link still
     // records the steps, so passing it on loses nothing.
     let clock = clock();

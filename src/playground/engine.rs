@@ -172,10 +172,11 @@ impl Engine {
                 (defaults, built.0, built.1)
             }
         };
+        let mut notices = Vec::new();
         let (replay_to, replay_pending) = {
             let seconds = Self::replay_seconds(&settings);
             if settings.train_steps > 0 && seconds > REPLAY_AUTO_SECONDS {
-                problems.push(format!(
+                notices.push(format!(
                     "link: it records {} training steps, about {} to replay here; press Replay to rebuild the trained model (the view shows the starting weights until then)",
                     settings.train_steps,
                     duration_text(seconds)
@@ -207,7 +208,7 @@ impl Engine {
             scrub_playing: false,
             scrub_clock: None,
             errors: problems,
-            notices: Vec::new(),
+            notices,
             revision: 0,
             view_revision: 0,
             default_model,

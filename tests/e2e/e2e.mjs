@@ -494,10 +494,11 @@ async function hostileLinksCase(baseUrl) {
     ];
     for (const [query, expected] of cases) {
       const { page } = await openPage(browser, `${baseUrl}?${query}`);
+      // Refusals go to the error banner; the replay offer is a notice.
       let banner = '';
       try {
-        await page.getByTestId('error-banner').waitFor({ state: 'visible', timeout: 30_000 });
-        banner = await page.getByTestId('error-banner').textContent();
+        await page.locator('[data-testid="error-banner"], [data-testid="notice-banner"]').first().waitFor({ state: 'visible', timeout: 30_000 });
+        banner = (await page.locator('[data-testid="error-banner"], [data-testid="notice-banner"]').allTextContents()).join(' | ');
       } catch (error) {
         banner = `no banner: ${error.message.split('\n')[0]}`;
       }
