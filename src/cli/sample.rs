@@ -79,26 +79,8 @@ pub struct SamplerArgs {
 
 impl SamplerArgs {
     /// What a flag left out means on the command line.
-    pub const DEFAULTS: SamplerOptions = SamplerOptions {
-        nfe: 50,
-        schedule: Schedule::LogSnr,
-        snr: 0.16,
-        corrector_steps: 1,
-        eta: 0.0,
-        rtol: 1e-5,
-        atol: 1e-5,
-        order: 2,
-        bh2: true,
-        churn: 0.0,
-        step_size: 0.01,
-        condition: [0.0, 0.0],
-        lambda_min: -5.0,
-        sweeps: crate::core::sample::dlg::DEFAULT_SWEEPS,
-        dlg_step: crate::core::sample::dlg::DEFAULT_STEP,
-        integrator: DlgIntegrator::EdmHeun,
-        level_argmax: false,
-        exact_prior: false,
-    };
+    pub const DEFAULTS: SamplerOptions =
+        SamplerOptions { schedule: Schedule::LogSnr, step_size: 0.01, ..SamplerOptions::DEFAULT };
 
     /// The flags given, by name.
     fn given(&self) -> Vec<&'static str> {

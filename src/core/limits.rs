@@ -77,43 +77,31 @@ impl<T: PartialOrd + Copy + Display + Shown> Bound<T> {
     }
 }
 
-impl Bound<usize> {
-    /// Parses a whole number and checks it (for the link and the page's inputs).
-    pub fn parse(&self, label: &str, text: &str) -> Result<usize, String> {
+/// The whole-number types a bound can be over.
+pub trait Whole: TryFrom<u128> + PartialOrd + Copy + Display + Shown {}
+impl Whole for usize {}
+impl Whole for u64 {}
+
+impl<T: Whole> Bound<T> {
+    /// Parses a whole number and checks it (for the link and the page's inputs). Read as a
+    /// u128 first, so a number past the type's range is refused with the range, not as junk.
+    pub fn parse(&self, label: &str, text: &str) -> Result<T, String> {
         let text = text.trim();
         let value: u128 = text.parse().map_err(|_| format!("{label}: \"{}\" is not a whole number", clip(text)))?;
-        match usize::try_from(value) {
+        match T::try_from(value) {
             Ok(v) => self.check(label, v),
             Err(_) => Err(self.refusal(label, value)),
         }
     }
 
     /// A clap value parser: `#[arg(value_parser = limits::NFE.parser())]`. clap names the flag.
-    pub fn parser(self) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    pub fn parser(self) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+    where
+        T: Send + Sync + 'static,
+    {
         move |text| {
             let value: u128 = text.trim().parse().map_err(|_| format!("\"{}\" is not a whole number", clip(text)))?;
-            match usize::try_from(value) {
-                Ok(v) if self.contains(v) => Ok(v),
-                _ => Err(self.range_text()),
-            }
-        }
-    }
-}
-
-impl Bound<u64> {
-    pub fn parse(&self, label: &str, text: &str) -> Result<u64, String> {
-        let text = text.trim();
-        let value: u128 = text.parse().map_err(|_| format!("{label}: \"{}\" is not a whole number", clip(text)))?;
-        match u64::try_from(value) {
-            Ok(v) => self.check(label, v),
-            Err(_) => Err(self.refusal(label, value)),
-        }
-    }
-
-    pub fn parser(self) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync + 'static {
-        move |text| {
-            let value: u128 = text.trim().parse().map_err(|_| format!("\"{}\" is not a whole number", clip(text)))?;
-            match u64::try_from(value) {
+            match T::try_from(value) {
                 Ok(v) if self.contains(v) => Ok(v),
                 _ => Err(self.range_text()),
             }

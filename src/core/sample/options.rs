@@ -56,28 +56,34 @@ impl DlgIntegrator {
     }
 }
 
+impl SamplerOptions {
+    /// score_sde's, DPM-Solver's, EDM's and MRS's defaults (a const, so that the command
+    /// line's own defaults can start from it).
+    pub const DEFAULT: SamplerOptions = SamplerOptions {
+        nfe: 50,
+        schedule: Schedule::Time,
+        snr: 0.16,
+        corrector_steps: 1,
+        eta: 0.0,
+        rtol: 1e-5,
+        atol: 1e-5,
+        order: 2,
+        bh2: true,
+        churn: 0.0,
+        step_size: 1e-3,
+        condition: [0.0; 2],
+        lambda_min: -5.0,
+        sweeps: super::dlg::DEFAULT_SWEEPS,
+        dlg_step: super::dlg::DEFAULT_STEP,
+        integrator: DlgIntegrator::EdmHeun,
+        level_argmax: false,
+        exact_prior: false,
+    };
+}
+
 impl Default for SamplerOptions {
     fn default() -> Self {
-        SamplerOptions {
-            nfe: 50,
-            schedule: Schedule::Time,
-            snr: 0.16,
-            corrector_steps: 1,
-            eta: 0.0,
-            rtol: 1e-5,
-            atol: 1e-5,
-            order: 2,
-            bh2: true,
-            churn: 0.0,
-            step_size: 1e-3,
-            condition: [0.0; 2],
-            lambda_min: -5.0,
-            sweeps: super::dlg::DEFAULT_SWEEPS,
-            dlg_step: super::dlg::DEFAULT_STEP,
-            integrator: DlgIntegrator::EdmHeun,
-            level_argmax: false,
-            exact_prior: false,
-        }
+        Self::DEFAULT
     }
 }
 
