@@ -458,3 +458,21 @@ fn bench_reports_its_keys_and_bad_backends_are_refused() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("choose cpu or gpu"));
 }
+
+/// VE's prior N(0, sigma_max^2 I) ignores the mean of an off-centre mixture: the likelihood
+/// is biased by a few millinats, and `--exact-prior` removes it (docs/RESULTS.md).
+#[test]
+fn the_exact_prior_removes_the_ve_likelihood_bias() {
+    let target = format!("gmm:{}/bench/targets/asym3.json", env!("CARGO_MANIFEST_DIR"));
+    let base = ["likelihood", "--target", target.as_str(), "--process", "ve", "--model", "exact", "--points", "2000"];
+    let bias = |extra: &[&str]| {
+        let run = json_of(&[&base[..], extra, &["--json"]].concat());
+        run["nll"].as_f64().unwrap() - run["nll_exact"].as_f64().unwrap()
+    };
+    let (plain, exact) = (bias(&[]), bias(&["--exact-prior"]));
+    assert!(plain > 0.002, "the prior's bias should show: {plain}");
+    assert!(exact.abs() < 5e-4, "exact prior: {exact} nats (plain {plain})");
+    // Only an exact mixture model has a known p_T.
+    let out = nde(&["likelihood", "--target", "moons", "--process", "ve", "--model", "exact", "--exact-prior"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -12,7 +12,7 @@ use super::executor::Executor;
 use super::sample::finite_metric;
 use super::target::{load_model, ModelSpec};
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::likelihood::{bits_per_dim, likelihood_plan};
+use crate::core::sample::likelihood::{bits_per_dim, gaussian_log_density, likelihood_plan};
 use crate::core::solve::tableau::ButcherTableau;
 use crate::exec::cpu::RunOptions;
 
@@ -39,6 +39,10 @@ pub struct LikelihoodArgs {
     /// instead of the exact 2x2 trace.
     #[arg(long)]
     pub hutchinson: bool,
+    /// Score x_T under the exact marginal at t_max instead of the prior N(0, sigma_T^2 I)
+    /// (exact mixture models only; VE's prior ignores the data's mean, docs/RESULTS.md).
+    #[arg(long)]
+    pub exact_prior: bool,
     /// Executor: cpu or gpu.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
@@ -67,7 +71,21 @@ pub fn run(args: &LikelihoodArgs) -> Result<(), String> {
         model.as_mut(),
         &RunOptions { particles: points.len(), seed: args.seed, traced: vec![], inputs },
     )?;
-    let nll = run.values.iter().map(|v| f64::from(*v)).sum::<f64>() / points.len() as f64;
+    let mut values: Vec<f64> = run.values.iter().map(|v| f64::from(*v)).collect();
+    if args.exact_prior {
+        // The plan scored x_T under N(0, sigma_T^2 I); swap that term for the true p_T(x_T).
+        let mixture = match (target.mixture(), args.spec.model.as_str()) {
+            (Some(mixture), "exact") => mixture,
+            _ => return Err("--exact-prior needs --model exact and a mixture target: only then is p_T known".into()),
+        };
+        let at_t_max = mixture.marginal(&process, process.t_max(), [0.0; 2]);
+        let sigma_t = process.sigma(process.t_max());
+        for (value, end) in values.iter_mut().zip(&run.positions) {
+            let x_t = [f64::from(end[0]), f64::from(end[1])];
+            *value += gaussian_log_density(x_t, sigma_t) - at_t_max.log_density(x_t);
+        }
+    }
+    let nll = values.iter().sum::<f64>() / points.len() as f64;
     let seconds = start.elapsed().as_secs_f64();
     let exact = match (target.mixture(), args.spec.model.as_str()) {
         (Some(mixture), "exact") => {
