@@ -259,6 +259,7 @@ fn share_links() {
         }
         // What the reader returns is always within the bounds the engine needs.
         assert!(settings.check_model().is_ok(), "{label}: {settings:?}");
+        assert!(settings.check_step_cost().is_ok(), "{label}: {settings:?}");
         for panel in &settings.panels {
             assert!(samplers_for(&settings.process).contains(&panel.sampler.as_str()), "{label}");
             let options = SamplerOptions { nfe: panel.nfe, ..SamplerOptions::default() };

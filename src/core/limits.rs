@@ -220,6 +220,11 @@ pub const TRAIN_STEPS: Bound<u64> = Bound { min: 1, max: 1_000_000, why: "traini
 pub const LINK_STEPS: Bound<u64> = Bound { min: 0, max: 1_000_000, why: "training steps in a link" };
 /// Minibatch size.
 pub const BATCH: Bound<usize> = Bound { min: 1, max: 4096, why: "the minibatch size" };
+/// The work of one training step on the page, in multiply-adds (batch x 3 passes x the
+/// network's multiply-adds per sample): about 100 ms at the 2.5e8 per second measured in
+/// Chromium here. A step cannot be split across frames, so a larger one would stall the page
+/// (width 256, depth 6 at batch 2048 once took seconds per frame).
+pub const PAGE_STEP_MACS: f64 = 2.5e7;
 /// Adam's learning rate: up to 10 on the page, so a visitor can make training diverge and see
 /// the rollback.
 pub const LEARNING_RATE: Bound<f64> = Bound { min: 1e-6, max: 10.0, why: "the learning rate" };

@@ -484,6 +484,7 @@ impl Engine {
             other => return Err(format!("unknown model setting {other}")),
         }
         next.check_model()?;
+        next.check_step_cost().map_err(|e| format!("{e}: lower the batch first"))?;
         next.start = Start::Default;
         self.settings = next;
         self.rebuild_model();
@@ -502,6 +503,7 @@ impl Engine {
 
     pub fn set_batch(&mut self, text: &str) -> Result<(), String> {
         let batch = limits::BATCH.parse("batch", text)?;
+        Settings { batch, ..self.settings.clone() }.check_step_cost()?;
         self.settings.batch = batch;
         self.session.trainer.config.batch = batch;
         self.changed();

@@ -4,7 +4,7 @@
 //! A bad value in a link is reported and replaced by its default; the rest is kept.
 
 use crate::core::data::ToyDataset;
-use crate::core::nn::Activation;
+use crate::core::nn::{Activation, MlpConfig};
 use crate::core::process::Process;
 use crate::core::sample::{MR_SAMPLERS, SAMPLERS};
 use crate::core::train::Parameterisation;
@@ -261,6 +261,11 @@ impl Settings {
             let d = Settings::default();
             (s.process, s.param) = (d.process, d.param);
         }
+        if let Err(e) = s.check_step_cost() {
+            let most = s.max_page_batch();
+            problems.push(format!("link: {e}; using batch {most}"));
+            s.batch = most;
+        }
         let process = s.process.clone();
         s.panels.retain(|p| {
             let ok = samplers_for(&process).contains(&p.sampler.as_str());
@@ -270,6 +275,25 @@ impl Settings {
             ok
         });
         (s, problems)
+    }
+
+    /// The largest batch whose training step fits the page's per-step budget for this network.
+    pub fn max_page_batch(&self) -> usize {
+        let config = MlpConfig { width: self.width, depth: self.depth, ..MlpConfig::default() };
+        let per_sample = 3.0 * config.macs_per_eval() as f64;
+        ((limits::PAGE_STEP_MACS / per_sample) as usize).clamp(1, limits::BATCH.max)
+    }
+
+    /// Whether one training step of these settings fits in the page's budget.
+    pub fn check_step_cost(&self) -> Result<(), String> {
+        let most = self.max_page_batch();
+        if self.batch > most {
+            return Err(format!(
+                "a batch of {} on a width-{} depth-{} network is more work per training step than the page can do without stalling (at most {most} for this network)",
+                self.batch, self.width, self.depth
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the process and parameterisation go together (flows predict a velocity).
@@ -454,6 +478,16 @@ mod tests {
         let (s, problems) = Settings::from_query("width=8");
         assert_eq!(s.width, Settings::default().width);
         assert!(problems.iter().any(|p| p.contains("width") && p.contains("16 and 256")), "{problems:?}");
+    }
+
+    #[test]
+    fn a_training_step_the_page_cannot_take_is_refused_by_the_link() {
+        let (s, problems) = Settings::from_query("width=256&depth=6&batch=2048");
+        assert_eq!((s.width, s.depth), (256, 6));
+        assert!(s.batch < 2048 && s.batch == s.max_page_batch(), "{}", s.batch);
+        assert!(problems.iter().any(|p| p.contains("batch") && p.contains("using batch")), "{problems:?}");
+        // The defaults fit, with room.
+        assert!(Settings::default().max_page_batch() >= 4 * Settings::default().batch);
     }
 
     #[test]
