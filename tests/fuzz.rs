@@ -698,7 +698,7 @@ fn reproducers_from_the_hardening_issue() {
     refused(&with(&["--sampler", "em", "--particles", big]), "--particles");
     refused(&with(&["--sampler", "dlg", "--sweeps", big]), "--sweeps");
     refused(&["bench", "--repeats", big], "--repeats");
-    refused(&with(&["--sampler", "unipc", "--order", "3"]), "between 1 and 2");
+    refused(&with(&["--sampler", "unipc", "--order", "4"]), "between 1 and 3");
     refused(&with(&["--sampler", "em", "--mu", "1,2"]), "--mu is not read by em");
     refused(&with(&["--sampler", "em", "--eta", "0.5"]), "--eta is not read by em");
     let mr = ["sample", "--target", "gmm8", "--process", "mr", "--model", "exact", "--sampler", "mrs-ode"];

@@ -43,7 +43,7 @@ pub struct SamplerArgs {
     /// Absolute tolerance of pf-dopri5, 1e-10 to 0.1 (default 1e-5).
     #[arg(long, value_parser = limits::TOLERANCE.parser())]
     pub atol: Option<f64>,
-    /// Order of UniPC (1 or 2; default 2) or of the MR Sampler (1 or 2; default 2).
+    /// Order of UniPC (1 to 3; default 2) or of the MR Sampler (1 or 2; default 2).
     #[arg(long)]
     pub order: Option<usize>,
     /// EDM's S_churn, 0 to 100 (edm-heun, dlg; default 0).

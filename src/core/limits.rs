@@ -173,8 +173,8 @@ pub const PAGE_PARTICLES: Bound<usize> = Bound { min: 10, max: 5000, why: "parti
 pub const CORRECTOR_STEPS: Bound<usize> = Bound { min: 1, max: 100, why: "corrector steps per step" };
 /// DLG's Gibbs sweeps before it integrates (each costs one evaluation per particle).
 pub const SWEEPS: Bound<usize> = Bound { min: 0, max: 10_000, why: "Gibbs sweeps" };
-/// UniPC's order (the reference implements 1 to 3; order 3 is not implemented here).
-pub const UNIPC_ORDER: Bound<usize> = Bound { min: 1, max: 2, why: "UniPC's orders implemented here" };
+/// UniPC's order (1 to 3, as its reference implements).
+pub const UNIPC_ORDER: Bound<usize> = Bound { min: 1, max: 3, why: "UniPC's orders" };
 /// The MR Sampler's order (its paper gives first- and second-order solvers).
 pub const MRS_ORDER: Bound<usize> = Bound { min: 1, max: 2, why: "the MR Sampler's orders" };
 /// Tolerances of the adaptive solver: below 1e-10 the step falls under f64's resolution of
