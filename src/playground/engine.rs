@@ -496,7 +496,7 @@ impl Engine {
     pub fn set_learning_rate(&mut self, text: &str) -> Result<(), String> {
         let lr = limits::LEARNING_RATE.parse("learning rate", text)?;
         self.settings.learning_rate = lr;
-        self.session.trainer.config.learning_rate = lr;
+        self.session.set_rate_and_batch(lr, self.settings.batch);
         self.changed();
         Ok(())
     }
@@ -505,7 +505,7 @@ impl Engine {
         let batch = limits::BATCH.parse("batch", text)?;
         Settings { batch, ..self.settings.clone() }.check_step_cost()?;
         self.settings.batch = batch;
-        self.session.trainer.config.batch = batch;
+        self.session.set_rate_and_batch(self.settings.learning_rate, batch);
         self.changed();
         Ok(())
     }

@@ -11,6 +11,11 @@ pub const EXPLOSION_FACTOR: f64 = 20.0;
 const WARM_UP_STEPS: usize = 20;
 /// A checkpoint is taken every this many good steps.
 const CHECKPOINT_EVERY: u64 = 25;
+/// After the learning rate or the batch changes, no checkpoint is taken for this many steps:
+/// a rate that diverges slowly can keep its loss "calm" past a checkpoint while it damages the
+/// weights, and rolling back to such weights left the page sampling NaN (seen in the e2e run
+/// after a forced divergence at a learning rate of 10).
+const PROBATION_STEPS: u64 = 100;
 /// The loss-by-time chart's bins over [0, t_max].
 pub const TIME_BINS: usize = 10;
 /// Points the loss chart keeps; beyond it neighbours merge, so memory stays flat however
@@ -93,6 +98,8 @@ pub struct TrainingSession {
     checkpoint: Checkpoint,
     /// Why training stopped by itself, if it did.
     pub stopped_because: Option<String>,
+    /// Steps left before checkpoints resume after a change of learning rate or batch.
+    probation: u64,
     /// Training steps per second over the last slices.
     pub steps_per_second: Option<f64>,
 }
@@ -107,6 +114,7 @@ impl TrainingSession {
             history: LossHistory::new(),
             checkpoint,
             stopped_because: None,
+            probation: 0,
             steps_per_second: None,
         }
     }
@@ -141,7 +149,8 @@ impl TrainingSession {
         let t_max = self.trainer.process.t_max();
         self.history.record(step, loss, &self.trainer.sample_losses, t_max);
         let calm = self.history.ema.is_none_or(|e| loss < 3.0 * e);
-        if step % CHECKPOINT_EVERY == 0 && calm {
+        self.probation = self.probation.saturating_sub(1);
+        if step % CHECKPOINT_EVERY == 0 && calm && self.probation == 0 {
             self.checkpoint = Checkpoint {
                 params: self.trainer.mlp.params.clone(),
                 ema: self.trainer.ema.clone(),
@@ -149,6 +158,25 @@ impl TrainingSession {
             };
         }
         Ok(loss)
+    }
+
+    /// Changes the learning rate and batch, keeping the weights trained under the old ones
+    /// as the checkpoint until the new ones have run calmly for `PROBATION_STEPS`.
+    pub fn set_rate_and_batch(&mut self, learning_rate: f64, batch: usize) {
+        let config = &self.trainer.config;
+        if config.learning_rate == learning_rate && config.batch == batch {
+            return;
+        }
+        if self.stopped_because.is_none() && self.trainer.mlp.params.iter().all(|p| p.is_finite()) {
+            self.checkpoint = Checkpoint {
+                params: self.trainer.mlp.params.clone(),
+                ema: self.trainer.ema.clone(),
+                adam: self.trainer.adam.clone(),
+            };
+        }
+        self.probation = PROBATION_STEPS;
+        self.trainer.config.learning_rate = learning_rate;
+        self.trainer.config.batch = batch;
     }
 
     fn roll_back(&mut self) {
@@ -253,6 +281,19 @@ mod tests {
         for _ in 0..20 {
             s.step().unwrap();
         }
+    }
+
+    #[test]
+    fn a_rate_change_rolls_back_to_the_weights_before_it() {
+        let mut s = session(3e-3);
+        for _ in 0..60 {
+            s.step().unwrap();
+        }
+        let (good, good_steps) = (s.trainer.mlp.params.clone(), s.steps());
+        s.set_rate_and_batch(10.0, s.trainer.config.batch);
+        let error = (0..200).find_map(|_| s.step().err()).expect("a learning rate of 10 diverges");
+        assert!(error.contains("Rolled back"), "{error}");
+        assert_eq!((s.steps(), &s.trainer.mlp.params), (good_steps, &good));
     }
 
     #[test]
