@@ -220,11 +220,18 @@ pub const TRAIN_STEPS: Bound<u64> = Bound { min: 1, max: 1_000_000, why: "traini
 pub const LINK_STEPS: Bound<u64> = Bound { min: 0, max: 1_000_000, why: "training steps in a link" };
 /// Minibatch size.
 pub const BATCH: Bound<usize> = Bound { min: 1, max: 4096, why: "the minibatch size" };
+/// Training work the page does per second on one browser thread, in multiply-adds of the
+/// forward and backward passes (about 80 steps/s at width 64, depth 3, batch 128, measured in
+/// Chromium here; docs/PLAYGROUND.md). It sizes the two bounds below it.
+pub const BROWSER_TRAINING_MACS_PER_S: f64 = 2.5e8;
 /// The work of one training step on the page, in multiply-adds (batch x 3 passes x the
-/// network's multiply-adds per sample): about 100 ms at the 2.5e8 per second measured in
-/// Chromium here. A step cannot be split across frames, so a larger one would stall the page
-/// (width 256, depth 6 at batch 2048 once took seconds per frame).
-pub const PAGE_STEP_MACS: f64 = 2.5e7;
+/// network's multiply-adds per sample): about 100 ms. A step cannot be split across frames, so
+/// a larger one would stall the page (width 256, depth 6 at batch 2048 once took seconds per
+/// frame).
+pub const PAGE_STEP_MACS: f64 = 0.1 * BROWSER_TRAINING_MACS_PER_S;
+/// A link whose replay would take longer than this opens with its settings and waits for the
+/// visitor to start the replay.
+pub const REPLAY_AUTO_SECONDS: f64 = 10.0;
 /// Adam's learning rate: up to 10 on the page, so a visitor can make training diverge and see
 /// the rollback.
 pub const LEARNING_RATE: Bound<f64> = Bound { min: 1e-6, max: 10.0, why: "the learning rate" };

@@ -49,13 +49,6 @@ impl Model for NoModel {
 }
 /// Most points an uploaded file may have (the same cap holds for `pts=` in a link).
 pub const MAX_UPLOAD_POINTS: usize = limits::UPLOAD_POINTS.max;
-/// A link whose replay would take longer than this opens with its settings and waits for the
-/// visitor to start the replay.
-pub const REPLAY_AUTO_SECONDS: f64 = 10.0;
-/// Training work the page does per second on one browser thread, in multiply-adds of the
-/// forward and backward passes (about 80 steps/s at width 64, depth 3, batch 128, measured in
-/// Chromium here; docs/PLAYGROUND.md). Only used to estimate a replay's duration.
-pub const BROWSER_TRAINING_MACS_PER_S: f64 = 2.5e8;
 
 /// One sampler panel: what it runs, its current run, and the clicked particle's path.
 #[derive(Debug, Clone)]
@@ -175,7 +168,7 @@ impl Engine {
         let mut notices = Vec::new();
         let (replay_to, replay_pending) = {
             let seconds = Self::replay_seconds(&settings);
-            if settings.train_steps > 0 && seconds > REPLAY_AUTO_SECONDS {
+            if settings.train_steps > 0 && seconds > limits::REPLAY_AUTO_SECONDS {
                 notices.push(format!(
                     "link: it records {} training steps, about {} to replay here; press Replay to rebuild the trained model (the view shows the starting weights until then)",
                     settings.train_steps,
@@ -237,7 +230,7 @@ impl Engine {
         let Ok(config) = config_of(settings) else { return 0.0 };
         // Forward and backward: about three forward passes' multiply-adds per sample.
         let macs = 3.0 * config.macs_per_eval() as f64 * settings.batch as f64;
-        settings.train_steps as f64 * macs / BROWSER_TRAINING_MACS_PER_S
+        settings.train_steps as f64 * macs / limits::BROWSER_TRAINING_MACS_PER_S
     }
 
     /// Replays the training steps a link recorded but did not replay when it opened.
