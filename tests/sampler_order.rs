@@ -23,6 +23,17 @@ fn end_points(sampler: &str, nfe: usize, mixture: &GaussianMixture) -> Vec<[f64;
     run.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect()
 }
 
+/// A wide, smooth two-component mixture: regular enough for the asymptotic rates to show at
+/// these step counts (gmm8's narrow modes need many more steps).
+fn smooth_mixture() -> GaussianMixture {
+    GaussianMixture::new(
+        vec![0.3, 0.7],
+        vec![[-1.0, 0.5], [1.0, -0.3]],
+        vec![[[0.6, 0.1], [0.1, 0.4]], [[0.5, -0.1], [-0.1, 0.7]]],
+    )
+    .unwrap()
+}
+
 /// The least-squares slope of log(error) against log(1 / nfe).
 fn order(sampler: &str, mixture: &GaussianMixture, reference: &[[f64; 2]]) -> f64 {
     let nfes = [32usize, 48, 64, 96];
@@ -50,12 +61,7 @@ fn order(sampler: &str, mixture: &GaussianMixture, reference: &[[f64; 2]]) -> f6
 fn dpmpp_3m_is_second_order_as_written_and_third_order_corrected() {
     // A wide, smooth mixture: the solution is regular enough for the asymptotic rates to show
     // at these step counts (gmm8's narrow modes need many more steps).
-    let mixture = GaussianMixture::new(
-        vec![0.3, 0.7],
-        vec![[-1.0, 0.5], [1.0, -0.3]],
-        vec![[[0.6, 0.1], [0.1, 0.4]], [[0.5, -0.1], [-0.1, 0.7]]],
-    )
-    .unwrap();
+    let mixture = smooth_mixture();
     let reference = end_points("dpmpp-3m-order3", 4000, &mixture);
     let orders: Vec<(&str, f64)> =
         ["dpmpp-2m", "dpmpp-3m", "dpmpp-3m-order3"].iter().map(|s| (*s, order(s, &mixture, &reference))).collect();
@@ -72,12 +78,7 @@ fn dpmpp_3m_is_second_order_as_written_and_third_order_corrected() {
 /// at these step counts the errors still fall with the order.
 #[test]
 fn unipc_errors_fall_with_its_order() {
-    let mixture = GaussianMixture::new(
-        vec![0.3, 0.7],
-        vec![[-1.0, 0.5], [1.0, -0.3]],
-        vec![[[0.6, 0.1], [0.1, 0.4]], [[0.5, -0.1], [-0.1, 0.7]]],
-    )
-    .unwrap();
+    let mixture = smooth_mixture();
     let reference = end_points("dpmpp-3m-order3", 4000, &mixture);
     let error = |order: usize, nfe: usize| {
         let process = Process::vp();
