@@ -10,12 +10,12 @@ mod common;
 
 use common::gpu_or_skip;
 
+use nde_playground::core::param::Parameterisation;
 use nde_playground::core::process::Process;
 use nde_playground::core::sample::likelihood::likelihood_plan;
 use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use nde_playground::core::sample::{build, Plan, SamplerOptions};
 use nde_playground::core::train::level_classifier::{LevelClassifier, LevelTrainer};
-use nde_playground::core::train::objective::Parameterisation;
 use nde_playground::exec::agreement::{cases, compare, test_mixture, trained_mlp, Comparison};
 use nde_playground::exec::cpu::{run_plan, RunOptions, RunResult};
 use nde_playground::exec::gpu::plan_run::{execute_plan, GpuPlanRun, GpuRunSettings, PlanKernel};

@@ -6,11 +6,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use nde_playground::core::data::GaussianMixture;
+use nde_playground::core::param::Parameterisation;
 use nde_playground::core::process::Process;
 use nde_playground::core::sample::grid::Schedule;
 use nde_playground::core::sample::model::ExactMixtureModel;
 use nde_playground::core::sample::{build, SamplerOptions};
-use nde_playground::core::train::objective::Parameterisation;
 use nde_playground::exec::cpu::{run_plan, RunOptions};
 
 fn end_points(sampler: &str, nfe: usize, mixture: &GaussianMixture) -> Vec<[f64; 2]> {

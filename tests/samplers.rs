@@ -5,11 +5,11 @@
 
 use nde_playground::core::data::GaussianMixture;
 use nde_playground::core::metrics::{projections, sliced_wasserstein};
+use nde_playground::core::param::Parameterisation;
 use nde_playground::core::process::Process;
 use nde_playground::core::sample::grid::Schedule;
 use nde_playground::core::sample::model::ExactMixtureModel;
 use nde_playground::core::sample::{build, SamplerOptions, SAMPLERS};
-use nde_playground::core::train::objective::Parameterisation;
 use nde_playground::exec::cpu::{run_plan, RunOptions};
 
 fn swd_of(sampler: &str, process: Process, nfe: usize, particles: usize) -> (f64, f64) {

@@ -39,11 +39,11 @@ async fn webgpu_philox_matches_cpu_bit_for_bit() {
 /// subset of `exec::agreement::cases()` (software WebGPU is slow), a network, and a likelihood.
 #[wasm_bindgen_test]
 async fn webgpu_plans_agree_with_the_cpu_executor() {
+    use nde_playground::core::param::Parameterisation;
     use nde_playground::core::process::Process;
     use nde_playground::core::sample::likelihood::likelihood_plan;
     use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
     use nde_playground::core::sample::{build, SamplerOptions};
-    use nde_playground::core::train::objective::Parameterisation;
     use nde_playground::exec::agreement::{compare_scaled, test_mixture, trained_mlp, SWIFTSHADER_SCALE};
     use nde_playground::exec::cpu::{run_plan, RunOptions};
     use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};

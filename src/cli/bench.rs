@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::executor::Executor;
 use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::model::MlpModel;
 use crate::core::sample::{build, SamplerOptions};
-use crate::core::train::objective::Parameterisation;
 use crate::exec::cpu::RunOptions;
 
 #[derive(Args, Debug)]

@@ -36,16 +36,14 @@ pub enum Command {
     /// Version, the GPU adapter found natively (or none, and why), and the build's features.
     Info(info::InfoArgs),
     /// Sample with one sampler and score the samples (SWD, MMD, energy) against the target.
-    /// Samplers: em, reverse-diffusion, ancestral, pc, pf-euler, pf-heun, pf-rk4, pf-dopri5,
-    /// ddim, dpm-solver-1, dpm-solver-2, dpm-solver-3, dpmpp-2m, dpmpp-3m, dpmpp-2m-sde,
-    /// unipc, edm-heun, ula, annealed-langevin, mala (exact models), dlg, mr-em, mrs-ode,
-    /// mrs-ode-noise, mrs-sde (--process mr), or exact (draws from the target).
+    #[command(after_help = sample::samplers_help())]
     Sample(sample::SampleArgs),
     /// Train the MLP on a data set and write its weights.
     Train(train::TrainArgs),
     /// Fit the convergence order of an ODE or SDE solver on a problem with a known solution.
     Order(order::OrderArgs),
     /// Quality against NFE for several samplers.
+    #[command(after_help = sample::samplers_help())]
     Compare(compare::CompareArgs),
     /// Negative log-likelihood of target points along the probability-flow ODE.
     Likelihood(likelihood::LikelihoodArgs),
@@ -59,8 +57,8 @@ pub enum Command {
 /// name, sampler options and plans), without running it or reading files: what the fuzz layer
 /// calls on every argument list clap accepts.
 pub fn check(cli: &Cli) -> Result<(), String> {
+    use crate::core::param::Parameterisation;
     use crate::core::sample::build;
-    use crate::core::train::objective::Parameterisation;
     let by_name =
         |target: &str| if target.starts_with("gmm:") { Ok(()) } else { target::Target::parse(target).map(|_| ()) };
     match &cli.command {

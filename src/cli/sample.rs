@@ -14,7 +14,7 @@ use crate::core::process::Process;
 use crate::core::sample::grid::Schedule;
 use crate::core::sample::options::flags_read_by;
 use crate::core::sample::options::DlgIntegrator;
-use crate::core::sample::{build, SamplerOptions, MR_SAMPLERS, SAMPLERS};
+use crate::core::sample::{build, registry, SamplerOptions, MR_SAMPLERS, SAMPLERS};
 use crate::exec::cpu::RunOptions;
 
 /// MMD and the energy distance cost O(n^2): they use at most this many points of each side.
@@ -237,6 +237,9 @@ pub fn run_one(
         (target.sample(particles, seed.wrapping_add(7)), 0.0, Vec::new())
     } else {
         let mut model = load_model(model_spec, target, process, options.condition)?;
+        registry::find(sampler)?
+            .supports(&process, &model.caps())
+            .map_err(|refusal| format!("{refusal}; {}", refusal.reason.cli_advice()))?;
         let mut plan = build(sampler, process, model.param(), options)?;
         let mut inputs = Vec::new();
         if options.exact_prior {
@@ -353,4 +356,14 @@ pub fn run(args: &SampleArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The samplers' list for `nde sample --help` and `nde compare --help`, from the registry.
+pub fn samplers_help() -> String {
+    let mut out = String::from("Samplers (or exact, which draws from the target itself):\n");
+    for sampler in registry::REGISTRY.iter() {
+        out.push_str(&format!("  {:<18} {} [{}]\n", sampler.name, sampler.summary, sampler.family.label()));
+    }
+    out.push_str("mala needs --model exact; dlg needs --model exact or --level-model; mr-em and mrs-* need --process mr.\n");
+    out
 }

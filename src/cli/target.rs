@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use super::files::read_text;
 use crate::core::data::{GaussianMixture, Point, ToyDataset};
 use crate::core::nn::weights;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use crate::core::train::level_classifier::LevelClassifier;
-use crate::core::train::objective::Parameterisation;
 
 /// The three arguments every sampling command takes.
 #[derive(clap::Args, Debug, Clone)]

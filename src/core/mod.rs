@@ -5,6 +5,7 @@ pub mod data;
 pub mod limits;
 pub mod metrics;
 pub mod nn;
+pub mod param;
 pub mod process;
 pub mod rng;
 pub mod sample;

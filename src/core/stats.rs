@@ -1,5 +1,25 @@
-//! Small statistics used by the tests and the metrics: the standard normal CDF and the
-//! Kolmogorov-Smirnov distance of a sample from a continuous distribution.
+//! Small statistics used by the tests and the metrics: the standard normal CDF, the
+//! Kolmogorov-Smirnov distance of a sample from a continuous distribution, and the one
+//! log-sum-exp every mixture, posterior and softmax uses.
+
+/// log sum_i exp(v_i) without overflow. All minus infinity (every weight zero) gives minus
+/// infinity rather than the NaN that subtracting the top would give; +inf or NaN pass through.
+pub fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let top = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return top;
+    }
+    top + values.map(|v| (v - top).exp()).sum::<f64>().ln()
+}
+
+/// Normalises log-weights in place so that their exponentials sum to one. When every weight
+/// is zero (all minus infinity) they stay as they are: there is no distribution to normalise.
+pub fn log_normalise(values: &mut [f64]) {
+    let norm = log_sum_exp(values.iter().copied());
+    if norm.is_finite() {
+        values.iter_mut().for_each(|v| *v -= norm);
+    }
+}
 
 /// Complementary error function, fractional error below 1.2e-7 everywhere
 /// (the Chebyshev-fitted form from Numerical Recipes, section 6.2).
@@ -61,5 +81,18 @@ mod tests {
         let mut xs: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
         let d = ks_statistic(&mut xs, |x| x);
         assert!((d - 0.5 / n as f64).abs() < 1e-12, "D = {d}");
+    }
+
+    #[test]
+    fn log_sum_exp_is_exact_and_guards_the_empty_distribution() {
+        let v = [1000.0, 1000.0 + 2f64.ln()];
+        assert!((log_sum_exp(v.iter().copied()) - (1000.0 + 3f64.ln())).abs() < 1e-12);
+        assert_eq!(log_sum_exp([f64::NEG_INFINITY; 3].iter().copied()), f64::NEG_INFINITY);
+        let mut zero = [f64::NEG_INFINITY; 2];
+        log_normalise(&mut zero);
+        assert!(zero.iter().all(|v| *v == f64::NEG_INFINITY), "no NaN from 0/0: {zero:?}");
+        let mut w = [0.0, 3f64.ln()];
+        log_normalise(&mut w);
+        assert!((w[0].exp() - 0.25).abs() < 1e-15 && (w[1].exp() - 0.75).abs() < 1e-15);
     }
 }

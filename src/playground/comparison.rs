@@ -154,37 +154,14 @@ impl PanelRun {
         self.evaluations / self.next.max(1) as f64
     }
 
-    /// Runs slices until `budget_ms` has passed (at least one slice), then, once every
-    /// particle is done, measures the quality against `reference`.
-    pub fn advance(&mut self, model: &mut dyn Model, reference: &[Point], budget_ms: f64, clock: &dyn Fn() -> f64) {
+    /// Runs slices of particles until `budget_ms` has passed (at least one slice). Once every
+    /// particle is done the run `awaits_quality`, which `measure` provides.
+    pub fn advance(&mut self, model: &mut dyn Model, budget_ms: f64, clock: &dyn Fn() -> f64) {
         if self.is_waiting() {
             return;
         }
         let start = clock();
-        let mut sliced = false;
-        while !self.is_done() {
-            if self.next == self.particles {
-                // The quality takes two frames of its own: SWD, then MMD.
-                if !sliced {
-                    match self.swd {
-                        None => self.swd = Some(quality_swd(reference, &self.positions, self.seed)),
-                        Some(swd) => {
-                            let mmd = quality_mmd(reference, &self.positions);
-                            // NaN or infinity never reaches the screen: say what happened.
-                            if swd.is_finite() && mmd.is_finite() {
-                                self.quality = Some(Quality { swd, mmd });
-                            } else {
-                                self.error = Some(format!(
-                                    "the quality is not a number (SWD {swd}, MMD {mmd}): the data or the samples are too far out"
-                                ));
-                            }
-                        }
-                    }
-                    self.elapsed_ms += clock() - start;
-                }
-                return;
-            }
-            sliced = true;
+        while !self.is_done() && self.next < self.particles {
             let count = self.chunk.min(self.particles - self.next);
             let traced = if self.keep_frames { (self.next..self.next + count).collect() } else { Vec::new() };
             let options = RunOptions { particles: count, seed: self.seed, traced, inputs: Vec::new() };
@@ -207,6 +184,30 @@ impl PanelRun {
             self.chunk = ((budget_ms / 3.0 / per_particle) as usize).clamp(1, 4096);
             if now - start >= budget_ms {
                 break;
+            }
+        }
+        self.elapsed_ms += clock() - start;
+    }
+
+    /// One stage of the quality against `reference` once every particle is done: the SWD on
+    /// the first call, the MMD on the second (each takes a good part of a frame).
+    pub fn measure(&mut self, reference: &[Point], clock: &dyn Fn() -> f64) {
+        if !self.awaits_quality() {
+            return;
+        }
+        let start = clock();
+        match self.swd {
+            None => self.swd = Some(quality_swd(reference, &self.positions, self.seed)),
+            Some(swd) => {
+                let mmd = quality_mmd(reference, &self.positions);
+                // NaN or infinity never reaches the screen: say what happened.
+                if swd.is_finite() && mmd.is_finite() {
+                    self.quality = Some(Quality { swd, mmd });
+                } else {
+                    self.error = Some(format!(
+                        "the quality is not a number (SWD {swd}, MMD {mmd}): the data or the samples are too far out"
+                    ));
+                }
             }
         }
         self.elapsed_ms += clock() - start;
@@ -281,10 +282,10 @@ mod tests {
 
     use super::*;
     use crate::core::data::GaussianMixture;
+    use crate::core::param::Parameterisation;
     use crate::core::process::Process;
     use crate::core::sample::model::ExactMixtureModel;
     use crate::core::sample::{build, SamplerOptions};
-    use crate::core::train::Parameterisation;
 
     fn exact() -> ExactMixtureModel {
         ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::vp())
@@ -319,7 +320,8 @@ mod tests {
             let clock = ticking(1.0);
             let mut calls = 0;
             while !sliced.is_done() {
-                sliced.advance(&mut exact(), &reference, 3.0, &clock);
+                sliced.advance(&mut exact(), 3.0, &clock);
+                sliced.measure(&reference, &clock);
                 calls += 1;
             }
             assert!(calls > 3, "{sampler}: the run was not sliced ({calls} calls)");
@@ -335,7 +337,8 @@ mod tests {
         let mut run = PanelRun::new(plan("ddim", 20), 400, 1, true);
         let reference = GaussianMixture::eight_gaussians().sample(400, 0);
         while !run.is_done() {
-            run.advance(&mut exact(), &reference, 1e9, &ticking(1.0));
+            run.advance(&mut exact(), 1e9, &ticking(1.0));
+            run.measure(&reference, &ticking(1.0));
         }
         assert_eq!(run.step_at(1.0), (20, 20));
         assert_eq!(run.frame_at(1.0), &run.positions[..]);
@@ -374,7 +377,8 @@ mod tests {
         let mut model = ExactMixtureModel::new(GaussianMixture::eight_gaussians(), Process::ve());
         let mut run = PanelRun::new(plan, 50, 0, true);
         let reference = GaussianMixture::eight_gaussians().sample(100, 0);
-        run.advance(&mut model, &reference, 1e9, &ticking(1.0));
+        run.advance(&mut model, 1e9, &ticking(1.0));
+        run.measure(&reference, &ticking(1.0));
         if let Some(e) = &run.error {
             assert!(e.contains("diverged"), "{e}");
         } else {

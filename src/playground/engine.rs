@@ -30,23 +30,6 @@ pub const SCRUB_ANIMATION_MS: f64 = 4000.0;
 /// How often running panels are repainted.
 const PROGRESS_PAINT_MS: f64 = 150.0;
 
-/// A model for `advance` calls that only measure quality (no particle is run).
-struct NoModel;
-
-impl Model for NoModel {
-    fn param(&self) -> Parameterisation {
-        Parameterisation::Eps
-    }
-    fn eval(&mut self, _: [f32; 2], _: f64) -> [f32; 2] {
-        unreachable!("quality needs no model")
-    }
-    fn eval_with_jacobian(&mut self, _: [f32; 2], _: f64) -> ([f32; 2], [[f32; 2]; 2]) {
-        unreachable!("quality needs no model")
-    }
-    fn data(&self) -> ModelData {
-        unreachable!("quality needs no model")
-    }
-}
 /// Most points an uploaded file may have (the same cap holds for `pts=` in a link).
 pub const MAX_UPLOAD_POINTS: usize = limits::UPLOAD_POINTS.max;
 
@@ -875,7 +858,6 @@ impl Engine {
             self.compute_field(clock());
             return true;
         }
-        let reference = &self.data;
         let needs_quality = self
             .panels
             .iter_mut()
@@ -883,7 +865,7 @@ impl Engine {
             .chain(self.sweep.iter_mut().map(|s| &mut s.run))
             .find(|r| r.awaits_quality());
         if let Some(run) = needs_quality {
-            run.advance(&mut NoModel, reference, budget_ms, clock);
+            run.measure(&self.data, clock);
             self.changed();
             return true;
         }
@@ -903,7 +885,6 @@ impl Engine {
         }
         if sampling {
             let left = (budget_ms - (clock() - start)).max(1.0);
-            let reference = &self.data;
             let model = self
                 .snapshot
                 .get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param));
@@ -914,7 +895,7 @@ impl Engine {
                 .chain(self.sweep.iter_mut().map(|s| &mut s.run))
                 .find(|r| !r.is_done() && !r.is_waiting());
             if let Some(run) = run {
-                run.advance(model, reference, left, clock);
+                run.advance(model, left, clock);
                 if let Some(e) = &run.error {
                     let message = format!("{}: {e}", run.plan.sampler);
                     self.errors.push(message);

@@ -4,11 +4,11 @@
 //! units, sigma_t * s(x, t), which stay O(1) at every t.
 
 use crate::core::data::{GaussianMixture, Point};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
 use crate::core::sample::model::Model;
 use crate::core::sample::plan::{quantity_coefficients, Quantity};
-use crate::core::train::Parameterisation;
 
 /// The page's view is [-EXTENT, EXTENT]^2 in data coordinates.
 pub const EXTENT: f64 = 4.5;

@@ -5,9 +5,9 @@
 
 use crate::core::data::ToyDataset;
 use crate::core::nn::{Activation, MlpConfig};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::{MR_SAMPLERS, SAMPLERS};
-use crate::core::train::Parameterisation;
 
 /// At most this many sampler panels side by side.
 pub const MAX_PANELS: usize = 4;

@@ -3,7 +3,8 @@
 //! running average) pauses training and rolls the weights back to the last good checkpoint.
 
 use crate::core::nn::adam::{Adam, Ema};
-use crate::core::train::{Parameterisation, Trainer};
+use crate::core::param::Parameterisation;
+use crate::core::train::Trainer;
 
 /// A loss this many times its running average is an explosion, not noise.
 pub const EXPLOSION_FACTOR: f64 = 20.0;

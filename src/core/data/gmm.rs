@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::limits;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
+use crate::core::stats::log_sum_exp;
 
 /// A mixture of 2D Gaussians with any weights, means and covariances.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,14 +285,6 @@ fn check_covariance(i: usize, cov: &Matrix2<f64>) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let top = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    if !top.is_finite() {
-        return top;
-    }
-    top + values.map(|v| (v - top).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::grid::time_grid;
 use super::options::{DlgIntegrator, SamplerOptions};
 use super::plan::{Plan, PlanBuilder, Quantity, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 /// Sweeps and Langevin step by default: at the former defaults (10 sweeps, eta 0.8) the chain
 /// plateaued at about 9x the metric floor on gmm8; eta 0.1 reaches the floor by about 200

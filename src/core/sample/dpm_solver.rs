@@ -7,8 +7,8 @@ use super::grid::time_grid;
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Multistep {

@@ -8,8 +8,8 @@ use super::grid::{time_grid, Schedule};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 pub fn edm_heun(process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
     check_process(&process, "edm-heun")?;

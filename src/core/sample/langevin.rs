@@ -5,8 +5,8 @@ use super::grid::{time_grid, T_EPS_SAMPLE};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 /// x <- x + eps s(x, t_eps) + sqrt(2 eps) z, from the prior, nfe steps.
 pub fn ula(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {

@@ -10,11 +10,11 @@ use super::grid::T_EPS_SAMPLE;
 use super::model::Model;
 use super::plan::{quantity_coefficients, Plan, PlanBuilder, Quantity, X};
 use crate::core::data::GaussianMixture;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::solve::ode::{integrate_adaptive, SolveStats};
 use crate::core::solve::pid::PidController;
 use crate::core::solve::tableau::ButcherTableau;
-use crate::core::train::objective::Parameterisation;
 
 /// The density assumed at t_max.
 #[derive(Debug, Clone, Copy)]

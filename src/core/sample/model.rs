@@ -4,9 +4,11 @@
 use crate::core::data::GaussianMixture;
 use crate::core::nn::batch::{BatchMlp, BatchWorkspace, BLOCK};
 use crate::core::nn::{Mlp, Workspace};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
+use crate::core::stats::log_normalise;
+use super::registry::ModelCaps;
 use crate::core::train::level_classifier::LevelClassifier;
-use crate::core::train::objective::Parameterisation;
 
 /// What to tell a user whose model has no noise-level posterior.
 pub const NO_LEVEL_POSTERIOR: &str = "dlg needs a noise-level posterior: use --model exact with a mixture target, \
@@ -15,6 +17,10 @@ pub const NO_LEVEL_POSTERIOR: &str = "dlg needs a noise-level posterior: use --m
 pub trait Model {
     /// What the raw output means.
     fn param(&self) -> Parameterisation;
+    /// What the model offers a sampler beyond its output (the registry's `supports` reads it).
+    fn caps(&self) -> ModelCaps {
+        ModelCaps::network(self.param())
+    }
     /// Called before a batch of evaluations at one time (lets the exact model cache p_t).
     fn prepare(&mut self, t: f64) {
         let _ = t;
@@ -53,13 +59,6 @@ pub enum ModelData {
     Mixture { mixture: GaussianMixture, condition: [f64; 2] },
     /// A trained network, its parameterisation, condition input and level classifier.
     Mlp { mlp: Mlp, param: Parameterisation, condition: [f32; 2], level_classifier: Option<LevelClassifier> },
-}
-
-/// Normalises log-weights in place (log-sum-exp).
-pub fn log_normalise(values: &mut [f64]) {
-    let top = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let norm = top + values.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
-    values.iter_mut().for_each(|v| *v -= norm);
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).
@@ -105,6 +104,9 @@ impl ExactMixtureModel {
 impl Model for ExactMixtureModel {
     fn param(&self) -> Parameterisation {
         Parameterisation::Score
+    }
+    fn caps(&self) -> ModelCaps {
+        ModelCaps { param: Parameterisation::Score, log_density: true, level_posterior: true }
     }
     fn prepare(&mut self, t: f64) {
         self.marginal(t);
@@ -166,6 +168,9 @@ impl MlpModel {
 impl Model for MlpModel {
     fn param(&self) -> Parameterisation {
         self.param
+    }
+    fn caps(&self) -> ModelCaps {
+        ModelCaps { level_posterior: self.level_classifier.is_some(), ..ModelCaps::network(self.param) }
     }
     fn eval(&mut self, x: [f32; 2], t: f64) -> [f32; 2] {
         self.mlp.eval(x, t as f32, self.condition, &mut self.ws)

@@ -8,8 +8,8 @@ use super::grid::{time_grid, time_grid_from, T_EPS_SAMPLE};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 fn builder(
     name: &str,

@@ -10,8 +10,8 @@ use super::grid::time_grid;
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, X};
 use super::reverse_sde::{init_prior, reverse_diffusion_step, transition};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 pub fn predictor_corrector(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {
     let mut b = PlanBuilder::new("pc", process, param);

@@ -7,9 +7,9 @@ use super::grid::{time_grid, T_EPS_SAMPLE};
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::solve::tableau::ButcherTableau;
-use crate::core::train::objective::Parameterisation;
 
 pub fn fixed_step(
     process: Process,

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::solve::tableau::ButcherTableau;
-use crate::core::train::objective::Parameterisation;
 
 pub type Reg = u8;
 

@@ -4,8 +4,8 @@
 use super::grid::time_grid;
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, X};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 /// The prior at t_max: N((1 - alpha) mu, sigma^2) (mu = 0 unless mean-reverting).
 pub fn init_prior(b: &mut PlanBuilder, mu: [f64; 2]) {

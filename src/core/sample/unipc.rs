@@ -7,8 +7,8 @@ use super::grid::time_grid;
 use super::options::SamplerOptions;
 use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::objective::Parameterisation;
 
 /// Solves the n x n system R rho = b (n <= 3) by elimination with partial pivoting.
 fn solve(r: &[[f64; 3]; 3], b: [f64; 3], n: usize) -> Vec<f64> {

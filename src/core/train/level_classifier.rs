@@ -14,6 +14,7 @@ use crate::core::nn::mlp::{forward_all, vjp, Mlp, MlpConfig, Workspace};
 use crate::core::nn::weights;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
+use crate::core::stats::log_sum_exp;
 
 /// The weights file's `meta.kind` for a classifier (a score model has none).
 pub const KIND: &str = "level-classifier";
@@ -41,7 +42,7 @@ impl LevelClassifier {
         let logits = self.mlp.eval_all(x, 0.0, [0.0; 2], ws);
         out.clear();
         out.extend(logits.iter().map(|v| f64::from(*v)));
-        crate::core::sample::model::log_normalise(out);
+        crate::core::stats::log_normalise(out);
     }
 
     /// Fails unless `times` are the levels this classifier was trained on.
@@ -136,11 +137,10 @@ impl LevelTrainer {
             config.features(x, 0.0, [0.0; 2], &mut features);
             let logits = forward_all(&config, &params, &features, &mut self.ws);
             // d(-log softmax_k)/d logits = softmax - onehot(k).
-            let top = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            let norm: f64 = logits.iter().map(|v| (v - top).exp()).sum();
-            total += top + norm.ln() - logits[k];
+            let log_norm = log_sum_exp(logits.iter().copied());
+            total += log_norm - logits[k];
             d_logits.clear();
-            d_logits.extend(logits.iter().map(|v| (v - top).exp() / norm));
+            d_logits.extend(logits.iter().map(|v| (v - log_norm).exp()));
             d_logits[k] -= 1.0;
             vjp(&config, &params, &self.ws, &d_logits, &mut grads, &mut grad_input);
         }
@@ -197,8 +197,7 @@ mod tests {
             trainer.classifier.log_posterior([x[0] as f32, x[1] as f32], &mut ws, &mut log_post);
             learned -= log_post[k];
             let logs: Vec<f64> = marginals.iter().map(|m| m.log_density(x)).collect();
-            let top = logs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            bayes -= logs[k] - top - logs.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
+            bayes -= logs[k] - log_sum_exp(logs.iter().copied());
         }
         let (learned, bayes) = (learned / n as f64, bayes / n as f64);
         assert!(first > bayes + 0.3, "the untrained loss {first} should be well above the Bayes loss {bayes}");

@@ -196,9 +196,9 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+    use crate::core::param::Parameterisation;
     use crate::core::process::Process;
     use crate::core::sample::{build, SamplerOptions};
-    use crate::core::train::objective::Parameterisation;
 
     /// Walking the headers visits every op once, segments tile the code, and every SkipIf
     /// resumes at the start of the op its count names.

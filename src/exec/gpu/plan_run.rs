@@ -13,10 +13,10 @@ use super::plan_code::{encode, EncodedPlan};
 use super::readback::read_bytes;
 use super::GpuError;
 use crate::core::nn::{Activation, MlpConfig};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
-use crate::core::train::objective::Parameterisation;
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::shader_source::composed;
 
