@@ -35,16 +35,16 @@ fn sigmoid(z: f32) -> f32 {
 
 fn activation_apply(kind: u32, z: f32) -> f32 {
     switch (kind) {
-        case 0u: {
+        case ACT_SILU: {
             return z * sigmoid(z);
         }
-        case 1u: {
+        case ACT_TANH: {
             return tanh(z);
         }
-        case 2u: {
+        case ACT_SOFTPLUS: {
             return max(z, 0.0) + log(1.0 + exp(-abs(z)));
         }
-        default: {
+        case ACT_RELU, default: {
             return max(z, 0.0);
         }
     }
@@ -52,18 +52,18 @@ fn activation_apply(kind: u32, z: f32) -> f32 {
 
 fn activation_derivative(kind: u32, z: f32) -> f32 {
     switch (kind) {
-        case 0u: {
+        case ACT_SILU: {
             let s = sigmoid(z);
             return s * (1.0 + z * (1.0 - s));
         }
-        case 1u: {
+        case ACT_TANH: {
             let t = tanh(z);
             return 1.0 - t * t;
         }
-        case 2u: {
+        case ACT_SOFTPLUS: {
             return sigmoid(z);
         }
-        default: {
+        case ACT_RELU, default: {
             return select(0.0, 1.0, z > 0.0);
         }
     }

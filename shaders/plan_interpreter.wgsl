@@ -395,13 +395,13 @@ fn run_adaptive(at: u32) -> bool {
 // What an op may spend, to decide before running it whether it fits the budget.
 fn op_cost(opcode: u32, at: u32) -> u32 {
     switch (opcode) {
-        case 2u, 6u, 7u, 8u: {
+        case OP_EVAL, OP_MALA_START, OP_MALA_STEP, OP_EVAL_AT_LEVEL: {
             return params.eval_cost + 4u;
         }
-        case 3u: {
+        case OP_AXPY: {
             return code[at + 2u] + 4u;
         }
-        case 9u: {
+        case OP_GIBBS_LEVEL: {
             if (params.has_classifier != 0u) {
                 return params.classifier_cost + 3u * code[at + 3u];
             }
@@ -415,18 +415,18 @@ fn op_cost(opcode: u32, at: u32) -> u32 {
 
 fn run_op(opcode: u32, at: u32) {
     switch (opcode) {
-        case 1u: {
+        case OP_INIT: {
             // INIT: into, counter, mean, std.
             let z = noise(code[at + 2u]);
             R[code[at + 1u]] = vec2<f32>(word_f32(at + 3u), word_f32(at + 4u)) + word_f32(at + 5u) * z;
         }
-        case 2u: {
+        case OP_EVAL: {
             // EVAL: at, into, t, out_scale, x_scale, offset, alpha, sigma.
             let x = R[code[at + 1u]];
             let out = model_out(x, word_f32(at + 3u), word_f32(at + 8u), word_f32(at + 9u));
             R[code[at + 2u]] = word_f32(at + 4u) * out + word_f32(at + 5u) * x + vec2<f32>(word_f32(at + 6u), word_f32(at + 7u));
         }
-        case 3u: {
+        case OP_AXPY: {
             // AXPY: into, terms, counter, noise, offset, (register, coefficient) x terms.
             let terms = code[at + 2u];
             var acc = vec2<f32>(word_f32(at + 5u), word_f32(at + 6u));
@@ -439,19 +439,19 @@ fn run_op(opcode: u32, at: u32) {
             }
             R[code[at + 1u]] = acc;
         }
-        case 4u: {
+        case OP_SNAPSHOT: {
             // SNAPSHOT: register, frame.
             if (particle < params.traced) {
                 frames[code[at + 2u] * params.traced + particle] = R[code[at + 1u]];
             }
         }
-        case 6u: {
+        case OP_MALA_START: {
             // MALA_START: x, score, logp, t, alpha, sigma.
             let s = score_and_log_density(R[code[at + 1u]], word_f32(at + 4u), word_f32(at + 5u), word_f32(at + 6u));
             R[code[at + 2u]] = s.score;
             R[code[at + 3u]] = vec2<f32>(s.log_density, 0.0);
         }
-        case 7u: {
+        case OP_MALA_STEP: {
             // MALA_STEP: x, score, logp, t, alpha, sigma, step, counter, accept_counter.
             let xr = code[at + 1u];
             let sr = code[at + 2u];
@@ -468,7 +468,7 @@ fn run_op(opcode: u32, at: u32) {
                 R[lr] = vec2<f32>(proposal.log_density, 0.0);
             }
         }
-        case 8u: {
+        case OP_EVAL_AT_LEVEL: {
             // EVAL_AT_LEVEL: at, level, into, count, then (t, out_scale, x_scale, alpha, sigma) x count.
             let count = code[at + 4u];
             let k = level_index(R[code[at + 2u]].x, count);
@@ -477,7 +477,7 @@ fn run_op(opcode: u32, at: u32) {
             let out = model_out(x, word_f32(c), word_f32(c + 3u), word_f32(c + 4u));
             R[code[at + 3u]] = word_f32(c + 1u) * out + word_f32(c + 2u) * x;
         }
-        case 9u: {
+        case OP_GIBBS_LEVEL: {
             // GIBBS_LEVEL: x, level, count, counter, argmax, then (t, alpha, sigma) x count.
             let x = R[code[at + 1u]];
             let count = code[at + 3u];
@@ -509,7 +509,7 @@ fn run_op(opcode: u32, at: u32) {
             }
             R[code[at + 2u]] = vec2<f32>(f32(chosen), 0.0);
         }
-        case 11u: {
+        case OP_LOAD_INPUT: {
             // LOAD_INPUT: into.
             R[code[at + 1u]] = inputs[particle - params.chunk_offset];
         }

@@ -37,19 +37,19 @@ fn cosine_angle(s: f32, t: f32) -> f32 {
 
 fn process_log_alpha(p: ProcessParams, t: f32) -> f32 {
     switch (p.kind) {
-        case 0u, 1u: {
+        case PROCESS_VP, PROCESS_SUBVP: {
             return -0.5 * beta_integral(p, t);
         }
-        case 2u: {
+        case PROCESS_VE: {
             return 0.0;
         }
-        case 3u: {
+        case PROCESS_COSINE: {
             return log(cos(cosine_angle(p.a, t))) - log(cos(cosine_angle(p.a, 0.0)));
         }
-        case 4u: {
+        case PROCESS_MR: {
             return -p.b * (1.0 - cos(HALF_PI * t));
         }
-        default: {
+        case PROCESS_RF, default: {
             return log(1.0 - t);
         }
     }
@@ -61,20 +61,20 @@ fn process_alpha(p: ProcessParams, t: f32) -> f32 {
 
 fn process_sigma(p: ProcessParams, t: f32) -> f32 {
     switch (p.kind) {
-        case 0u, 3u: {
+        case PROCESS_VP, PROCESS_COSINE: {
             return sqrt(-expm1(2.0 * process_log_alpha(p, t)));
         }
-        case 1u: {
+        case PROCESS_SUBVP: {
             return -expm1(2.0 * process_log_alpha(p, t));
         }
-        case 2u: {
+        case PROCESS_VE: {
             let ratio_sq = pow(p.b / p.a, 2.0 * t);
             return p.a * sqrt(max(ratio_sq - 1.0, 0.0));
         }
-        case 4u: {
+        case PROCESS_MR: {
             return p.a * sqrt(-expm1(2.0 * process_log_alpha(p, t)));
         }
-        default: {
+        case PROCESS_RF, default: {
             return t;
         }
     }
@@ -83,19 +83,19 @@ fn process_sigma(p: ProcessParams, t: f32) -> f32 {
 // k(t) of the drift f(x, t) = k(t) (x - mu).
 fn process_drift_coefficient(p: ProcessParams, t: f32) -> f32 {
     switch (p.kind) {
-        case 0u, 1u: {
+        case PROCESS_VP, PROCESS_SUBVP: {
             return -0.5 * (p.a + t * (p.b - p.a));
         }
-        case 2u: {
+        case PROCESS_VE: {
             return 0.0;
         }
-        case 3u: {
+        case PROCESS_COSINE: {
             return -HALF_PI / (1.0 + p.a) * tan(cosine_angle(p.a, t));
         }
-        case 4u: {
+        case PROCESS_MR: {
             return -p.b * HALF_PI * sin(HALF_PI * t);
         }
-        default: {
+        case PROCESS_RF, default: {
             return -1.0 / (1.0 - t);
         }
     }
@@ -104,24 +104,24 @@ fn process_drift_coefficient(p: ProcessParams, t: f32) -> f32 {
 // g(t)^2.
 fn process_diffusion_squared(p: ProcessParams, t: f32) -> f32 {
     switch (p.kind) {
-        case 0u: {
+        case PROCESS_VP: {
             return p.a + t * (p.b - p.a);
         }
-        case 1u: {
+        case PROCESS_SUBVP: {
             let beta = p.a + t * (p.b - p.a);
             return beta * -expm1(-2.0 * beta_integral(p, t));
         }
-        case 2u: {
+        case PROCESS_VE: {
             let sigma = p.a * pow(p.b / p.a, t);
             return 2.0 * sigma * sigma * log(p.b / p.a);
         }
-        case 3u: {
+        case PROCESS_COSINE: {
             return -2.0 * process_drift_coefficient(p, t);
         }
-        case 4u: {
+        case PROCESS_MR: {
             return -2.0 * p.a * p.a * process_drift_coefficient(p, t);
         }
-        default: {
+        case PROCESS_RF, default: {
             return 2.0 * t / (1.0 - t);
         }
     }
@@ -139,21 +139,21 @@ fn score_coefficients(param: u32, alpha: f32, sigma: f32) -> vec2<f32> {
     var slope = 1.0;
     var shift = 0.0;
     switch (param) {
-        case 0u: {
+        case PARAM_EPS: {
             slope = 1.0;
         }
-        case 1u: {
+        case PARAM_X0: {
             slope = -alpha / sigma;
             shift = 1.0 / sigma;
         }
-        case 2u: {
+        case PARAM_SCORE: {
             slope = -sigma;
         }
-        case 3u: {
+        case PARAM_V: {
             slope = alpha / (alpha * alpha + sigma * sigma);
             shift = sigma / (alpha * alpha + sigma * sigma);
         }
-        default: {
+        case PARAM_FLOW, default: {
             slope = alpha / (alpha + sigma);
             shift = 1.0 / (alpha + sigma);
         }

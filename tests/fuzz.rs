@@ -27,8 +27,8 @@ use nde_playground::core::rng::RngStream;
 use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use nde_playground::core::sample::{build, SamplerOptions, MR_SAMPLERS, SAMPLERS};
 use nde_playground::exec::cpu::{run_plan, RunOptions};
-use nde_playground::playground::engine::Engine;
-use nde_playground::playground::settings::{samplers_for, Settings};
+use nde_playground::playground::diffusion::engine::Engine;
+use nde_playground::playground::diffusion::settings::{samplers_for, Settings};
 
 /// Inputs per parser and run; FUZZ_INPUTS overrides it (a longer local campaign, or a quick look).
 fn inputs_per_parser() -> usize {
@@ -261,11 +261,9 @@ fn share_links() {
         assert!(settings.check_model().is_ok(), "{label}: {settings:?}");
         assert!(settings.check_step_cost().is_ok(), "{label}: {settings:?}");
         for panel in &settings.panels {
-            assert!(samplers_for(&settings.process).contains(&panel.sampler.as_str()), "{label}");
+            assert!(samplers_for(&settings.process, settings.param).contains(&panel.sampler), "{label}");
             let options = SamplerOptions { nfe: panel.nfe, ..SamplerOptions::default() };
-            let process = Process::from_name(&settings.process).unwrap();
-            let param = Parameterisation::from_name(&settings.param).unwrap();
-            build(&panel.sampler, process, param, &options).unwrap_or_else(|e| panic!("{label}: {e}"));
+            panel.sampler.build(settings.process, settings.param, &options).unwrap_or_else(|e| panic!("{label}: {e}"));
         }
         // The page itself from every 200th link: it opens, ticks and never panics.
         if case % 200 == 0 {
@@ -283,7 +281,11 @@ fn share_links() {
             });
             // A NaN in a message can only be the visitor's own text, echoed.
             let typed_nan = link.to_lowercase().contains("nan");
-            assert!(typed_nan || engine.errors.iter().all(|e| !e.contains("NaN")), "{label}: {:?}", engine.errors);
+            assert!(
+                typed_nan || engine.status.errors.iter().all(|e| !e.contains("NaN")),
+                "{label}: {:?}",
+                engine.status.errors
+            );
             for run in engine.panels.iter().filter_map(|p| p.run.as_ref()) {
                 if let Some(q) = &run.quality {
                     assert!(q.swd.is_finite() && q.mmd.is_finite(), "{label}");

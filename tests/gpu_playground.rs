@@ -8,8 +8,8 @@ mod common;
 
 use nde_playground::exec::agreement::PARTICLE_TOLERANCE;
 use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
-use nde_playground::playground::engine::Engine;
-use nde_playground::playground::settings::Settings;
+use nde_playground::playground::diffusion::engine::Engine;
+use nde_playground::playground::diffusion::settings::Settings;
 
 #[test]
 fn the_page_runs_its_panels_on_the_gpu() {
@@ -47,7 +47,7 @@ fn the_page_runs_its_panels_on_the_gpu() {
             break;
         }
     }
-    assert!(page.errors.is_empty(), "{:?}", page.errors);
+    assert!(page.status.errors.is_empty(), "{:?}", page.status.errors);
     for (c, g) in cpu.panels.iter().zip(&page.panels) {
         let (c, g) = (c.run.as_ref().unwrap(), g.run.as_ref().unwrap());
         let worst = c

@@ -6,8 +6,12 @@
 
 use std::time::Instant;
 
-use nde_playground::playground::engine::Engine;
-use nde_playground::playground::settings::{Settings, Start};
+use nde_playground::core::data::ToyDataset;
+use nde_playground::core::param::Parameterisation;
+use nde_playground::core::process::Process;
+use nde_playground::core::sample::registry;
+use nde_playground::playground::diffusion::engine::Engine;
+use nde_playground::playground::diffusion::settings::{DataChoice, Settings, Start};
 
 fn clock() -> impl Fn() -> f64 {
     let start = Instant::now();
@@ -32,12 +36,12 @@ fn the_page_opens_ready_with_the_shipped_model() {
     let mut engine = Engine::new(Settings::default(), vec![]);
     assert!(engine.default_model_fits());
     settle(&mut engine, 5000);
-    assert!(engine.errors.is_empty(), "{:?}", engine.errors);
+    assert!(engine.status.errors.is_empty(), "{:?}", engine.status.errors);
     assert_eq!(engine.panels.len(), 2);
     for panel in &engine.panels {
         let run = panel.run.as_ref().expect("the samplers run on load");
         let q = run.quality.expect("and finish");
-        assert!(q.swd < 0.25, "{}: SWD {} with the shipped model", panel.settings.sampler, q.swd);
+        assert!(q.swd < 0.25, "{}: SWD {} with the shipped model", panel.settings.sampler.name, q.swd);
         assert_eq!(run.positions.len(), Settings::default().particles);
     }
     assert_eq!(engine.sweep.len(), 2 * 5);
@@ -51,7 +55,7 @@ fn the_page_opens_ready_with_the_shipped_model() {
 fn a_shared_link_replays_the_same_training() {
     let settings = Settings {
         start: Start::Fresh,
-        dataset: "moons".into(),
+        dataset: DataChoice::Toy(ToyDataset::Moons),
         noise: 0.05,
         width: 16,
         depth: 2,
@@ -85,7 +89,11 @@ fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
     assert!(Engine::replay_seconds(&settings) > 3600.0);
     let mut engine = Engine::new(settings, problems);
     assert_eq!(engine.replay_pending, Some(1_000_000));
-    assert!(engine.notices.iter().any(|e| e.contains("press Replay") && e.contains(" h")), "{:?}", engine.notices);
+    assert!(
+        engine.status.notices.iter().any(|e| e.contains("press Replay") && e.contains(" h")),
+        "{:?}",
+        engine.status.notices
+    );
     // It opens at once with the settings (no replay in the first frames), and the link still
     // records the steps, so passing it on loses nothing.
     let clock = clock();
@@ -115,7 +123,7 @@ fn a_bad_link_opens_the_defaults_with_a_message_never_a_panic() {
         assert!(!problems.is_empty(), "{link}");
         let engine = Engine::new(settings, problems);
         assert_eq!(engine.settings.width, Settings::default().width, "{link}");
-        assert!(!engine.errors.is_empty(), "{link}");
+        assert!(!engine.status.errors.is_empty(), "{link}");
     }
 }
 
@@ -155,7 +163,7 @@ fn a_diverging_run_pauses_and_rolls_back() {
         }
     }
     assert!(!engine.playing, "training at lr 10 was never stopped");
-    let message = engine.errors.last().expect("a message says why");
+    let message = engine.status.errors.last().expect("a message says why");
     assert!(message.contains("diverged") && message.contains("Rolled back"), "{message}");
     assert!(engine.session.trainer.mlp.params.iter().all(|p| p.is_finite()));
     assert!(engine.set_learning_rate("abc").unwrap_err().contains("not a number"));
@@ -169,9 +177,9 @@ fn a_bad_csv_names_the_line_and_changes_nothing() {
     let error = engine.load_csv("bad.csv", "x,y\n1,2\n3,oops\n").unwrap_err();
     assert!(error.contains("bad.csv") && error.contains("line 3") && error.contains("oops"), "{error}");
     assert_eq!(engine.data, before);
-    assert_eq!(engine.settings.dataset, "gmm8");
+    assert_eq!(engine.settings.dataset, Settings::default().dataset);
     engine.load_csv("good.csv", "x,y\n1,2\n3,4\n-1,0.5\n").unwrap();
-    assert_eq!(engine.settings.dataset, "custom");
+    assert_eq!(engine.settings.dataset, DataChoice::Custom);
     assert_eq!(engine.data, vec![[1.0, 2.0], [3.0, 4.0], [-1.0, 0.5]]);
     assert_eq!(engine.settings.start, Start::Fresh, "the shipped model was not trained on these points");
     // And the link carries the points.
@@ -185,7 +193,7 @@ fn drawing_makes_a_custom_set() {
     let mut engine = Engine::new(Settings::default(), vec![]);
     engine.draw_point([1.0, 1.0]);
     engine.draw_point([-1.0, 2.0]);
-    assert_eq!(engine.settings.dataset, "custom");
+    assert_eq!(engine.settings.dataset, DataChoice::Custom);
     assert_eq!(engine.data.len(), 2);
 }
 
@@ -223,11 +231,17 @@ fn weights_export_and_import_round_trip_and_bad_files_are_refused() {
 #[test]
 fn model_changes_keep_only_panels_that_still_run() {
     let mut engine = Engine::new(Settings::default(), vec![]);
-    engine.set_model("process", "rf").unwrap();
-    assert_eq!(engine.settings.param, "flow");
-    assert_eq!(engine.panels.len(), 1, "em cannot run a flow; dpmpp-2m can");
+    engine.add_panel().unwrap();
+    engine.set_panel_sampler(2, registry::find("edm-heun").unwrap()).unwrap();
+    engine.set_process(Process::RectifiedFlow).unwrap();
+    assert_eq!(engine.settings.param, Parameterisation::Flow);
+    let left: Vec<&str> = engine.panels.iter().map(|p| p.settings.sampler.name).collect();
+    assert_eq!(left, ["em", "dpmpp-2m"], "edm-heun's sigma~ form needs a diffusion; em and dpmpp-2m run a flow");
+    assert!(engine.status.notices.iter().any(|n| n.contains("removed 1 panel")), "{:?}", engine.status.notices);
+    let refusal = engine.set_panel_sampler(0, registry::find("edm-heun").unwrap()).unwrap_err();
+    assert!(refusal.contains("diffusions"), "{refusal}");
     assert!(!engine.default_model_fits());
-    assert!(engine.set_model("width", "100000").is_err());
+    assert!(engine.set_width("100000").is_err());
     assert!(engine.add_panel().is_ok());
     assert!(engine.set_panel_nfe(0, "0").unwrap_err().contains("must be between"));
 }
@@ -257,9 +271,9 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
         handed.finish_gpu_job(job.id, result, 1.0);
     }
     assert!(
-        handed.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")),
+        handed.status.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")),
         "{:?}",
-        handed.errors
+        handed.status.errors
     );
     settle(&mut handed, 5000);
     // Sliced and whole runs batch the network differently (its tiled pass rounds a little
@@ -290,7 +304,10 @@ fn the_scrubber_plays_through_the_steps_and_stops_at_the_end() {
     now.set(1000.0);
     engine.tick(5.0, &clock);
     let quarter = engine.settings.scrub;
-    assert!((quarter - 1000.0 / nde_playground::playground::engine::SCRUB_ANIMATION_MS).abs() < 1e-9, "{quarter}");
+    assert!(
+        (quarter - 1000.0 / nde_playground::playground::diffusion::engine::SCRUB_ANIMATION_MS).abs() < 1e-9,
+        "{quarter}"
+    );
     now.set(1e6);
     engine.tick(5.0, &clock);
     assert_eq!(engine.settings.scrub, 1.0);

@@ -364,6 +364,8 @@ pub fn samplers_help() -> String {
     for sampler in registry::REGISTRY.iter() {
         out.push_str(&format!("  {:<18} {} [{}]\n", sampler.name, sampler.summary, sampler.family.label()));
     }
-    out.push_str("mala needs --model exact; dlg needs --model exact or --level-model; mr-em and mrs-* need --process mr.\n");
+    out.push_str(
+        "mala needs --model exact; dlg needs --model exact or --level-model; mr-em and mrs-* need --process mr.\n",
+    );
     out
 }

@@ -1,8 +1,7 @@
-//! The playground page's model: plain state and the work it schedules, with no DOM in it, so
-//! that native tests drive everything the page does. `ui` only draws this and forwards events.
+//! The playground page's model, with no DOM in it: the shell (which lab is open, its part
+//! of the address, the messages every lab shows) and the labs, each a DOM-free state module
+//! tested natively. `ui` only draws these and forwards events.
 
-pub mod comparison;
-pub mod engine;
-pub mod field;
-pub mod settings;
-pub mod training;
+pub mod diffusion;
+pub mod labs;
+pub mod shell;

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::playground::engine::Engine;
+use crate::playground::diffusion::Engine;
 
 /// Runs an action on the engine, shows its error (if any) in the banner and re-renders.
 #[derive(Clone)]
@@ -26,7 +26,7 @@ impl Act {
         let result = action(&mut self.engine.borrow_mut());
         let ok = result.is_ok();
         if let Err(message) = result {
-            self.engine.borrow_mut().errors.push(message);
+            self.engine.borrow_mut().report(message);
         }
         self.update.force_update();
         ok
@@ -48,6 +48,14 @@ impl Act {
                     None => Ok(()),
                 });
             });
+        })
+    }
+
+    /// A change handler (a checkbox), for an action that needs no value.
+    pub fn on_change(&self, action: impl Fn(&mut Engine) -> Result<(), String> + 'static) -> Callback<Event> {
+        let act = self.clone();
+        Callback::from(move |_| {
+            act.run(&action);
         })
     }
 
@@ -157,11 +165,32 @@ pub fn input_with_id(
     }
 }
 
-/// A drop-down committed on change.
+/// One entry of a drop-down: its value, its label, and why it cannot be chosen here (shown
+/// disabled, with the reason as its tooltip), if it cannot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub refused: Option<String>,
+}
+
+impl Choice {
+    pub fn new(value: &str, label: &str) -> Self {
+        Choice { value: value.to_string(), label: label.to_string(), refused: None }
+    }
+
+    /// Choices whose value is also their label.
+    pub fn plain<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Choice> {
+        names.into_iter().map(|n| Choice::new(n, n)).collect()
+    }
+}
+
+/// A drop-down committed on change. The select's text is parsed into a typed value by
+/// `action` (the edge where the page's strings become the engine's types).
 pub fn select(
     act: &Act,
     label: &str,
-    options: &[(&str, &str)],
+    options: &[Choice],
     selected: &str,
     testid: Option<&str>,
     action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
@@ -176,8 +205,9 @@ pub fn select(
         <label class="field">
             <span>{ label }</span>
             <select data-testid={testid.map(str::to_string)} aria-label={label.to_string()} {onchange}>
-                { for options.iter().map(|(value, text)| html! {
-                    <option value={value.to_string()} selected={*value == selected}>{ *text }</option>
+                { for options.iter().map(|c| html! {
+                    <option value={c.value.clone()} selected={c.value == selected} disabled={c.refused.is_some()}
+                        title={c.refused.clone()}>{ c.label.clone() }</option>
                 }) }
             </select>
         </label>

@@ -1,13 +1,15 @@
-//! The page (wasm only): Yew components over pure state. Components stay thin; what can
-//! be computed without the DOM lives in `core` or `exec` and is tested natively.
+//! The page (wasm only): a shell around the labs, each lab thin Yew components over its
+//! DOM-free state in `playground`. What can be computed without the DOM lives in `core`,
+//! `exec` or `playground` and is tested natively.
 
 mod app;
 mod backend_badge;
 mod browser;
-mod charts;
 mod controls;
 mod detect_backend;
-mod paint;
+mod diffusion;
+mod frame_loop;
+mod gpu_runner;
 mod panic_page;
 
 pub use detect_backend::detect_backend;

@@ -294,6 +294,7 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     });
     const original = await state(page);
     const originalSwd = await waitForMetrics(page);
+    record(`${name}: the share link names its lab`, new URL(link).searchParams.get('lab') === 'diffusion' && new URL(page.url()).searchParams.get('lab') === 'diffusion', `${link.slice(0, 80)} | address ${page.url().slice(0, 80)}`);
     const shared = await context.newPage();
     await shared.goto(link, { waitUntil: 'load' });
     // A link whose replay would take more than about 10 s waits for the visitor to start it.
@@ -349,7 +350,7 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     await runSamplers(page);
     const compared = await waitForMetrics(page);
     const rows = await page.locator('[data-testid="metrics-table"] tbody tr').allTextContents();
-    record(`${name}: two samplers compared`, rows.length === 2 && rows[0].startsWith('ddim') && rows[1].startsWith('pf-heun') && compared.every(Number.isFinite), rows.join(' | '));
+    record(`${name}: two samplers compared`, rows.length === 2 && rows[0].startsWith('DDIM') && rows[1].startsWith('PF-ODE Heun') && compared.every(Number.isFinite), rows.join(' | '));
     await page.waitForFunction(() => {
       const c = document.querySelector('[data-testid="quality-chart"]');
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -509,9 +510,40 @@ async function hostileLinksCase(baseUrl) {
       if (query.includes('steps=1000000')) await page.screenshot({ path: path.join(shotDir, 'replay-offered.png'), fullPage: true });
       await page.close();
     }
+    await labLinksCase(browser, baseUrl);
   } finally {
     await browser.close();
   }
+}
+
+// The shell's part of the address: `?lab=diffusion&...` opens the lab, a link made before
+// there were labs (no `lab=`) opens the same view, and an unknown lab is named in a message.
+async function labLinksCase(browser, baseUrl) {
+  const view = async (page) => ({
+    dataset: await page.getByTestId('dataset-select').inputValue(),
+    process: await page.getByTestId('process-select').inputValue(),
+    samplers: await page.getByTestId('sampler-select').evaluateAll((s) => s.map((e) => e.value).join(',')),
+    nfe: await page.getByTestId('nfe-input').evaluateAll((s) => s.map((e) => e.value).join(',')),
+    tab: await page.locator('[role="tab"][aria-selected="true"]').allTextContents(),
+  });
+  const query = 'data=moons&process=cosine&samplers=ancestral:12,pf-heun:8';
+  const opened = {};
+  for (const [label, url] of [['new', `${baseUrl}?lab=diffusion&${query}`], ['old', `${baseUrl}?${query}`], ['unknown', `${baseUrl}?lab=nosuch&${query}`]]) {
+    const { page } = await openPage(browser, url);
+    await page.getByTestId('dataset-select').waitFor({ state: 'visible', timeout: 30_000 });
+    opened[label] = await view(page);
+    const address = new URL(page.url()).searchParams.get('lab');
+    const banner = label === 'unknown' ? await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => '') : '';
+    opened[label].address = address;
+    opened[label].banner = banner;
+    if (label === 'old') await page.screenshot({ path: path.join(shotDir, 'old-link.png'), fullPage: true });
+    await page.close();
+  }
+  const expected = { dataset: 'moons', process: 'cosine', samplers: 'ancestral,pf-heun', nfe: '12,8', tab: ['Diffusion'] };
+  const matches = (v) => Object.entries(expected).every(([k, x]) => JSON.stringify(v[k]) === JSON.stringify(x));
+  record('?lab=diffusion opens the diffusion lab with its settings', matches(opened.new) && opened.new.address === 'diffusion', JSON.stringify(opened.new));
+  record('an old link (no lab=) opens the same view and gains lab=diffusion', matches(opened.old) && opened.old.address === 'diffusion', JSON.stringify(opened.old));
+  record('an unknown lab is named and the default lab opens with the rest', matches(opened.unknown) && /nosuch/.test(opened.unknown.banner), JSON.stringify(opened.unknown).slice(0, 200));
 }
 
 async function panicCase(baseUrl) {

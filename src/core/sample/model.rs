@@ -1,13 +1,13 @@
 //! What a plan evaluates: the trained MLP, or a Gaussian mixture's exact score (the oracle
 //! that makes every sampler testable against the truth).
 
+use super::registry::ModelCaps;
 use crate::core::data::GaussianMixture;
 use crate::core::nn::batch::{BatchMlp, BatchWorkspace, BLOCK};
 use crate::core::nn::{Mlp, Workspace};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::stats::log_normalise;
-use super::registry::ModelCaps;
 use crate::core::train::level_classifier::LevelClassifier;
 
 /// What to tell a user whose model has no noise-level posterior.

@@ -151,13 +151,23 @@ enum Processes {
 /// One sampler.
 #[derive(Debug)]
 pub struct Sampler {
+    /// Its name on the command line and in links.
     pub name: &'static str,
+    /// Its name for people (the page's menus and legends).
+    pub title: &'static str,
     pub family: Family,
     /// A line for the help and the page's tooltips.
     pub summary: &'static str,
     processes: Processes,
     needs: Needs,
     builder: Builder,
+}
+
+/// Samplers are the registry's statics: two are the same when their names are.
+impl PartialEq for Sampler {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
 }
 
 impl Sampler {
@@ -206,13 +216,14 @@ impl Sampler {
 
 const fn sampler(
     name: &'static str,
+    title: &'static str,
     family: Family,
     summary: &'static str,
     processes: Processes,
     needs: Needs,
     builder: Builder,
 ) -> Sampler {
-    Sampler { name, family, summary, processes, needs, builder }
+    Sampler { name, title, family, summary, processes, needs, builder }
 }
 
 use Family::*;
@@ -220,11 +231,18 @@ use Processes::*;
 
 /// Every sampler, in the order menus and help list them.
 pub static REGISTRY: [Sampler; 26] = [
-    sampler("em", ReverseSde, "Euler-Maruyama on the reverse SDE", Unconditional, Needs::Nothing, |p, m, o| {
-        Ok(reverse_sde::euler_maruyama(p, m, o))
-    }),
+    sampler(
+        "em",
+        "Euler–Maruyama",
+        ReverseSde,
+        "Euler-Maruyama on the reverse SDE",
+        Unconditional,
+        Needs::Nothing,
+        |p, m, o| Ok(reverse_sde::euler_maruyama(p, m, o)),
+    ),
     sampler(
         "reverse-diffusion",
+        "Reverse diffusion",
         ReverseSde,
         "the reverse-diffusion predictor of score_sde",
         Unconditional,
@@ -233,6 +251,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "ancestral",
+        "Ancestral (DDPM)",
         ReverseSde,
         "ancestral sampling (DDPM / SMLD steps)",
         VpCosineVe,
@@ -241,6 +260,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "pc",
+        "Predictor–corrector",
         ReverseSde,
         "predictor-corrector: reverse diffusion plus Langevin corrector steps",
         Unconditional,
@@ -249,6 +269,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "pf-euler",
+        "PF-ODE Euler",
         ProbabilityFlow,
         "Euler on the probability-flow ODE",
         Unconditional,
@@ -257,6 +278,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "pf-heun",
+        "PF-ODE Heun",
         ProbabilityFlow,
         "Heun on the probability-flow ODE",
         Unconditional,
@@ -265,6 +287,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "pf-rk4",
+        "PF-ODE RK4",
         ProbabilityFlow,
         "classical Runge-Kutta 4 on the probability-flow ODE",
         Unconditional,
@@ -273,6 +296,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "pf-dopri5",
+        "PF-ODE Dopri5 (adaptive)",
         ProbabilityFlow,
         "adaptive Dormand-Prince 5(4) on the probability-flow ODE",
         Unconditional,
@@ -281,17 +305,25 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "ddim",
+        "DDIM",
         Exponential,
         "DDIM (eta 0: the first-order exponential integrator)",
         Unconditional,
         Needs::Nothing,
         |p, m, o| Ok(ddim::ddim(p, m, o)),
     ),
-    sampler("dpm-solver-1", Exponential, "DPM-Solver, first order", Unconditional, Needs::Nothing, |p, m, o| {
-        dpm_solver::dpm_solver_singlestep(p, m, 1, o)
-    }),
+    sampler(
+        "dpm-solver-1",
+        "DPM-Solver-1",
+        Exponential,
+        "DPM-Solver, first order",
+        Unconditional,
+        Needs::Nothing,
+        |p, m, o| dpm_solver::dpm_solver_singlestep(p, m, 1, o),
+    ),
     sampler(
         "dpm-solver-2",
+        "DPM-Solver-2",
         Exponential,
         "DPM-Solver, second order singlestep",
         Unconditional,
@@ -300,6 +332,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dpm-solver-3",
+        "DPM-Solver-3",
         Exponential,
         "DPM-Solver, third order singlestep",
         Unconditional,
@@ -308,6 +341,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dpmpp-2m",
+        "DPM-Solver++ 2M",
         Exponential,
         "DPM-Solver++ 2M (multistep, data prediction)",
         Unconditional,
@@ -316,6 +350,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dpmpp-3m",
+        "DPM-Solver++ 3M",
         Exponential,
         "DPM-Solver++ 3M as the reference writes it (order 2 in practice)",
         Unconditional,
@@ -324,6 +359,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dpmpp-3m-order3",
+        "DPM-Solver++ 3M (order 3)",
         Exponential,
         "DPM-Solver++ 3M with the full second difference (order 3)",
         Unconditional,
@@ -332,15 +368,25 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dpmpp-2m-sde",
+        "DPM-Solver++ 2M SDE",
         ReverseSde,
         "DPM-Solver++ 2M SDE (stochastic multistep)",
         Unconditional,
         Needs::Nothing,
         |p, m, o| Ok(dpm_solver::dpmpp_multistep(p, m, dpm_solver::Multistep::TwoMSde, o)),
     ),
-    sampler("unipc", Exponential, "UniPC predictor-corrector, orders 1-3", Unconditional, Needs::Nothing, unipc::unipc),
+    sampler(
+        "unipc",
+        "UniPC",
+        Exponential,
+        "UniPC predictor-corrector, orders 1-3",
+        Unconditional,
+        Needs::Nothing,
+        unipc::unipc,
+    ),
     sampler(
         "edm-heun",
+        "EDM Heun",
         Exponential,
         "EDM Heun (Karras levels, optional churn)",
         NotFlow,
@@ -349,6 +395,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "ula",
+        "Unadjusted Langevin",
         Mcmc,
         "unadjusted Langevin at the smallest noise level",
         Unconditional,
@@ -357,6 +404,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "annealed-langevin",
+        "Annealed Langevin",
         Mcmc,
         "annealed Langevin dynamics across the noise levels",
         Unconditional,
@@ -365,6 +413,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "mala",
+        "MALA",
         Mcmc,
         "Metropolis-adjusted Langevin on the data density",
         Unconditional,
@@ -373,6 +422,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "dlg",
+        "Denoising Langevin Gibbs",
         Mcmc,
         "Denoising Langevin Gibbs, then an integrator from each particle's level",
         NotFlow,
@@ -381,6 +431,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "mr-em",
+        "MR Euler–Maruyama",
         Family::MeanReverting,
         "Euler-Maruyama on the mean-reverting reverse SDE",
         Processes::OnlyMeanReverting,
@@ -389,6 +440,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "mrs-ode",
+        "MR Sampler ODE",
         Family::MeanReverting,
         "MR Sampler, ODE with data prediction",
         Processes::OnlyMeanReverting,
@@ -397,6 +449,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "mrs-ode-noise",
+        "MR Sampler ODE (noise)",
         Family::MeanReverting,
         "MR Sampler, ODE with noise prediction",
         Processes::OnlyMeanReverting,
@@ -405,6 +458,7 @@ pub static REGISTRY: [Sampler; 26] = [
     ),
     sampler(
         "mrs-sde",
+        "MR Sampler SDE",
         Family::MeanReverting,
         "MR Sampler, SDE with data prediction",
         Processes::OnlyMeanReverting,

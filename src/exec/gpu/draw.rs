@@ -23,6 +23,16 @@ struct ViewUniform {
     padding: [f32; 2],
 }
 
+/// `ViewUniform`'s layout, for the check against `View` in the shader.
+pub(crate) fn view_layout() -> super::abi::HostLayout {
+    super::abi::layout!(
+        "draw.wgsl",
+        "View",
+        ViewUniform,
+        [centre, half_extent, point_size, field_size, particle_color, trajectory_color, field_min, field_max, padding]
+    )
+}
+
 /// A scalar field on a grid over the view: `values[row * columns + column]`, row 0 at the
 /// bottom of the view.
 #[derive(Debug, Clone, PartialEq)]

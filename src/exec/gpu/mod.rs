@@ -2,6 +2,7 @@
 //! natively, and the kernels. Kernels are written as pure `execute_*` functions over a
 //! `(device, queue)` pair so that tests can pass their own device.
 
+pub mod abi;
 pub mod context;
 pub mod draw;
 pub mod error;

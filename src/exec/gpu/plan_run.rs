@@ -9,12 +9,12 @@
 
 use wgpu::util::DeviceExt;
 
+use super::abi::{mlp_shape, param_code, process_code, RunParams};
 use super::plan_code::{encode, EncodedPlan};
 use super::readback::read_bytes;
 use super::GpuError;
-use crate::core::nn::{Activation, MlpConfig};
+use crate::core::nn::MlpConfig;
 use crate::core::param::Parameterisation;
-use crate::core::process::Process;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
 use crate::exec::cpu::{RunOptions, RunResult};
@@ -25,52 +25,6 @@ const WORKGROUP_SIZE: u32 = 64;
 const REGISTER_BYTES: u64 = 8;
 /// Bytes per particle of progress: three vec4<u32>.
 const PROGRESS_BYTES: u64 = 48;
-
-/// Mirrors `MlpShape` in shaders/mlp.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct MlpShape {
-    base: u32,
-    width: u32,
-    depth: u32,
-    activation: u32,
-    frequencies: u32,
-    condition_dim: u32,
-    outputs: u32,
-    input_dim: u32,
-}
-
-/// Mirrors `RunParams` in shaders/plan_interpreter.wgsl (160 bytes).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct RunParams {
-    chunk_offset: u32,
-    chunk_particles: u32,
-    row_length: u32,
-    registers: u32,
-    seed_lo: u32,
-    seed_hi: u32,
-    code_start: u32,
-    code_end: u32,
-    traced: u32,
-    model_kind: u32,
-    param: u32,
-    process_kind: u32,
-    process_a: f32,
-    process_b: f32,
-    condition_x: f32,
-    condition_y: f32,
-    mlp: MlpShape,
-    classifier: MlpShape,
-    mixture_base: u32,
-    mixture_components: u32,
-    has_classifier: u32,
-    work_budget: u32,
-    eval_cost: u32,
-    classifier_cost: u32,
-    padding0: u32,
-    padding1: u32,
-}
 
 /// How much work one dispatch may do per particle, in the shader's units (about one per loop
 /// iteration; see plan_interpreter.wgsl).
@@ -106,46 +60,6 @@ pub fn mlp_eval_cost(config: &MlpConfig) -> u32 {
 /// The mixture's passes over its components (the maximum, then the sums).
 pub fn mixture_eval_cost(components: usize) -> u32 {
     (6 * components + 40) as u32
-}
-
-fn mlp_shape(config: &MlpConfig, base: usize) -> MlpShape {
-    MlpShape {
-        base: base as u32,
-        width: config.width as u32,
-        depth: config.depth as u32,
-        activation: match config.activation {
-            Activation::Silu => 0,
-            Activation::Tanh => 1,
-            Activation::Softplus => 2,
-            Activation::Relu => 3,
-        },
-        frequencies: config.time_frequencies as u32,
-        condition_dim: config.condition_dim as u32,
-        outputs: config.outputs as u32,
-        input_dim: config.input_dim() as u32,
-    }
-}
-
-fn param_code(param: Parameterisation) -> u32 {
-    match param {
-        Parameterisation::Eps => 0,
-        Parameterisation::X0 => 1,
-        Parameterisation::Score => 2,
-        Parameterisation::V => 3,
-        Parameterisation::Flow => 4,
-    }
-}
-
-/// (kind, a, b) of shaders/process.wgsl.
-fn process_code(process: &Process) -> (u32, f32, f32) {
-    match *process {
-        Process::Vp { beta_min, beta_max } => (0, beta_min as f32, beta_max as f32),
-        Process::SubVp { beta_min, beta_max } => (1, beta_min as f32, beta_max as f32),
-        Process::Ve { sigma_min, sigma_max } => (2, sigma_min as f32, sigma_max as f32),
-        Process::CosineVp { s } => (3, s as f32, 0.0),
-        Process::MeanReverting { lambda, theta_total } => (4, lambda as f32, theta_total as f32),
-        Process::RectifiedFlow => (5, 0.0, 0.0),
-    }
 }
 
 /// The model's words for `model_data`, and the params that describe them.
@@ -595,12 +509,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-
-    #[test]
-    fn params_match_the_shader_layout() {
-        assert_eq!(std::mem::size_of::<MlpShape>(), 32);
-        assert_eq!(std::mem::size_of::<RunParams>(), 160);
-    }
 
     #[test]
     fn chunks_respect_the_storage_limit() {

@@ -38,6 +38,16 @@ struct RngFillParams {
     row_length: u32,
 }
 
+/// `RngFillParams`'s layout, for the check against the shader's struct.
+pub(crate) fn params_layout() -> super::abi::HostLayout {
+    super::abi::layout!(
+        "rng_fill.wgsl",
+        "RngFillParams",
+        RngFillParams,
+        [seed, stream, first_counter, count, row_length]
+    )
+}
+
 fn split_u64(value: u64) -> [u32; 2] {
     [value as u32, (value >> 32) as u32]
 }

@@ -5,8 +5,8 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 
 use super::paint::PANEL_COLOURS;
-use crate::playground::engine::{Engine, SWEEP_NFES};
-use crate::playground::training::TIME_BINS;
+use crate::playground::diffusion::engine::{Engine, SWEEP_NFES};
+use crate::playground::diffusion::training::TIME_BINS;
 
 type Fallible = Result<(), String>;
 
@@ -34,11 +34,21 @@ pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Falli
     let high = finite.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max).max(low * 1.01);
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
-        .x_label_area_size(22)
-        .y_label_area_size(40)
+        .x_label_area_size(30)
+        .y_label_area_size(52)
         .build_cartesian_2d(first..last.max(first + 1.0), (low * 0.9..high * 1.1).log_scale())
         .map_err(e)?;
-    chart.configure_mesh().x_labels(4).y_labels(4).label_style(("sans-serif", 11)).x_desc("step").draw().map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(4)
+        .y_labels(4)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("training step")
+        .y_desc("loss (log scale)")
+        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .draw()
+        .map_err(e)?;
     chart
         .draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.1)), RGBColor(148, 163, 184).stroke_width(1)))
         .map_err(e)?;
@@ -59,8 +69,8 @@ pub fn loss_by_time_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) 
     }
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
-        .x_label_area_size(22)
-        .y_label_area_size(40)
+        .x_label_area_size(30)
+        .y_label_area_size(52)
         .build_cartesian_2d(0.0..1.0f64, 0.0..high * 1.1)
         .map_err(e)?;
     chart
@@ -68,7 +78,10 @@ pub fn loss_by_time_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) 
         .x_labels(3)
         .y_labels(3)
         .label_style(("sans-serif", 11))
-        .x_desc("t / t_max")
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("diffusion time t / t_max")
+        .y_desc("mean loss")
+        .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()
         .map_err(e)?;
     let width = 1.0 / TIME_BINS as f64;
@@ -117,8 +130,8 @@ pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fa
     let nfe_max = done.iter().map(|d| d.1).fold(SWEEP_NFES[SWEEP_NFES.len() - 1] as f64, f64::max);
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
-        .x_label_area_size(22)
-        .y_label_area_size(40)
+        .x_label_area_size(30)
+        .y_label_area_size(52)
         .build_cartesian_2d((2.0..nfe_max * 1.3).log_scale(), (low * 0.8..high * 1.25).log_scale())
         .map_err(e)?;
     chart
@@ -126,16 +139,34 @@ pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fa
         .x_labels(5)
         .y_labels(4)
         .label_style(("sans-serif", 11))
-        .x_desc("NFE")
-        .y_desc("SWD")
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("model evaluations per particle (NFE, log)")
+        .y_desc("SWD to the data (log)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.3}"))
         .draw()
         .map_err(e)?;
-    for panel in 0..engine.panels.len() {
+    for (panel, settings) in engine.panels.iter().map(|p| &p.settings).enumerate() {
         let colour = hex(PANEL_COLOURS[panel % 4]);
         let mut line: Vec<(f64, f64)> = done.iter().filter(|d| d.0 == panel).map(|d| (d.1, d.2)).collect();
+        if line.is_empty() {
+            continue;
+        }
         line.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart.draw_series(LineSeries::new(line.clone(), colour.stroke_width(2))).map_err(e)?;
+        chart
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
+            .map_err(e)?
+            .label(settings.sampler.title)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
         chart.draw_series(line.into_iter().map(|p| Circle::new(p, 3, colour.filled()))).map_err(e)?;
     }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(203, 213, 225))
+        .label_font(("sans-serif", 11))
+        .draw()
+        .map_err(e)?;
     root.present().map_err(e)
 }

@@ -8,9 +8,9 @@
 use wasm_bindgen::Clamped;
 use web_sys::CanvasRenderingContext2d as Context;
 
-use crate::playground::engine::Engine;
-use crate::playground::field::{cell_centre, ARROWS, CELLS, EXTENT};
-use crate::playground::settings::FieldView;
+use crate::playground::diffusion::field::{cell_centre, ARROWS, CELLS, EXTENT};
+use crate::playground::diffusion::settings::FieldView;
+use crate::playground::diffusion::Engine;
 
 /// Each panel's colour, in order (the charts use the same).
 pub const PANEL_COLOURS: [&str; 4] = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
@@ -163,7 +163,8 @@ fn arrows(ctx: &Context, view: &View, vectors: &[[f32; 2]], colour: &str, width:
     ctx.stroke();
 }
 
-/// The main view: the field at time t under the data, and every panel's clicked path.
+/// The main view: the field at time t under the data, the panels' samples when asked, and
+/// every panel's clicked path.
 pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
     let view = View { width, height };
     let mut pixels = Pixels::white(width, height);
@@ -181,6 +182,18 @@ pub fn paint_main(ctx: &Context, width: f64, height: f64, engine: &Engine) {
         }
     }
     pixels.dots(&view, data_points(engine), 2.0, rgb("#334155"), 0.45);
+    if engine.settings.show_samples {
+        // Each panel's particles at the scrubber's step, in the panel's colour, over the data.
+        for (k, run) in engine.panels.iter().enumerate().filter_map(|(k, p)| Some((k, p.run.as_ref()?))) {
+            pixels.dots(
+                &view,
+                run.frame_at(engine.settings.scrub).iter().copied(),
+                2.0,
+                rgb(PANEL_COLOURS[k % 4]),
+                0.5,
+            );
+        }
+    }
     for (k, panel) in engine.panels.iter().enumerate() {
         if let Some(Ok(p)) = &panel.seeded {
             if let Some(end) = p.last() {
@@ -220,10 +233,10 @@ pub fn paint_panel(ctx: &Context, width: f64, height: f64, engine: &Engine, inde
         pixels.dots(&view, run.frame_at(fraction).iter().copied(), 2.0, rgb(colour), 0.6);
     }
     pixels.put(ctx);
-    ctx.set_global_alpha(0.8);
+    ctx.set_global_alpha(0.7);
     if let Some(run) = run {
         for t in run.trajectories(fraction) {
-            path(ctx, &view, &t, "#0f172a", 0.8);
+            path(ctx, &view, &t, colour, 0.9);
         }
     }
     ctx.set_global_alpha(1.0);

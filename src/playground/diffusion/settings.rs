@@ -7,7 +7,7 @@ use crate::core::data::ToyDataset;
 use crate::core::nn::{Activation, MlpConfig};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::sample::{MR_SAMPLERS, SAMPLERS};
+use crate::core::sample::registry::{self, ModelCaps, Sampler};
 
 /// At most this many sampler panels side by side.
 pub const MAX_PANELS: usize = 4;
@@ -16,7 +16,51 @@ pub const MAX_PANELS: usize = 4;
 /// link, which says so and points to the data export.
 pub const MAX_LINK_POINTS: usize = 400;
 /// The processes the page trains (the mean-reverting one needs paired data).
-pub const PAGE_PROCESSES: [&str; 5] = ["vp", "subvp", "ve", "cosine", "rf"];
+pub fn page_processes() -> [Process; 5] {
+    [Process::vp(), Process::sub_vp(), Process::ve(), Process::cosine(), Process::RectifiedFlow]
+}
+
+/// A process the page trains, from its name (at the edges: a link, a menu, a weights file).
+pub fn page_process(name: &str) -> Result<Process, String> {
+    let process = Process::from_name(name)?;
+    if !page_processes().contains(&process) {
+        let names: Vec<&str> = page_processes().iter().map(|p| p.name()).collect();
+        return Err(format!("process {name} is not available on the page: choose one of {}", names.join(", ")));
+    }
+    Ok(process)
+}
+
+/// The data the model trains on: a toy set, or points drawn or uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataChoice {
+    Toy(ToyDataset),
+    Custom,
+}
+
+impl DataChoice {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataChoice::Toy(set) => set.name(),
+            DataChoice::Custom => "custom",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        if name == "custom" {
+            Ok(DataChoice::Custom)
+        } else {
+            ToyDataset::from_name(name).map(DataChoice::Toy)
+        }
+    }
+
+    /// The jitter a toy set is drawn with by default (none for custom points).
+    pub fn default_noise(&self) -> f64 {
+        match self {
+            DataChoice::Toy(set) => set.default_noise(),
+            DataChoice::Custom => 0.0,
+        }
+    }
+}
 
 /// What the canvas shows under the particles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,24 +105,30 @@ pub enum Start {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PanelSettings {
-    pub sampler: String,
+    pub sampler: &'static Sampler,
     pub nfe: usize,
+}
+
+impl PanelSettings {
+    /// A panel of the registry's sampler `name` (which must exist: for literals in code).
+    pub fn named(name: &str, nfe: usize) -> Self {
+        PanelSettings { sampler: registry::find(name).expect("a sampler of the registry"), nfe }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// A toy set's name, or "custom" for drawn or uploaded points.
-    pub dataset: String,
+    pub dataset: DataChoice,
     pub points: usize,
     pub noise: f64,
     pub data_seed: u64,
-    /// Drawn or uploaded points, when `dataset` is "custom".
+    /// Drawn or uploaded points, when `dataset` is `Custom`.
     pub custom_points: Vec<[f64; 2]>,
-    pub process: String,
-    pub param: String,
+    pub process: Process,
+    pub param: Parameterisation,
     pub width: usize,
     pub depth: usize,
-    pub activation: String,
+    pub activation: Activation,
     pub learning_rate: f64,
     pub batch: usize,
     pub train_seed: u64,
@@ -92,35 +142,35 @@ pub struct Settings {
     pub field_view: FieldView,
     /// The shared scrubber, as a fraction of every panel's steps (1 = the end).
     pub scrub: f64,
+    /// Whether the main view draws every panel's samples over the data.
+    pub show_samples: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            dataset: "gmm8".into(),
+            dataset: DataChoice::Toy(ToyDataset::EightGaussians),
             points: 2000,
             noise: 0.0,
             data_seed: 0,
             custom_points: Vec::new(),
-            process: "vp".into(),
-            param: "eps".into(),
+            process: Process::vp(),
+            param: Parameterisation::Eps,
             width: 64,
             depth: 3,
-            activation: "silu".into(),
+            activation: Activation::Silu,
             learning_rate: 2e-3,
             batch: 128,
             train_seed: 0,
             start: Start::Default,
             train_steps: 0,
-            panels: vec![
-                PanelSettings { sampler: "em".into(), nfe: 20 },
-                PanelSettings { sampler: "dpmpp-2m".into(), nfe: 20 },
-            ],
+            panels: vec![PanelSettings::named("em", 20), PanelSettings::named("dpmpp-2m", 20)],
             particles: 1000,
             sample_seed: 1,
             field_t: 0.3,
             field_view: FieldView::Arrows,
             scrub: 1.0,
+            show_samples: false,
         }
     }
 }
@@ -131,43 +181,40 @@ pub use crate::core::limits;
 /// The scrubber's position, a fraction of every panel's steps.
 const SCRUB: limits::Bound<f64> = limits::Bound { min: 0.0, max: 1.0, why: "a fraction of the steps" };
 
-/// The samplers a panel can run on `process` (all of them but the mean-reverting ones, and
-/// those that refuse the process: ancestral needs VP or VE; MALA needs an exact density).
-pub fn samplers_for(process: &str) -> Vec<&'static str> {
-    let flow = process == "rf";
-    SAMPLERS
-        .iter()
-        .copied()
-        .filter(|s| !MR_SAMPLERS.contains(s) && *s != "mala" && *s != "dlg")
-        .filter(|s| {
-            !(flow
-                && matches!(
-                    *s,
-                    "em" | "reverse-diffusion" | "ancestral" | "pc" | "ula" | "annealed-langevin" | "dpmpp-2m-sde"
-                ))
-        })
-        .filter(|s| *s != "ancestral" || matches!(process, "vp" | "ve"))
-        .collect()
+/// The samplers a panel can run on `process` with a trained network of `param`: the
+/// registry's rule, the same one `nde` applies.
+pub fn samplers_for(process: &Process, param: Parameterisation) -> Vec<&'static Sampler> {
+    registry::supported(process, &ModelCaps::network(param)).collect()
 }
 
-fn check_name(label: &str, text: &str, valid: Result<(), String>) -> Result<String, String> {
-    valid.map(|_| text.to_string()).map_err(|e| format!("{label}: {e}"))
+/// The parameterisation a page model of `process` starts with (flows predict a velocity).
+pub fn default_param(process: &Process) -> Parameterisation {
+    if process.is_flow() {
+        Parameterisation::Flow
+    } else {
+        Parameterisation::Eps
+    }
+}
+
+/// A link's named value, its complaint prefixed with the key.
+fn named<T>(label: &str, parsed: Result<T, String>) -> Result<T, String> {
+    parsed.map_err(|e| format!("{label}: {e}"))
 }
 
 impl Settings {
     /// The query string (without '?') that rebuilds these settings.
     pub fn to_query(&self) -> String {
-        let panels: Vec<String> = self.panels.iter().map(|p| format!("{}:{}", p.sampler, p.nfe)).collect();
+        let panels: Vec<String> = self.panels.iter().map(|p| format!("{}:{}", p.sampler.name, p.nfe)).collect();
         let mut pairs = vec![
-            ("data", self.dataset.clone()),
+            ("data", self.dataset.name().to_string()),
             ("n", self.points.to_string()),
             ("noise", self.noise.to_string()),
             ("dseed", self.data_seed.to_string()),
-            ("process", self.process.clone()),
-            ("param", self.param.clone()),
+            ("process", self.process.name().to_string()),
+            ("param", self.param.name().to_string()),
             ("width", self.width.to_string()),
             ("depth", self.depth.to_string()),
-            ("act", self.activation.clone()),
+            ("act", self.activation.name().to_string()),
             ("lr", self.learning_rate.to_string()),
             ("batch", self.batch.to_string()),
             ("tseed", self.train_seed.to_string()),
@@ -180,7 +227,10 @@ impl Settings {
             ("field", self.field_view.name().to_string()),
             ("scrub", self.scrub.to_string()),
         ];
-        if self.dataset == "custom" && self.custom_points.len() <= MAX_LINK_POINTS {
+        if self.show_samples {
+            pairs.push(("overlay", "samples".to_string()));
+        }
+        if self.dataset == DataChoice::Custom && self.custom_points.len() <= MAX_LINK_POINTS {
             pairs.push(("pts", encode_points(&self.custom_points)));
         }
         pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
@@ -197,30 +247,18 @@ impl Settings {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(value);
             let result: Result<(), String> = match key {
-                "data" => {
-                    let ok = if value == "custom" { Ok(()) } else { ToyDataset::from_name(&value).map(|_| ()) };
-                    check_name("data", &value, ok).map(|v| s.dataset = v)
-                }
+                "data" => named("data", DataChoice::from_name(&value)).map(|v| s.dataset = v),
                 "n" => limits::PAGE_POINTS.parse("n", &value).map(|v| s.points = v),
                 "noise" => limits::NOISE.parse("noise", &value).map(|v| {
                     s.noise = v;
                     explicit_noise = true;
                 }),
                 "dseed" => limits::LINK_SEED.parse("dseed", &value).map(|v| s.data_seed = v),
-                "process" => {
-                    let ok = if PAGE_PROCESSES.contains(&value.as_str()) {
-                        Ok(())
-                    } else {
-                        Err(format!("'{value}' is not one of {}", PAGE_PROCESSES.join(", ")))
-                    };
-                    check_name("process", &value, ok).map(|v| s.process = v)
-                }
-                "param" => {
-                    check_name("param", &value, Parameterisation::from_name(&value).map(|_| ())).map(|v| s.param = v)
-                }
+                "process" => named("process", page_process(&value)).map(|v| s.process = v),
+                "param" => named("param", Parameterisation::from_name(&value)).map(|v| s.param = v),
                 "width" => limits::WIDTH.parse("width", &value).map(|v| s.width = v),
                 "depth" => limits::DEPTH.parse("depth", &value).map(|v| s.depth = v),
-                "act" => check_name("act", &value, Activation::from_name(&value).map(|_| ())).map(|v| s.activation = v),
+                "act" => named("act", Activation::from_name(&value)).map(|v| s.activation = v),
                 "lr" => limits::LEARNING_RATE.parse("lr", &value).map(|v| s.learning_rate = v),
                 "batch" => limits::BATCH.parse("batch", &value).map(|v| s.batch = v),
                 "tseed" => limits::LINK_SEED.parse("tseed", &value).map(|v| s.train_seed = v),
@@ -243,18 +281,23 @@ impl Settings {
                 "field" => FieldView::from_name(&value).map(|v| s.field_view = v),
                 "scrub" => SCRUB.parse("scrub", &value).map(|v| s.scrub = v),
                 "pts" => decode_points(&value).map(|v| s.custom_points = v),
+                "overlay" => match value.as_str() {
+                    "samples" => Ok(s.show_samples = true),
+                    "none" => Ok(s.show_samples = false),
+                    other => Err(format!("overlay: '{other}' is not samples or none")),
+                },
                 other => Err(format!("unknown setting '{other}' (ignored)")),
             };
             if let Err(e) = result {
                 problems.push(format!("link: {e}"));
             }
         }
-        if s.dataset == "custom" && s.custom_points.len() < 2 {
+        if s.dataset == DataChoice::Custom && s.custom_points.len() < 2 {
             problems.push("link: data=custom needs its points (pts=...); showing the default data set".into());
             s.dataset = Settings::default().dataset;
         }
         if !explicit_noise {
-            s.noise = ToyDataset::from_name(&s.dataset).map(|d| d.default_noise()).unwrap_or(0.0);
+            s.noise = s.dataset.default_noise();
         }
         if let Err(e) = s.check_model() {
             problems.push(format!("link: {e}; using the default model settings"));
@@ -266,21 +309,20 @@ impl Settings {
             problems.push(format!("link: {e}; using batch {most}"));
             s.batch = most;
         }
-        let process = s.process.clone();
-        s.panels.retain(|p| {
-            let ok = samplers_for(&process).contains(&p.sampler.as_str());
-            if !ok {
-                problems.push(format!("link: sampler '{}' does not run on --process {process} (removed)", p.sampler));
+        let (process, param) = (s.process, s.param);
+        s.panels.retain(|p| match p.sampler.supports(&process, &ModelCaps::network(param)) {
+            Ok(()) => true,
+            Err(refusal) => {
+                problems.push(format!("link: samplers: {refusal} (panel removed)"));
+                false
             }
-            ok
         });
         (s, problems)
     }
 
     /// The largest batch whose training step fits the page's per-step budget for this network.
     pub fn max_page_batch(&self) -> usize {
-        let config = MlpConfig { width: self.width, depth: self.depth, ..MlpConfig::default() };
-        let per_sample = 3.0 * config.macs_per_eval() as f64;
+        let per_sample = 3.0 * self.network().macs_per_eval() as f64;
         ((limits::PAGE_STEP_MACS / per_sample) as usize).clamp(1, limits::BATCH.max)
     }
 
@@ -298,16 +340,19 @@ impl Settings {
 
     /// Whether the process and parameterisation go together (flows predict a velocity).
     pub fn check_model(&self) -> Result<(), String> {
-        let process = Process::from_name(&self.process)?;
-        let param = Parameterisation::from_name(&self.param)?;
-        if process.is_flow() != (param == Parameterisation::Flow) {
-            return Err(if process.is_flow() {
+        if self.process.is_flow() != (self.param == Parameterisation::Flow) {
+            return Err(if self.process.is_flow() {
                 "rectified flow trains a velocity: choose param flow".into()
             } else {
-                format!("param flow goes with process rf only, not {}", self.process)
+                format!("param flow goes with process rf only, not {}", self.process.name())
             });
         }
         Ok(())
+    }
+
+    /// The network these settings describe.
+    pub fn network(&self) -> MlpConfig {
+        MlpConfig { width: self.width, depth: self.depth, activation: self.activation, ..MlpConfig::default() }
     }
 }
 
@@ -318,11 +363,9 @@ fn parse_panels(text: &str) -> Result<Vec<PanelSettings>, String> {
     let mut panels = Vec::new();
     for item in text.split(',') {
         let (sampler, nfe) = item.split_once(':').ok_or(format!("samplers: '{item}' is not NAME:NFE"))?;
-        if !SAMPLERS.contains(&sampler) {
-            return Err(format!("samplers: unknown sampler '{sampler}'"));
-        }
+        let sampler = registry::find(sampler).map_err(|e| format!("samplers: {e}"))?;
         let nfe = limits::PAGE_NFE.parse("samplers: nfe", nfe)?;
-        panels.push(PanelSettings { sampler: sampler.into(), nfe });
+        panels.push(PanelSettings { sampler, nfe });
     }
     if panels.len() > MAX_PANELS {
         return Err(format!("samplers: {} panels, at most {MAX_PANELS}", panels.len()));
@@ -390,29 +433,27 @@ mod tests {
     #[test]
     fn every_setting_survives_the_link() {
         let s = Settings {
-            dataset: "moons".into(),
+            dataset: DataChoice::Toy(ToyDataset::Moons),
             points: 1234,
             noise: 0.07,
             data_seed: 9,
-            process: "ve".into(),
-            param: "x0".into(),
+            process: Process::ve(),
+            param: Parameterisation::X0,
             width: 32,
             depth: 2,
-            activation: "tanh".into(),
+            activation: Activation::Tanh,
             learning_rate: 3e-4,
             batch: 64,
             train_seed: 5,
             start: Start::Fresh,
             train_steps: 321,
-            panels: vec![
-                PanelSettings { sampler: "ddim".into(), nfe: 7 },
-                PanelSettings { sampler: "pf-rk4".into(), nfe: 40 },
-            ],
+            panels: vec![PanelSettings::named("ddim", 7), PanelSettings::named("pf-rk4", 40)],
             particles: 600,
             sample_seed: 8,
             field_t: 0.25,
             field_view: FieldView::Density,
             scrub: 0.5,
+            show_samples: true,
             ..Settings::default()
         };
         let (back, problems) = Settings::from_query(&format!("?{}", s.to_query()));
@@ -423,21 +464,21 @@ mod tests {
     #[test]
     fn custom_points_travel_in_the_link() {
         let s = Settings {
-            dataset: "custom".into(),
+            dataset: DataChoice::Custom,
             custom_points: vec![[1.25, -2.5], [0.0, 3.75]],
             ..Settings::default()
         };
         let (back, problems) = Settings::from_query(&s.to_query());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(back.custom_points, s.custom_points);
-        assert_eq!(back.dataset, "custom");
+        assert_eq!(back.dataset, DataChoice::Custom);
     }
 
     #[test]
     fn a_bad_value_is_reported_and_the_rest_kept() {
         let (s, problems) =
             Settings::from_query("data=moons&width=abc&lr=-1&samplers=ddim:10,nosuch:5&depth=2&bogus=1");
-        assert_eq!(s.dataset, "moons");
+        assert_eq!(s.dataset, DataChoice::Toy(ToyDataset::Moons));
         assert_eq!(s.depth, 2);
         assert_eq!(s.width, Settings::default().width);
         assert_eq!(s.learning_rate, Settings::default().learning_rate);
@@ -450,24 +491,28 @@ mod tests {
     #[test]
     fn mismatched_process_and_param_fall_back() {
         let (s, problems) = Settings::from_query("process=rf&param=eps&samplers=em:10");
-        assert_eq!((s.process.as_str(), s.param.as_str()), ("vp", "eps"));
+        assert_eq!((s.process, s.param), (Process::vp(), Parameterisation::Eps));
         assert!(problems.iter().any(|p| p.contains("flow")), "{problems:?}");
-        // A stochastic sampler on a flow is removed with a message.
-        let (s, problems) = Settings::from_query("process=rf&param=flow&samplers=em:10,pf-euler:10");
-        assert_eq!(s.panels, vec![PanelSettings { sampler: "pf-euler".into(), nfe: 10 }]);
-        assert!(problems.iter().any(|p| p.contains("'em'")), "{problems:?}");
+        // A sampler that does not run on the process is removed with the registry's reason:
+        // every sampler runs on a flow now but edm-heun (its sigma~ form needs a diffusion).
+        let (s, problems) = Settings::from_query("process=rf&param=flow&samplers=edm-heun:10,pf-euler:10");
+        assert_eq!(s.panels, vec![PanelSettings::named("pf-euler", 10)]);
+        assert!(problems.iter().any(|p| p.contains("edm-heun") && p.contains("diffusions")), "{problems:?}");
+        // Ancestral sampling runs on cosine (the page once hid it there; the core accepts it).
+        let (s, problems) = Settings::from_query("process=cosine&samplers=ancestral:10");
+        assert!(problems.is_empty() && s.panels.len() == 1, "{problems:?}");
     }
 
     #[test]
     fn custom_points_keep_every_bit_and_have_the_upload_cap() {
         let points = vec![[0.123456789012345, -1.0 / 3.0], [f64::from(0.3f32), 999.999999]];
-        let s = Settings { dataset: "custom".into(), custom_points: points.clone(), ..Settings::default() };
+        let s = Settings { dataset: DataChoice::Custom, custom_points: points.clone(), ..Settings::default() };
         let (back, problems) = Settings::from_query(&s.to_query());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(back.custom_points, points, "bit for bit");
         let many = vec!["0_0"; limits::UPLOAD_POINTS.max + 1].join("~");
         let (back, problems) = Settings::from_query(&format!("data=custom&pts={many}"));
-        assert_eq!(back.dataset, "gmm8");
+        assert_eq!(back.dataset, Settings::default().dataset);
         assert!(problems.iter().any(|p| p.contains("more than 20000 points")), "{problems:?}");
         let (_, problems) = Settings::from_query("data=custom&pts=1e200_0~1_1");
         assert!(problems.iter().any(|p| p.contains("point 1") && p.contains("1000")), "{problems:?}");

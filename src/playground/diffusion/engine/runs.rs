@@ -1,0 +1,192 @@
+//! Sampler runs: the panels, the quality-versus-NFE sweep, the clicked particle's paths,
+//! and the jobs handed to the GPU.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn clear_runs(&mut self) {
+        for panel in &mut self.panels {
+            panel.run = None;
+            panel.seeded = None;
+        }
+        self.sweep.clear();
+        self.snapshot = None;
+    }
+
+    pub fn add_panel(&mut self) -> Result<(), String> {
+        if self.panels.len() >= MAX_PANELS {
+            return Err(format!("at most {MAX_PANELS} sampler panels"));
+        }
+        // The registry's samplers that run here, the page's favourites first, an unused one
+        // if there is one.
+        let offered = samplers_for(&self.settings.process, self.settings.param);
+        let favourite = |s: &&'static Sampler| ["ddim", "pf-heun", "unipc", "edm-heun", "pc"].contains(&s.name);
+        let unused = |s: &&'static Sampler| !self.panels.iter().any(|p| p.settings.sampler == *s);
+        let sampler = offered
+            .iter()
+            .copied()
+            .find(|s| favourite(s) && unused(s))
+            .or_else(|| offered.iter().copied().find(unused))
+            .or_else(|| offered.first().copied())
+            .ok_or("no sampler runs on this process")?;
+        self.panels.push(Panel { settings: PanelSettings { sampler, nfe: 20 }, run: None, seeded: None });
+        self.status.changed();
+        Ok(())
+    }
+
+    pub fn remove_panel(&mut self, index: usize) {
+        if index < self.panels.len() {
+            self.panels.remove(index);
+            self.sweep.clear();
+            self.status.changed();
+        }
+    }
+
+    pub fn set_panel_sampler(&mut self, index: usize, sampler: &'static Sampler) -> Result<(), String> {
+        sampler
+            .supports(&self.settings.process, &ModelCaps::network(self.settings.param))
+            .map_err(|r| r.to_string())?;
+        let panel = self.panels.get_mut(index).ok_or("no such panel")?;
+        panel.settings.sampler = sampler;
+        panel.run = None;
+        panel.seeded = None;
+        self.status.changed();
+        Ok(())
+    }
+
+    pub fn set_panel_nfe(&mut self, index: usize, text: &str) -> Result<(), String> {
+        let nfe = limits::PAGE_NFE.parse("NFE", text)?;
+        let panel = self.panels.get_mut(index).ok_or("no such panel")?;
+        panel.settings.nfe = nfe;
+        panel.run = None;
+        panel.seeded = None;
+        self.status.changed();
+        Ok(())
+    }
+
+    pub fn set_particles(&mut self, text: &str) -> Result<(), String> {
+        self.settings.particles = limits::PAGE_PARTICLES.parse("particles", text)?;
+        self.status.changed();
+        Ok(())
+    }
+
+    pub(super) fn plan_for(&self, sampler: &Sampler, nfe: usize) -> Result<Plan, String> {
+        let options = SamplerOptions { nfe, ..SamplerOptions::default() };
+        sampler.build(self.settings.process, self.session.param, &options)
+    }
+
+    pub(super) fn current_model(&self) -> MlpModel {
+        MlpModel::new(self.session.trainer.mlp.clone(), self.session.param)
+    }
+
+    /// Starts every panel (and the quality-versus-NFE sweep) from the same noise, with the
+    /// weights as they are now.
+    pub fn run_samplers(&mut self) {
+        self.snapshot = Some(self.current_model());
+        self.sweep.clear();
+        let (particles, seed) = (self.settings.particles, self.settings.sample_seed);
+        for index in 0..self.panels.len() {
+            let settings = self.panels[index].settings.clone();
+            match self.plan_for(settings.sampler, settings.nfe) {
+                Ok(plan) => {
+                    let run = PanelRun::new(plan, particles, seed, true);
+                    self.panels[index].run = Some(self.assign(run));
+                    for nfe in SWEEP_NFES {
+                        if let Ok(plan) = self.plan_for(settings.sampler, nfe) {
+                            let run = self.assign(PanelRun::new(plan, SWEEP_PARTICLES, seed, false));
+                            self.sweep.push(SweepPoint { sampler: settings.sampler, run });
+                        }
+                    }
+                }
+                Err(e) => self.status.error(format!("{}: {e}", settings.sampler.name)),
+            }
+            self.panels[index].seeded = None;
+        }
+        if let Some(point) = self.seed_point {
+            self.seed_at(point);
+        }
+        self.status.changed();
+    }
+
+    /// Marks a run for the GPU when the page has one.
+    pub(super) fn assign(&mut self, mut run: PanelRun) -> PanelRun {
+        if self.gpu {
+            run.external = Some(self.next_job);
+            self.next_job += 1;
+        }
+        run
+    }
+
+    pub(super) fn runs_mut(&mut self) -> impl Iterator<Item = &mut PanelRun> {
+        self.panels.iter_mut().filter_map(|p| p.run.as_mut()).chain(self.sweep.iter_mut().map(|s| &mut s.run))
+    }
+
+    /// The runs waiting for the GPU that have not been handed out yet.
+    pub fn take_gpu_jobs(&mut self) -> Vec<GpuJob> {
+        let model = self
+            .snapshot
+            .get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param))
+            .data();
+        let mut jobs = Vec::new();
+        let handed = &mut self.handed_out;
+        for run in self.panels.iter().filter_map(|p| p.run.as_ref()).chain(self.sweep.iter().map(|s| &s.run)) {
+            if let (Some(id), true) = (run.external, run.is_waiting()) {
+                if !handed.contains(&id) {
+                    handed.push(id);
+                    jobs.push(GpuJob {
+                        id,
+                        plan: run.plan.clone(),
+                        options: run.whole_run_options(),
+                        model: model.clone(),
+                    });
+                }
+            }
+        }
+        jobs
+    }
+
+    /// A GPU job's result. A failed job is run on the CPU instead, with a message saying so.
+    pub fn finish_gpu_job(&mut self, id: u64, result: Result<RunResult, String>, elapsed_ms: f64) {
+        self.handed_out.retain(|h| *h != id);
+        let mut failure = None;
+        if let Some(run) = self.runs_mut().find(|r| r.external == Some(id)) {
+            let outcome = result.and_then(|r| run.complete(r, elapsed_ms));
+            if let Err(e) = outcome {
+                run.external = None;
+                failure =
+                    Some(format!("{}: the GPU run failed ({e}); running it on the CPU instead", run.plan.sampler));
+            }
+        }
+        if let Some(message) = failure {
+            self.status.error(message);
+        }
+        self.status.changed();
+    }
+
+    /// Drops a particle at `point` (data coordinates) and follows it under each panel's sampler.
+    pub fn seed_at(&mut self, point: [f32; 2]) {
+        self.seed_point = Some(point);
+        let mut model = match &self.snapshot {
+            Some(m) => MlpModel::new(m.mlp.clone(), m.param),
+            None => self.current_model(),
+        };
+        for index in 0..self.panels.len() {
+            let settings = self.panels[index].settings.clone();
+            let path = self
+                .plan_for(settings.sampler, settings.nfe)
+                .and_then(|plan| seeded_trajectory(&plan, &mut model, point, self.settings.sample_seed));
+            self.panels[index].seeded = Some(path);
+        }
+        self.status.changed();
+    }
+
+    /// A panel's final samples as CSV (x,y with a header), which `nde` and the upload read.
+    pub fn samples_csv(&self, index: usize) -> Result<String, String> {
+        let run = self.panels.get(index).and_then(|p| p.run.as_ref()).ok_or("run the samplers first")?;
+        let mut out = String::from("x,y\n");
+        for p in &run.positions {
+            out.push_str(&format!("{},{}\n", p[0], p[1]));
+        }
+        Ok(out)
+    }
+}

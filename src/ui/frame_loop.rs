@@ -1,0 +1,79 @@
+//! The animation-frame loop: each frame the lab works for a slice of the frame, GPU jobs are
+//! handed out, and the page re-renders when the lab says something changed. It also reports
+//! each frame's own work to a test hook, which the end-to-end test's timing checks read.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::browser;
+use super::controls::Act;
+use super::gpu_runner::{spawn_gpu_job, SharedRunner};
+
+/// Engine work per animation frame, in milliseconds: with rendering and painting the frame
+/// stays well under 50 ms.
+const FRAME_BUDGET_MS: f64 = 8.0;
+/// While only numbers move (training), the page re-renders at most this often.
+const NUMBERS_INTERVAL_MS: f64 = 100.0;
+
+type FrameCallback = Closure<dyn FnMut()>;
+
+thread_local! {
+    /// When the current animation frame's work began (None outside a frame).
+    static FRAME_START: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reports one frame's own work (engine tick, render, painting) to `window.__ndeFrameWork`
+/// when a test has installed such a function; otherwise does nothing.
+pub fn report_frame_work() {
+    let Some(start) = FRAME_START.with(|f| f.take()) else { return };
+    let work = browser::now_ms() - start;
+    let Some(window) = web_sys::window() else { return };
+    if let Ok(hook) = js_sys::Reflect::get(&window, &"__ndeFrameWork".into()) {
+        if let Some(hook) = hook.dyn_ref::<js_sys::Function>() {
+            let _ = hook.call1(&JsValue::NULL, &work.into());
+        }
+    }
+}
+
+/// Starts the loop; it runs for the page's life.
+pub fn start_frame_loop(act: Act, runner: SharedRunner) {
+    let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
+    let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
+    let again = slot.clone();
+    *slot.borrow_mut() = Some(Closure::new(move || {
+        FRAME_START.with(|f| f.set(Some(browser::now_ms())));
+        act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        let gpu = runner.borrow().clone();
+        if let Some(gpu) = gpu {
+            let jobs = act.engine.borrow_mut().take_gpu_jobs();
+            for job in jobs {
+                spawn_gpu_job(gpu.clone(), job, act.clone());
+            }
+        }
+        // Re-render at once when the canvases change, and a few times a second when only
+        // the numbers do: a render of the whole page costs several milliseconds.
+        let (revision, view) = {
+            let engine = act.engine.borrow();
+            (engine.status.revision, engine.status.view_revision)
+        };
+        let now = browser::now_ms();
+        let (last_revision, last_view, last_time) = *rendered.borrow();
+        if view != last_view || (revision != last_revision && now - last_time > NUMBERS_INTERVAL_MS) {
+            *rendered.borrow_mut() = (revision, view, now);
+            // The render and its painting effect end the frame's work.
+            act.update.force_update();
+        } else {
+            report_frame_work();
+        }
+        if let (Some(window), Some(callback)) = (web_sys::window(), again.borrow().as_ref()) {
+            let _ = window.request_animation_frame(callback.as_ref().unchecked_ref());
+        }
+    }));
+    if let (Some(window), Some(callback)) = (web_sys::window(), slot.borrow().as_ref()) {
+        let _ = window.request_animation_frame(callback.as_ref().unchecked_ref());
+    }
+    std::mem::forget(slot);
+}

@@ -1,0 +1,62 @@
+//! The GPU job runner: compiles the plan interpreter once a device is found, then runs the
+//! jobs the lab hands out off the frame (the browser's GPU process does the work) and gives
+//! each result back to the lab.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen_futures::spawn_local;
+
+use super::browser;
+use super::controls::Act;
+use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use crate::exec::gpu::GpuContext;
+use crate::playground::diffusion::engine::GpuJob;
+
+/// The GPU executor, once its kernel is compiled.
+pub struct GpuRunner {
+    context: GpuContext,
+    kernel: PlanKernel,
+    settings: GpuRunSettings,
+}
+
+/// The runner, when there is one (shared by the frame loop and the page's buttons).
+pub type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
+
+/// Runs one job on the GPU and hands the result back to the engine.
+pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
+    spawn_local(async move {
+        let start = browser::now_ms();
+        let result = execute_plan_with(
+            &runner.context.device,
+            &runner.context.queue,
+            &runner.kernel,
+            runner.settings,
+            &job.plan,
+            &job.model,
+            &job.options,
+        )
+        .await
+        .map_err(|e| e.to_string());
+        let elapsed = browser::now_ms() - start;
+        act.engine.borrow_mut().finish_gpu_job(job.id, result, elapsed);
+        act.update.force_update();
+    });
+}
+
+/// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU.
+pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act) {
+    match PlanKernel::new(&context.device).await {
+        Ok(kernel) => {
+            let settings = GpuRunSettings::for_adapter(&context.info);
+            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings }));
+            act.run(|engine| {
+                engine.use_gpu();
+                Ok(())
+            });
+        }
+        Err(e) => {
+            act.run(|_| Err(format!("the GPU sampler kernel did not compile ({e}); samplers run on the CPU")));
+        }
+    }
+}
