@@ -186,6 +186,11 @@ struct Tolerance {
     rtol: f32,
     atol: f32,
     dims: u32,
+    // The I-controller's constants, from the op (src/core/solve/pid.rs).
+    safety: f32,
+    max_factor: f32,
+    min_factor: f32,
+    reject_max_factor: f32,
 }
 
 fn scaled_rms(v: vec3<f32>, y0: vec3<f32>, y1: vec3<f32>, tol: Tolerance) -> f32 {
@@ -288,9 +293,9 @@ fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u
         if (!finite) {
             norm = 1e10;
         }
-        var factor = 0.9 * pow(max(norm, 1e-10), -1.0 / tab.order);
+        var factor = tol.safety * pow(max(norm, 1e-10), -1.0 / tab.order);
         if (accepted) {
-            factor = clamp(factor, 1.0, 10.0);
+            factor = clamp(factor, 1.0, tol.max_factor);
             // In f32, t + h can stop an ulp short of t1 and leave a step too small to take:
             // within 1e-6 of the end counts as the end.
             if ((t1 - (solve_t + step_h)) * direction <= 1e-6 * (1.0 + abs(t1))) {
@@ -300,7 +305,7 @@ fn advance_adaptive(tab: Tableau, t0: f32, t1: f32, tol: Tolerance, max_steps: u
             }
             solve_y = step.y;
         } else {
-            factor = clamp(factor, 0.2, 0.9);
+            factor = clamp(factor, tol.min_factor, tol.reject_max_factor);
         }
         solve_steps += 1u;
         solve_h = abs(step_h) * factor;
@@ -359,14 +364,15 @@ fn log_q(a: vec2<f32>, b: vec2<f32>, s: vec2<f32>, eps: f32) -> f32 {
     return -dot(d, d) / (4.0 * eps);
 }
 
-// ADAPTIVE: x, nll, t0, t1, rtol, atol, max_steps, prior_std, probe_counter, order, stages,
-// then the tableau. Returns false when the budget ran out first (the solve is suspended).
+// ADAPTIVE: x, nll, t0, t1, rtol, atol, max_steps, prior_std, probe_counter, the controller's
+// safety, max, min and reject-max factors, order, stages, then the tableau. Returns false
+// when the budget ran out first (the solve is suspended).
 fn run_adaptive(at: u32) -> bool {
     let x_reg = code[at + 1u];
     let nll_reg = code[at + 2u];
-    let stages = code[at + 11u];
-    let tab = Tableau(at + 12u, at + 12u + stages, at + 12u + stages + stages * stages,
-        at + 12u + 2u * stages + stages * stages, at + 12u + 3u * stages + stages * stages, stages, word_f32(at + 10u));
+    let stages = code[at + 15u];
+    let tab = Tableau(at + 16u, at + 16u + stages, at + 16u + stages + stages * stages,
+        at + 16u + 2u * stages + stages * stages, at + 16u + 3u * stages + stages * stages, stages, word_f32(at + 14u));
     let with_divergence = nll_reg != NO_REGISTER;
     var request = FlowRequest(with_divergence, false, vec2<f32>(0.0));
     let probe_counter = code[at + 9u];
@@ -375,7 +381,8 @@ fn run_adaptive(at: u32) -> bool {
         request.use_probe = true;
         request.probe = vec2<f32>(select(1.0, -1.0, (bits & 1u) != 0u), select(1.0, -1.0, (bits & 2u) != 0u));
     }
-    let tol = Tolerance(word_f32(at + 5u), word_f32(at + 6u), select(2u, 3u, with_divergence));
+    let tol = Tolerance(word_f32(at + 5u), word_f32(at + 6u), select(2u, 3u, with_divergence),
+        word_f32(at + 10u), word_f32(at + 11u), word_f32(at + 12u), word_f32(at + 13u));
     if (!solve_active) {
         solve_y = vec3<f32>(R[x_reg], 0.0);
     }

@@ -78,6 +78,46 @@ fn a_shared_link_replays_the_same_training() {
 }
 
 #[test]
+fn after_a_divergence_and_rate_changes_a_link_rebuilds_the_weights_bit_for_bit() {
+    let settings = Settings {
+        start: Start::Fresh,
+        dataset: DataChoice::Toy(ToyDataset::Moons),
+        width: 16,
+        depth: 2,
+        ..Settings::default()
+    };
+    let mut original = Engine::new(settings, vec![]);
+    for _ in 0..60 {
+        original.step_once();
+    }
+    // A rate of 10 diverges; the session rolls back and pauses.
+    original.set_learning_rate("10").unwrap();
+    let rolled_back = (0..200).any(|_| {
+        original.step_once();
+        original.status.errors.iter().any(|e| e.contains("Rolled back"))
+    });
+    assert!(rolled_back, "{:?}", original.status.errors);
+    // A sane rate and another batch, mid-run.
+    original.set_learning_rate("0.001").unwrap();
+    original.set_batch("96").unwrap();
+    for _ in 0..30 {
+        original.step_once();
+    }
+    let link = original.link_settings().to_query();
+    assert!(link.contains("changes=0:0.002:128,"), "{link}");
+    let (settings, problems) = Settings::from_query(&link);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut reloaded = Engine::new(settings, problems);
+    settle(&mut reloaded, 5000);
+    assert_eq!(reloaded.session.steps(), original.session.steps());
+    let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&reloaded.session.trainer.mlp.params), bits(&original.session.trainer.mlp.params));
+    assert_eq!(bits(&reloaded.session.trainer.ema.params), bits(&original.session.trainer.ema.params));
+    assert_eq!((reloaded.settings.learning_rate, reloaded.settings.batch), (0.001, 96));
+    assert_eq!(reloaded.link_settings(), original.link_settings());
+}
+
+#[test]
 fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
     // Width 256, depth 6 and a million steps: hours of replay in a browser at batch 8, over a
     // day at the largest batch the page allows this network (25; the link asked for 4096).
@@ -312,4 +352,32 @@ fn the_scrubber_plays_through_the_steps_and_stops_at_the_end() {
     engine.tick(5.0, &clock);
     assert_eq!(engine.settings.scrub, 1.0);
     assert!(!engine.scrub_playing);
+}
+
+/// The page speaks of its controls, never of `nde`'s flags: every message a visitor's bad
+/// input or a refused choice leads to is free of "--".
+#[test]
+fn messages_on_the_page_name_no_command_line_flags() {
+    let (settings, problems) = Settings::from_query(
+        "width=8&n=1e999&lr=NaN&samplers=edm-heun:0,mala:10,mrs-ode:5,nosuch:3&process=rf&param=eps&changes=5:1:1&overlay=x",
+    );
+    let mut engine = Engine::new(settings, problems);
+    let refusals = [
+        engine.set_width("8").unwrap_err(),
+        engine.set_batch("100000").unwrap_err(),
+        engine.set_learning_rate("-1").unwrap_err(),
+        engine.set_panel_nfe(0, "0").unwrap_err(),
+        engine.set_particles("1").unwrap_err(),
+        engine.load_csv("a.csv", "x,y\n1,oops\n").unwrap_err(),
+        engine.import_weights("w.json", "{}").unwrap_err(),
+    ];
+    engine.set_process(Process::RectifiedFlow).unwrap();
+    let edm = engine.set_panel_sampler(0, registry::find("edm-heun").unwrap()).unwrap_err();
+    let mala = engine.set_panel_sampler(0, registry::find("mala").unwrap()).unwrap_err();
+    let all: Vec<&String> =
+        refusals.iter().chain([&edm, &mala]).chain(&engine.status.errors).chain(&engine.status.notices).collect();
+    assert!(all.len() > 12, "{all:?}");
+    for message in all {
+        assert!(!message.contains("--"), "a command-line flag on the page: {message}");
+    }
 }

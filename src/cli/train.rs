@@ -10,8 +10,9 @@ use serde_json::json;
 
 use super::target::{model_meta, Target};
 use crate::core::nn::{weights, Activation, Mlp, MlpConfig};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+use crate::core::train::{Objective, TrainConfig, Trainer, TrainingSession, Weighting};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -94,12 +95,15 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     };
     let data = target.sample(args.points, args.seed.wrapping_add(11));
     let train = TrainConfig { batch: args.batch, learning_rate: args.lr, ema_decay: 0.999, seed: args.seed };
-    let mut trainer = Trainer::new(mlp, process, objective, data, None, train)?;
+    let trainer = Trainer::new(mlp, process, objective, data, None, train)?;
+    // The same driver as the page's: its divergence rule stops a run that explodes instead
+    // of writing exploded weights.
+    let mut session = TrainingSession::new(trainer, param);
     let start = Instant::now();
     let mut smoothed = f64::NAN;
     let report_every = (args.steps / 100).max(1);
     for step in 1..=args.steps {
-        let loss = trainer.step().map_err(|e| e.to_string())?;
+        let loss = session.step().map_err(|e| format!("{e}; nde train stops here: rerun with a lower --lr"))?;
         smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
         if step % report_every == 0 || step == args.steps {
             eprint!(
@@ -112,7 +116,7 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     }
     eprintln!();
     let seconds = start.elapsed().as_secs_f64();
-    let trained = Mlp { config, params: trainer.ema.params.clone() };
+    let trained = Mlp { config, params: session.trainer.ema.params.clone() };
     // A flow-matching model predicts the flow velocity, whatever --param said.
     let saved_param = if process.is_flow() { Parameterisation::Flow } else { param };
     let meta = model_meta(process, saved_param, &args.target);

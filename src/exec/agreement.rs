@@ -50,7 +50,9 @@ pub fn expectation(plan: &Plan) -> Expectation {
     let branching = plan.ops.iter().any(|op| matches!(op, Op::MalaStep { .. }));
     let chaotic = plan.ops.iter().any(|op| matches!(op, Op::GibbsLevel { .. }));
     let adaptive = plan.ops.iter().find_map(|op| match op {
-        Op::AdaptiveFlow { rtol, atol, .. } | Op::AdaptiveLikelihood { rtol, atol, .. } => Some(rtol.max(*atol)),
+        Op::AdaptiveFlow { controller, .. } | Op::AdaptiveLikelihood { controller, .. } => {
+            Some(controller.rtol.max(controller.atol) as f32)
+        }
         _ => None,
     });
     let tolerance = adaptive.map_or(PARTICLE_TOLERANCE, |tol| ADAPTIVE_TOLERANCE.max(0.5 * tol));

@@ -5,10 +5,9 @@
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::likelihood::{flow_with_divergence, gaussian_log_density, Divergence};
 use crate::core::sample::model::Model;
+use crate::core::sample::pf_ode::probability_flow;
 use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
 use crate::core::solve::ode::integrate_adaptive;
-use crate::core::solve::pid::PidController;
-use crate::core::solve::tableau::ButcherTableau;
 
 /// Which particles, and which seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,35 +131,26 @@ pub fn run_plan_from(
                     r[*into as usize] = acc;
                 }
             }
-            Op::AdaptiveFlow { x, t0, t1, rtol, atol, max_steps, tableau } => {
-                let tableau = ButcherTableau::from_name(tableau)?;
-                let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
+            Op::AdaptiveFlow { x, t0, t1, max_steps, tableau, controller } => {
                 let process = plan.process;
                 let param = plan.param;
                 for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let mut count = 0u64;
                     let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
-                        let x = [y[0] as f32, y[1] as f32];
                         model.prepare(t);
-                        let out = model.eval(x, t);
+                        let out = model.eval([y[0] as f32, y[1] as f32], t);
                         count += 1;
-                        let alpha = process.alpha(t);
-                        let (a, b) = quantity_coefficients(param, Quantity::Score, alpha, process.sigma(t));
-                        let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
-                        for d in 0..2 {
-                            let mu = f64::from(plan.condition[d]);
-                            let score = a * f64::from(out[d]) + b * (y[d] - (1.0 - alpha) * mu);
-                            dy[d] = k * (y[d] - mu) - 0.5 * g2 * score;
-                        }
+                        let flow = probability_flow(&process, param, plan.condition, t, [y[0], y[1]], out);
+                        dy[..2].copy_from_slice(&flow.velocity);
                     };
                     let start = r[*x as usize];
                     let (y, _) = integrate_adaptive(
-                        &tableau,
+                        tableau,
                         &mut field,
                         &[f64::from(start[0]), f64::from(start[1])],
                         f64::from(*t0),
                         f64::from(*t1),
-                        &controller,
+                        controller,
                         *max_steps as usize,
                     )?;
                     r[*x as usize] = [y[0] as f32, y[1] as f32];
@@ -254,9 +244,7 @@ pub fn run_plan_from(
                     r[*into as usize] = options.inputs[p];
                 }
             }
-            Op::AdaptiveLikelihood { x, nll, t0, t1, rtol, atol, max_steps, tableau, prior_std, probe_counter } => {
-                let tableau = ButcherTableau::from_name(tableau)?;
-                let controller = PidController::new(f64::from(*rtol), f64::from(*atol));
+            Op::AdaptiveLikelihood { x, nll, t0, t1, max_steps, tableau, controller, prior_std, probe_counter } => {
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     let divergence = match probe_counter {
                         Some(c) => {
@@ -269,12 +257,12 @@ pub fn run_plan_from(
                         flow_with_divergence(model, &plan.process, divergence, t, y, dy)
                     };
                     let (end, stats) = integrate_adaptive(
-                        &tableau,
+                        tableau,
                         &mut field,
                         &[f64::from(start[0]), f64::from(start[1]), 0.0],
                         f64::from(*t0),
                         f64::from(*t1),
-                        &controller,
+                        controller,
                         *max_steps as usize,
                     )?;
                     let log_prior = gaussian_log_density([end[0], end[1]], f64::from(*prior_std));

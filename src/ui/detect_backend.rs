@@ -5,6 +5,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::exec::backend::{adapter_label, BackendStatus};
+use crate::exec::gpu::context::is_software_adapter;
 use crate::exec::gpu::GpuContext;
 
 fn get(target: &JsValue, key: &str) -> JsValue {
@@ -48,7 +49,8 @@ pub async fn detect_backend() -> (BackendStatus, Option<GpuContext>) {
     match GpuContext::browser().await {
         Ok(context) => (
             BackendStatus::WebGpu {
-                software: fallback || context.is_software() || label.to_lowercase().contains("swiftshader"),
+                software: fallback
+                    || is_software_adapter(context.info.device_type, &[&context.info.name, &context.info.driver, &label]),
                 adapter: label,
             },
             Some(context),

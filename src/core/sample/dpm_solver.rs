@@ -1,7 +1,7 @@
 //! DPM-Solver (Lu et al. 2022) and DPM-Solver++ (Lu et al. 2022b): exponential integrators
 //! stepping in log-SNR lambda. Singlestep DPM-Solver-2/3 use noise prediction and
 //! intermediate times; DPM-Solver++ 2M/3M and 2M-SDE use data prediction and reuse past
-//! evaluations (one evaluation per step). Formulas as in the team's ALGORITHMS.md.
+//! evaluations (one evaluation per step). Formulas: Lu et al.'s papers and their reference code; docs/SAMPLERS.md lists them.
 
 use super::grid::time_grid;
 use super::options::SamplerOptions;

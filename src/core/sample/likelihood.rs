@@ -8,7 +8,8 @@
 
 use super::grid::T_EPS_SAMPLE;
 use super::model::Model;
-use super::plan::{quantity_coefficients, Plan, PlanBuilder, Quantity, X};
+use super::pf_ode::{probability_flow, FlowField};
+use super::plan::{Plan, PlanBuilder, X};
 use crate::core::data::GaussianMixture;
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
@@ -53,12 +54,8 @@ pub fn flow_with_divergence(
     dy: &mut [f64],
 ) {
     let (out, jac) = model.eval_with_jacobian([y[0] as f32, y[1] as f32], t);
-    let (a, b) = quantity_coefficients(model.param(), Quantity::Score, process.alpha(t), process.sigma(t));
-    let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
-    for d in 0..2 {
-        let score = a * f64::from(out[d]) + b * y[d];
-        dy[d] = k * y[d] - 0.5 * g2 * score;
-    }
+    let FlowField { velocity, a, b, k, g2 } = probability_flow(process, model.param(), [0.0; 2], t, [y[0], y[1]], out);
+    dy[..2].copy_from_slice(&velocity);
     // tr(a J + b I), or its Hutchinson estimate v^T (a J + b I) v.
     let trace = match divergence {
         Divergence::Exact => a * f64::from(jac[0][0] + jac[1][1]) + 2.0 * b,
@@ -88,6 +85,7 @@ pub fn likelihood_plan(
     if process.is_flow() || process.is_conditional() {
         return Err(format!("likelihoods are computed for vp, subvp, ve and cosine, not {}", process.name()));
     }
+    let tableau = ButcherTableau::from_name(tableau)?;
     let mut b = PlanBuilder::new("likelihood", process, param);
     let nll = b.register();
     b.load_input(X);
@@ -98,7 +96,7 @@ pub fn likelihood_plan(
         process.t_max(),
         rtol,
         atol,
-        tableau,
+        &tableau,
         process.sigma(process.t_max()),
         hutchinson,
     );

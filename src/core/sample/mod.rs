@@ -21,12 +21,14 @@ pub mod unipc;
 
 pub use options::SamplerOptions;
 pub use plan::Plan;
-pub use registry::{ModelCaps, Reason, Refusal, MR_SAMPLERS, REGISTRY, SAMPLERS};
+pub use registry::{BuildError, ModelCaps, Reason, Refusal, MR_SAMPLERS, REGISTRY, SAMPLERS};
 
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 
-/// The plan of sampler `name` for a model of parameterisation `param` on `process`.
+/// The plan of sampler `name` for a model of parameterisation `param` on `process`, with
+/// the command line's advice in its errors (the page builds through the registry, whose
+/// errors name no flag).
 pub fn build(name: &str, process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
-    registry::find(name)?.build(process, param, options)
+    registry::find(name)?.build(process, param, options).map_err(|e| e.cli_message())
 }

@@ -139,7 +139,8 @@ impl Model for ExactMixtureModel {
 }
 
 /// Threads for a batch of `n`: the machine's cores natively (a few blocks each at least), one
-/// in the browser (the page runs the executor in a worker of its own).
+/// in the browser (wasm has no threads here: the page runs the executor on its main thread,
+/// a slice of particles per frame).
 fn worker_threads(n: usize) -> usize {
     if cfg!(target_arch = "wasm32") {
         return 1;

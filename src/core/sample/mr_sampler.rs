@@ -2,7 +2,7 @@
 //! Euler-Maruyama posterior sampling of the reverse SDE, and the MR Sampler (MRS), which is
 //! DPM-Solver applied to y = x - mu: with data prediction m, y follows the VP-like formulas in
 //! log-SNR, and x = y + mu gives every update the offset mu (1 - sum of its coefficients).
-//! Formulas: the team's ALGORITHMS.md (MR Sampler section).
+//! Formulas: the MRS paper (docs/SAMPLERS.md).
 
 use super::grid::{time_grid, time_grid_from, T_EPS_SAMPLE};
 use super::options::SamplerOptions;

@@ -5,11 +5,11 @@
 
 use super::grid::{time_grid, T_EPS_SAMPLE};
 use super::options::SamplerOptions;
-use super::plan::{Plan, PlanBuilder, Quantity, Reg, X};
+use super::plan::{quantity_coefficients, Plan, PlanBuilder, Quantity, Reg, X};
 use super::reverse_sde::init_prior;
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
-use crate::core::solve::tableau::ButcherTableau;
+use crate::core::solve::tableau::{ButcherTableau, DOPRI5};
 
 pub fn fixed_step(
     process: Process,
@@ -70,7 +70,41 @@ fn merge(terms: Vec<(Reg, f64)>) -> Vec<(Reg, f64)> {
 pub fn adaptive(process: Process, param: Parameterisation, options: &SamplerOptions) -> Plan {
     let mut b = PlanBuilder::new("pf-dopri5", process, param);
     init_prior(&mut b, [0.0; 2]);
-    b.adaptive_flow(process.t_max(), T_EPS_SAMPLE, options.rtol, options.atol, "dopri5");
+    b.adaptive_flow(process.t_max(), T_EPS_SAMPLE, options.rtol, options.atol, &DOPRI5);
     b.snapshot();
     b.finish()
+}
+
+/// The probability-flow ODE's field at (x, t) from the model's output there:
+/// dx/dt = k(t) (x - mu) - g(t)^2 / 2 * s(x, t), with the score s = a out + b (x - (1 - alpha) mu).
+/// The one CPU definition: the adaptive op and the likelihood both call it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowField {
+    pub velocity: [f64; 2],
+    /// The score's affine map from the output: s = a out + b x (centred).
+    pub a: f64,
+    pub b: f64,
+    /// The drift coefficient k(t) and g(t)^2.
+    pub k: f64,
+    pub g2: f64,
+}
+
+pub fn probability_flow(
+    process: &Process,
+    param: Parameterisation,
+    condition: [f32; 2],
+    t: f64,
+    x: [f64; 2],
+    out: [f32; 2],
+) -> FlowField {
+    let alpha = process.alpha(t);
+    let (a, b) = quantity_coefficients(param, Quantity::Score, alpha, process.sigma(t));
+    let (k, g2) = (process.drift_coefficient(t), process.diffusion_squared(t));
+    let mut velocity = [0.0; 2];
+    for d in 0..2 {
+        let mu = f64::from(condition[d]);
+        let score = a * f64::from(out[d]) + b * (x[d] - (1.0 - alpha) * mu);
+        velocity[d] = k * (x[d] - mu) - 0.5 * g2 * score;
+    }
+    FlowField { velocity, a, b, k, g2 }
 }

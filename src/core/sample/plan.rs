@@ -1,7 +1,7 @@
 //! A Plan: a sampler compiled to a list of generic ops over per-particle registers, with
-//! every coefficient computed on the host (f64, stored as f32). Executors (`exec::cpu`, and
-//! the GPU executor to come) interpret plans; no sampler runs itself, so a new sampler is
-//! Rust code only and both executors run it unchanged.
+//! every coefficient computed on the host (f64, stored as f32). Executors (`exec::cpu` and
+//! the WGSL interpreter `exec::gpu::plan_run`) interpret plans; no sampler runs itself, so a
+//! new sampler is Rust code only and both executors run it unchanged.
 //!
 //! Registers are 2-vectors. Register 0 is the particle's state x; the others are scratch
 //! (model outputs, history for multistep methods). Noise is a pure function of (seed,
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
+use crate::core::solve::pid::PidController;
 use crate::core::solve::tableau::ButcherTableau;
 
 pub type Reg = u8;
@@ -29,7 +30,7 @@ pub enum Quantity {
     Velocity,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// R[into] = mean + std * z (the prior draw), z from `counter`.
     Init { into: Reg, mean: [f32; 2], std: f32, counter: u32 },
@@ -40,7 +41,9 @@ pub enum Op {
     Axpy { into: Reg, terms: Vec<(Reg, f32)>, offset: [f32; 2], noise: f32, counter: u32 },
     /// The probability-flow ODE of `process` from t0 to t1, per particle, with an embedded
     /// Runge-Kutta pair and PID control. Model evaluations vary by particle.
-    AdaptiveFlow { x: Reg, t0: f32, t1: f32, rtol: f32, atol: f32, max_steps: u32, tableau: String },
+    /// The op carries its method and controller as data: each executor runs the tableau's
+    /// numbers and the controller's constants, and looks nothing up by name.
+    AdaptiveFlow { x: Reg, t0: f32, t1: f32, max_steps: u32, tableau: ButcherTableau, controller: PidController },
     /// Records R[reg] as frame `frame` of the step-by-step view.
     Snapshot { reg: Reg, frame: u32 },
     /// One Metropolis-adjusted Langevin step on p_t (models with a log-density only):
@@ -69,10 +72,9 @@ pub enum Op {
         nll: Reg,
         t0: f32,
         t1: f32,
-        rtol: f32,
-        atol: f32,
         max_steps: u32,
-        tableau: String,
+        tableau: ButcherTableau,
+        controller: PidController,
         prior_std: f32,
         probe_counter: Option<u32>,
     },
@@ -90,7 +92,7 @@ pub struct LevelCoefficients {
 }
 
 /// A compiled sampler.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub sampler: String,
     pub registers: usize,
@@ -102,6 +104,20 @@ pub struct Plan {
     pub condition: [f32; 2],
     /// A per-particle result besides the position: R[reg][0] (the likelihood's nats).
     pub value_register: Option<Reg>,
+}
+
+/// An adaptive op needs an embedded pair: its error weights estimate the local error.
+fn check_adaptive(tableau: &ButcherTableau) -> Result<(), String> {
+    match tableau.error {
+        Some(_) => Ok(()),
+        None => Err(format!("{} has no error estimate for adaptive steps", tableau.name)),
+    }
+}
+
+/// The controller of an adaptive op at tolerances stored as f32 (as the plan's other
+/// coefficients are), so the CPU and the GPU control steps with the same numbers.
+fn controller_at(rtol: f64, atol: f64) -> PidController {
+    PidController::new(f64::from(rtol as f32), f64::from(atol as f32))
 }
 
 /// alpha, sigma at t and the affine map from the network output to `want`.
@@ -185,10 +201,7 @@ impl Plan {
                 }
                 Op::AdaptiveFlow { x, tableau, .. } => {
                     check(*x)?;
-                    let t = ButcherTableau::from_name(tableau)?;
-                    if t.error.is_none() {
-                        return Err(format!("{tableau} has no error estimate for adaptive steps"));
-                    }
+                    check_adaptive(tableau)?;
                 }
                 Op::Snapshot { reg, .. } => check(*reg)?,
                 Op::MalaStep { x, score, logp, .. } | Op::MalaStart { x, score, logp, .. } => {
@@ -216,10 +229,7 @@ impl Plan {
                 Op::AdaptiveLikelihood { x, nll, tableau, .. } => {
                     check(*x)?;
                     check(*nll)?;
-                    let t = ButcherTableau::from_name(tableau)?;
-                    if t.error.is_none() {
-                        return Err(format!("{tableau} has no error estimate for adaptive steps"));
-                    }
+                    check_adaptive(tableau)?;
                 }
             }
         }
@@ -316,15 +326,14 @@ impl PlanBuilder {
         });
     }
 
-    pub fn adaptive_flow(&mut self, t0: f64, t1: f64, rtol: f64, atol: f64, tableau: &str) {
+    pub fn adaptive_flow(&mut self, t0: f64, t1: f64, rtol: f64, atol: f64, tableau: &ButcherTableau) {
         self.plan.ops.push(Op::AdaptiveFlow {
             x: X,
             t0: t0 as f32,
             t1: t1 as f32,
-            rtol: rtol as f32,
-            atol: atol as f32,
             max_steps: 10_000,
-            tableau: tableau.to_string(),
+            tableau: *tableau,
+            controller: controller_at(rtol, atol),
         });
     }
 
@@ -393,7 +402,7 @@ impl PlanBuilder {
         t1: f64,
         rtol: f64,
         atol: f64,
-        tableau: &str,
+        tableau: &ButcherTableau,
         prior_std: f64,
         hutchinson: bool,
     ) {
@@ -403,10 +412,9 @@ impl PlanBuilder {
             nll,
             t0: t0 as f32,
             t1: t1 as f32,
-            rtol: rtol as f32,
-            atol: atol as f32,
             max_steps: 100_000,
-            tableau: tableau.to_string(),
+            tableau: *tableau,
+            controller: controller_at(rtol, atol),
             prior_std: prior_std as f32,
             probe_counter,
         });

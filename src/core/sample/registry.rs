@@ -125,6 +125,37 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// Why a plan was not built: the sampler does not run here, or an option is out of its
+/// range (the builders' own messages, which name the option as `nde` spells it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildError {
+    Refused(Refusal),
+    NoEvaluations,
+    Options(String),
+}
+
+impl BuildError {
+    /// The message for the command line, with the flag to change.
+    pub fn cli_message(&self) -> String {
+        match self {
+            BuildError::Refused(r) => format!("{r}; {}", r.reason.cli_advice()),
+            BuildError::NoEvaluations => "--nfe must be at least 1".into(),
+            BuildError::Options(m) => m.clone(),
+        }
+    }
+}
+
+/// The message for the page: the refusal's reason, no flags.
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Refused(r) => write!(f, "{r}"),
+            BuildError::NoEvaluations => write!(f, "a sampler needs at least one model evaluation"),
+            BuildError::Options(m) => write!(f, "{m}"),
+        }
+    }
+}
+
 type Builder = fn(Process, Parameterisation, &SamplerOptions) -> Result<Plan, String>;
 
 /// What a sampler needs beyond its process.
@@ -205,12 +236,17 @@ impl Sampler {
     }
 
     /// The plan of this sampler (after checking the process).
-    pub fn build(&self, process: Process, param: Parameterisation, options: &SamplerOptions) -> Result<Plan, String> {
-        self.supports_process(&process).map_err(|r| format!("{r}; {}", r.reason.cli_advice()))?;
+    pub fn build(
+        &self,
+        process: Process,
+        param: Parameterisation,
+        options: &SamplerOptions,
+    ) -> Result<Plan, BuildError> {
+        self.supports_process(&process).map_err(BuildError::Refused)?;
         if options.nfe == 0 {
-            return Err("--nfe must be at least 1".into());
+            return Err(BuildError::NoEvaluations);
         }
-        (self.builder)(process, param, options)
+        (self.builder)(process, param, options).map_err(BuildError::Options)
     }
 }
 

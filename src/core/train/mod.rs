@@ -1,9 +1,12 @@
-//! Training: objectives (denoising score matching, flow matching, the MR objective) and the
-//! minibatch trainer; the noise-level classifier of Denoising MCMC.
+//! Training: objectives (denoising score matching, flow matching, the MR objective), the
+//! minibatch trainer with counter-keyed draws, the driver that owns the loop (history,
+//! schedule, checkpoint and rollback); the noise-level classifier of Denoising MCMC.
 
 pub mod level_classifier;
 pub mod objective;
+pub mod session;
 pub mod trainer;
 
 pub use objective::{Objective, Parameterisation, Weighting};
-pub use trainer::{TrainConfig, TrainError, Trainer};
+pub use session::{RateChange, TrainingSession};
+pub use trainer::{MinibatchDraw, TrainConfig, TrainError, Trainer};

@@ -2,13 +2,19 @@
 //! back-propagate the objective, take an Adam step, update the EMA. A step whose loss or
 //! gradient is not finite is refused and leaves the weights untouched, so a caller can pause
 //! and say why instead of carrying NaN forward.
+//!
+//! The draws of sample i of step s are keyed by the counter (seed, step s, sample i), as a
+//! sampler's noise is keyed by (seed, particle, draw): they depend on nothing that came
+//! before. So a step after a rollback draws what it drew the first time, a change of batch
+//! leaves the other samples' draws alone, and a link that records the steps and the rate
+//! changes rebuilds the same weights bit for bit.
 
 use super::objective::Objective;
 use crate::core::data::Point;
 use crate::core::nn::adam::{Adam, Ema};
 use crate::core::nn::mlp::{forward, vjp, Mlp, Workspace};
 use crate::core::process::Process;
-use crate::core::rng::RngStream;
+use crate::core::rng::{random_u32x4, u32_to_open_unit_f32};
 
 /// Smallest training time: score_sde's 1e-5 (the score is singular at t = 0).
 pub const T_EPS_TRAIN: f64 = 1e-5;
@@ -49,6 +55,34 @@ impl std::fmt::Display for TrainError {
 
 impl std::error::Error for TrainError {}
 
+/// The Philox stream of training draws ("trai").
+const TRAIN_STREAM: u64 = 0x7472_6169;
+
+/// What one sample of a minibatch draws: a data index, a uniform for its time and a pair of
+/// standard normals, all from the one Philox block of counter (step, sample).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MinibatchDraw {
+    pub index: usize,
+    /// In [0, 1).
+    pub uniform_t: f64,
+    pub noise: [f64; 2],
+}
+
+impl MinibatchDraw {
+    pub fn of(seed: u64, step: u64, sample: u64, data_len: usize) -> Self {
+        // Step in the high word, sample in the low: 2^32 samples per step, 2^32 steps.
+        let [a, b, c, d] = random_u32x4(seed, TRAIN_STREAM, (step << 32) | (sample & 0xFFFF_FFFF));
+        // Multiply-shift: an index below data_len from 32 uniform bits (bias below 2^-17 for
+        // the page's at most 20 000 points).
+        let index = ((u64::from(a) * data_len as u64) >> 32) as usize;
+        let uniform_t = f64::from(b) / 4_294_967_296.0;
+        // Box-Muller in f64 (training is f64 on the CPU).
+        let radius = (-2.0 * f64::from(u32_to_open_unit_f32(c)).ln()).sqrt();
+        let angle = std::f64::consts::TAU * (f64::from(d) / 4_294_967_296.0) - std::f64::consts::PI;
+        MinibatchDraw { index, uniform_t, noise: [radius * angle.cos(), radius * angle.sin()] }
+    }
+}
+
 pub struct Trainer {
     pub mlp: Mlp,
     pub ema: Ema,
@@ -59,7 +93,6 @@ pub struct Trainer {
     data: Vec<Point>,
     /// The condition mu of each data point (mean-reverting process only).
     conditions: Option<Vec<Point>>,
-    rng: RngStream,
     ws: Workspace<f64>,
     params64: Vec<f64>,
     /// (t, loss) of each sample of the last step, for the loss-by-time chart.
@@ -91,7 +124,6 @@ impl Trainer {
         }
         let adam = Adam::new(mlp.params.len(), config.learning_rate);
         let ema = Ema::new(&mlp.params, config.ema_decay);
-        let rng = RngStream::new(config.seed, 0x7472_6169); // stream: "trai"
         Ok(Trainer {
             mlp,
             ema,
@@ -101,7 +133,6 @@ impl Trainer {
             config,
             data,
             conditions,
-            rng,
             ws: Workspace::default(),
             params64: Vec::new(),
             sample_losses: Vec::new(),
@@ -120,12 +151,13 @@ impl Trainer {
         let mut total = 0.0;
         let t_max = self.process.t_max();
         self.sample_losses.clear();
-        for _ in 0..self.config.batch {
-            let i = self.rng.below(self.data.len());
+        for sample in 0..self.config.batch {
+            let draw = MinibatchDraw::of(self.config.seed, step, sample as u64, self.data.len());
+            let i = draw.index;
             let x0 = self.data[i];
             let mu = self.conditions.as_ref().map_or([0.0; 2], |c| c[i]);
-            let t = T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * self.rng.uniform();
-            let z = [self.rng.normal(), self.rng.normal()];
+            let t = T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * draw.uniform_t;
+            let z = draw.noise;
             let x_t = self.noised(x0, z, t, mu);
             config.features(x_t, t, mu, &mut features);
             let out = forward(&config, &self.params64, &features, &mut self.ws);
@@ -219,6 +251,27 @@ mod tests {
         let err = trainer.step().unwrap_err();
         assert!(err.to_string().contains("lower the learning rate"));
         assert_eq!(trainer.mlp.params, mlp.params);
+    }
+
+    #[test]
+    fn minibatch_draws_are_keyed_by_step_and_sample_and_look_random() {
+        let a = MinibatchDraw::of(3, 7, 5, 100);
+        assert_eq!(a, MinibatchDraw::of(3, 7, 5, 100), "the same key draws the same");
+        assert_ne!(a, MinibatchDraw::of(3, 8, 5, 100));
+        assert_ne!(a, MinibatchDraw::of(3, 7, 6, 100));
+        assert_ne!(a, MinibatchDraw::of(4, 7, 5, 100));
+        // Indices cover the data evenly, times are uniform, noise is N(0, 1).
+        let n = 40_000;
+        let draws: Vec<MinibatchDraw> = (0..n).map(|i| MinibatchDraw::of(1, 1 + i / 100, i % 100, 10)).collect();
+        let mut counts = [0usize; 10];
+        draws.iter().for_each(|d| counts[d.index] += 1);
+        assert!(counts.iter().all(|c| (*c as f64 - 4000.0).abs() < 300.0), "{counts:?}");
+        let mean_t = draws.iter().map(|d| d.uniform_t).sum::<f64>() / n as f64;
+        assert!((mean_t - 0.5).abs() < 0.01, "{mean_t}");
+        let z: Vec<f64> = draws.iter().flat_map(|d| d.noise).collect();
+        let mean = z.iter().sum::<f64>() / z.len() as f64;
+        let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / z.len() as f64;
+        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.03, "mean {mean}, var {var}");
     }
 
     #[test]

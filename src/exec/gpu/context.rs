@@ -55,8 +55,18 @@ impl GpuContext {
 
     /// True for CPU-emulated adapters (lavapipe, SwiftShader): fine for correctness, slow.
     pub fn is_software(&self) -> bool {
-        self.info.device_type == wgpu::DeviceType::Cpu
+        is_software_adapter(self.info.device_type, &[&self.info.name, &self.info.driver])
     }
+}
+
+/// The one definition of a software (CPU-emulated) adapter: a CPU device type, or a name
+/// that says so (browsers report SwiftShader as a GPU, and some drivers report llvmpipe so).
+pub fn is_software_adapter(device_type: wgpu::DeviceType, names: &[&str]) -> bool {
+    device_type == wgpu::DeviceType::Cpu
+        || names.iter().any(|name| {
+            let name = name.to_lowercase();
+            ["llvmpipe", "lavapipe", "swiftshader"].iter().any(|s| name.contains(s))
+        })
 }
 
 /// "name (backend, device type)" or, where the browser hides the name, what is known.

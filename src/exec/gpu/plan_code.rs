@@ -4,6 +4,7 @@
 //! marginal as the CPU's. `SkipIf` carries the absolute word its particles resume at.
 
 use crate::core::sample::plan::{Op, Plan};
+use crate::core::solve::pid::PidController;
 use crate::core::solve::tableau::ButcherTableau;
 
 pub const OP_INIT: u32 = 1;
@@ -67,23 +68,33 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
             (OP_AXPY, w)
         }
         Op::Snapshot { reg, frame } => (OP_SNAPSHOT, vec![u32::from(*reg), *frame]),
-        Op::AdaptiveFlow { x, t0, t1, rtol, atol, max_steps, tableau } => {
-            let head = [u32::from(*x), NO_REGISTER, f(*t0), f(*t1), f(*rtol), f(*atol), *max_steps, f(0.0), NO_COUNTER];
-            (OP_ADAPTIVE, adaptive_words(&head, tableau)?)
+        Op::AdaptiveFlow { x, t0, t1, max_steps, tableau, controller } => {
+            let head = [
+                u32::from(*x),
+                NO_REGISTER,
+                f(*t0),
+                f(*t1),
+                fd(controller.rtol),
+                fd(controller.atol),
+                *max_steps,
+                f(0.0),
+                NO_COUNTER,
+            ];
+            (OP_ADAPTIVE, adaptive_words(&head, tableau, controller)?)
         }
-        Op::AdaptiveLikelihood { x, nll, t0, t1, rtol, atol, max_steps, tableau, prior_std, probe_counter } => {
+        Op::AdaptiveLikelihood { x, nll, t0, t1, max_steps, tableau, controller, prior_std, probe_counter } => {
             let head = [
                 u32::from(*x),
                 u32::from(*nll),
                 f(*t0),
                 f(*t1),
-                f(*rtol),
-                f(*atol),
+                fd(controller.rtol),
+                fd(controller.atol),
                 *max_steps,
                 f(*prior_std),
                 probe_counter.unwrap_or(NO_COUNTER),
             ];
-            (OP_ADAPTIVE, adaptive_words(&head, tableau)?)
+            (OP_ADAPTIVE, adaptive_words(&head, tableau, controller)?)
         }
         Op::MalaStart { x, score, logp, t } => {
             let mut w = vec![u32::from(*x), u32::from(*score), u32::from(*logp), f(*t)];
@@ -128,16 +139,21 @@ fn check_levels(count: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// The adaptive op's fields: its head, the order and stage count, then c, a (row-major,
-/// zero-filled), b, e and a flag per stage that is used at all (as `rk_step` skips the rest).
-fn adaptive_words(head: &[u32], tableau: &str) -> Result<Vec<u32>, String> {
-    let t = ButcherTableau::from_name(tableau)?;
-    let error = t.error.ok_or_else(|| format!("{tableau} has no error estimate for adaptive steps"))?;
+/// The adaptive op's fields: its head, the controller's safety and factor bounds, the order
+/// and stage count, then c, a (row-major, zero-filled), b, e and a flag per stage that is used
+/// at all (as `rk_step` skips the rest). The shader's controller is an I-controller.
+fn adaptive_words(head: &[u32], t: &ButcherTableau, controller: &PidController) -> Result<Vec<u32>, String> {
+    let name = t.name;
+    let error = t.error.ok_or_else(|| format!("{name} has no error estimate for adaptive steps"))?;
     let s = t.stages();
     if s > MAX_STAGES {
-        return Err(format!("{tableau} has {s} stages; the GPU executor handles at most {MAX_STAGES}"));
+        return Err(format!("{name} has {s} stages; the GPU executor handles at most {MAX_STAGES}"));
+    }
+    if controller.p != 0.0 || controller.d != 0.0 || controller.i != 1.0 {
+        return Err("the GPU executor's step-size controller is an I-controller (p = 0, i = 1, d = 0)".into());
     }
     let mut w = head.to_vec();
+    w.extend([controller.safety, controller.max_factor, controller.min_factor, controller.reject_max_factor].map(fd));
     w.push(fd(f64::from(t.order)));
     w.push(s as u32);
     w.extend(t.c.iter().map(|v| fd(*v)));

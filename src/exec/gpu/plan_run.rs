@@ -41,7 +41,7 @@ pub const HARDWARE_WORK_BUDGET: u32 = 1 << 21;
 impl GpuRunSettings {
     /// The budget for this adapter: the software one's loop cap, or the hardware default.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        let software = info.device_type == wgpu::DeviceType::Cpu || info.name.to_lowercase().contains("llvmpipe");
+        let software = super::context::is_software_adapter(info.device_type, &[&info.name, &info.driver]);
         GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET } }
     }
 }

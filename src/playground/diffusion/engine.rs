@@ -12,7 +12,6 @@ use super::settings::{
     default_param, limits, page_process, samplers_for, DataChoice, FieldView, PanelSettings, Settings, Start,
     MAX_LINK_POINTS, MAX_PANELS,
 };
-use super::training::TrainingSession;
 use crate::core::data::csv::parse_points;
 use crate::core::data::{GaussianMixture, Point};
 use crate::core::nn::{weights, Activation, Mlp, MlpConfig};
@@ -21,6 +20,7 @@ use crate::core::process::Process;
 use crate::core::sample::model::{MlpModel, Model, ModelData};
 use crate::core::sample::registry::{ModelCaps, Sampler};
 use crate::core::sample::{Plan, SamplerOptions};
+use crate::core::train::TrainingSession;
 use crate::core::train::{Objective, TrainConfig, Trainer, Weighting};
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::playground::shell::LabStatus;
@@ -183,6 +183,10 @@ impl Engine {
     pub fn link_settings(&self) -> Settings {
         let mut s = self.settings.clone();
         s.train_steps = self.session.steps().max(self.replay_to).max(self.replay_pending.unwrap_or(0));
+        let replaying = self.replay_pending.is_some() || self.session.steps() < self.replay_to;
+        if !replaying {
+            s.rate_changes = self.session.changes().to_vec();
+        }
         s.panels = self.panels.iter().map(|p| p.settings.clone()).collect();
         s
     }
@@ -210,7 +214,7 @@ impl Engine {
             // Exactly the remaining steps: a replay must not overshoot.
             while self.session.steps() < self.replay_to && clock() - start < budget_ms {
                 if let Err(e) = self.session.step() {
-                    self.status.error(e);
+                    self.status.error(format!("replaying the link: {e}; training paused."));
                     self.replay_to = 0;
                     break;
                 }
@@ -254,7 +258,7 @@ impl Engine {
             let share = if sampling { budget_ms * 0.5 } else { budget_ms };
             if let Err(e) = self.session.run_for(share, clock) {
                 self.playing = false;
-                self.status.error(e);
+                self.status.error(format!("{e}; training paused."));
                 self.status.changed();
             }
             if clock() - self.field_time > FIELD_REFRESH_MS {

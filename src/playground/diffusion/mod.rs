@@ -6,7 +6,6 @@ pub mod comparison;
 pub mod engine;
 pub mod field;
 pub mod settings;
-pub mod training;
 
 pub use engine::Engine;
 pub use settings::Settings;

@@ -8,6 +8,7 @@ use crate::core::nn::{Activation, MlpConfig};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::registry::{self, ModelCaps, Sampler};
+use crate::core::train::RateChange;
 
 /// At most this many sampler panels side by side.
 pub const MAX_PANELS: usize = 4;
@@ -129,8 +130,12 @@ pub struct Settings {
     pub width: usize,
     pub depth: usize,
     pub activation: Activation,
+    /// The learning rate and batch training runs at now.
     pub learning_rate: f64,
     pub batch: usize,
+    /// The changes of rate and batch behind the weights (empty, or starting at step 0): a
+    /// link replays them at their steps.
+    pub rate_changes: Vec<RateChange>,
     pub train_seed: u64,
     pub start: Start,
     /// Training steps taken since `start` (a link replays them).
@@ -161,6 +166,7 @@ impl Default for Settings {
             activation: Activation::Silu,
             learning_rate: 2e-3,
             batch: 128,
+            rate_changes: Vec::new(),
             train_seed: 0,
             start: Start::Default,
             train_steps: 0,
@@ -230,6 +236,11 @@ impl Settings {
         if self.show_samples {
             pairs.push(("overlay", "samples".to_string()));
         }
+        if !self.rate_changes.is_empty() {
+            let changes: Vec<String> =
+                self.rate_changes.iter().map(|c| format!("{}:{}:{}", c.step, c.learning_rate, c.batch)).collect();
+            pairs.push(("changes", changes.join(",")));
+        }
         if self.dataset == DataChoice::Custom && self.custom_points.len() <= MAX_LINK_POINTS {
             pairs.push(("pts", encode_points(&self.custom_points)));
         }
@@ -281,6 +292,7 @@ impl Settings {
                 "field" => FieldView::from_name(&value).map(|v| s.field_view = v),
                 "scrub" => SCRUB.parse("scrub", &value).map(|v| s.scrub = v),
                 "pts" => decode_points(&value).map(|v| s.custom_points = v),
+                "changes" => parse_changes(&value).map(|v| s.rate_changes = v),
                 "overlay" => match value.as_str() {
                     "samples" => Ok(s.show_samples = true),
                     "none" => Ok(s.show_samples = false),
@@ -308,6 +320,14 @@ impl Settings {
             let most = s.max_page_batch();
             problems.push(format!("link: {e}; using batch {most}"));
             s.batch = most;
+        }
+        let most = s.max_page_batch();
+        if s.rate_changes.iter().any(|c| c.batch > most) {
+            problems.push(format!(
+                "link: changes: a batch above {most} is more work per step than the page can do for this network; the training steps are not replayed"
+            ));
+            s.rate_changes.clear();
+            s.train_steps = 0;
         }
         let (process, param) = (s.process, s.param);
         s.panels.retain(|p| match p.sampler.supports(&process, &ModelCaps::network(param)) {
@@ -371,6 +391,33 @@ fn parse_panels(text: &str) -> Result<Vec<PanelSettings>, String> {
         return Err(format!("samplers: {} panels, at most {MAX_PANELS}", panels.len()));
     }
     Ok(panels)
+}
+
+/// Most rate and batch changes a link may carry.
+pub const MAX_RATE_CHANGES: usize = 200;
+
+/// "STEP:LR:BATCH" entries joined by ',', in step order, the first at step 0.
+fn parse_changes(text: &str) -> Result<Vec<RateChange>, String> {
+    let mut changes: Vec<RateChange> = Vec::new();
+    for item in text.split(',').filter(|i| !i.is_empty()) {
+        if changes.len() == MAX_RATE_CHANGES {
+            return Err(format!("changes: more than {MAX_RATE_CHANGES} rate changes"));
+        }
+        let parts: Vec<&str> = item.split(':').collect();
+        let [step, lr, batch] = parts[..] else {
+            return Err(format!("changes: '{}' is not STEP:LR:BATCH", limits::clip(item)));
+        };
+        let change = RateChange {
+            step: limits::LINK_STEPS.parse("changes: step", step)?,
+            learning_rate: limits::LEARNING_RATE.parse("changes: lr", lr)?,
+            batch: limits::BATCH.parse("changes: batch", batch)?,
+        };
+        if changes.last().is_some_and(|c| c.step >= change.step) || (changes.is_empty() && change.step != 0) {
+            return Err("changes: the steps must start at 0 and increase".into());
+        }
+        changes.push(change);
+    }
+    Ok(changes)
 }
 
 /// Points as "x_y" pairs joined by '~' (URL-safe). Rust prints an f64 as the shortest text
@@ -454,6 +501,10 @@ mod tests {
             field_view: FieldView::Density,
             scrub: 0.5,
             show_samples: true,
+            rate_changes: vec![
+                RateChange { step: 0, learning_rate: 1e-3, batch: 32 },
+                RateChange { step: 250, learning_rate: 3e-4, batch: 64 },
+            ],
             ..Settings::default()
         };
         let (back, problems) = Settings::from_query(&format!("?{}", s.to_query()));

@@ -5,8 +5,8 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 
 use super::paint::PANEL_COLOURS;
+use crate::core::train::session::TIME_BINS;
 use crate::playground::diffusion::engine::{Engine, SWEEP_NFES};
-use crate::playground::diffusion::training::TIME_BINS;
 
 type Fallible = Result<(), String>;
 

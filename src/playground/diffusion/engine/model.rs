@@ -81,10 +81,12 @@ impl Engine {
             seed: settings.train_seed,
         };
         let trainer = Trainer::new(mlp, process, objective, data.to_vec(), None, config)?;
-        Ok(TrainingSession::new(trainer, param))
+        Ok(TrainingSession::new(trainer, param).with_schedule(settings.rate_changes.clone()))
     }
 
     pub(super) fn rebuild_model(&mut self) {
+        // A new network starts at the rates shown now; the old one's changes are history.
+        self.settings.rate_changes.clear();
         match Self::new_session(&self.settings, &self.data, &self.default_model) {
             Ok(session) => {
                 self.session = session;
@@ -169,9 +171,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Training on from the starting weights gives up the link's unreplayed steps and the
+    /// rate changes still to come; what shows is what the session trains at.
+    fn give_up_replay(&mut self) {
+        if self.replay_pending.take().is_some() {
+            self.session.drop_schedule();
+            self.settings.learning_rate = self.session.trainer.config.learning_rate;
+            self.settings.batch = self.session.trainer.config.batch;
+            self.settings.rate_changes = self.session.changes().to_vec();
+        }
+    }
+
     pub fn toggle_training(&mut self) {
-        // Training on from the starting weights gives up the link's unreplayed steps.
-        self.replay_pending = None;
+        self.give_up_replay();
         self.playing = !self.playing;
         if self.playing {
             self.session.stopped_because = None;
@@ -180,10 +192,10 @@ impl Engine {
     }
 
     pub fn step_once(&mut self) {
-        self.replay_pending = None;
+        self.give_up_replay();
         self.playing = false;
         if let Err(e) = self.session.step() {
-            self.status.error(e);
+            self.status.error(format!("{e}; training paused."));
         }
         self.field_stale = true;
         self.status.changed();

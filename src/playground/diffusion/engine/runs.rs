@@ -72,7 +72,7 @@ impl Engine {
 
     pub(super) fn plan_for(&self, sampler: &Sampler, nfe: usize) -> Result<Plan, String> {
         let options = SamplerOptions { nfe, ..SamplerOptions::default() };
-        sampler.build(self.settings.process, self.session.param, &options)
+        sampler.build(self.settings.process, self.session.param, &options).map_err(|e| e.to_string())
     }
 
     pub(super) fn current_model(&self) -> MlpModel {

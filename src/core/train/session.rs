@@ -1,10 +1,41 @@
-//! Live training: the trainer, run in slices of a few milliseconds, with the loss history the
-//! charts draw, and the safety net — a step that diverges (a NaN, or a loss far above its
-//! running average) pauses training and rolls the weights back to the last good checkpoint.
+//! The training driver: it owns the loop around the trainer for the page, the CLI and the
+//! tests. It steps (in slices of a clock budget, or one at a time), records the loss history
+//! the charts draw, applies a schedule of learning-rate and batch changes at the steps they
+//! were made, and keeps the safety net: a step that diverges (a NaN, or a loss far above its
+//! running average) rolls the weights back to the last good checkpoint and says why.
+//!
+//! With the trainer's counter-keyed draws, the steps and the schedule are all a replay needs:
+//! a session built with the same settings and `with_schedule(changes())` reaches the same
+//! weights bit for bit, whatever divergences and rollbacks the original went through.
 
 use crate::core::nn::adam::{Adam, Ema};
 use crate::core::param::Parameterisation;
 use crate::core::train::Trainer;
+
+/// Why the driver stopped: the step that diverged and where the weights went back to. Its
+/// text names no control; the page adds "training paused", the CLI its flag advice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    /// What happened, ending with what to lower.
+    pub reason: String,
+    /// The step whose weights are back.
+    pub rolled_back_to: u64,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}. Rolled back to the weights of step {}", self.reason, self.rolled_back_to)
+    }
+}
+
+/// A change of learning rate or batch that takes effect after `step` steps (before step
+/// `step + 1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateChange {
+    pub step: u64,
+    pub learning_rate: f64,
+    pub batch: usize,
+}
 
 /// A loss this many times its running average is an explosion, not noise.
 pub const EXPLOSION_FACTOR: f64 = 20.0;
@@ -98,11 +129,15 @@ pub struct TrainingSession {
     pub history: LossHistory,
     checkpoint: Checkpoint,
     /// Why training stopped by itself, if it did.
-    pub stopped_because: Option<String>,
+    pub stopped_because: Option<Divergence>,
     /// Steps left before checkpoints resume after a change of learning rate or batch.
     probation: u64,
     /// Training steps per second over the last slices.
     pub steps_per_second: Option<f64>,
+    /// Changes still to apply (a replayed schedule), in step order.
+    planned: Vec<RateChange>,
+    /// The changes the weights went through, in step order (what a link records).
+    changes: Vec<RateChange>,
 }
 
 impl TrainingSession {
@@ -117,6 +152,29 @@ impl TrainingSession {
             stopped_because: None,
             probation: 0,
             steps_per_second: None,
+            planned: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// The session, to apply `schedule` at its steps as it trains (a link's replay).
+    pub fn with_schedule(mut self, schedule: Vec<RateChange>) -> Self {
+        self.planned = schedule;
+        self.planned.sort_by_key(|c| c.step);
+        self.apply_planned();
+        self
+    }
+
+    /// The rate and batch changes behind the current weights: empty when there were none,
+    /// else starting with the rates of step 0.
+    pub fn changes(&self) -> &[RateChange] {
+        &self.changes
+    }
+
+    fn apply_planned(&mut self) {
+        while let Some(change) = self.planned.first().copied().filter(|c| c.step <= self.steps()) {
+            self.planned.remove(0);
+            self.set_rate_and_batch(change.learning_rate, change.batch);
         }
     }
 
@@ -127,7 +185,8 @@ impl TrainingSession {
 
     /// One step. On divergence the weights return to the checkpoint and the reason is kept
     /// in `stopped_because` (and returned).
-    pub fn step(&mut self) -> Result<f64, String> {
+    pub fn step(&mut self) -> Result<f64, Divergence> {
+        self.apply_planned();
         let step = self.steps() + 1;
         let result = self.trainer.step();
         let problem = match (&result, self.history.ema) {
@@ -142,9 +201,9 @@ impl TrainingSession {
         };
         if let Some(reason) = problem {
             self.roll_back();
-            let message = format!("{reason}. Rolled back to the weights of step {}; training paused.", self.steps());
-            self.stopped_because = Some(message.clone());
-            return Err(message);
+            let divergence = Divergence { reason, rolled_back_to: self.steps() };
+            self.stopped_because = Some(divergence.clone());
+            return Err(divergence);
         }
         let loss = result.expect("checked above");
         let t_max = self.trainer.process.t_max();
@@ -176,8 +235,21 @@ impl TrainingSession {
             };
         }
         self.probation = PROBATION_STEPS;
+        let step = self.steps();
+        if self.changes.is_empty() && step > 0 {
+            // The first change: the schedule starts with what the weights were trained at.
+            let config = &self.trainer.config;
+            self.changes.push(RateChange { step: 0, learning_rate: config.learning_rate, batch: config.batch });
+        }
         self.trainer.config.learning_rate = learning_rate;
         self.trainer.config.batch = batch;
+        self.changes.retain(|c| c.step < step);
+        self.changes.push(RateChange { step, learning_rate, batch });
+    }
+
+    /// Forgets the changes still to apply (a replay given up).
+    pub fn drop_schedule(&mut self) {
+        self.planned.clear();
     }
 
     fn roll_back(&mut self) {
@@ -186,11 +258,15 @@ impl TrainingSession {
         self.trainer.adam = self.checkpoint.adam.clone();
         // The EMA of the loss must not keep the explosion either.
         self.history.ema = self.history.points.last().map(|p| p.2);
+        // Changes made after the checkpoint never touched these weights. (A change takes a
+        // checkpoint, so this only drops changes the visitor made after the divergence began.)
+        let step = self.steps();
+        self.changes.retain(|c| c.step <= step);
     }
 
     /// Steps until `budget_ms` has passed on `clock` (at least one step); returns how many
     /// ran, or the divergence message.
-    pub fn run_for(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> Result<u64, String> {
+    pub fn run_for(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> Result<u64, Divergence> {
         let start = clock();
         let mut done = 0u64;
         loop {
@@ -220,6 +296,40 @@ mod tests {
     use crate::core::nn::{Mlp, MlpConfig};
     use crate::core::process::Process;
     use crate::core::train::{Objective, TrainConfig, Weighting};
+
+    #[test]
+    fn a_replay_of_the_changes_rebuilds_the_weights_bit_for_bit_after_a_rollback() {
+        // The original: 60 steps, a rate that diverges and is rolled back, a sane rate and a
+        // new batch, then more steps.
+        let mut original = session(3e-3);
+        for _ in 0..60 {
+            original.step().unwrap();
+        }
+        original.set_rate_and_batch(10.0, 32);
+        let error = (0..200).find_map(|_| original.step().err()).expect("a learning rate of 10 diverges");
+        assert!(error.to_string().contains("Rolled back"), "{error}");
+        original.set_rate_and_batch(1e-3, 48);
+        for _ in 0..40 {
+            original.step().unwrap();
+        }
+        let target = original.steps();
+        // The replay: the same start, the recorded changes, the same number of steps.
+        let mut replay = session(3e-3).with_schedule(original.changes().to_vec());
+        while replay.steps() < target {
+            replay.step().unwrap();
+        }
+        let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&replay.trainer.mlp.params), bits(&original.trainer.mlp.params));
+        assert_eq!(bits(&replay.trainer.ema.params), bits(&original.trainer.ema.params));
+        assert_eq!(replay.changes(), original.changes());
+        assert_eq!((replay.trainer.config.learning_rate, replay.trainer.config.batch), (1e-3, 48));
+        // And without the schedule the weights differ: the check can fail.
+        let mut plain = session(3e-3);
+        while plain.steps() < target {
+            plain.step().unwrap();
+        }
+        assert_ne!(bits(&plain.trainer.mlp.params), bits(&original.trainer.mlp.params));
+    }
 
     fn session(learning_rate: f64) -> TrainingSession {
         let data = ToyDataset::EightGaussians.sample(500, 0, 0.0);
@@ -269,8 +379,10 @@ mod tests {
         let good_steps = s.steps();
         s.trainer.config.learning_rate = 10.0;
         let error = (0..200).find_map(|_| s.step().err()).expect("a learning rate of 10 diverges");
-        assert!(error.contains("diverged") && error.contains("Rolled back"), "{error}");
-        assert_eq!(s.stopped_because.as_deref(), Some(error.as_str()));
+        let text = error.to_string();
+        assert!(text.contains("diverged") && text.contains("Rolled back"), "{text}");
+        assert_eq!(error.rolled_back_to, s.steps());
+        assert_eq!(s.stopped_because.as_ref(), Some(&error));
         // Back at the checkpoint: a multiple of 25 steps no later than where the rate changed.
         assert!(s.steps() <= good_steps && s.steps() % 25 == 0, "{} {good_steps}", s.steps());
         assert!(s.trainer.mlp.params.iter().all(|p| p.is_finite()));
@@ -293,7 +405,7 @@ mod tests {
         let (good, good_steps) = (s.trainer.mlp.params.clone(), s.steps());
         s.set_rate_and_batch(10.0, s.trainer.config.batch);
         let error = (0..200).find_map(|_| s.step().err()).expect("a learning rate of 10 diverges");
-        assert!(error.contains("Rolled back"), "{error}");
+        assert!(error.to_string().contains("Rolled back"), "{error}");
         assert_eq!((s.steps(), &s.trainer.mlp.params), (good_steps, &good));
     }
 
