@@ -50,7 +50,10 @@ pub async fn detect_backend() -> (BackendStatus, Option<GpuContext>) {
         Ok(context) => (
             BackendStatus::WebGpu {
                 software: fallback
-                    || is_software_adapter(context.info.device_type, &[&context.info.name, &context.info.driver, &label]),
+                    || is_software_adapter(
+                        context.info.device_type,
+                        &[&context.info.name, &context.info.driver, &label],
+                    ),
                 adapter: label,
             },
             Some(context),

@@ -6,6 +6,7 @@ pub mod abi;
 pub mod context;
 pub mod draw;
 pub mod error;
+pub mod kernel;
 pub mod plan_code;
 pub mod plan_run;
 pub mod readback;

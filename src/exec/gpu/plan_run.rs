@@ -10,17 +10,15 @@
 use wgpu::util::DeviceExt;
 
 use super::abi::{mlp_shape, param_code, process_code, RunParams};
+use super::kernel::{compute_pipeline, dispatch_grid, read_back, WORKGROUP_SIZE};
 use super::plan_code::{encode, EncodedPlan};
-use super::readback::read_bytes;
 use super::GpuError;
 use crate::core::nn::MlpConfig;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
 use crate::exec::cpu::{RunOptions, RunResult};
-use crate::exec::shader_source::composed;
 
-const WORKGROUP_SIZE: u32 = 64;
 /// Bytes per particle in the registers buffer, per register (a vec2<f32>).
 const REGISTER_BYTES: u64 = 8;
 /// Bytes per particle of progress: three vec4<u32>.
@@ -135,24 +133,7 @@ pub struct PlanKernel {
 
 impl PlanKernel {
     pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let source = composed("plan_interpreter.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("plan_interpreter.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("plan interpreter"),
-            layout: None,
-            module: &module,
-            entry_point: Some("run"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        if let Some(error) = scope.pop().await {
-            return Err(GpuError::Validation(error.to_string()));
-        }
-        Ok(PlanKernel { pipeline })
+        Ok(PlanKernel { pipeline: compute_pipeline(device, "plan_interpreter.wgsl", "run").await? })
     }
 }
 
@@ -192,12 +173,6 @@ pub fn chunk_size(limits: &wgpu::Limits, registers: usize) -> usize {
     let by_registers = binding / (registers as u64 * REGISTER_BYTES);
     let by_grid = u64::from(limits.max_compute_workgroups_per_dimension).pow(2) * u64::from(WORKGROUP_SIZE);
     by_registers.min(by_grid).max(1) as usize
-}
-
-fn dispatch_grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
-    let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
-    let x = groups.min(max_per_dimension);
-    (x, groups.div_ceil(x))
 }
 
 impl GpuPlanRun {
@@ -457,20 +432,7 @@ impl GpuPlanRun {
     }
 
     async fn copy_back(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
-        let size = bytes.max(8).next_multiple_of(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder =
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size.min(buffer.size()));
-        self.queue.submit([encoder.finish()]);
-        let mut bytes_read = read_bytes(&self.device, &staging).await?;
-        bytes_read.truncate(bytes as usize);
-        Ok(bytes_read)
+        read_back(&self.device, &self.queue, buffer, bytes).await
     }
 }
 

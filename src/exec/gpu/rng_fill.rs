@@ -4,12 +4,9 @@
 
 use wgpu::util::DeviceExt;
 
-use super::readback::read_bytes;
+use super::kernel::{compute_pipeline, dispatch_grid, read_back, storage_buffer, WORKGROUP_SIZE};
 use super::GpuError;
 use crate::core::rng::{normal4, random_u32x4};
-use crate::exec::shader_source::composed;
-
-const WORKGROUP_SIZE: u32 = 64;
 
 /// Which draws to make: counters `first_counter .. first_counter + count` of `stream`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +49,6 @@ fn split_u64(value: u64) -> [u32; 2] {
     [value as u32, (value >> 32) as u32]
 }
 
-/// Workgroups in x and y so that no dimension exceeds the device's limit.
-fn dispatch_grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
-    let groups = count.div_ceil(WORKGROUP_SIZE).max(1);
-    let x = groups.min(max_per_dimension);
-    (x, groups.div_ceil(x))
-}
-
 /// Runs the fill on the given device. Pure in the wgpu-examples sense: no global state, so a
 /// test can pass its own device.
 pub async fn execute_rng_fill(
@@ -84,43 +74,15 @@ pub async fn execute_rng_fill(
         row_length: groups_x * WORKGROUP_SIZE,
     };
 
+    let pipeline = compute_pipeline(device, "rng_fill.wgsl", "fill").await?;
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let source = composed("rng_fill.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("rng_fill.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some("rng fill"),
-        layout: None,
-        module: &module,
-        entry_point: Some("fill"),
-        compilation_options: Default::default(),
-        cache: None,
-    });
     let params_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("rng fill params"),
         contents: bytemuck::bytes_of(&params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let storage = |label| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(16),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    };
-    let staging = |label| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(16),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    };
-    let (bits_buffer, normals_buffer) = (storage("rng bits"), storage("rng normals"));
-    let (bits_staging, normals_staging) = (staging("rng bits staging"), staging("rng normals staging"));
+    let (bits_buffer, normals_buffer) =
+        (storage_buffer(device, "rng bits", bytes), storage_buffer(device, "rng normals", bytes));
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("rng fill bindings"),
         layout: &pipeline.get_bind_group_layout(0),
@@ -138,15 +100,12 @@ pub async fn execute_rng_fill(
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups_x, groups_y, 1);
     }
-    encoder.copy_buffer_to_buffer(&bits_buffer, 0, &bits_staging, 0, bytes.max(16));
-    encoder.copy_buffer_to_buffer(&normals_buffer, 0, &normals_staging, 0, bytes.max(16));
     queue.submit([encoder.finish()]);
     if let Some(error) = scope.pop().await {
         return Err(GpuError::Validation(error.to_string()));
     }
-
-    let bits_bytes = read_bytes(device, &bits_staging).await?;
-    let normals_bytes = read_bytes(device, &normals_staging).await?;
+    let bits_bytes = read_back(device, queue, &bits_buffer, bytes).await?;
+    let normals_bytes = read_back(device, queue, &normals_buffer, bytes).await?;
     let bits: &[[u32; 4]] = bytemuck::cast_slice(&bits_bytes);
     let normals: &[[f32; 4]] = bytemuck::cast_slice(&normals_bytes);
     Ok(RngFillOutput {
@@ -199,15 +158,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-
-    #[test]
-    fn grid_never_exceeds_the_dimension_limit() {
-        assert_eq!(dispatch_grid(1, 65535), (1, 1));
-        assert_eq!(dispatch_grid(64 * 10, 65535), (10, 1));
-        let (x, y) = dispatch_grid(u32::MAX, 65535);
-        assert!(x <= 65535 && y <= 65535);
-        assert!(u64::from(x) * u64::from(y) * 64 >= u64::from(u32::MAX));
-    }
 
     #[test]
     fn comparison_spots_a_flipped_bit_and_a_bad_normal() {
