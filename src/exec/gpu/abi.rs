@@ -148,7 +148,7 @@ pub fn host_layouts() -> Vec<HostLayout> {
             [base, width, depth, activation, frequencies, condition_dim, outputs, input_dim]
         ),
         layout!(
-            "plan_interpreter.wgsl",
+            "plan_abi.wgsl",
             "RunParams",
             RunParams,
             [

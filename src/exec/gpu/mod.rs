@@ -7,10 +7,12 @@ pub mod context;
 pub mod draw;
 pub mod error;
 pub mod kernel;
+pub mod model_upload;
 pub mod plan_code;
 pub mod plan_run;
 pub mod readback;
 pub mod rng_fill;
+pub mod work_budget;
 
 pub use context::{describe_adapter, GpuContext};
 pub use error::GpuError;

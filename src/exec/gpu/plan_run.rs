@@ -5,16 +5,17 @@
 //! come back through the async readback, which never blocks a browser.
 //!
 //! The result has the CPU executor's shape (`exec::cpu::RunResult`), so callers and the
-//! agreement tests treat the two executors alike.
+//! agreement tests treat the two executors alike. The host-shader structs are in `abi`, the
+//! work budget in `work_budget`, the model's upload in `model_upload`; this file is the run.
 
 use wgpu::util::DeviceExt;
 
-use super::abi::{mlp_shape, param_code, process_code, RunParams};
+use super::abi::{param_code, process_code, RunParams};
 use super::kernel::{compute_pipeline, dispatch_grid, read_back, WORKGROUP_SIZE};
+use super::model_upload::model_words;
 use super::plan_code::{encode, EncodedPlan};
+pub use super::work_budget::{GpuRunSettings, HARDWARE_WORK_BUDGET, SOFTWARE_WORK_BUDGET};
 use super::GpuError;
-use crate::core::nn::MlpConfig;
-use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
 use crate::exec::cpu::{RunOptions, RunResult};
@@ -23,106 +24,6 @@ use crate::exec::cpu::{RunOptions, RunResult};
 const REGISTER_BYTES: u64 = 8;
 /// Bytes per particle of progress: three vec4<u32>.
 const PROGRESS_BYTES: u64 = 48;
-
-/// How much work one dispatch may do per particle, in the shader's units (about one per loop
-/// iteration; see plan_interpreter.wgsl).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GpuRunSettings {
-    pub work_budget: u32,
-}
-
-/// llvmpipe/lavapipe ends an invocation after 65535 loop iterations in all: stay below it.
-pub const SOFTWARE_WORK_BUDGET: u32 = 50_000;
-/// Hardware: long enough to make launches rare, short enough for a driver's watchdog.
-pub const HARDWARE_WORK_BUDGET: u32 = 1 << 21;
-
-impl GpuRunSettings {
-    /// The budget for this adapter: the software one's loop cap, or the hardware default.
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        let software = super::context::is_software_adapter(info.device_type, &[&info.name, &info.driver]);
-        GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET } }
-    }
-}
-
-/// The shader's loop iterations for one forward pass (the same loops with or without the
-/// Jacobian): features, then per layer each output's unrolled dot product and the copy.
-/// Measured on llvmpipe, the true count runs above this tally by up to 1.8x plus a few hundred
-/// (loop entries and lowered switches count too), so the estimate is padded accordingly.
-pub fn mlp_eval_cost(config: &MlpConfig) -> u32 {
-    let dims = config.dims();
-    let layers: usize = dims.windows(2).map(|w| w[1] * (w[0] / 4 + w[0] % 4 + 2) + w[1]).sum();
-    let tally = config.time_frequencies + config.input_dim() + layers + 8;
-    (2 * tally + 400) as u32
-}
-
-/// The mixture's passes over its components (the maximum, then the sums).
-pub fn mixture_eval_cost(components: usize) -> u32 {
-    (6 * components + 40) as u32
-}
-
-/// The model's words for `model_data`, and the params that describe them.
-fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
-    let uses = |pred: fn(&Op) -> bool| plan.ops.iter().any(pred);
-    match model {
-        ModelData::Mixture { mixture, .. } => {
-            if plan.param != Parameterisation::Score {
-                return Err(GpuError::Unsupported(format!(
-                    "an exact mixture is a score model; the plan wants {:?}",
-                    plan.param
-                )));
-            }
-            let spec = mixture.to_spec();
-            params.model_kind = 1;
-            params.mixture_components = spec.weights.len() as u32;
-            params.eval_cost = mixture_eval_cost(spec.weights.len());
-            let mut words = Vec::with_capacity(6 * spec.weights.len());
-            for ((w, m), c) in spec.weights.iter().zip(&spec.means).zip(&spec.covs) {
-                words.extend([w.ln() as f32, m[0] as f32, m[1] as f32, c[0][0] as f32, c[0][1] as f32, c[1][1] as f32]);
-            }
-            Ok(words)
-        }
-        ModelData::Mlp { mlp, param, level_classifier, .. } => {
-            if *param != plan.param {
-                return Err(GpuError::Unsupported(format!(
-                    "the plan was built for a {:?} model but the model is {param:?}",
-                    plan.param
-                )));
-            }
-            if uses(|op| matches!(op, Op::MalaStart { .. } | Op::MalaStep { .. })) {
-                return Err(GpuError::Unsupported(
-                    "mala needs a model with a log-density: use --model exact with a mixture target".into(),
-                ));
-            }
-            if mlp.config.width > 256 {
-                return Err(GpuError::Unsupported(format!("width {} is over the GPU kernel's 256", mlp.config.width)));
-            }
-            params.model_kind = 0;
-            params.mlp = mlp_shape(&mlp.config, 0);
-            params.eval_cost = mlp_eval_cost(&mlp.config);
-            let mut words = mlp.params.clone();
-            if let Some(classifier) = level_classifier {
-                let times: Vec<f64> = plan
-                    .ops
-                    .iter()
-                    .find_map(|op| match op {
-                        Op::GibbsLevel { times, .. } => Some(times.iter().map(|t| f64::from(*t)).collect()),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                if !times.is_empty() {
-                    classifier.check_levels(&times).map_err(GpuError::Unsupported)?;
-                }
-                params.classifier = mlp_shape(&classifier.mlp.config, words.len());
-                params.classifier_cost = mlp_eval_cost(&classifier.mlp.config);
-                params.has_classifier = 1;
-                words.extend_from_slice(&classifier.mlp.params);
-            } else if uses(|op| matches!(op, Op::GibbsLevel { .. })) {
-                return Err(GpuError::Unsupported(crate::core::sample::model::NO_LEVEL_POSTERIOR.into()));
-            }
-            Ok(words)
-        }
-    }
-}
 
 /// The compiled interpreter. Compiling it is the slow part of a first run (seconds on a
 /// software adapter), so callers that run many plans make one and pass it to each.
