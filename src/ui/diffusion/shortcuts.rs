@@ -35,8 +35,7 @@ pub fn install_shortcuts(act: Act) {
             "ArrowLeft" | "ArrowRight" => {
                 let delta = if e.key() == "ArrowLeft" { -0.05 } else { 0.05 };
                 act.run(|engine| {
-                    let next = engine.settings.scrub + delta;
-                    engine.set_scrub(next);
+                    engine.nudge_scrub(delta);
                     Ok(())
                 })
             }

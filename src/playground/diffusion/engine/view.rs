@@ -16,6 +16,11 @@ impl Engine {
         self.status.changed();
     }
 
+    /// Moves the scrubber by `delta` (a fraction of the steps), as the arrow keys do.
+    pub fn nudge_scrub(&mut self, delta: f64) {
+        self.set_scrub(self.settings.scrub + delta);
+    }
+
     /// Plays the scrubber from where it is (from the start when it is at the end) to the
     /// end, moving every panel through its steps; again to stop.
     pub fn toggle_scrub_play(&mut self) {
