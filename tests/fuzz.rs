@@ -29,6 +29,7 @@ use nde_playground::core::sample::{build, SamplerOptions, MR_SAMPLERS, SAMPLERS}
 use nde_playground::exec::cpu::{run_plan, RunOptions};
 use nde_playground::playground::diffusion::engine::Engine;
 use nde_playground::playground::diffusion::settings::{samplers_for, Settings};
+use nde_playground::playground::shell::Location;
 
 /// Inputs per parser and run; FUZZ_INPUTS overrides it (a longer local campaign, or a quick look).
 fn inputs_per_parser() -> usize {
@@ -161,7 +162,10 @@ impl Gen {
 
 // ----- the share link -----
 
-const LINK_KEYS: [&str; 21] = [
+const LINK_KEYS: [&str; 24] = [
+    "lab",
+    "changes",
+    "overlay",
     "data",
     "n",
     "noise",
@@ -196,6 +200,20 @@ fn link_value(g: &mut Gen, key: &str) -> String {
         "act" => g.pick(&["silu", "tanh", "relu", "softplus", "gelu"]).into(),
         "start" => g.pick(&["default", "fresh", "other"]).into(),
         "field" => g.pick(&["off", "arrows", "error", "density", "x"]).into(),
+        "lab" => g.pick(&["diffusion", "ode", ""]).into(),
+        "overlay" => g.pick(&["samples", "none", "x"]).into(),
+        "changes" => {
+            let count = g.below(5);
+            let mut step = 0u64;
+            let changes: Vec<String> = (0..count)
+                .map(|i| {
+                    step += if i == 0 && g.chance(0.8) { 0 } else { 1 + g.below(50) as u64 };
+                    let batch = if g.chance(0.8) { (1 + g.below(300)).to_string() } else { g.number() };
+                    format!("{step}:{}:{batch}", if g.chance(0.8) { "0.001".to_string() } else { g.number() })
+                })
+                .collect();
+            changes.join(",")
+        }
         "samplers" => {
             let count = g.below(6);
             let panels: Vec<String> = (0..count)
@@ -248,7 +266,13 @@ fn share_links() {
         let link = random_link(&mut g);
         let label = format!("case {case}: ?{}", link.chars().take(300).collect::<String>());
         tally.inputs += 1;
-        let (settings, problems) = tally.time(&label, || Settings::from_query(&link));
+        // As the page reads it: the shell takes `lab=`, the lab the rest.
+        let (settings, problems) = tally.time(&label, || {
+            let location = Location::parse(&link);
+            let (settings, mut problems) = Settings::from_query(&location.lab_query);
+            problems.extend(location.problem);
+            (settings, problems)
+        });
         // Every refusal names its field: "link: <key>..." for one of the keys, or the whole.
         for p in &problems {
             let named = LINK_KEYS.iter().chain(["bogus", "unknown setting", "sampler", "data=custom", "param"].iter());

@@ -18,6 +18,36 @@ fn e<T: std::fmt::Display>(error: T) -> String {
     error.to_string()
 }
 
+/// A number for a tick label: three significant digits, in plain notation where that reads
+/// (0.001 to 9999), else as 1.2e-5.
+fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if (1e-3..1e4).contains(&a) {
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        let text = format!("{v:.digits$}");
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+/// A log10 axis range around [low, high] at least `min_decades` wide, so that it carries
+/// ticks even when the values are close together.
+fn log_range(low: f64, high: f64, min_decades: f64) -> std::ops::Range<f64> {
+    let (a, b) = (low.log10(), high.log10());
+    let pad = ((min_decades - (b - a)) / 2.0).max(0.0) + 0.05 * (b - a);
+    (a - pad)..(b + pad)
+}
+
+/// Mesh lines light enough to read the data over them.
+const GRID: RGBColor = RGBColor(226, 232, 240);
+
 /// Loss (thin) and its running average (thick) against the step, on a log scale.
 pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fallible {
     let root = backend(canvas)?.into_drawing_area();
@@ -32,29 +62,31 @@ pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Falli
     let (first, last) = (finite[0].0 as f64, finite[finite.len() - 1].0 as f64);
     let low = finite.iter().map(|p| p.1.min(p.2)).fold(f64::MAX, f64::min).max(1e-6);
     let high = finite.iter().map(|p| p.1.max(p.2)).fold(0.0, f64::max).max(low * 1.01);
+    // The y axis is log10(loss), labelled with the loss itself.
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
         .x_label_area_size(30)
-        .y_label_area_size(52)
-        .build_cartesian_2d(first..last.max(first + 1.0), (low * 0.9..high * 1.1).log_scale())
+        .y_label_area_size(58)
+        .build_cartesian_2d(first..last.max(first + 1.0), log_range(low, high, 0.4))
         .map_err(e)?;
     chart
         .configure_mesh()
         .x_labels(4)
-        .y_labels(4)
+        .y_labels(5)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
         .label_style(("sans-serif", 11))
         .axis_desc_style(("sans-serif", 11))
         .x_desc("training step")
         .y_desc("loss (log scale)")
-        .y_label_formatter(&|v| format!("{v:.2e}"))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| tick(10f64.powf(*v)))
         .draw()
         .map_err(e)?;
-    chart
-        .draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.1)), RGBColor(148, 163, 184).stroke_width(1)))
-        .map_err(e)?;
-    chart
-        .draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.2)), RGBColor(37, 99, 235).stroke_width(2)))
-        .map_err(e)?;
+    let grey = RGBColor(148, 163, 184).stroke_width(1);
+    chart.draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.1.log10())), grey)).map_err(e)?;
+    let blue = RGBColor(37, 99, 235).stroke_width(2);
+    chart.draw_series(LineSeries::new(finite.iter().map(|p| (p.0 as f64, p.2.log10())), blue)).map_err(e)?;
     root.present().map_err(e)
 }
 
@@ -70,18 +102,21 @@ pub fn loss_by_time_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) 
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
         .x_label_area_size(30)
-        .y_label_area_size(52)
+        .y_label_area_size(58)
         .build_cartesian_2d(0.0..1.0f64, 0.0..high * 1.1)
         .map_err(e)?;
     chart
         .configure_mesh()
         .x_labels(3)
         .y_labels(3)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
         .label_style(("sans-serif", 11))
         .axis_desc_style(("sans-serif", 11))
         .x_desc("diffusion time t / t_max")
         .y_desc("mean loss")
-        .y_label_formatter(&|v| format!("{v:.2}"))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()
         .map_err(e)?;
     let width = 1.0 / TIME_BINS as f64;
@@ -103,7 +138,7 @@ fn hex(colour: &str) -> RGBColor {
     RGBColor((v >> 16) as u8, (v >> 8) as u8, v as u8)
 }
 
-/// Sliced Wasserstein against NFE, a line per panel's sampler (log-log).
+/// Sliced Wasserstein against NFE, a line per panel's sampler named in the legend (log-log).
 pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fallible {
     let root = backend(canvas)?.into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
@@ -128,27 +163,33 @@ pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fa
     let low = done.iter().map(|d| d.2).fold(f64::MAX, f64::min);
     let high = done.iter().map(|d| d.2).fold(0.0, f64::max);
     let nfe_max = done.iter().map(|d| d.1).fold(SWEEP_NFES[SWEEP_NFES.len() - 1] as f64, f64::max);
+    // Both axes in logs: x is log2(NFE), so its ticks fall on the sweep's doublings (4, 8, 16,
+    // ...); y is log10(SWD), at least half a decade tall so it always carries labels.
+    let x_range = 1.5..(nfe_max * 1.3).log2();
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
         .x_label_area_size(30)
-        .y_label_area_size(52)
-        .build_cartesian_2d((2.0..nfe_max * 1.3).log_scale(), (low * 0.8..high * 1.25).log_scale())
+        .y_label_area_size(58)
+        .build_cartesian_2d(x_range.clone(), log_range(low, high, 0.5))
         .map_err(e)?;
     chart
         .configure_mesh()
-        .x_labels(5)
-        .y_labels(4)
+        .x_labels((x_range.end - x_range.start).ceil() as usize + 1)
+        .y_labels(5)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
         .label_style(("sans-serif", 11))
         .axis_desc_style(("sans-serif", 11))
-        .x_desc("model evaluations per particle (NFE, log)")
-        .y_desc("SWD to the data (log)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.3}"))
+        .x_desc("model evaluations per particle (NFE, log scale)")
+        .y_desc("SWD to the data (log scale)")
+        .x_label_formatter(&|v| tick(2f64.powf(*v).round()))
+        .y_label_formatter(&|v| tick(10f64.powf(*v)))
         .draw()
         .map_err(e)?;
     for (panel, settings) in engine.panels.iter().map(|p| &p.settings).enumerate() {
         let colour = hex(PANEL_COLOURS[panel % 4]);
-        let mut line: Vec<(f64, f64)> = done.iter().filter(|d| d.0 == panel).map(|d| (d.1, d.2)).collect();
+        let mut line: Vec<(f64, f64)> =
+            done.iter().filter(|d| d.0 == panel).map(|d| (d.1.log2(), d.2.log10())).collect();
         if line.is_empty() {
             continue;
         }
@@ -162,7 +203,7 @@ pub fn quality_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fa
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(203, 213, 225))
         .label_font(("sans-serif", 11))
