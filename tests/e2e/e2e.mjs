@@ -544,6 +544,20 @@ async function labLinksCase(browser, baseUrl) {
   record('?lab=diffusion opens the diffusion lab with its settings', matches(opened.new) && opened.new.address === 'diffusion', JSON.stringify(opened.new));
   record('an old link (no lab=) opens the same view and gains lab=diffusion', matches(opened.old) && opened.old.address === 'diffusion', JSON.stringify(opened.old));
   record('an unknown lab is named and the default lab opens with the rest', matches(opened.unknown) && /nosuch/.test(opened.unknown.banner), JSON.stringify(opened.unknown).slice(0, 200));
+
+  // The sampler menus follow the core's one rule: on rectified flow, EDM Heun is listed
+  // disabled with the reason as its tooltip, and the stochastic samplers run.
+  const { page } = await openPage(browser, `${baseUrl}?lab=diffusion&process=rf&param=flow&samplers=em:10`);
+  const menu = page.getByTestId('sampler-select').first();
+  await menu.waitFor({ state: 'visible', timeout: 30_000 });
+  const edm = await menu.locator('option[value="edm-heun"]').evaluate((o) => ({ disabled: o.disabled, title: o.title, label: o.textContent }));
+  const em = await menu.locator('option[value="em"]').evaluate((o) => ({ disabled: o.disabled, label: o.textContent }));
+  record(
+    'a sampler the process refuses is listed disabled with its reason',
+    edm.disabled && /diffusions/.test(edm.title) && !em.disabled && em.label === 'Euler–Maruyama',
+    `edm-heun ${JSON.stringify(edm)}; em ${JSON.stringify(em)}`,
+  );
+  await page.close();
 }
 
 async function panicCase(baseUrl) {
