@@ -381,3 +381,21 @@ fn messages_on_the_page_name_no_command_line_flags() {
         assert!(!message.contains("--"), "a command-line flag on the page: {message}");
     }
 }
+
+/// A link whose replay waits for the visitor, given up by training on: the rates shown are
+/// the ones the weights train at from the start, and the link then records what happens next.
+#[test]
+fn giving_up_a_pending_replay_trains_at_the_starting_rates() {
+    let query = "width=256&depth=6&batch=8&lr=0.0005&steps=1000000&start=fresh&changes=0:0.003:8,500:0.0005:8";
+    let (settings, problems) = Settings::from_query(query);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut engine = Engine::new(settings, problems);
+    assert_eq!(engine.replay_pending, Some(1_000_000));
+    engine.step_once();
+    assert_eq!(engine.replay_pending, None);
+    assert_eq!(engine.session.steps(), 1);
+    assert_eq!((engine.settings.learning_rate, engine.session.trainer.config.learning_rate), (0.003, 0.003));
+    let link = engine.link_settings();
+    assert_eq!(link.train_steps, 1);
+    assert!(link.rate_changes.iter().all(|c| c.step <= 1), "{:?}", link.rate_changes);
+}

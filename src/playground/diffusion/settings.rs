@@ -294,8 +294,10 @@ impl Settings {
                 "pts" => decode_points(&value).map(|v| s.custom_points = v),
                 "changes" => parse_changes(&value).map(|v| s.rate_changes = v),
                 "overlay" => match value.as_str() {
-                    "samples" => Ok(s.show_samples = true),
-                    "none" => Ok(s.show_samples = false),
+                    "samples" | "none" => {
+                        s.show_samples = value == "samples";
+                        Ok(())
+                    }
                     other => Err(format!("overlay: '{other}' is not samples or none")),
                 },
                 other => Err(format!("unknown setting '{other}' (ignored)")),
