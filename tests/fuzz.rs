@@ -441,7 +441,7 @@ fn exercise_mixture(mixture: &GaussianMixture, g: &mut Gen, label: &str) {
                 assert!(p[0].is_finite() && p[1].is_finite(), "{label}: {sampler} on {}: {p:?}", process.name());
             }
         }
-        Err(e) => assert!(!e.is_empty(), "{label}"),
+        Err(e) => assert!(!e.to_string().is_empty(), "{label}"),
     }
     let samples = mixture.sample(8, 1);
     for x in &samples {

@@ -306,8 +306,11 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
             handed.session.param,
         );
         // The first job fails: its run must fall back to the CPU.
-        let result =
-            if k == 0 { Err("device lost".to_string()) } else { run_plan(&job.plan, &mut model, &job.options) };
+        let result = if k == 0 {
+            Err("device lost".to_string())
+        } else {
+            run_plan(&job.plan, &mut model, &job.options).map_err(|e| e.to_string())
+        };
         handed.finish_gpu_job(job.id, result, 1.0);
     }
     assert!(

@@ -54,7 +54,7 @@ impl Executor {
 
     pub fn run(&self, plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
         match self {
-            Executor::Cpu => run_plan(plan, model, options),
+            Executor::Cpu => run_plan(plan, model, options).map_err(|e| e.cli_message()),
             Executor::Gpu(ctx, kernel) => {
                 let settings = GpuRunSettings::for_adapter(&ctx.info);
                 pollster::block_on(execute_plan_with(

@@ -2,11 +2,13 @@
 //! is no WebGPU. It runs op by op over all particles (so an exact model prepares p_t once
 //! per op), in f32 like the GPU.
 
+use crate::core::param::Parameterisation;
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::likelihood::{flow_with_divergence, gaussian_log_density, Divergence};
 use crate::core::sample::model::Model;
 use crate::core::sample::pf_ode::probability_flow;
 use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
+use crate::core::sample::registry::Reason;
 use crate::core::solve::ode::integrate_adaptive;
 
 /// Which particles, and which seed.
@@ -31,8 +33,60 @@ pub struct RunResult {
     pub values: Vec<f32>,
 }
 
+/// Why a run stopped. Its text is in the page's words (what the model lacks, which particle
+/// diverged); `cli_message` adds what to change on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunError {
+    /// The plan was built for another parameterisation than the model's.
+    ParamMismatch { plan: Parameterisation, model: Parameterisation },
+    /// The model cannot give what the sampler needs (a log-density, a level posterior).
+    ModelLacks { sampler: String, reason: Reason },
+    /// The plan, the model or a solver refused, in its own words.
+    Refused(String),
+    /// The plan loads one input point per particle, and the run passed another count.
+    Inputs { sampler: String, expected: usize, got: usize },
+    /// A particle left the finite numbers.
+    Diverged { particle: usize },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::ParamMismatch { plan, model } => write!(
+                f,
+                "the plan was built for a model that predicts {} but the model predicts {}",
+                plan.name(),
+                model.name()
+            ),
+            RunError::ModelLacks { sampler, reason } => write!(f, "{sampler} cannot run with this model: {reason}"),
+            RunError::Refused(message) => write!(f, "{message}"),
+            RunError::Inputs { sampler, expected, got } => {
+                write!(f, "{sampler} needs one input point per particle: {got} for {expected}")
+            }
+            RunError::Diverged { particle } => {
+                write!(f, "particle {particle} left the finite numbers (the sampler diverged): try more steps")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl RunError {
+    /// The message for `nde`, with the flag to change where there is one.
+    pub fn cli_message(&self) -> String {
+        match self {
+            RunError::ModelLacks { reason, .. } => format!("{self}; {}", reason.cli_advice()),
+            RunError::Diverged { particle } => format!(
+                "particle {particle} left the finite numbers (the sampler diverged): try a larger --nfe or another sampler"
+            ),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// The score (from the model's output) and log-density at (x, t), for MALA.
-fn score_and_log_density(model: &mut dyn Model, plan: &Plan, x: [f32; 2], t: f64) -> Result<([f32; 2], f64), String> {
+fn score_and_log_density(model: &mut dyn Model, plan: &Plan, x: [f32; 2], t: f64) -> Result<([f32; 2], f64), RunError> {
     let out = model.eval(x, t);
     let alpha = plan.process.alpha(t);
     let (a, b) = quantity_coefficients(plan.param, Quantity::Score, alpha, plan.process.sigma(t));
@@ -40,7 +94,7 @@ fn score_and_log_density(model: &mut dyn Model, plan: &Plan, x: [f32; 2], t: f64
         .map(|d| (a * f64::from(out[d]) + b * (f64::from(x[d]) - (1.0 - alpha) * f64::from(plan.condition[d]))) as f32);
     let lp = model
         .log_density(x, t)
-        .ok_or("mala needs a model with a log-density: use --model exact with a mixture target")?;
+        .ok_or_else(|| RunError::ModelLacks { sampler: plan.sampler.clone(), reason: Reason::LogDensity })?;
     Ok((score, lp))
 }
 
@@ -67,7 +121,7 @@ fn draw_index(log_probs: &[f64], u: f64) -> usize {
     log_probs.len() - 1
 }
 
-pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
+pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, RunError> {
     run_plan_from(plan, model, options, 0)
 }
 
@@ -80,10 +134,10 @@ pub fn run_plan_from(
     model: &mut dyn Model,
     options: &RunOptions,
     first: usize,
-) -> Result<RunResult, String> {
-    plan.validate()?;
+) -> Result<RunResult, RunError> {
+    plan.validate().map_err(RunError::Refused)?;
     if model.param() != plan.param {
-        return Err(format!("the plan was built for a {:?} model but the model is {:?}", plan.param, model.param()));
+        return Err(RunError::ParamMismatch { plan: plan.param, model: model.param() });
     }
     let n = options.particles;
     let mut regs = vec![[[0.0f32; 2]; 16]; n];
@@ -152,7 +206,8 @@ pub fn run_plan_from(
                         f64::from(*t1),
                         controller,
                         *max_steps as usize,
-                    )?;
+                    )
+                    .map_err(RunError::Refused)?;
                     r[*x as usize] = [y[0] as f32, y[1] as f32];
                     evaluations += count;
                 }
@@ -219,7 +274,15 @@ pub fn run_plan_from(
                 level_times.clear();
                 level_times.extend(times.iter().map(|t| f64::from(*t)));
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    model.level_log_posterior(r[*x as usize], &level_times, &mut log_post)?;
+                    if !model.caps().level_posterior {
+                        return Err(RunError::ModelLacks {
+                            sampler: plan.sampler.clone(),
+                            reason: Reason::LevelPosterior,
+                        });
+                    }
+                    model
+                        .level_log_posterior(r[*x as usize], &level_times, &mut log_post)
+                        .map_err(RunError::Refused)?;
                     let k = if *argmax {
                         (0..log_post.len()).max_by(|a, b| log_post[*a].total_cmp(&log_post[*b])).unwrap_or(0)
                     } else {
@@ -234,11 +297,11 @@ pub fn run_plan_from(
             }
             Op::LoadInput { into } => {
                 if options.inputs.len() != n {
-                    return Err(format!(
-                        "{} needs one input point per particle: {} for {n}",
-                        plan.sampler,
-                        options.inputs.len()
-                    ));
+                    return Err(RunError::Inputs {
+                        sampler: plan.sampler.clone(),
+                        expected: n,
+                        got: options.inputs.len(),
+                    });
                 }
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
                     r[*into as usize] = options.inputs[p];
@@ -264,7 +327,8 @@ pub fn run_plan_from(
                         f64::from(*t1),
                         controller,
                         *max_steps as usize,
-                    )?;
+                    )
+                    .map_err(RunError::Refused)?;
                     let log_prior = gaussian_log_density([end[0], end[1]], f64::from(*prior_std));
                     r[*x as usize] = [end[0] as f32, end[1] as f32];
                     r[*nll as usize] = [(-(log_prior + end[2])) as f32, 0.0];
@@ -292,7 +356,7 @@ pub fn run_plan_from(
     }
     let positions: Vec<[f32; 2]> = regs.iter().map(|r| r[0]).collect();
     if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
-        return Err(format!("particle {} left the finite numbers (the sampler diverged): try more steps", first + p));
+        return Err(RunError::Diverged { particle: first + p });
     }
     let values = plan.value_register.map_or_else(Vec::new, |v| regs.iter().map(|r| r[v as usize][0]).collect());
     Ok(RunResult { positions, frames, nfe: evaluations as f64 / n.max(1) as f64, values })

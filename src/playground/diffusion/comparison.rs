@@ -174,7 +174,7 @@ impl PanelRun {
                 }
                 Ok(result) => self.absorb(result, count),
                 Err(e) => {
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                     break;
                 }
             }
@@ -267,7 +267,7 @@ pub fn seeded_trajectory(
     let Op::Init { into, .. } = plan.ops[first_init] else { unreachable!() };
     plan.ops[first_init] = Op::LoadInput { into };
     let options = RunOptions { particles: 1, seed, traced: vec![0], inputs: vec![start] };
-    let run = run_plan(&plan, model, &options)?;
+    let run = run_plan(&plan, model, &options).map_err(|e| e.to_string())?;
     let mut path: Vec<[f32; 2]> = run.frames.into_iter().map(|f| f[0]).collect();
     if path.first() != Some(&start) {
         path.insert(0, start);
