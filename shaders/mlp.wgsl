@@ -22,12 +22,15 @@ struct MlpShape {
     input_dim: u32,
 }
 
-var<private> mlp_value: array<f32, 256>;
-var<private> mlp_next: array<f32, 256>;
-var<private> mlp_tangent0: array<f32, 256>;
-var<private> mlp_tangent1: array<f32, 256>;
-var<private> mlp_next_tangent0: array<f32, 256>;
-var<private> mlp_next_tangent1: array<f32, 256>;
+// The widest hidden layer (src/core/limits.rs: WIDTH), the size of the private activations.
+const MAX_WIDTH: u32 = 256u;
+
+var<private> mlp_value: array<f32, MAX_WIDTH>;
+var<private> mlp_next: array<f32, MAX_WIDTH>;
+var<private> mlp_tangent0: array<f32, MAX_WIDTH>;
+var<private> mlp_tangent1: array<f32, MAX_WIDTH>;
+var<private> mlp_next_tangent0: array<f32, MAX_WIDTH>;
+var<private> mlp_next_tangent1: array<f32, MAX_WIDTH>;
 
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));

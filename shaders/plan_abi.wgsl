@@ -20,6 +20,8 @@ const NO_COUNTER: u32 = 0xFFFFFFFFu;
 const MODEL_MLP: u32 = 0u;
 const MAX_LEVELS: u32 = 128u;
 const MAX_STAGES: u32 = 8u;
+// Registers per particle (src/core/sample/plan.rs: MAX_REGISTERS).
+const MAX_REGISTERS: u32 = 16u;
 
 struct RunParams {
     chunk_offset: u32,
@@ -63,9 +65,9 @@ struct RunParams {
 // How many particles stopped on the budget in this dispatch.
 @group(0) @binding(7) var<storage, read_write> status: atomic<u32>;
 
-var<private> R: array<vec2<f32>, 16>;
-var<private> level_logs: array<f32, 128>;
-var<private> stage_k: array<vec3<f32>, 8>;
+var<private> R: array<vec2<f32>, MAX_REGISTERS>;
+var<private> level_logs: array<f32, MAX_LEVELS>;
+var<private> stage_k: array<vec3<f32>, MAX_STAGES>;
 var<private> particle: u32;
 var<private> evaluations: u32;
 var<private> spent: u32;

@@ -165,3 +165,40 @@ fn shader_switches_use_the_named_codes() {
         }
     }
 }
+
+/// The private arrays are sized by named constants, equal to the Rust limits they mirror.
+#[test]
+fn array_sizes_are_the_named_limits_of_the_rust_side() {
+    use nde_playground::exec::gpu::abi::SIZES;
+    for (constant, value, arrays) in SIZES {
+        let mut declared = false;
+        let mut sized = Vec::new();
+        for name in files_on_disk() {
+            let module = module_of(&name);
+            for (_, c) in module.constants.iter() {
+                if c.name.as_deref() == Some(constant) {
+                    declared = true;
+                    let literal = &module.global_expressions[c.init];
+                    assert!(
+                        matches!(literal, naga::Expression::Literal(naga::Literal::U32(v)) if *v == value),
+                        "{name}: {constant} is {literal:?}, Rust says {value}"
+                    );
+                }
+            }
+            for (_, g) in module.global_variables.iter() {
+                let Some(global) = g.name.as_deref().filter(|n| arrays.contains(n)) else { continue };
+                match module.types[g.ty].inner {
+                    naga::TypeInner::Array { size: naga::ArraySize::Constant(n), .. } => {
+                        assert_eq!(n.get(), value, "{name}: {global} has {n} elements, {constant} is {value}");
+                        sized.push(global.to_string());
+                    }
+                    ref other => panic!("{name}: {global} is not a fixed-size array: {other:?}"),
+                }
+            }
+        }
+        assert!(declared, "no shader declares {constant}");
+        for array in arrays {
+            assert!(sized.iter().any(|s| s == array), "no shader declares the array {array} sized by {constant}");
+        }
+    }
+}

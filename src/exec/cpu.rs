@@ -7,7 +7,7 @@ use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::likelihood::{flow_with_divergence, gaussian_log_density, Divergence};
 use crate::core::sample::model::Model;
 use crate::core::sample::pf_ode::probability_flow;
-use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity};
+use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity, MAX_REGISTERS};
 use crate::core::sample::registry::Reason;
 use crate::core::solve::ode::integrate_adaptive;
 
@@ -140,7 +140,7 @@ pub fn run_plan_from(
         return Err(RunError::ParamMismatch { plan: plan.param, model: model.param() });
     }
     let n = options.particles;
-    let mut regs = vec![[[0.0f32; 2]; 16]; n];
+    let mut regs = vec![[[0.0f32; 2]; MAX_REGISTERS]; n];
     let mut frames = Vec::new();
     let mut evaluations = 0u64;
     // resume[p]: the first op particle p runs again (SkipIf moves it past a block).

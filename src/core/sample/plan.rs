@@ -20,6 +20,10 @@ pub type Reg = u8;
 /// The state register.
 pub const X: Reg = 0;
 
+/// Registers per particle: the executors keep them in fixed arrays (16 in WGSL's private
+/// memory as on the CPU).
+pub const MAX_REGISTERS: usize = 16;
+
 /// What an `Eval` turns the network's output into. Every one is affine in the output and x:
 /// quantity = out_scale * out + x_scale * x.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,7 +286,7 @@ impl PlanBuilder {
     /// A new scratch register.
     pub fn register(&mut self) -> Reg {
         self.plan.registers += 1;
-        assert!(self.plan.registers <= 16, "plans use at most 16 registers");
+        assert!(self.plan.registers <= MAX_REGISTERS, "plans use at most {MAX_REGISTERS} registers");
         (self.plan.registers - 1) as Reg
     }
 

@@ -8,10 +8,13 @@ use crate::core::nn::{Activation, MlpConfig};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 
+use super::plan_code::{MAX_LEVELS, MAX_STAGES};
 use super::plan_code::{
     OP_ADAPTIVE, OP_AXPY, OP_EVAL, OP_EVAL_AT_LEVEL, OP_GIBBS_LEVEL, OP_INIT, OP_LOAD_INPUT, OP_MALA_START,
     OP_MALA_STEP, OP_SKIP_IF, OP_SNAPSHOT,
 };
+use crate::core::limits;
+use crate::core::sample::plan::MAX_REGISTERS;
 
 // Activations, as shaders/mlp.wgsl numbers them.
 pub const ACT_SILU: u32 = 0;
@@ -62,6 +65,19 @@ pub const CODES: [(&str, u32); 26] = [
     ("OP_GIBBS_LEVEL", OP_GIBBS_LEVEL),
     ("OP_SKIP_IF", OP_SKIP_IF),
     ("OP_LOAD_INPUT", OP_LOAD_INPUT),
+];
+
+/// The sizes the shaders' private arrays are declared with: the constant that names each, its
+/// value on the Rust side, and the global arrays it sizes.
+pub const SIZES: [(&str, u32, &[&str]); 4] = [
+    ("MAX_REGISTERS", MAX_REGISTERS as u32, &["R"]),
+    ("MAX_LEVELS", MAX_LEVELS as u32, &["level_logs"]),
+    ("MAX_STAGES", MAX_STAGES as u32, &["stage_k"]),
+    (
+        "MAX_WIDTH",
+        limits::WIDTH.max as u32,
+        &["mlp_value", "mlp_next", "mlp_tangent0", "mlp_tangent1", "mlp_next_tangent0", "mlp_next_tangent1"],
+    ),
 ];
 
 /// The prefixes of the shared code tables: a shader constant with one of these is part of
