@@ -83,6 +83,8 @@ pub struct Engine {
     pub replay_pending: Option<u64>,
     pub panels: Vec<Panel>,
     pub sweep: Vec<SweepPoint>,
+    /// How many times the samplers were started (a new sweep, even of the same samplers).
+    runs_started: u64,
     /// The weights the current runs use (frozen when they started).
     snapshot: Option<MlpModel>,
     pub field: Option<Field>,
@@ -150,6 +152,7 @@ impl Engine {
             run_after_replay: true,
             replay_pending,
             sweep: Vec::new(),
+            runs_started: 0,
             snapshot: None,
             field: None,
             field_stale: true,

@@ -73,7 +73,9 @@ pub fn paint_after_render(act: &Act, canvases: &Canvases, state: &mut PaintState
     let keys = [
         (engine.session.steps(), engine.session.history.points.len() as u64),
         (engine.session.steps(), 0),
-        (engine.status.view_revision, engine.sweep.iter().filter(|s| s.run.quality.is_some()).count() as u64),
+        // The quality chart changes when a sweep point finishes or the sweep starts over, not
+        // with every repaint of the running panels (each repaint of it costs milliseconds).
+        (engine.sweep_signature(), engine.sweep.iter().filter(|s| s.run.quality.is_some()).count() as u64),
     ];
     if now - state.last_chart_paint > CHART_INTERVAL_MS || !engine.playing {
         let stale = (0..3).map(|k| (state.last_chart + 1 + k) % 3).find(|k| state.charts[*k] != Some(keys[*k]));

@@ -4,6 +4,20 @@
 use super::*;
 
 impl Engine {
+    /// What the quality chart draws besides the finished points: the sweep's size and the
+    /// panels' samplers (names and colours), so that a new sweep or a changed panel repaints it.
+    pub fn sweep_signature(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.sweep.len().hash(&mut hasher);
+        self.runs_started.hash(&mut hasher);
+        for panel in &self.panels {
+            panel.settings.sampler.name.hash(&mut hasher);
+            panel.settings.nfe.hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     pub(super) fn clear_runs(&mut self) {
         for panel in &mut self.panels {
             panel.run = None;
@@ -82,6 +96,7 @@ impl Engine {
     /// Starts every panel (and the quality-versus-NFE sweep) from the same noise, with the
     /// weights as they are now.
     pub fn run_samplers(&mut self) {
+        self.runs_started += 1;
         self.snapshot = Some(self.current_model());
         self.sweep.clear();
         let (particles, seed) = (self.settings.particles, self.settings.sample_seed);
