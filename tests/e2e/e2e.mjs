@@ -381,6 +381,19 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     const after = await canvasInk(page, page.getByTestId('main-canvas'));
     record(`${name}: clicking seeds a particle and draws its paths`, after > before, `ink ${before} -> ${after}`);
 
+    // The main view draws every panel's samples when asked, and the link remembers it.
+    const plain = await canvasInk(page, page.getByTestId('main-canvas'));
+    await page.getByTestId('show-samples').check();
+    await page.waitForTimeout(300);
+    const overlaid = await canvasInk(page, page.getByTestId('main-canvas'));
+    const overlayLink = await page.getByTestId('share-link').inputValue();
+    record(
+      `${name}: the main view shows the panels' samples when asked`,
+      overlaid > plain && overlayLink.includes('overlay=samples'),
+      `ink ${plain} -> ${overlaid}; overlay in the link: ${overlayLink.includes('overlay=samples')}`,
+    );
+    await page.getByTestId('show-samples').uncheck();
+
     // Exports.
     const [weights] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-weights').click()]);
     const weightsText = fs.readFileSync(await weights.path(), 'utf8');
