@@ -19,7 +19,10 @@ use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::RunOptions;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchKind>,
     /// Executor: cpu or gpu.
     #[arg(long, default_value = "cpu")]
     pub backend: String,
@@ -38,13 +41,26 @@ pub struct BenchArgs {
     /// Timed runs, 1 to 100; the fastest is reported (after one untimed warm-up run).
     #[arg(long, default_value_t = 3, value_parser = limits::REPEATS.parser())]
     pub repeats: usize,
+    /// Threads for the CPU executor: 0 for every core.
+    #[arg(long, default_value_t = 0, value_parser = limits::THREADS.parser())]
+    pub threads: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchKind {
+    /// Training steps per second (DSM, eps under VP, Adam and the EMA) on the eight-Gaussians data.
+    Train(super::bench_train::BenchTrainArgs),
+}
+
 pub fn run(args: &BenchArgs) -> Result<(), String> {
+    if let Some(BenchKind::Train(train)) = &args.what {
+        return super::bench_train::run(train);
+    }
+    crate::core::nn::parallel::set_max_threads(args.threads);
     let executor = Executor::from_name(&args.backend)?;
     let config = MlpConfig { width: args.width, depth: args.depth, ..MlpConfig::default() };
     let mlp = Mlp::new(config, args.seed)?;
@@ -75,6 +91,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             json!({
                 "backend": executor.name(), "adapter": executor.adapter(), "particles": args.particles, "nfe": nfe,
                 "width": args.width, "depth": args.depth, "seconds": best, "evals_per_s": evals_per_s, "gflops": gflops,
+                "threads": crate::core::nn::parallel::available_threads(),
+                "instructions": crate::core::nn::gemm::instruction_set(),
             })
         );
     } else {

@@ -2,6 +2,7 @@
 //! say what to fix; `--json` prints exactly one JSON object on stdout.
 
 mod bench;
+mod bench_train;
 mod compare;
 mod executor;
 mod files;
@@ -49,7 +50,8 @@ pub enum Command {
     Likelihood(likelihood::LikelihoodArgs),
     /// Train the noise-level classifier that dlg uses with a trained --model (--level-model).
     TrainLevels(train_levels::TrainLevelsArgs),
-    /// MLP evaluations per second of the CPU or GPU executor (DDIM with a random eps-MLP).
+    /// MLP evaluations per second of the CPU or GPU executor (DDIM with a random eps-MLP);
+    /// `nde bench train`: training steps per second.
     Bench(bench::BenchArgs),
 }
 
@@ -98,7 +100,10 @@ pub fn check(cli: &Cli) -> Result<(), String> {
             crate::core::process::Process::from_name(&args.spec.process).map_err(|e| format!("--process: {e}"))?;
             executor::Executor::check_name(&args.backend)
         }
-        Command::Bench(args) => executor::Executor::check_name(&args.backend),
+        Command::Bench(args) => match &args.what {
+            Some(bench::BenchKind::Train(train)) => bench_train::check(train),
+            None => executor::Executor::check_name(&args.backend),
+        },
         Command::Order(_) | Command::Info(_) => Ok(()),
     }
 }

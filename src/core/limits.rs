@@ -199,6 +199,10 @@ pub const TRACE: Bound<usize> = Bound { min: 0, max: 10_000, why: "traced partic
 pub const TRACE_POINTS: usize = 10_000_000;
 /// `nde bench` repeats.
 pub const REPEATS: Bound<usize> = Bound { min: 1, max: 100, why: "benchmark repeats" };
+/// Threads of `nde bench` (0: every core).
+pub const THREADS: Bound<usize> = Bound { min: 0, max: 1024, why: "threads" };
+/// Steps timed by one `nde bench train` run.
+pub const BENCH_STEPS: Bound<u64> = Bound { min: 1, max: 100_000, why: "timed training steps" };
 /// NFE budgets in one `nde compare`.
 pub const COMPARE_BUDGETS: Bound<usize> = Bound { min: 1, max: 32, why: "NFE budgets per comparison" };
 /// Samplers in one `nde compare`.

@@ -1,27 +1,35 @@
-//! The MLP's forward pass over a batch of inputs, for the CPU executor: the same function as
-//! [`super::mlp::forward`], arranged for the hardware. Weights are transposed once (input-major)
-//! so that a register tile of 6 batch rows x 16 outputs accumulates with fused multiply-adds over
-//! contiguous memory, and the activation uses a polynomial exp that vectorises. On x86-64 with
-//! AVX2 and FMA (detected at run time) the tile compiles to 256-bit FMAs; elsewhere the same
-//! code runs with whatever the target offers.
+//! The MLP's passes over a batch of inputs, for the CPU executor: the forward pass (sampling)
+//! and the forward pass with the 2x2 Jacobian in x (the exact divergence of the likelihood).
+//! The same functions as [`super::mlp::forward`] and [`super::mlp::jacobian_x`], arranged for
+//! the hardware: every layer is one call of the kernel layer ([`super::gemm`]) per block of
+//! rows, and the activations run over whole slices ([`super::activation_batch`]).
 //!
-//! Agreement with the scalar forward pass is a test (relative 1e-5), and the scalar pass stays
-//! the definition: training and the Jacobian use it.
+//! Agreement with the scalar passes is a test (relative 1e-5); the scalar passes stay the
+//! definition.
 
-use super::activation::Activation;
+use super::activation_batch::{activate_in_place, scale_by_derivative};
+use super::gemm::{gemm, Shape, Start};
 use super::mlp::{Mlp, MlpConfig};
 
-/// Outputs per register tile, and rows (batch entries) per tile.
-const TILE_OUT: usize = 16;
-const TILE_ROWS: usize = 6;
-/// Inputs per block: keeps a block's activations in L1/L2.
-pub const BLOCK: usize = 96;
+/// Rows per block: a block's activations stay in L1/L2 while it passes every layer.
+pub const BLOCK: usize = 64;
 
-/// The network with each layer's weights transposed to [input][output].
+/// One layer with its weights in both orientations: `wt` (inputs x outputs) is the forward
+/// pass's right operand, `w` (outputs x inputs, the stored layout) the backward pass's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub wt: Vec<f32>,
+    pub w: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// The network packed for the kernel layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchMlp {
     pub config: MlpConfig,
-    layers: Vec<(usize, usize, Vec<f32>, Vec<f32>)>,
+    pub layers: Vec<PackedLayer>,
 }
 
 /// Scratch for one block.
@@ -29,177 +37,133 @@ pub struct BatchMlp {
 pub struct BatchWorkspace {
     a: Vec<f32>,
     b: Vec<f32>,
+    tangent_a: Vec<f32>,
+    tangent_b: Vec<f32>,
+    features: Vec<f32>,
 }
 
 impl BatchMlp {
     pub fn new(mlp: &Mlp) -> Self {
-        let layers = mlp
-            .config
+        Self::from_params(mlp.config, &mlp.params)
+    }
+
+    /// Packs `params` (the layout of [`MlpConfig::layers`]).
+    pub fn from_params(config: MlpConfig, params: &[f32]) -> Self {
+        let layers = config
             .layers()
             .iter()
             .map(|l| {
-                let mut wt = vec![0.0; l.inputs * l.outputs];
-                for o in 0..l.outputs {
-                    for i in 0..l.inputs {
-                        wt[i * l.outputs + o] = mlp.params[l.weights + o * l.inputs + i];
-                    }
-                }
-                (l.inputs, l.outputs, wt, mlp.params[l.bias..l.bias + l.outputs].to_vec())
+                let w = params[l.weights..l.weights + l.inputs * l.outputs].to_vec();
+                let mut wt = Vec::new();
+                super::gemm::transpose(l.outputs, l.inputs, &w, &mut wt);
+                PackedLayer { inputs: l.inputs, outputs: l.outputs, wt, w, bias: params[l.bias..l.bias + l.outputs].to_vec() }
             })
             .collect();
-        BatchMlp { config: mlp.config, layers }
+        BatchMlp { config, layers }
+    }
+
+    /// z = x W^T + b for `rows` rows of x (rows x inputs) into z (rows x outputs).
+    pub fn dense(&self, layer: usize, rows: usize, x: &[f32], z: &mut Vec<f32>) {
+        let l = &self.layers[layer];
+        z.resize(rows * l.outputs, 0.0);
+        gemm(Shape { m: rows, k: l.inputs, n: l.outputs }, x, &l.wt, z, Start::Bias(&l.bias));
     }
 
     /// The first two outputs for each x at time t (and condition), block by block.
     pub fn forward(&self, xs: &[[f32; 2]], t: f32, condition: [f32; 2], out: &mut [[f32; 2]], ws: &mut BatchWorkspace) {
         // Every feature but x depends only on (t, condition): compute them once.
-        let mut features = Vec::with_capacity(self.config.input_dim());
+        let mut features = std::mem::take(&mut ws.features);
         self.config.features([0.0; 2], t, condition, &mut features);
+        let mut block = Vec::with_capacity(BLOCK * features.len());
         for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
-            let rows = xb.len();
-            let inputs = self.config.input_dim();
-            ws.a.clear();
+            block.clear();
             for x in xb {
                 features[0] = x[0];
                 features[1] = x[1];
-                ws.a.extend_from_slice(&features);
+                block.extend_from_slice(&features);
             }
-            for (l, (n_in, n_out, wt, bias)) in self.layers.iter().enumerate() {
-                debug_assert_eq!(*n_in, if l == 0 { inputs } else { self.config.width });
-                ws.b.resize(rows * n_out, 0.0);
-                let activation = (l + 1 < self.layers.len()).then_some(self.config.activation);
-                dense(&ws.a, rows, *n_in, wt, bias, *n_out, activation, &mut ws.b);
-                std::mem::swap(&mut ws.a, &mut ws.b);
-            }
+            let outputs = self.forward_block(xb.len(), &block, ws);
             let n_out = self.config.outputs;
             for (r, o) in ob.iter_mut().enumerate() {
-                *o = [ws.a[r * n_out], ws.a[r * n_out + 1]];
+                *o = [outputs[r * n_out], outputs[r * n_out + 1]];
             }
         }
+        ws.features = features;
     }
-}
 
-/// The arguments of one dense layer: y[r][o] = act(bias[o] + sum_i x[r][i] wt[i][o]).
-struct Dense<'a> {
-    x: &'a [f32],
-    rows: usize,
-    inputs: usize,
-    wt: &'a [f32],
-    bias: &'a [f32],
-    outputs: usize,
-    activation: Option<Activation>,
-}
-
-/// One layer, dispatching to the FMA build where the CPU has it.
-#[allow(clippy::too_many_arguments)]
-fn dense(
-    x: &[f32],
-    rows: usize,
-    inputs: usize,
-    wt: &[f32],
-    bias: &[f32],
-    outputs: usize,
-    activation: Option<Activation>,
-    y: &mut [f32],
-) {
-    let layer = Dense { x, rows, inputs, wt, bias, outputs, activation };
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports the features this build of the function uses.
-            unsafe { dense_avx2_fma(&layer, y) };
-            return;
-        }
-    }
-    dense_tiled::<false>(&layer, y);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dense_avx2_fma(layer: &Dense, y: &mut [f32]) {
-    dense_tiled::<true>(layer, y);
-}
-
-#[inline(always)]
-fn madd<const FMA: bool>(acc: f32, a: f32, b: f32) -> f32 {
-    // mul_add is one instruction with FMA hardware and a slow library call without it.
-    if FMA {
-        a.mul_add(b, acc)
-    } else {
-        acc + a * b
-    }
-}
-
-#[inline(always)]
-fn dense_tiled<const FMA: bool>(layer: &Dense, y: &mut [f32]) {
-    let Dense { x, rows, inputs, wt, bias, outputs, activation } = *layer;
-    let full_rows = rows - rows % TILE_ROWS;
-    let full_outs = outputs - outputs % TILE_OUT;
-    for r in (0..full_rows).step_by(TILE_ROWS) {
-        for o in (0..full_outs).step_by(TILE_OUT) {
-            let mut acc = [[0.0f32; TILE_OUT]; TILE_ROWS];
-            for row in acc.iter_mut() {
-                row.copy_from_slice(&bias[o..o + TILE_OUT]);
+    /// Every output for `rows` rows of features (rows x input_dim, at most BLOCK rows keeps
+    /// the block in cache); the result is rows x outputs.
+    pub fn forward_block<'w>(&self, rows: usize, features: &[f32], ws: &'w mut BatchWorkspace) -> &'w [f32] {
+        ws.a.clear();
+        ws.a.extend_from_slice(&features[..rows * self.config.input_dim()]);
+        for l in 0..self.layers.len() {
+            let mut z = std::mem::take(&mut ws.b);
+            self.dense(l, rows, &ws.a, &mut z);
+            if l + 1 < self.layers.len() {
+                activate_in_place(self.config.activation, &mut z);
             }
-            for i in 0..inputs {
-                let w: &[f32; TILE_OUT] = wt[i * outputs + o..i * outputs + o + TILE_OUT].try_into().expect("tile");
-                for (k, row) in acc.iter_mut().enumerate() {
-                    let xv = x[(r + k) * inputs + i];
-                    for j in 0..TILE_OUT {
-                        row[j] = madd::<FMA>(row[j], xv, w[j]);
+            ws.b = std::mem::replace(&mut ws.a, z);
+        }
+        &ws.a[..rows * self.config.outputs]
+    }
+
+    /// The first two outputs and their Jacobian in (x_0, x_1) (`jacobian[r][o][j] = d out_o /
+    /// d x_j` of row r) for `rows` rows of features, in forward mode: the two tangents of
+    /// each row pass every layer as two more rows of the same products.
+    pub fn jacobian_block(
+        &self,
+        rows: usize,
+        features: &[f32],
+        out: &mut [[f32; 2]],
+        jacobian: &mut [[[f32; 2]; 2]],
+        ws: &mut BatchWorkspace,
+    ) {
+        let activation = self.config.activation;
+        ws.a.clear();
+        ws.a.extend_from_slice(&features[..rows * self.config.input_dim()]);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let n = layer.outputs;
+            let mut z = std::mem::take(&mut ws.b);
+            self.dense(l, rows, &ws.a, &mut z);
+            // Tangents: [d/dx_0 rows; d/dx_1 rows] (2 rows x n).
+            let mut dz = std::mem::take(&mut ws.tangent_b);
+            dz.resize(2 * rows * n, 0.0);
+            if l == 0 {
+                // The input tangents are the unit vectors e_0, e_1: their products are the
+                // first two rows of W^T, the same for every row.
+                for j in 0..2 {
+                    for r in 0..rows {
+                        dz[(j * rows + r) * n..(j * rows + r + 1) * n].copy_from_slice(&layer.wt[j * n..(j + 1) * n]);
                     }
                 }
+            } else {
+                gemm(Shape { m: 2 * rows, k: layer.inputs, n }, &ws.tangent_a, &layer.wt, &mut dz, Start::Zero);
             }
-            for (k, row) in acc.iter().enumerate() {
-                y[(r + k) * outputs + o..(r + k) * outputs + o + TILE_OUT].copy_from_slice(row);
+            if l + 1 < self.layers.len() {
+                for j in 0..2 {
+                    scale_by_derivative(activation, &z, &mut dz[j * rows * n..(j + 1) * rows * n]);
+                }
+                activate_in_place(activation, &mut z);
             }
+            ws.b = std::mem::replace(&mut ws.a, z);
+            ws.tangent_b = std::mem::replace(&mut ws.tangent_a, dz);
         }
-    }
-    // Edges: rows past the last full tile, and outputs past the last full tile (the 2-wide
-    // output layer lives here).
-    for r in 0..rows {
-        let start = if r < full_rows { full_outs } else { 0 };
-        for o in start..outputs {
-            let mut acc = bias[o];
-            for i in 0..inputs {
-                acc = madd::<FMA>(acc, x[r * inputs + i], wt[i * outputs + o]);
-            }
-            y[r * outputs + o] = acc;
+        let n = self.config.outputs;
+        for r in 0..rows {
+            out[r] = [ws.a[r * n], ws.a[r * n + 1]];
+            let (d0, d1) = (&ws.tangent_a[r * n..], &ws.tangent_a[(rows + r) * n..]);
+            jacobian[r] = [[d0[0], d1[0]], [d0[1], d1[1]]];
         }
-    }
-    // The activation in the same build as the layer, so it vectorises as widely.
-    if let Some(kind) = activation {
-        activate(kind, &mut y[..rows * outputs]);
     }
 }
 
-/// e^z for z <= 0 by range reduction and a degree-6 polynomial (relative error about 2e-7),
-/// written so that loops over it vectorise.
-#[inline(always)]
-fn exp_nonpositive(z: f32) -> f32 {
-    let z = z.max(-87.0);
-    let k = (z * std::f32::consts::LOG2_E).round();
-    // ln 2 in two parts (Cody and Waite), so that k ln 2 is exact enough for k up to 126.
-    let r = (z - k * 0.693_359_4) - k * -2.121_944_4e-4;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    // 2^k through the exponent bits (k >= -126 after the clamp).
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
-}
-
-#[inline(always)]
-fn activate(kind: Activation, values: &mut [f32]) {
-    match kind {
-        Activation::Silu => {
-            for v in values.iter_mut() {
-                // sigmoid from e^{-|z|} keeps the exponent non-positive.
-                let e = exp_nonpositive(-v.abs());
-                let s = if *v >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
-                *v *= s;
-            }
-        }
-        Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
-        Activation::Softplus => values.iter_mut().for_each(|v| *v = v.max(0.0) + exp_nonpositive(-v.abs()).ln_1p()),
-        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+/// The feature rows of points `xs` at per-point times `ts` (rows x input_dim).
+pub fn feature_rows(config: &MlpConfig, xs: &[[f32; 2]], ts: &[f32], condition: [f32; 2], out: &mut Vec<f32>) {
+    let mut row = Vec::with_capacity(config.input_dim());
+    out.clear();
+    for (x, t) in xs.iter().zip(ts) {
+        config.features(*x, *t, condition, &mut row);
+        out.extend_from_slice(&row);
     }
 }
 
@@ -210,16 +174,8 @@ mod tests {
 
     use super::*;
     use crate::core::nn::mlp::Workspace;
+    use crate::core::nn::activation::Activation;
     use crate::core::rng::RngStream;
-
-    #[test]
-    fn polynomial_exp_is_accurate() {
-        for i in 0..2000 {
-            let z = -87.0 * i as f32 / 2000.0;
-            let (got, want) = (exp_nonpositive(z), z.exp());
-            assert!((got - want).abs() <= 1e-6 * want + 1e-37, "exp({z}): {got} vs {want}");
-        }
-    }
 
     /// Batch and scalar forward passes agree for every activation, batch sizes that leave
     /// edges, and widths that are and are not multiples of the tile.
@@ -243,6 +199,34 @@ mod tests {
                             (got[d] - want[d]).abs() <= tolerance,
                             "{activation:?} {width}x{depth}: {got:?} vs {want:?}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The batched forward-mode Jacobian equals the scalar one, for every activation.
+    #[test]
+    fn batch_jacobian_matches_the_scalar_one() {
+        let mut rng = RngStream::new(9, 10);
+        for activation in Activation::ALL {
+            let config = MlpConfig { width: 40, depth: 2, activation, ..MlpConfig::default() };
+            let mlp = Mlp::new(config, 6).unwrap();
+            let batch = BatchMlp::new(&mlp);
+            let rows = 37;
+            let xs: Vec<[f32; 2]> = (0..rows).map(|_| [rng.normal() as f32, rng.normal() as f32]).collect();
+            let ts: Vec<f32> = (0..rows).map(|_| rng.uniform() as f32).collect();
+            let mut features = Vec::new();
+            feature_rows(&config, &xs, &ts, [0.0; 2], &mut features);
+            let (mut out, mut jac) = (vec![[0.0; 2]; rows], vec![[[0.0; 2]; 2]; rows]);
+            batch.jacobian_block(rows, &features, &mut out, &mut jac, &mut BatchWorkspace::default());
+            for r in 0..rows {
+                let (want, want_jac) = mlp.eval_with_jacobian(xs[r], ts[r], [0.0; 2]);
+                for o in 0..2 {
+                    assert!((out[r][o] - want[o]).abs() <= 1e-5 * (1.0 + want[o].abs()), "{activation:?} out");
+                    for j in 0..2 {
+                        let w = want_jac[o][j];
+                        assert!((jac[r][o][j] - w).abs() <= 1e-5 * (1.0 + w.abs()), "{activation:?} row {r} d{o}/dx{j}: {} vs {w}", jac[r][o][j]);
                     }
                 }
             }

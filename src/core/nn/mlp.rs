@@ -115,6 +115,27 @@ impl MlpConfig {
         self.layers().iter().map(|l| l.inputs * l.outputs).sum()
     }
 
+    /// The input vector for (x, t, condition) computed in f64 and stored as f32 into `out`
+    /// (`input_dim` values): a batched pass's row, with phases as exact as the f64 path's.
+    pub fn features_into(&self, x: [f64; 2], t: f64, condition: [f64; 2], out: &mut [f32]) {
+        out[0] = x[0] as f32;
+        out[1] = x[1] as f32;
+        let mut i = 2;
+        if self.condition_dim == 2 {
+            out[2] = condition[0] as f32;
+            out[3] = condition[1] as f32;
+            i = 4;
+        }
+        out[i] = t as f32;
+        let mut frequency = std::f64::consts::PI;
+        for k in 0..self.time_frequencies {
+            let (sin, cos) = (frequency * t).sin_cos();
+            out[i + 1 + 2 * k] = sin as f32;
+            out[i + 2 + 2 * k] = cos as f32;
+            frequency *= 2.0;
+        }
+    }
+
     /// The network's input vector for (x, t, condition).
     pub fn features<T: Scalar>(&self, x: [T; 2], t: T, condition: [T; 2], out: &mut Vec<T>) {
         out.clear();

@@ -1,9 +1,18 @@
 //! The small MLP and its training machinery, written by hand over one parameter layout.
+//!
+//! `mlp.rs` is the definition (scalar forward, VJP and JVP, generic over f32 and f64);
+//! `gemm.rs` is the one batched kernel layer; `batch.rs` (forward and Jacobian) and
+//! `backprop.rs` (forward with a tape, backward, the minibatch gradient) run the same
+//! functions over blocks of rows on it.
 
 pub mod activation;
+pub mod activation_batch;
 pub mod adam;
+pub mod backprop;
 pub mod batch;
+pub mod gemm;
 pub mod mlp;
+pub mod parallel;
 pub mod scalar;
 pub mod weights;
 

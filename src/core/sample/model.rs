@@ -4,6 +4,7 @@
 use super::registry::ModelCaps;
 use crate::core::data::GaussianMixture;
 use crate::core::nn::batch::{BatchMlp, BatchWorkspace, BLOCK};
+use crate::core::nn::parallel::available_threads;
 use crate::core::nn::{Mlp, Workspace};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
@@ -139,14 +140,10 @@ impl Model for ExactMixtureModel {
 }
 
 /// Threads for a batch of `n`: the machine's cores natively (a few blocks each at least), one
-/// in the browser (wasm has no threads here: the page runs the executor on its main thread,
-/// a slice of particles per frame).
+/// in the browser (the page runs the executor on its main thread, a slice of particles per
+/// frame).
 fn worker_threads(n: usize) -> usize {
-    if cfg!(target_arch = "wasm32") {
-        return 1;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    cores.min(n / (4 * BLOCK)).max(1)
+    available_threads().min(n / (4 * BLOCK)).max(1)
 }
 
 /// A trained MLP with its parameterisation.

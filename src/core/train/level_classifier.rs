@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 
 use crate::core::data::Point;
 use crate::core::nn::adam::Adam;
+use crate::core::nn::backprop::{minibatch_gradient, MinibatchWorkspace, RowLoss};
+use crate::core::nn::batch::BatchMlp;
 use crate::core::nn::mlp::{forward_all, vjp, Mlp, MlpConfig, Workspace};
 use crate::core::nn::weights;
 use crate::core::process::Process;
-use crate::core::rng::RngStream;
+use crate::core::train::trainer::MinibatchDraw;
 use crate::core::stats::log_sum_exp;
 
 /// The weights file's `meta.kind` for a classifier (a score model has none).
@@ -90,15 +92,52 @@ impl LevelClassifier {
     }
 }
 
-/// Minibatch cross-entropy training with Adam.
+/// Minibatch cross-entropy training with Adam, batched in f32 like the score trainer and
+/// with its counter-keyed draws (sample i of step s: a data point, a level, a noise pair).
 pub struct LevelTrainer {
     pub classifier: LevelClassifier,
     adam: Adam,
     process: Process,
     data: Vec<Point>,
     batch: usize,
-    rng: RngStream,
-    ws: Workspace<f64>,
+    seed: u64,
+    batch_ws: MinibatchWorkspace,
+}
+
+/// One sample: the noisy point and its level.
+#[derive(Debug, Clone, Copy)]
+struct LevelSample {
+    x: Point,
+    level: usize,
+}
+
+/// A step's samples as rows of the batched gradient, drawn where they are used.
+struct LevelBatch<'a> {
+    trainer: &'a LevelTrainer,
+    step: u64,
+}
+
+impl RowLoss for LevelBatch<'_> {
+    type Row = LevelSample;
+
+    fn draw(&self, row: usize) -> LevelSample {
+        self.trainer.drawn(self.step, row)
+    }
+
+    fn features(&self, row: &LevelSample, input: &mut [f32]) {
+        self.trainer.classifier.mlp.config.features_into(row.x, 0.0, [0.0; 2], input);
+    }
+
+    fn loss(&self, row: &LevelSample, out: &[f32], d_out: &mut [f32]) -> f64 {
+        // -log softmax_k, and its gradient softmax - onehot(k), in f64.
+        let k = row.level;
+        let log_norm = log_sum_exp(out.iter().map(|v| f64::from(*v)));
+        for (d, v) in d_out.iter_mut().zip(out) {
+            *d = (f64::from(*v) - log_norm).exp() as f32;
+        }
+        d_out[k] -= 1.0;
+        log_norm - f64::from(out[k])
+    }
 }
 
 impl LevelTrainer {
@@ -114,47 +153,56 @@ impl LevelTrainer {
             return Err("level-classifier training needs data and a batch of at least 1".into());
         }
         let adam = Adam::new(classifier.mlp.params.len(), learning_rate);
-        let rng = RngStream::new(seed, 0x6c65_766c); // stream: "levl"
-        Ok(LevelTrainer { classifier, adam, process, data, batch, rng, ws: Workspace::default() })
+        Ok(LevelTrainer { classifier, adam, process, data, batch, seed, batch_ws: MinibatchWorkspace::default() })
+    }
+
+    fn drawn(&self, step: u64, sample: usize) -> LevelSample {
+        let draw = MinibatchDraw::of(self.seed, step, sample as u64, self.data.len());
+        let levels = self.classifier.times.len();
+        let level = ((draw.uniform_t * levels as f64) as usize).min(levels - 1);
+        let t = self.classifier.times[level];
+        let (alpha, sigma) = (self.process.alpha(t), self.process.sigma(t));
+        let x0 = self.data[draw.index];
+        LevelSample { x: [alpha * x0[0] + sigma * draw.noise[0], alpha * x0[1] + sigma * draw.noise[1]], level }
     }
 
     /// One step; returns the mean cross-entropy (nats). A non-finite loss or gradient is
     /// refused and leaves the weights as they were.
     pub fn step(&mut self) -> Result<f64, String> {
-        let mlp = &self.classifier.mlp;
-        let config = mlp.config;
-        let params: Vec<f64> = mlp.params.iter().map(|p| f64::from(*p)).collect();
+        let step = self.adam.steps() + 1;
+        let net = BatchMlp::new(&self.classifier.mlp);
+        let mut batch_ws = std::mem::take(&mut self.batch_ws);
+        let result = minibatch_gradient(&net, self.batch, &LevelBatch { trainer: self, step }, &mut batch_ws);
+        self.batch_ws = batch_ws;
+        if !result.mean_loss.is_finite() || result.gradient.iter().any(|g| !g.is_finite()) {
+            return Err(format!("level-classifier training diverged at step {step}: lower the learning rate"));
+        }
+        self.adam.step(&mut self.classifier.mlp.params, &result.gradient);
+        Ok(result.mean_loss)
+    }
+
+    /// The definition of the next step's loss and gradient, sample by sample in f64.
+    pub fn reference_gradient(&self) -> (f64, Vec<f64>) {
+        let step = self.adam.steps() + 1;
+        let config = self.classifier.mlp.config;
+        let params: Vec<f64> = self.classifier.mlp.params.iter().map(|p| f64::from(*p)).collect();
         let mut grads = vec![0.0; params.len()];
-        let (mut features, mut grad_input, mut d_logits) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut ws, mut features, mut grad_input, mut d_logits) = (Workspace::default(), Vec::new(), Vec::new(), Vec::new());
         let mut total = 0.0;
-        let k_count = self.classifier.times.len();
-        for _ in 0..self.batch {
-            let x0 = self.data[self.rng.below(self.data.len())];
-            let k = self.rng.below(k_count);
-            let t = self.classifier.times[k];
-            let (alpha, sigma) = (self.process.alpha(t), self.process.sigma(t));
-            let x = [alpha * x0[0] + sigma * self.rng.normal(), alpha * x0[1] + sigma * self.rng.normal()];
-            config.features(x, 0.0, [0.0; 2], &mut features);
-            let logits = forward_all(&config, &params, &features, &mut self.ws);
-            // d(-log softmax_k)/d logits = softmax - onehot(k).
+        for sample in 0..self.batch {
+            let row = self.drawn(step, sample);
+            config.features(row.x, 0.0, [0.0; 2], &mut features);
+            let logits = forward_all(&config, &params, &features, &mut ws);
             let log_norm = log_sum_exp(logits.iter().copied());
-            total += log_norm - logits[k];
+            total += log_norm - logits[row.level];
             d_logits.clear();
             d_logits.extend(logits.iter().map(|v| (v - log_norm).exp()));
-            d_logits[k] -= 1.0;
-            vjp(&config, &params, &self.ws, &d_logits, &mut grads, &mut grad_input);
+            d_logits[row.level] -= 1.0;
+            vjp(&config, &params, &ws, &d_logits, &mut grads, &mut grad_input);
         }
         let n = self.batch as f64;
-        let loss = total / n;
         grads.iter_mut().for_each(|g| *g /= n);
-        if !loss.is_finite() || grads.iter().any(|g| !g.is_finite()) {
-            return Err(format!(
-                "level-classifier training diverged at step {}: lower the learning rate",
-                self.adam.steps() + 1
-            ));
-        }
-        self.adam.step(&mut self.classifier.mlp.params, &grads);
-        Ok(loss)
+        (total / n, grads)
     }
 }
 
@@ -165,6 +213,30 @@ mod tests {
 
     use super::*;
     use crate::core::data::GaussianMixture;
+    use crate::core::nn::backprop::GRADIENT_TOLERANCE;
+    use crate::core::rng::RngStream;
+
+    /// The batched f32 step's loss and gradient equal the f64 reference's.
+    #[test]
+    fn batched_step_matches_the_f64_reference() {
+        let process = Process::vp();
+        let config = MlpConfig { width: 32, depth: 2, ..MlpConfig::default() };
+        let classifier = LevelClassifier::new(config, vec![0.05, 0.3, 0.7, 1.0], &process, 1).unwrap();
+        let data = GaussianMixture::eight_gaussians().sample(300, 2);
+        let mut trainer = LevelTrainer::new(classifier, process, data, 150, 3e-3, 2).unwrap();
+        for _ in 0..3 {
+            let (loss, grad) = trainer.reference_gradient();
+            let step = trainer.adam.steps() + 1;
+            let net = BatchMlp::new(&trainer.classifier.mlp);
+            let got = minibatch_gradient(&net, 150, &LevelBatch { trainer: &trainer, step }, &mut MinibatchWorkspace::default());
+            assert!((got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss), "loss {} vs {loss}", got.mean_loss);
+            let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+            for (g, w) in got.gradient.iter().zip(&grad) {
+                assert!((f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale, "{g} vs {w}");
+            }
+            trainer.step().unwrap();
+        }
+    }
 
     /// On gmm8 under VP, a trained classifier's cross-entropy approaches the Bayes-optimal
     /// one of the exact posterior p(k | x) ∝ p_{t_k}(x), measured on the same fresh points

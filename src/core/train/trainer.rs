@@ -3,6 +3,11 @@
 //! gradient is not finite is refused and leaves the weights untouched, so a caller can pause
 //! and say why instead of carrying NaN forward.
 //!
+//! A step runs batched in f32 on the kernel layer (`nn::backprop`, threads natively). The
+//! per-sample f64 pass ([`Trainer::reference_gradient`], over `mlp::vjp`) is the definition
+//! the tests hold it to; the objective's per-sample loss and output gradient are the same
+//! f64 function on both paths.
+//!
 //! The draws of sample i of step s are keyed by the counter (seed, step s, sample i), as a
 //! sampler's noise is keyed by (seed, particle, draw): they depend on nothing that came
 //! before. So a step after a rollback draws what it drew the first time, a change of batch
@@ -12,6 +17,8 @@
 use super::objective::Objective;
 use crate::core::data::Point;
 use crate::core::nn::adam::{Adam, Ema};
+use crate::core::nn::backprop::{minibatch_gradient, MinibatchWorkspace, RowLoss};
+use crate::core::nn::batch::BatchMlp;
 use crate::core::nn::mlp::{forward, vjp, Mlp, Workspace};
 use crate::core::process::Process;
 use crate::core::rng::{random_u32x4, u32_to_open_unit_f32};
@@ -69,6 +76,12 @@ pub struct MinibatchDraw {
 }
 
 impl MinibatchDraw {
+    /// Only the uniform of the sample's time (the loss-by-time chart's abscissa).
+    pub fn uniform_t_of(seed: u64, step: u64, sample: u64) -> f64 {
+        let [_, b, _, _] = random_u32x4(seed, TRAIN_STREAM, (step << 32) | (sample & 0xFFFF_FFFF));
+        f64::from(b) / 4_294_967_296.0
+    }
+
     pub fn of(seed: u64, step: u64, sample: u64, data_len: usize) -> Self {
         // Step in the high word, sample in the low: 2^32 samples per step, 2^32 steps.
         let [a, b, c, d] = random_u32x4(seed, TRAIN_STREAM, (step << 32) | (sample & 0xFFFF_FFFF));
@@ -93,8 +106,7 @@ pub struct Trainer {
     data: Vec<Point>,
     /// The condition mu of each data point (mean-reverting process only).
     conditions: Option<Vec<Point>>,
-    ws: Workspace<f64>,
-    params64: Vec<f64>,
+    batch_ws: MinibatchWorkspace,
     /// (t, loss) of each sample of the last step, for the loss-by-time chart.
     pub sample_losses: Vec<(f64, f64)>,
 }
@@ -133,52 +145,66 @@ impl Trainer {
             config,
             data,
             conditions,
-            ws: Workspace::default(),
-            params64: Vec::new(),
+            batch_ws: MinibatchWorkspace::default(),
             sample_losses: Vec::new(),
         })
+    }
+
+    /// What sample `sample` of step `step` trains on.
+    fn drawn(&self, step: u64, sample: usize) -> DrawnSample {
+        let draw = MinibatchDraw::of(self.config.seed, step, sample as u64, self.data.len());
+        let x0 = self.data[draw.index];
+        let mu = self.conditions.as_ref().map_or([0.0; 2], |c| c[draw.index]);
+        let t = T_EPS_TRAIN + (self.process.t_max() - T_EPS_TRAIN) * draw.uniform_t;
+        let z = draw.noise;
+        DrawnSample { x0, z, t, mu, x_t: self.noised(x0, z, t, mu) }
     }
 
     /// One minibatch step; returns the mean loss.
     pub fn step(&mut self) -> Result<f64, TrainError> {
         let step = self.adam.steps() + 1;
-        let config = self.mlp.config;
-        self.params64.clear();
-        self.params64.extend(self.mlp.params.iter().map(|p| f64::from(*p)));
-        let mut grads = vec![0.0f64; self.params64.len()];
-        let mut grad_input = Vec::new();
-        let mut features = Vec::new();
-        let mut total = 0.0;
-        let t_max = self.process.t_max();
+        let net = BatchMlp::new(&self.mlp);
+        let mut batch_ws = std::mem::take(&mut self.batch_ws);
+        let result = minibatch_gradient(&net, self.config.batch, &DrawnBatch { trainer: self, step }, &mut batch_ws);
+        self.batch_ws = batch_ws;
         self.sample_losses.clear();
-        for sample in 0..self.config.batch {
-            let draw = MinibatchDraw::of(self.config.seed, step, sample as u64, self.data.len());
-            let i = draw.index;
-            let x0 = self.data[i];
-            let mu = self.conditions.as_ref().map_or([0.0; 2], |c| c[i]);
-            let t = T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * draw.uniform_t;
-            let z = draw.noise;
-            let x_t = self.noised(x0, z, t, mu);
-            config.features(x_t, t, mu, &mut features);
-            let out = forward(&config, &self.params64, &features, &mut self.ws);
-            let (loss, d_out) = self.objective.sample_loss(&self.process, t, x0, z, mu, out);
-            total += loss;
-            self.sample_losses.push((t, loss));
-            vjp(&config, &self.params64, &self.ws, &d_out, &mut grads, &mut grad_input);
+        let t_max = self.process.t_max();
+        for (sample, loss) in result.row_losses.iter().enumerate() {
+            let uniform = MinibatchDraw::uniform_t_of(self.config.seed, step, sample as u64);
+            self.sample_losses.push((T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * uniform, *loss));
         }
-        let n = self.config.batch as f64;
-        let loss = total / n;
-        if !loss.is_finite() {
+        if !result.mean_loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { step });
         }
-        grads.iter_mut().for_each(|g| *g /= n);
-        if grads.iter().any(|g| !g.is_finite()) {
+        if result.gradient.iter().any(|g| !g.is_finite()) {
             return Err(TrainError::NonFiniteGradient { step });
         }
         self.adam.learning_rate = self.config.learning_rate;
-        self.adam.step(&mut self.mlp.params, &grads);
+        self.adam.step(&mut self.mlp.params, &result.gradient);
         self.ema.update(&self.mlp.params);
-        Ok(loss)
+        Ok(result.mean_loss)
+    }
+
+    /// The definition of the next step's loss and gradient: sample by sample in f64 through
+    /// `mlp::vjp`. The batched step agrees with it within `backprop::GRADIENT_TOLERANCE`.
+    pub fn reference_gradient(&self) -> (f64, Vec<f64>) {
+        let step = self.adam.steps() + 1;
+        let config = self.mlp.config;
+        let params: Vec<f64> = self.mlp.params.iter().map(|p| f64::from(*p)).collect();
+        let mut grads = vec![0.0f64; params.len()];
+        let (mut ws, mut grad_input, mut features) = (Workspace::default(), Vec::new(), Vec::new());
+        let mut total = 0.0;
+        for sample in 0..self.config.batch {
+            let row = self.drawn(step, sample);
+            config.features(row.x_t, row.t, row.mu, &mut features);
+            let out = forward(&config, &params, &features, &mut ws);
+            let (loss, d_out) = self.objective.sample_loss(&self.process, row.t, row.x0, row.z, row.mu, out);
+            total += loss;
+            vjp(&config, &params, &ws, &d_out, &mut grads, &mut grad_input);
+        }
+        let n = self.config.batch as f64;
+        grads.iter_mut().for_each(|g| *g /= n);
+        (total / n, grads)
     }
 
     /// x_t for data x_0, noise z, time t and condition mu.
@@ -186,6 +212,42 @@ impl Trainer {
         let (alpha, sigma) = (self.process.alpha(t), self.process.sigma(t));
         let mu = self.process.condition(mu);
         [alpha * x0[0] + (1.0 - alpha) * mu[0] + sigma * z[0], alpha * x0[1] + (1.0 - alpha) * mu[1] + sigma * z[1]]
+    }
+}
+
+/// One sample of a minibatch: the data point, noise, time and condition, and the x_t they make.
+#[derive(Debug, Clone, Copy)]
+struct DrawnSample {
+    x0: Point,
+    z: [f64; 2],
+    t: f64,
+    mu: Point,
+    x_t: Point,
+}
+
+/// A step's samples as rows of the batched gradient, drawn where they are used.
+struct DrawnBatch<'a> {
+    trainer: &'a Trainer,
+    step: u64,
+}
+
+impl RowLoss for DrawnBatch<'_> {
+    type Row = DrawnSample;
+
+    fn draw(&self, row: usize) -> DrawnSample {
+        self.trainer.drawn(self.step, row)
+    }
+
+    fn features(&self, s: &DrawnSample, input: &mut [f32]) {
+        self.trainer.mlp.config.features_into(s.x_t, s.t, s.mu, input);
+    }
+
+    fn loss(&self, s: &DrawnSample, out: &[f32], d_out: &mut [f32]) -> f64 {
+        let out = [f64::from(out[0]), f64::from(out[1])];
+        let (loss, d) = self.trainer.objective.sample_loss(&self.trainer.process, s.t, s.x0, s.z, s.mu, out);
+        d_out[0] = d[0] as f32;
+        d_out[1] = d[1] as f32;
+        loss
     }
 }
 
@@ -238,6 +300,43 @@ mod tests {
         }
         let after = score_error(&trainer.mlp, &trainer.ema.params, &process, &data);
         assert!(after * 10.0 < before, "score error {before} -> {after}: less than 10x better");
+    }
+
+    /// Every objective: the batched f32 step's loss and gradient equal the per-sample f64
+    /// reference within GRADIENT_TOLERANCE (relative to the largest gradient entry).
+    #[test]
+    fn batched_steps_match_the_f64_reference_for_every_objective() {
+        use crate::core::nn::backprop::GRADIENT_TOLERANCE;
+        let data = GaussianMixture::eight_gaussians().sample(500, 1);
+        let mut setups = vec![(Process::RectifiedFlow, Objective::FlowMatching)];
+        for param in Parameterisation::ALL {
+            for weighting in [Weighting::Default, Weighting::Likelihood] {
+                setups.push((Process::vp(), Objective::Dsm { param, weighting }));
+            }
+        }
+        setups.push((Process::mean_reverting(), Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default }));
+        for (process, objective) in setups {
+            if process.is_flow() != (objective == Objective::FlowMatching) {
+                continue;
+            }
+            let conditional = process.is_conditional();
+            let config = MlpConfig { width: 32, depth: 2, condition_dim: if conditional { 2 } else { 0 }, ..MlpConfig::default() };
+            let conditions = conditional.then(|| data.iter().map(|p| [p[1], -p[0]]).collect());
+            let train = TrainConfig { batch: 200, learning_rate: 1e-3, ema_decay: 0.99, seed: 3 };
+            let mut trainer = Trainer::new(Mlp::new(config, 2).unwrap(), process, objective, data.clone(), conditions, train).unwrap();
+            for _ in 0..3 {
+                let (loss, grad) = trainer.reference_gradient();
+                let step = trainer.adam.steps() + 1;
+                let batch = DrawnBatch { trainer: &trainer, step };
+                let got = minibatch_gradient(&BatchMlp::new(&trainer.mlp), 200, &batch, &mut MinibatchWorkspace::default());
+                assert!((got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss), "{objective:?}: loss {} vs {loss}", got.mean_loss);
+                let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+                for (k, (g, w)) in got.gradient.iter().zip(&grad).enumerate() {
+                    assert!((f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale, "{objective:?} parameter {k}: {g} vs {w}");
+                }
+                trainer.step().unwrap();
+            }
+        }
     }
 
     #[test]

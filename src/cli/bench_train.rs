@@ -1,0 +1,83 @@
+//! `nde bench train`: training steps per second on the computation the training peer
+//! (bench/peer_jax_train.py) repeats; `core::train::speed` is the computation.
+
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::core::limits;
+use crate::core::nn::{gemm, parallel};
+use crate::core::train::speed::{measure, TrainBench};
+
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Where training runs: cpu (training on the GPU is not built yet).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Minibatch size, 1 to 4096.
+    #[arg(long, default_value_t = 128, value_parser = limits::BATCH.parser())]
+    pub batch: usize,
+    /// Hidden width, 16 to 256.
+    #[arg(long, default_value_t = 64, value_parser = limits::WIDTH.parser())]
+    pub width: usize,
+    /// Hidden layers, 1 to 6.
+    #[arg(long, default_value_t = 3, value_parser = limits::DEPTH.parser())]
+    pub depth: usize,
+    /// Timed steps per run, 1 to 100000 (0.2 s or more per run gives steady figures).
+    #[arg(long, default_value_t = 200, value_parser = limits::BENCH_STEPS.parser())]
+    pub steps: u64,
+    /// Timed runs, 1 to 100; the fastest is reported.
+    #[arg(long, default_value_t = 3, value_parser = limits::REPEATS.parser())]
+    pub repeats: usize,
+    /// Threads: 0 for every core.
+    #[arg(long, default_value_t = 0, value_parser = limits::THREADS.parser())]
+    pub threads: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything checked before the run.
+pub fn check(args: &BenchTrainArgs) -> Result<(), String> {
+    match args.backend.as_str() {
+        "cpu" => Ok(()),
+        "gpu" => Err("--backend gpu: training on the GPU is not built yet; use --backend cpu".into()),
+        other => Err(format!("--backend: unknown backend '{other}': use cpu")),
+    }
+}
+
+pub fn run(args: &BenchTrainArgs) -> Result<(), String> {
+    check(args)?;
+    parallel::set_max_threads(args.threads);
+    let bench = TrainBench {
+        width: args.width,
+        depth: args.depth,
+        batch: args.batch,
+        steps: args.steps,
+        repeats: args.repeats,
+        seed: args.seed,
+    };
+    let origin = Instant::now();
+    let speed = measure(&bench, &|| origin.elapsed().as_secs_f64())?;
+    let threads = parallel::available_threads();
+    let instructions = gemm::instruction_set();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "train", "backend": "cpu", "batch": args.batch, "width": args.width, "depth": args.depth,
+                "steps": args.steps, "seconds": speed.seconds, "steps_per_s": speed.steps_per_s,
+                "samples_per_s": speed.samples_per_s, "gflops": speed.gflops, "threads": threads,
+                "instructions": instructions,
+            })
+        );
+    } else {
+        println!(
+            "cpu ({threads} threads, {instructions}): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
+            args.width, args.depth, args.batch, speed.steps_per_s, speed.samples_per_s, speed.gflops
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The training benchmark's computation, shared by `nde bench train` and the page's wasm
+//! benchmark entry: DSM with an eps-MLP under VP, Adam with clipping and the EMA, minibatches
+//! drawn from 20 000 points of the eight Gaussians (what bench/peer_jax_train.py repeats).
+//! The clock is the caller's: `std::time::Instant` natively, `performance.now()` in a browser
+//! (where `Instant` is not available).
+
+use crate::core::data::GaussianMixture;
+use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::param::Parameterisation;
+use crate::core::process::Process;
+use crate::core::train::{Objective, TrainConfig, Trainer, Weighting};
+
+/// What is timed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainBench {
+    pub width: usize,
+    pub depth: usize,
+    pub batch: usize,
+    /// Timed steps per run.
+    pub steps: u64,
+    /// Runs; the fastest counts.
+    pub repeats: usize,
+    pub seed: u64,
+}
+
+/// The fastest run's rates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSpeed {
+    pub seconds: f64,
+    pub steps_per_s: f64,
+    pub samples_per_s: f64,
+    /// Of the three products per layer a step runs (the first layer's input gradient is not
+    /// needed and not counted), 2 FLOPs per multiply-add.
+    pub gflops: f64,
+}
+
+/// Times `bench.repeats` runs of `bench.steps` steps after 3 untimed ones; `clock` reads seconds.
+pub fn measure(bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<TrainSpeed, String> {
+    let config = MlpConfig { width: bench.width, depth: bench.depth, ..MlpConfig::default() };
+    config.validate()?;
+    let data = GaussianMixture::eight_gaussians().sample(20_000, bench.seed);
+    let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+    let train = TrainConfig { batch: bench.batch, learning_rate: 1e-3, ema_decay: 0.999, seed: bench.seed };
+    let mut trainer = Trainer::new(Mlp::new(config, bench.seed)?, Process::vp(), objective, data, None, train)?;
+    for _ in 0..3 {
+        trainer.step().map_err(|e| e.to_string())?;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..bench.repeats.max(1) {
+        let start = clock();
+        for _ in 0..bench.steps {
+            trainer.step().map_err(|e| e.to_string())?;
+        }
+        best = best.min(clock() - start);
+    }
+    let best = best.max(1e-9);
+    let steps_per_s = bench.steps as f64 / best;
+    let samples_per_s = steps_per_s * bench.batch as f64;
+    let layers = config.layers();
+    let macs = 3 * config.macs_per_eval() - layers[0].inputs * layers[0].outputs;
+    Ok(TrainSpeed { seconds: best, steps_per_s, samples_per_s, gflops: samples_per_s * 2.0 * macs as f64 / 1e9 })
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// The benchmark runs and reports finite, positive, consistent rates (its speed is a
+    /// measured figure in docs/BENCHMARKS.md, not a test).
+    #[test]
+    fn reports_consistent_rates() {
+        let ticks = std::cell::Cell::new(0.0);
+        let clock = || {
+            ticks.set(ticks.get() + 0.5);
+            ticks.get()
+        };
+        let bench = TrainBench { width: 16, depth: 1, batch: 8, steps: 2, repeats: 2, seed: 1 };
+        let speed = measure(&bench, &clock).unwrap();
+        assert_eq!(speed.seconds, 0.5);
+        assert_eq!(speed.steps_per_s, 4.0);
+        assert_eq!(speed.samples_per_s, 32.0);
+        assert!(speed.gflops > 0.0 && speed.gflops.is_finite());
+        assert!(measure(&TrainBench { width: 8, ..bench }, &clock).unwrap_err().contains("16 to 256"));
+    }
+}
