@@ -120,7 +120,7 @@ fn after_a_divergence_and_rate_changes_a_link_rebuilds_the_weights_bit_for_bit()
 #[test]
 fn a_link_that_would_replay_for_long_waits_for_the_visitor() {
     // Width 256, depth 6 and a million steps: hours of replay in a browser at batch 8, over a
-    // day at the largest batch the page allows this network (25; the link asked for 4096).
+    // day at the largest batch the page allows this network (98; the link asked for 4096).
     let huge = Settings::from_query("width=256&depth=6&batch=4096&steps=1000000").0;
     assert!(Engine::replay_seconds(&huge) > 86_400.0);
     let link = "width=256&depth=6&batch=8&start=fresh&steps=1000000";

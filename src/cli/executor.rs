@@ -45,8 +45,9 @@ impl Executor {
     pub fn adapter(&self) -> String {
         match self {
             Executor::Cpu => format!(
-                "cpu executor ({} threads for network evaluations)",
-                std::thread::available_parallelism().map_or(1, |c| c.get())
+                "cpu executor ({} threads for network evaluations, {})",
+                crate::core::nn::parallel::available_threads(),
+                crate::core::nn::gemm::instruction_set()
             ),
             Executor::Gpu(ctx, _) => describe_adapter(&ctx.info),
         }

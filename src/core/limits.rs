@@ -225,9 +225,10 @@ pub const LINK_STEPS: Bound<u64> = Bound { min: 0, max: 1_000_000, why: "trainin
 /// Minibatch size.
 pub const BATCH: Bound<usize> = Bound { min: 1, max: 4096, why: "the minibatch size" };
 /// Training work the page does per second on one browser thread, in multiply-adds of the
-/// forward and backward passes (about 80 steps/s at width 64, depth 3, batch 128, measured in
-/// Chromium here; docs/PLAYGROUND.md). It sizes the two bounds below it.
-pub const BROWSER_TRAINING_MACS_PER_S: f64 = 2.5e8;
+/// forward and backward passes: a cautious figure for a slower machine than this project's
+/// (here, batched in f32 with SIMD128, Chromium measured 3e9 to 7e9: about 830 steps/s at
+/// width 64, depth 3, batch 128; docs/BENCHMARKS.md). It sizes the two bounds below it.
+pub const BROWSER_TRAINING_MACS_PER_S: f64 = 1e9;
 /// The work of one training step on the page, in multiply-adds (batch x 3 passes x the
 /// network's multiply-adds per sample): about 100 ms. A step cannot be split across frames, so
 /// a larger one would stall the page (width 256, depth 6 at batch 2048 once took seconds per

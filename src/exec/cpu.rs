@@ -4,12 +4,12 @@
 
 use crate::core::param::Parameterisation;
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
-use crate::core::sample::likelihood::{flow_with_divergence, gaussian_log_density, Divergence};
+use crate::core::sample::likelihood::{augmented_field, gaussian_log_density, Divergence};
 use crate::core::sample::model::Model;
 use crate::core::sample::pf_ode::probability_flow;
 use crate::core::sample::plan::{quantity_coefficients, Op, Plan, Quantity, MAX_REGISTERS};
 use crate::core::sample::registry::Reason;
-use crate::core::solve::ode::integrate_adaptive;
+use crate::core::solve::ode_batch::integrate_adaptive_batch;
 
 /// Which particles, and which seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,30 +186,38 @@ pub fn run_plan_from(
                 }
             }
             Op::AdaptiveFlow { x, t0, t1, max_steps, tableau, controller } => {
-                let process = plan.process;
-                let param = plan.param;
-                for (_, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let mut count = 0u64;
-                    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
-                        model.prepare(t);
-                        let out = model.eval([y[0] as f32, y[1] as f32], t);
-                        count += 1;
-                        let flow = probability_flow(&process, param, plan.condition, t, [y[0], y[1]], out);
-                        dy[..2].copy_from_slice(&flow.velocity);
-                    };
-                    let start = r[*x as usize];
-                    let (y, _) = integrate_adaptive(
-                        tableau,
-                        &mut field,
-                        &[f64::from(start[0]), f64::from(start[1])],
-                        f64::from(*t0),
-                        f64::from(*t1),
-                        controller,
-                        *max_steps as usize,
-                    )
-                    .map_err(RunError::Refused)?;
-                    r[*x as usize] = [y[0] as f32, y[1] as f32];
-                    evaluations += count;
+                // Every live particle's solve in lock-step: each stage of all of them is one
+                // batched evaluation (core::solve::ode_batch).
+                let (process, param) = (plan.process, plan.param);
+                let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
+                let starts: Vec<f64> =
+                    index.iter().flat_map(|p| regs[*p][*x as usize].map(f64::from)).collect();
+                let (mut xs, mut outs) = (Vec::new(), Vec::new());
+                let mut field = |_: &[usize], ts: &[f64], ys: &[f64], dys: &mut [f64]| {
+                    xs.clear();
+                    xs.extend(ys.chunks_exact(2).map(|y| [y[0] as f32, y[1] as f32]));
+                    outs.resize(xs.len(), [0.0; 2]);
+                    model.eval_batch_at(&xs, ts, &mut outs);
+                    for (q, t) in ts.iter().enumerate() {
+                        let y = [ys[2 * q], ys[2 * q + 1]];
+                        let flow = probability_flow(&process, param, plan.condition, *t, y, outs[q]);
+                        dys[2 * q..2 * q + 2].copy_from_slice(&flow.velocity);
+                    }
+                };
+                let solves = integrate_adaptive_batch(
+                    tableau,
+                    &mut field,
+                    &starts,
+                    2,
+                    f64::from(*t0),
+                    f64::from(*t1),
+                    controller,
+                    *max_steps as usize,
+                );
+                for (p, solve) in index.iter().zip(solves) {
+                    let (y, stats) = solve.map_err(RunError::Refused)?;
+                    regs[*p][*x as usize] = [y[0] as f32, y[1] as f32];
+                    evaluations += stats.evaluations as u64;
                 }
             }
             Op::MalaStart { x, score, logp, t } => {
@@ -308,30 +316,51 @@ pub fn run_plan_from(
                 }
             }
             Op::AdaptiveLikelihood { x, nll, t0, t1, max_steps, tableau, controller, prior_std, probe_counter } => {
-                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let divergence = match probe_counter {
-                        Some(c) => {
-                            Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0])
-                        }
+                // As AdaptiveFlow: the live particles' solves in lock-step, each stage one
+                // batched evaluation of the outputs and their Jacobians.
+                let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
+                let divergences: Vec<Divergence> = index
+                    .iter()
+                    .map(|p| match probe_counter {
+                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0]),
                         None => Divergence::Exact,
-                    };
-                    let start = r[*x as usize];
-                    let mut field = |t: f64, y: &[f64], dy: &mut [f64]| {
-                        flow_with_divergence(model, &plan.process, divergence, t, y, dy)
-                    };
-                    let (end, stats) = integrate_adaptive(
-                        tableau,
-                        &mut field,
-                        &[f64::from(start[0]), f64::from(start[1]), 0.0],
-                        f64::from(*t0),
-                        f64::from(*t1),
-                        controller,
-                        *max_steps as usize,
-                    )
-                    .map_err(RunError::Refused)?;
+                    })
+                    .collect();
+                let starts: Vec<f64> = index
+                    .iter()
+                    .flat_map(|p| {
+                        let r = regs[*p][*x as usize];
+                        [f64::from(r[0]), f64::from(r[1]), 0.0]
+                    })
+                    .collect();
+                let (process, param) = (plan.process, model.param());
+                let (mut xs, mut outs, mut jacobians) = (Vec::new(), Vec::new(), Vec::new());
+                let mut field = |solves: &[usize], ts: &[f64], ys: &[f64], dys: &mut [f64]| {
+                    xs.clear();
+                    xs.extend(ys.chunks_exact(3).map(|y| [y[0] as f32, y[1] as f32]));
+                    outs.resize(xs.len(), [0.0; 2]);
+                    jacobians.resize(xs.len(), [[0.0; 2]; 2]);
+                    model.eval_with_jacobian_batch(&xs, ts, &mut outs, &mut jacobians);
+                    for (q, (solve, t)) in solves.iter().zip(ts).enumerate() {
+                        let (y, dy) = (&ys[3 * q..3 * q + 3], &mut dys[3 * q..3 * q + 3]);
+                        augmented_field(&process, param, divergences[*solve], *t, y, outs[q], jacobians[q], dy);
+                    }
+                };
+                let solves = integrate_adaptive_batch(
+                    tableau,
+                    &mut field,
+                    &starts,
+                    3,
+                    f64::from(*t0),
+                    f64::from(*t1),
+                    controller,
+                    *max_steps as usize,
+                );
+                for (p, solve) in index.iter().zip(solves) {
+                    let (end, stats) = solve.map_err(RunError::Refused)?;
                     let log_prior = gaussian_log_density([end[0], end[1]], f64::from(*prior_std));
-                    r[*x as usize] = [end[0] as f32, end[1] as f32];
-                    r[*nll as usize] = [(-(log_prior + end[2])) as f32, 0.0];
+                    regs[*p][*x as usize] = [end[0] as f32, end[1] as f32];
+                    regs[*p][*nll as usize] = [(-(log_prior + end[2])) as f32, 0.0];
                     evaluations += stats.evaluations as u64;
                 }
             }

@@ -592,6 +592,44 @@ async function panicCase(baseUrl) {
   }
 }
 
+// The CPU path's speed in this browser, through the page's wasm benchmark entries (raw wasm
+// exports, one thread): training steps per second at the page's default model and batch, and
+// network evaluations per second of the batched forward pass. The figures go to
+// docs/BENCHMARKS.md by hand; the test asserts only that the entries run and give finite,
+// positive rates (a speed is a measurement, not a pass mark).
+async function cpuBenchCase(baseUrl) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    await page.goto(baseUrl, { waitUntil: 'load' });
+    await page.waitForFunction(() => typeof window.__ndeWasm?.nde_bench_train === 'function', null, { timeout: 60_000 });
+    const figures = await page.evaluate(() => {
+      const wasm = window.__ndeWasm;
+      return {
+        train_64x3_batch128_steps_per_s: wasm.nde_bench_train(64, 3, 128, 100),
+        train_128x3_batch256_steps_per_s: wasm.nde_bench_train(128, 3, 256, 20),
+        forward_64x2_evals_per_s: wasm.nde_bench_forward(64, 2, 10000, 10),
+        forward_128x3_evals_per_s: wasm.nde_bench_forward(128, 3, 10000, 5),
+        refused: wasm.nde_bench_train(8, 3, 128, 10),
+      };
+    });
+    figures.particles_per_8ms_frame_64x2 = figures.forward_64x2_evals_per_s * 0.008;
+    console.log(`cpu bench (wasm, one thread): ${JSON.stringify(figures)}`);
+    fs.mkdirSync(shotDir, { recursive: true });
+    fs.writeFileSync(path.join(shotDir, 'cpu-bench.json'), JSON.stringify(figures, null, 2));
+    const rates = Object.entries(figures).filter(([name]) => name !== 'refused');
+    record(
+      'the wasm CPU benchmark entries run and report finite rates',
+      rates.every(([, v]) => Number.isFinite(v) && v > 0) && Number.isNaN(figures.refused),
+      rates.map(([name, v]) => `${name} ${v.toFixed(0)}`).join(', '),
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
 async function main() {
   if (!fs.existsSync(path.join(distDir, 'index.html'))) {
     console.error(`error: ${distDir}/index.html is missing: build the page first (trunk build --release --offline)`);
@@ -607,6 +645,8 @@ async function main() {
       await memoryCase(baseUrl, memorySeconds);
     } else if (only === 'links') {
       await hostileLinksCase(baseUrl);
+    } else if (only === 'bench') {
+      await cpuBenchCase(baseUrl);
     } else {
       await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
       await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
@@ -614,6 +654,7 @@ async function main() {
       await memoryCase(baseUrl, memorySeconds);
       await hostileLinksCase(baseUrl);
       await panicCase(baseUrl);
+      await cpuBenchCase(baseUrl);
     }
     fs.writeFileSync(path.join(shotDir, 'frame-times.json'), JSON.stringify(frameFigures, null, 2));
     console.log(`frame-time figures: ${path.relative(repoRoot, path.join(shotDir, 'frame-times.json'))}`);

@@ -9,7 +9,9 @@ use super::activation::Activation;
 /// e^z for z <= 0 by range reduction and a degree-6 polynomial (relative error about 2e-7).
 #[inline(always)]
 pub fn exp_nonpositive(z: f32) -> f32 {
-    let z = z.max(-87.0);
+    // A compare and select, not f32::max: its NaN rule has no SIMD128 instruction, so it
+    // would keep the browser's loop scalar (a NaN z stays NaN here and below).
+    let z = if z < -87.0 { -87.0 } else { z };
     // Round to nearest by adding and subtracting 1.5 * 2^23 (exact for |k| < 2^22): the sum's
     // low mantissa bits then hold k, which gives 2^k by integer operations that vectorise
     // (a float-to-int cast saturates in Rust and would not).
@@ -22,6 +24,16 @@ pub fn exp_nonpositive(z: f32) -> f32 {
     // 2^k: the exponent field is (k + 127), taken from the low bits of the sum (k >= -126
     // after the clamp, so the field is in 1..=127 and the shift drops the sum's high bits).
     p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
+}
+
+/// max(z, 0) as a compare and select (see `exp_nonpositive`); NaN stays NaN.
+#[inline(always)]
+fn positive_part(z: f32) -> f32 {
+    if z < 0.0 {
+        0.0
+    } else {
+        z
+    }
 }
 
 /// sigmoid(z), from e^{-|z|} so the exponent stays non-positive.
@@ -59,7 +71,7 @@ macro_rules! dispatch {
                 unsafe fn wide($($arg: $ty),*) {
                     $generic($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                if super::gemm::has_avx2_fma() {
                     // SAFETY: the processor has the features the wide build uses.
                     unsafe { wide($($arg),*) };
                     return;
@@ -81,8 +93,8 @@ fn activate_in_place_generic(kind: Activation, values: &mut [f32]) {
     match kind {
         Activation::Silu => values.iter_mut().for_each(|v| *v *= sigmoid(*v)),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh(*v)),
-        Activation::Softplus => values.iter_mut().for_each(|v| *v = v.max(0.0) + exp_nonpositive(-v.abs()).ln_1p()),
-        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Softplus => values.iter_mut().for_each(|v| *v = positive_part(*v) + exp_nonpositive(-v.abs()).ln_1p()),
+        Activation::Relu => values.iter_mut().for_each(|v| *v = positive_part(*v)),
     }
 }
 
@@ -106,11 +118,11 @@ fn activate_with_slope_generic(kind: Activation, values: &mut [f32], slope: &mut
             let e = exp_nonpositive(-v.abs());
             let s = 1.0 / (1.0 + e);
             *d = if *v >= 0.0 { s } else { e * s };
-            *v = v.max(0.0) + e.ln_1p();
+            *v = positive_part(*v) + e.ln_1p();
         }),
         Activation::Relu => pairs.for_each(|(v, d)| {
             *d = if *v > 0.0 { 1.0 } else { 0.0 };
-            *v = v.max(0.0);
+            *v = positive_part(*v);
         }),
     }
 }

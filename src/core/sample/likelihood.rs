@@ -54,7 +54,23 @@ pub fn flow_with_divergence(
     dy: &mut [f64],
 ) {
     let (out, jac) = model.eval_with_jacobian([y[0] as f32, y[1] as f32], t);
-    let FlowField { velocity, a, b, k, g2 } = probability_flow(process, model.param(), [0.0; 2], t, [y[0], y[1]], out);
+    augmented_field(process, model.param(), divergence, t, y, out, jac, dy);
+}
+
+/// The augmented field from the network's output and Jacobian at (x, t): what
+/// [`flow_with_divergence`] computes after its evaluation, shared with the batched path.
+#[allow(clippy::too_many_arguments)]
+pub fn augmented_field(
+    process: &Process,
+    param: Parameterisation,
+    divergence: Divergence,
+    t: f64,
+    y: &[f64],
+    out: [f32; 2],
+    jac: [[f32; 2]; 2],
+    dy: &mut [f64],
+) {
+    let FlowField { velocity, a, b, k, g2 } = probability_flow(process, param, [0.0; 2], t, [y[0], y[1]], out);
     dy[..2].copy_from_slice(&velocity);
     // tr(a J + b I), or its Hutchinson estimate v^T (a J + b I) v.
     let trace = match divergence {

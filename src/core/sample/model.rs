@@ -3,8 +3,8 @@
 
 use super::registry::ModelCaps;
 use crate::core::data::GaussianMixture;
-use crate::core::nn::batch::{BatchMlp, BatchWorkspace, BLOCK};
-use crate::core::nn::parallel::available_threads;
+use crate::core::nn::batch::{feature_rows, BatchMlp, BatchWorkspace, BLOCK};
+use crate::core::nn::parallel::{available_threads, for_each_mut};
 use crate::core::nn::{Mlp, Workspace};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
@@ -38,6 +38,28 @@ pub trait Model {
     /// The raw output and its Jacobian in x (`jacobian[o][j] = d out_o / d x_j`), for the
     /// exact divergence of the probability-flow ODE.
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]);
+    /// The raw outputs at points with their own times (the stages of many adaptive solves).
+    /// The default prepares and evaluates one point at a time; networks override it with the
+    /// batched forward pass.
+    fn eval_batch_at(&mut self, xs: &[[f32; 2]], ts: &[f64], out: &mut [[f32; 2]]) {
+        for ((x, t), o) in xs.iter().zip(ts).zip(out.iter_mut()) {
+            self.prepare(*t);
+            *o = self.eval(*x, *t);
+        }
+    }
+    /// Outputs and Jacobians in x at points with their own times (the likelihood's many
+    /// solves). The default takes one point at a time; networks batch it.
+    fn eval_with_jacobian_batch(
+        &mut self,
+        xs: &[[f32; 2]],
+        ts: &[f64],
+        out: &mut [[f32; 2]],
+        jacobian: &mut [[[f32; 2]; 2]],
+    ) {
+        for (i, (x, t)) in xs.iter().zip(ts).enumerate() {
+            (out[i], jacobian[i]) = self.eval_with_jacobian(*x, *t);
+        }
+    }
     /// log p_t(x) where the model knows it (the exact mixture); None for a network.
     fn log_density(&mut self, x: [f32; 2], t: f64) -> Option<f64> {
         let _ = (x, t);
@@ -146,6 +168,34 @@ fn worker_threads(n: usize) -> usize {
     available_threads().min(n / (4 * BLOCK)).max(1)
 }
 
+/// One block of rows of a batched evaluation at per-point times.
+struct RowBlock<'a> {
+    xs: &'a [[f32; 2]],
+    ts: Vec<f32>,
+    out: &'a mut [[f32; 2]],
+    jacobian: Option<&'a mut [[[f32; 2]; 2]]>,
+}
+
+/// The points cut into blocks of BLOCK rows (each a job for a thread).
+fn row_blocks<'a>(
+    xs: &'a [[f32; 2]],
+    ts: &[f64],
+    out: &'a mut [[f32; 2]],
+    jacobian: Option<&'a mut [[[f32; 2]; 2]]>,
+) -> Vec<RowBlock<'a>> {
+    let mut jacobian_chunks: Vec<Option<&'a mut [[[f32; 2]; 2]]>> = match jacobian {
+        Some(j) => j.chunks_mut(BLOCK).map(Some).collect(),
+        None => Vec::new(),
+    };
+    jacobian_chunks.resize_with(xs.len().div_ceil(BLOCK), || None);
+    xs.chunks(BLOCK)
+        .zip(ts.chunks(BLOCK))
+        .zip(out.chunks_mut(BLOCK))
+        .zip(jacobian_chunks)
+        .map(|(((xs, ts), out), jacobian)| RowBlock { xs, ts: ts.iter().map(|t| *t as f32).collect(), out, jacobian })
+        .collect()
+}
+
 /// A trained MLP with its parameterisation.
 pub struct MlpModel {
     pub mlp: Mlp,
@@ -199,6 +249,38 @@ impl Model for MlpModel {
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
         self.mlp.eval_with_jacobian(x, t as f32, self.condition)
+    }
+    fn eval_batch_at(&mut self, xs: &[[f32; 2]], ts: &[f64], out: &mut [[f32; 2]]) {
+        let net = BatchMlp::new(&self.mlp);
+        let condition = self.condition;
+        let mut blocks = row_blocks(xs, ts, out, None);
+        for_each_mut(&mut blocks, 4, |_, block| {
+            let mut features = Vec::new();
+            feature_rows(&net.config, block.xs, &block.ts, condition, &mut features);
+            let mut ws = BatchWorkspace::default();
+            let outputs = net.forward_block(block.xs.len(), &features, &mut ws);
+            let n_out = net.config.outputs;
+            for (r, o) in block.out.iter_mut().enumerate() {
+                *o = [outputs[r * n_out], outputs[r * n_out + 1]];
+            }
+        });
+    }
+    fn eval_with_jacobian_batch(
+        &mut self,
+        xs: &[[f32; 2]],
+        ts: &[f64],
+        out: &mut [[f32; 2]],
+        jacobian: &mut [[[f32; 2]; 2]],
+    ) {
+        let net = BatchMlp::new(&self.mlp);
+        let condition = self.condition;
+        let mut blocks = row_blocks(xs, ts, out, Some(jacobian));
+        for_each_mut(&mut blocks, 4, |_, block| {
+            let mut features = Vec::new();
+            feature_rows(&net.config, block.xs, &block.ts, condition, &mut features);
+            let jacobian = block.jacobian.as_deref_mut().expect("jacobian rows");
+            net.jacobian_block(block.xs.len(), &features, block.out, jacobian, &mut BatchWorkspace::default());
+        });
     }
     fn data(&self) -> ModelData {
         ModelData::Mlp {

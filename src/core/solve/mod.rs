@@ -3,6 +3,7 @@
 
 pub mod brownian;
 pub mod ode;
+pub mod ode_batch;
 pub mod order;
 pub mod pid;
 pub mod rk;
