@@ -30,6 +30,16 @@ for round in $(seq "$rounds"); do
         done
     done
 done
+# One core each (taskset): the kernels alone, without either side's threading.
+if command -v taskset >/dev/null; then
+    for round in $(seq "$rounds"); do
+        for shape in "64 3 128" "128 3 1024"; do
+            read -r width depth batch <<<"$shape"
+            taskset -c 0 $nde bench train --width "$width" --depth "$depth" --batch "$batch" --steps 100 --threads 1 --json
+            taskset -c 0 "$py" bench/peer_jax_train.py --width "$width" --depth "$depth" --batch "$batch" --steps 100 --json 2>/dev/null
+        done
+    done
+fi
 # The portable kernels (no AVX2), the closest native relative of the browser's SIMD128 path.
 NDE_PORTABLE_KERNELS=1 $nde bench train --width 64 --depth 3 --batch 128 --threads 1 --json
 NDE_PORTABLE_KERNELS=1 $nde bench --backend cpu --particles 10000 --nfe 20 --width 64 --depth 2 --threads 1 --json

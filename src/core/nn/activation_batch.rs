@@ -6,9 +6,25 @@
 
 use super::activation::Activation;
 
+/// a b + c: one fused instruction in the AVX2 + FMA build, a multiply and an add elsewhere
+/// (where `mul_add` would be a library call).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// e^z for z <= 0 by range reduction and a degree-6 polynomial (relative error about 2e-7).
 #[inline(always)]
 pub fn exp_nonpositive(z: f32) -> f32 {
+    exp_nonpositive_with::<false>(z)
+}
+
+#[inline(always)]
+fn exp_nonpositive_with<const FMA: bool>(z: f32) -> f32 {
     // A compare and select, not f32::max: its NaN rule has no SIMD128 instruction, so it
     // would keep the browser's loop scalar (a NaN z stays NaN here and below).
     let z = if z < -87.0 { -87.0 } else { z };
@@ -20,7 +36,10 @@ pub fn exp_nonpositive(z: f32) -> f32 {
     let k = shifted - ROUND;
     // ln 2 in two parts (Cody and Waite), so that k ln 2 is exact enough for k up to 126.
     let r = (z - k * 0.693_359_4) - k * -2.121_944_4e-4;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let mut p = 1.0 / 720.0;
+    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = madd::<FMA>(p, r, c);
+    }
     // 2^k: the exponent field is (k + 127), taken from the low bits of the sum (k >= -126
     // after the clamp, so the field is in 1..=127 and the shift drops the sum's high bits).
     p * f32::from_bits(shifted.to_bits().wrapping_add(127) << 23)
@@ -38,8 +57,8 @@ fn positive_part(z: f32) -> f32 {
 
 /// sigmoid(z), from e^{-|z|} so the exponent stays non-positive.
 #[inline(always)]
-fn sigmoid(z: f32) -> f32 {
-    let e = exp_nonpositive(-z.abs());
+fn sigmoid<const FMA: bool>(z: f32) -> f32 {
+    let e = exp_nonpositive_with::<FMA>(-z.abs());
     let s = 1.0 / (1.0 + e);
     if z >= 0.0 {
         s
@@ -50,8 +69,8 @@ fn sigmoid(z: f32) -> f32 {
 
 /// tanh(z) = 1 - 2 / (e^{2z} + 1), through e^{-2|z|}.
 #[inline(always)]
-fn tanh(z: f32) -> f32 {
-    let e = exp_nonpositive(-2.0 * z.abs());
+fn tanh<const FMA: bool>(z: f32) -> f32 {
+    let e = exp_nonpositive_with::<FMA>(-2.0 * z.abs());
     let t = (1.0 - e) / (1.0 + e);
     if z >= 0.0 {
         t
@@ -69,7 +88,7 @@ macro_rules! dispatch {
             {
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn wide($($arg: $ty),*) {
-                    $generic($($arg),*)
+                    $generic::<true>($($arg),*)
                 }
                 if super::gemm::has_avx2_fma() {
                     // SAFETY: the processor has the features the wide build uses.
@@ -77,7 +96,7 @@ macro_rules! dispatch {
                     return;
                 }
             }
-            $generic($($arg),*)
+            $generic::<false>($($arg),*)
         }
     };
 }
@@ -89,11 +108,11 @@ dispatch!(multiply, multiply_generic, (grad: &mut [f32], slope: &[f32]));
 
 /// `values[i] = act(values[i])`.
 #[inline(always)]
-fn activate_in_place_generic(kind: Activation, values: &mut [f32]) {
+fn activate_in_place_generic<const FMA: bool>(kind: Activation, values: &mut [f32]) {
     match kind {
-        Activation::Silu => values.iter_mut().for_each(|v| *v *= sigmoid(*v)),
-        Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh(*v)),
-        Activation::Softplus => values.iter_mut().for_each(|v| *v = positive_part(*v) + exp_nonpositive(-v.abs()).ln_1p()),
+        Activation::Silu => values.iter_mut().for_each(|v| *v *= sigmoid::<FMA>(*v)),
+        Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh::<FMA>(*v)),
+        Activation::Softplus => values.iter_mut().for_each(|v| *v = positive_part(*v) + exp_nonpositive_with::<FMA>(-v.abs()).ln_1p()),
         Activation::Relu => values.iter_mut().for_each(|v| *v = positive_part(*v)),
     }
 }
@@ -101,21 +120,21 @@ fn activate_in_place_generic(kind: Activation, values: &mut [f32]) {
 /// `slope[i] = act'(values[i])`, then `values[i] = act(values[i])`: the forward pass of
 /// training keeps the slope for the backward pass, sharing one exponential between the two.
 #[inline(always)]
-fn activate_with_slope_generic(kind: Activation, values: &mut [f32], slope: &mut [f32]) {
+fn activate_with_slope_generic<const FMA: bool>(kind: Activation, values: &mut [f32], slope: &mut [f32]) {
     let pairs = values.iter_mut().zip(slope.iter_mut());
     match kind {
         Activation::Silu => pairs.for_each(|(v, d)| {
-            let s = sigmoid(*v);
+            let s = sigmoid::<FMA>(*v);
             *d = s * (1.0 + *v * (1.0 - s));
             *v *= s;
         }),
         Activation::Tanh => pairs.for_each(|(v, d)| {
-            let t = tanh(*v);
+            let t = tanh::<FMA>(*v);
             *d = 1.0 - t * t;
             *v = t;
         }),
         Activation::Softplus => pairs.for_each(|(v, d)| {
-            let e = exp_nonpositive(-v.abs());
+            let e = exp_nonpositive_with::<FMA>(-v.abs());
             let s = 1.0 / (1.0 + e);
             *d = if *v >= 0.0 { s } else { e * s };
             *v = positive_part(*v) + e.ln_1p();
@@ -129,17 +148,17 @@ fn activate_with_slope_generic(kind: Activation, values: &mut [f32], slope: &mut
 
 /// `grad[i] *= act'(pre[i])`: the backward pass through the activation from its input.
 #[inline(always)]
-fn scale_by_derivative_generic(kind: Activation, pre: &[f32], grad: &mut [f32]) {
+fn scale_by_derivative_generic<const FMA: bool>(kind: Activation, pre: &[f32], grad: &mut [f32]) {
     match kind {
         Activation::Silu => grad.iter_mut().zip(pre).for_each(|(g, z)| {
-            let s = sigmoid(*z);
+            let s = sigmoid::<FMA>(*z);
             *g *= s * (1.0 + z * (1.0 - s));
         }),
         Activation::Tanh => grad.iter_mut().zip(pre).for_each(|(g, z)| {
-            let t = tanh(*z);
+            let t = tanh::<FMA>(*z);
             *g *= 1.0 - t * t;
         }),
-        Activation::Softplus => grad.iter_mut().zip(pre).for_each(|(g, z)| *g *= sigmoid(*z)),
+        Activation::Softplus => grad.iter_mut().zip(pre).for_each(|(g, z)| *g *= sigmoid::<FMA>(*z)),
         Activation::Relu => grad.iter_mut().zip(pre).for_each(|(g, z)| {
             if *z <= 0.0 {
                 *g = 0.0
@@ -150,7 +169,7 @@ fn scale_by_derivative_generic(kind: Activation, pre: &[f32], grad: &mut [f32]) 
 
 /// `grad[i] *= slope[i]`.
 #[inline(always)]
-fn multiply_generic(grad: &mut [f32], slope: &[f32]) {
+fn multiply_generic<const FMA: bool>(grad: &mut [f32], slope: &[f32]) {
     grad.iter_mut().zip(slope).for_each(|(g, d)| *g *= *d);
 }
 
