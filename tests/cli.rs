@@ -419,6 +419,26 @@ fn compare_draws_png_and_svg_charts_and_refuses_other_names() {
 }
 
 #[test]
+fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
+    let args = ["bench", "train", "--width", "16", "--depth", "1", "--batch", "8", "--steps", "2", "--repeats", "1"];
+    let report = json_of(&[&args[..], &["--threads", "1", "--json"]].concat());
+    for key in ["seconds", "steps_per_s", "samples_per_s", "gflops"] {
+        assert!(report[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {report}");
+    }
+    assert_eq!((report["bench"].as_str(), report["backend"].as_str()), (Some("train"), Some("cpu")));
+    assert_eq!((report["batch"].as_u64(), report["width"].as_u64(), report["threads"].as_u64()), (Some(8), Some(16), Some(1)));
+    assert!(report["instructions"].as_str().is_some_and(|s| !s.is_empty()), "{report}");
+    let steps_per_s = report["steps_per_s"].as_f64().unwrap();
+    assert!((report["samples_per_s"].as_f64().unwrap() - 8.0 * steps_per_s).abs() < 1e-6 * steps_per_s);
+    let gpu = nde(&[&args[..], &["--backend", "gpu"]].concat());
+    assert_eq!(gpu.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gpu.stderr).contains("use --backend cpu"));
+    let big = nde(&[&args[..], &["--batch", "5000"]].concat());
+    assert_eq!(big.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&big.stderr).contains("--batch"));
+}
+
+#[test]
 fn bench_reports_its_keys_and_bad_backends_are_refused() {
     let report = json_of(&[
         "bench",

@@ -567,8 +567,10 @@ fn weights_files() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 8] = ["sample", "compare", "train", "train-levels", "likelihood", "bench", "order", "info"];
-const FLAGS: [&str; 38] = [
+const COMMANDS: [&str; 9] =
+    ["sample", "compare", "train", "train-levels", "likelihood", "bench", "bench train", "order", "info"];
+const FLAGS: [&str; 39] = [
+    "--threads",
     "--target",
     "--process",
     "--model",
@@ -646,7 +648,8 @@ fn command_line_arguments() {
     let mut tally = Tally::new("CLI arguments");
     let mut planned = 0;
     for case in 0..inputs_per_parser() {
-        let mut args = vec!["nde".to_string(), COMMANDS[g.below(COMMANDS.len())].to_string()];
+        let mut args = vec!["nde".to_string()];
+        args.extend(COMMANDS[g.below(COMMANDS.len())].split_whitespace().map(String::from));
         // Start from a valid command most of the time, so that the deep checks are reached.
         if g.chance(0.7) {
             let spec = ["--target", "gmm8", "--process", "vp", "--model", "exact"];
