@@ -23,19 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-BETA_MIN, BETA_MAX, T_EPS, FREQUENCIES = 0.1, 20.0, 1e-5, 6
+# The same network and initialisation as the sampling peer (this directory is on the path).
+from peer_jax import BETA_MAX, BETA_MIN, FREQUENCIES, init_params
 
-
-def init_params(width, depth, seed):
-    rng = np.random.default_rng(seed)
-    dims = [3 + 2 * FREQUENCIES] + [width] * depth + [2]
-    params = []
-    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = rng.uniform(-bound, bound, size=(fan_in, fan_out)).astype(np.float32)
-        b = rng.uniform(-bound, bound, size=(fan_out,)).astype(np.float32)
-        params.append((jnp.asarray(w), jnp.asarray(b)))
-    return params
+T_EPS = 1e-5  # the training time floor (`core::train::trainer::T_EPS_TRAIN`)
 
 
 def eight_gaussians(n, seed):

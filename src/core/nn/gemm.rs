@@ -13,11 +13,12 @@
 //! and the 15-wide input layer included) instead of a scalar loop.
 //!
 //! # Which instructions
-//! The tile is plain Rust written so that LLVM vectorises it. It is compiled three ways:
-//! with AVX2 + FMA on x86-64 when the processor has them (detected at run time, once per
-//! call, a cached flag); as WebAssembly SIMD128 when the wasm build enables that target
-//! feature (`.cargo/config.toml` does); and portable otherwise. AVX-512 is not used: this
-//! project's machines do not have it, so it could not be measured or tested here.
+//! Three builds of the tile: AVX2 + FMA intrinsics on x86-64 when the processor has them
+//! (detected at run time, cached; `NDE_PORTABLE_KERNELS=1` turns them off to measure the
+//! rest), SIMD128 intrinsics in a wasm build that enables that target feature
+//! (`.cargo/config.toml` does), and plain Rust that LLVM vectorises for whatever the target
+//! has (SSE2, NEON). AVX-512 is not used: this project's machines do not have it, so it could
+//! not be measured or tested here.
 //!
 //! [`reference`] is the plain triple loop beside it; the tests hold the kernel to it within
 //! [`TOLERANCE`] on every shape class (full tiles, row and column edges, k = 1).
@@ -53,6 +54,27 @@ pub struct Shape {
     pub m: usize,
     pub k: usize,
     pub n: usize,
+}
+
+/// Where a full tile's accumulators start, for the intrinsic tiles.
+#[allow(dead_code)] // Only the builds with an intrinsic tile (x86-64, wasm SIMD128) use it.
+enum TileInit<'a> {
+    Zero,
+    /// The same 16 values in every row (a bias).
+    Row(&'a [f32]),
+    /// What the output holds.
+    Output,
+}
+
+impl<'a> TileInit<'a> {
+    #[allow(dead_code)]
+    fn of(start: Start<'a>, j0: usize) -> Self {
+        match start {
+            Start::Zero => TileInit::Zero,
+            Start::Bias(bias) => TileInit::Row(&bias[j0..j0 + TILE_N]),
+            Start::Accumulate => TileInit::Output,
+        }
+    }
 }
 
 /// The left operand: element (i, kk) of A at `data[i * row_stride + kk * k_stride]`, so one
@@ -222,11 +244,7 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
         if FMA && width == TILE_N {
             // A full tile loads its start from C or the bias and stores to C in registers.
             let c_tile = &mut c[i0 * n + j0..(i0 + R - 1) * n + j0 + TILE_N];
-            let init = match start {
-                Start::Zero => avx2::Init::Zero,
-                Start::Bias(bias) => avx2::Init::Row(&bias[j0..j0 + TILE_N]),
-                Start::Accumulate => avx2::Init::Output,
-            };
+            let init = TileInit::of(start, j0);
             // SAFETY: FMA is only true in the build gemm chose after detecting AVX2 and FMA;
             // the panel and A's extent were checked, and c_tile spans R rows of 16 at stride n.
             unsafe { avx2::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, c_tile, n, init) };
@@ -237,11 +255,7 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
     {
         if width == TILE_N {
             let c_tile = &mut c[i0 * n + j0..(i0 + R - 1) * n + j0 + TILE_N];
-            let init = match start {
-                Start::Zero => simd128::Init::Zero,
-                Start::Bias(bias) => simd128::Init::Row(&bias[j0..j0 + TILE_N]),
-                Start::Accumulate => simd128::Init::Output,
-            };
+            let init = TileInit::of(start, j0);
             // SAFETY: the panel and A's extent were checked above; c_tile spans R rows of 16.
             unsafe { simd128::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, c_tile, n, init) };
             return;
@@ -267,7 +281,7 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
             // A partial tile (the packed last columns) goes through `acc`, 16 wide.
             // SAFETY: as above, with `acc` as an R x 16 output at stride 16.
             unsafe {
-                avx2::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, acc.as_flattened_mut(), TILE_N, avx2::Init::Output)
+                avx2::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, acc.as_flattened_mut(), TILE_N, TileInit::Output)
             };
             for (r, row) in acc.iter().enumerate() {
                 c[(i0 + r) * n + j0..(i0 + r) * n + j0 + width].copy_from_slice(&row[..width]);
@@ -298,14 +312,7 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
 mod avx2 {
     use std::arch::x86_64::{_mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps};
 
-    /// Where a tile's accumulators start.
-    pub enum Init<'a> {
-        Zero,
-        /// The same 16 values in every row (a bias).
-        Row(&'a [f32]),
-        /// What the output holds.
-        Output,
-    }
+    use super::TileInit as Init;
 
     /// C_tile = init + A_tile B_panel, with element (r, kk) of A at a[r * rs + kk * ks], row kk
     /// of the panel at panel[kk * stride] and row r of C at c[r * ldc..r * ldc + 16].
@@ -371,14 +378,7 @@ mod avx2 {
 mod simd128 {
     use std::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
 
-    /// Where a tile's accumulators start.
-    pub enum Init<'a> {
-        Zero,
-        /// The same 16 values in every row (a bias).
-        Row(&'a [f32]),
-        /// What the output holds.
-        Output,
-    }
+    use super::TileInit as Init;
 
     /// Four floats from `at`.
     ///

@@ -39,6 +39,7 @@ struct Solve {
 /// Integrates each row of `y0s` (`count x dim`) from t0 to t1 with an embedded pair, each
 /// with its own steps chosen by `controller`; a solve that underflows or passes `max_steps`
 /// fails alone, with the scalar loop's message.
+#[allow(clippy::too_many_arguments)]
 pub fn integrate_adaptive_batch(
     tableau: &ButcherTableau,
     f: &mut impl BatchField,
@@ -135,9 +136,7 @@ pub fn integrate_adaptive_batch(
                 out
             };
             let mut new_y = combine(tableau.b);
-            for d in 0..dim {
-                new_y[d] += s.y[d];
-            }
+            new_y.iter_mut().zip(&s.y).for_each(|(n, y)| *n += *y);
             let error = combine(tableau.error.expect("embedded pair"));
             s.stats.evaluations += used.iter().filter(|u| **u).count();
             let norm = controller.error_norm(&s.y, &new_y, &error);
