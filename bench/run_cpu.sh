@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU-speed measurements behind docs/BENCHMARKS.md ("The CPU path at the machine's
 # limit"), side by side in one run: `nde bench train` against the JAX + optax peer, `nde
-# bench` (sampling) against the JAX peer, the matmul peak, and the portable kernels. Prints
+# bench` (sampling) and `nde bench divergence` against their JAX peers, the matmul peak, one
+# core each, and the portable kernels. Prints
 # one JSON object per line; rounds interleave the runners so drift hits both alike.
 #
 #   PYTHON=/path/to/venv/bin/python3 bash bench/run_cpu.sh > bench/results-DATE.jsonl
@@ -28,6 +29,8 @@ for round in $(seq "$rounds"); do
             $nde bench --backend cpu --particles "$particles" --nfe 20 --width "$width" --depth "$depth" --json
             "$py" bench/peer_jax.py --particles "$particles" --nfe 20 --width "$width" --depth "$depth" --json 2>/dev/null
         done
+        $nde bench divergence --particles 10000 --width "$width" --depth "$depth" --json
+        "$py" bench/peer_jax_divergence.py --particles 10000 --width "$width" --depth "$depth" --json 2>/dev/null
     done
 done
 # One core each (taskset): the kernels alone, without either side's threading.

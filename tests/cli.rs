@@ -439,6 +439,19 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
 }
 
 #[test]
+fn bench_divergence_reports_its_keys() {
+    let args = ["bench", "divergence", "--particles", "200", "--width", "16", "--depth", "1", "--repeats", "1", "--json"];
+    let report = json_of(&args);
+    for key in ["seconds", "evals_per_s", "gflops"] {
+        assert!(report[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {report}");
+    }
+    assert_eq!((report["bench"].as_str(), report["particles"].as_u64()), (Some("divergence"), Some(200)));
+    let refused = nde(&["bench", "divergence", "--particles", "1"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--particles"));
+}
+
+#[test]
 fn bench_reports_its_keys_and_bad_backends_are_refused() {
     let report = json_of(&[
         "bench",

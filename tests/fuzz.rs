@@ -567,8 +567,18 @@ fn weights_files() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 9] =
-    ["sample", "compare", "train", "train-levels", "likelihood", "bench", "bench train", "order", "info"];
+const COMMANDS: [&str; 10] = [
+    "sample",
+    "compare",
+    "train",
+    "train-levels",
+    "likelihood",
+    "bench",
+    "bench train",
+    "bench divergence",
+    "order",
+    "info",
+];
 const FLAGS: [&str; 39] = [
     "--threads",
     "--target",

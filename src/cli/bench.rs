@@ -54,11 +54,15 @@ pub struct BenchArgs {
 pub enum BenchKind {
     /// Training steps per second (DSM, eps under VP, Adam and the EMA) on the eight-Gaussians data.
     Train(super::bench_train::BenchTrainArgs),
+    /// The exact-divergence pass (output and 2x2 Jacobian in x) per second, at per-point times.
+    Divergence(super::bench_divergence::BenchDivergenceArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    if let Some(BenchKind::Train(train)) = &args.what {
-        return super::bench_train::run(train);
+    match &args.what {
+        Some(BenchKind::Train(train)) => return super::bench_train::run(train),
+        Some(BenchKind::Divergence(divergence)) => return super::bench_divergence::run(divergence),
+        None => {}
     }
     crate::core::nn::parallel::set_max_threads(args.threads);
     let executor = Executor::from_name(&args.backend)?;

@@ -2,6 +2,7 @@
 //! say what to fix; `--json` prints exactly one JSON object on stdout.
 
 mod bench;
+mod bench_divergence;
 mod bench_train;
 mod compare;
 mod executor;
@@ -51,7 +52,8 @@ pub enum Command {
     /// Train the noise-level classifier that dlg uses with a trained --model (--level-model).
     TrainLevels(train_levels::TrainLevelsArgs),
     /// MLP evaluations per second of the CPU or GPU executor (DDIM with a random eps-MLP);
-    /// `nde bench train`: training steps per second.
+    /// `nde bench train`: training steps per second; `nde bench divergence`: the likelihood's
+    /// exact-divergence pass per second.
     Bench(bench::BenchArgs),
 }
 
@@ -102,6 +104,7 @@ pub fn check(cli: &Cli) -> Result<(), String> {
         }
         Command::Bench(args) => match &args.what {
             Some(bench::BenchKind::Train(train)) => bench_train::check(train),
+            Some(bench::BenchKind::Divergence(_)) => Ok(()),
             None => executor::Executor::check_name(&args.backend),
         },
         Command::Order(_) | Command::Info(_) => Ok(()),
