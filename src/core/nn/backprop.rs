@@ -224,7 +224,11 @@ pub fn minibatch_gradient<L: RowLoss>(
     });
     // Sum the partials in group order, a chunk of parameters per job: the same sums on any
     // number of threads.
-    let scale = 1.0 / batch.max(1) as f32;
+    if batch == 0 {
+        // No rows: no gradient, and a mean loss that is not a number (callers refuse it).
+        return MinibatchGradient { mean_loss: f64::NAN, row_losses: Vec::new(), gradient: vec![0.0; params] };
+    }
+    let scale = 1.0 / batch as f32;
     ws.chunks.resize(params.div_ceil(REDUCE_CHUNK), Vec::new());
     let groups = &ws.groups;
     for_each_mut(&mut ws.chunks, MIN_CHUNKS_PER_THREAD, |c, chunk| {
@@ -238,7 +242,7 @@ pub fn minibatch_gradient<L: RowLoss>(
     });
     let gradient = ws.chunks.concat();
     let row_losses: Vec<f64> = ws.groups.iter().flat_map(|g| g.losses.iter().copied()).collect();
-    let mean_loss = row_losses.iter().sum::<f64>() / batch.max(1) as f64;
+    let mean_loss = row_losses.iter().sum::<f64>() / batch as f64;
     MinibatchGradient { mean_loss, row_losses, gradient }
 }
 
@@ -354,6 +358,17 @@ mod tests {
                 assert!((got - want[i]).abs() <= 1e-5 * (1.0 + want[i].abs()), "row {r} input {i}: {got} vs {}", want[i]);
             }
         }
+    }
+
+    /// An empty batch gives no gradient and a loss that callers refuse, not a panic.
+    #[test]
+    fn an_empty_batch_is_not_a_number() {
+        let config = MlpConfig { width: 16, depth: 1, ..MlpConfig::default() };
+        let mlp = Mlp::new(config, 1).unwrap();
+        let objective = problem(&config, 0, &mut RngStream::new(1, 2));
+        let got = minibatch_gradient(&BatchMlp::new(&mlp), 0, &objective, &mut MinibatchWorkspace::default());
+        assert!(got.mean_loss.is_nan() && got.row_losses.is_empty());
+        assert!(got.gradient.iter().all(|g| *g == 0.0) && got.gradient.len() == config.param_count());
     }
 
     /// One thread or many: the same bits.

@@ -123,6 +123,9 @@ impl Trainer {
         if data.is_empty() {
             return Err("no training data".into());
         }
+        if config.batch == 0 {
+            return Err("the minibatch must hold at least one sample: use a batch of 1 or more".into());
+        }
         if let Some(c) = &conditions {
             if c.len() != data.len() {
                 return Err(format!("{} conditions for {} data points", c.len(), data.len()));
@@ -383,6 +386,10 @@ mod tests {
         assert!(
             Trainer::new(mlp.clone(), Process::RectifiedFlow, eps, data.clone(), None, TrainConfig::default()).is_err()
         );
-        assert!(Trainer::new(mlp, Process::vp(), Objective::FlowMatching, data, None, TrainConfig::default()).is_err());
+        assert!(Trainer::new(mlp.clone(), Process::vp(), Objective::FlowMatching, data.clone(), None, TrainConfig::default())
+            .is_err());
+        let empty_batch = TrainConfig { batch: 0, ..TrainConfig::default() };
+        let refused = Trainer::new(mlp, Process::vp(), eps, data, None, empty_batch).err();
+        assert!(refused.is_some_and(|e| e.contains("at least one sample")));
     }
 }
