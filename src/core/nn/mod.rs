@@ -10,6 +10,8 @@ pub mod activation_batch;
 pub mod adam;
 pub mod backprop;
 pub mod batch;
+pub mod dense;
+pub mod dense_activation;
 pub mod gemm;
 pub mod mlp;
 pub mod parallel;
