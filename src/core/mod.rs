@@ -1,6 +1,7 @@
 //! The numerical core: pure Rust, no web, GPU or I/O dependency.
 
 pub mod adjoint;
+pub mod autodiff;
 pub mod data;
 pub mod limits;
 pub mod metrics;

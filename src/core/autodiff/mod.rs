@@ -1,0 +1,3 @@
+//! Reverse-mode differentiation for composed models: [`tape::Tape`].
+
+pub mod tape;
