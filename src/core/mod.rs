@@ -5,6 +5,7 @@ pub mod autodiff;
 pub mod data;
 pub mod limits;
 pub mod metrics;
+pub mod metrics_1d;
 pub mod nn;
 pub mod param;
 pub mod process;
