@@ -3,6 +3,7 @@
 pub mod adjoint;
 pub mod autodiff;
 pub mod data;
+pub mod dynamics;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_1d;
