@@ -4,8 +4,10 @@
 //! solve (docs/CORE.md holds the table).
 
 pub mod field;
+pub mod gradient_table;
 pub mod neural_ode;
 pub mod neural_sde;
+pub mod observed;
 
 use field::MlpField;
 use neural_ode::{backsolve_adjoint, discretise_then_optimise, solve, terminal_loss, Gradients};

@@ -31,8 +31,8 @@ enum Op {
     Scale(Var, Var),
     /// Every element times a fixed number.
     ScaleBy(Var, f64),
-    /// Every element plus a fixed number.
-    Shift(Var, f64),
+    /// Every element plus a fixed number (the number is not needed backwards).
+    Shift(Var),
     Activation(Var, DenseActivation),
     Exp(Var),
     Log(Var),
@@ -163,7 +163,7 @@ impl Tape {
 
     pub fn shift(&mut self, a: Var, k: f64) -> Var {
         let v = self.map(a, |x| x + k);
-        self.push(Op::Shift(a, k), v)
+        self.push(Op::Shift(a), v)
     }
 
     pub fn activation(&mut self, a: Var, kind: DenseActivation) -> Var {
@@ -289,7 +289,7 @@ impl Tape {
                     add_to(*s, &|_| d);
                 }
                 Op::ScaleBy(a, k) => add_to(*a, &|j| g[j] * k),
-                Op::Shift(a, _) => add_to(*a, &|j| g[j]),
+                Op::Shift(a) => add_to(*a, &|j| g[j]),
                 Op::Activation(a, kind) => add_to(*a, &|j| g[j] * kind.derivative(val(*a)[j])),
                 Op::Exp(a) => add_to(*a, &|j| g[j] * node.value[j]),
                 Op::Log(a) => add_to(*a, &|j| g[j] / val(*a)[j]),
