@@ -9,7 +9,7 @@
 
 use super::observed::{
     backsolve_adjoint, discrete_loss, discretise_then_optimise, finite_differences, finite_differences_with_step, relative_distance,
-    relative_error, reversible_heun_adjoint, reversible_heun_loss, PointLoss, Problem, FD_STEP,
+    relative_error, reversible_heun_adjoint, reversible_heun_loss, uniform_grid, PointLoss, Problem, FD_STEP,
 };
 use crate::core::dynamics::systems::{System, SystemId};
 use crate::core::solve::tableau::ButcherTableau;
@@ -102,8 +102,7 @@ pub struct Stress {
     pub params: Vec<f64>,
     pub y0: Vec<f64>,
     pub observed: Vec<(usize, Vec<f64>)>,
-    pub horizon: f64,
-    pub steps: usize,
+    pub grid: Vec<f64>,
 }
 
 pub const PENDULUM: System = System(SystemId::Pendulum);
@@ -120,7 +119,12 @@ pub fn pendulum_stress(damping: f64, horizon: f64, steps: usize) -> Result<Stres
     if !(1..=100_000).contains(&steps) {
         return Err(format!("--steps must be 1 to 100000, got {steps}"));
     }
-    Ok(Stress { params: vec![1.0, damping], y0: vec![1.0, 0.0], observed: vec![(steps, vec![0.5, 0.0])], horizon, steps })
+    Ok(Stress {
+        params: vec![1.0, damping],
+        y0: vec![1.0, 0.0],
+        observed: vec![(steps, vec![0.5, 0.0])],
+        grid: uniform_grid(0.0, horizon, steps),
+    })
 }
 
 impl Stress {
@@ -129,9 +133,7 @@ impl Stress {
             field: &PENDULUM,
             params: &self.params,
             y0: &self.y0,
-            t0: 0.0,
-            h: self.horizon / self.steps as f64,
-            steps: self.steps,
+            grid: &self.grid,
             observed: &self.observed,
             loss: PointLoss::Squared { scale: 0.5 },
         }

@@ -46,25 +46,34 @@ pub struct Problem<'a> {
     pub field: &'a dyn VectorField,
     pub params: &'a [f64],
     pub y0: &'a [f64],
-    pub t0: f64,
-    /// The step size; step n ends at t0 + (n + 1) h.
-    pub h: f64,
-    pub steps: usize,
-    /// `(n, target)`: the state after n steps (n = 0 is y0) is compared with target.
+    /// The solver's grid t_0 < t_1 < ... < t_N: fixed steps, or the steps a PID controller
+    /// chose in a forward pass (their sizes are then held constant, as diffrax does).
+    pub grid: &'a [f64],
+    /// `(n, target)`: the state at grid point n (n = 0 is y0) is compared with target.
     pub observed: &'a [(usize, Vec<f64>)],
     pub loss: PointLoss,
 }
 
 impl Problem<'_> {
+    pub fn steps(&self) -> usize {
+        self.grid.len() - 1
+    }
+
     fn time(&self, n: usize) -> f64 {
-        self.t0 + n as f64 * self.h
+        self.grid[n]
+    }
+
+    /// The size of step n (from grid point n to n + 1).
+    fn step(&self, n: usize) -> f64 {
+        self.grid[n + 1] - self.grid[n]
     }
 
     fn check(&self) {
         let d = self.field.dim();
         assert_eq!(self.y0.len(), d, "observed: y0 has {} values for a {d}-dimensional field", self.y0.len());
         assert_eq!(self.params.len(), self.field.param_count(), "observed: parameter count");
-        assert!(self.observed.iter().all(|(n, target)| *n <= self.steps && target.len() == d), "observed: an observation beyond the grid or of the wrong size");
+        assert!(!self.grid.is_empty(), "observed: an empty grid");
+        assert!(self.observed.iter().all(|(n, target)| *n <= self.steps() && target.len() == d), "observed: an observation beyond the grid or of the wrong size");
     }
 
     /// The loss's cotangent at grid point n (None when n is not observed).
@@ -83,13 +92,19 @@ impl Problem<'_> {
     }
 }
 
+/// t0, t0 + h, ..., t1 in `steps` equal steps.
+pub fn uniform_grid(t0: f64, t1: f64, steps: usize) -> Vec<f64> {
+    (0..=steps).map(|n| t0 + (t1 - t0) * n as f64 / steps as f64).collect()
+}
+
 /// A loss, its gradients, and what they cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservedGradients {
     pub loss: f64,
     pub d_params: Vec<f64>,
     pub d_y0: Vec<f64>,
-    /// Floats held at once for the backward pass.
+    /// Floats held at once for the backward pass (states and adjoints; not the grid, which
+    /// fixed steps do not store and an adaptive solve stores for every method alike).
     pub floats_held: usize,
     /// Field evaluations forward plus vector-Jacobian products backward.
     pub evaluations: usize,
@@ -100,8 +115,8 @@ pub fn solve_grid(tableau: &ButcherTableau, problem: &Problem) -> Vec<Vec<f64>> 
     problem.check();
     let mut f = |t: f64, y: &[f64], dy: &mut [f64]| problem.field.eval(problem.params, t, y, dy);
     let mut states = vec![problem.y0.to_vec()];
-    for n in 0..problem.steps {
-        let next = rk_step(tableau, &mut f, problem.time(n), &states[n], problem.h).y;
+    for n in 0..problem.steps() {
+        let next = rk_step(tableau, &mut f, problem.time(n), &states[n], problem.step(n)).y;
         states.push(next);
     }
     states
@@ -116,21 +131,21 @@ pub fn discrete_loss(tableau: &ButcherTableau, problem: &Problem) -> f64 {
 /// Back-propagation through every stored step.
 pub fn discretise_then_optimise(tableau: &ButcherTableau, problem: &Problem) -> ObservedGradients {
     let states = solve_grid(tableau, problem);
-    let (field, params, h) = (problem.field, problem.params, problem.h);
+    let (field, params) = (problem.field, problem.params);
     let (d, stages) = (field.dim(), tableau.stages());
     let mut loss = 0.0;
     let mut y_bar = vec![0.0; d];
     let mut d_params = vec![0.0; field.param_count()];
-    let mut evaluations = problem.steps * stages;
+    let mut evaluations = problem.steps() * stages;
     let add_jump = |n: usize, y_bar: &mut [f64], loss: &mut f64| {
         if let Some((l, g)) = problem.jump(n, &states[n]) {
             *loss += l;
             y_bar.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
     };
-    add_jump(problem.steps, &mut y_bar, &mut loss);
-    for n in (0..problem.steps).rev() {
-        let t = problem.time(n);
+    add_jump(problem.steps(), &mut y_bar, &mut loss);
+    for n in (0..problem.steps()).rev() {
+        let (t, h) = (problem.time(n), problem.step(n));
         // Recompute the stage inputs s_i = y_n + h sum_j a_ij k_j.
         let mut inputs: Vec<Vec<f64>> = Vec::with_capacity(stages);
         let mut k: Vec<Vec<f64>> = Vec::with_capacity(stages);
@@ -170,7 +185,7 @@ pub fn discretise_then_optimise(tableau: &ButcherTableau, problem: &Problem) -> 
         loss,
         d_params,
         d_y0: y_bar,
-        floats_held: (problem.steps + 1) * d + 2 * stages * d,
+        floats_held: (problem.steps() + 1) * d + 2 * stages * d,
         evaluations,
     }
 }
@@ -186,19 +201,20 @@ pub struct Backsolve {
 
 pub fn backsolve_adjoint(tableau: &ButcherTableau, problem: &Problem) -> Backsolve {
     problem.check();
-    let (field, params, h) = (problem.field, problem.params, problem.h);
+    let (field, params) = (problem.field, problem.params);
     let (d, p) = (field.dim(), field.param_count());
+    let steps = problem.steps();
     // Forward: only the observed states are kept (they are outputs of the solve anyway).
     let mut f = |t: f64, y: &[f64], dy: &mut [f64]| field.eval(params, t, y, dy);
     let mut y = problem.y0.to_vec();
     let mut kept: Vec<(usize, Vec<f64>)> = Vec::new();
     let mut evaluations = 0;
-    for n in 0..=problem.steps {
-        if problem.jump(n, &y).is_some() || n == problem.steps {
+    for n in 0..=steps {
+        if problem.jump(n, &y).is_some() || n == steps {
             kept.push((n, y.clone()));
         }
-        if n < problem.steps {
-            let step = rk_step(tableau, &mut f, problem.time(n), &y, h);
+        if n < steps {
+            let step = rk_step(tableau, &mut f, problem.time(n), &y, problem.step(n));
             evaluations += step.evaluations;
             y = step.y;
         }
@@ -221,12 +237,12 @@ pub fn backsolve_adjoint(tableau: &ButcherTableau, problem: &Problem) -> Backsol
     let mut loss = 0.0;
     let mut reconstruction_error: f64 = 0.0;
     let mut at = kept.len();
-    for n in (0..=problem.steps).rev() {
+    for n in (0..=steps).rev() {
         if at > 0 && kept[at - 1].0 == n {
             at -= 1;
             let forward = &kept[at].1;
             let strayed = (0..d).map(|c| (state[c] - forward[c]).powi(2)).sum::<f64>().sqrt();
-            if n < problem.steps {
+            if n < steps {
                 reconstruction_error = reconstruction_error.max(strayed);
             }
             state[..d].copy_from_slice(forward);
@@ -241,7 +257,7 @@ pub fn backsolve_adjoint(tableau: &ButcherTableau, problem: &Problem) -> Backsol
             reconstruction_error = reconstruction_error.max(strayed);
             break;
         }
-        let step = rk_step(tableau, &mut augmented, problem.time(n), &state, -h);
+        let step = rk_step(tableau, &mut augmented, problem.time(n), &state, -problem.step(n - 1));
         evaluations += 2 * step.evaluations;
         state = step.y;
     }
@@ -266,7 +282,7 @@ struct HeunState {
 }
 
 fn heun_forward(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
-    let h = problem.h;
+    let h = problem.step(n);
     let z: Vec<f64> = (0..s.y.len()).map(|c| 2.0 * s.y[c] - s.z[c] + h * s.f[c]).collect();
     let mut f = vec![0.0; z.len()];
     problem.field.eval(problem.params, problem.time(n + 1), &z, &mut f);
@@ -276,7 +292,7 @@ fn heun_forward(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
 
 /// The exact algebraic inverse of [`heun_forward`]: state n + 1 to state n.
 fn heun_reverse(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
-    let h = problem.h;
+    let h = problem.step(n);
     let z: Vec<f64> = (0..s.y.len()).map(|c| 2.0 * s.y[c] - s.z[c] - h * s.f[c]).collect();
     let mut f = vec![0.0; z.len()];
     problem.field.eval(problem.params, problem.time(n), &z, &mut f);
@@ -286,7 +302,7 @@ fn heun_reverse(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
 
 fn heun_start(problem: &Problem) -> HeunState {
     let mut f = vec![0.0; problem.y0.len()];
-    problem.field.eval(problem.params, problem.t0, problem.y0, &mut f);
+    problem.field.eval(problem.params, problem.time(0), problem.y0, &mut f);
     HeunState { y: problem.y0.to_vec(), z: problem.y0.to_vec(), f }
 }
 
@@ -296,7 +312,7 @@ pub fn reversible_heun_solve(problem: &Problem) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut s = heun_start(problem);
     let gap = |s: &HeunState| s.y.iter().zip(&s.z).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
     let (mut ys, mut gaps) = (vec![s.y.clone()], vec![gap(&s)]);
-    for n in 0..problem.steps {
+    for n in 0..problem.steps() {
         s = heun_forward(problem, n, &s);
         ys.push(s.y.clone());
         gaps.push(gap(&s));
@@ -339,8 +355,9 @@ pub enum HeunMemory {
 
 pub fn reversible_heun_adjoint_with(problem: &Problem, memory: HeunMemory) -> ReversibleHeun {
     problem.check();
-    let (field, params, h) = (problem.field, problem.params, problem.h);
+    let (field, params) = (problem.field, problem.params);
     let (d, p) = (field.dim(), field.param_count());
+    let steps = problem.steps();
     let mut s = heun_start(problem);
     let (mut solution_norm, mut parasitic) = (0.0f64, 0.0f64);
     let mut track = |s: &HeunState| {
@@ -349,7 +366,7 @@ pub fn reversible_heun_adjoint_with(problem: &Problem, memory: HeunMemory) -> Re
     };
     track(&s);
     let mut stored = Vec::new();
-    for n in 0..problem.steps {
+    for n in 0..steps {
         if memory == HeunMemory::Stored {
             stored.push(s.clone());
         }
@@ -365,8 +382,9 @@ pub fn reversible_heun_adjoint_with(problem: &Problem, memory: HeunMemory) -> Re
             y_bar.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
     };
-    jump(problem.steps, &s.y, &mut y_bar);
-    for n in (0..problem.steps).rev() {
+    jump(steps, &s.y, &mut y_bar);
+    for n in (0..steps).rev() {
+        let h = problem.step(n);
         // Step n -> n + 1: z' = 2y - z + h f, f' = f(t', z'), y' = y + h/2 (f + f').
         let mut f_bar_n: Vec<f64> = y_bar.iter().map(|v| 0.5 * h * v).collect();
         for c in 0..d {
@@ -387,17 +405,17 @@ pub fn reversible_heun_adjoint_with(problem: &Problem, memory: HeunMemory) -> Re
         jump(n, &s.y, &mut y_bar);
     }
     // State 0 is (y0, y0, f(t0, y0)).
-    field.vjp(params, problem.t0, problem.y0, &f_bar, &mut z_bar, &mut d_params);
+    field.vjp(params, problem.time(0), problem.y0, &f_bar, &mut z_bar, &mut d_params);
     let d_y0 = (0..d).map(|c| y_bar[c] + z_bar[c]).collect();
     let stable = parasitic <= 0.1 * solution_norm.max(1.0);
-    let stored_floats = if memory == HeunMemory::Stored { 3 * d * problem.steps } else { 0 };
+    let stored_floats = if memory == HeunMemory::Stored { 3 * d * steps } else { 0 };
     ReversibleHeun {
         gradients: ObservedGradients {
             loss,
             d_params,
             d_y0,
             floats_held: 6 * d + p + stored_floats,
-            evaluations: problem.steps * if memory == HeunMemory::Stored { 2 } else { 3 } + 1,
+            evaluations: steps * if memory == HeunMemory::Stored { 2 } else { 3 } + 1,
         },
         solution_norm,
         parasitic,
@@ -478,13 +496,13 @@ mod tests {
 
     fn check_exact(field: &dyn VectorField, params: &[f64], tableau: &ButcherTableau) {
         let observed = observations(40, 8);
+        // A grid of unequal steps, as a PID controller makes.
+        let grid: Vec<f64> = (0..=40).map(|n| 0.05 * n as f64 + 0.01 * (n as f64 * 0.7).sin()).collect();
         let problem = Problem {
             field,
             params,
             y0: &[0.4, -0.2],
-            t0: 0.0,
-            h: 0.05,
-            steps: 40,
+            grid: &grid,
             observed: &observed,
             loss: PointLoss::Squared { scale: 0.5 },
         };
@@ -525,7 +543,7 @@ mod tests {
         let params = SystemId::CubicSpiral.default_params();
         let observed = vec![(0, vec![1.0, 0.5]), (10, vec![0.0, 0.0]), (20, vec![1.0, -1.0])];
         let problem =
-            Problem { field: &field, params: &params, y0: &[0.9, 0.1], t0: 0.0, h: 0.05, steps: 20, observed: &observed, loss: PointLoss::Absolute { scale: 0.25 } };
+            Problem { field: &field, params: &params, y0: &[0.9, 0.1], grid: &uniform_grid(0.0, 1.0, 20), observed: &observed, loss: PointLoss::Absolute { scale: 0.25 } };
         let dto = discretise_then_optimise(&RK4, &problem);
         let reference = finite_differences(&problem, &|p| discrete_loss(&RK4, p));
         assert!(relative_error(&dto, &reference) < 1e-7);
@@ -552,8 +570,8 @@ mod tests {
         }
     }
 
-    fn decay_problem<'a>(k: &'a [f64], steps: usize, horizon: f64) -> Problem<'a> {
-        Problem { field: &Decay, params: k, y0: &[1.0], t0: 0.0, h: horizon / steps as f64, steps, observed: &[], loss: PointLoss::Squared { scale: 0.5 } }
+    fn decay_problem<'a>(k: &'a [f64], grid: &'a [f64]) -> Problem<'a> {
+        Problem { field: &Decay, params: k, y0: &[1.0], grid, observed: &[], loss: PointLoss::Squared { scale: 0.5 } }
     }
 
     /// LABS.md: on y' = lambda y with w = h lambda, one step maps (y, z) by
@@ -563,7 +581,8 @@ mod tests {
     fn reversible_heun_step_matrix_has_a_root_outside_the_circle_under_damping() {
         for w in [-0.3, -0.05, 0.2] {
             let k = [-w / 0.1];
-            let problem = Problem { h: 0.1, ..decay_problem(&k, 1, 0.1) };
+            let grid = [0.0, 0.1];
+            let problem = decay_problem(&k, &grid);
             let column = |y: f64, z: f64| {
                 let next = heun_forward(&problem, 0, &HeunState { y: vec![y], z: vec![z], f: vec![-k[0] * z] });
                 [next.y[0], next.z[0]]
@@ -586,7 +605,8 @@ mod tests {
     fn reversible_heun_parasitic_mode_grows_at_the_damping_rate() {
         for k in [0.5, 1.0, 2.0] {
             let params = [k];
-            let problem = decay_problem(&params, 1000, 10.0);
+            let grid = uniform_grid(0.0, 10.0, 1000);
+            let problem = decay_problem(&params, &grid);
             let (_, gaps) = reversible_heun_solve(&problem);
             let (ts, logs): (Vec<f64>, Vec<f64>) = (500..=1000).map(|n| (n as f64 * 0.01, gaps[n].ln())).unzip();
             let n = ts.len() as f64;
@@ -595,8 +615,9 @@ mod tests {
             assert!((rate - k).abs() < 0.01 * k, "k {k}: fitted rate {rate}");
         }
         let params = [1.0];
-        let coarse = *reversible_heun_solve(&decay_problem(&params, 1000, 10.0)).1.last().unwrap();
-        let fine = *reversible_heun_solve(&decay_problem(&params, 10_000, 10.0)).1.last().unwrap();
+        let (coarse_grid, fine_grid) = (uniform_grid(0.0, 10.0, 1000), uniform_grid(0.0, 10.0, 10_000));
+        let coarse = *reversible_heun_solve(&decay_problem(&params, &coarse_grid)).1.last().unwrap();
+        let fine = *reversible_heun_solve(&decay_problem(&params, &fine_grid)).1.last().unwrap();
         let slope = (coarse / fine).log10();
         assert!((slope - 2.0).abs() < 0.1, "amplitude slope {slope} (|y - z| = {coarse} and {fine})");
     }

@@ -139,7 +139,7 @@ impl VectorField for System {
         let (a, b) = (y[0], y[1]);
         match self.0 {
             SystemId::Oscillator => {
-                d_y[0] += w[1] * -1.0 / ((1.0 + a) * (1.0 + a));
+                d_y[0] -= w[1] / ((1.0 + a) * (1.0 + a));
                 d_y[1] += w[0] / ((1.0 + b) * (1.0 + b));
             }
             SystemId::DampedLinear => {
