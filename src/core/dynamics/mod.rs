@@ -3,6 +3,7 @@
 //! its value and its vector-Jacobian product in the state and in the parameters, which is
 //! all the gradient methods of [`crate::core::adjoint::observed`] need.
 
+pub mod fit;
 pub mod neural;
 pub mod systems;
 

@@ -74,6 +74,22 @@ pub fn integrate_adaptive(
     controller: &PidController,
     max_steps: usize,
 ) -> Result<(Vec<f64>, SolveStats), String> {
+    integrate_adaptive_recording(tableau, f, y0, t0, t1, controller, max_steps, &mut |_| {})
+}
+
+/// [`integrate_adaptive`], calling `on_accept(t)` at the end of every accepted step (the grid
+/// a gradient method then holds fixed).
+#[allow(clippy::too_many_arguments)]
+pub fn integrate_adaptive_recording(
+    tableau: &ButcherTableau,
+    f: &mut impl FnMut(f64, &[f64], &mut [f64]),
+    y0: &[f64],
+    t0: f64,
+    t1: f64,
+    controller: &PidController,
+    max_steps: usize,
+    on_accept: &mut dyn FnMut(f64),
+) -> Result<(Vec<f64>, SolveStats), String> {
     if tableau.error.is_none() {
         return Err(format!(
             "{} has no embedded error estimate: use fixed steps, or bosh3, tsit5, dopri5",
@@ -108,6 +124,7 @@ pub fn integrate_adaptive(
             y = step.y;
             stats.accepted += 1;
             norms = [norm, norms[0], norms[1]];
+            on_accept(t);
         } else {
             stats.rejected += 1;
         }
