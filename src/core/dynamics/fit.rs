@@ -497,6 +497,111 @@ impl NodeFit {
     }
 }
 
+/// A fit's weights file: enough to rebuild the field and check it is the one meant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeWeights {
+    pub lab: String,
+    pub system: String,
+    pub model: String,
+    pub width: usize,
+    pub depth: usize,
+    pub activation: DenseActivation,
+    pub params: Vec<f64>,
+}
+
+impl NodeWeights {
+    pub fn of(fit: &NodeFit) -> Self {
+        NodeWeights {
+            lab: "node".into(),
+            system: fit.config.system.name().into(),
+            model: fit.config.model.name().into(),
+            width: fit.config.width,
+            depth: fit.config.depth,
+            activation: fit.config.activation,
+            params: fit.params.clone(),
+        }
+    }
+
+    /// Reads a weights file, refusing what does not fit `config` with a message that says
+    /// what differs.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let w: NodeWeights = serde_json::from_str(text).map_err(|e| format!("not a neural ODE weights file: {e}"))?;
+        if w.lab != "node" {
+            return Err(format!("these weights are for the '{}' lab, not node", w.lab));
+        }
+        if w.params.iter().any(|p| !p.is_finite()) {
+            return Err("the weights hold a value that is not finite".into());
+        }
+        Ok(w)
+    }
+
+    /// Loads the weights into a fit of the same system, model and size.
+    pub fn apply(&self, fit: &mut NodeFit) -> Result<(), String> {
+        let c = &fit.config;
+        let mine = (c.system.name(), c.model.name(), c.width, c.depth, c.activation);
+        let theirs = (self.system.as_str(), self.model.as_str(), self.width, self.depth, self.activation);
+        if mine != theirs {
+            return Err(format!(
+                "the weights are for {} {} width {} depth {} {}, not {} {} width {} depth {} {}",
+                theirs.0, theirs.1, theirs.2, theirs.3, theirs.4.name(), mine.0, mine.1, mine.2, mine.3, mine.4.name()
+            ));
+        }
+        if self.params.len() != fit.params.len() {
+            return Err(format!("the weights hold {} parameters where the model has {}", self.params.len(), fit.params.len()));
+        }
+        fit.params = self.params.clone();
+        Ok(())
+    }
+}
+
+impl NodeFit {
+    /// The hybrid's learned term against the term its known physics leaves out, over every
+    /// observed state of the training window: |NN - missing| / |missing| (None for a pure
+    /// network).
+    pub fn residual_rel_l2(&self) -> Option<f64> {
+        let LearnedField::Hybrid(hybrid) = &self.field else { return None };
+        let truth = System(self.config.system);
+        let full = self.config.system.default_params();
+        let (mut num, mut den) = (0.0, 0.0);
+        for path in &self.data.series {
+            for y in &path[..self.train_points] {
+                let (mut f_true, mut f_known) = ([0.0; 2], [0.0; 2]);
+                truth.eval(&full, 0.0, y, &mut f_true);
+                truth.eval(&hybrid.known_params, 0.0, y, &mut f_known);
+                let learned = hybrid.learned_term(&self.params, y);
+                for d in 0..2 {
+                    let missing = f_true[d] - f_known[d];
+                    num += (learned[d] - missing).powi(2);
+                    den += missing * missing;
+                }
+            }
+        }
+        Some((num / den).sqrt())
+    }
+
+    /// The largest change of the system's invariant along the model's paths from the first
+    /// few series' starts over the data's times (None where the system has no invariant, or
+    /// its data are damped).
+    pub fn invariant_drift(&self) -> Result<Option<f64>, String> {
+        let id = self.config.system;
+        if !matches!(id, SystemId::Oscillator | SystemId::LotkaVolterra) {
+            return Ok(None);
+        }
+        let params = id.default_params();
+        let mut worst: f64 = 0.0;
+        for path in self.data.series.iter().take(8) {
+            let h0 = id.invariant(&params, &path[0]).expect("has an invariant");
+            for y in self.predict(path[0], &self.data.times)? {
+                match id.invariant(&params, &y) {
+                    Some(h) if h.is_finite() => worst = worst.max((h - h0).abs()),
+                    _ => return Ok(Some(f64::INFINITY)),
+                }
+            }
+        }
+        Ok(Some(worst))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -588,5 +693,23 @@ mod tests {
                 assert!(r.loss.is_finite() && r.nfe_forward > 0.0 && r.nfe_backward > 0.0, "{}: {r:?}", method.name());
             }
         }
+    }
+
+    #[test]
+    fn weights_round_trip_and_mismatches_are_refused() {
+        let mut fit = NodeFit::new(small(SystemId::Pendulum, ModelKind::Hybrid)).unwrap();
+        fit.step().unwrap();
+        let text = serde_json::to_string(&NodeWeights::of(&fit)).unwrap();
+        let weights = NodeWeights::parse(&text).unwrap();
+        let mut other = NodeFit::new(small(SystemId::Pendulum, ModelKind::Hybrid)).unwrap();
+        weights.apply(&mut other).unwrap();
+        assert_eq!(other.params, fit.params);
+        let mut wider = NodeFit::new(FitConfig { width: 9, ..small(SystemId::Pendulum, ModelKind::Hybrid) }).unwrap();
+        assert!(weights.apply(&mut wider).unwrap_err().contains("width 8"));
+        assert!(NodeWeights::parse("{}").unwrap_err().contains("not a neural ODE weights file"));
+        assert!(NodeWeights::parse(&text.replace("\"node\"", "\"deq\"")).unwrap_err().contains("deq"));
+        // The residual compares the learned term with gamma v, the friction left out.
+        assert!(fit.residual_rel_l2().unwrap() > 0.0);
+        assert!(NodeFit::new(small(SystemId::Oscillator, ModelKind::Neural)).unwrap().residual_rel_l2().is_none());
     }
 }
