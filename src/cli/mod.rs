@@ -8,6 +8,8 @@ mod compare;
 mod executor;
 mod files;
 mod info;
+mod lab;
+mod lab_node;
 mod likelihood;
 mod order;
 mod sample;
@@ -55,6 +57,8 @@ pub enum Command {
     /// `nde bench train`: training steps per second; `nde bench divergence`: the likelihood's
     /// exact-divergence pass per second.
     Bench(bench::BenchArgs),
+    /// The labs: `nde lab <lab> <verb> ... --json` (node: train, gradients, data).
+    Lab(lab::LabArgs),
 }
 
 /// Everything `nde` checks before the long computation starts (arguments, targets named by
@@ -107,6 +111,7 @@ pub fn check(cli: &Cli) -> Result<(), String> {
             Some(bench::BenchKind::Divergence(_)) => Ok(()),
             None => executor::Executor::check_name(&args.backend),
         },
+        Command::Lab(args) => lab::check(args),
         Command::Order(_) | Command::Info(_) => Ok(()),
     }
 }
@@ -123,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::Order(args) => order::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Likelihood(args) => likelihood::run(&args),
+        Command::Lab(args) => lab::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

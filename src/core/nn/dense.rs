@@ -121,12 +121,14 @@ impl Dense {
         self.check(params, x);
         tape.input = x.to_vec();
         tape.pre.clear();
+        tape.post.clear();
         let mut a = x.to_vec();
         for (l, layer) in self.layers().iter().enumerate() {
             let z = affine(params, layer, &a);
             let act = self.activation(l);
             a = z.iter().map(|&v| act.apply(v)).collect();
             tape.pre.push(z);
+            tape.post.push(a.clone());
         }
         a
     }
@@ -148,12 +150,7 @@ impl Dense {
                 *gi *= act.derivative(z);
             }
             // The layer's input: the network's input or the previous layer's output.
-            let input: Vec<T> = if l == 0 {
-                tape.input.clone()
-            } else {
-                let prev = self.activation(l - 1);
-                tape.pre[l - 1].iter().map(|&v| prev.apply(v)).collect()
-            };
+            let input: &[T] = if l == 0 { &tape.input } else { &tape.post[l - 1] };
             let mut below = vec![T::zero(); layer.inputs];
             for (o, &go) in g.iter().enumerate() {
                 let row = layer.weights + o * layer.inputs;
@@ -223,11 +220,13 @@ fn affine<T: Scalar>(params: &[T], layer: &DenseLayer, a: &[T]) -> Vec<T> {
 }
 
 /// What the forward pass keeps for the backward pass: the input and each layer's
-/// pre-activation (outputs are recomputed from them, which is cheap next to the products).
+/// pre-activation and output (recomputing outputs would cost a second exponential or
+/// logarithm per unit, which dominated the lab's training before they were kept).
 #[derive(Debug, Clone, Default)]
 pub struct DenseTape<T> {
     input: Vec<T>,
     pre: Vec<Vec<T>>,
+    post: Vec<Vec<T>>,
 }
 
 /// Rows per block of the batched pass (as the MLP's).

@@ -1,0 +1,31 @@
+//! `nde lab <lab> <verb> … --json`: the labs on the command line. A lab's name here is its
+//! name in the page's address (`?lab=NAME`); each verb prints one JSON object with `--json`
+//! (the page's exports are the same objects), and errors go to stderr with status 2.
+
+use clap::{Args, Subcommand};
+
+use super::lab_node;
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub lab: LabKind,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabKind {
+    /// Neural ODEs: fit a neural or hybrid field to trajectories; compare gradient methods.
+    Node(lab_node::NodeArgs),
+}
+
+pub fn check(args: &LabArgs) -> Result<(), String> {
+    match &args.lab {
+        LabKind::Node(node) => lab_node::check(node),
+    }
+}
+
+pub fn run(args: &LabArgs) -> Result<(), String> {
+    match &args.lab {
+        LabKind::Node(node) => lab_node::run(node),
+    }
+}
