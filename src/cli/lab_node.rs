@@ -5,7 +5,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::core::adjoint::gradient_table::{gradient_table, pendulum_stress, GradientRow};
+use crate::core::adjoint::gradient_table::{gradient_table, pendulum_stress, report_json};
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, NodeFit, NodeWeights, Stepping};
 use crate::core::dynamics::systems::{generate, SystemId};
 use crate::core::nn::dense_activation::DenseActivation;
@@ -235,54 +235,13 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// One row of the gradient table as JSON (optional figures only where the method has them).
-pub fn row_json(row: &GradientRow) -> Value {
-    let mut v = json!({
-        "method": row.method,
-        "rel_error": row.rel_error,
-        "reference_spread": row.reference_spread,
-        "floats_held": row.floats_held,
-        "evaluations": row.evaluations,
-        "seconds": row.seconds,
-    });
-    let extra = [
-        ("reconstruction_error", row.reconstruction_error.map(|x| json!(x))),
-        ("solution_norm", row.solution_norm.map(|x| json!(x))),
-        ("stable", row.stable.map(|x| json!(x))),
-    ];
-    for (key, value) in extra {
-        if let Some(value) = value {
-            v[key] = value;
-        }
-    }
-    // A figure that overflowed is reported as a string, never as NaN or null.
-    for key in ["rel_error", "reference_spread", "reconstruction_error", "solution_norm"] {
-        if let Some(x) = v.get(key).and_then(Value::as_f64) {
-            if !x.is_finite() {
-                v[key] = json!(format!("{x}"));
-            }
-        } else if v.get(key).is_some_and(Value::is_null) {
-            v[key] = json!("overflow");
-        }
-    }
-    v
-}
-
 fn run_gradients(args: &GradientsArgs) -> Result<(), String> {
     let tableau = gradients_tableau(args)?;
     let stress = pendulum_stress(args.damping, args.horizon, args.steps)?;
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64();
     let rows = gradient_table(&tableau, &stress.problem(), &clock);
-    let report = json!({
-        "system": "pendulum",
-        "damping": args.damping,
-        "horizon": args.horizon,
-        "steps": args.steps,
-        "solver": args.solver,
-        "reference": "finite-differences",
-        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
-    });
+    let report = report_json(&args.solver, args.damping, args.horizon, args.steps, &rows);
     if args.json {
         println!("{report}");
     } else {

@@ -7,6 +7,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LabId {
     Diffusion,
+    Node,
 }
 
 /// What the shell shows of a lab.
@@ -22,12 +23,20 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 1] = [LabInfo {
-    id: LabId::Diffusion,
-    name: "diffusion",
-    title: "Diffusion",
-    tagline: "train a diffusion model on toy 2D data and race samplers on it",
-}];
+pub const LABS: [LabInfo; 2] = [
+    LabInfo {
+        id: LabId::Diffusion,
+        name: "diffusion",
+        title: "Diffusion",
+        tagline: "train a diffusion model on toy 2D data and race samplers on it",
+    },
+    LabInfo {
+        id: LabId::Node,
+        name: "node",
+        title: "Neural ODE",
+        tagline: "fit a neural or hybrid vector field to trajectories, and see how each gradient method is right or wrong",
+    },
+];
 
 /// The lab an address without `lab=` opens.
 pub const DEFAULT_LAB: LabId = LabId::Diffusion;

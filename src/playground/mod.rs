@@ -4,4 +4,5 @@
 
 pub mod diffusion;
 pub mod labs;
+pub mod node;
 pub mod shell;

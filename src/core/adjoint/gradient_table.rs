@@ -96,6 +96,45 @@ pub fn gradient_table(tableau: &ButcherTableau, problem: &Problem, clock: &dyn F
     vec![backprop, backsolve, reversible]
 }
 
+/// One row as JSON: optional figures only where the method has them, and a figure that
+/// overflowed as a string (never NaN or null).
+pub fn row_json(row: &GradientRow) -> serde_json::Value {
+    use serde_json::json;
+    let number = |x: f64| if x.is_finite() { json!(x) } else { json!(format!("{x}")) };
+    let mut v = json!({
+        "method": row.method,
+        "rel_error": number(row.rel_error),
+        "reference_spread": number(row.reference_spread),
+        "floats_held": row.floats_held,
+        "evaluations": row.evaluations,
+        "seconds": number(row.seconds),
+    });
+    if let Some(x) = row.reconstruction_error {
+        v["reconstruction_error"] = number(x);
+    }
+    if let Some(x) = row.solution_norm {
+        v["solution_norm"] = number(x);
+    }
+    if let Some(x) = row.stable {
+        v["stable"] = json!(x);
+    }
+    v
+}
+
+/// The pendulum stress table as `nde lab node gradients --json` prints it (and the page
+/// exports it).
+pub fn report_json(solver: &str, damping: f64, horizon: f64, steps: usize, rows: &[GradientRow]) -> serde_json::Value {
+    serde_json::json!({
+        "system": "pendulum",
+        "damping": damping,
+        "horizon": horizon,
+        "steps": steps,
+        "solver": solver,
+        "reference": "finite-differences",
+        "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
+    })
+}
+
 /// LABS.md's pendulum stress problem, owned: build its [`Problem`] with [`Stress::problem`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stress {

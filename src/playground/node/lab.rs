@@ -1,0 +1,465 @@
+//! The neural ODE lab's state: the fit, its training in frame-sized slices, the phase
+//! portrait (true and model paths, both fields, clicked starts), the gradient panel and the
+//! exports. No DOM here; `ui::node` draws it and forwards events.
+
+use serde_json::json;
+
+use super::settings::NodeSettings;
+use crate::core::adjoint::gradient_table::{gradient_table, pendulum_stress, report_json, GradientRow};
+use crate::core::dynamics::fit::{LearnedField, ModelKind, NodeFit, NodeWeights};
+use crate::core::dynamics::systems::{solve_accurately, System, SystemId};
+use crate::core::dynamics::VectorField;
+use crate::core::solve::tableau::ButcherTableau;
+use crate::playground::shell::LabStatus;
+
+/// Weights of the page's default fit (the oscillator, trained ahead by `nde lab node
+/// train`; docs/RESULTS.md has the command), so the lab opens with a fitted field.
+pub const DEFAULT_WEIGHTS_JSON: &str = include_str!("../../../www/node-oscillator.json");
+
+/// Series drawn in the portrait.
+pub const DRAWN_SERIES: usize = 12;
+/// Arrows per side of the field grid.
+pub const ARROWS: usize = 15;
+/// Most clicked starts kept.
+pub const MAX_CLICKS: usize = 6;
+/// While training, the model's paths are recomputed at most this often (they cost a frame).
+const PORTRAIT_INTERVAL_MS: f64 = 500.0;
+
+/// What the portrait shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Portrait {
+    /// [x_min, x_max, y_min, y_max].
+    pub bounds: [f64; 4],
+    pub times: Vec<f64>,
+    pub data: Vec<Vec<[f64; 2]>>,
+    pub model: Vec<Vec<[f64; 2]>>,
+    /// Clicked starts: (true path, model path) over the data's times.
+    pub clicked: Vec<(Vec<[f64; 2]>, Vec<[f64; 2]>)>,
+    /// The true and learned fields on an ARROWS x ARROWS grid (row-major from the bottom).
+    pub true_field: Vec<[f64; 2]>,
+    pub learned_field: Vec<[f64; 2]>,
+    /// Hybrid only: (missing term, learned term) at the drawn data points, per component.
+    pub residual: Vec<([f64; 2], [f64; 2])>,
+}
+
+/// One point of the loss history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossPoint {
+    pub step: usize,
+    pub loss: f64,
+}
+
+pub struct NodeLab {
+    pub settings: NodeSettings,
+    pub fit: NodeFit,
+    pub playing: bool,
+    pub status: LabStatus,
+    pub portrait: Portrait,
+    pub losses: Vec<LossPoint>,
+    pub gradients: Option<Vec<GradientRow>>,
+    /// Whether the fit started from the shipped weights.
+    pub pretrained: bool,
+    /// Steps per second over the last slice of training.
+    pub steps_per_s: f64,
+    clicks: Vec<[f64; 2]>,
+    last_portrait: f64,
+    portrait_stale: bool,
+}
+
+impl NodeLab {
+    pub fn new(settings: NodeSettings, problems: Vec<String>) -> Self {
+        let mut status = LabStatus::with_errors(problems);
+        let (fit, pretrained) = match Self::fresh_fit(&settings) {
+            Ok(pair) => pair,
+            Err(e) => {
+                status.error(format!("{e}; opening the defaults"));
+                Self::fresh_fit(&NodeSettings::default()).expect("the defaults fit")
+            }
+        };
+        let mut lab = NodeLab {
+            settings,
+            fit,
+            playing: false,
+            status,
+            portrait: Portrait::default(),
+            losses: Vec::new(),
+            gradients: None,
+            pretrained,
+            steps_per_s: 0.0,
+            clicks: Vec::new(),
+            last_portrait: f64::NEG_INFINITY,
+            portrait_stale: true,
+        };
+        lab.refresh_portrait();
+        lab
+    }
+
+    /// A new fit for the settings, starting from the shipped weights where they fit.
+    fn fresh_fit(settings: &NodeSettings) -> Result<(NodeFit, bool), String> {
+        let mut fit = NodeFit::new(settings.fit_config())?;
+        let pretrained = settings.fit_config() == NodeSettings::default().fit_config()
+            && NodeWeights::parse(DEFAULT_WEIGHTS_JSON).and_then(|w| w.apply(&mut fit)).is_ok();
+        Ok((fit, pretrained))
+    }
+
+    pub fn report(&mut self, message: impl Into<String>) {
+        self.status.error(message);
+        self.status.changed();
+    }
+
+    pub fn notify(&mut self, message: impl Into<String>) {
+        self.status.notice(message);
+        self.status.changed();
+    }
+
+    pub fn dismiss_messages(&mut self) {
+        self.status.dismiss();
+    }
+
+    /// Changes one setting. Settings that change the model or its data start a new fit;
+    /// the others (the stress problem, the scrubber) keep it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let before = self.settings.fit_config();
+        self.settings.set(key, value)?;
+        if self.settings.fit_config() != before {
+            self.restart()?;
+        } else if matches!(key, "damping" | "horizon" | "stress_steps") {
+            self.gradients = None;
+        }
+        self.status.changed();
+        Ok(())
+    }
+
+    /// A new fit from the current settings (fresh weights, or the shipped ones).
+    pub fn restart(&mut self) -> Result<(), String> {
+        let (fit, pretrained) = Self::fresh_fit(&self.settings)?;
+        self.fit = fit;
+        self.pretrained = pretrained;
+        self.losses.clear();
+        self.playing = false;
+        self.clicks.retain(|_| true);
+        self.portrait_stale = true;
+        self.refresh_portrait();
+        self.status.changed();
+        Ok(())
+    }
+
+    /// Starts from fresh random weights (not the shipped ones).
+    pub fn reinitialise(&mut self) -> Result<(), String> {
+        self.fit = NodeFit::new(self.settings.fit_config())?;
+        self.pretrained = false;
+        self.losses.clear();
+        self.portrait_stale = true;
+        self.refresh_portrait();
+        self.status.changed();
+        Ok(())
+    }
+
+    pub fn toggle_play(&mut self) {
+        if self.fit.done() {
+            self.notify(format!("training is done ({} steps): raise the steps or start again", self.settings.steps));
+            return;
+        }
+        self.playing = !self.playing;
+        self.status.changed();
+    }
+
+    /// One training step now.
+    pub fn step_once(&mut self) -> Result<(), String> {
+        self.train_step()?;
+        self.portrait_stale = true;
+        self.refresh_portrait();
+        self.status.changed();
+        Ok(())
+    }
+
+    fn train_step(&mut self) -> Result<(), String> {
+        if self.fit.done() {
+            return Err(format!("training is done ({} steps): raise the steps or start again", self.settings.steps));
+        }
+        // A step that fails leaves the weights as they were (the fit only updates on a
+        // finite gradient): training stops and says why.
+        let record = self.fit.step().inspect_err(|_| self.playing = false)?;
+        self.losses.push(LossPoint { step: record.step, loss: record.loss });
+        Ok(())
+    }
+
+    /// Works for about `budget_ms`: training steps while playing, and the portrait when it
+    /// is due. Returns whether anything changed.
+    pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
+        let start = clock();
+        let mut changed = false;
+        if self.playing {
+            let mut steps = 0;
+            while clock() - start < budget_ms && !self.fit.done() {
+                if let Err(e) = self.train_step() {
+                    self.report(e);
+                    break;
+                }
+                steps += 1;
+            }
+            let elapsed = (clock() - start).max(1e-3);
+            if steps > 0 {
+                self.steps_per_s = 1000.0 * steps as f64 / elapsed;
+                self.portrait_stale = true;
+                self.status.numbers_changed();
+                changed = true;
+            }
+            if self.fit.done() {
+                self.playing = false;
+                self.notify(format!("trained {} steps; train MSE {:.3e}", self.fit.steps_done(), self.fit.train_mse().unwrap_or(f64::NAN)));
+            }
+        }
+        let now = clock();
+        if self.portrait_stale && (!self.playing || now - self.last_portrait > PORTRAIT_INTERVAL_MS) {
+            self.last_portrait = now;
+            self.refresh_portrait();
+            changed = true;
+        }
+        changed
+    }
+
+    /// Adds a start where the visitor clicked (data coordinates), with both flows from it.
+    pub fn click(&mut self, point: [f64; 2]) -> Result<(), String> {
+        if !(point[0].is_finite() && point[1].is_finite()) {
+            return Err("that point is not on the portrait".into());
+        }
+        if self.fit.config.system == SystemId::LotkaVolterra && (point[0] <= 0.0 || point[1] <= 0.0) {
+            return Err("Lotka-Volterra populations must be positive: click in the upper right quadrant".into());
+        }
+        if self.clicks.len() == MAX_CLICKS {
+            self.clicks.remove(0);
+        }
+        self.clicks.push(point);
+        self.portrait_stale = true;
+        self.refresh_portrait();
+        Ok(())
+    }
+
+    pub fn clear_clicks(&mut self) {
+        self.clicks.clear();
+        self.portrait_stale = true;
+        self.refresh_portrait();
+    }
+
+    /// The trained field's path, or a path cut where it failed (the portrait draws what it
+    /// has).
+    fn model_path(&self, y0: [f64; 2], times: &[f64]) -> Vec<[f64; 2]> {
+        self.fit.predict(y0, times).unwrap_or_default().into_iter().take_while(|y| y[0].is_finite() && y[1].is_finite() && y[0].abs() < 1e6 && y[1].abs() < 1e6).collect()
+    }
+
+    fn refresh_portrait(&mut self) {
+        self.portrait_stale = false;
+        let times = self.fit.data.times.clone();
+        let data: Vec<Vec<[f64; 2]>> = self.fit.data.series.iter().take(DRAWN_SERIES).cloned().collect();
+        let model = data.iter().map(|p| self.model_path(p[0], &times)).collect();
+        let system = System(self.fit.config.system);
+        let params = self.fit.config.system.default_params();
+        let clicked = self
+            .clicks
+            .iter()
+            .map(|&c| (solve_accurately(&system, &params, c, &times).unwrap_or_default(), self.model_path(c, &times)))
+            .collect();
+        let mut bounds = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
+        for y in data.iter().flatten() {
+            bounds = [bounds[0].min(y[0]), bounds[1].max(y[0]), bounds[2].min(y[1]), bounds[3].max(y[1])];
+        }
+        let (mx, my) = (0.1 * (bounds[1] - bounds[0]).max(0.1), 0.1 * (bounds[3] - bounds[2]).max(0.1));
+        let bounds = [bounds[0] - mx, bounds[1] + mx, bounds[2] - my, bounds[3] + my];
+        let mut true_field = Vec::with_capacity(ARROWS * ARROWS);
+        let mut learned_field = Vec::with_capacity(ARROWS * ARROWS);
+        for j in 0..ARROWS {
+            for i in 0..ARROWS {
+                let y = grid_point(&bounds, i, j);
+                let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+                system.eval(&params, 0.0, &y, &mut a);
+                self.fit.field.eval(&self.fit.params, 0.0, &y, &mut b);
+                true_field.push(a);
+                learned_field.push(b);
+            }
+        }
+        let residual = match &self.fit.field {
+            LearnedField::Hybrid(h) => data
+                .iter()
+                .flatten()
+                .step_by(4)
+                .map(|y| {
+                    let (mut full, mut known) = ([0.0; 2], [0.0; 2]);
+                    system.eval(&params, 0.0, y, &mut full);
+                    system.eval(&h.known_params, 0.0, y, &mut known);
+                    let learned = h.learned_term(&self.fit.params, y);
+                    ([full[0] - known[0], full[1] - known[1]], [learned[0], learned[1]])
+                })
+                .collect(),
+            LearnedField::Neural(_) => Vec::new(),
+        };
+        self.portrait = Portrait { bounds, times, data, model, clicked, true_field, learned_field, residual };
+        self.status.changed();
+    }
+
+    /// Index into the times for the scrubber.
+    pub fn scrub_index(&self) -> usize {
+        let n = self.portrait.times.len();
+        ((self.settings.scrub * (n.saturating_sub(1)) as f64).round() as usize).min(n.saturating_sub(1))
+    }
+
+    /// Runs every gradient method on the stress problem of the settings.
+    pub fn run_gradients(&mut self, clock: &dyn Fn() -> f64) -> Result<(), String> {
+        let stress = pendulum_stress(self.settings.damping, self.settings.horizon, self.settings.stress_steps)?;
+        let tableau = ButcherTableau::from_name(&self.settings.solver)?;
+        let t0 = clock();
+        let rows = gradient_table(&tableau, &stress.problem(), &|| (clock() - t0) / 1000.0);
+        self.gradients = Some(rows);
+        self.status.changed();
+        Ok(())
+    }
+
+    /// The gradient table as `nde lab node gradients --json` prints it.
+    pub fn export_gradients(&self) -> Result<String, String> {
+        let rows = self.gradients.as_ref().ok_or("run the gradient check first")?;
+        Ok(report_json(&self.settings.solver, self.settings.damping, self.settings.horizon, self.settings.stress_steps, rows).to_string())
+    }
+
+    pub fn export_weights(&self) -> String {
+        serde_json::to_string(&NodeWeights::of(&self.fit)).expect("weights encode")
+    }
+
+    /// Data and model paths of the drawn series: series, kind, t, y1, y2.
+    pub fn export_trajectories(&self) -> String {
+        let mut text = String::from("series,kind,t,y1,y2\n");
+        for (s, (data, model)) in self.portrait.data.iter().zip(&self.portrait.model).enumerate() {
+            for (kind, path) in [("data", data), ("model", model)] {
+                for (t, y) in self.portrait.times.iter().zip(path) {
+                    text.push_str(&format!("{s},{kind},{t},{},{}\n", y[0], y[1]));
+                }
+            }
+        }
+        text
+    }
+
+    /// Loads a weights file for the current system and model.
+    pub fn load_weights(&mut self, name: &str, text: &str) -> Result<(), String> {
+        let weights = NodeWeights::parse(text).map_err(|e| format!("{name}: {e}"))?;
+        if weights.system != self.settings.system.name() || weights.model != self.settings.model.name() || weights.width != self.settings.width {
+            // Switch to the file's system, model and width when they are the page's to show.
+            let mut next = self.settings.clone();
+            next.set("system", &weights.system).map_err(|e| format!("{name}: {e}"))?;
+            next.set("model", &weights.model).map_err(|e| format!("{name}: {e}"))?;
+            next.set("width", &weights.width.to_string()).map_err(|e| format!("{name}: {e}"))?;
+            let mut fit = NodeFit::new(next.fit_config()).map_err(|e| format!("{name}: {e}"))?;
+            weights.apply(&mut fit).map_err(|e| format!("{name}: {e}"))?;
+            self.settings = next;
+            self.fit = fit;
+        } else {
+            weights.apply(&mut self.fit).map_err(|e| format!("{name}: {e}"))?;
+        }
+        self.pretrained = false;
+        self.losses.clear();
+        self.playing = false;
+        self.portrait_stale = true;
+        self.refresh_portrait();
+        self.notify(format!("loaded {name}"));
+        Ok(())
+    }
+
+    /// The figures the page shows beside the portrait (the CLI's train report's keys).
+    pub fn summary(&self) -> serde_json::Value {
+        json!({
+            "system": self.fit.config.system.name(),
+            "model": self.fit.config.model.name(),
+            "steps_done": self.fit.steps_done(),
+            "loss": self.losses.last().map(|p| p.loss),
+            "pretrained": self.pretrained,
+            "hybrid": self.fit.config.model == ModelKind::Hybrid,
+        })
+    }
+}
+
+/// The centre of grid cell (i, j) of the portrait.
+pub fn grid_point(bounds: &[f64; 4], i: usize, j: usize) -> [f64; 2] {
+    let fx = (i as f64 + 0.5) / ARROWS as f64;
+    let fy = (j as f64 + 0.5) / ARROWS as f64;
+    [bounds[0] + fx * (bounds[1] - bounds[0]), bounds[2] + fy * (bounds[3] - bounds[2])]
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn clock() -> impl Fn() -> f64 {
+        let start = std::cell::Cell::new(0.0);
+        move || {
+            start.set(start.get() + 1.0);
+            start.get()
+        }
+    }
+
+    #[test]
+    fn the_lab_opens_ready_with_the_shipped_fit() {
+        let lab = NodeLab::new(NodeSettings::default(), vec![]);
+        assert!(lab.pretrained, "the default weights fit the default settings");
+        assert!(lab.status.errors.is_empty(), "{:?}", lab.status.errors);
+        assert_eq!(lab.portrait.data.len(), DRAWN_SERIES);
+        assert_eq!(lab.portrait.model.len(), DRAWN_SERIES);
+        assert!(lab.portrait.model.iter().all(|p| p.len() == lab.portrait.times.len()));
+        // The shipped fit is a fit: the model's paths stay near the data's.
+        let mse = lab.fit.train_mse().unwrap();
+        assert!(mse < 0.02, "shipped fit MSE {mse}");
+    }
+
+    #[test]
+    fn training_runs_in_slices_and_every_export_reads_back() {
+        let mut lab = NodeLab::new(NodeSettings::default(), vec![]);
+        lab.set("steps", "3").unwrap();
+        lab.set("width", "8").unwrap();
+        assert!(!lab.pretrained);
+        lab.toggle_play();
+        let tick = clock();
+        while lab.playing {
+            lab.tick(8.0, &tick);
+        }
+        assert_eq!(lab.fit.steps_done(), 3);
+        assert_eq!(lab.losses.len(), 3);
+        assert!(lab.status.notices.iter().any(|n| n.contains("trained 3 steps")));
+        let weights = lab.export_weights();
+        let mut other = NodeLab::new(NodeSettings::default(), vec![]);
+        other.load_weights("w.json", &weights).unwrap();
+        assert_eq!((other.settings.width, &other.fit.params), (8, &lab.fit.params));
+        assert!(other.load_weights("x.json", "{").unwrap_err().starts_with("x.json"));
+        let csv = lab.export_trajectories();
+        assert_eq!(csv.lines().count(), 1 + DRAWN_SERIES * 2 * lab.portrait.times.len());
+        assert!(lab.export_gradients().is_err());
+        lab.run_gradients(&clock()).unwrap();
+        let table: serde_json::Value = serde_json::from_str(&lab.export_gradients().unwrap()).unwrap();
+        assert_eq!(table["rows"].as_array().unwrap().len(), 3);
+        assert!(table["rows"][1]["rel_error"].as_f64().unwrap() > 1.0, "backsolve fails at damping 4: {table}");
+    }
+
+    #[test]
+    fn clicks_draw_both_flows_and_bad_clicks_are_refused() {
+        let mut lab = NodeLab::new(NodeSettings::default(), vec![]);
+        lab.click([0.2, 0.3]).unwrap();
+        assert_eq!(lab.portrait.clicked.len(), 1);
+        assert_eq!(lab.portrait.clicked[0].0.len(), lab.portrait.times.len());
+        assert!(lab.click([f64::NAN, 0.0]).is_err());
+        for _ in 0..10 {
+            lab.click([0.1, 0.1]).unwrap();
+        }
+        assert_eq!(lab.portrait.clicked.len(), MAX_CLICKS);
+        lab.set("system", "lotka-volterra").unwrap();
+        assert!(lab.click([-1.0, 1.0]).unwrap_err().contains("positive"));
+    }
+
+    #[test]
+    fn the_hybrid_view_pairs_the_missing_term_with_the_learned_one() {
+        let mut lab = NodeLab::new(NodeSettings::default(), vec![]);
+        lab.set("system", "pendulum").unwrap();
+        lab.set("model", "hybrid").unwrap();
+        assert!(!lab.portrait.residual.is_empty());
+        // The pendulum's missing term is friction: (0, -gamma v).
+        assert!(lab.portrait.residual.iter().all(|(missing, _)| missing[0] == 0.0));
+    }
+}
