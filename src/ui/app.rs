@@ -13,12 +13,14 @@ use super::browser;
 use super::controls::Act;
 use super::detect_backend::detect_backend;
 use super::diffusion::{shortcuts::install_shortcuts, DiffusionLab};
+use super::node::NodeLabView;
 use super::frame_loop::start_frame_loop;
 use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::{Engine, Settings};
 use crate::playground::labs::{LabId, LABS};
+use crate::playground::node::{NodeLab, NodeSettings};
 use crate::playground::shell::{LabStatus, Location};
 
 /// `?debug-panic` makes the page panic on purpose, so the end-to-end test can check that a
@@ -30,6 +32,7 @@ fn debug_panic_requested() -> bool {
 /// Every lab's state, built when the page opens, so that switching tabs loses nothing.
 struct Labs {
     diffusion: Rc<RefCell<Engine>>,
+    node: Rc<RefCell<NodeLab>>,
 }
 
 impl Labs {
@@ -41,19 +44,28 @@ impl Labs {
         if location.lab == LabId::Diffusion {
             problems.extend(location.problem.clone());
         }
-        Labs { diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))) }
+        let (node_settings, mut node_problems) = NodeSettings::from_query(query(LabId::Node));
+        if location.lab == LabId::Node {
+            node_problems.extend(location.problem.clone());
+        }
+        Labs {
+            diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
+            node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
+        }
     }
 
     /// The open lab's part of the address.
     fn query(&self, lab: LabId) -> String {
         match lab {
             LabId::Diffusion => self.diffusion.borrow().link_settings().to_query(),
+            LabId::Node => self.node.borrow().settings.to_query(),
         }
     }
 
     fn status(&self, lab: LabId) -> LabStatus {
         match lab {
             LabId::Diffusion => self.diffusion.borrow().status.clone(),
+            LabId::Node => self.node.borrow().status.clone(),
         }
     }
 }
@@ -70,6 +82,7 @@ pub fn App() -> Html {
     let renders = use_mut_ref(|| 0u64);
     *renders.borrow_mut() += 1;
     let act = Act { engine: labs.diffusion.clone(), update: update.clone() };
+    let node_act: Act<NodeLab> = Act { engine: labs.node.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -79,13 +92,14 @@ pub fn App() -> Html {
     {
         let backend = backend.clone();
         let act = act.clone();
+        let node_act = node_act.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), runner.clone());
+            start_frame_loop(act.clone(), node_act, runner.clone());
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -136,6 +150,25 @@ pub fn App() -> Html {
     let status = labs.status(lab);
     let link = AttrValue::from(format!("{}?{query}", browser::base_url()));
     let info = lab.info();
+    let (dismiss, dismiss_notices) = match lab {
+        LabId::Diffusion => (
+            act.on_click(|engine| {
+                engine.dismiss_messages();
+                Ok(())
+            }),
+            act.on_click(|engine| {
+                engine.dismiss_notices();
+                Ok(())
+            }),
+        ),
+        LabId::Node => {
+            let dismiss = node_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
+    };
 
     html! {
         <div class="app" data-lab={info.name}>
@@ -167,17 +200,18 @@ pub fn App() -> Html {
             if !status.errors.is_empty() {
                 <div class="error-banner" data-testid="error-banner" role="alert">
                     { for status.errors.iter().rev().take(3).map(|m| html! { <div>{ m.clone() }</div> }) }
-                    <button class="dismiss" onclick={act.on_click(|engine| { engine.dismiss_messages(); Ok(()) })}>{ "dismiss" }</button>
+                    <button class="dismiss" onclick={dismiss.clone()}>{ "dismiss" }</button>
                 </div>
             }
             if !status.notices.is_empty() {
                 <div class="notice-banner" data-testid="notice-banner" role="status">
                     { for status.notices.iter().rev().take(2).map(|m| html! { <div>{ m.clone() }</div> }) }
-                    <button class="dismiss" onclick={act.on_click(|engine| { engine.dismiss_notices(); Ok(()) })}>{ "dismiss" }</button>
+                    <button class="dismiss" onclick={dismiss_notices}>{ "dismiss" }</button>
                 </div>
             }
             { match lab {
                 LabId::Diffusion => html! { <DiffusionLab act={act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Node => html! { <NodeLabView act={node_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

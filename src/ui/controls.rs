@@ -7,22 +7,46 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::playground::diffusion::Engine;
+use crate::playground::node::NodeLab;
 
-/// Runs an action on the engine, shows its error (if any) in the banner and re-renders.
-#[derive(Clone)]
-pub struct Act {
-    pub engine: Rc<RefCell<Engine>>,
+/// A lab's state as the controls see it: where a refused action's message goes.
+pub trait Reports: 'static {
+    fn report(&mut self, message: String);
+}
+
+impl Reports for Engine {
+    fn report(&mut self, message: String) {
+        Engine::report(self, message);
+    }
+}
+
+impl Reports for NodeLab {
+    fn report(&mut self, message: String) {
+        NodeLab::report(self, message);
+    }
+}
+
+/// Runs an action on a lab's state (the diffusion engine unless named), shows its error (if
+/// any) in the banner and re-renders.
+pub struct Act<E: Reports = Engine> {
+    pub engine: Rc<RefCell<E>>,
     pub update: UseForceUpdateHandle,
 }
 
-impl PartialEq for Act {
+impl<E: Reports> Clone for Act<E> {
+    fn clone(&self) -> Self {
+        Act { engine: self.engine.clone(), update: self.update.clone() }
+    }
+}
+
+impl<E: Reports> PartialEq for Act<E> {
     fn eq(&self, other: &Self) -> bool {
         Rc::ptr_eq(&self.engine, &other.engine)
     }
 }
 
-impl Act {
-    pub fn run(&self, action: impl FnOnce(&mut Engine) -> Result<(), String>) -> bool {
+impl<E: Reports> Act<E> {
+    pub fn run(&self, action: impl FnOnce(&mut E) -> Result<(), String>) -> bool {
         let result = action(&mut self.engine.borrow_mut());
         let ok = result.is_ok();
         if let Err(message) = result {
@@ -34,7 +58,7 @@ impl Act {
 
     /// A file input's change handler: reads the chosen file and gives its name and text to
     /// `action` (a file that cannot be read becomes a banner message).
-    pub fn on_file(&self, action: fn(&mut Engine, &str, &str) -> Result<(), String>) -> Callback<Event> {
+    pub fn on_file(&self, action: fn(&mut E, &str, &str) -> Result<(), String>) -> Callback<Event> {
         let act = self.clone();
         Callback::from(move |ev: Event| {
             let element: web_sys::HtmlInputElement = ev.target_unchecked_into();
@@ -52,7 +76,7 @@ impl Act {
     }
 
     /// A change handler (a checkbox), for an action that needs no value.
-    pub fn on_change(&self, action: impl Fn(&mut Engine) -> Result<(), String> + 'static) -> Callback<Event> {
+    pub fn on_change(&self, action: impl Fn(&mut E) -> Result<(), String> + 'static) -> Callback<Event> {
         let act = self.clone();
         Callback::from(move |_| {
             act.run(&action);
@@ -60,7 +84,7 @@ impl Act {
     }
 
     /// A click handler.
-    pub fn on_click(&self, action: impl Fn(&mut Engine) -> Result<(), String> + 'static) -> Callback<MouseEvent> {
+    pub fn on_click(&self, action: impl Fn(&mut E) -> Result<(), String> + 'static) -> Callback<MouseEvent> {
         let act = self.clone();
         Callback::from(move |_| {
             act.run(&action);
@@ -69,11 +93,11 @@ impl Act {
 }
 
 /// What an input commits its text to.
-pub type Commit = Rc<dyn Fn(&mut Engine, &str) -> Result<(), String>>;
+pub type Commit<E = Engine> = Rc<dyn Fn(&mut E, &str) -> Result<(), String>>;
 
-#[derive(Properties, Clone)]
-pub struct SettingInputProps {
-    pub act: Act,
+#[derive(Properties)]
+pub struct SettingInputProps<E: Reports> {
+    pub act: Act<E>,
     /// Identifies what the input sets (with the panel index where there is one): two
     /// renders with the same id and value are the same input.
     pub id: AttrValue,
@@ -86,10 +110,10 @@ pub struct SettingInputProps {
     pub testid: Option<AttrValue>,
     #[prop_or_default]
     pub title: AttrValue,
-    pub commit: Commit,
+    pub commit: Commit<E>,
 }
 
-impl PartialEq for SettingInputProps {
+impl<E: Reports> PartialEq for SettingInputProps<E> {
     fn eq(&self, other: &Self) -> bool {
         self.id == other.id && self.value == other.value && self.label == other.label && self.act == other.act
     }
@@ -99,7 +123,7 @@ impl PartialEq for SettingInputProps {
 /// frame while it trains, and a controlled input would undo what the visitor is typing): its
 /// text is set when the setting's value changes and committed on change.
 #[component]
-pub fn SettingInput(props: &SettingInputProps) -> Html {
+pub fn SettingInput<E: Reports>(props: &SettingInputProps<E>) -> Html {
     let node = use_node_ref();
     {
         let node = node.clone();
@@ -130,15 +154,15 @@ pub fn SettingInput(props: &SettingInputProps) -> Html {
 
 /// A [`SettingInput`] in one call.
 #[allow(clippy::too_many_arguments)]
-pub fn input(
-    act: &Act,
+pub fn input<E: Reports>(
+    act: &Act<E>,
     label: &str,
     kind: &str,
     value: String,
     step: Option<&str>,
     testid: Option<&str>,
     title: &str,
-    action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
+    action: impl Fn(&mut E, &str) -> Result<(), String> + 'static,
 ) -> Html {
     let id = format!("{}/{}", testid.unwrap_or(""), label);
     input_with_id(act, &id, label, kind, value, step, testid, title, action)
@@ -146,8 +170,8 @@ pub fn input(
 
 /// [`input`] with an explicit id (panel inputs add their index).
 #[allow(clippy::too_many_arguments)]
-pub fn input_with_id(
-    act: &Act,
+pub fn input_with_id<E: Reports>(
+    act: &Act<E>,
     id: &str,
     label: &str,
     kind: &str,
@@ -155,13 +179,13 @@ pub fn input_with_id(
     step: Option<&str>,
     testid: Option<&str>,
     title: &str,
-    action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
+    action: impl Fn(&mut E, &str) -> Result<(), String> + 'static,
 ) -> Html {
     html! {
-        <SettingInput act={act.clone()} id={id.to_string()} label={label.to_string()} kind={kind.to_string()}
+        <SettingInput<E> act={act.clone()} id={id.to_string()} label={label.to_string()} kind={kind.to_string()}
             value={value} step={step.map(|s| AttrValue::from(s.to_string()))}
             testid={testid.map(|s| AttrValue::from(s.to_string()))} title={title.to_string()}
-            commit={Rc::new(action) as Commit} />
+            commit={Rc::new(action) as Commit<E>} />
     }
 }
 
@@ -187,13 +211,13 @@ impl Choice {
 
 /// A drop-down committed on change. The select's text is parsed into a typed value by
 /// `action` (the edge where the page's strings become the engine's types).
-pub fn select(
-    act: &Act,
+pub fn select<E: Reports>(
+    act: &Act<E>,
     label: &str,
     options: &[Choice],
     selected: &str,
     testid: Option<&str>,
-    action: impl Fn(&mut Engine, &str) -> Result<(), String> + 'static,
+    action: impl Fn(&mut E, &str) -> Result<(), String> + 'static,
 ) -> Html {
     let act = act.clone();
     let onchange = Callback::from(move |e: Event| {

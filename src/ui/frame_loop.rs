@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 
 use super::browser;
 use super::controls::Act;
+use crate::playground::node::NodeLab;
 use super::gpu_runner::{spawn_gpu_job, SharedRunner};
 
 /// Engine work per animation frame, in milliseconds: with rendering and painting the frame
@@ -38,14 +39,16 @@ pub fn report_frame_work() {
     }
 }
 
-/// Starts the loop; it runs for the page's life.
-pub fn start_frame_loop(act: Act, runner: SharedRunner) {
+/// Starts the loop; it runs for the page's life. Every lab works in its slice (a lab with
+/// nothing running returns at once), so training goes on while another tab is open.
+pub fn start_frame_loop(act: Act, node: Act<NodeLab>, runner: SharedRunner) {
     let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
         act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         let gpu = runner.borrow().clone();
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
@@ -56,8 +59,11 @@ pub fn start_frame_loop(act: Act, runner: SharedRunner) {
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let engine = act.engine.borrow();
-            (engine.status.revision, engine.status.view_revision)
+            let (engine, node) = (act.engine.borrow(), node.engine.borrow());
+            (
+                engine.status.revision.wrapping_add(node.status.revision),
+                engine.status.view_revision.wrapping_add(node.status.view_revision),
+            )
         };
         let now = browser::now_ms();
         let (last_revision, last_view, last_time) = *rendered.borrow();

@@ -10,17 +10,17 @@ use crate::playground::diffusion::engine::{Engine, SWEEP_NFES};
 
 type Fallible = Result<(), String>;
 
-fn backend(canvas: &web_sys::HtmlCanvasElement) -> Result<CanvasBackend, String> {
+pub(crate) fn backend(canvas: &web_sys::HtmlCanvasElement) -> Result<CanvasBackend, String> {
     CanvasBackend::with_canvas_object(canvas.clone()).ok_or_else(|| "the chart canvas has no 2D context".to_string())
 }
 
-fn e<T: std::fmt::Display>(error: T) -> String {
+pub(crate) fn e<T: std::fmt::Display>(error: T) -> String {
     error.to_string()
 }
 
 /// A number for a tick label: three significant digits, in plain notation where that reads
 /// (0.001 to 9999), else as 1.2e-5.
-fn tick(v: f64) -> String {
+pub(crate) fn tick(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
@@ -39,14 +39,14 @@ fn tick(v: f64) -> String {
 
 /// A log10 axis range around [low, high] at least `min_decades` wide, so that it carries
 /// ticks even when the values are close together.
-fn log_range(low: f64, high: f64, min_decades: f64) -> std::ops::Range<f64> {
+pub(crate) fn log_range(low: f64, high: f64, min_decades: f64) -> std::ops::Range<f64> {
     let (a, b) = (low.log10(), high.log10());
     let pad = ((min_decades - (b - a)) / 2.0).max(0.0) + 0.05 * (b - a);
     (a - pad)..(b + pad)
 }
 
 /// Mesh lines light enough to read the data over them.
-const GRID: RGBColor = RGBColor(226, 232, 240);
+pub(crate) const GRID: RGBColor = RGBColor(226, 232, 240);
 
 /// Loss (thin) and its running average (thick) against the step, on a log scale.
 pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, engine: &Engine) -> Fallible {

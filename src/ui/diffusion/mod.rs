@@ -3,7 +3,7 @@
 //! in its own file; this component owns the canvases and paints them after each render.
 
 mod canvases;
-mod charts;
+pub(crate) mod charts;
 mod data_column;
 mod main_view;
 mod paint;
