@@ -573,6 +573,104 @@ async function labLinksCase(browser, baseUrl) {
   await page.close();
 }
 
+// The neural ODE lab (`?lab=node`) in one browser mode: it opens ready with the shipped fit,
+// a click starts both flows, training runs with no frame over 50 ms, the gradient check shows
+// backsolve failing on the stiff pendulum, every export reads back, bad input is answered in
+// the banner, and the settings live in the address.
+async function nodeLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=node`, { waitUntil: 'load' });
+    const portrait = page.getByTestId('node-portrait');
+    await portrait.waitFor({ state: 'visible', timeout: 60_000 });
+    await page.waitForTimeout(500);
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const shipped = await page.getByTestId('node-pretrained').count();
+    const ink = await canvasInk(page, portrait);
+    record(`node ${name}: opens ready with the shipped fit drawn`, tab.join() === 'Neural ODE' && shipped === 1 && ink > 5000 && (await page.getByTestId('error-banner').count()) === 0, `tab ${tab}; badge ${shipped}; ink ${ink}`);
+    await page.screenshot({ path: path.join(shotDir, `node-open-${name}.png`), fullPage: true });
+
+    // A click starts a true and a model path from that point.
+    const box = await portrait.boundingBox();
+    await portrait.click({ position: { x: box.width * 0.55, y: box.height * 0.45 } });
+    await page.waitForTimeout(300);
+    const inkAfter = await canvasInk(page, portrait);
+    record(`node ${name}: a click draws both flows from the point`, inkAfter > ink, `ink ${ink} -> ${inkAfter}`);
+
+    // Training: steps advance and no frame's own work passes 50 ms.
+    await page.getByTestId('node-fresh').click();
+    await startRecording(page);
+    await page.getByTestId('node-train').click();
+    await page.waitForTimeout(10_000);
+    const frames = await stopRecording(page);
+    await page.getByTestId('node-train').click();
+    const steps = Number.parseInt((await text(page, 'node-steps')).replace('step ', ''), 10);
+    const loss = Number.parseFloat((await text(page, 'node-loss')).replace('loss ', ''));
+    frameFigures.push({ mode: name, phase: 'node training', ...frames, steps });
+    record(`node ${name}: training runs with no frame over 50 ms`, steps > 5 && Number.isFinite(loss) && frames.workOver50 === 0 && frames.workFrames > 50, `${steps} steps in 10 s, loss ${loss}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50`);
+    await page.screenshot({ path: path.join(shotDir, `node-training-${name}.png`), fullPage: true });
+
+    // The gradient check at the defaults (damping 4, horizon 10, 200 RK4 steps).
+    await page.getByTestId('node-run-gradients').click();
+    await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
+    const cell = async (method) => Number.parseFloat(await page.getByTestId(`node-gradient-${method}`).locator('td').nth(1).textContent());
+    const [backprop, backsolve] = [await cell('backprop'), await cell('backsolve')];
+    record(`node ${name}: the gradient check shows backsolve failing at damping 4`, backprop < 1e-6 && backsolve > 1, `backprop ${backprop}, backsolve ${backsolve}`);
+    await page.screenshot({ path: path.join(shotDir, `node-gradients-${name}.png`), fullPage: true });
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const weights = JSON.parse(await download('node-export-weights'));
+    const csv = (await download('node-export-csv')).trim().split('\n');
+    const table = JSON.parse(await download('node-export-gradients'));
+    record(`node ${name}: weights, trajectories and the gradient table export`, weights.lab === 'node' && weights.params.length > 100 && csv[0] === 'series,kind,t,y1,y2' && csv.length > 1000 && table.rows.length === 3 && table.rows[1].method === 'backsolve', `${weights.params.length} params; ${csv.length} CSV lines; rows ${table.rows.map((r) => r.method)}`);
+
+    // Bad input: a refused width is named and the field shows its old value; a bad weights
+    // file names itself and changes nothing.
+    await setField(page, page.getByTestId('node-width'), '0');
+    const widthBanner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const widthShown = await page.getByTestId('node-width').inputValue();
+    await dismissBanner(page);
+    await page.getByTestId('node-import-weights').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"lab":"node"') });
+    const fileBanner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    record(`node ${name}: bad input is answered in the banner and loses nothing`, /width/.test(widthBanner) && widthShown === '32' && /broken\.json/.test(fileBanner), `${widthBanner.slice(0, 80)} | shown ${widthShown} | ${fileBanner.slice(0, 80)}`);
+    await dismissBanner(page);
+
+    // Settings live in the address: the hybrid pendulum, reopened from its link.
+    await page.getByTestId('node-system').selectOption('pendulum');
+    await page.getByTestId('node-model').selectOption('hybrid');
+    await setField(page, page.getByTestId('node-damping'), '2');
+    await page.waitForTimeout(300);
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('node-portrait').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = {
+      system: await again.getByTestId('node-system').inputValue(),
+      model: await again.getByTestId('node-model').inputValue(),
+      damping: await again.getByTestId('node-damping').inputValue(),
+      residual: await again.getByTestId('node-residual-chart').isVisible(),
+    };
+    record(`node ${name}: the link reopens the same lab`, /lab=node/.test(link) && reopened.system === 'pendulum' && reopened.model === 'hybrid' && reopened.damping === '2' && reopened.residual, `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    await again.waitForTimeout(500);
+    await again.screenshot({ path: path.join(shotDir, `node-hybrid-${name}.png`), fullPage: true });
+    record(`node ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -647,12 +745,17 @@ async function main() {
       await hostileLinksCase(baseUrl);
     } else if (only === 'bench') {
       await cpuBenchCase(baseUrl);
+    } else if (only === 'node') {
+      await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else {
       await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
       await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
       await gpuSamplingCase(baseUrl);
       await memoryCase(baseUrl, memorySeconds);
       await hostileLinksCase(baseUrl);
+      await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

@@ -302,6 +302,19 @@ pub struct FitRecord {
     pub nfe_backward: f64,
 }
 
+/// A minibatch whose gradient is being summed series by series ([`NodeFit::advance`]).
+#[derive(Debug, Clone)]
+struct PendingStep {
+    batch: Vec<usize>,
+    points: usize,
+    loss: PointLoss,
+    next: usize,
+    total: f64,
+    grad: Vec<f64>,
+    forward: f64,
+    backward: f64,
+}
+
 /// A fit in progress.
 #[derive(Debug, Clone)]
 pub struct NodeFit {
@@ -313,6 +326,7 @@ pub struct NodeFit {
     pub history: Vec<FitRecord>,
     /// Observations (from the start of each series) that train.
     pub train_points: usize,
+    pending: Option<PendingStep>,
 }
 
 /// One series' gradient and cost.
@@ -338,7 +352,7 @@ impl NodeFit {
             Some(t) => data.times.iter().filter(|&&s| s <= t).count(),
             None => data.times.len(),
         };
-        Ok(NodeFit { config, data, field, params, adam, history: Vec::new(), train_points })
+        Ok(NodeFit { config, data, field, params, adam, history: Vec::new(), train_points, pending: None })
     }
 
     pub fn steps_done(&self) -> usize {
@@ -436,7 +450,45 @@ impl NodeFit {
     /// One step of Adam. A non-finite loss or gradient changes nothing and is an error (the
     /// caller rolls back or stops).
     pub fn step(&mut self) -> Result<FitRecord, String> {
+        self.pending = None;
         let (loss, grad, nfe_forward, nfe_backward) = self.gradient()?;
+        self.apply(loss, grad, nfe_forward, nfe_backward)
+    }
+
+    /// The step in pieces, for a page that must return to the browser every few
+    /// milliseconds: sums the minibatch's series one at a time until `out_of_time()` says
+    /// stop, and updates the weights once the whole minibatch is in (the same sums in the same
+    /// order as [`NodeFit::step`], so the same weights).
+    pub fn advance(&mut self, out_of_time: &mut dyn FnMut() -> bool) -> Result<Option<FitRecord>, String> {
+        let mut pending = match self.pending.take() {
+            Some(p) => p,
+            None => {
+                let points = self.points_now();
+                let batch = self.batch_of(self.steps_done());
+                let loss = self.point_loss(points, batch.len());
+                PendingStep { batch, points, loss, next: 0, total: 0.0, grad: vec![0.0; self.params.len()], forward: 0.0, backward: 0.0 }
+            }
+        };
+        while pending.next < pending.batch.len() {
+            let part = self.series_gradient(&self.params, pending.batch[pending.next], pending.points, pending.loss);
+            if let Some(e) = part.error {
+                return Err(e);
+            }
+            pending.total += part.loss;
+            pending.grad.iter_mut().zip(&part.d_params).for_each(|(a, b)| *a += b);
+            pending.forward += part.forward as f64;
+            pending.backward += part.backward as f64;
+            pending.next += 1;
+            if pending.next < pending.batch.len() && out_of_time() {
+                self.pending = Some(pending);
+                return Ok(None);
+            }
+        }
+        let n = pending.batch.len() as f64;
+        self.apply(pending.total, pending.grad, pending.forward / n, pending.backward / n).map(Some)
+    }
+
+    fn apply(&mut self, loss: f64, grad: Vec<f64>, nfe_forward: f64, nfe_backward: f64) -> Result<FitRecord, String> {
         if !loss.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             return Err(format!(
                 "training diverged at step {} (the loss or its gradient is not finite): lower --lr or use a smaller step",
@@ -681,6 +733,15 @@ mod tests {
         assert!(after < 0.5 * before, "mse {before} -> {after}");
         let (_, _, again) = run(1);
         assert_eq!(params, again);
+        // In pieces (one series per call) the weights are the same.
+        let mut pieces = NodeFit::new(config.clone()).unwrap();
+        let mut calls = 0;
+        while !pieces.done() {
+            pieces.advance(&mut || true).unwrap();
+            calls += 1;
+        }
+        assert_eq!(calls, config.steps * config.batch);
+        assert_eq!(pieces.params, params);
     }
 
     #[test]

@@ -59,8 +59,10 @@ pub struct NodeLab {
     pub gradients: Option<Vec<GradientRow>>,
     /// Whether the fit started from the shipped weights.
     pub pretrained: bool,
-    /// Steps per second over the last slice of training.
+    /// Training steps per second of wall time while training runs.
     pub steps_per_s: f64,
+    /// (time, steps done) where the current rate window began.
+    rate_window: Option<(f64, usize)>,
     clicks: Vec<[f64; 2]>,
     last_portrait: f64,
     portrait_stale: bool,
@@ -86,6 +88,7 @@ impl NodeLab {
             gradients: None,
             pretrained,
             steps_per_s: 0.0,
+            rate_window: None,
             clicks: Vec::new(),
             last_portrait: f64::NEG_INFINITY,
             portrait_stale: true,
@@ -161,6 +164,7 @@ impl NodeLab {
             return;
         }
         self.playing = !self.playing;
+        self.rate_window = None;
         self.status.changed();
     }
 
@@ -189,32 +193,47 @@ impl NodeLab {
     pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
         let start = clock();
         let mut changed = false;
+        // The portrait first when it is due: it costs a frame's budget in the browser, so a
+        // frame that redraws it trains only in what is left.
+        if self.portrait_stale && (!self.playing || start - self.last_portrait > PORTRAIT_INTERVAL_MS) {
+            self.last_portrait = start;
+            self.refresh_portrait();
+            changed = true;
+        }
         if self.playing {
             let mut steps = 0;
             while clock() - start < budget_ms && !self.fit.done() {
-                if let Err(e) = self.train_step() {
-                    self.report(e);
-                    break;
+                // A step is summed series by series, so that one frame never holds a whole
+                // minibatch (tens of milliseconds in the browser).
+                match self.fit.advance(&mut || clock() - start >= budget_ms) {
+                    Ok(Some(record)) => {
+                        self.losses.push(LossPoint { step: record.step, loss: record.loss });
+                        steps += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.playing = false;
+                        self.report(e);
+                        break;
+                    }
                 }
-                steps += 1;
             }
-            let elapsed = (clock() - start).max(1e-3);
+            // Steps per second of wall time, over windows of about a second.
+            let (t0, steps0) = *self.rate_window.get_or_insert((start, self.fit.steps_done() - steps));
+            if start - t0 > 1000.0 {
+                self.steps_per_s = 1000.0 * (self.fit.steps_done() - steps0) as f64 / (start - t0);
+                self.rate_window = Some((start, self.fit.steps_done()));
+            }
             if steps > 0 {
-                self.steps_per_s = 1000.0 * steps as f64 / elapsed;
                 self.portrait_stale = true;
                 self.status.numbers_changed();
                 changed = true;
             }
             if self.fit.done() {
                 self.playing = false;
-                self.notify(format!("trained {} steps; train MSE {:.3e}", self.fit.steps_done(), self.fit.train_mse().unwrap_or(f64::NAN)));
+                let last = self.losses.last().map_or(f64::NAN, |p| p.loss);
+                self.notify(format!("trained {} steps; last minibatch loss {last:.3e}", self.fit.steps_done()));
             }
-        }
-        let now = clock();
-        if self.portrait_stale && (!self.playing || now - self.last_portrait > PORTRAIT_INTERVAL_MS) {
-            self.last_portrait = now;
-            self.refresh_portrait();
-            changed = true;
         }
         changed
     }

@@ -87,7 +87,7 @@ fn progress_row(lab: &NodeLab, act: &Act<NodeLab>) -> Html {
     let done = lab.fit.steps_done();
     let loss = lab.losses.last().map_or("–".to_string(), |p| format!("{:.3e}", p.loss));
     html! {
-        <div class="progress-row">
+        <div class="node-progress" data-testid="node-progress">
             <button class="primary" data-testid="node-train" onclick={act.on_click(|l| { l.toggle_play(); Ok(()) })}>
                 { if lab.playing { "Pause" } else { "Train" } }</button>
             <button data-testid="node-step" onclick={act.on_click(|l| l.step_once())}>{ "Step" }</button>
