@@ -567,7 +567,10 @@ fn weights_files() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 13] = [
+    "lab node train",
+    "lab node gradients",
+    "lab node data",
     "sample",
     "compare",
     "train",
@@ -579,7 +582,15 @@ const COMMANDS: [&str; 10] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 39] = [
+const FLAGS: [&str; 47] = [
+    "--system",
+    "--adjoint",
+    "--damping",
+    "--horizon",
+    "--steps-per-interval",
+    "--series",
+    "--train-until",
+    "--out",
     "--threads",
     "--target",
     "--process",
@@ -631,7 +642,7 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
     Some(match flag {
         "--target" => g.pick(&["gmm8", "gmm25", "moons", "nosuch", "gmm:/dev/null"]).into(),
         "--process" => g.pick(&["vp", "ve", "subvp", "cosine", "rf", "mr", "x"]).into(),
-        "--model" => g.pick(&["exact", "/no/such.json"]).into(),
+        "--model" => g.pick(&["exact", "/no/such.json", "neural", "hybrid"]).into(),
         "--sampler" => {
             let all: Vec<&str> = SAMPLERS.iter().chain(MR_SAMPLERS.iter()).copied().chain(["exact", "x"]).collect();
             all[g.below(all.len())].into()
@@ -643,6 +654,9 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--integrator" => g.pick(&["edm-heun", "ddim", "x"]).into(),
         "--backend" => g.pick(&["cpu", "tpu"]).into(),
         "--param" => g.pick(&["eps", "x0", "flow", "v"]).into(),
+        "--system" => g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into(),
+        "--adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
+        "--out" => "/dev/null".into(),
         _ => g.number(),
     })
 }
@@ -765,4 +779,82 @@ fn reproducers_from_the_hardening_issue() {
     let mut engine = Engine::new(Settings::default(), Vec::new());
     let e = engine.load_csv("far.csv", "x,y\n1e200,0\n1,1\n2,2\n").unwrap_err();
     assert!(e.contains("row 1") && e.contains("outside"), "{e}");
+}
+
+// ----- The neural ODE lab: links and weights files -----
+
+const NODE_KEYS: [&str; 13] =
+    ["system", "model", "width", "solver", "per_interval", "adjoint", "lr", "steps", "seed", "damping", "horizon", "stress_steps", "t"];
+
+fn node_value(g: &mut Gen, key: &str) -> String {
+    if g.chance(0.3) {
+        return g.number();
+    }
+    match key {
+        "system" => g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into(),
+        "model" => g.pick(&["neural", "hybrid", "x"]).into(),
+        "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
+        "adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
+        _ => g.junk(6),
+    }
+}
+
+#[test]
+fn node_lab_links_and_weights_files() {
+    use nde_playground::core::dynamics::fit::NodeWeights;
+    use nde_playground::playground::node::{NodeLab, NodeSettings};
+    let mut g = Gen::new(11);
+    let mut tally = Tally::new("node lab link");
+    let mut labs = 0;
+    let valid_weights = nde_playground::playground::node::lab::DEFAULT_WEIGHTS_JSON;
+    for case in 0..inputs_per_parser() {
+        let link: String = if g.chance(0.2) {
+            g.mutate("system=pendulum&model=hybrid&width=16&damping=2")
+        } else {
+            (0..g.below(6))
+                .map(|_| {
+                    let key = if g.chance(0.95) { NODE_KEYS[g.below(NODE_KEYS.len())] } else { "bogus" };
+                    format!("{key}={}", node_value(&mut g, key))
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let label = format!("case {case}: ?lab=node&{}", link.chars().take(300).collect::<String>());
+        tally.inputs += 1;
+        let (settings, problems) = tally.time(&label, || NodeSettings::from_query(&link));
+        for p in &problems {
+            assert!(p.starts_with("link: ") && (NODE_KEYS.iter().any(|k| p.contains(k)) || p.contains("bogus")), "{label}: {p}");
+            assert!(link.to_lowercase().contains("nan") || !p.contains("NaN"), "{label}: {p}");
+        }
+        if problems.is_empty() {
+            tally.accepted += 1;
+        }
+        assert!(settings.check().is_ok(), "{label}: {settings:?}");
+        // The lab itself from some links: it opens, ticks and never panics.
+        if case % 5000 == 0 {
+            labs += 1;
+            let mut lab = tally.build(&label, || NodeLab::new(settings.clone(), problems.clone()));
+            let now = std::cell::Cell::new(0.0);
+            let clock = || {
+                now.set(now.get() + 1.0);
+                now.get()
+            };
+            lab.toggle_play();
+            tally.build(&label, || {
+                for _ in 0..3 {
+                    lab.tick(8.0, &clock);
+                }
+            });
+        }
+        // A weights file: a mutated copy of the shipped one is read or refused, never a panic,
+        // and what is read holds only finite numbers.
+        if case % 500 == 0 {
+            let text = g.mutate(valid_weights);
+            if let Ok(w) = tally.time(&label, || NodeWeights::parse(&text)) {
+                assert!(w.params.iter().all(|p| p.is_finite()), "{label}");
+            }
+        }
+    }
+    println!("fuzz: node lab link: {labs} labs built and ticked");
+    tally.report();
 }

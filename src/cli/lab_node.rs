@@ -62,7 +62,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Adam's learning rate (default 3e-3; 1e-2 for the Lotka-Volterra hybrid).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
@@ -71,7 +71,7 @@ pub struct TrainArgs {
     pub no_length_schedule: bool,
     /// Train on observations up to this time; the rest measure extrapolation (default: all;
     /// 3 for lotka-volterra).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub train_until: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -88,10 +88,10 @@ pub struct GradientsArgs {
     #[arg(long, default_value = "pendulum")]
     pub system: String,
     /// Damping gamma, 0 to 20.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
     pub damping: f64,
     /// Horizon T, up to 100.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_negative_numbers = true)]
     pub horizon: f64,
     /// Fixed steps over the horizon.
     #[arg(long, default_value_t = 200)]
@@ -167,7 +167,13 @@ pub fn check(args: &NodeArgs) -> Result<(), String> {
     match &args.verb {
         NodeVerb::Train(train) => fit_config(train).map(|_| ()),
         NodeVerb::Gradients(g) => gradients_tableau(g).map(|_| ()),
-        NodeVerb::Data(d) => SystemId::from_name(&d.system).map(|_| ()).map_err(|e| format!("--system: {e}")),
+        NodeVerb::Data(d) => {
+            SystemId::from_name(&d.system).map_err(|e| format!("--system: {e}"))?;
+            if d.series > crate::core::dynamics::fit::MAX_SERIES {
+                return Err(format!("--series must be at most {}, got {}", crate::core::dynamics::fit::MAX_SERIES, d.series));
+            }
+            Ok(())
+        }
     }
 }
 

@@ -159,7 +159,7 @@ impl FitConfig {
 
     pub fn tableau(&self) -> Result<ButcherTableau, String> {
         if !SOLVERS.contains(&self.solver.as_str()) {
-            return Err(format!("unknown solver '{}': choose one of {}", self.solver, SOLVERS.join(", ")));
+            return Err(format!("--solver: unknown solver '{}': choose one of {}", self.solver, SOLVERS.join(", ")));
         }
         ButcherTableau::from_name(&self.solver)
     }
@@ -186,7 +186,7 @@ impl FitConfig {
             return Err(format!("--steps must be at most {MAX_STEPS}, got {}", self.steps));
         }
         if self.model == ModelKind::Hybrid && self.system.known_part().is_none() {
-            return Err(format!("{} has no known part for a hybrid model: choose pendulum or lotka-volterra", self.system.name()));
+            return Err(format!("--model hybrid: {} has no known part for a hybrid model: choose pendulum or lotka-volterra", self.system.name()));
         }
         match self.stepping {
             Stepping::Fixed { per_interval } if !(1..=MAX_PER_INTERVAL).contains(&per_interval) => {
@@ -197,7 +197,7 @@ impl FitConfig {
                     return Err(format!("--rtol and --atol must be in (0, 1), got {rtol} and {atol}"));
                 }
                 if tableau.error.is_none() {
-                    return Err(format!("{} has no error estimate for PID steps: use tsit5 or dopri5, or fixed steps (--steps-per-interval)", self.solver));
+                    return Err(format!("--solver {} has no error estimate for PID steps: use tsit5 or dopri5, or fixed steps (--steps-per-interval)", self.solver));
                 }
                 if self.method == GradientMethod::ReversibleHeun {
                     return Err("reversible-heun takes fixed steps: give --steps-per-interval".into());

@@ -1,0 +1,99 @@
+//! `nde lab <lab> <verb> … --json`: the labs' command-line contract (keys, files, errors with
+//! status 2), and the rule that a lab's name is the same here and in the page's `?lab=`.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use clap::CommandFactory;
+use common::{json_of, nde};
+
+fn refused(args: &[&str], needle: &str) {
+    let out = nde(args);
+    assert_eq!(out.status.code(), Some(2), "nde {args:?} should fail with status 2");
+    assert!(out.stdout.is_empty(), "errors go to stderr only");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "nde {args:?}: '{err}' should mention {needle}");
+}
+
+#[test]
+fn every_cli_lab_is_a_page_lab_of_the_same_name() {
+    let cli = nde_playground::cli::Cli::command();
+    let lab = cli.find_subcommand("lab").expect("nde lab exists");
+    let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
+    assert!(names.contains(&"node"), "{names:?}");
+    for name in names {
+        assert!(nde_playground::playground::labs::LabId::from_name(name).is_ok(), "nde lab {name} has no ?lab={name} page");
+    }
+}
+
+#[test]
+fn node_gradients_reports_its_keys_and_the_backsolve_failure() {
+    let report = json_of(&["lab", "node", "gradients", "--json"]);
+    for key in ["system", "solver", "reference"] {
+        assert!(report[key].is_string(), "{key}: {report}");
+    }
+    for key in ["damping", "horizon", "steps"] {
+        assert!(report[key].is_number(), "{key}: {report}");
+    }
+    let rows = report["rows"].as_array().expect("rows");
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["backprop", "backsolve", "reversible-heun"]);
+    for row in rows {
+        for key in ["rel_error", "reference_spread", "floats_held", "evaluations", "seconds"] {
+            assert!(row[key].is_number(), "{key}: {row}");
+        }
+    }
+    assert!(rows[0]["rel_error"].as_f64().unwrap() < 1e-6);
+    assert!(rows[1]["rel_error"].as_f64().unwrap() > 1.0, "backsolve fails at damping 4: {}", rows[1]);
+    assert!(rows[1]["reconstruction_error"].as_f64().unwrap() > 1.0);
+    assert_eq!(rows[2]["stable"].as_bool(), Some(false));
+    assert!(rows[2]["solution_norm"].as_f64().unwrap() > 1e6);
+    let mild = json_of(&["lab", "node", "gradients", "--damping", "1", "--json"]);
+    assert!(mild["rows"][1]["rel_error"].as_f64().unwrap() < 1e-6, "{mild}");
+    refused(&["lab", "node", "gradients", "--damping", "-1"], "--damping");
+    refused(&["lab", "node", "gradients", "--system", "oscillator"], "pendulum only");
+    refused(&["lab", "node", "gradients", "--solver", "rk45"], "--solver");
+}
+
+#[test]
+fn node_train_reports_its_keys_and_writes_weights() {
+    let path = std::env::temp_dir().join(format!("nde-lab-node-{}.json", std::process::id()));
+    let out = path.to_str().unwrap();
+    let small = ["--steps", "3", "--series", "4", "--batch", "2", "--width", "8", "--steps-per-interval", "1", "--solver", "rk4"];
+    let report = json_of(&[&["lab", "node", "train"][..], &small, &["--out", out, "--json"]].concat());
+    for key in ["system", "model", "solver", "stepping", "adjoint"] {
+        assert!(report[key].is_string(), "{key}: {report}");
+    }
+    for key in ["steps", "params", "loss_first", "loss_last", "train_mse", "invariant_drift", "nfe_forward_mean", "nfe_backward_mean", "seconds"] {
+        assert!(report[key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
+    }
+    // The oscillator trains on every observation and has no known part.
+    assert!(report["extrapolation_mse"].is_null() && report["residual_rel_l2"].is_null(), "{report}");
+    let weights: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(weights["lab"], "node");
+    assert_eq!(weights["params"].as_array().unwrap().len() as u64, report["params"].as_u64().unwrap());
+    std::fs::remove_file(&path).ok();
+    // The Lotka-Volterra hybrid trains on t <= 3 and reports its extrapolation and residual.
+    let hybrid = json_of(&[&["lab", "node", "train", "--system", "lotka-volterra", "--model", "hybrid"][..], &small, &["--json"]].concat());
+    for key in ["extrapolation_mse", "residual_rel_l2"] {
+        assert!(hybrid[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {hybrid}");
+    }
+    refused(&["lab", "node", "train", "--model", "hybrid"], "known part");
+    refused(&["lab", "node", "train", "--batch", "0"], "--batch");
+    refused(&["lab", "node", "train", "--solver", "rk4"], "no error estimate");
+    refused(&["lab", "node", "train", "--adjoint", "adjoint"], "--adjoint");
+    refused(&["lab", "node", "train", "--activation", "swish"], "--activation");
+}
+
+#[test]
+fn node_data_writes_the_series_as_csv() {
+    let path = std::env::temp_dir().join(format!("nde-lab-node-{}.csv", std::process::id()));
+    let report = json_of(&["lab", "node", "data", "--system", "pendulum", "--series", "3", "--out", path.to_str().unwrap(), "--json"]);
+    assert_eq!((report["series"].as_u64(), report["points"].as_u64()), (Some(3), Some(100)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "series,t,y1,y2");
+    assert_eq!(lines.len(), 1 + 3 * 100);
+    std::fs::remove_file(&path).ok();
+    refused(&["lab", "node", "data", "--system", "lorenz", "--out", "x.csv"], "--system");
+}
