@@ -211,6 +211,14 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
     let nfe_forward = fit.history.iter().map(|r| r.nfe_forward).sum::<f64>() / n;
     let nfe_backward = fit.history.iter().map(|r| r.nfe_backward).sum::<f64>() / n;
     let optional = |name: &str, v: Option<f64>| -> Result<Value, String> { Ok(v.map(|v| finite(name, v)).transpose()?.map_or(Value::Null, |v| json!(v))) };
+    // A figure of the trained model's own solves: a model that extrapolates into a blow-up
+    // is a result to report ("diverged: why"), not a failure of the command.
+    let measured = |v: Result<Option<f64>, String>| match v {
+        Ok(Some(x)) if x.is_finite() => json!(x),
+        Ok(Some(x)) => json!(format!("diverged: {x}")),
+        Ok(None) => Value::Null,
+        Err(e) => json!(format!("diverged: {e}")),
+    };
     let report = json!({
         "system": config.system.name(),
         "model": config.model.name(),
@@ -221,10 +229,10 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
         "params": fit.params.len(),
         "loss_first": optional("loss_first", loss_first)?,
         "loss_last": optional("loss_last", fit.history.last().map(|r| r.loss))?,
-        "train_mse": finite("train_mse", fit.train_mse()?)?,
-        "extrapolation_mse": optional("extrapolation_mse", fit.extrapolation_mse()?)?,
-        "residual_rel_l2": optional("residual_rel_l2", fit.residual_rel_l2())?,
-        "invariant_drift": optional("invariant_drift", fit.invariant_drift()?)?,
+        "train_mse": measured(fit.train_mse().map(Some)),
+        "extrapolation_mse": measured(fit.extrapolation_mse()),
+        "residual_rel_l2": measured(Ok(fit.residual_rel_l2())),
+        "invariant_drift": measured(fit.invariant_drift()),
         "nfe_forward_mean": nfe_forward,
         "nfe_backward_mean": nfe_backward,
         "seconds": seconds,

@@ -232,6 +232,7 @@ mod tests {
             (g + root) / 2.0 - (g - root) / 2.0
         };
         assert!((predicted - 3.464).abs() < 1e-3);
+        println!("backsolve reconstruction error at T = 3..8: {:?}; fitted rate {rate:.3}", logs.iter().map(|l| l.exp()).collect::<Vec<_>>());
         assert!((rate - predicted).abs() < 0.25 * predicted, "fitted rate {rate} against {predicted}");
     }
 

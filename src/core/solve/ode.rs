@@ -106,7 +106,12 @@ pub fn integrate_adaptive_recording(
         if stats.accepted + stats.rejected >= max_steps {
             return Err(format!("more than {max_steps} steps between t = {t0} and {t1}: loosen rtol/atol"));
         }
-        let step_h = direction * h.min((t1 - t).abs());
+        // A step that would end within a billionth of the rest of the interval ends at t1: else
+        // rounding can leave a sliver after it whose step "underflows" (it did, in the neural
+        // ODE lab's training, at an observation time).
+        let remaining = (t1 - t).abs();
+        let reaches_end = h >= remaining * (1.0 - 1e-9);
+        let step_h = direction * if reaches_end { remaining } else { h };
         if step_h.abs() < 1e-14 * (1.0 + t.abs()) {
             return Err(format!(
                 "the step size underflowed at t = {t}: the problem is too stiff for an explicit solver"
@@ -120,7 +125,7 @@ pub fn integrate_adaptive_recording(
         let norm = if norm.is_finite() { norm } else { 1e10 };
         let factor = controller.factor([norm, norms[0], norms[1]], k, accepted);
         if accepted {
-            t = if (t1 - (t + step_h)) * direction <= 0.0 { t1 } else { t + step_h };
+            t = if reaches_end || (t1 - (t + step_h)) * direction <= 0.0 { t1 } else { t + step_h };
             y = step.y;
             stats.accepted += 1;
             norms = [norm, norms[0], norms[1]];
