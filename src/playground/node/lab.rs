@@ -42,6 +42,12 @@ pub struct Portrait {
     pub residual: Vec<([f64; 2], [f64; 2])>,
 }
 
+/// The model's paths computed so far in a redraw (the drawn series', then the clicks').
+#[derive(Debug, Clone, Default)]
+struct ModelRedraw {
+    paths: Vec<Vec<[f64; 2]>>,
+}
+
 /// One point of the loss history.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LossPoint {
@@ -63,6 +69,8 @@ pub struct NodeLab {
     pub steps_per_s: f64,
     /// (time, steps done) where the current rate window began.
     rate_window: Option<(f64, usize)>,
+    /// A redraw of the model's paths in progress (spread over frames while training).
+    redraw: Option<ModelRedraw>,
     clicks: Vec<[f64; 2]>,
     last_portrait: f64,
     portrait_stale: bool,
@@ -89,6 +97,7 @@ impl NodeLab {
             pretrained,
             steps_per_s: 0.0,
             rate_window: None,
+            redraw: None,
             clicks: Vec::new(),
             last_portrait: f64::NEG_INFINITY,
             portrait_stale: true,
@@ -171,8 +180,7 @@ impl NodeLab {
     /// One training step now.
     pub fn step_once(&mut self) -> Result<(), String> {
         self.train_step()?;
-        self.portrait_stale = true;
-        self.refresh_portrait();
+        self.refresh_model();
         self.status.changed();
         Ok(())
     }
@@ -193,12 +201,27 @@ impl NodeLab {
     pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
         let start = clock();
         let mut changed = false;
-        // The portrait first when it is due: it costs a frame's budget in the browser, so a
-        // frame that redraws it trains only in what is left.
-        if self.portrait_stale && (!self.playing || start - self.last_portrait > PORTRAIT_INTERVAL_MS) {
+        // The model's part of the portrait, when due, path by path within the budget (the
+        // whole of it costs more than a frame in the browser); training takes what is left.
+        if self.portrait_stale && self.redraw.is_none() && (!self.playing || start - self.last_portrait > PORTRAIT_INTERVAL_MS) {
             self.last_portrait = start;
-            self.refresh_portrait();
-            changed = true;
+            self.portrait_stale = false;
+            self.redraw = Some(ModelRedraw::default());
+        }
+        if let Some(mut pending) = self.redraw.take() {
+            let mut finished = false;
+            while clock() - start < budget_ms {
+                if self.redraw_one(&mut pending) {
+                    finished = true;
+                    break;
+                }
+            }
+            if finished {
+                self.finish_redraw(pending);
+                changed = true;
+            } else {
+                self.redraw = Some(pending);
+            }
         }
         if self.playing {
             let mut steps = 0;
@@ -267,38 +290,84 @@ impl NodeLab {
         self.fit.predict(y0, times).unwrap_or_default().into_iter().take_while(|y| y[0].is_finite() && y[1].is_finite() && y[0].abs() < 1e6 && y[1].abs() < 1e6).collect()
     }
 
+    /// Recomputes the whole portrait (after the data, the clicks or the weights changed at
+    /// once).
     fn refresh_portrait(&mut self) {
-        self.portrait_stale = false;
         let times = self.fit.data.times.clone();
         let data: Vec<Vec<[f64; 2]>> = self.fit.data.series.iter().take(DRAWN_SERIES).cloned().collect();
-        let model = data.iter().map(|p| self.model_path(p[0], &times)).collect();
         let system = System(self.fit.config.system);
         let params = self.fit.config.system.default_params();
-        let clicked = self
-            .clicks
-            .iter()
-            .map(|&c| (solve_accurately(&system, &params, c, &times).unwrap_or_default(), self.model_path(c, &times)))
-            .collect();
         let mut bounds = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
         for y in data.iter().flatten() {
             bounds = [bounds[0].min(y[0]), bounds[1].max(y[0]), bounds[2].min(y[1]), bounds[3].max(y[1])];
         }
         let (mx, my) = (0.1 * (bounds[1] - bounds[0]).max(0.1), 0.1 * (bounds[3] - bounds[2]).max(0.1));
         let bounds = [bounds[0] - mx, bounds[1] + mx, bounds[2] - my, bounds[3] + my];
-        let mut true_field = Vec::with_capacity(ARROWS * ARROWS);
-        let mut learned_field = Vec::with_capacity(ARROWS * ARROWS);
-        for j in 0..ARROWS {
-            for i in 0..ARROWS {
-                let y = grid_point(&bounds, i, j);
-                let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
-                system.eval(&params, 0.0, &y, &mut a);
-                self.fit.field.eval(&self.fit.params, 0.0, &y, &mut b);
-                true_field.push(a);
-                learned_field.push(b);
-            }
+        let true_field = (0..ARROWS * ARROWS)
+            .map(|k| {
+                let mut v = [0.0; 2];
+                system.eval(&params, 0.0, &grid_point(&bounds, k % ARROWS, k / ARROWS), &mut v);
+                v
+            })
+            .collect();
+        let truth: Vec<Vec<[f64; 2]>> = self.clicks.iter().map(|&c| solve_accurately(&system, &params, c, &times).unwrap_or_default()).collect();
+        self.portrait = Portrait {
+            bounds,
+            times,
+            data,
+            clicked: truth.into_iter().map(|t| (t, Vec::new())).collect(),
+            true_field,
+            ..Portrait::default()
+        };
+        self.refresh_model();
+    }
+
+    /// Recomputes what the weights draw (the model's paths, the learned field, the hybrid
+    /// view) at once, keeping the data's part.
+    fn refresh_model(&mut self) {
+        // A redraw spread over frames is superseded (its paths may be for other starts).
+        self.redraw = None;
+        let mut pending = ModelRedraw::default();
+        while !self.redraw_one(&mut pending) {}
+        self.finish_redraw(pending);
+    }
+
+    /// One more path of a redraw in progress; true when every path is done.
+    fn redraw_one(&mut self, pending: &mut ModelRedraw) -> bool {
+        let (series, clicks) = (self.portrait.data.len(), self.clicks.len());
+        if pending.paths.len() == series + clicks {
+            return true;
         }
+        let k = pending.paths.len();
+        let start = if k < series { self.portrait.data[k][0] } else { self.clicks[k - series] };
+        let path = self.model_path(start, &self.portrait.times);
+        pending.paths.push(path);
+        pending.paths.len() == series + clicks
+    }
+
+    /// Swaps a finished redraw in, with the learned field and the hybrid view (cheap: one
+    /// evaluation per arrow and per drawn point).
+    fn finish_redraw(&mut self, mut pending: ModelRedraw) {
+        self.portrait_stale = false;
+        let clicked_model = pending.paths.split_off(self.portrait.data.len());
+        self.portrait.model = pending.paths;
+        for ((_, path), m) in self.portrait.clicked.iter_mut().zip(clicked_model) {
+            *path = m;
+        }
+        let bounds = self.portrait.bounds;
+        let learned_field = (0..ARROWS * ARROWS)
+            .map(|k| {
+                let mut v = [0.0; 2];
+                self.fit.field.eval(&self.fit.params, 0.0, &grid_point(&bounds, k % ARROWS, k / ARROWS), &mut v);
+                v
+            })
+            .collect();
+        let system = System(self.fit.config.system);
+        let params = self.fit.config.system.default_params();
         let residual = match &self.fit.field {
-            LearnedField::Hybrid(h) => data
+            LearnedField::Hybrid(h) => self
+                .portrait
+                .data
                 .iter()
                 .flatten()
                 .step_by(4)
@@ -312,7 +381,8 @@ impl NodeLab {
                 .collect(),
             LearnedField::Neural(_) => Vec::new(),
         };
-        self.portrait = Portrait { bounds, times, data, model, clicked, true_field, learned_field, residual };
+        self.portrait.learned_field = learned_field;
+        self.portrait.residual = residual;
         self.status.changed();
     }
 

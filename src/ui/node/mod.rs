@@ -44,7 +44,8 @@ pub fn NodeLabView(props: &NodeLabProps) -> Html {
         use_effect(move || {
             let lab = act.engine.borrow();
             let mut state = painted.borrow_mut();
-            if state.view != Some(lab.status.view_revision) {
+            let repaint_view = state.view != Some(lab.status.view_revision);
+            if repaint_view {
                 state.view = Some(lab.status.view_revision);
                 if let Some(canvas) = portrait.cast::<web_sys::HtmlCanvasElement>() {
                     if let Some(ctx) = browser::context_2d(&canvas) {
@@ -58,7 +59,10 @@ pub fn NodeLabView(props: &NodeLabProps) -> Html {
                 }
             }
             let now = browser::now_ms();
-            if state.chart != Some(lab.losses.len()) && (now - state.chart_time > CHART_INTERVAL_MS || !lab.playing) {
+            // While training, the chart waits for a frame that did not repaint the portrait
+            // (both in one frame came near 50 ms in the browser).
+            let chart_due = now - state.chart_time > CHART_INTERVAL_MS && !repaint_view;
+            if state.chart != Some(lab.losses.len()) && (chart_due || !lab.playing) {
                 state.chart = Some(lab.losses.len());
                 state.chart_time = now;
                 if let Some(canvas) = loss.cast::<web_sys::HtmlCanvasElement>() {
