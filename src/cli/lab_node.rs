@@ -64,8 +64,9 @@ pub struct TrainArgs {
     /// Adam's learning rate (default 3e-3; 1e-2 for the Lotka-Volterra hybrid).
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
+    /// Training steps (default 1000; 3000 for the Lotka-Volterra hybrid).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Train on the whole series from the start (no first-10% phase).
     #[arg(long)]
     pub no_length_schedule: bool,
@@ -142,7 +143,7 @@ pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, String> {
         series: args.series,
         batch: args.batch,
         learning_rate: args.lr.unwrap_or(base.learning_rate),
-        steps: args.steps,
+        steps: args.steps.unwrap_or(base.steps),
         length_schedule: !args.no_length_schedule,
         train_until: args.train_until.or(base.train_until),
         seed: args.seed,

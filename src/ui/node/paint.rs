@@ -172,7 +172,7 @@ pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Result<
     root.fill(&WHITE).map_err(e)?;
     let points: Vec<(f64, f64)> = lab.losses.iter().filter(|p| p.loss.is_finite() && p.loss > 0.0).map(|p| (p.step as f64, p.loss)).collect();
     if points.len() < 2 {
-        let text = if lab.pretrained { "the shipped fit: press Train to go on, or Fresh weights to start over" } else { "press Train or Step" };
+        let text = if lab.pretrained { "shipped fit: Train goes on, Fresh weights starts over" } else { "press Train or Step" };
         root.draw(&Text::new(text, (10, 20), ("sans-serif", 13).into_font().color(&BLACK))).map_err(e)?;
         return root.present().map_err(e);
     }
