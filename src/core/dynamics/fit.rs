@@ -774,4 +774,36 @@ mod tests {
         assert!(fit.residual_rel_l2().unwrap() > 0.0);
         assert!(NodeFit::new(small(SystemId::Oscillator, ModelKind::Neural)).unwrap().residual_rel_l2().is_none());
     }
+
+    /// LABS.md: on Lotka-Volterra trained on t <= 3, the hybrid (known growth and decay plus a
+    /// network) predicts t in (3, 5] better than the pure network, and its network learns the
+    /// missing interaction terms. A reduced setting so the test runs in seconds (32 series,
+    /// 600 steps, RK4 with two steps per interval, width 16; the pinned seed 0); the full CLI
+    /// runs are in docs/RESULTS.md. Measured here: extrapolation MSE 0.66 (hybrid) against 1.19
+    /// (neural), residual 0.16.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn the_hybrid_extrapolates_lotka_volterra_better_than_the_pure_network() {
+        let run = |model: ModelKind| {
+            let config = FitConfig {
+                width: 16,
+                series: 32,
+                batch: 16,
+                steps: 600,
+                solver: "rk4".into(),
+                stepping: Stepping::Fixed { per_interval: 2 },
+                ..FitConfig::cli_default(SystemId::LotkaVolterra, model)
+            };
+            let mut fit = NodeFit::new(config).unwrap();
+            while !fit.done() {
+                fit.step().unwrap();
+            }
+            (fit.extrapolation_mse().unwrap().unwrap(), fit.residual_rel_l2())
+        };
+        let (hybrid, residual) = run(ModelKind::Hybrid);
+        let (neural, _) = run(ModelKind::Neural);
+        assert!(hybrid < neural, "extrapolation MSE: hybrid {hybrid}, neural {neural}");
+        let residual = residual.unwrap();
+        assert!(residual < 0.3, "the learned term is {residual} (relative L2) from the missing one");
+    }
 }
