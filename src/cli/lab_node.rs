@@ -20,7 +20,7 @@ pub struct NodeArgs {
 #[derive(Subcommand, Debug)]
 pub enum NodeVerb {
     /// Fit a neural or hybrid vector field to a system's trajectories.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Each gradient method against finite differences on the damped pendulum.
     Gradients(GradientsArgs),
     /// Write a system's data set as CSV (series, t, y1, y2).

@@ -25,6 +25,9 @@ pub const MAX_CLICKS: usize = 6;
 /// While training, the model's paths are recomputed at most this often (they cost a frame).
 const PORTRAIT_INTERVAL_MS: f64 = 500.0;
 
+/// A path through the data's times.
+pub type Path = Vec<[f64; 2]>;
+
 /// What the portrait shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Portrait {
@@ -34,7 +37,7 @@ pub struct Portrait {
     pub data: Vec<Vec<[f64; 2]>>,
     pub model: Vec<Vec<[f64; 2]>>,
     /// Clicked starts: (true path, model path) over the data's times.
-    pub clicked: Vec<(Vec<[f64; 2]>, Vec<[f64; 2]>)>,
+    pub clicked: Vec<(Path, Path)>,
     /// The true and learned fields on an ARROWS x ARROWS grid (row-major from the bottom).
     pub true_field: Vec<[f64; 2]>,
     pub learned_field: Vec<[f64; 2]>,
