@@ -48,6 +48,12 @@ fn node_gradients_reports_its_keys_and_the_backsolve_failure() {
     assert!(rows[1]["reconstruction_error"].as_f64().unwrap() > 1.0);
     assert_eq!(rows[2]["stable"].as_bool(), Some(false));
     assert!(rows[2]["solution_norm"].as_f64().unwrap() > 1e6);
+    assert_eq!(report["precision"], "f64");
+    // In f32 backsolve already fails at T = 6, where f64 is still right.
+    let single = json_of(&["lab", "node", "gradients", "--horizon", "6", "--steps", "120", "--precision", "f32", "--json"]);
+    let double = json_of(&["lab", "node", "gradients", "--horizon", "6", "--steps", "120", "--json"]);
+    assert!(single["rows"][1]["rel_error"].as_f64().unwrap() > 1.0 && double["rows"][1]["rel_error"].as_f64().unwrap() < 0.1, "{single} {double}");
+    refused(&["lab", "node", "gradients", "--precision", "f16"], "--precision");
     let mild = json_of(&["lab", "node", "gradients", "--damping", "1", "--json"]);
     assert!(mild["rows"][1]["rel_error"].as_f64().unwrap() < 1e-6, "{mild}");
     refused(&["lab", "node", "gradients", "--damping", "-1"], "--damping");

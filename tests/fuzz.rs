@@ -582,7 +582,8 @@ const COMMANDS: [&str; 13] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 47] = [
+const FLAGS: [&str; 48] = [
+    "--precision",
     "--system",
     "--adjoint",
     "--damping",
@@ -656,6 +657,7 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--param" => g.pick(&["eps", "x0", "flow", "v"]).into(),
         "--system" => g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into(),
         "--adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
+        "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
         _ => g.number(),
     })
@@ -783,8 +785,22 @@ fn reproducers_from_the_hardening_issue() {
 
 // ----- The neural ODE lab: links and weights files -----
 
-const NODE_KEYS: [&str; 13] =
-    ["system", "model", "width", "solver", "per_interval", "adjoint", "lr", "steps", "seed", "damping", "horizon", "stress_steps", "t"];
+const NODE_KEYS: [&str; 14] = [
+    "system",
+    "model",
+    "width",
+    "solver",
+    "per_interval",
+    "adjoint",
+    "lr",
+    "steps",
+    "seed",
+    "damping",
+    "horizon",
+    "stress_steps",
+    "precision",
+    "t",
+];
 
 fn node_value(g: &mut Gen, key: &str) -> String {
     if g.chance(0.3) {
@@ -795,6 +811,7 @@ fn node_value(g: &mut Gen, key: &str) -> String {
         "model" => g.pick(&["neural", "hybrid", "x"]).into(),
         "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
         "adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
+        "precision" => g.pick(&["f64", "f32", "f16"]).into(),
         _ => g.junk(6),
     }
 }

@@ -5,7 +5,8 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::core::adjoint::gradient_table::{gradient_table, pendulum_stress, report_json};
+use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json};
+use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, NodeFit, NodeWeights, Stepping};
 use crate::core::dynamics::systems::{generate, SystemId};
 use crate::core::nn::dense_activation::DenseActivation;
@@ -100,6 +101,10 @@ pub struct GradientsArgs {
     /// The Runge-Kutta solver of backprop and backsolve: euler, heun, rk4, tsit5, dopri5.
     #[arg(long, default_value = "rk4")]
     pub solver: String,
+    /// The field's precision: f64, or f32 (every value the field takes and gives rounded to
+    /// single precision; measured against the f64 reference).
+    #[arg(long, default_value = "f64")]
+    pub precision: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -161,6 +166,7 @@ fn gradients_tableau(args: &GradientsArgs) -> Result<ButcherTableau, String> {
         return Err(format!("--solver: choose one of {}, got '{}'", crate::core::dynamics::fit::SOLVERS.join(", "), args.solver));
     }
     pendulum_stress(args.damping, args.horizon, args.steps)?;
+    Precision::from_name(&args.precision).map_err(|e| format!("--precision: {e}"))?;
     ButcherTableau::from_name(&args.solver)
 }
 
@@ -255,12 +261,13 @@ fn run_gradients(args: &GradientsArgs) -> Result<(), String> {
     let stress = pendulum_stress(args.damping, args.horizon, args.steps)?;
     let started = Instant::now();
     let clock = move || started.elapsed().as_secs_f64();
-    let rows = gradient_table(&tableau, &stress.problem(), &clock);
-    let report = report_json(&args.solver, args.damping, args.horizon, args.steps, &rows);
+    let precision = Precision::from_name(&args.precision).map_err(|e| format!("--precision: {e}"))?;
+    let rows = gradient_table_against(&tableau, &stress.problem_in(precision), &stress.problem(), &clock);
+    let report = report_json(&args.solver, precision, args.damping, args.horizon, args.steps, &rows);
     if args.json {
         println!("{report}");
     } else {
-        println!("pendulum, damping {}, horizon {}, {} {} steps", args.damping, args.horizon, args.steps, args.solver);
+        println!("pendulum, damping {}, horizon {}, {} {} steps, {}", args.damping, args.horizon, args.steps, args.solver, precision.name());
         for r in &rows {
             println!("  {:<16} rel. error {:.2e}  floats {:>6}  evaluations {:>6}", r.method, r.rel_error, r.floats_held, r.evaluations);
         }

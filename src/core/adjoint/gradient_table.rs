@@ -11,6 +11,7 @@ use super::observed::{
     backsolve_adjoint, discrete_loss, discretise_then_optimise, finite_differences, finite_differences_with_step, relative_distance,
     relative_error, reversible_heun_adjoint, reversible_heun_loss, uniform_grid, PointLoss, Problem, FD_STEP,
 };
+use crate::core::dynamics::precision::{Precision, RoundedToF32};
 use crate::core::dynamics::systems::{System, SystemId};
 use crate::core::solve::tableau::ButcherTableau;
 
@@ -39,9 +40,16 @@ pub const METHODS: [&str; 3] = ["backprop", "backsolve", "reversible-heun"];
 /// Every method on `problem`; `clock` gives seconds (injected: the browser has no
 /// `Instant`).
 pub fn gradient_table(tableau: &ButcherTableau, problem: &Problem, clock: &dyn Fn() -> f64) -> Vec<GradientRow> {
+    gradient_table_against(tableau, problem, problem, clock)
+}
+
+/// Every method on `problem`, measured against finite differences of `reference`'s discrete
+/// losses: the same problem in f64 when `problem` is its single-precision version (finite
+/// differences of a loss rounded to f32 would measure only the rounding).
+pub fn gradient_table_against(tableau: &ButcherTableau, problem: &Problem, reference: &Problem, clock: &dyn Fn() -> f64) -> Vec<GradientRow> {
     let rk_loss = |p: &Problem| discrete_loss(tableau, p);
-    let rk_reference = finite_differences(problem, &rk_loss);
-    let rk_spread = relative_distance(&finite_differences_with_step(problem, &rk_loss, 10.0 * FD_STEP), &rk_reference);
+    let rk_reference = finite_differences(reference, &rk_loss);
+    let rk_spread = relative_distance(&finite_differences_with_step(reference, &rk_loss, 10.0 * FD_STEP), &rk_reference);
     let timed = |f: &dyn Fn() -> GradientRow| {
         let start = clock();
         let mut row = f();
@@ -76,9 +84,9 @@ pub fn gradient_table(tableau: &ButcherTableau, problem: &Problem, clock: &dyn F
             stable: None,
         }
     });
-    let heun_reference = finite_differences(problem, &reversible_heun_loss);
+    let heun_reference = finite_differences(reference, &reversible_heun_loss);
     let heun_spread =
-        relative_distance(&finite_differences_with_step(problem, &reversible_heun_loss, 10.0 * FD_STEP), &heun_reference);
+        relative_distance(&finite_differences_with_step(reference, &reversible_heun_loss, 10.0 * FD_STEP), &heun_reference);
     let reversible = timed(&|| {
         let r = reversible_heun_adjoint(problem);
         GradientRow {
@@ -97,10 +105,10 @@ pub fn gradient_table(tableau: &ButcherTableau, problem: &Problem, clock: &dyn F
 }
 
 /// One row as JSON: optional figures only where the method has them, and a figure that
-/// overflowed as a string (never NaN or null).
+/// overflowed (or became NaN on the way) as the string "overflow", never NaN or null.
 pub fn row_json(row: &GradientRow) -> serde_json::Value {
     use serde_json::json;
-    let number = |x: f64| if x.is_finite() { json!(x) } else { json!(format!("{x}")) };
+    let number = |x: f64| if x.is_finite() { json!(x) } else { json!("overflow") };
     let mut v = json!({
         "method": row.method,
         "rel_error": number(row.rel_error),
@@ -123,14 +131,15 @@ pub fn row_json(row: &GradientRow) -> serde_json::Value {
 
 /// The pendulum stress table as `nde lab node gradients --json` prints it (and the page
 /// exports it).
-pub fn report_json(solver: &str, damping: f64, horizon: f64, steps: usize, rows: &[GradientRow]) -> serde_json::Value {
+pub fn report_json(solver: &str, precision: Precision, damping: f64, horizon: f64, steps: usize, rows: &[GradientRow]) -> serde_json::Value {
     serde_json::json!({
         "system": "pendulum",
+        "precision": precision.name(),
         "damping": damping,
         "horizon": horizon,
         "steps": steps,
         "solver": solver,
-        "reference": "finite-differences",
+        "reference": "finite-differences (of the f64 discrete loss)",
         "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
     })
 }
@@ -145,6 +154,8 @@ pub struct Stress {
 }
 
 pub const PENDULUM: System = System(SystemId::Pendulum);
+/// The pendulum evaluated in single precision (the panel's f32 switch).
+pub const PENDULUM_F32: RoundedToF32<System> = RoundedToF32(PENDULUM);
 
 /// The pendulum with omega^2 = 1 and damping gamma, from (1, 0) to the target (0.5, 0) at
 /// `horizon`, `steps` steps, loss |y(T) - target|^2 / 2.
@@ -168,8 +179,16 @@ pub fn pendulum_stress(damping: f64, horizon: f64, steps: usize) -> Result<Stres
 
 impl Stress {
     pub fn problem(&self) -> Problem<'_> {
+        self.problem_in(Precision::F64)
+    }
+
+    /// The problem with the field in `precision`.
+    pub fn problem_in(&self, precision: Precision) -> Problem<'_> {
         Problem {
-            field: &PENDULUM,
+            field: match precision {
+                Precision::F64 => &PENDULUM,
+                Precision::F32 => &PENDULUM_F32,
+            },
             params: &self.params,
             y0: &self.y0,
             grid: &self.grid,
@@ -286,6 +305,22 @@ mod tests {
         let stored = reversible_heun_adjoint_with(&problem, HeunMemory::Stored);
         let rebuilt = reversible_heun_adjoint(&problem);
         assert!(relative_distance(&as_pair(&rebuilt.gradients), &as_pair(&stored.gradients)) > 1.0);
+    }
+
+    /// In single precision the amplified rounding breaks backsolve sooner: at gamma = 4,
+    /// h = 0.05, T = 6 its error is 3.3 with the f32 switch against 0.025 in f64, while
+    /// backprop stays at f32's own precision (measured 2.9e-7). LABS.md predicted the f32
+    /// failure near T = 5 (measured: 1.6e-3 at T = 5, 3.3 at T = 6).
+    #[test]
+    fn single_precision_breaks_backsolve_sooner() {
+        let stress = pendulum_stress(4.0, 6.0, 120).unwrap();
+        let f64_rows = gradient_table(&RK4, &stress.problem(), &|| 0.0);
+        let f32_rows = gradient_table_against(&RK4, &stress.problem_in(Precision::F32), &stress.problem(), &|| 0.0);
+        assert!(f64_rows[1].rel_error < 0.1, "f64 backsolve {}", f64_rows[1].rel_error);
+        assert!(f32_rows[1].rel_error > 1.0, "f32 backsolve {}", f32_rows[1].rel_error);
+        assert!(f32_rows[0].rel_error < 1e-5 && f32_rows[0].rel_error > 1e-8, "f32 backprop {}", f32_rows[0].rel_error);
+        // Reversible Heun's instability shows sooner too.
+        assert!(f32_rows[2].rel_error > 1e3 * f64_rows[2].rel_error.max(1e-12));
     }
 
     #[test]

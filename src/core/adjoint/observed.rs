@@ -11,7 +11,7 @@
 //! Observation times are grid points (`Problem::observed`); the terminal-loss functions of
 //! [`super::neural_ode`] are the special case of one observation at the end.
 
-use crate::core::dynamics::VectorField;
+use crate::core::dynamics::{store, VectorField};
 use crate::core::solve::rk::rk_step;
 use crate::core::solve::tableau::ButcherTableau;
 
@@ -116,7 +116,8 @@ pub fn solve_grid(tableau: &ButcherTableau, problem: &Problem) -> Vec<Vec<f64>> 
     let mut f = |t: f64, y: &[f64], dy: &mut [f64]| problem.field.eval(problem.params, t, y, dy);
     let mut states = vec![problem.y0.to_vec()];
     for n in 0..problem.steps() {
-        let next = rk_step(tableau, &mut f, problem.time(n), &states[n], problem.step(n)).y;
+        let mut next = rk_step(tableau, &mut f, problem.time(n), &states[n], problem.step(n)).y;
+        store(problem.field, &mut next);
         states.push(next);
     }
     states
@@ -178,6 +179,7 @@ pub fn discretise_then_optimise(tableau: &ButcherTableau, problem: &Problem) -> 
         for s in &s_bar {
             y_bar.iter_mut().zip(s).for_each(|(a, b)| *a += b);
         }
+        store(field, &mut y_bar);
         evaluations += stages;
         add_jump(n, &mut y_bar, &mut loss);
     }
@@ -217,6 +219,7 @@ pub fn backsolve_adjoint(tableau: &ButcherTableau, problem: &Problem) -> Backsol
             let step = rk_step(tableau, &mut f, problem.time(n), &y, problem.step(n));
             evaluations += step.evaluations;
             y = step.y;
+            store(field, &mut y);
         }
     }
     let mut augmented = |t: f64, s: &[f64], ds: &mut [f64]| {
@@ -260,6 +263,7 @@ pub fn backsolve_adjoint(tableau: &ButcherTableau, problem: &Problem) -> Backsol
         let step = rk_step(tableau, &mut augmented, problem.time(n), &state, -problem.step(n - 1));
         evaluations += 2 * step.evaluations;
         state = step.y;
+        store(field, &mut state);
     }
     Backsolve {
         gradients: ObservedGradients {
@@ -286,7 +290,10 @@ fn heun_forward(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
     let z: Vec<f64> = (0..s.y.len()).map(|c| 2.0 * s.y[c] - s.z[c] + h * s.f[c]).collect();
     let mut f = vec![0.0; z.len()];
     problem.field.eval(problem.params, problem.time(n + 1), &z, &mut f);
-    let y = (0..s.y.len()).map(|c| s.y[c] + 0.5 * h * (s.f[c] + f[c])).collect();
+    let mut y: Vec<f64> = (0..s.y.len()).map(|c| s.y[c] + 0.5 * h * (s.f[c] + f[c])).collect();
+    let mut z = z;
+    store(problem.field, &mut y);
+    store(problem.field, &mut z);
     HeunState { y, z, f }
 }
 
@@ -296,7 +303,10 @@ fn heun_reverse(problem: &Problem, n: usize, s: &HeunState) -> HeunState {
     let z: Vec<f64> = (0..s.y.len()).map(|c| 2.0 * s.y[c] - s.z[c] - h * s.f[c]).collect();
     let mut f = vec![0.0; z.len()];
     problem.field.eval(problem.params, problem.time(n), &z, &mut f);
-    let y = (0..s.y.len()).map(|c| s.y[c] - 0.5 * h * (f[c] + s.f[c])).collect();
+    let mut y: Vec<f64> = (0..s.y.len()).map(|c| s.y[c] - 0.5 * h * (f[c] + s.f[c])).collect();
+    let mut z = z;
+    store(problem.field, &mut y);
+    store(problem.field, &mut z);
     HeunState { y, z, f }
 }
 
@@ -398,6 +408,9 @@ pub fn reversible_heun_adjoint_with(problem: &Problem, memory: HeunMemory) -> Re
         z_bar = z_bar.iter().map(|v| -v).collect();
         y_bar = y_bar_n;
         f_bar = f_bar_n;
+        for v in [&mut y_bar, &mut z_bar, &mut f_bar] {
+            store(field, v);
+        }
         s = match memory {
             HeunMemory::Reconstruct => heun_reverse(problem, n, &s),
             HeunMemory::Stored => stored.pop().expect("one state per step"),

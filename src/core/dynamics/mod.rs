@@ -5,6 +5,7 @@
 
 pub mod fit;
 pub mod neural;
+pub mod precision;
 pub mod systems;
 
 /// y' = f(t, y; params). Parameters are passed in, so that one field serves the forward
@@ -16,6 +17,21 @@ pub trait VectorField {
     fn eval(&self, params: &[f64], t: f64, y: &[f64], dy: &mut [f64]);
     /// Adds a^T df/dy into `d_y` and a^T df/dparams into `d_params`.
     fn vjp(&self, params: &[f64], t: f64, y: &[f64], a: &[f64], d_y: &mut [f64], d_params: &mut [f64]);
+    /// Whether the solvers store this field's states in single precision (the gradient
+    /// panel's f32 switch, [`precision::RoundedToF32`]).
+    fn single_precision(&self) -> bool {
+        false
+    }
+}
+
+/// Rounds `values` to f32 where `field` runs in single precision: what a solver does to each
+/// state and adjoint it stores.
+pub fn store(field: &dyn VectorField, values: &mut [f64]) {
+    if field.single_precision() {
+        for v in values.iter_mut() {
+            *v = f64::from(*v as f32);
+        }
+    }
 }
 
 /// Central differences of a field's VJP, the check every implementation's test calls:

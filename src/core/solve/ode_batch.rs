@@ -81,7 +81,10 @@ pub fn integrate_adaptive_batch(
                 s.failed = Some(format!("more than {max_steps} steps between t = {t0} and {t1}: loosen rtol/atol"));
                 continue;
             }
-            let step_h = direction * s.h.min((t1 - s.t).abs());
+            // As the scalar loop: a step that nearly reaches t1 ends on it.
+            let remaining = (t1 - s.t).abs();
+            let reaches_end = s.h >= remaining * (1.0 - 1e-9);
+            let step_h = direction * if reaches_end { remaining } else { s.h };
             if step_h.abs() < 1e-14 * (1.0 + s.t.abs()) {
                 s.failed = Some(format!(
                     "the step size underflowed at t = {}: the problem is too stiff for an explicit solver",
@@ -89,13 +92,13 @@ pub fn integrate_adaptive_batch(
                 ));
                 continue;
             }
-            live.push((p, step_h));
+            live.push((p, step_h, reaches_end));
         }
         if live.is_empty() {
             break;
         }
         indices.clear();
-        indices.extend(live.iter().map(|(p, _)| *p));
+        indices.extend(live.iter().map(|(p, _, _)| *p));
         // k[i][q * dim + d]: stage i of live solve q.
         let mut k = vec![vec![0.0; live.len() * dim]; stages];
         for i in 0..stages {
@@ -104,7 +107,7 @@ pub fn integrate_adaptive_batch(
             }
             ts.clear();
             ys.clear();
-            for (q, (p, h)) in live.iter().enumerate() {
+            for (q, (p, h, _)) in live.iter().enumerate() {
                 let s = &solves[*p];
                 let start = ys.len();
                 ys.extend_from_slice(&s.y);
@@ -122,7 +125,7 @@ pub fn integrate_adaptive_batch(
             f.eval(&indices, &ts, &ys, &mut dys);
             k[i].copy_from_slice(&dys);
         }
-        for (q, (p, h)) in live.iter().enumerate() {
+        for (q, (p, h, reaches_end)) in live.iter().enumerate() {
             let s = &mut solves[*p];
             let combine = |weights: &[f64]| {
                 let mut out = vec![0.0; dim];
@@ -144,7 +147,7 @@ pub fn integrate_adaptive_batch(
             let norm = if norm.is_finite() { norm } else { 1e10 };
             let factor = controller.factor([norm, s.norms[0], s.norms[1]], order, accepted);
             if accepted {
-                s.t = if (t1 - (s.t + h)) * direction <= 0.0 { t1 } else { s.t + h };
+                s.t = if *reaches_end || (t1 - (s.t + h)) * direction <= 0.0 { t1 } else { s.t + h };
                 s.y = new_y;
                 s.stats.accepted += 1;
                 s.norms = [norm, s.norms[0], s.norms[1]];

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::settings::NodeSettings;
-use crate::core::adjoint::gradient_table::{gradient_table, pendulum_stress, report_json, GradientRow};
+use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json, GradientRow};
 use crate::core::dynamics::fit::{LearnedField, ModelKind, NodeFit, NodeWeights};
 use crate::core::dynamics::systems::{solve_accurately, System, SystemId};
 use crate::core::dynamics::VectorField;
@@ -138,7 +138,7 @@ impl NodeLab {
         self.settings.set(key, value)?;
         if self.settings.fit_config() != before {
             self.restart()?;
-        } else if matches!(key, "damping" | "horizon" | "stress_steps") {
+        } else if matches!(key, "damping" | "horizon" | "stress_steps" | "precision") {
             self.gradients = None;
         }
         self.status.changed();
@@ -400,7 +400,8 @@ impl NodeLab {
         let stress = pendulum_stress(self.settings.damping, self.settings.horizon, self.settings.stress_steps)?;
         let tableau = ButcherTableau::from_name(&self.settings.solver)?;
         let t0 = clock();
-        let rows = gradient_table(&tableau, &stress.problem(), &|| (clock() - t0) / 1000.0);
+        let seconds = || (clock() - t0) / 1000.0;
+        let rows = gradient_table_against(&tableau, &stress.problem_in(self.settings.precision), &stress.problem(), &seconds);
         self.gradients = Some(rows);
         self.status.changed();
         Ok(())
@@ -409,7 +410,8 @@ impl NodeLab {
     /// The gradient table as `nde lab node gradients --json` prints it.
     pub fn export_gradients(&self) -> Result<String, String> {
         let rows = self.gradients.as_ref().ok_or("run the gradient check first")?;
-        Ok(report_json(&self.settings.solver, self.settings.damping, self.settings.horizon, self.settings.stress_steps, rows).to_string())
+        let s = &self.settings;
+        Ok(report_json(&s.solver, s.precision, s.damping, s.horizon, s.stress_steps, rows).to_string())
     }
 
     pub fn export_weights(&self) -> String {

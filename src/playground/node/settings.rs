@@ -2,6 +2,7 @@
 //! key, so a link reopens the same lab (and, with the same seed, replays the same training).
 
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, Stepping, MAX_PER_INTERVAL, SOLVERS};
+use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::systems::SystemId;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,8 @@ pub struct NodeSettings {
     pub damping: f64,
     pub horizon: f64,
     pub stress_steps: usize,
+    /// The field's precision in the gradient panel.
+    pub precision: Precision,
     /// The time scrubber, as a fraction of the data's horizon.
     pub scrub: f64,
 }
@@ -44,6 +47,7 @@ impl Default for NodeSettings {
             damping: 4.0,
             horizon: 10.0,
             stress_steps: 200,
+            precision: Precision::F64,
             scrub: 1.0,
         }
     }
@@ -90,6 +94,7 @@ impl NodeSettings {
             "damping" => next.damping = number(key, value)?,
             "horizon" => next.horizon = number(key, value)?,
             "stress_steps" => next.stress_steps = number(key, value)?,
+            "precision" => next.precision = Precision::from_name(value)?,
             "t" => next.scrub = number(key, value)?,
             _ => return Err(format!("unknown setting '{key}'")),
         }
@@ -159,6 +164,7 @@ impl NodeSettings {
         put("damping", self.damping.to_string(), d.damping.to_string());
         put("horizon", self.horizon.to_string(), d.horizon.to_string());
         put("stress_steps", self.stress_steps.to_string(), d.stress_steps.to_string());
+        put("precision", self.precision.name().into(), d.precision.name().into());
         put("t", self.scrub.to_string(), d.scrub.to_string());
         pairs.join("&")
     }
@@ -188,6 +194,7 @@ mod tests {
             ("damping", "2"),
             ("horizon", "8"),
             ("stress_steps", "400"),
+            ("precision", "f32"),
             ("t", "0.5"),
         ] {
             s.set(k, v).unwrap();

@@ -229,10 +229,11 @@ fn results_column(lab: &NodeLab, act: &Act<NodeLab>, loss: &NodeRef, residual: &
                 <p class="caption">{ "Each data point's missing term (what the known physics leaves out) against the network's term, blue first and red second component; on the diagonal where the network learned the missing physics." }</p>
             </div>
             <h2>{ "Gradient check" }</h2>
-            <p class="caption">{ "The damped pendulum with (ω², γ) unknown, from (1, 0) to (0.5, 0) at the horizon: each method's gradient against central differences of the loss it differentiates. Backsolve solves the state backwards, and once damping makes that stiff it fails." }</p>
+            <p class="caption">{ "The damped pendulum with (ω², γ) unknown, from (1, 0) to (0.5, 0) at the horizon: each method's gradient against central differences of the f64 loss it differentiates. Backsolve solves the state backwards, and once damping makes that stiff it fails; in f32 it fails sooner (try horizon 6)." }</p>
             { input(act, "Damping γ", "number", s.damping.to_string(), Some("any"), Some("node-damping"), "0 to 20", |l, v| l.set("damping", v)) }
             { input(act, "Horizon T", "number", s.horizon.to_string(), Some("any"), Some("node-horizon"), "up to 100", |l, v| l.set("horizon", v)) }
             { input(act, "Steps", "number", s.stress_steps.to_string(), Some("1"), Some("node-stress-steps"), "fixed solver steps over the horizon", |l, v| l.set("stress_steps", v)) }
+            { select(act, "Precision", &[Choice::new("f64", "f64"), Choice::new("f32", "f32: states and field values rounded to single precision")], s.precision.name(), Some("node-precision"), |l, v| l.set("precision", v)) }
             <div class="buttons">
                 <button class="primary" data-testid="node-run-gradients" onclick={on_run}>{ "Run the check" }</button>
                 <button data-testid="node-export-gradients" onclick={on_export}>{ "Gradient JSON" }</button>
