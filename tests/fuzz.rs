@@ -785,7 +785,10 @@ fn reproducers_from_the_hardening_issue() {
 
 // ----- The neural ODE lab: links and weights files -----
 
-const NODE_KEYS: [&str; 14] = [
+const NODE_KEYS: [&str; 17] = [
+    "steps_by",
+    "rtol",
+    "atol",
     "system",
     "model",
     "width",
@@ -812,6 +815,7 @@ fn node_value(g: &mut Gen, key: &str) -> String {
         "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
         "adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
         "precision" => g.pick(&["f64", "f32", "f16"]).into(),
+        "steps_by" => g.pick(&["fixed", "pid", "x"]).into(),
         _ => g.junk(6),
     }
 }

@@ -556,4 +556,23 @@ mod tests {
         // The pendulum's missing term is friction: (0, -gamma v).
         assert!(lab.portrait.residual.iter().all(|(missing, _)| missing[0] == 0.0));
     }
+
+    #[test]
+    fn the_page_trains_with_pid_steps_too() {
+        let mut lab = NodeLab::new(NodeSettings::default(), vec![]);
+        assert!(lab.set("steps_by", "pid").unwrap_err().contains("no error estimate"));
+        lab.set("solver", "tsit5").unwrap();
+        lab.set("steps_by", "pid").unwrap();
+        lab.set("width", "8").unwrap();
+        lab.set("steps", "2").unwrap();
+        lab.toggle_play();
+        let tick = clock();
+        while lab.playing {
+            lab.tick(8.0, &tick);
+        }
+        assert_eq!(lab.fit.steps_done(), 2);
+        assert!(lab.losses.iter().all(|p| p.loss.is_finite()));
+        assert!(lab.portrait.model.iter().all(|p| p.len() == lab.portrait.times.len()));
+        assert!(lab.settings.to_query().contains("steps_by=pid"));
+    }
 }

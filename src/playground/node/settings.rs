@@ -12,6 +12,10 @@ pub struct NodeSettings {
     pub width: usize,
     pub solver: String,
     pub per_interval: usize,
+    /// PID step control (tsit5, dopri5) instead of fixed steps per interval.
+    pub pid: bool,
+    pub rtol: f64,
+    pub atol: f64,
     pub method: GradientMethod,
     pub learning_rate: f64,
     pub steps: usize,
@@ -40,6 +44,9 @@ impl Default for NodeSettings {
             width: fit.width,
             solver: fit.solver,
             per_interval: 1,
+            pid: false,
+            rtol: 1e-3,
+            atol: 1e-6,
             method: fit.method,
             learning_rate: fit.learning_rate,
             steps: fit.steps,
@@ -64,7 +71,11 @@ impl NodeSettings {
         FitConfig {
             width: self.width,
             solver: self.solver.clone(),
-            stepping: Stepping::Fixed { per_interval: self.per_interval },
+            stepping: if self.pid {
+                Stepping::Pid { rtol: self.rtol, atol: self.atol }
+            } else {
+                Stepping::Fixed { per_interval: self.per_interval }
+            },
             method: self.method,
             learning_rate: self.learning_rate,
             steps: self.steps,
@@ -87,6 +98,15 @@ impl NodeSettings {
             "width" => next.width = number(key, value)?,
             "solver" => next.solver = value.to_string(),
             "per_interval" => next.per_interval = number(key, value)?,
+            "steps_by" => {
+                next.pid = match value {
+                    "fixed" => false,
+                    "pid" => true,
+                    _ => return Err(format!("steps_by: choose fixed or pid, got '{value}'")),
+                }
+            }
+            "rtol" => next.rtol = number(key, value)?,
+            "atol" => next.atol = number(key, value)?,
             "adjoint" => next.method = GradientMethod::from_name(value)?,
             "lr" => next.learning_rate = number(key, value)?,
             "steps" => next.steps = number(key, value)?,
@@ -116,6 +136,9 @@ impl NodeSettings {
         }
         if !(1..=PAGE_MAX_STEPS).contains(&self.steps) {
             return Err(format!("training steps must be 1 to {PAGE_MAX_STEPS}"));
+        }
+        if !(self.rtol > 0.0 && self.rtol < 1.0 && self.atol > 0.0 && self.atol < 1.0) {
+            return Err(format!("rtol and atol must be in (0, 1), got {} and {}", self.rtol, self.atol));
         }
         if !(0.0..=1.0).contains(&self.scrub) {
             return Err("t must be between 0 and 1 (a fraction of the horizon)".into());
@@ -157,6 +180,9 @@ impl NodeSettings {
         put("width", self.width.to_string(), d.width.to_string());
         put("solver", self.solver.clone(), d.solver.clone());
         put("per_interval", self.per_interval.to_string(), d.per_interval.to_string());
+        put("steps_by", if self.pid { "pid" } else { "fixed" }.into(), "fixed".into());
+        put("rtol", self.rtol.to_string(), d.rtol.to_string());
+        put("atol", self.atol.to_string(), d.atol.to_string());
         put("adjoint", self.method.name().into(), d.method.name().into());
         put("lr", self.learning_rate.to_string(), d.learning_rate.to_string());
         put("steps", self.steps.to_string(), d.steps.to_string());
@@ -185,8 +211,11 @@ mod tests {
             ("system", "pendulum"),
             ("model", "hybrid"),
             ("width", "16"),
-            ("solver", "heun"),
             ("per_interval", "2"),
+            ("solver", "tsit5"),
+            ("steps_by", "pid"),
+            ("rtol", "0.0001"),
+            ("atol", "0.00001"),
             ("adjoint", "backsolve"),
             ("lr", "0.01"),
             ("steps", "50"),
@@ -215,6 +244,9 @@ mod tests {
             ("lr", "NaN", "lr"),
             ("damping", "-1", "damping"),
             ("t", "2", "between 0 and 1"),
+            ("steps_by", "pid", "no error estimate"),
+            ("steps_by", "adaptive", "fixed or pid"),
+            ("rtol", "0", "rtol"),
             ("bogus", "1", "unknown setting"),
         ] {
             let err = s.set(k, v).unwrap_err();

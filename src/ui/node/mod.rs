@@ -125,7 +125,13 @@ fn settings_column(lab: &NodeLab, act: &Act<NodeLab>) -> Html {
             { input(act, "Width", "number", s.width.to_string(), Some("1"), Some("node-width"), "hidden units per layer (depth 2)", |l, v| l.set("width", v)) }
             <h2>{ "Solver and gradients" }</h2>
             { select(act, "Solver", &solvers, &s.solver, Some("node-solver"), |l, v| l.set("solver", v)) }
-            { input(act, "Steps per interval", "number", s.per_interval.to_string(), Some("1"), Some("node-per-interval"), "solver steps between two observations", |l, v| l.set("per_interval", v)) }
+            { select(act, "Steps", &[Choice::new("fixed", "fixed per interval"), Choice::new("pid", "PID (tsit5, dopri5)")], if s.pid { "pid" } else { "fixed" }, Some("node-steps-by"), |l, v| l.set("steps_by", v)) }
+            if s.pid {
+                { input(act, "rtol", "number", s.rtol.to_string(), Some("any"), Some("node-rtol"), "relative tolerance of the PID controller", |l, v| l.set("rtol", v)) }
+                { input(act, "atol", "number", s.atol.to_string(), Some("any"), Some("node-atol"), "absolute tolerance of the PID controller", |l, v| l.set("atol", v)) }
+            } else {
+                { input(act, "Steps per interval", "number", s.per_interval.to_string(), Some("1"), Some("node-per-interval"), "solver steps between two observations", |l, v| l.set("per_interval", v)) }
+            }
             { select(act, "Gradient", &methods, s.method.name(), Some("node-adjoint"), |l, v| l.set("adjoint", v)) }
             { input(act, "Learning rate", "number", s.learning_rate.to_string(), Some("any"), Some("node-lr"), "Adam's step size", |l, v| l.set("lr", v)) }
             { input(act, "Training steps", "number", s.steps.to_string(), Some("1"), Some("node-steps-total"), "the first half trains on the first 10% of each series", |l, v| l.set("steps", v)) }
