@@ -624,6 +624,22 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     const [backprop, backsolve] = [await cell('backprop'), await cell('backsolve')];
     record(`node ${name}: the gradient check shows backsolve failing at damping 4`, backprop < 1e-6 && backsolve > 1, `backprop ${backprop}, backsolve ${backsolve}`);
     await page.screenshot({ path: path.join(shotDir, `node-gradients-${name}.png`), fullPage: true });
+    // The f32 switch: at horizon 6 backsolve is right in f64 and fails in f32.
+    await setField(page, page.getByTestId('node-horizon'), '6');
+    await setField(page, page.getByTestId('node-stress-steps'), '120');
+    await page.getByTestId('node-run-gradients').click();
+    await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
+    const f64Backsolve = await cell('backsolve');
+    await page.getByTestId('node-precision').selectOption('f32');
+    await page.getByTestId('node-run-gradients').click();
+    await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
+    const f32Backsolve = await cell('backsolve');
+    record(`node ${name}: in f32 backsolve fails sooner`, f64Backsolve < 0.1 && f32Backsolve > 1, `horizon 6: f64 ${f64Backsolve}, f32 ${f32Backsolve}`);
+    await page.getByTestId('node-precision').selectOption('f64');
+    await setField(page, page.getByTestId('node-horizon'), '10');
+    await setField(page, page.getByTestId('node-stress-steps'), '200');
+    await page.getByTestId('node-run-gradients').click();
+    await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
 
     // Exports read back.
     const download = async (id) => {
