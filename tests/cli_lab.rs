@@ -22,7 +22,10 @@ fn every_cli_lab_is_a_page_lab_of_the_same_name() {
     let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
     assert!(names.contains(&"node"), "{names:?}");
     for name in names {
-        assert!(nde_playground::playground::labs::LabId::from_name(name).is_ok(), "nde lab {name} has no ?lab={name} page");
+        assert!(
+            nde_playground::playground::labs::LabId::from_name(name).is_ok(),
+            "nde lab {name} has no ?lab={name} page"
+        );
     }
 }
 
@@ -50,9 +53,14 @@ fn node_gradients_reports_its_keys_and_the_backsolve_failure() {
     assert!(rows[2]["solution_norm"].as_f64().unwrap() > 1e6);
     assert_eq!(report["precision"], "f64");
     // In f32 backsolve already fails at T = 6, where f64 is still right.
-    let single = json_of(&["lab", "node", "gradients", "--horizon", "6", "--steps", "120", "--precision", "f32", "--json"]);
+    let single =
+        json_of(&["lab", "node", "gradients", "--horizon", "6", "--steps", "120", "--precision", "f32", "--json"]);
     let double = json_of(&["lab", "node", "gradients", "--horizon", "6", "--steps", "120", "--json"]);
-    assert!(single["rows"][1]["rel_error"].as_f64().unwrap() > 1.0 && double["rows"][1]["rel_error"].as_f64().unwrap() < 0.1, "{single} {double}");
+    assert!(
+        single["rows"][1]["rel_error"].as_f64().unwrap() > 1.0
+            && double["rows"][1]["rel_error"].as_f64().unwrap() < 0.1,
+        "{single} {double}"
+    );
     refused(&["lab", "node", "gradients", "--precision", "f16"], "--precision");
     let mild = json_of(&["lab", "node", "gradients", "--damping", "1", "--json"]);
     assert!(mild["rows"][1]["rel_error"].as_f64().unwrap() < 1e-6, "{mild}");
@@ -65,12 +73,35 @@ fn node_gradients_reports_its_keys_and_the_backsolve_failure() {
 fn node_train_reports_its_keys_and_writes_weights() {
     let path = std::env::temp_dir().join(format!("nde-lab-node-{}.json", std::process::id()));
     let out = path.to_str().unwrap();
-    let small = ["--steps", "3", "--series", "4", "--batch", "2", "--width", "8", "--steps-per-interval", "1", "--solver", "rk4"];
+    let small = [
+        "--steps",
+        "3",
+        "--series",
+        "4",
+        "--batch",
+        "2",
+        "--width",
+        "8",
+        "--steps-per-interval",
+        "1",
+        "--solver",
+        "rk4",
+    ];
     let report = json_of(&[&["lab", "node", "train"][..], &small, &["--out", out, "--json"]].concat());
     for key in ["system", "model", "solver", "stepping", "adjoint"] {
         assert!(report[key].is_string(), "{key}: {report}");
     }
-    for key in ["steps", "params", "loss_first", "loss_last", "train_mse", "invariant_drift", "nfe_forward_mean", "nfe_backward_mean", "seconds"] {
+    for key in [
+        "steps",
+        "params",
+        "loss_first",
+        "loss_last",
+        "train_mse",
+        "invariant_drift",
+        "nfe_forward_mean",
+        "nfe_backward_mean",
+        "seconds",
+    ] {
         assert!(report[key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
     }
     // The oscillator trains on every observation and has no known part.
@@ -80,7 +111,10 @@ fn node_train_reports_its_keys_and_writes_weights() {
     assert_eq!(weights["params"].as_array().unwrap().len() as u64, report["params"].as_u64().unwrap());
     std::fs::remove_file(&path).ok();
     // The Lotka-Volterra hybrid trains on t <= 3 and reports its extrapolation and residual.
-    let hybrid = json_of(&[&["lab", "node", "train", "--system", "lotka-volterra", "--model", "hybrid"][..], &small, &["--json"]].concat());
+    let hybrid = json_of(
+        &[&["lab", "node", "train", "--system", "lotka-volterra", "--model", "hybrid"][..], &small, &["--json"]]
+            .concat(),
+    );
     for key in ["extrapolation_mse", "residual_rel_l2"] {
         assert!(hybrid[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {hybrid}");
     }
@@ -94,7 +128,18 @@ fn node_train_reports_its_keys_and_writes_weights() {
 #[test]
 fn node_data_writes_the_series_as_csv() {
     let path = std::env::temp_dir().join(format!("nde-lab-node-{}.csv", std::process::id()));
-    let report = json_of(&["lab", "node", "data", "--system", "pendulum", "--series", "3", "--out", path.to_str().unwrap(), "--json"]);
+    let report = json_of(&[
+        "lab",
+        "node",
+        "data",
+        "--system",
+        "pendulum",
+        "--series",
+        "3",
+        "--out",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!((report["series"].as_u64(), report["points"].as_u64()), (Some(3), Some(100)));
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -6,8 +6,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json};
-use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, NodeFit, NodeWeights, Stepping};
+use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::systems::{generate, SystemId};
 use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::solve::tableau::ButcherTableau;
@@ -163,7 +163,11 @@ fn gradients_tableau(args: &GradientsArgs) -> Result<ButcherTableau, String> {
         return Err(format!("--system: the gradient experiment runs on the pendulum only, got '{}'", args.system));
     }
     if !crate::core::dynamics::fit::SOLVERS.contains(&args.solver.as_str()) {
-        return Err(format!("--solver: choose one of {}, got '{}'", crate::core::dynamics::fit::SOLVERS.join(", "), args.solver));
+        return Err(format!(
+            "--solver: choose one of {}, got '{}'",
+            crate::core::dynamics::fit::SOLVERS.join(", "),
+            args.solver
+        ));
     }
     pendulum_stress(args.damping, args.horizon, args.steps)?;
     Precision::from_name(&args.precision).map_err(|e| format!("--precision: {e}"))?;
@@ -177,7 +181,11 @@ pub fn check(args: &NodeArgs) -> Result<(), String> {
         NodeVerb::Data(d) => {
             SystemId::from_name(&d.system).map_err(|e| format!("--system: {e}"))?;
             if d.series > crate::core::dynamics::fit::MAX_SERIES {
-                return Err(format!("--series must be at most {}, got {}", crate::core::dynamics::fit::MAX_SERIES, d.series));
+                return Err(format!(
+                    "--series must be at most {}, got {}",
+                    crate::core::dynamics::fit::MAX_SERIES,
+                    d.series
+                ));
             }
             Ok(())
         }
@@ -210,14 +218,19 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
         let record = fit.step()?;
         loss_first.get_or_insert(record.loss);
         if !args.json && (record.step % 100 == 0 || fit.done()) {
-            eprintln!("step {:>6}  loss {:.4e}  nfe {:.0}+{:.0}", record.step, record.loss, record.nfe_forward, record.nfe_backward);
+            eprintln!(
+                "step {:>6}  loss {:.4e}  nfe {:.0}+{:.0}",
+                record.step, record.loss, record.nfe_forward, record.nfe_backward
+            );
         }
     }
     let seconds = started.elapsed().as_secs_f64();
     let n = fit.history.len().max(1) as f64;
     let nfe_forward = fit.history.iter().map(|r| r.nfe_forward).sum::<f64>() / n;
     let nfe_backward = fit.history.iter().map(|r| r.nfe_backward).sum::<f64>() / n;
-    let optional = |name: &str, v: Option<f64>| -> Result<Value, String> { Ok(v.map(|v| finite(name, v)).transpose()?.map_or(Value::Null, |v| json!(v))) };
+    let optional = |name: &str, v: Option<f64>| -> Result<Value, String> {
+        Ok(v.map(|v| finite(name, v)).transpose()?.map_or(Value::Null, |v| json!(v)))
+    };
     // A figure of the trained model's own solves: a model that extrapolates into a blow-up
     // is a result to report ("diverged: why"), not a failure of the command.
     let measured = |v: Result<Option<f64>, String>| match v {
@@ -245,7 +258,8 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
         "seconds": seconds,
     });
     if let Some(path) = &args.out {
-        let text = serde_json::to_string(&NodeWeights::of(&fit)).map_err(|e| format!("cannot encode the weights: {e}"))?;
+        let text =
+            serde_json::to_string(&NodeWeights::of(&fit)).map_err(|e| format!("cannot encode the weights: {e}"))?;
         std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
     }
     if args.json {
@@ -267,9 +281,19 @@ fn run_gradients(args: &GradientsArgs) -> Result<(), String> {
     if args.json {
         println!("{report}");
     } else {
-        println!("pendulum, damping {}, horizon {}, {} {} steps, {}", args.damping, args.horizon, args.steps, args.solver, precision.name());
+        println!(
+            "pendulum, damping {}, horizon {}, {} {} steps, {}",
+            args.damping,
+            args.horizon,
+            args.steps,
+            args.solver,
+            precision.name()
+        );
         for r in &rows {
-            println!("  {:<16} rel. error {:.2e}  floats {:>6}  evaluations {:>6}", r.method, r.rel_error, r.floats_held, r.evaluations);
+            println!(
+                "  {:<16} rel. error {:.2e}  floats {:>6}  evaluations {:>6}",
+                r.method, r.rel_error, r.floats_held, r.evaluations
+            );
         }
     }
     Ok(())
@@ -278,7 +302,11 @@ fn run_gradients(args: &GradientsArgs) -> Result<(), String> {
 fn run_data(args: &DataArgs) -> Result<(), String> {
     let system = SystemId::from_name(&args.system).map_err(|e| format!("--system: {e}"))?;
     if args.series > crate::core::dynamics::fit::MAX_SERIES {
-        return Err(format!("--series must be at most {}, got {}", crate::core::dynamics::fit::MAX_SERIES, args.series));
+        return Err(format!(
+            "--series must be at most {}, got {}",
+            crate::core::dynamics::fit::MAX_SERIES,
+            args.series
+        ));
     }
     let data = generate(system, args.series, args.seed)?;
     let mut text = String::from("series,t,y1,y2\n");
@@ -288,7 +316,8 @@ fn run_data(args: &DataArgs) -> Result<(), String> {
         }
     }
     std::fs::write(&args.out, text).map_err(|e| format!("cannot write {}: {e}", args.out))?;
-    let report = json!({ "system": system.name(), "series": data.series.len(), "points": data.times.len(), "out": args.out });
+    let report =
+        json!({ "system": system.name(), "series": data.series.len(), "points": data.times.len(), "out": args.out });
     if args.json {
         println!("{report}");
     } else {

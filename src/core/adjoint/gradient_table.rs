@@ -8,8 +8,9 @@
 //! the backward solve stiff.
 
 use super::observed::{
-    backsolve_adjoint, discrete_loss, discretise_then_optimise, finite_differences, finite_differences_with_step, relative_distance,
-    relative_error, reversible_heun_adjoint, reversible_heun_loss, uniform_grid, PointLoss, Problem, FD_STEP,
+    backsolve_adjoint, discrete_loss, discretise_then_optimise, finite_differences, finite_differences_with_step,
+    relative_distance, relative_error, reversible_heun_adjoint, reversible_heun_loss, uniform_grid, PointLoss, Problem,
+    FD_STEP,
 };
 use crate::core::dynamics::precision::{Precision, RoundedToF32};
 use crate::core::dynamics::systems::{System, SystemId};
@@ -46,10 +47,16 @@ pub fn gradient_table(tableau: &ButcherTableau, problem: &Problem, clock: &dyn F
 /// Every method on `problem`, measured against finite differences of `reference`'s discrete
 /// losses: the same problem in f64 when `problem` is its single-precision version (finite
 /// differences of a loss rounded to f32 would measure only the rounding).
-pub fn gradient_table_against(tableau: &ButcherTableau, problem: &Problem, reference: &Problem, clock: &dyn Fn() -> f64) -> Vec<GradientRow> {
+pub fn gradient_table_against(
+    tableau: &ButcherTableau,
+    problem: &Problem,
+    reference: &Problem,
+    clock: &dyn Fn() -> f64,
+) -> Vec<GradientRow> {
     let rk_loss = |p: &Problem| discrete_loss(tableau, p);
     let rk_reference = finite_differences(reference, &rk_loss);
-    let rk_spread = relative_distance(&finite_differences_with_step(reference, &rk_loss, 10.0 * FD_STEP), &rk_reference);
+    let rk_spread =
+        relative_distance(&finite_differences_with_step(reference, &rk_loss, 10.0 * FD_STEP), &rk_reference);
     let timed = |f: &dyn Fn() -> GradientRow| {
         let start = clock();
         let mut row = f();
@@ -85,8 +92,10 @@ pub fn gradient_table_against(tableau: &ButcherTableau, problem: &Problem, refer
         }
     });
     let heun_reference = finite_differences(reference, &reversible_heun_loss);
-    let heun_spread =
-        relative_distance(&finite_differences_with_step(reference, &reversible_heun_loss, 10.0 * FD_STEP), &heun_reference);
+    let heun_spread = relative_distance(
+        &finite_differences_with_step(reference, &reversible_heun_loss, 10.0 * FD_STEP),
+        &heun_reference,
+    );
     let reversible = timed(&|| {
         let r = reversible_heun_adjoint(problem);
         GradientRow {
@@ -131,7 +140,14 @@ pub fn row_json(row: &GradientRow) -> serde_json::Value {
 
 /// The pendulum stress table as `nde lab node gradients --json` prints it (and the page
 /// exports it).
-pub fn report_json(solver: &str, precision: Precision, damping: f64, horizon: f64, steps: usize, rows: &[GradientRow]) -> serde_json::Value {
+pub fn report_json(
+    solver: &str,
+    precision: Precision,
+    damping: f64,
+    horizon: f64,
+    steps: usize,
+    rows: &[GradientRow],
+) -> serde_json::Value {
     serde_json::json!({
         "system": "pendulum",
         "precision": precision.name(),
@@ -251,7 +267,10 @@ mod tests {
             (g + root) / 2.0 - (g - root) / 2.0
         };
         assert!((predicted - 3.464).abs() < 1e-3);
-        println!("backsolve reconstruction error at T = 3..8: {:?}; fitted rate {rate:.3}", logs.iter().map(|l| l.exp()).collect::<Vec<_>>());
+        println!(
+            "backsolve reconstruction error at T = 3..8: {:?}; fitted rate {rate:.3}",
+            logs.iter().map(|l| l.exp()).collect::<Vec<_>>()
+        );
         assert!((rate - predicted).abs() < 0.25 * predicted, "fitted rate {rate} against {predicted}");
     }
 

@@ -73,7 +73,10 @@ impl Problem<'_> {
         assert_eq!(self.y0.len(), d, "observed: y0 has {} values for a {d}-dimensional field", self.y0.len());
         assert_eq!(self.params.len(), self.field.param_count(), "observed: parameter count");
         assert!(!self.grid.is_empty(), "observed: an empty grid");
-        assert!(self.observed.iter().all(|(n, target)| *n <= self.steps() && target.len() == d), "observed: an observation beyond the grid or of the wrong size");
+        assert!(
+            self.observed.iter().all(|(n, target)| *n <= self.steps() && target.len() == d),
+            "observed: an observation beyond the grid or of the wrong size"
+        );
     }
 
     /// The loss's cotangent at grid point n (None when n is not observed).
@@ -447,7 +450,11 @@ pub fn finite_differences(problem: &Problem, loss: &dyn Fn(&Problem) -> f64) -> 
 }
 
 /// Central differences with steps `step * (1 + |value|)`.
-pub fn finite_differences_with_step(problem: &Problem, loss: &dyn Fn(&Problem) -> f64, step: f64) -> (Vec<f64>, Vec<f64>) {
+pub fn finite_differences_with_step(
+    problem: &Problem,
+    loss: &dyn Fn(&Problem) -> f64,
+    step: f64,
+) -> (Vec<f64>, Vec<f64>) {
     let mut params = problem.params.to_vec();
     let mut d_params = Vec::with_capacity(params.len());
     for i in 0..params.len() {
@@ -555,8 +562,14 @@ mod tests {
         let field = System(SystemId::CubicSpiral);
         let params = SystemId::CubicSpiral.default_params();
         let observed = vec![(0, vec![1.0, 0.5]), (10, vec![0.0, 0.0]), (20, vec![1.0, -1.0])];
-        let problem =
-            Problem { field: &field, params: &params, y0: &[0.9, 0.1], grid: &uniform_grid(0.0, 1.0, 20), observed: &observed, loss: PointLoss::Absolute { scale: 0.25 } };
+        let problem = Problem {
+            field: &field,
+            params: &params,
+            y0: &[0.9, 0.1],
+            grid: &uniform_grid(0.0, 1.0, 20),
+            observed: &observed,
+            loss: PointLoss::Absolute { scale: 0.25 },
+        };
         let dto = discretise_then_optimise(&RK4, &problem);
         let reference = finite_differences(&problem, &|p| discrete_loss(&RK4, p));
         assert!(relative_error(&dto, &reference) < 1e-7);
@@ -602,7 +615,8 @@ mod tests {
             };
             let (c0, c1) = (column(1.0, 0.0), column(0.0, 1.0));
             let want = [[1.0 + w, w * w / 2.0], [2.0, w - 1.0]];
-            for (got, want) in [c0[0], c1[0], c0[1], c1[1]].iter().zip([want[0][0], want[0][1], want[1][0], want[1][1]]) {
+            for (got, want) in [c0[0], c1[0], c0[1], c1[1]].iter().zip([want[0][0], want[0][1], want[1][0], want[1][1]])
+            {
                 assert!((got - want).abs() < 1e-14, "w {w}: {got} vs {want}");
             }
             let det = c0[0] * c1[1] - c1[0] * c0[1];
@@ -624,7 +638,8 @@ mod tests {
             let (ts, logs): (Vec<f64>, Vec<f64>) = (500..=1000).map(|n| (n as f64 * 0.01, gaps[n].ln())).unzip();
             let n = ts.len() as f64;
             let (mt, ml) = (ts.iter().sum::<f64>() / n, logs.iter().sum::<f64>() / n);
-            let rate = ts.iter().zip(&logs).map(|(t, l)| (t - mt) * (l - ml)).sum::<f64>() / ts.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
+            let rate = ts.iter().zip(&logs).map(|(t, l)| (t - mt) * (l - ml)).sum::<f64>()
+                / ts.iter().map(|t| (t - mt).powi(2)).sum::<f64>();
             println!("reversible Heun on y' = -{k} y: |y - z| grows at {rate:.4}");
             assert!((rate - k).abs() < 0.01 * k, "k {k}: fitted rate {rate}");
         }

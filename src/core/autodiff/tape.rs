@@ -44,13 +44,25 @@ enum Op {
     /// Inner product of two vectors of one length.
     Dot(Var, Var),
     /// W x with W rows x (len x) row-major.
-    MatVec { w: Var, x: Var, rows: usize },
+    MatVec {
+        w: Var,
+        x: Var,
+        rows: usize,
+    },
     /// a b^T as a row-major len(a) x len(b) vector.
     Outer(Var, Var),
     Concat(Vec<Var>),
-    Slice { of: Var, start: usize },
+    Slice {
+        of: Var,
+        start: usize,
+    },
     /// A dense network's output at input x with flat parameters p.
-    Dense { net: Box<Dense>, params: Var, x: Var, tape: Box<DenseTape<f64>> },
+    Dense {
+        net: Box<Dense>,
+        params: Var,
+        x: Var,
+        tape: Box<DenseTape<f64>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -206,7 +218,12 @@ impl Tape {
     /// W x for W of `rows` rows (row-major, rows x len(x)).
     pub fn matvec(&mut self, w: Var, x: Var, rows: usize) -> Var {
         let cols = self.value(x).len();
-        assert_eq!(self.value(w).len(), rows * cols, "tape: matvec of a {}-value matrix with {rows} rows and a {cols}-vector", self.value(w).len());
+        assert_eq!(
+            self.value(w).len(),
+            rows * cols,
+            "tape: matvec of a {}-value matrix with {rows} rows and a {cols}-vector",
+            self.value(w).len()
+        );
         let (wv, xv) = (self.value(w), self.value(x));
         let v = (0..rows).map(|r| wv[r * cols..(r + 1) * cols].iter().zip(xv).map(|(a, b)| a * b).sum()).collect();
         self.push(Op::MatVec { w, x, rows }, v)
@@ -248,7 +265,13 @@ impl Tape {
     /// Cotangents of every node for the output `output` seeded with `seed` (1 for a scalar
     /// loss: use [`Tape::gradient`]).
     pub fn backward_with(&self, output: Var, seed: &[f64]) -> Cotangents {
-        assert_eq!(seed.len(), self.value(output).len(), "tape: seed of {} for a {}-value output", seed.len(), self.value(output).len());
+        assert_eq!(
+            seed.len(),
+            self.value(output).len(),
+            "tape: seed of {} for a {}-value output",
+            seed.len(),
+            self.value(output).len()
+        );
         let mut of: Vec<Vec<f64>> = self.nodes.iter().map(|n| vec![0.0; n.value.len()]).collect();
         of[output.0].copy_from_slice(seed);
         for i in (0..=output.0).rev() {

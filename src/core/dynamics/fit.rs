@@ -14,8 +14,8 @@ use super::neural::{HybridField, NeuralField};
 use super::systems::{generate, System, SystemId, Trajectories};
 use super::VectorField;
 use crate::core::adjoint::observed::{
-    backsolve_adjoint, discretise_then_optimise, reversible_heun_adjoint, reversible_heun_solve, solve_grid, ObservedGradients,
-    PointLoss, Problem,
+    backsolve_adjoint, discretise_then_optimise, reversible_heun_adjoint, reversible_heun_solve, solve_grid,
+    ObservedGradients, PointLoss, Problem,
 };
 use crate::core::nn::adam::AdamF64;
 use crate::core::nn::dense_activation::DenseActivation;
@@ -58,7 +58,8 @@ pub enum GradientMethod {
 }
 
 impl GradientMethod {
-    pub const ALL: [GradientMethod; 3] = [GradientMethod::Backprop, GradientMethod::Backsolve, GradientMethod::ReversibleHeun];
+    pub const ALL: [GradientMethod; 3] =
+        [GradientMethod::Backprop, GradientMethod::Backsolve, GradientMethod::ReversibleHeun];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,7 +70,10 @@ impl GradientMethod {
     }
 
     pub fn from_name(name: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| format!("unknown gradient method '{name}': choose backprop, backsolve or reversible-heun"))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| format!("unknown gradient method '{name}': choose backprop, backsolve or reversible-heun"))
     }
 }
 
@@ -187,7 +191,10 @@ impl FitConfig {
             return Err(format!("--steps must be at most {MAX_STEPS}, got {}", self.steps));
         }
         if self.model == ModelKind::Hybrid && self.system.known_part().is_none() {
-            return Err(format!("--model hybrid: {} has no known part for a hybrid model: choose pendulum or lotka-volterra", self.system.name()));
+            return Err(format!(
+                "--model hybrid: {} has no known part for a hybrid model: choose pendulum or lotka-volterra",
+                self.system.name()
+            ));
         }
         match self.stepping {
             Stepping::Fixed { per_interval } if !(1..=MAX_PER_INTERVAL).contains(&per_interval) => {
@@ -209,7 +216,10 @@ impl FitConfig {
         if let Some(t) = self.train_until {
             let times = self.system.data_spec().times;
             if !(t.is_finite() && t > times[0] && t < *times.last().expect("times")) {
-                return Err(format!("--train-until must lie inside the data's times (0, {}), got {t}", times.last().expect("times")));
+                return Err(format!(
+                    "--train-until must lie inside the data's times (0, {}), got {t}",
+                    times.last().expect("times")
+                ));
             }
         }
         Ok(())
@@ -226,8 +236,15 @@ pub enum LearnedField {
 impl LearnedField {
     pub fn new(config: &FitConfig) -> Result<Self, String> {
         Ok(match config.model {
-            ModelKind::Neural => LearnedField::Neural(NeuralField::new(2, config.width, config.depth, config.activation)?),
-            ModelKind::Hybrid => LearnedField::Hybrid(HybridField::new(System(config.system), config.width, config.depth, config.activation)?),
+            ModelKind::Neural => {
+                LearnedField::Neural(NeuralField::new(2, config.width, config.depth, config.activation)?)
+            }
+            ModelKind::Hybrid => LearnedField::Hybrid(HybridField::new(
+                System(config.system),
+                config.width,
+                config.depth,
+                config.activation,
+            )?),
         })
     }
 
@@ -263,7 +280,13 @@ impl VectorField for LearnedField {
 
 /// A solve's grid through `times` (fixed steps per interval, or the steps a PID controller
 /// accepts on the field), and each time's index on it.
-fn grid_for(config: &FitConfig, field: &LearnedField, params: &[f64], y0: [f64; 2], times: &[f64]) -> Result<(Vec<f64>, Vec<usize>), String> {
+fn grid_for(
+    config: &FitConfig,
+    field: &LearnedField,
+    params: &[f64],
+    y0: [f64; 2],
+    times: &[f64],
+) -> Result<(Vec<f64>, Vec<usize>), String> {
     match config.stepping {
         Stepping::Fixed { per_interval } => {
             let mut grid = vec![times[0]];
@@ -282,7 +305,17 @@ fn grid_for(config: &FitConfig, field: &LearnedField, params: &[f64], y0: [f64; 
             let mut y = y0.to_vec();
             for w in times.windows(2) {
                 let mut record = |t: f64| grid.push(t);
-                y = integrate_adaptive_recording(&tableau, &mut f, &y, w[0], w[1], &controller, MAX_PID_STEPS, &mut record)?.0;
+                y = integrate_adaptive_recording(
+                    &tableau,
+                    &mut f,
+                    &y,
+                    w[0],
+                    w[1],
+                    &controller,
+                    MAX_PID_STEPS,
+                    &mut record,
+                )?
+                .0;
                 // The last accepted step ends exactly on the observation time.
                 *grid.last_mut().expect("a step was accepted") = w[1];
                 indices.push(grid.len() - 1);
@@ -395,7 +428,8 @@ impl NodeFit {
             Ok(g) => g,
             Err(e) => return SeriesGradient { error: Some(e), ..SeriesGradient::default() },
         };
-        let observed: Vec<(usize, Vec<f64>)> = indices.iter().zip(path).skip(1).map(|(&n, y)| (n, y.to_vec())).collect();
+        let observed: Vec<(usize, Vec<f64>)> =
+            indices.iter().zip(path).skip(1).map(|(&n, y)| (n, y.to_vec())).collect();
         let problem = Problem { field: &self.field, params, y0: &y0, grid: &grid, observed: &observed, loss };
         let steps = grid.len() - 1;
         let (g, forward): (ObservedGradients, usize) = match self.config.method {
@@ -410,7 +444,13 @@ impl NodeFit {
             }
             GradientMethod::ReversibleHeun => (reversible_heun_adjoint(&problem).gradients, steps + 1),
         };
-        SeriesGradient { loss: g.loss, backward: g.evaluations.saturating_sub(forward), forward, d_params: g.d_params, error: None }
+        SeriesGradient {
+            loss: g.loss,
+            backward: g.evaluations.saturating_sub(forward),
+            forward,
+            d_params: g.d_params,
+            error: None,
+        }
     }
 
     /// The minibatch of a step: distinct series drawn from the step's own counter.
@@ -467,7 +507,16 @@ impl NodeFit {
                 let points = self.points_now();
                 let batch = self.batch_of(self.steps_done());
                 let loss = self.point_loss(points, batch.len());
-                PendingStep { batch, points, loss, next: 0, total: 0.0, grad: vec![0.0; self.params.len()], forward: 0.0, backward: 0.0 }
+                PendingStep {
+                    batch,
+                    points,
+                    loss,
+                    next: 0,
+                    total: 0.0,
+                    grad: vec![0.0; self.params.len()],
+                    forward: 0.0,
+                    backward: 0.0,
+                }
             }
         };
         while pending.next < pending.batch.len() {
@@ -506,7 +555,14 @@ impl NodeFit {
     /// rules of training).
     pub fn predict(&self, y0: [f64; 2], times: &[f64]) -> Result<Vec<[f64; 2]>, String> {
         let (grid, indices) = grid_for(&self.config, &self.field, &self.params, y0, times)?;
-        let problem = Problem { field: &self.field, params: &self.params, y0: &y0, grid: &grid, observed: &[], loss: PointLoss::Squared { scale: 1.0 } };
+        let problem = Problem {
+            field: &self.field,
+            params: &self.params,
+            y0: &y0,
+            grid: &grid,
+            observed: &[],
+            loss: PointLoss::Squared { scale: 1.0 },
+        };
         let states = match self.config.method {
             GradientMethod::ReversibleHeun => reversible_heun_solve(&problem).0,
             _ => solve_grid(&self.config.tableau()?, &problem),
@@ -596,11 +652,24 @@ impl NodeWeights {
         if mine != theirs {
             return Err(format!(
                 "the weights are for {} {} width {} depth {} {}, not {} {} width {} depth {} {}",
-                theirs.0, theirs.1, theirs.2, theirs.3, theirs.4.name(), mine.0, mine.1, mine.2, mine.3, mine.4.name()
+                theirs.0,
+                theirs.1,
+                theirs.2,
+                theirs.3,
+                theirs.4.name(),
+                mine.0,
+                mine.1,
+                mine.2,
+                mine.3,
+                mine.4.name()
             ));
         }
         if self.params.len() != fit.params.len() {
-            return Err(format!("the weights hold {} parameters where the model has {}", self.params.len(), fit.params.len()));
+            return Err(format!(
+                "the weights hold {} parameters where the model has {}",
+                self.params.len(),
+                fit.params.len()
+            ));
         }
         fit.params = self.params.clone();
         Ok(())
@@ -676,7 +745,10 @@ mod tests {
             (FitConfig { batch: 9, ..ok.clone() }, "--batch"),
             (FitConfig { learning_rate: f64::NAN, ..ok.clone() }, "--lr"),
             (FitConfig { solver: "rk45".into(), ..ok.clone() }, "unknown solver"),
-            (FitConfig { stepping: Stepping::Pid { rtol: 1e-3, atol: 1e-6 }, solver: "rk4".into(), ..ok.clone() }, "no error estimate"),
+            (
+                FitConfig { stepping: Stepping::Pid { rtol: 1e-3, atol: 1e-6 }, solver: "rk4".into(), ..ok.clone() },
+                "no error estimate",
+            ),
             (FitConfig { stepping: Stepping::Fixed { per_interval: 0 }, ..ok.clone() }, "--steps-per-interval"),
             (FitConfig { model: ModelKind::Hybrid, ..ok.clone() }, "no known part"),
             (FitConfig { train_until: Some(50.0), ..ok.clone() }, "--train-until"),
@@ -692,7 +764,12 @@ mod tests {
     #[test]
     fn the_minibatch_gradient_is_the_gradient_of_the_minibatch_loss() {
         for stepping in [Stepping::Fixed { per_interval: 2 }, Stepping::Pid { rtol: 1e-4, atol: 1e-7 }] {
-            let config = FitConfig { stepping, solver: "tsit5".into(), length_schedule: false, ..small(SystemId::Pendulum, ModelKind::Neural) };
+            let config = FitConfig {
+                stepping,
+                solver: "tsit5".into(),
+                length_schedule: false,
+                ..small(SystemId::Pendulum, ModelKind::Neural)
+            };
             let fit = NodeFit::new(config).unwrap();
             let (loss, grad, forward, backward) = fit.gradient().unwrap();
             assert!(loss > 0.0 && forward > 0.0 && backward > 0.0);
@@ -704,8 +781,16 @@ mod tests {
             for &s in &batch {
                 let path = &fit.data.series[s];
                 let (grid, indices) = fit.grid(&fit.params, path[0], points).unwrap();
-                let observed: Vec<(usize, Vec<f64>)> = indices.iter().zip(path).skip(1).map(|(&n, y)| (n, y.to_vec())).collect();
-                let problem = Problem { field: &fit.field, params: &fit.params, y0: &path[0], grid: &grid, observed: &observed, loss: point_loss };
+                let observed: Vec<(usize, Vec<f64>)> =
+                    indices.iter().zip(path).skip(1).map(|(&n, y)| (n, y.to_vec())).collect();
+                let problem = Problem {
+                    field: &fit.field,
+                    params: &fit.params,
+                    y0: &path[0],
+                    grid: &grid,
+                    observed: &observed,
+                    loss: point_loss,
+                };
                 let tableau = fit.config.tableau().unwrap();
                 let (d, _) = finite_differences(&problem, &|p| discrete_loss(&tableau, p));
                 reference.iter_mut().zip(d).for_each(|(a, b)| *a += b);

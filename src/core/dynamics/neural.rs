@@ -72,11 +72,14 @@ impl HybridField {
     /// The lab's hybrid for a system with a known part: the network 2 -> width (depth) -> 2
     /// with `activation` and a linear readout.
     pub fn new(known: System, width: usize, depth: usize, activation: DenseActivation) -> Result<Self, String> {
-        let known_params = known
-            .0
-            .known_part()
-            .ok_or_else(|| format!("{} has no known part for a hybrid model: choose pendulum or lotka-volterra", known.0.name()))?;
-        Ok(HybridField { known, known_params, net: Dense::mlp(2, width, depth, 2, activation, DenseActivation::Identity)? })
+        let known_params = known.0.known_part().ok_or_else(|| {
+            format!("{} has no known part for a hybrid model: choose pendulum or lotka-volterra", known.0.name())
+        })?;
+        Ok(HybridField {
+            known,
+            known_params,
+            net: Dense::mlp(2, width, depth, 2, activation, DenseActivation::Identity)?,
+        })
     }
 
     pub fn init(&self, seed: u64) -> Vec<f64> {

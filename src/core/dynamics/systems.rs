@@ -26,8 +26,13 @@ pub enum SystemId {
 }
 
 impl SystemId {
-    pub const ALL: [SystemId; 5] =
-        [SystemId::Oscillator, SystemId::DampedLinear, SystemId::Pendulum, SystemId::LotkaVolterra, SystemId::CubicSpiral];
+    pub const ALL: [SystemId; 5] = [
+        SystemId::Oscillator,
+        SystemId::DampedLinear,
+        SystemId::Pendulum,
+        SystemId::LotkaVolterra,
+        SystemId::CubicSpiral,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -197,7 +202,12 @@ pub struct Trajectories {
 const MAX_STEPS: usize = 100_000;
 
 /// Solves `field` from y0 through every time of `times` (Dopri5, rtol = atol = 1e-10).
-pub fn solve_accurately(field: &dyn VectorField, params: &[f64], y0: [f64; 2], times: &[f64]) -> Result<Vec<[f64; 2]>, String> {
+pub fn solve_accurately(
+    field: &dyn VectorField,
+    params: &[f64],
+    y0: [f64; 2],
+    times: &[f64],
+) -> Result<Vec<[f64; 2]>, String> {
     let controller = PidController::new(1e-10, 1e-10);
     let mut f = |t: f64, y: &[f64], dy: &mut [f64]| field.eval(params, t, y, dy);
     let mut y = y0.to_vec();

@@ -53,7 +53,14 @@ impl Dense {
     }
 
     /// `inputs -> width (depth times) -> outputs`.
-    pub fn mlp(inputs: usize, width: usize, depth: usize, outputs: usize, hidden: DenseActivation, last: DenseActivation) -> Result<Self, String> {
+    pub fn mlp(
+        inputs: usize,
+        width: usize,
+        depth: usize,
+        outputs: usize,
+        hidden: DenseActivation,
+        last: DenseActivation,
+    ) -> Result<Self, String> {
         let mut dims = vec![inputs];
         dims.extend(std::iter::repeat_n(width, depth));
         dims.push(outputs);
@@ -139,7 +146,13 @@ impl Dense {
 
     /// Vector-Jacobian product at the taped point: returns cotangent^T d out/d x and adds
     /// cotangent^T d out/d params into `d_params`.
-    pub fn vjp_taped<T: Scalar>(&self, params: &[T], tape: &DenseTape<T>, cotangent: &[T], d_params: &mut [T]) -> Vec<T> {
+    pub fn vjp_taped<T: Scalar>(
+        &self,
+        params: &[T],
+        tape: &DenseTape<T>,
+        cotangent: &[T],
+        d_params: &mut [T],
+    ) -> Vec<T> {
         assert_eq!(cotangent.len(), self.output_dim(), "dense: cotangent of {} for {:?}", cotangent.len(), self.dims);
         assert_eq!(d_params.len(), self.param_count(), "dense: gradient of {} for {:?}", d_params.len(), self.dims);
         let layers = self.layers();
@@ -269,7 +282,13 @@ impl DenseBatch {
             a.extend_from_slice(block);
             for (l, layer) in self.net.layers().iter().enumerate() {
                 b.resize(m * layer.outputs, 0.0);
-                gemm(Shape { m, k: layer.inputs, n: layer.outputs }, &a, &self.wt[l], &mut b, Start::Bias(&self.bias[l]));
+                gemm(
+                    Shape { m, k: layer.inputs, n: layer.outputs },
+                    &a,
+                    &self.wt[l],
+                    &mut b,
+                    Start::Bias(&self.bias[l]),
+                );
                 activate_slice(self.net.activation(l), &mut b);
                 std::mem::swap(&mut a, &mut b);
             }
@@ -312,8 +331,12 @@ mod tests {
 
     #[test]
     fn sizes_are_checked_with_a_clear_message() {
-        assert!(Dense::new(&[3], DenseActivation::Tanh, DenseActivation::Identity).unwrap_err().contains("input and an output"));
-        assert!(Dense::new(&[3, 0, 2], DenseActivation::Tanh, DenseActivation::Identity).unwrap_err().contains("1 to 1024"));
+        assert!(Dense::new(&[3], DenseActivation::Tanh, DenseActivation::Identity)
+            .unwrap_err()
+            .contains("input and an output"));
+        assert!(Dense::new(&[3, 0, 2], DenseActivation::Tanh, DenseActivation::Identity)
+            .unwrap_err()
+            .contains("1 to 1024"));
         let net = Dense::mlp(2, 64, 2, 2, DenseActivation::Softplus, DenseActivation::Tanh).unwrap();
         assert_eq!(net.dims, vec![2, 64, 64, 2]);
         assert_eq!(net.param_count(), 2 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2);
@@ -350,7 +373,8 @@ mod tests {
             let tangent = point(net.input_dim(), k + 2);
             let (out, d_out) = net.jvp(&params, &x, &tangent);
             assert_eq!(out, net.forward(&params, &x));
-            let step = |s: f64| net.forward(&params, &x.iter().zip(&tangent).map(|(a, t)| a + s * t).collect::<Vec<_>>());
+            let step =
+                |s: f64| net.forward(&params, &x.iter().zip(&tangent).map(|(a, t)| a + s * t).collect::<Vec<_>>());
             let (plus, minus) = (step(h), step(-h));
             for o in 0..out.len() {
                 let fd = (plus[o] - minus[o]) / (2.0 * h);

@@ -133,7 +133,8 @@ mod tests {
 
     #[test]
     fn lipswish_is_one_lipschitz() {
-        let steepest = (0..20_000).map(|i| DenseActivation::LipSwish.derivative(-10.0 + 1e-3 * i as f64)).fold(0.0, f64::max);
+        let steepest =
+            (0..20_000).map(|i| DenseActivation::LipSwish.derivative(-10.0 + 1e-3 * i as f64)).fold(0.0, f64::max);
         assert!(steepest <= 1.0 && steepest > 0.99, "max slope {steepest}");
     }
 }

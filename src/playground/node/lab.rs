@@ -206,7 +206,10 @@ impl NodeLab {
         let mut changed = false;
         // The model's part of the portrait, when due, path by path within the budget (the
         // whole of it costs more than a frame in the browser); training takes what is left.
-        if self.portrait_stale && self.redraw.is_none() && (!self.playing || start - self.last_portrait > PORTRAIT_INTERVAL_MS) {
+        if self.portrait_stale
+            && self.redraw.is_none()
+            && (!self.playing || start - self.last_portrait > PORTRAIT_INTERVAL_MS)
+        {
             self.last_portrait = start;
             self.portrait_stale = false;
             self.redraw = Some(ModelRedraw::default());
@@ -290,7 +293,12 @@ impl NodeLab {
     /// The trained field's path, or a path cut where it failed (the portrait draws what it
     /// has).
     fn model_path(&self, y0: [f64; 2], times: &[f64]) -> Vec<[f64; 2]> {
-        self.fit.predict(y0, times).unwrap_or_default().into_iter().take_while(|y| y[0].is_finite() && y[1].is_finite() && y[0].abs() < 1e6 && y[1].abs() < 1e6).collect()
+        self.fit
+            .predict(y0, times)
+            .unwrap_or_default()
+            .into_iter()
+            .take_while(|y| y[0].is_finite() && y[1].is_finite() && y[0].abs() < 1e6 && y[1].abs() < 1e6)
+            .collect()
     }
 
     /// Recomputes the whole portrait (after the data, the clicks or the weights changed at
@@ -313,7 +321,8 @@ impl NodeLab {
                 v
             })
             .collect();
-        let truth: Vec<Vec<[f64; 2]>> = self.clicks.iter().map(|&c| solve_accurately(&system, &params, c, &times).unwrap_or_default()).collect();
+        let truth: Vec<Vec<[f64; 2]>> =
+            self.clicks.iter().map(|&c| solve_accurately(&system, &params, c, &times).unwrap_or_default()).collect();
         self.portrait = Portrait {
             bounds,
             times,
@@ -401,7 +410,8 @@ impl NodeLab {
         let tableau = ButcherTableau::from_name(&self.settings.solver)?;
         let t0 = clock();
         let seconds = || (clock() - t0) / 1000.0;
-        let rows = gradient_table_against(&tableau, &stress.problem_in(self.settings.precision), &stress.problem(), &seconds);
+        let rows =
+            gradient_table_against(&tableau, &stress.problem_in(self.settings.precision), &stress.problem(), &seconds);
         self.gradients = Some(rows);
         self.status.changed();
         Ok(())
@@ -434,7 +444,10 @@ impl NodeLab {
     /// Loads a weights file for the current system and model.
     pub fn load_weights(&mut self, name: &str, text: &str) -> Result<(), String> {
         let weights = NodeWeights::parse(text).map_err(|e| format!("{name}: {e}"))?;
-        if weights.system != self.settings.system.name() || weights.model != self.settings.model.name() || weights.width != self.settings.width {
+        if weights.system != self.settings.system.name()
+            || weights.model != self.settings.model.name()
+            || weights.width != self.settings.width
+        {
             // Switch to the file's system, model and width when they are the page's to show.
             let mut next = self.settings.clone();
             next.set("system", &weights.system).map_err(|e| format!("{name}: {e}"))?;

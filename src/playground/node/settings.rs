@@ -143,8 +143,12 @@ impl NodeSettings {
         if !(0.0..=1.0).contains(&self.scrub) {
             return Err("t must be between 0 and 1 (a fraction of the horizon)".into());
         }
-        crate::core::adjoint::gradient_table::pendulum_stress(self.damping, self.horizon, self.stress_steps.min(20_000))
-            .map_err(|e| e.replace("--", ""))?;
+        crate::core::adjoint::gradient_table::pendulum_stress(
+            self.damping,
+            self.horizon,
+            self.stress_steps.min(20_000),
+        )
+        .map_err(|e| e.replace("--", ""))?;
         if self.stress_steps > 20_000 {
             return Err("stress steps must be at most 20000 on the page".into());
         }

@@ -40,7 +40,8 @@ pub fn NodeLabView(props: &NodeLabProps) -> Html {
     let residual = use_node_ref();
     let painted = use_mut_ref(Painted::default);
     {
-        let (act, portrait, loss, residual, painted) = (act.clone(), portrait.clone(), loss.clone(), residual.clone(), painted.clone());
+        let (act, portrait, loss, residual, painted) =
+            (act.clone(), portrait.clone(), loss.clone(), residual.clone(), painted.clone());
         use_effect(move || {
             let lab = act.engine.borrow();
             let mut state = painted.borrow_mut();
@@ -109,14 +110,17 @@ fn progress_row(lab: &NodeLab, act: &Act<NodeLab>) -> Html {
 fn settings_column(lab: &NodeLab, act: &Act<NodeLab>) -> Html {
     let s = &lab.settings;
     let systems = Choice::plain(SystemId::ALL.iter().map(|id| id.name()));
-    let mut models = vec![Choice::new("neural", "neural: s·tanh(NN(y))"), Choice::new("hybrid", "hybrid: known physics + NN(y)")];
+    let mut models =
+        vec![Choice::new("neural", "neural: s·tanh(NN(y))"), Choice::new("hybrid", "hybrid: known physics + NN(y)")];
     if s.system.known_part().is_none() {
         models[1].refused = Some("only the pendulum and Lotka-Volterra have a known part".into());
     }
     let methods = Choice::plain(GradientMethod::ALL.iter().map(|m| m.name()));
     let solvers = Choice::plain(SOLVERS);
-    let on_weights = act.on_click(|l| browser::download_text("nde-node-weights.json", "application/json", &l.export_weights()));
-    let on_csv = act.on_click(|l| browser::download_text("nde-node-trajectories.csv", "text/csv", &l.export_trajectories()));
+    let on_weights =
+        act.on_click(|l| browser::download_text("nde-node-weights.json", "application/json", &l.export_weights()));
+    let on_csv =
+        act.on_click(|l| browser::download_text("nde-node-trajectories.csv", "text/csv", &l.export_trajectories()));
     html! {
         <section class="column" aria-label="settings">
             <h2>{ "System and model" }</h2>
@@ -223,7 +227,8 @@ fn gradient_table(lab: &NodeLab) -> Html {
 fn results_column(lab: &NodeLab, act: &Act<NodeLab>, loss: &NodeRef, residual: &NodeRef) -> Html {
     let s = &lab.settings;
     let on_run = act.on_click(|l| l.run_gradients(&browser::now_ms));
-    let on_export = act.on_click(|l| browser::download_text("nde-node-gradients.json", "application/json", &l.export_gradients()?));
+    let on_export =
+        act.on_click(|l| browser::download_text("nde-node-gradients.json", "application/json", &l.export_gradients()?));
     let hybrid = !lab.portrait.residual.is_empty();
     html! {
         <section class="column" aria-label="results">

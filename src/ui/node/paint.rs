@@ -60,7 +60,8 @@ fn arrows(ctx: &Context, view: &View, vectors: &[[f64; 2]], colour: &str, width:
     let cell = [(b[1] - b[0]) / ARROWS as f64, (b[3] - b[2]) / ARROWS as f64];
     // Scaled in units of a cell per axis, so that arrows read on a non-square box; the
     // longest spans 90% of a cell.
-    let longest = vectors.iter().map(|v| (v[0] / cell[0]).hypot(v[1] / cell[1])).filter(|v| v.is_finite()).fold(1e-9, f64::max);
+    let longest =
+        vectors.iter().map(|v| (v[0] / cell[0]).hypot(v[1] / cell[1])).filter(|v| v.is_finite()).fold(1e-9, f64::max);
     ctx.set_stroke_style_str(colour);
     ctx.set_line_width(width);
     ctx.begin_path();
@@ -160,7 +161,12 @@ pub fn residual_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Res
     chart.draw_series(LineSeries::new([(-extent, -extent), (extent, extent)], RGBColor(148, 163, 184))).map_err(e)?;
     for (component, colour) in [(0, RGBColor(37, 99, 235)), (1, RGBColor(220, 38, 38))] {
         chart
-            .draw_series(pairs.iter().filter(|(m, l)| m[component].is_finite() && l[component].is_finite()).map(|(m, l)| Circle::new((m[component], l[component]), 2, colour.mix(0.6).filled())))
+            .draw_series(
+                pairs
+                    .iter()
+                    .filter(|(m, l)| m[component].is_finite() && l[component].is_finite())
+                    .map(|(m, l)| Circle::new((m[component], l[component]), 2, colour.mix(0.6).filled())),
+            )
             .map_err(e)?;
     }
     root.present().map_err(e)
@@ -170,9 +176,14 @@ pub fn residual_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Res
 pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Result<(), String> {
     let root = backend(canvas)?.into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
-    let points: Vec<(f64, f64)> = lab.losses.iter().filter(|p| p.loss.is_finite() && p.loss > 0.0).map(|p| (p.step as f64, p.loss)).collect();
+    let points: Vec<(f64, f64)> =
+        lab.losses.iter().filter(|p| p.loss.is_finite() && p.loss > 0.0).map(|p| (p.step as f64, p.loss)).collect();
     if points.len() < 2 {
-        let text = if lab.pretrained { "shipped fit: Train goes on, Fresh weights starts over" } else { "press Train or Step" };
+        let text = if lab.pretrained {
+            "shipped fit: Train goes on, Fresh weights starts over"
+        } else {
+            "press Train or Step"
+        };
         root.draw(&Text::new(text, (10, 20), ("sans-serif", 13).into_font().color(&BLACK))).map_err(e)?;
         return root.present().map_err(e);
     }
