@@ -426,7 +426,10 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
         assert!(report[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {report}");
     }
     assert_eq!((report["bench"].as_str(), report["backend"].as_str()), (Some("train"), Some("cpu")));
-    assert_eq!((report["batch"].as_u64(), report["width"].as_u64(), report["threads"].as_u64()), (Some(8), Some(16), Some(1)));
+    assert_eq!(
+        (report["batch"].as_u64(), report["width"].as_u64(), report["threads"].as_u64()),
+        (Some(8), Some(16), Some(1))
+    );
     assert!(report["instructions"].as_str().is_some_and(|s| !s.is_empty()), "{report}");
     let steps_per_s = report["steps_per_s"].as_f64().unwrap();
     assert!((report["samples_per_s"].as_f64().unwrap() - 8.0 * steps_per_s).abs() < 1e-6 * steps_per_s);
@@ -440,7 +443,8 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
 
 #[test]
 fn bench_divergence_reports_its_keys() {
-    let args = ["bench", "divergence", "--particles", "200", "--width", "16", "--depth", "1", "--repeats", "1", "--json"];
+    let args =
+        ["bench", "divergence", "--particles", "200", "--width", "16", "--depth", "1", "--repeats", "1", "--json"];
     let report = json_of(&args);
     for key in ["seconds", "evals_per_s", "gflops"] {
         assert!(report[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {report}");

@@ -655,7 +655,9 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--integrator" => g.pick(&["edm-heun", "ddim", "x"]).into(),
         "--backend" => g.pick(&["cpu", "tpu"]).into(),
         "--param" => g.pick(&["eps", "x0", "flow", "v"]).into(),
-        "--system" => g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into(),
+        "--system" => {
+            g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into()
+        }
         "--adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
         "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
@@ -810,7 +812,9 @@ fn node_value(g: &mut Gen, key: &str) -> String {
         return g.number();
     }
     match key {
-        "system" => g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into(),
+        "system" => {
+            g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into()
+        }
         "model" => g.pick(&["neural", "hybrid", "x"]).into(),
         "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
         "adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
@@ -844,7 +848,10 @@ fn node_lab_links_and_weights_files() {
         tally.inputs += 1;
         let (settings, problems) = tally.time(&label, || NodeSettings::from_query(&link));
         for p in &problems {
-            assert!(p.starts_with("link: ") && (NODE_KEYS.iter().any(|k| p.contains(k)) || p.contains("bogus")), "{label}: {p}");
+            assert!(
+                p.starts_with("link: ") && (NODE_KEYS.iter().any(|k| p.contains(k)) || p.contains("bogus")),
+                "{label}: {p}"
+            );
             assert!(link.to_lowercase().contains("nan") || !p.contains("NaN"), "{label}: {p}");
         }
         if problems.is_empty() {

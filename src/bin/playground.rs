@@ -21,7 +21,14 @@ pub fn nde_bench_train(width: u32, depth: u32, batch: u32, steps: u32) -> f64 {
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
         return f64::NAN;
     };
-    let bench = TrainBench { width: width as usize, depth: depth as usize, batch: batch as usize, steps: u64::from(steps), repeats: 1, seed: 0 };
+    let bench = TrainBench {
+        width: width as usize,
+        depth: depth as usize,
+        batch: batch as usize,
+        steps: u64::from(steps),
+        repeats: 1,
+        seed: 0,
+    };
     if !(1..=4096).contains(&bench.batch) || !(1..=10_000).contains(&bench.steps) {
         return f64::NAN;
     }

@@ -190,8 +190,7 @@ pub fn run_plan_from(
                 // batched evaluation (core::solve::ode_batch).
                 let (process, param) = (plan.process, plan.param);
                 let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
-                let starts: Vec<f64> =
-                    index.iter().flat_map(|p| regs[*p][*x as usize].map(f64::from)).collect();
+                let starts: Vec<f64> = index.iter().flat_map(|p| regs[*p][*x as usize].map(f64::from)).collect();
                 let (mut xs, mut outs) = (Vec::new(), Vec::new());
                 let mut field = |_: &[usize], ts: &[f64], ys: &[f64], dys: &mut [f64]| {
                     xs.clear();
@@ -322,7 +321,9 @@ pub fn run_plan_from(
                 let divergences: Vec<Divergence> = index
                     .iter()
                     .map(|p| match probe_counter {
-                        Some(c) => Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0]),
+                        Some(c) => {
+                            Divergence::rademacher(random_u32x4(options.seed, (first + p) as u64, u64::from(*c))[0])
+                        }
                         None => Divergence::Exact,
                     })
                     .collect();

@@ -34,7 +34,8 @@ pub const LABS: [LabInfo; 2] = [
         id: LabId::Node,
         name: "node",
         title: "Neural ODE",
-        tagline: "fit a neural or hybrid vector field to trajectories, and see how each gradient method is right or wrong",
+        tagline:
+            "fit a neural or hybrid vector field to trajectories, and see how each gradient method is right or wrong",
     },
 ];
 

@@ -10,8 +10,8 @@ use wasm_bindgen::JsCast;
 
 use super::browser;
 use super::controls::Act;
-use crate::playground::node::NodeLab;
 use super::gpu_runner::{spawn_gpu_job, SharedRunner};
+use crate::playground::node::NodeLab;
 
 /// Engine work per animation frame, in milliseconds: with rendering and painting the frame
 /// stays well under 50 ms.

@@ -112,7 +112,9 @@ fn activate_in_place_generic<const FMA: bool>(kind: Activation, values: &mut [f3
     match kind {
         Activation::Silu => values.iter_mut().for_each(|v| *v *= sigmoid::<FMA>(*v)),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh::<FMA>(*v)),
-        Activation::Softplus => values.iter_mut().for_each(|v| *v = positive_part(*v) + exp_nonpositive_with::<FMA>(-v.abs()).ln_1p()),
+        Activation::Softplus => {
+            values.iter_mut().for_each(|v| *v = positive_part(*v) + exp_nonpositive_with::<FMA>(-v.abs()).ln_1p())
+        }
         Activation::Relu => values.iter_mut().for_each(|v| *v = positive_part(*v)),
     }
 }

@@ -215,7 +215,11 @@ pub fn minibatch_gradient<L: RowLoss>(
             let out = net.forward_taped(rows, &group.features, &mut group.tape);
             group.d_out.resize(rows * outputs, 0.0);
             for (r, row) in drawn.iter().enumerate() {
-                let loss = objective.loss(row, &out[r * outputs..(r + 1) * outputs], &mut group.d_out[r * outputs..(r + 1) * outputs]);
+                let loss = objective.loss(
+                    row,
+                    &out[r * outputs..(r + 1) * outputs],
+                    &mut group.d_out[r * outputs..(r + 1) * outputs],
+                );
                 group.losses.push(loss);
             }
             let start = if block == group.rows.start { Start::Zero } else { Start::Accumulate };
@@ -316,9 +320,14 @@ mod tests {
                 let config = MlpConfig { width, depth, activation, outputs, condition_dim: 2, ..MlpConfig::default() };
                 let mlp = Mlp::new(config, 3).unwrap();
                 let objective = problem(&config, batch, &mut rng);
-                let got = minibatch_gradient(&BatchMlp::new(&mlp), batch, &objective, &mut MinibatchWorkspace::default());
+                let got =
+                    minibatch_gradient(&BatchMlp::new(&mlp), batch, &objective, &mut MinibatchWorkspace::default());
                 let (loss, want) = reference(&mlp, &objective);
-                assert!((got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss), "{activation:?} loss {} vs {loss}", got.mean_loss);
+                assert!(
+                    (got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss),
+                    "{activation:?} loss {} vs {loss}",
+                    got.mean_loss
+                );
                 let scale = want.iter().fold(0.0f64, |m, g| m.max(g.abs()));
                 for (k, (g, w)) in got.gradient.iter().zip(&want).enumerate() {
                     assert!(
@@ -355,7 +364,11 @@ mod tests {
             vjp(&config, &params, &ws, &d, &mut g, &mut want);
             for i in 0..inputs {
                 let got = f64::from(input_grad[r * inputs + i]);
-                assert!((got - want[i]).abs() <= 1e-5 * (1.0 + want[i].abs()), "row {r} input {i}: {got} vs {}", want[i]);
+                assert!(
+                    (got - want[i]).abs() <= 1e-5 * (1.0 + want[i].abs()),
+                    "row {r} input {i}: {got} vs {}",
+                    want[i]
+                );
             }
         }
     }

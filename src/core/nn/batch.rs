@@ -56,7 +56,13 @@ impl BatchMlp {
                 let w = params[l.weights..l.weights + l.inputs * l.outputs].to_vec();
                 let mut wt = Vec::new();
                 super::gemm::transpose(l.outputs, l.inputs, &w, &mut wt);
-                PackedLayer { inputs: l.inputs, outputs: l.outputs, wt, w, bias: params[l.bias..l.bias + l.outputs].to_vec() }
+                PackedLayer {
+                    inputs: l.inputs,
+                    outputs: l.outputs,
+                    wt,
+                    w,
+                    bias: params[l.bias..l.bias + l.outputs].to_vec(),
+                }
             })
             .collect();
         BatchMlp { config, layers }
@@ -173,8 +179,8 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-    use crate::core::nn::mlp::Workspace;
     use crate::core::nn::activation::Activation;
+    use crate::core::nn::mlp::Workspace;
     use crate::core::rng::RngStream;
 
     /// Batch and scalar forward passes agree for every activation, batch sizes that leave
@@ -226,7 +232,11 @@ mod tests {
                     assert!((out[r][o] - want[o]).abs() <= 1e-5 * (1.0 + want[o].abs()), "{activation:?} out");
                     for j in 0..2 {
                         let w = want_jac[o][j];
-                        assert!((jac[r][o][j] - w).abs() <= 1e-5 * (1.0 + w.abs()), "{activation:?} row {r} d{o}/dx{j}: {} vs {w}", jac[r][o][j]);
+                        assert!(
+                            (jac[r][o][j] - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                            "{activation:?} row {r} d{o}/dx{j}: {} vs {w}",
+                            jac[r][o][j]
+                        );
                     }
                 }
             }

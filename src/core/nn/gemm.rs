@@ -257,7 +257,9 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
             let c_tile = &mut c[i0 * n + j0..(i0 + R - 1) * n + j0 + TILE_N];
             let init = TileInit::of(start, j0);
             // SAFETY: the panel and A's extent were checked above; c_tile spans R rows of 16.
-            unsafe { simd128::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, c_tile, n, init) };
+            unsafe {
+                simd128::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, c_tile, n, init)
+            };
             return;
         }
     }
@@ -281,7 +283,17 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
             // A partial tile (the packed last columns) goes through `acc`, 16 wide.
             // SAFETY: as above, with `acc` as an R x 16 output at stride 16.
             unsafe {
-                avx2::tile::<R>(k, a_tile, a.row_stride, a.k_stride, panel.data, panel.stride, acc.as_flattened_mut(), TILE_N, TileInit::Output)
+                avx2::tile::<R>(
+                    k,
+                    a_tile,
+                    a.row_stride,
+                    a.k_stride,
+                    panel.data,
+                    panel.stride,
+                    acc.as_flattened_mut(),
+                    TILE_N,
+                    TileInit::Output,
+                )
             };
             for (r, row) in acc.iter().enumerate() {
                 c[(i0 + r) * n + j0..(i0 + r) * n + j0 + width].copy_from_slice(&row[..width]);
@@ -310,7 +322,9 @@ fn tile<const R: usize, const FMA: bool>(shape: Shape, a: Lhs, panel: Panel, i0:
 /// 256-bit accumulators stay in registers.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use std::arch::x86_64::{_mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps};
+    use std::arch::x86_64::{
+        _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
 
     use super::TileInit as Init;
 
@@ -494,7 +508,9 @@ mod tests {
     #[test]
     fn kernel_matches_the_reference_on_every_edge() {
         let mut rng = RngStream::new(11, 12);
-        for (m, k, n) in [(6, 8, 16), (12, 64, 32), (1, 5, 2), (5, 15, 17), (7, 1, 15), (64, 128, 2), (2, 64, 128), (13, 33, 47)] {
+        for (m, k, n) in
+            [(6, 8, 16), (12, 64, 32), (1, 5, 2), (5, 15, 17), (7, 1, 15), (64, 128, 2), (2, 64, 128), (13, 33, 47)]
+        {
             let a = random(m * k, &mut rng);
             let b = random(k * n, &mut rng);
             let bias = random(n, &mut rng);

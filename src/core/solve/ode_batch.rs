@@ -182,9 +182,8 @@ fn initial_steps(
     let all: Vec<usize> = (0..count).collect();
     let mut f0 = vec![0.0; y0s.len()];
     f.eval(&all, &vec![t0; count], y0s, &mut f0);
-    let rms = |v: &[f64], scale: &[f64]| {
-        (v.iter().zip(scale).map(|(x, s)| (x / s).powi(2)).sum::<f64>() / dim as f64).sqrt()
-    };
+    let rms =
+        |v: &[f64], scale: &[f64]| (v.iter().zip(scale).map(|(x, s)| (x / s).powi(2)).sum::<f64>() / dim as f64).sqrt();
     let mut scales = Vec::with_capacity(count);
     let (mut h0s, mut t_probe, mut y1s) = (Vec::with_capacity(count), Vec::with_capacity(count), Vec::new());
     for p in 0..count {
@@ -249,7 +248,15 @@ mod tests {
                 };
                 let got = integrate_adaptive_batch(&tableau, &mut batch, &starts, 2, t0, t1, &controller, 10_000);
                 for (p, result) in got.iter().enumerate() {
-                    let want = integrate_adaptive(&tableau, &mut field, &starts[2 * p..2 * p + 2], t0, t1, &controller, 10_000);
+                    let want = integrate_adaptive(
+                        &tableau,
+                        &mut field,
+                        &starts[2 * p..2 * p + 2],
+                        t0,
+                        t1,
+                        &controller,
+                        10_000,
+                    );
                     assert_eq!(result, &want, "{} solve {p}", tableau.name);
                 }
             }
@@ -268,7 +275,16 @@ mod tests {
             }
         };
         let mut f = stiff;
-        let got = integrate_adaptive_batch(&DOPRI5, &mut f, &[1.0, 0.0, 1.0, 1.0], 2, 0.0, 1.0, &PidController::new(1e-8, 1e-10), 50);
+        let got = integrate_adaptive_batch(
+            &DOPRI5,
+            &mut f,
+            &[1.0, 0.0, 1.0, 1.0],
+            2,
+            0.0,
+            1.0,
+            &PidController::new(1e-8, 1e-10),
+            50,
+        );
         assert!(got[0].is_ok(), "{:?}", got[0]);
         assert!(got[1].as_ref().unwrap_err().contains("more than 50 steps"), "{:?}", got[1]);
     }

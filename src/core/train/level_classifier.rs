@@ -15,8 +15,8 @@ use crate::core::nn::batch::BatchMlp;
 use crate::core::nn::mlp::{forward_all, vjp, Mlp, MlpConfig, Workspace};
 use crate::core::nn::weights;
 use crate::core::process::Process;
-use crate::core::train::trainer::MinibatchDraw;
 use crate::core::stats::log_sum_exp;
+use crate::core::train::trainer::MinibatchDraw;
 
 /// The weights file's `meta.kind` for a classifier (a score model has none).
 pub const KIND: &str = "level-classifier";
@@ -187,7 +187,8 @@ impl LevelTrainer {
         let config = self.classifier.mlp.config;
         let params: Vec<f64> = self.classifier.mlp.params.iter().map(|p| f64::from(*p)).collect();
         let mut grads = vec![0.0; params.len()];
-        let (mut ws, mut features, mut grad_input, mut d_logits) = (Workspace::default(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ws, mut features, mut grad_input, mut d_logits) =
+            (Workspace::default(), Vec::new(), Vec::new(), Vec::new());
         let mut total = 0.0;
         for sample in 0..self.batch {
             let row = self.drawn(step, sample);
@@ -228,7 +229,12 @@ mod tests {
             let (loss, grad) = trainer.reference_gradient();
             let step = trainer.adam.steps() + 1;
             let net = BatchMlp::new(&trainer.classifier.mlp);
-            let got = minibatch_gradient(&net, 150, &LevelBatch { trainer: &trainer, step }, &mut MinibatchWorkspace::default());
+            let got = minibatch_gradient(
+                &net,
+                150,
+                &LevelBatch { trainer: &trainer, step },
+                &mut MinibatchWorkspace::default(),
+            );
             assert!((got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss), "loss {} vs {loss}", got.mean_loss);
             let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
             for (g, w) in got.gradient.iter().zip(&grad) {

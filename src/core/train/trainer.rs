@@ -317,25 +317,43 @@ mod tests {
                 setups.push((Process::vp(), Objective::Dsm { param, weighting }));
             }
         }
-        setups.push((Process::mean_reverting(), Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default }));
+        setups.push((
+            Process::mean_reverting(),
+            Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default },
+        ));
         for (process, objective) in setups {
             if process.is_flow() != (objective == Objective::FlowMatching) {
                 continue;
             }
             let conditional = process.is_conditional();
-            let config = MlpConfig { width: 32, depth: 2, condition_dim: if conditional { 2 } else { 0 }, ..MlpConfig::default() };
+            let config = MlpConfig {
+                width: 32,
+                depth: 2,
+                condition_dim: if conditional { 2 } else { 0 },
+                ..MlpConfig::default()
+            };
             let conditions = conditional.then(|| data.iter().map(|p| [p[1], -p[0]]).collect());
             let train = TrainConfig { batch: 200, learning_rate: 1e-3, ema_decay: 0.99, seed: 3 };
-            let mut trainer = Trainer::new(Mlp::new(config, 2).unwrap(), process, objective, data.clone(), conditions, train).unwrap();
+            let mut trainer =
+                Trainer::new(Mlp::new(config, 2).unwrap(), process, objective, data.clone(), conditions, train)
+                    .unwrap();
             for _ in 0..3 {
                 let (loss, grad) = trainer.reference_gradient();
                 let step = trainer.adam.steps() + 1;
                 let batch = DrawnBatch { trainer: &trainer, step };
-                let got = minibatch_gradient(&BatchMlp::new(&trainer.mlp), 200, &batch, &mut MinibatchWorkspace::default());
-                assert!((got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss), "{objective:?}: loss {} vs {loss}", got.mean_loss);
+                let got =
+                    minibatch_gradient(&BatchMlp::new(&trainer.mlp), 200, &batch, &mut MinibatchWorkspace::default());
+                assert!(
+                    (got.mean_loss - loss).abs() <= 1e-5 * (1.0 + loss),
+                    "{objective:?}: loss {} vs {loss}",
+                    got.mean_loss
+                );
                 let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
                 for (k, (g, w)) in got.gradient.iter().zip(&grad).enumerate() {
-                    assert!((f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale, "{objective:?} parameter {k}: {g} vs {w}");
+                    assert!(
+                        (f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale,
+                        "{objective:?} parameter {k}: {g} vs {w}"
+                    );
                 }
                 trainer.step().unwrap();
             }
@@ -386,8 +404,15 @@ mod tests {
         assert!(
             Trainer::new(mlp.clone(), Process::RectifiedFlow, eps, data.clone(), None, TrainConfig::default()).is_err()
         );
-        assert!(Trainer::new(mlp.clone(), Process::vp(), Objective::FlowMatching, data.clone(), None, TrainConfig::default())
-            .is_err());
+        assert!(Trainer::new(
+            mlp.clone(),
+            Process::vp(),
+            Objective::FlowMatching,
+            data.clone(),
+            None,
+            TrainConfig::default()
+        )
+        .is_err());
         let empty_batch = TrainConfig { batch: 0, ..TrainConfig::default() };
         let refused = Trainer::new(mlp, Process::vp(), eps, data, None, empty_batch).err();
         assert!(refused.is_some_and(|e| e.contains("at least one sample")));
