@@ -6,7 +6,7 @@ mod canvases;
 pub(crate) mod charts;
 mod data_column;
 mod main_view;
-mod paint;
+pub(crate) mod paint;
 mod samplers_column;
 pub mod shortcuts;
 

@@ -146,21 +146,24 @@ fn arrows(ctx: &Context, view: &View, vectors: &[[f32; 2]], colour: &str, width:
         let base = [cell_centre(k % ARROWS, ARROWS) as f32, cell_centre(k / ARROWS, ARROWS) as f32];
         let scale = (0.9 * cell) as f32 / longest;
         let tip = [base[0] + v[0] * scale, base[1] + v[1] * scale];
-        let (bx, by) = view.px(base);
-        let (tx, ty) = view.px(tip);
-        ctx.move_to(bx, by);
-        ctx.line_to(tx, ty);
-        // A small head: two strokes back from the tip.
-        let (dx, dy) = (tx - bx, ty - by);
-        let len = dx.hypot(dy).max(1e-9);
-        let (ux, uy) = (dx / len, dy / len);
-        let head = (len * 0.35).min(4.0);
-        ctx.move_to(tx, ty);
-        ctx.line_to(tx - head * (ux - 0.5 * uy), ty - head * (uy + 0.5 * ux));
-        ctx.move_to(tx, ty);
-        ctx.line_to(tx - head * (ux + 0.5 * uy), ty - head * (uy - 0.5 * ux));
+        arrow_to(ctx, view.px(base), view.px(tip));
     }
     ctx.stroke();
+}
+
+/// Adds one arrow from `base` to `tip` (pixels) to the open path: the shaft and a small head
+/// of two strokes back from the tip. The caller strokes once for all its arrows.
+pub(crate) fn arrow_to(ctx: &Context, (bx, by): (f64, f64), (tx, ty): (f64, f64)) {
+    ctx.move_to(bx, by);
+    ctx.line_to(tx, ty);
+    let (dx, dy) = (tx - bx, ty - by);
+    let len = dx.hypot(dy).max(1e-9);
+    let (ux, uy) = (dx / len, dy / len);
+    let head = (len * 0.35).min(4.0);
+    ctx.move_to(tx, ty);
+    ctx.line_to(tx - head * (ux - 0.5 * uy), ty - head * (uy + 0.5 * ux));
+    ctx.move_to(tx, ty);
+    ctx.line_to(tx - head * (ux + 0.5 * uy), ty - head * (uy - 0.5 * ux));
 }
 
 /// The main view: the field at time t under the data, the panels' samples when asked, and

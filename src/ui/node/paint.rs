@@ -7,6 +7,7 @@ use web_sys::CanvasRenderingContext2d as Context;
 
 use crate::playground::node::lab::{grid_point, NodeLab, ARROWS};
 use crate::ui::diffusion::charts::{backend, e, log_range, tick, GRID};
+use crate::ui::diffusion::paint::arrow_to;
 
 const TRUE_COLOUR: &str = "#94a3b8";
 const MODEL_COLOUR: &str = "#2563eb";
@@ -68,18 +69,7 @@ fn arrows(ctx: &Context, view: &View, vectors: &[[f64; 2]], colour: &str, width:
     for (k, v) in vectors.iter().enumerate().filter(|(_, v)| v[0].is_finite() && v[1].is_finite()) {
         let base = grid_point(b, k % ARROWS, k / ARROWS);
         let tip = [base[0] + 0.9 * v[0] / longest, base[1] + 0.9 * v[1] / longest];
-        let (bx, by) = view.px(base);
-        let (tx, ty) = view.px(tip);
-        ctx.move_to(bx, by);
-        ctx.line_to(tx, ty);
-        let (dx, dy) = (tx - bx, ty - by);
-        let len = dx.hypot(dy).max(1e-9);
-        let (ux, uy) = (dx / len, dy / len);
-        let head = (len * 0.35).min(4.0);
-        ctx.move_to(tx, ty);
-        ctx.line_to(tx - head * (ux - 0.5 * uy), ty - head * (uy + 0.5 * ux));
-        ctx.move_to(tx, ty);
-        ctx.line_to(tx - head * (ux + 0.5 * uy), ty - head * (uy - 0.5 * ux));
+        arrow_to(ctx, view.px(base), view.px(tip));
     }
     ctx.stroke();
 }
