@@ -172,6 +172,15 @@ async function runSamplers(page) {
     .catch(() => {});
 }
 
+// Moves a range input to `value` and commits it, as releasing the slider does.
+async function setSlider(locator, value) {
+  await locator.evaluate((element, v) => {
+    element.value = String(v);
+    element.dispatchEvent(new Event('input', { bubbles: true }));
+    element.dispatchEvent(new Event('change', { bubbles: true }));
+  }, value);
+}
+
 async function dismissBanner(page) {
   if ((await page.locator('.error-banner .dismiss').count()) > 0) await page.locator('.error-banner .dismiss').click();
 }
@@ -625,7 +634,7 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     record(`node ${name}: the gradient check shows backsolve failing at damping 4`, backprop < 1e-6 && backsolve > 1, `backprop ${backprop}, backsolve ${backsolve}`);
     await page.screenshot({ path: path.join(shotDir, `node-gradients-${name}.png`), fullPage: true });
     // The f32 switch: at horizon 6 backsolve is right in f64 and fails in f32.
-    await setField(page, page.getByTestId('node-horizon'), '6');
+    await setSlider(page.getByTestId('node-horizon'), '6');
     await setField(page, page.getByTestId('node-stress-steps'), '120');
     await page.getByTestId('node-run-gradients').click();
     await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
@@ -636,7 +645,7 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     const f32Backsolve = await cell('backsolve');
     record(`node ${name}: in f32 backsolve fails sooner`, f64Backsolve < 0.1 && f32Backsolve > 1, `horizon 6: f64 ${f64Backsolve}, f32 ${f32Backsolve}`);
     await page.getByTestId('node-precision').selectOption('f64');
-    await setField(page, page.getByTestId('node-horizon'), '10');
+    await setSlider(page.getByTestId('node-horizon'), '10');
     await setField(page, page.getByTestId('node-stress-steps'), '200');
     await page.getByTestId('node-run-gradients').click();
     await page.getByTestId('node-gradients').waitFor({ timeout: 30_000 });
@@ -665,7 +674,7 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     // Settings live in the address: the hybrid pendulum, reopened from its link.
     await page.getByTestId('node-system').selectOption('pendulum');
     await page.getByTestId('node-model').selectOption('hybrid');
-    await setField(page, page.getByTestId('node-damping'), '2');
+    await setSlider(page.getByTestId('node-damping'), '2');
     await page.waitForTimeout(300);
     const link = page.url();
     const again = await context.newPage();

@@ -196,6 +196,33 @@ fn portrait_column(lab: &NodeLab, act: &Act<NodeLab>, portrait: &NodeRef, link: 
     }
 }
 
+/// A slider for one of the stress problem's settings, committed when released (each value
+/// clears the table, which the visitor then runs again); the link can carry values beyond
+/// the slider's range (damping up to 20, horizon up to 100), which it then shows at its end.
+fn slider(
+    act: &Act<NodeLab>,
+    label: &str,
+    key: &'static str,
+    value: f64,
+    (min, max, step): (f64, f64, f64),
+    testid: &str,
+) -> Html {
+    let onchange = {
+        let act = act.clone();
+        Callback::from(move |e: Event| {
+            let element: web_sys::HtmlInputElement = e.target_unchecked_into();
+            act.run(|l| l.set(key, &element.value()));
+        })
+    };
+    html! {
+        <label class="field">
+            <span>{ format!("{label} = {value}") }</span>
+            <input type="range" min={min.to_string()} max={max.to_string()} step={step.to_string()} value={value.to_string()}
+                data-testid={testid.to_string()} aria-label={label.to_string()} {onchange} />
+        </label>
+    }
+}
+
 fn gradient_table(lab: &NodeLab) -> Html {
     let Some(rows) = &lab.gradients else {
         return html! { <p class="caption" data-testid="node-gradients-empty">{ "Run the check to compare the three methods on the damped pendulum." }</p> };
@@ -241,8 +268,8 @@ fn results_column(lab: &NodeLab, act: &Act<NodeLab>, loss: &NodeRef, residual: &
             </div>
             <h2>{ "Gradient check" }</h2>
             <p class="caption">{ "The damped pendulum with (ω², γ) unknown, from (1, 0) to (0.5, 0) at the horizon: each method's gradient against central differences of the f64 loss it differentiates. Backsolve solves the state backwards, and once damping makes that stiff it fails; in f32 it fails sooner (try horizon 6)." }</p>
-            { input(act, "Damping γ", "number", s.damping.to_string(), Some("any"), Some("node-damping"), "0 to 20", |l, v| l.set("damping", v)) }
-            { input(act, "Horizon T", "number", s.horizon.to_string(), Some("any"), Some("node-horizon"), "up to 100", |l, v| l.set("horizon", v)) }
+            { slider(act, "Damping γ", "damping", s.damping, (0.0, 8.0, 0.1), "node-damping") }
+            { slider(act, "Horizon T", "horizon", s.horizon, (1.0, 20.0, 0.5), "node-horizon") }
             { input(act, "Steps", "number", s.stress_steps.to_string(), Some("1"), Some("node-stress-steps"), "fixed solver steps over the horizon", |l, v| l.set("stress_steps", v)) }
             { select(act, "Precision", &[Choice::new("f64", "f64"), Choice::new("f32", "f32: states and field values rounded to single precision")], s.precision.name(), Some("node-precision"), |l, v| l.set("precision", v)) }
             <div class="buttons">
