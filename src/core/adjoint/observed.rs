@@ -455,31 +455,25 @@ pub fn finite_differences_with_step(
     loss: &dyn Fn(&Problem) -> f64,
     step: f64,
 ) -> (Vec<f64>, Vec<f64>) {
-    let mut params = problem.params.to_vec();
-    let mut d_params = Vec::with_capacity(params.len());
-    for i in 0..params.len() {
-        let keep = params[i];
-        let h = step * (1.0 + keep.abs());
-        params[i] = keep + h;
-        let plus = loss(&Problem { params: &params, ..*problem });
-        params[i] = keep - h;
-        let minus = loss(&Problem { params: &params, ..*problem });
-        params[i] = keep;
-        d_params.push((plus - minus) / (2.0 * h));
-    }
-    let mut y0 = problem.y0.to_vec();
-    let mut d_y0 = Vec::with_capacity(y0.len());
-    for i in 0..y0.len() {
-        let keep = y0[i];
-        let h = step * (1.0 + keep.abs());
-        y0[i] = keep + h;
-        let plus = loss(&Problem { y0: &y0, ..*problem });
-        y0[i] = keep - h;
-        let minus = loss(&Problem { y0: &y0, ..*problem });
-        y0[i] = keep;
-        d_y0.push((plus - minus) / (2.0 * h));
-    }
+    let d_params = central_differences(problem.params, step, &|params| loss(&Problem { params, ..*problem }));
+    let d_y0 = central_differences(problem.y0, step, &|y0| loss(&Problem { y0, ..*problem }));
     (d_params, d_y0)
+}
+
+/// d f / d values by central differences, each value moved by `step * (1 + |value|)`.
+fn central_differences(values: &[f64], step: f64, f: &dyn Fn(&[f64]) -> f64) -> Vec<f64> {
+    let mut moved = values.to_vec();
+    let mut derivative = Vec::with_capacity(values.len());
+    for i in 0..values.len() {
+        let h = step * (1.0 + values[i].abs());
+        moved[i] = values[i] + h;
+        let plus = f(&moved);
+        moved[i] = values[i] - h;
+        let minus = f(&moved);
+        moved[i] = values[i];
+        derivative.push((plus - minus) / (2.0 * h));
+    }
+    derivative
 }
 
 /// |g - reference| / |reference| over parameters and y0 together (or the absolute distance
