@@ -1,7 +1,9 @@
 // requires: model_buffers.wgsl
 // The MLP of src/core/nn/mlp.rs in f32: features, forward pass, and forward-mode Jacobian in
 // x (two tangents at once, for the exact divergence). Layer l stores W (out x in, row-major)
-// then its bias; hidden layers apply the activation, the last is linear.
+// then its bias; hidden layers apply the activation, the last is linear. The same layout
+// holds a lab's dense network on the plane (src/core/nn/dense.rs, input (y0, y1), no time
+// features), which is how plans integrate a learned vector field.
 // Activations live in private arrays: the shared layout allows widths up to 256.
 
 const MLP_MAX_WIDTH: u32 = 256u;
@@ -9,6 +11,13 @@ const ACT_SILU: u32 = 0u;
 const ACT_TANH: u32 = 1u;
 const ACT_SOFTPLUS: u32 = 2u;
 const ACT_RELU: u32 = 3u;
+// The labs' dense networks' other activations (src/core/nn/dense_activation.rs).
+const ACT_LIPSWISH: u32 = 4u;
+const ACT_SIGMOID: u32 = 5u;
+const ACT_GAUSSIAN: u32 = 6u;
+const ACT_IDENTITY: u32 = 7u;
+// LipSwish's scale, 0.909 (1-Lipschitz SiLU).
+const LIPSWISH_SCALE: f32 = 0.909;
 
 struct MlpShape {
     // Offset of the first parameter in model_data.
@@ -47,6 +56,18 @@ fn activation_apply(kind: u32, z: f32) -> f32 {
         case ACT_SOFTPLUS: {
             return max(z, 0.0) + log(1.0 + exp(-abs(z)));
         }
+        case ACT_LIPSWISH: {
+            return LIPSWISH_SCALE * z * sigmoid(z);
+        }
+        case ACT_SIGMOID: {
+            return sigmoid(z);
+        }
+        case ACT_GAUSSIAN: {
+            return exp(-z * z);
+        }
+        case ACT_IDENTITY: {
+            return z;
+        }
         case ACT_RELU, default: {
             return max(z, 0.0);
         }
@@ -65,6 +86,20 @@ fn activation_derivative(kind: u32, z: f32) -> f32 {
         }
         case ACT_SOFTPLUS: {
             return sigmoid(z);
+        }
+        case ACT_LIPSWISH: {
+            let s = sigmoid(z);
+            return LIPSWISH_SCALE * s * (1.0 + z * (1.0 - s));
+        }
+        case ACT_SIGMOID: {
+            let s = sigmoid(z);
+            return s * (1.0 - s);
+        }
+        case ACT_GAUSSIAN: {
+            return -2.0 * z * exp(-z * z);
+        }
+        case ACT_IDENTITY: {
+            return 1.0;
         }
         case ACT_RELU, default: {
             return select(0.0, 1.0, z > 0.0);
@@ -87,15 +122,19 @@ fn mlp_features(shape: MlpShape, x: vec2<f32>, t: f32, condition: vec2<f32>) {
         mlp_value[3] = condition.y;
         i = 4u;
     }
-    mlp_value[i] = t;
-    i += 1u;
-    var frequency = 3.141592653589793;
-    for (var k = 0u; k < shape.frequencies; k++) {
-        let phase = reduced_phase(frequency * t);
-        mlp_value[i] = sin(phase);
-        mlp_value[i + 1u] = cos(phase);
-        i += 2u;
-        frequency *= 2.0;
+    // A network of the state alone (a lab's autonomous field) has no time input: its
+    // input_dim ends here.
+    if (i < shape.input_dim) {
+        mlp_value[i] = t;
+        i += 1u;
+        var frequency = 3.141592653589793;
+        for (var k = 0u; k < shape.frequencies; k++) {
+            let phase = reduced_phase(frequency * t);
+            mlp_value[i] = sin(phase);
+            mlp_value[i + 1u] = cos(phase);
+            i += 2u;
+            frequency *= 2.0;
+        }
     }
     for (var j = 0u; j < shape.input_dim; j++) {
         mlp_tangent0[j] = 0.0;

@@ -18,6 +18,8 @@ const OP_LOAD_INPUT: u32 = 11u;
 const NO_REGISTER: u32 = 0xFFFFu;
 const NO_COUNTER: u32 = 0xFFFFFFFFu;
 const MODEL_MLP: u32 = 0u;
+// A learned vector field (src/core/dynamics/field_model.rs): its head's words, then its MLP.
+const MODEL_FIELD: u32 = 2u;
 const MAX_LEVELS: u32 = 128u;
 const MAX_STAGES: u32 = 8u;
 // Registers per particle (src/core/sample/plan.rs: MAX_REGISTERS).

@@ -2,17 +2,44 @@
 // The run's model as the interpreter evaluates it: the network or the exact mixture, and the
 // probability-flow field built on it (with its divergence, for the likelihood).
 
-// The model's raw output at (x, t): the network's, or the mixture's exact score at the
-// marginal with scale alpha and noise sigma.
+// A learned vector field's head (src/core/dynamics/field_model.rs), in model_data's first
+// words: kind (0: y' = s * tanh(out); 1: y' = K b(y) + out), s (2 words), then K row by row
+// (2 x 4 words) over the basis b(y) = (y0, y1, sin y0, y0 y1). The MLP follows.
+const FIELD_SCALED_TANH: u32 = 0u;
+
+// tanh from exp(-2|z|), which never overflows (a field's raw output can be large far from
+// the data, where some implementations' tanh returns NaN).
+fn bounded_tanh(z: vec2<f32>) -> vec2<f32> {
+    let e = exp(-2.0 * abs(z));
+    return sign(z) * (1.0 - e) / (1.0 + e);
+}
+
+fn field_out(y: vec2<f32>) -> vec2<f32> {
+    let out = mlp_eval(params.mlp, y, 0.0, vec2<f32>(0.0));
+    if (u32(model_data[0]) == FIELD_SCALED_TANH) {
+        return vec2<f32>(model_data[1], model_data[2]) * bounded_tanh(out);
+    }
+    let b = vec4<f32>(y.x, y.y, sin(y.x), y.x * y.y);
+    let k0 = vec4<f32>(model_data[3], model_data[4], model_data[5], model_data[6]);
+    let k1 = vec4<f32>(model_data[7], model_data[8], model_data[9], model_data[10]);
+    return vec2<f32>(dot(k0, b), dot(k1, b)) + out;
+}
+
+// The model's raw output at (x, t): the network's, a learned field's value, or the mixture's
+// exact score at the marginal with scale alpha and noise sigma.
 fn model_out(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> vec2<f32> {
     evaluations += 1u;
     spent += params.eval_cost;
     if (params.model_kind == MODEL_MLP) {
         return mlp_eval(params.mlp, x, t, condition());
     }
+    if (params.model_kind == MODEL_FIELD) {
+        return field_out(x);
+    }
     return mixture_score(mixture(), x, alpha, sigma, (1.0 - alpha) * condition());
 }
 
+// (The host refuses plans that need a field's Jacobian: field models run fixed-step plans.)
 fn model_out_with_jacobian(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> OutputWithJacobian {
     evaluations += 1u;
     spent += params.eval_cost;

@@ -15,7 +15,14 @@ use crate::core::process::Process;
 use crate::core::sample::plan::{Op, Plan};
 use crate::core::sample::{SamplerOptions, MR_SAMPLERS, SAMPLERS};
 use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
-use crate::exec::cpu::RunResult;
+use crate::core::dynamics::field_model::FieldModel;
+use crate::core::dynamics::fit::LearnedField;
+use crate::core::dynamics::flow_plan::{flow_plan, start_grid};
+use crate::core::dynamics::neural::{HybridField, NeuralField};
+use crate::core::dynamics::systems::{System, SystemId};
+use crate::core::nn::dense_activation::DenseActivation;
+use crate::core::solve::tableau::{HEUN, RK4, TSIT5};
+use crate::exec::cpu::{RunOptions, RunResult};
 
 /// Largest per-coordinate difference allowed for fixed-step plans (measured on lavapipe:
 /// at most 1.7e-4, for dpm-solver-3 at 9 evaluations).
@@ -179,6 +186,67 @@ pub fn cases() -> Vec<Case> {
         for sampler in ["em", "pf-heun", "dpmpp-2m", "pf-dopri5"] {
             out.push(Case { sampler, process, options });
         }
+    }
+    out
+}
+
+/// A learned vector field's agreement case: the flow plan of the neural ODE lab's portrait
+/// from a grid of starts, every particle traced.
+#[derive(Debug, Clone)]
+pub struct FieldCase {
+    pub label: String,
+    pub model: FieldModel,
+    pub plan: Plan,
+    pub starts: Vec<[f32; 2]>,
+}
+
+impl FieldCase {
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            particles: self.starts.len(),
+            seed: 0,
+            traced: (0..self.starts.len()).collect(),
+            inputs: self.starts.clone(),
+        }
+    }
+}
+
+/// Pure fields with every hidden activation a lab network has (RK4), and both hybrids (their
+/// known physics through the head's basis), at random weights with scales other than 1.
+pub fn field_cases() -> Vec<FieldCase> {
+    let times: Vec<f64> = (0..11).map(|k| 0.5 * k as f64).collect();
+    let starts = start_grid([-2.0, 2.0, -2.0, 2.0], 12);
+    let mut out = Vec::new();
+    for (k, activation) in DenseActivation::ALL.into_iter().enumerate() {
+        let field = LearnedField::Neural(NeuralField::new(2, 16, 2, activation).expect("a small field"));
+        let mut params = field.init(k as u64);
+        let n = params.len();
+        (params[n - 2], params[n - 1]) = (1.5, 0.8);
+        out.push(FieldCase {
+            label: format!("neural field, {}", activation.name()),
+            model: FieldModel::of(&field, &params).expect("the field's model"),
+            plan: flow_plan(&RK4, &times, 2).expect("a flow plan"),
+            starts: starts.clone(),
+        });
+    }
+    for (id, activation, tableau) in
+        [(SystemId::Pendulum, DenseActivation::Tanh, HEUN), (SystemId::LotkaVolterra, DenseActivation::Gaussian, TSIT5)]
+    {
+        let field = LearnedField::Hybrid(HybridField::new(System(id), 12, 2, activation).expect("a hybrid"));
+        // Lotka-Volterra's starts are populations: positive. Its known part alone (the
+        // untrained hybrid) lets the prey grow as e^(1.3 t), so its horizon is shorter: the
+        // tolerance is absolute, and f32 values in the thousands differ by more than it.
+        let (starts, horizon) = match id {
+            SystemId::LotkaVolterra => (start_grid([0.2, 4.0, 0.2, 4.0], 12), 2.0),
+            _ => (starts.clone(), 5.0),
+        };
+        let times: Vec<f64> = (0..11).map(|k| horizon * k as f64 / 10.0).collect();
+        out.push(FieldCase {
+            label: format!("hybrid {}", id.name()),
+            model: FieldModel::of(&field, &field.init(9)).expect("the field's model"),
+            plan: flow_plan(&tableau, &times, 4).expect("a flow plan"),
+            starts,
+        });
     }
     out
 }

@@ -3,7 +3,9 @@
 //! its value and its vector-Jacobian product in the state and in the parameters, which is
 //! all the gradient methods of [`crate::core::adjoint::observed`] need.
 
+pub mod field_model;
 pub mod fit;
+pub mod flow_plan;
 pub mod neural;
 pub mod precision;
 pub mod systems;

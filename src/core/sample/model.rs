@@ -82,6 +82,8 @@ pub enum ModelData {
     Mixture { mixture: GaussianMixture, condition: [f64; 2] },
     /// A trained network, its parameterisation, condition input and level classifier.
     Mlp { mlp: Mlp, param: Parameterisation, condition: [f32; 2], level_classifier: Option<LevelClassifier> },
+    /// A learned vector field of the neural ODE lab (its output is the velocity itself).
+    Field(crate::core::dynamics::field_model::FieldModel),
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).

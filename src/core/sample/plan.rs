@@ -313,6 +313,12 @@ impl PlanBuilder {
         self.plan.ops.push(Op::Eval { at, t: t as f32, into, out_scale: a as f32, x_scale: b as f32, offset });
     }
 
+    /// R[into] = model(R[at]): the raw output, for models whose output is itself what the
+    /// plan integrates (a learned vector field, `core::dynamics::field_model`).
+    pub fn eval_raw(&mut self, at: Reg, into: Reg) {
+        self.plan.ops.push(Op::Eval { at, t: 0.0, into, out_scale: 1.0, x_scale: 0.0, offset: [0.0; 2] });
+    }
+
     /// R[into] = sum c_i R[r_i] + noise z.
     pub fn axpy(&mut self, into: Reg, terms: &[(Reg, f64)], noise: f64) {
         self.axpy_offset(into, terms, [0.0; 2], noise);

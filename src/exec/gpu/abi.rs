@@ -4,6 +4,7 @@
 //! activations). `tests/shaders_validate.rs` reads the shaders with naga's reflection and
 //! checks every member offset and every code here against them.
 
+use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::nn::{Activation, MlpConfig};
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
@@ -21,6 +22,16 @@ pub const ACT_SILU: u32 = 0;
 pub const ACT_TANH: u32 = 1;
 pub const ACT_SOFTPLUS: u32 = 2;
 pub const ACT_RELU: u32 = 3;
+pub const ACT_LIPSWISH: u32 = 4;
+pub const ACT_SIGMOID: u32 = 5;
+pub const ACT_GAUSSIAN: u32 = 6;
+pub const ACT_IDENTITY: u32 = 7;
+
+// Model kinds, as shaders/plan_abi.wgsl numbers them (the exact mixture is the kind the
+// shaders reach when neither matches, so they do not name it).
+pub const MODEL_MLP: u32 = 0;
+pub const MODEL_MIXTURE: u32 = 1;
+pub const MODEL_FIELD: u32 = 2;
 
 // Processes, as shaders/process.wgsl numbers them.
 pub const PROCESS_VP: u32 = 0;
@@ -38,11 +49,17 @@ pub const PARAM_V: u32 = 3;
 pub const PARAM_FLOW: u32 = 4;
 
 /// Every code the host and the shaders share, by the name both give it.
-pub const CODES: [(&str, u32); 26] = [
+pub const CODES: [(&str, u32); 32] = [
     ("ACT_SILU", ACT_SILU),
     ("ACT_TANH", ACT_TANH),
     ("ACT_SOFTPLUS", ACT_SOFTPLUS),
     ("ACT_RELU", ACT_RELU),
+    ("ACT_LIPSWISH", ACT_LIPSWISH),
+    ("ACT_SIGMOID", ACT_SIGMOID),
+    ("ACT_GAUSSIAN", ACT_GAUSSIAN),
+    ("ACT_IDENTITY", ACT_IDENTITY),
+    ("MODEL_MLP", MODEL_MLP),
+    ("MODEL_FIELD", MODEL_FIELD),
     ("PROCESS_VP", PROCESS_VP),
     ("PROCESS_SUBVP", PROCESS_SUBVP),
     ("PROCESS_VE", PROCESS_VE),
@@ -82,7 +99,7 @@ pub const SIZES: [(&str, u32, &[&str]); 4] = [
 
 /// The prefixes of the shared code tables: a shader constant with one of these is part of
 /// the contract and must be in `CODES`.
-pub const CODE_PREFIXES: [&str; 4] = ["ACT_", "PROCESS_", "PARAM_", "OP_"];
+pub const CODE_PREFIXES: [&str; 5] = ["ACT_", "PROCESS_", "PARAM_", "OP_", "MODEL_"];
 
 /// Mirrors `MlpShape` in shaders/mlp.wgsl.
 #[repr(C)]
@@ -207,6 +224,17 @@ pub fn activation_code(activation: Activation) -> u32 {
         Activation::Tanh => ACT_TANH,
         Activation::Softplus => ACT_SOFTPLUS,
         Activation::Relu => ACT_RELU,
+    }
+}
+
+/// A lab network's activation as shaders/mlp.wgsl numbers it.
+pub fn dense_activation_code(activation: DenseActivation) -> u32 {
+    match activation {
+        DenseActivation::Identity => ACT_IDENTITY,
+        DenseActivation::LipSwish => ACT_LIPSWISH,
+        DenseActivation::Sigmoid => ACT_SIGMOID,
+        DenseActivation::Gaussian => ACT_GAUSSIAN,
+        other => activation_code(other.shared().expect("the remaining kinds are shared")),
     }
 }
 

@@ -2,8 +2,10 @@
 //! parameters (and DLG's level classifier after them), or the exact mixture's components, with
 //! the fields of `RunParams` that describe them.
 
-use super::abi::{mlp_shape, RunParams};
-use super::work_budget::{mixture_eval_cost, mlp_eval_cost};
+use super::abi::{dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_FIELD, MODEL_MIXTURE, MODEL_MLP};
+use super::work_budget::{field_eval_cost, mixture_eval_cost, mlp_eval_cost};
+use crate::core::dynamics::field_model::{FieldHead, FieldModel};
+use crate::core::limits;
 use super::GpuError;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
@@ -21,7 +23,7 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
                 )));
             }
             let spec = mixture.to_spec();
-            params.model_kind = 1;
+            params.model_kind = MODEL_MIXTURE;
             params.mixture_components = spec.weights.len() as u32;
             params.eval_cost = mixture_eval_cost(spec.weights.len());
             let mut words = Vec::with_capacity(6 * spec.weights.len());
@@ -45,7 +47,7 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
             if mlp.config.width > 256 {
                 return Err(GpuError::Unsupported(format!("width {} is over the GPU kernel's 256", mlp.config.width)));
             }
-            params.model_kind = 0;
+            params.model_kind = MODEL_MLP;
             params.mlp = mlp_shape(&mlp.config, 0);
             params.eval_cost = mlp_eval_cost(&mlp.config);
             let mut words = mlp.params.clone();
@@ -70,5 +72,59 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
             }
             Ok(words)
         }
+        ModelData::Field(field) => field_words(plan, field, params),
     }
+}
+
+/// Words of a field's head before its network (shaders/plan_model.wgsl reads them).
+pub const FIELD_HEAD_WORDS: usize = 11;
+
+/// A learned vector field: its head's words, then its network in the MLP's layout.
+fn field_words(plan: &Plan, field: &FieldModel, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
+    if plan.param != Parameterisation::Flow {
+        return Err(GpuError::Unsupported(format!("a vector field's plan reads a velocity; this one wants {:?}", plan.param)));
+    }
+    // A field runs fixed-step plans of raw evaluations; the ops that need a process's
+    // coefficients, a Jacobian, a density or noise levels are the samplers'.
+    if let Some(op) = plan.ops.iter().find(|op| !matches!(op, Op::Eval { .. } | Op::Axpy { .. } | Op::Snapshot { .. } | Op::LoadInput { .. } | Op::Init { .. })) {
+        return Err(GpuError::Unsupported(format!("a vector field runs fixed-step plans, not {op:?}")));
+    }
+    let dims = &field.net.dims;
+    let (width, depth) = (dims[1], dims.len() - 2);
+    let uniform = dims.len() >= 3 && dims[1..dims.len() - 1].iter().all(|&d| d == width);
+    if dims[0] != 2 || dims[dims.len() - 1] != 2 || !uniform {
+        return Err(GpuError::Unsupported(format!("the GPU runs fields 2 -> width (depth) -> 2; this network is {dims:?}")));
+    }
+    if width > limits::WIDTH.max || depth > 6 {
+        return Err(GpuError::Unsupported(format!(
+            "the GPU kernel takes widths up to {} and depths up to 6; this network is {dims:?}",
+            limits::WIDTH.max
+        )));
+    }
+    if field.net.last != crate::core::nn::dense_activation::DenseActivation::Identity {
+        return Err(GpuError::Unsupported("a field's network must end linear (its head applies the rest)".into()));
+    }
+    params.model_kind = MODEL_FIELD;
+    params.mlp = MlpShape {
+        base: FIELD_HEAD_WORDS as u32,
+        width: width as u32,
+        depth: depth as u32,
+        activation: dense_activation_code(field.net.hidden),
+        frequencies: 0,
+        condition_dim: 0,
+        outputs: 2,
+        input_dim: 2,
+    };
+    params.eval_cost = field_eval_cost(&field.net);
+    let mut words = match field.head {
+        FieldHead::ScaledTanh { scale } => vec![0.0, scale[0], scale[1], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        FieldHead::KnownPlus { known } => {
+            let mut w = vec![1.0, 0.0, 0.0];
+            w.extend(known.iter().flatten());
+            w
+        }
+    };
+    debug_assert_eq!(words.len(), FIELD_HEAD_WORDS);
+    words.extend_from_slice(&field.params);
+    Ok(words)
 }

@@ -35,6 +35,12 @@ pub fn mlp_eval_cost(config: &MlpConfig) -> u32 {
     (2 * tally + 400) as u32
 }
 
+/// A learned field's network and head, counted as `mlp_eval_cost` counts the MLP's.
+pub fn field_eval_cost(net: &crate::core::nn::dense::Dense) -> u32 {
+    let layers: usize = net.dims.windows(2).map(|w| w[1] * (w[0] / 4 + w[0] % 4 + 2) + w[1]).sum();
+    (2 * (layers + 20) + 400) as u32
+}
+
 /// The mixture's passes over its components (the maximum, then the sums).
 pub fn mixture_eval_cost(components: usize) -> u32 {
     (6 * components + 40) as u32
