@@ -787,7 +787,7 @@ fn reproducers_from_the_hardening_issue() {
 
 // ----- The neural ODE lab: links and weights files -----
 
-const NODE_KEYS: [&str; 17] = [
+const NODE_KEYS: [&str; 18] = [
     "steps_by",
     "rtol",
     "atol",
@@ -805,6 +805,7 @@ const NODE_KEYS: [&str; 17] = [
     "stress_steps",
     "precision",
     "t",
+    "cloud",
 ];
 
 fn node_value(g: &mut Gen, key: &str) -> String {
@@ -820,6 +821,7 @@ fn node_value(g: &mut Gen, key: &str) -> String {
         "adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
         "precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "steps_by" => g.pick(&["fixed", "pid", "x"]).into(),
+        "cloud" => g.pick(&["on", "off", "x"]).into(),
         _ => g.junk(6),
     }
 }

@@ -32,11 +32,18 @@ fn learned_fields_integrate_alike_on_the_gpu_and_the_cpu() {
         .unwrap_or_else(|e| panic!("{}: GPU: {e}", case.label));
         let c = compare(&case.plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{}: {e}", case.label));
         let largest = gpu.frames.iter().flatten().map(|p| p[0].abs().max(p[1].abs())).fold(0.0f32, f32::max);
-        println!("{:32} max {:.1e} over {} frames (largest |y| {largest:.1}), nfe {}", case.label, c.max_error, gpu.frames.len(), gpu.nfe);
+        println!(
+            "{:32} max {:.1e} over {} frames (largest |y| {largest:.1}), nfe {}",
+            case.label,
+            c.max_error,
+            gpu.frames.len(),
+            gpu.nfe
+        );
         assert_eq!(gpu.frames.len(), case.plan.frames() as usize);
         assert!(gpu.frames.iter().all(|f| f.len() == case.starts.len()), "{}: every particle is traced", case.label);
         // The field moved the particles (a GPU that returned its inputs would agree at frame 0).
-        let moved = gpu.positions.iter().zip(&case.starts).filter(|(p, s)| (p[0] - s[0]).abs() + (p[1] - s[1]).abs() > 1e-2);
+        let moved =
+            gpu.positions.iter().zip(&case.starts).filter(|(p, s)| (p[0] - s[0]).abs() + (p[1] - s[1]).abs() > 1e-2);
         assert!(moved.count() > case.starts.len() / 2, "{}: the particles did not move", case.label);
     }
 }

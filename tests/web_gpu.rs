@@ -36,7 +36,8 @@ async fn webgpu_philox_matches_cpu_bit_for_bit() {
 }
 
 /// The GPU executor on the browser's WebGPU against the CPU executor compiled to wasm: a
-/// subset of `exec::agreement::cases()` (software WebGPU is slow), a network, and a likelihood.
+/// subset of `exec::agreement::cases()` (software WebGPU is slow), a network, a likelihood,
+/// and learned vector fields (`exec::agreement::field_cases()`, the neural ODE lab's portrait).
 #[wasm_bindgen_test]
 async fn webgpu_plans_agree_with_the_cpu_executor() {
     use nde_playground::core::param::Parameterisation;
@@ -82,4 +83,24 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     let c = compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU likelihood: {e}"));
     assert!(c.max_value_error < 1e-2, "WebGPU likelihood differs by {} nats", c.max_value_error);
     assert_eq!(checked, 6);
+    // The neural ODE lab's learned fields (not diffusion models): every frame of every
+    // particle, for the pure field with a few activations and both hybrids.
+    let mut fields = 0;
+    for case in nde_playground::exec::agreement::field_cases() {
+        let keep = ["softplus", "lipswish", "gaussian", "hybrid"].iter().any(|k| case.label.contains(k));
+        if !keep {
+            continue;
+        }
+        let run = case.options();
+        let mut model = case.model.clone();
+        let cpu = run_plan(&case.plan, &mut model, &run).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &case.plan, &model.data(), &run)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        compare_scaled(&case.plan, &cpu, &gpu, SWIFTSHADER_SCALE)
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        assert_eq!(gpu.frames.len(), case.plan.frames() as usize);
+        fields += 1;
+    }
+    assert_eq!(fields, 5);
 }

@@ -9,19 +9,19 @@
 //! nearly every particle, and by distribution.
 
 use crate::core::data::GaussianMixture;
-use crate::core::metrics::{projections, sliced_wasserstein};
-use crate::core::nn::{Mlp, MlpConfig};
-use crate::core::process::Process;
-use crate::core::sample::plan::{Op, Plan};
-use crate::core::sample::{SamplerOptions, MR_SAMPLERS, SAMPLERS};
-use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
 use crate::core::dynamics::field_model::FieldModel;
 use crate::core::dynamics::fit::LearnedField;
 use crate::core::dynamics::flow_plan::{flow_plan, start_grid};
 use crate::core::dynamics::neural::{HybridField, NeuralField};
 use crate::core::dynamics::systems::{System, SystemId};
+use crate::core::metrics::{projections, sliced_wasserstein};
 use crate::core::nn::dense_activation::DenseActivation;
+use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::process::Process;
+use crate::core::sample::plan::{Op, Plan};
+use crate::core::sample::{SamplerOptions, MR_SAMPLERS, SAMPLERS};
 use crate::core::solve::tableau::{HEUN, RK4, TSIT5};
+use crate::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
 use crate::exec::cpu::{RunOptions, RunResult};
 
 /// Largest per-coordinate difference allowed for fixed-step plans (measured on lavapipe:

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use super::browser;
 use super::controls::Act;
-use super::gpu_runner::{spawn_gpu_job, SharedRunner};
+use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, SharedRunner};
 use crate::playground::node::NodeLab;
 
 /// Engine work per animation frame, in milliseconds: with rendering and painting the frame
@@ -47,13 +47,18 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, runner: SharedRunner) {
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
-        act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
-        node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         let gpu = runner.borrow().clone();
+        act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        node.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
+        node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
             for job in jobs {
                 spawn_gpu_job(gpu.clone(), job, act.clone());
+            }
+            let flow = node.engine.borrow_mut().take_flow_job();
+            if let Some(job) = flow {
+                spawn_flow_job(gpu.clone(), job, node.clone());
             }
         }
         // Re-render at once when the canvases change, and a few times a second when only

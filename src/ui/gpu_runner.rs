@@ -9,15 +9,20 @@ use wasm_bindgen_futures::spawn_local;
 
 use super::browser;
 use super::controls::Act;
+use crate::exec::gpu::context::is_software_adapter;
 use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::engine::GpuJob;
+use crate::playground::node::cloud::FlowJob;
+use crate::playground::node::NodeLab;
 
 /// The GPU executor, once its kernel is compiled.
 pub struct GpuRunner {
     context: GpuContext,
     kernel: PlanKernel,
     settings: GpuRunSettings,
+    /// Whether the adapter is a software one (the CPU emulating a GPU).
+    pub software: bool,
 }
 
 /// The runner, when there is one (shared by the frame loop and the page's buttons).
@@ -44,12 +49,33 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
     });
 }
 
+/// Runs the neural ODE lab's cloud on the GPU and hands the frames back to the lab.
+pub fn spawn_flow_job(runner: Rc<GpuRunner>, job: FlowJob, act: Act<NodeLab>) {
+    spawn_local(async move {
+        let result = execute_plan_with(
+            &runner.context.device,
+            &runner.context.queue,
+            &runner.kernel,
+            runner.settings,
+            &job.plan,
+            &job.model,
+            &job.options,
+        )
+        .await
+        .map_err(|e| e.to_string());
+        act.engine.borrow_mut().finish_flow_job(job.id, result, browser::now_ms());
+        act.update.force_update();
+    });
+}
+
 /// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU.
 pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act) {
     match PlanKernel::new(&context.device).await {
         Ok(kernel) => {
             let settings = GpuRunSettings::for_adapter(&context.info);
-            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings }));
+            let info = &context.info;
+            let software = is_software_adapter(info.device_type, &[&info.name, &info.driver]);
+            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings, software }));
             act.run(|engine| {
                 engine.use_gpu();
                 Ok(())

@@ -613,6 +613,26 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     const inkAfter = await canvasInk(page, portrait);
     record(`node ${name}: a click draws both flows from the point`, inkAfter > ink, `ink ${ink} -> ${inkAfter}`);
 
+    // The cloud: a grid of starts flowed by the learned field through the CPU executor (a
+    // software adapter's GPU sampler waits for the opt-in), a slice per frame.
+    const cloudOf = async (p) => p.getByTestId('node-cloud').evaluate((el) => ({ executor: el.dataset.executor, starts: Number(el.dataset.starts), text: el.textContent }));
+    await page.waitForFunction(() => document.querySelector('[data-testid="node-cloud"]')?.dataset.executor === 'CPU', null, { timeout: 60_000 });
+    const firstCloud = await cloudOf(page);
+    // (With the shipped fit the cloud stays in view; fresh weights blow it out of the box.)
+    const inkOn = await canvasInk(page, portrait);
+    await page.getByTestId('node-cloud-toggle').click();
+    await page.waitForTimeout(300);
+    const inkOff = await canvasInk(page, portrait);
+    await page.getByTestId('node-cloud-toggle').click();
+    await page.getByTestId('node-fresh').click();
+    await startRecording(page);
+    await page.waitForTimeout(500);
+    await page.waitForFunction(() => !document.querySelector('[data-testid="node-cloud"]')?.textContent.includes('recomputing'), null, { timeout: 60_000 });
+    const cloudFrames = await stopRecording(page);
+    const freshCloud = await cloudOf(page);
+    frameFigures.push({ mode: name, phase: 'node cloud on the CPU', ...cloudFrames });
+    record(`node ${name}: the cloud flows 1024 starts on the CPU, no frame over 50 ms, and toggles off`, firstCloud.starts === 1024 && freshCloud.executor === 'CPU' && /step 0/.test(freshCloud.text) && cloudFrames.workOver50 === 0 && inkOn > inkOff, `${firstCloud.text} | after fresh weights: ${freshCloud.text}; frame work max ${cloudFrames.workMax?.toFixed(1)} ms, ${cloudFrames.workOver50} over 50; ink ${inkOn} on, ${inkOff} off`);
+
     // Training: steps advance and no frame's own work passes 50 ms.
     await page.getByTestId('node-fresh').click();
     await startRecording(page);
@@ -689,6 +709,15 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
     record(`node ${name}: the link reopens the same lab`, /lab=node/.test(link) && reopened.system === 'pendulum' && reopened.model === 'hybrid' && reopened.damping === '2' && reopened.residual, `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
     await again.waitForTimeout(500);
     await again.screenshot({ path: path.join(shotDir, `node-hybrid-${name}.png`), fullPage: true });
+    if (webgpu) {
+      // On the GPU (opted in on the software adapter, which gets 32^2 starts: 10^4 take it
+      // minutes; a hardware adapter gets 10^4): the hybrid field, one job.
+      await again.getByTestId('gpu-opt-in').click();
+      await again.waitForFunction(() => document.querySelector('[data-testid="node-cloud"]')?.dataset.executor === 'GPU', null, { timeout: 300_000 });
+      const gpuCloud = await cloudOf(again);
+      record(`node ${name}: with the GPU sampler on, the cloud flows on the GPU`, gpuCloud.starts === 1024 && /on the GPU executor/.test(gpuCloud.text), gpuCloud.text);
+      await again.screenshot({ path: path.join(shotDir, `node-cloud-gpu.png`), fullPage: true });
+    }
     record(`node ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
     await context.close();
   } finally {

@@ -204,7 +204,10 @@ mod tests {
                 let got = model.value(*y);
                 for d in 0..2 {
                     let scale = 1.0 + want[d].abs();
-                    assert!((f64::from(got[d]) - want[d]).abs() < 1e-5 * scale, "{field:?} at {y:?}: {got:?} vs {want:?}");
+                    assert!(
+                        (f64::from(got[d]) - want[d]).abs() < 1e-5 * scale,
+                        "{field:?} at {y:?}: {got:?} vs {want:?}"
+                    );
                     assert!((b[d] - got[d]).abs() < 1e-5 * scale as f32, "batched {b:?} vs {got:?}");
                 }
             }
@@ -215,7 +218,8 @@ mod tests {
     /// about h^2 from truncation and 1e-5 from rounding).
     #[test]
     fn the_jacobian_matches_differences() {
-        let field = LearnedField::Hybrid(HybridField::new(System(SystemId::Pendulum), 8, 2, DenseActivation::Tanh).unwrap());
+        let field =
+            LearnedField::Hybrid(HybridField::new(System(SystemId::Pendulum), 8, 2, DenseActivation::Tanh).unwrap());
         let model = FieldModel::of(&field, &field.init(5)).unwrap();
         let pure = LearnedField::Neural(NeuralField::new(2, 8, 2, DenseActivation::Silu).unwrap());
         let pure_model = FieldModel::of(&pure, &pure.init(6)).unwrap();
@@ -230,7 +234,11 @@ mod tests {
                     let (fu, fd) = (m.value(up), m.value(down));
                     for o in 0..2 {
                         let fd_slope = (fu[o] - fd[o]) / (2.0 * h);
-                        assert!((fd_slope - j[o][d]).abs() < 2e-3 * (1.0 + j[o][d].abs()), "{o},{d}: {fd_slope} vs {}", j[o][d]);
+                        assert!(
+                            (fd_slope - j[o][d]).abs() < 2e-3 * (1.0 + j[o][d].abs()),
+                            "{o},{d}: {fd_slope} vs {}",
+                            j[o][d]
+                        );
                     }
                 }
             }

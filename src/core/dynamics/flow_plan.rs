@@ -60,7 +60,10 @@ pub fn start_grid(bounds: [f64; 4], n: usize) -> Vec<[f32; 2]> {
         for i in 0..n {
             let fx = (i as f64 + 0.5) / n as f64;
             let fy = (j as f64 + 0.5) / n as f64;
-            out.push([(bounds[0] + fx * (bounds[1] - bounds[0])) as f32, (bounds[2] + fy * (bounds[3] - bounds[2])) as f32]);
+            out.push([
+                (bounds[0] + fx * (bounds[1] - bounds[0])) as f32,
+                (bounds[2] + fy * (bounds[3] - bounds[2])) as f32,
+            ]);
         }
     }
     out
@@ -82,7 +85,14 @@ mod tests {
     use crate::exec::cpu::{run_plan, RunOptions};
 
     /// One fixed step of the tableau on the f64 field: the reference the plan must follow.
-    fn rk_path(field: &LearnedField, params: &[f64], tableau: &ButcherTableau, y0: [f64; 2], times: &[f64], per: usize) -> Vec<[f64; 2]> {
+    fn rk_path(
+        field: &LearnedField,
+        params: &[f64],
+        tableau: &ButcherTableau,
+        y0: [f64; 2],
+        times: &[f64],
+        per: usize,
+    ) -> Vec<[f64; 2]> {
         let mut y = y0.to_vec();
         let mut out = vec![y0];
         for w in times.windows(2) {
@@ -116,7 +126,8 @@ mod tests {
     #[test]
     fn the_flow_plan_follows_the_solver_on_the_learned_field() {
         let times: Vec<f64> = (0..21).map(|k| 0.25 * k as f64).collect();
-        let mut cases = vec![(LearnedField::Neural(NeuralField::new(2, 16, 2, DenseActivation::Softplus).unwrap()), RK4, 2)];
+        let mut cases =
+            vec![(LearnedField::Neural(NeuralField::new(2, 16, 2, DenseActivation::Softplus).unwrap()), RK4, 2)];
         cases.push((
             LearnedField::Hybrid(HybridField::new(System(SystemId::Pendulum), 8, 2, DenseActivation::Tanh).unwrap()),
             EULER,
@@ -127,8 +138,12 @@ mod tests {
             let mut model = FieldModel::of(&field, &params).unwrap();
             let plan = flow_plan(&tableau, &times, per).unwrap();
             let starts = start_grid([-1.5, 1.5, -1.0, 1.0], 5);
-            let options =
-                RunOptions { particles: starts.len(), seed: 0, traced: (0..starts.len()).collect(), inputs: starts.clone() };
+            let options = RunOptions {
+                particles: starts.len(),
+                seed: 0,
+                traced: (0..starts.len()).collect(),
+                inputs: starts.clone(),
+            };
             let run = run_plan(&plan, &mut model, &options).unwrap();
             assert_eq!(run.frames.len(), times.len());
             assert_eq!(run.nfe, (tableau.stages() * per * (times.len() - 1)) as f64);
@@ -137,7 +152,10 @@ mod tests {
                 for (f, w) in want.iter().enumerate() {
                     let got = run.frames[f][k];
                     for d in 0..2 {
-                        assert!((f64::from(got[d]) - w[d]).abs() < 1e-4 * (1.0 + w[d].abs()), "{tableau:?} start {k} frame {f}: {got:?} vs {w:?}");
+                        assert!(
+                            (f64::from(got[d]) - w[d]).abs() < 1e-4 * (1.0 + w[d].abs()),
+                            "{tableau:?} start {k} frame {f}: {got:?} vs {w:?}"
+                        );
                     }
                 }
                 assert!(run.frames[0][k] == *start);

@@ -4,9 +4,9 @@
 
 use super::abi::{dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_FIELD, MODEL_MIXTURE, MODEL_MLP};
 use super::work_budget::{field_eval_cost, mixture_eval_cost, mlp_eval_cost};
+use super::GpuError;
 use crate::core::dynamics::field_model::{FieldHead, FieldModel};
 use crate::core::limits;
-use super::GpuError;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
@@ -82,18 +82,25 @@ pub const FIELD_HEAD_WORDS: usize = 11;
 /// A learned vector field: its head's words, then its network in the MLP's layout.
 fn field_words(plan: &Plan, field: &FieldModel, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
     if plan.param != Parameterisation::Flow {
-        return Err(GpuError::Unsupported(format!("a vector field's plan reads a velocity; this one wants {:?}", plan.param)));
+        return Err(GpuError::Unsupported(format!(
+            "a vector field's plan reads a velocity; this one wants {:?}",
+            plan.param
+        )));
     }
     // A field runs fixed-step plans of raw evaluations; the ops that need a process's
     // coefficients, a Jacobian, a density or noise levels are the samplers'.
-    if let Some(op) = plan.ops.iter().find(|op| !matches!(op, Op::Eval { .. } | Op::Axpy { .. } | Op::Snapshot { .. } | Op::LoadInput { .. } | Op::Init { .. })) {
+    if let Some(op) = plan.ops.iter().find(|op| {
+        !matches!(op, Op::Eval { .. } | Op::Axpy { .. } | Op::Snapshot { .. } | Op::LoadInput { .. } | Op::Init { .. })
+    }) {
         return Err(GpuError::Unsupported(format!("a vector field runs fixed-step plans, not {op:?}")));
     }
     let dims = &field.net.dims;
     let (width, depth) = (dims[1], dims.len() - 2);
     let uniform = dims.len() >= 3 && dims[1..dims.len() - 1].iter().all(|&d| d == width);
     if dims[0] != 2 || dims[dims.len() - 1] != 2 || !uniform {
-        return Err(GpuError::Unsupported(format!("the GPU runs fields 2 -> width (depth) -> 2; this network is {dims:?}")));
+        return Err(GpuError::Unsupported(format!(
+            "the GPU runs fields 2 -> width (depth) -> 2; this network is {dims:?}"
+        )));
     }
     if width > limits::WIDTH.max || depth > 6 {
         return Err(GpuError::Unsupported(format!(

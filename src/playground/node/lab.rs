@@ -4,12 +4,14 @@
 
 use serde_json::json;
 
+use super::cloud::{CloudState, FlowJob};
 use super::settings::NodeSettings;
 use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json, GradientRow};
 use crate::core::dynamics::fit::{LearnedField, ModelKind, NodeFit, NodeWeights};
 use crate::core::dynamics::systems::{solve_accurately, System, SystemId};
 use crate::core::dynamics::VectorField;
 use crate::core::solve::tableau::ButcherTableau;
+use crate::exec::cpu::RunResult;
 use crate::playground::shell::LabStatus;
 
 /// Weights of the page's default fit (the oscillator, trained ahead by `nde lab node
@@ -70,6 +72,8 @@ pub struct NodeLab {
     pub pretrained: bool,
     /// Training steps per second of wall time while training runs.
     pub steps_per_s: f64,
+    /// The portrait's cloud of flowed starts (GPU or CPU executor).
+    pub cloud: CloudState,
     /// (time, steps done) where the current rate window began.
     rate_window: Option<(f64, usize)>,
     /// A redraw of the model's paths in progress (spread over frames while training).
@@ -99,6 +103,7 @@ impl NodeLab {
             gradients: None,
             pretrained,
             steps_per_s: 0.0,
+            cloud: CloudState::default(),
             rate_window: None,
             redraw: None,
             clicks: Vec::new(),
@@ -153,6 +158,8 @@ impl NodeLab {
         self.losses.clear();
         self.playing = false;
         self.clicks.retain(|_| true);
+        // The data (and so the portrait's bounds) may have changed with the settings.
+        self.cloud.clear();
         self.portrait_stale = true;
         self.refresh_portrait();
         self.status.changed();
@@ -229,6 +236,18 @@ impl NodeLab {
                 self.redraw = Some(pending);
             }
         }
+        // The cloud: a GPU job whenever the weights moved (it costs the page nothing), or
+        // CPU slices once training pauses.
+        if self.settings.cloud {
+            self.cloud.request(&self.fit, self.portrait.bounds, start, !self.playing);
+            if !self.playing {
+                let left = budget_ms - (clock() - start);
+                if left > 0.0 && self.cloud.tick_cpu(left, clock) {
+                    self.status.changed();
+                    changed = true;
+                }
+            }
+        }
         if self.playing {
             let mut steps = 0;
             while clock() - start < budget_ms && !self.fit.done() {
@@ -265,6 +284,23 @@ impl NodeLab {
             }
         }
         changed
+    }
+
+    /// The page's GPU runner, if it has one: Some(whether its adapter is a software one).
+    pub fn set_gpu(&mut self, gpu: Option<bool>) {
+        self.cloud.set_gpu(gpu);
+    }
+
+    /// The cloud's job for the GPU runner, if one is waiting.
+    pub fn take_flow_job(&mut self) -> Option<FlowJob> {
+        self.cloud.take_job()
+    }
+
+    /// A GPU cloud's result.
+    pub fn finish_flow_job(&mut self, id: u64, result: Result<RunResult, String>, now: f64) {
+        if self.cloud.finish_job(id, result, now) {
+            self.status.changed();
+        }
     }
 
     /// Adds a start where the visitor clicked (data coordinates), with both flows from it.
@@ -457,6 +493,7 @@ impl NodeLab {
             weights.apply(&mut fit).map_err(|e| format!("{name}: {e}"))?;
             self.settings = next;
             self.fit = fit;
+            self.cloud.clear();
         } else {
             weights.apply(&mut self.fit).map_err(|e| format!("{name}: {e}"))?;
         }

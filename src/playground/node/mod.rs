@@ -2,6 +2,7 @@
 //! watch both flows in the phase portrait, and see how each gradient method is right or wrong.
 //! Plain state with no DOM in it, tested natively; `ui::node` draws it.
 
+pub mod cloud;
 pub mod lab;
 pub mod settings;
 

@@ -28,6 +28,8 @@ pub struct NodeSettings {
     pub precision: Precision,
     /// The time scrubber, as a fraction of the data's horizon.
     pub scrub: f64,
+    /// The portrait's cloud: a grid of starts flowed by the learned field.
+    pub cloud: bool,
 }
 
 /// Widest network the page trains (it trains on one thread).
@@ -56,6 +58,7 @@ impl Default for NodeSettings {
             stress_steps: 200,
             precision: Precision::F64,
             scrub: 1.0,
+            cloud: true,
         }
     }
 }
@@ -116,6 +119,13 @@ impl NodeSettings {
             "stress_steps" => next.stress_steps = number(key, value)?,
             "precision" => next.precision = Precision::from_name(value)?,
             "t" => next.scrub = number(key, value)?,
+            "cloud" => {
+                next.cloud = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("cloud: choose on or off, got '{value}'")),
+                }
+            }
             _ => return Err(format!("unknown setting '{key}'")),
         }
         next.check()?;
@@ -196,6 +206,7 @@ impl NodeSettings {
         put("stress_steps", self.stress_steps.to_string(), d.stress_steps.to_string());
         put("precision", self.precision.name().into(), d.precision.name().into());
         put("t", self.scrub.to_string(), d.scrub.to_string());
+        put("cloud", if self.cloud { "on" } else { "off" }.into(), "on".into());
         pairs.join("&")
     }
 }
@@ -229,6 +240,7 @@ mod tests {
             ("stress_steps", "400"),
             ("precision", "f32"),
             ("t", "0.5"),
+            ("cloud", "off"),
         ] {
             s.set(k, v).unwrap();
         }
@@ -252,6 +264,7 @@ mod tests {
             ("steps_by", "adaptive", "fixed or pid"),
             ("rtol", "0", "rtol"),
             ("bogus", "1", "unknown setting"),
+            ("cloud", "maybe", "on or off"),
         ] {
             let err = s.set(k, v).unwrap_err();
             assert!(err.contains(needle), "{k}={v}: {err}");

@@ -181,8 +181,21 @@ fn portrait_column(lab: &NodeLab, act: &Act<NodeLab>, portrait: &NodeRef, link: 
                 class="main" onclick={on_click}
                 aria-label="phase portrait: true paths grey, the model's blue, clicked starts red; true field light grey arrows, learned light blue"></canvas>
             <p class="caption" data-testid="node-caption">
-                { "Grey: the data's paths; blue: the model's from the same starts; arrows: the true (grey) and learned (blue) fields. Click to start a path: black is the true flow, red the model's." }
+                { "Grey: the data's paths; blue: the model's from the same starts; arrows: the true (grey) and learned (blue) fields. Click to start a path: black is the true flow, red the model's. Violet: a grid of starts flowed by the learned field, at the scrubber's time." }
             </p>
+            <div class="cloud-row">
+                <label class="check">
+                    <input type="checkbox" checked={lab.settings.cloud} data-testid="node-cloud-toggle"
+                        onchange={act.on_change(|l| { let on = !l.settings.cloud; l.set("cloud", if on { "on" } else { "off" }) })} />
+                    { "Cloud" }
+                </label>
+                if lab.settings.cloud {
+                    <span class="caption" data-testid="node-cloud"
+                        data-executor={lab.cloud.shown.as_ref().map_or("none", |c| c.executor.name())}
+                        data-starts={lab.cloud.shown.as_ref().map_or(0, |c| c.starts).to_string()}>
+                        { lab.cloud.caption(lab.playing) }</span>
+                }
+            </div>
             <label class="scrubber">
                 <span>{ "Time" }</span>
                 <input type="range" min="0" max="1000" step="1" value={((lab.settings.scrub * 1000.0).round() as i64).to_string()}

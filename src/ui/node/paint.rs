@@ -12,6 +12,7 @@ use crate::ui::diffusion::paint::arrow_to;
 const TRUE_COLOUR: &str = "#94a3b8";
 const MODEL_COLOUR: &str = "#2563eb";
 const CLICK_COLOUR: &str = "#dc2626";
+const CLOUD_COLOUR: &str = "#7c3aed";
 
 /// Data coordinates of the portrait's bounds to pixels.
 pub struct View {
@@ -56,6 +57,24 @@ fn dot(ctx: &Context, view: &View, p: [f64; 2], colour: &str, radius: f64) {
     ctx.fill();
 }
 
+/// The cloud of flowed starts at the scrubber's time: a faint square per start (10^4 on a
+/// GPU), so that where the learned flow gathers or spreads them shows as density.
+fn cloud(ctx: &Context, view: &View, lab: &NodeLab) {
+    let Some(cloud) = &lab.cloud.shown else { return };
+    ctx.set_fill_style_str(CLOUD_COLOUR);
+    ctx.set_global_alpha(0.55);
+    for y in cloud.frame_at(lab.settings.scrub) {
+        if !(y[0].is_finite() && y[1].is_finite()) {
+            continue;
+        }
+        let (x, y) = view.px([f64::from(y[0]), f64::from(y[1])]);
+        if (0.0..=view.width).contains(&x) && (0.0..=view.height).contains(&y) {
+            ctx.fill_rect(x - 1.0, y - 1.0, 2.0, 2.0);
+        }
+    }
+    ctx.set_global_alpha(1.0);
+}
+
 fn arrows(ctx: &Context, view: &View, vectors: &[[f64; 2]], colour: &str, width: f64) {
     let b = &view.bounds;
     let cell = [(b[1] - b[0]) / ARROWS as f64, (b[3] - b[2]) / ARROWS as f64];
@@ -81,6 +100,9 @@ pub fn paint_portrait(ctx: &Context, width: f64, height: f64, lab: &NodeLab) {
     ctx.fill_rect(0.0, 0.0, width, height);
     arrows(ctx, &view, &p.true_field, "#cbd5e1", 2.0);
     arrows(ctx, &view, &p.learned_field, "#93c5fd", 1.2);
+    if lab.settings.cloud {
+        cloud(ctx, &view, lab);
+    }
     let at = lab.scrub_index();
     ctx.set_global_alpha(0.9);
     for path_points in &p.data {
