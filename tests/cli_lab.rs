@@ -148,3 +148,41 @@ fn node_data_writes_the_series_as_csv() {
     std::fs::remove_file(&path).ok();
     refused(&["lab", "node", "data", "--system", "lorenz", "--out", "x.csv"], "--system");
 }
+
+/// `flow`: the shipped fit's cloud on the CPU executor, its keys and CSV, and bad flags
+/// refused with the flag named.
+#[test]
+fn node_flow_reports_its_keys_and_writes_every_path() {
+    let path = std::env::temp_dir().join(format!("nde-lab-node-flow-{}.csv", std::process::id()));
+    let report = json_of(&[
+        "lab",
+        "node",
+        "flow",
+        "--side",
+        "6",
+        "--frames",
+        "11",
+        "--check",
+        "--out",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    for key in ["system", "model", "backend", "adapter", "solver"] {
+        assert!(report[key].is_string(), "{key}: {report}");
+    }
+    for key in ["starts", "frames", "nfe_per_start", "seconds", "evaluations_per_s", "max_difference_vs_cpu"] {
+        assert!(report[key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
+    }
+    assert_eq!((report["starts"].as_u64(), report["frames"].as_u64()), (Some(36), Some(11)));
+    // The CPU executor against itself: the same numbers.
+    assert_eq!(report["max_difference_vs_cpu"].as_f64(), Some(0.0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().next(), Some("start,t,y1,y2"));
+    assert_eq!(text.lines().count(), 1 + 36 * 11);
+    std::fs::remove_file(&path).ok();
+    refused(&["lab", "node", "flow", "--side", "0"], "--side");
+    refused(&["lab", "node", "flow", "--frames", "1"], "--frames");
+    refused(&["lab", "node", "flow", "--weights", "/no/such.json"], "--weights");
+    refused(&["lab", "node", "flow", "--solver", "rk45"], "--solver");
+    refused(&["lab", "node", "flow", "--backend", "tpu"], "--backend");
+}

@@ -567,8 +567,9 @@ fn weights_files() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 13] = [
+const COMMANDS: [&str; 14] = [
     "lab node train",
+    "lab node flow",
     "lab node gradients",
     "lab node data",
     "sample",
@@ -582,7 +583,11 @@ const COMMANDS: [&str; 13] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 48] = [
+const FLAGS: [&str; 52] = [
+    "--side",
+    "--frames",
+    "--weights",
+    "--check",
     "--precision",
     "--system",
     "--adjoint",
@@ -634,7 +639,7 @@ const FLAGS: [&str; 48] = [
 ];
 
 fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
-    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json") {
+    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json" | "--check") {
         return None;
     }
     if g.chance(0.5) {
@@ -661,6 +666,7 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
         "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
+        "--weights" => g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json"]).into(),
         _ => g.number(),
     })
 }

@@ -1,16 +1,19 @@
-//! `nde lab node train|gradients|data`: the neural ODE lab on the command line.
+//! `nde lab node train|gradients|data|flow`: the neural ODE lab on the command line.
 
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::executor::Executor;
 use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json};
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, NodeFit, NodeWeights, Stepping};
+use crate::core::dynamics::flow_plan::{flow_setup, padded_bounds};
 use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::systems::{generate, SystemId};
 use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::solve::tableau::ButcherTableau;
+use crate::exec::cpu::{run_plan, RunOptions};
 
 #[derive(Args, Debug)]
 pub struct NodeArgs {
@@ -26,6 +29,9 @@ pub enum NodeVerb {
     Gradients(GradientsArgs),
     /// Write a system's data set as CSV (series, t, y1, y2).
     Data(DataArgs),
+    /// Flow a grid of starts with a trained field through a plan executor (the portrait's
+    /// cloud), timed; --check also runs the CPU executor and reports the largest difference.
+    Flow(FlowArgs),
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +131,92 @@ pub struct DataArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct FlowArgs {
+    /// A weights file from `nde lab node train --out` (default: the page's shipped oscillator fit).
+    #[arg(long)]
+    pub weights: Option<String>,
+    /// Starts per side of the grid (side^2 starts), 1 to 1000.
+    #[arg(long, default_value_t = 100)]
+    pub side: usize,
+    /// Snapshots over the data's time span, 2 to 1000.
+    #[arg(long, default_value_t = 101)]
+    pub frames: usize,
+    /// euler, heun, rk4, tsit5 or dopri5 (fixed steps).
+    #[arg(long, default_value = "rk4")]
+    pub solver: String,
+    /// Solver steps per data interval.
+    #[arg(long, default_value_t = 1)]
+    pub steps_per_interval: usize,
+    /// cpu or gpu.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Also run the CPU executor and report the largest difference from it.
+    #[arg(long)]
+    pub check: bool,
+    /// Write every start's path as CSV (start, t, y1, y2) here.
+    #[arg(long)]
+    pub out: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Most starts per side of `flow`.
+pub const MAX_FLOW_SIDE: usize = 1000;
+
+/// The fit a weights file describes with the flow's solver settings, checked, and the
+/// weights (cheap: no data are generated).
+fn flow_config(args: &FlowArgs) -> Result<(FitConfig, NodeWeights), String> {
+    let text = match &args.weights {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--weights: cannot read {path}: {e}"))?,
+        None => crate::playground::node::lab::DEFAULT_WEIGHTS_JSON.to_string(),
+    };
+    let weights = NodeWeights::parse(&text).map_err(|e| format!("--weights: {e}"))?;
+    let system = SystemId::from_name(&weights.system).map_err(|e| format!("--weights: {e}"))?;
+    let model = ModelKind::from_name(&weights.model).map_err(|e| format!("--weights: {e}"))?;
+    let config = FitConfig {
+        width: weights.width,
+        depth: weights.depth,
+        activation: weights.activation,
+        solver: args.solver.clone(),
+        stepping: Stepping::Fixed { per_interval: args.steps_per_interval },
+        ..FitConfig::cli_default(system, model)
+    };
+    config.validate()?;
+    Ok((config, weights))
+}
+
+/// The fit with the file's weights.
+fn flow_fit(args: &FlowArgs) -> Result<NodeFit, String> {
+    let (config, weights) = flow_config(args)?;
+    let mut fit = NodeFit::new(config)?;
+    weights.apply(&mut fit).map_err(|e| format!("--weights: {e}"))?;
+    Ok(fit)
+}
+
+fn check_flow(args: &FlowArgs) -> Result<(), String> {
+    if !(1..=MAX_FLOW_SIDE).contains(&args.side) {
+        return Err(format!("--side must be 1 to {MAX_FLOW_SIDE}, got {}", args.side));
+    }
+    if !(2..=crate::core::dynamics::flow_plan::MAX_FRAMES).contains(&args.frames) {
+        return Err(format!(
+            "--frames must be 2 to {}, got {}",
+            crate::core::dynamics::flow_plan::MAX_FRAMES,
+            args.frames
+        ));
+    }
+    // Every frame of every start comes back: keep it within memory.
+    if args.side * args.side * args.frames > 200_000_000 {
+        return Err(format!(
+            "{} starts x {} frames is too many values to keep: lower --side or --frames",
+            args.side * args.side,
+            args.frames
+        ));
+    }
+    Executor::check_name(&args.backend)?;
+    flow_config(args).map(|_| ())
+}
+
 /// The fit's settings from the flags, checked.
 pub fn fit_config(args: &TrainArgs) -> Result<FitConfig, String> {
     let system = SystemId::from_name(&args.system).map_err(|e| format!("--system: {e}"))?;
@@ -178,6 +270,7 @@ pub fn check(args: &NodeArgs) -> Result<(), String> {
     match &args.verb {
         NodeVerb::Train(train) => fit_config(train).map(|_| ()),
         NodeVerb::Gradients(g) => gradients_tableau(g).map(|_| ()),
+        NodeVerb::Flow(f) => check_flow(f),
         NodeVerb::Data(d) => {
             SystemId::from_name(&d.system).map_err(|e| format!("--system: {e}"))?;
             if d.series > crate::core::dynamics::fit::MAX_SERIES {
@@ -197,6 +290,7 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
         NodeVerb::Train(train) => run_train(train),
         NodeVerb::Gradients(g) => run_gradients(g),
         NodeVerb::Data(d) => run_data(d),
+        NodeVerb::Flow(f) => run_flow(f),
     }
 }
 
@@ -294,6 +388,74 @@ fn run_gradients(args: &GradientsArgs) -> Result<(), String> {
                 "  {:<16} rel. error {:.2e}  floats {:>6}  evaluations {:>6}",
                 r.method, r.rel_error, r.floats_held, r.evaluations
             );
+        }
+    }
+    Ok(())
+}
+
+fn run_flow(args: &FlowArgs) -> Result<(), String> {
+    check_flow(args)?;
+    let fit = flow_fit(args)?;
+    let bounds = padded_bounds(fit.data.series.iter().flatten());
+    let setup = flow_setup(&fit, bounds, args.side, args.frames)?;
+    let executor = Executor::from_name(&args.backend)?;
+    let n = setup.starts.len();
+    let options = RunOptions { particles: n, seed: 0, traced: (0..n).collect(), inputs: setup.starts.clone() };
+    let mut model = setup.model.clone();
+    let started = Instant::now();
+    let run = executor.run(&setup.plan, &mut model, &options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let evaluations = run.nfe * n as f64;
+    let difference = if args.check {
+        let cpu = run_plan(&setup.plan, &mut model, &options).map_err(|e| e.cli_message())?;
+        let worst = cpu
+            .frames
+            .iter()
+            .flatten()
+            .zip(run.frames.iter().flatten())
+            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+            .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        Some(finite("the largest difference from the CPU executor", f64::from(worst))?)
+    } else {
+        None
+    };
+    if let Some(path) = &args.out {
+        let mut text = String::from("start,t,y1,y2\n");
+        for (t, frame) in setup.times.iter().zip(&run.frames) {
+            for (k, y) in frame.iter().enumerate() {
+                text.push_str(&format!("{k},{t},{},{}\n", y[0], y[1]));
+            }
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    let report = json!({
+        "system": fit.config.system.name(),
+        "model": fit.config.model.name(),
+        "backend": executor.name(),
+        "adapter": executor.adapter(),
+        "starts": n,
+        "frames": run.frames.len(),
+        "solver": fit.config.solver,
+        "nfe_per_start": run.nfe,
+        "seconds": seconds,
+        "evaluations_per_s": evaluations / seconds.max(1e-9),
+        "max_difference_vs_cpu": difference,
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} starts x {} frames of the {} {} field on the {} executor: {:.3} s, {:.3e} evaluations/s",
+            n,
+            run.frames.len(),
+            fit.config.system.name(),
+            fit.config.model.name(),
+            executor.name(),
+            seconds,
+            evaluations / seconds.max(1e-9)
+        );
+        if let Some(d) = difference {
+            println!("largest difference from the CPU executor: {d:.2e}");
         }
     }
     Ok(())

@@ -15,8 +15,12 @@ use super::fit::LearnedField;
 use super::systems::SystemId;
 use crate::core::nn::dense::{Dense, DenseBatch};
 use crate::core::nn::dense_activation::DenseActivation;
+use crate::core::nn::parallel::for_each_mut;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::{Model, ModelData};
+
+/// Rows per job of a batched evaluation (a thread's share is several of them).
+const THREAD_ROWS: usize = 1024;
 
 /// Values of the known-physics basis per component.
 pub const BASIS: usize = 4;
@@ -148,12 +152,19 @@ impl Model for FieldModel {
     fn eval_batch(&mut self, xs: &[[f32; 2]], _t: f64, out: &mut [[f32; 2]]) {
         let params: Vec<f64> = self.params.iter().map(|&p| f64::from(p)).collect();
         let batch = DenseBatch::new(&self.net, &params);
-        let rows: Vec<f32> = xs.iter().flatten().copied().collect();
-        let mut outputs = Vec::new();
-        batch.forward(&rows, &mut outputs);
-        for ((o, x), raw) in out.iter_mut().zip(xs).zip(outputs.chunks_exact(2)) {
-            *o = self.apply_head(*x, [raw[0], raw[1]]);
-        }
+        // Blocks of rows on the machine's threads (one in the browser): each a batched pass
+        // and the head.
+        let mut blocks: Vec<(&[[f32; 2]], &mut [[f32; 2]])> =
+            xs.chunks(THREAD_ROWS).zip(out.chunks_mut(THREAD_ROWS)).collect();
+        let this = &*self;
+        for_each_mut(&mut blocks, 1, |_, (xs, out)| {
+            let rows: Vec<f32> = xs.iter().flatten().copied().collect();
+            let mut outputs = Vec::new();
+            batch.forward(&rows, &mut outputs);
+            for ((o, x), raw) in out.iter_mut().zip(xs.iter()).zip(outputs.chunks_exact(2)) {
+                *o = this.apply_head(*x, [raw[0], raw[1]]);
+            }
+        });
     }
 
     fn eval_with_jacobian(&mut self, x: [f32; 2], _t: f64) -> ([f32; 2], [[f32; 2]; 2]) {

@@ -4,6 +4,9 @@
 //! one `Axpy`), with a snapshot at every observation time, so that with every particle
 //! traced the result holds each trajectory at each time.
 
+use super::field_model::FieldModel;
+use super::fit::{NodeFit, Stepping};
+use super::systems::SystemId;
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::plan::{Plan, PlanBuilder, Reg, X};
@@ -67,6 +70,59 @@ pub fn start_grid(bounds: [f64; 4], n: usize) -> Vec<[f32; 2]> {
         }
     }
     out
+}
+
+/// The box around `points` with 10% margins (at least 0.01 on a side): where a portrait and
+/// its grid of starts lie.
+pub fn padded_bounds<'a>(points: impl IntoIterator<Item = &'a [f64; 2]>) -> [f64; 4] {
+    let mut b = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
+    for y in points {
+        b = [b[0].min(y[0]), b[1].max(y[0]), b[2].min(y[1]), b[3].max(y[1])];
+    }
+    if !b.iter().all(|v| v.is_finite()) {
+        return [-1.0, 1.0, -1.0, 1.0];
+    }
+    let (mx, my) = (0.1 * (b[1] - b[0]).max(0.1), 0.1 * (b[3] - b[2]).max(0.1));
+    [b[0] - mx, b[1] + mx, b[2] - my, b[3] + my]
+}
+
+/// Everything a run of a fit's flow needs: the snapshot times, the starts (one per
+/// particle), the plan and the model.
+#[derive(Debug, Clone)]
+pub struct FlowSetup {
+    pub times: Vec<f64>,
+    pub starts: Vec<[f32; 2]>,
+    pub plan: Plan,
+    pub model: FieldModel,
+}
+
+/// A fit's learned field flowed from a `side` x `side` grid over `bounds`, with `frames`
+/// snapshots over the data's time span, the fit's solver with fixed steps (about as many per
+/// unit time as the fit takes; two per data interval where it chooses them by PID).
+pub fn flow_setup(fit: &NodeFit, bounds: [f64; 4], side: usize, frames: usize) -> Result<FlowSetup, String> {
+    if !(2..=MAX_FRAMES).contains(&frames) {
+        return Err(format!("frames must be 2 to {MAX_FRAMES}, got {frames}"));
+    }
+    let data_times = &fit.data.times;
+    let (t0, t1) = (data_times[0], *data_times.last().ok_or("the data have no times")?);
+    let times: Vec<f64> = (0..frames).map(|k| t0 + (t1 - t0) * k as f64 / (frames - 1) as f64).collect();
+    let per_data_interval = match fit.config.stepping {
+        Stepping::Fixed { per_interval } => per_interval,
+        Stepping::Pid { .. } => 2,
+    };
+    let ratio = (data_times.len() - 1) as f64 / (frames - 1) as f64;
+    let per_interval = ((per_data_interval as f64 * ratio).ceil() as usize).clamp(1, MAX_PER_INTERVAL);
+    let plan = flow_plan(&fit.config.tableau()?, &times, per_interval)?;
+    let model = FieldModel::of(&fit.field, &fit.params)?;
+    let mut starts = start_grid(bounds, side);
+    if fit.config.system == SystemId::LotkaVolterra {
+        // Populations: the flow is defined on the positive quadrant.
+        starts.retain(|s| s[0] > 0.0 && s[1] > 0.0);
+    }
+    if starts.is_empty() {
+        return Err("no starts in the box for the flow".into());
+    }
+    Ok(FlowSetup { times, starts, plan, model })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use crate::core::dynamics::field_model::FieldModel;
 use crate::core::dynamics::fit::{NodeFit, Stepping};
-use crate::core::dynamics::flow_plan::{flow_plan, start_grid, MAX_PER_INTERVAL};
+use crate::core::dynamics::flow_plan::{flow_setup, FlowSetup};
 use crate::core::dynamics::systems::SystemId;
 use crate::core::sample::model::{Model, ModelData};
 use crate::core::sample::plan::Plan;
@@ -114,36 +114,6 @@ pub struct CloudState {
     cpu: Option<CpuFlow>,
 }
 
-/// The times, starts, plan and model of a cloud for the fit, `side` starts per side.
-fn prepare(
-    fit: &NodeFit,
-    bounds: [f64; 4],
-    side: usize,
-) -> Result<(Vec<f64>, Vec<[f32; 2]>, Plan, FieldModel), String> {
-    let data_times = &fit.data.times;
-    let (t0, t1) = (data_times[0], *data_times.last().ok_or("the data have no times")?);
-    let times: Vec<f64> = (0..FRAMES).map(|k| t0 + (t1 - t0) * k as f64 / (FRAMES - 1) as f64).collect();
-    // About as many solver steps per unit time as the fit takes (fixed steps also under PID,
-    // whose steps are chosen per series).
-    let per_data_interval = match fit.config.stepping {
-        Stepping::Fixed { per_interval } => per_interval,
-        Stepping::Pid { .. } => 2,
-    };
-    let ratio = (data_times.len() - 1) as f64 / (FRAMES - 1) as f64;
-    let per_interval = ((per_data_interval as f64 * ratio).ceil() as usize).clamp(1, MAX_PER_INTERVAL);
-    let plan = flow_plan(&fit.config.tableau()?, &times, per_interval)?;
-    let model = FieldModel::of(&fit.field, &fit.params)?;
-    let mut starts = start_grid(bounds, side);
-    if fit.config.system == SystemId::LotkaVolterra {
-        // Populations: the flow is defined on the positive quadrant.
-        starts.retain(|s| s[0] > 0.0 && s[1] > 0.0);
-    }
-    if starts.is_empty() {
-        return Err("no starts on the portrait for the cloud".into());
-    }
-    Ok((times, starts, plan, model))
-}
-
 impl CloudState {
     fn key_of(&self, fit: &NodeFit) -> CloudKey {
         CloudKey {
@@ -201,8 +171,8 @@ impl CloudState {
         }
         let key = self.key_of(fit);
         let side = self.side();
-        let (times, starts, plan, model) = match prepare(fit, bounds, side) {
-            Ok(parts) => parts,
+        let FlowSetup { times, starts, plan, model } = match flow_setup(fit, bounds, side, FRAMES) {
+            Ok(setup) => setup,
             Err(e) => {
                 self.key = Some(key);
                 self.error = Some(e);
@@ -377,7 +347,7 @@ mod tests {
         assert!(frames > 1, "the run took more than one slice");
         let shown = cloud.shown.as_ref().expect("a cloud");
         assert_eq!((shown.executor, shown.starts, shown.frames.len()), (Executor::Cpu, CPU_SIDE * CPU_SIDE, FRAMES));
-        assert_eq!(shown.frames[0], start_grid(bounds, CPU_SIDE));
+        assert_eq!(shown.frames[0], crate::core::dynamics::flow_plan::start_grid(bounds, CPU_SIDE));
         assert!(shown.frames.iter().all(|f| f.len() == shown.starts));
         assert!(!cloud.stale(&fit));
         fit.params[0] += 0.1;

@@ -8,6 +8,7 @@ use super::cloud::{CloudState, FlowJob};
 use super::settings::NodeSettings;
 use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json, GradientRow};
 use crate::core::dynamics::fit::{LearnedField, ModelKind, NodeFit, NodeWeights};
+use crate::core::dynamics::flow_plan::padded_bounds;
 use crate::core::dynamics::systems::{solve_accurately, System, SystemId};
 use crate::core::dynamics::VectorField;
 use crate::core::solve::tableau::ButcherTableau;
@@ -344,12 +345,7 @@ impl NodeLab {
         let data: Vec<Vec<[f64; 2]>> = self.fit.data.series.iter().take(DRAWN_SERIES).cloned().collect();
         let system = System(self.fit.config.system);
         let params = self.fit.config.system.default_params();
-        let mut bounds = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
-        for y in data.iter().flatten() {
-            bounds = [bounds[0].min(y[0]), bounds[1].max(y[0]), bounds[2].min(y[1]), bounds[3].max(y[1])];
-        }
-        let (mx, my) = (0.1 * (bounds[1] - bounds[0]).max(0.1), 0.1 * (bounds[3] - bounds[2]).max(0.1));
-        let bounds = [bounds[0] - mx, bounds[1] + mx, bounds[2] - my, bounds[3] + my];
+        let bounds = padded_bounds(data.iter().flatten());
         let true_field = (0..ARROWS * ARROWS)
             .map(|k| {
                 let mut v = [0.0; 2];
