@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod metrics_1d;
 pub mod nn;
 pub mod param;
+pub mod path;
 pub mod process;
 pub mod rng;
 pub mod sample;
