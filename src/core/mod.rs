@@ -2,6 +2,7 @@
 
 pub mod adjoint;
 pub mod autodiff;
+pub mod cde;
 pub mod data;
 pub mod dynamics;
 pub mod limits;
