@@ -6,6 +6,7 @@
 //! A field gives an h x C matrix for a hidden state z (h values) and a path of C channels; the
 //! solver only needs its value and its vector-Jacobian product.
 
+pub mod data;
 pub mod model;
 pub mod solve;
 
