@@ -7,6 +7,7 @@
 //! solver only needs its value and its vector-Jacobian product.
 
 pub mod data;
+pub mod fit;
 pub mod model;
 pub mod solve;
 
