@@ -20,7 +20,7 @@ fn every_cli_lab_is_a_page_lab_of_the_same_name() {
     let cli = nde_playground::cli::Cli::command();
     let lab = cli.find_subcommand("lab").expect("nde lab exists");
     let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
-    assert!(names.contains(&"node"), "{names:?}");
+    assert!(names.contains(&"node") && names.contains(&"ncde"), "{names:?}");
     for name in names {
         assert!(
             nde_playground::playground::labs::LabId::from_name(name).is_ok(),
@@ -185,4 +185,41 @@ fn node_flow_reports_its_keys_and_writes_every_path() {
     refused(&["lab", "node", "flow", "--weights", "/no/such.json"], "--weights");
     refused(&["lab", "node", "flow", "--solver", "rk45"], "--solver");
     refused(&["lab", "node", "flow", "--backend", "tpu"], "--backend");
+}
+
+/// `ncde train` and `sweep`: their keys on a small run, and bad flags refused by name.
+#[test]
+fn ncde_train_and_sweep_report_their_keys() {
+    let small = ["--series", "8", "--batch", "4", "--width", "8", "--hidden", "4", "--epochs", "1"];
+    let report = json_of(&[&["lab", "ncde", "train"][..], &small, &["--drop", "0.3", "--json"]].concat());
+    for key in ["data", "interp", "solver"] {
+        assert!(report[key].is_string(), "{key}: {report}");
+    }
+    for key in [
+        "drop",
+        "steps",
+        "params",
+        "train_accuracy",
+        "test_accuracy",
+        "test_bce",
+        "loss_last",
+        "nfe_per_series",
+        "seconds",
+    ] {
+        assert!(report[key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
+    }
+    assert_eq!(report["steps"].as_u64(), Some(2));
+    let sweep = json_of(
+        &[&["lab", "ncde", "sweep"][..], &small, &["--interp", "linear,hermite", "--drop", "0,0.5", "--json"]].concat(),
+    );
+    let rows = sweep["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!((rows[0]["interp"].as_str(), rows[3]["interp"].as_str()), (Some("linear"), Some("hermite")));
+    assert_eq!(rows[1]["drop"].as_f64(), Some(0.5));
+    refused(&["lab", "ncde", "train", "--interp", "spline"], "--interp");
+    refused(&["lab", "ncde", "train", "--drop", "1"], "--drop");
+    refused(&["lab", "ncde", "train", "--data", "lorenz"], "--data");
+    refused(&["lab", "ncde", "train", "--time-channel", "maybe"], "--time-channel");
+    refused(&["lab", "ncde", "train", "--interp", "rectilinear", "--time-channel", "off"], "--time-channel");
+    refused(&["lab", "ncde", "sweep", "--drop", "0,x"], "--drop");
 }

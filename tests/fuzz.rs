@@ -565,9 +565,84 @@ fn weights_files() {
     tally.report();
 }
 
+// ----- The neural CDE lab: links -----
+
+const NCDE_KEYS: [&str; 11] =
+    ["data", "interp", "drop", "drop_by", "time", "masks", "solver", "epochs", "lr", "seed", "show"];
+
+fn ncde_value(g: &mut Gen, key: &str) -> String {
+    if g.chance(0.3) {
+        return g.number();
+    }
+    match key {
+        "data" => g.pick(&["spirals", "spirals-expm", "speed", "lorenz"]).into(),
+        "interp" => g.pick(&["linear", "hermite", "rectilinear", "spline"]).into(),
+        "drop_by" => g.pick(&["row", "value", "x"]).into(),
+        "time" | "masks" => g.pick(&["on", "off", "x"]).into(),
+        "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
+        _ => g.junk(6),
+    }
+}
+
+#[test]
+fn ncde_lab_links() {
+    use nde_playground::playground::ncde::{NcdeLab, NcdeSettings};
+    let mut g = Gen::new(13);
+    let mut tally = Tally::new("ncde lab link");
+    let mut labs = 0;
+    for case in 0..inputs_per_parser() {
+        let link: String = if g.chance(0.2) {
+            g.mutate("data=speed&interp=linear&time=off&drop=0.3")
+        } else {
+            (0..g.below(6))
+                .map(|_| {
+                    let key = if g.chance(0.95) { NCDE_KEYS[g.below(NCDE_KEYS.len())] } else { "bogus" };
+                    format!("{key}={}", ncde_value(&mut g, key))
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let label = format!("case {case}: ?lab=ncde&{}", link.chars().take(300).collect::<String>());
+        tally.inputs += 1;
+        let (settings, problems) = tally.time(&label, || NcdeSettings::from_query(&link));
+        for p in &problems {
+            assert!(
+                // It names the key: a known one, or the unknown one as given.
+                p.starts_with("link: ") && (NCDE_KEYS.iter().any(|k| p.contains(k)) || p.contains("unknown setting")),
+                "{label}: {p}"
+            );
+            assert!(link.to_lowercase().contains("nan") || !p.contains("NaN"), "{label}: {p}");
+        }
+        if problems.is_empty() {
+            tally.accepted += 1;
+        }
+        assert!(settings.check().is_ok(), "{label}: {settings:?}");
+        // The lab itself from some links: it opens, ticks and never panics.
+        if case % 5000 == 0 {
+            labs += 1;
+            let mut lab = tally.build(&label, || NcdeLab::new(settings.clone(), problems.clone()));
+            let now = std::cell::Cell::new(0.0);
+            let clock = || {
+                now.set(now.get() + 1.0);
+                now.get()
+            };
+            lab.toggle_play();
+            tally.build(&label, || {
+                for _ in 0..3 {
+                    lab.tick(8.0, &clock);
+                }
+            });
+        }
+    }
+    println!("fuzz: ncde lab link: {labs} labs built and ticked");
+    tally.report();
+}
+
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 16] = [
+    "lab ncde train",
+    "lab ncde sweep",
     "lab node train",
     "lab node flow",
     "lab node gradients",
@@ -583,7 +658,14 @@ const COMMANDS: [&str; 14] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 52] = [
+const FLAGS: [&str; 59] = [
+    "--data",
+    "--interp",
+    "--drop",
+    "--time-channel",
+    "--masks",
+    "--per-channel",
+    "--epochs",
     "--side",
     "--frames",
     "--weights",
@@ -639,7 +721,7 @@ const FLAGS: [&str; 52] = [
 ];
 
 fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
-    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json" | "--check") {
+    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json" | "--check" | "--per-channel") {
         return None;
     }
     if g.chance(0.5) {
@@ -667,6 +749,10 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
         "--weights" => g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json"]).into(),
+        "--data" => g.pick(&["spirals", "speed", "spirals-expm", "x"]).into(),
+        "--interp" => g.pick(&["linear", "hermite", "rectilinear", "linear,hermite", "x"]).into(),
+        "--drop" => g.pick(&["0", "0.5", "0,0.3", "1", "x"]).into(),
+        "--time-channel" | "--masks" => g.pick(&["on", "off", "x"]).into(),
         _ => g.number(),
     })
 }

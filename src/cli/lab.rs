@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::lab_node;
+use super::{lab_ncde, lab_node};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -16,16 +16,20 @@ pub struct LabArgs {
 pub enum LabKind {
     /// Neural ODEs: fit a neural or hybrid field to trajectories; compare gradient methods.
     Node(lab_node::NodeArgs),
+    /// Neural CDEs: classify irregular, partly missing series; time as a channel.
+    Ncde(lab_ncde::NcdeArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
     match &args.lab {
         LabKind::Node(node) => lab_node::check(node),
+        LabKind::Ncde(ncde) => lab_ncde::check(ncde),
     }
 }
 
 pub fn run(args: &LabArgs) -> Result<(), String> {
     match &args.lab {
         LabKind::Node(node) => lab_node::run(node),
+        LabKind::Ncde(ncde) => lab_ncde::run(ncde),
     }
 }

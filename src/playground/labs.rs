@@ -8,6 +8,7 @@
 pub enum LabId {
     Diffusion,
     Node,
+    Ncde,
 }
 
 /// What the shell shows of a lab.
@@ -23,7 +24,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 2] = [
+pub const LABS: [LabInfo; 3] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -36,6 +37,12 @@ pub const LABS: [LabInfo; 2] = [
         title: "Neural ODE",
         tagline:
             "fit a neural or hybrid vector field to trajectories, and see how each gradient method is right or wrong",
+    },
+    LabInfo {
+        id: LabId::Ncde,
+        name: "ncde",
+        title: "Neural CDE",
+        tagline: "classify irregular, partly missing time series, and see why time must be a channel",
     },
 ];
 

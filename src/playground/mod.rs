@@ -4,5 +4,6 @@
 
 pub mod diffusion;
 pub mod labs;
+pub mod ncde;
 pub mod node;
 pub mod shell;

@@ -15,11 +15,13 @@ use super::detect_backend::detect_backend;
 use super::diffusion::{shortcuts::install_shortcuts, DiffusionLab};
 use super::frame_loop::start_frame_loop;
 use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
+use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::{Engine, Settings};
 use crate::playground::labs::{LabId, LABS};
+use crate::playground::ncde::{NcdeLab, NcdeSettings};
 use crate::playground::node::{NodeLab, NodeSettings};
 use crate::playground::shell::{LabStatus, Location};
 
@@ -33,6 +35,7 @@ fn debug_panic_requested() -> bool {
 struct Labs {
     diffusion: Rc<RefCell<Engine>>,
     node: Rc<RefCell<NodeLab>>,
+    ncde: Rc<RefCell<NcdeLab>>,
 }
 
 impl Labs {
@@ -48,9 +51,14 @@ impl Labs {
         if location.lab == LabId::Node {
             node_problems.extend(location.problem.clone());
         }
+        let (ncde_settings, mut ncde_problems) = NcdeSettings::from_query(query(LabId::Ncde));
+        if location.lab == LabId::Ncde {
+            ncde_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
+            ncde: Rc::new(RefCell::new(NcdeLab::new(ncde_settings, ncde_problems))),
         }
     }
 
@@ -59,6 +67,7 @@ impl Labs {
         match lab {
             LabId::Diffusion => self.diffusion.borrow().link_settings().to_query(),
             LabId::Node => self.node.borrow().settings.to_query(),
+            LabId::Ncde => self.ncde.borrow().settings.to_query(),
         }
     }
 
@@ -66,6 +75,7 @@ impl Labs {
         match lab {
             LabId::Diffusion => self.diffusion.borrow().status.clone(),
             LabId::Node => self.node.borrow().status.clone(),
+            LabId::Ncde => self.ncde.borrow().status.clone(),
         }
     }
 }
@@ -83,6 +93,7 @@ pub fn App() -> Html {
     *renders.borrow_mut() += 1;
     let act = Act { engine: labs.diffusion.clone(), update: update.clone() };
     let node_act: Act<NodeLab> = Act { engine: labs.node.clone(), update: update.clone() };
+    let ncde_act: Act<NcdeLab> = Act { engine: labs.ncde.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -93,13 +104,14 @@ pub fn App() -> Html {
         let backend = backend.clone();
         let act = act.clone();
         let node_act = node_act.clone();
+        let ncde_act = ncde_act.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), node_act, runner.clone());
+            start_frame_loop(act.clone(), node_act, ncde_act, runner.clone());
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -168,6 +180,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Ncde => {
+            let dismiss = ncde_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -212,6 +231,7 @@ pub fn App() -> Html {
             { match lab {
                 LabId::Diffusion => html! { <DiffusionLab act={act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Node => html! { <NodeLabView act={node_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Ncde => html! { <NcdeLabView act={ncde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

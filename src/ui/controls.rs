@@ -7,6 +7,7 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::playground::diffusion::Engine;
+use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 
 /// A lab's state as the controls see it: where a refused action's message goes.
@@ -23,6 +24,12 @@ impl Reports for Engine {
 impl Reports for NodeLab {
     fn report(&mut self, message: String) {
         NodeLab::report(self, message);
+    }
+}
+
+impl Reports for NcdeLab {
+    fn report(&mut self, message: String) {
+        NcdeLab::report(self, message);
     }
 }
 

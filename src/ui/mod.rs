@@ -10,6 +10,7 @@ mod detect_backend;
 mod diffusion;
 mod frame_loop;
 mod gpu_runner;
+mod ncde;
 mod node;
 mod panic_page;
 

@@ -725,6 +725,81 @@ async function nodeLabCase(baseUrl, { name, webgpu }) {
   }
 }
 
+// The neural CDE lab: it opens with a test series drawn, trains with no frame over 50 ms to a
+// test accuracy, shows the speed control's exact one half without the time channel, exports,
+// answers bad input, and its link reopens it.
+async function ncdeLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=ncde&drop=0.5`, { waitUntil: 'load' });
+    const series = page.getByTestId('ncde-series');
+    await series.waitFor({ state: 'visible', timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="ncde-eval-step"]')?.textContent === '0', null, { timeout: 60_000 });
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const ink = await canvasInk(page, series);
+    const caption = await text(page, 'ncde-caption');
+    const untrained = Number.parseFloat(await text(page, 'ncde-accuracy'));
+    record(`ncde ${name}: opens with a test series drawn, dropped points counted`, tab.join() === 'Neural CDE' && ink > 1500 && /points dropped/.test(caption) && untrained >= 0 && untrained <= 1, `tab ${tab}; ink ${ink}; ${caption.slice(0, 60)}; untrained accuracy ${untrained}`);
+    await page.screenshot({ path: path.join(shotDir, `ncde-open-${name}.png`), fullPage: true });
+
+    // Training: the run ends with an evaluation; no frame's own work passes 50 ms.
+    await startRecording(page);
+    await page.getByTestId('ncde-train').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="ncde-train"]')?.textContent === 'Train' && document.querySelector('[data-testid="ncde-eval-step"]')?.textContent !== '0', null, { timeout: 120_000 });
+    const frames = await stopRecording(page);
+    const accuracy = Number.parseFloat(await text(page, 'ncde-accuracy'));
+    frameFigures.push({ mode: name, phase: 'ncde training', ...frames });
+    record(`ncde ${name}: trains to a test accuracy with no frame over 50 ms`, accuracy >= 0.9 && frames.workOver50 === 0 && frames.workFrames > 20, `accuracy ${accuracy} at ${await text(page, 'ncde-steps')}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50`);
+    await page.screenshot({ path: path.join(shotDir, `ncde-trained-${name}.png`), fullPage: true });
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const report = JSON.parse(await download('ncde-export-report'));
+    const csv = (await download('ncde-export-csv')).trim().split('\n');
+    record(`ncde ${name}: the report and the series export`, report.test_accuracy === accuracy && report.drop === 0.5 && csv[0] === 't,x,y,observed,p_label1' && csv.length === 101, `report accuracy ${report.test_accuracy}, ${csv.length} CSV lines`);
+
+    // The speed control: linear paths, no time channel: exactly one half.
+    await page.getByTestId('ncde-data').selectOption('speed');
+    await page.getByTestId('ncde-interp').selectOption('linear');
+    await page.getByTestId('ncde-time').selectOption('off');
+    await setField(page, page.getByTestId('ncde-epochs'), '3');
+    await page.getByTestId('ncde-train').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="ncde-train"]')?.textContent === 'Train' && document.querySelector('[data-testid="ncde-steps"]')?.textContent.startsWith('step 12'), null, { timeout: 120_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="ncde-eval-step"]')?.textContent === '12', null, { timeout: 60_000 });
+    const speed = await text(page, 'ncde-accuracy');
+    record(`ncde ${name}: on speed without the time channel the accuracy is exactly one half`, speed === '0.500', `accuracy ${speed}`);
+
+    // Bad input: a refused drop rate is named and the field shows its old value.
+    await setField(page, page.getByTestId('ncde-drop'), '2');
+    const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const shown = await page.getByTestId('ncde-drop').inputValue();
+    record(`ncde ${name}: bad input is answered in the banner and loses nothing`, /drop/.test(banner) && shown === '0.5', `${banner.slice(0, 80)} | shown ${shown}`);
+    await dismissBanner(page);
+
+    // The link reopens the same lab.
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('ncde-series').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = { data: await again.getByTestId('ncde-data').inputValue(), interp: await again.getByTestId('ncde-interp').inputValue(), time: await again.getByTestId('ncde-time').inputValue() };
+    record(`ncde ${name}: the link reopens the same lab`, /lab=ncde/.test(link) && reopened.data === 'speed' && reopened.interp === 'linear' && reopened.time === 'off', `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    record(`ncde ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -802,6 +877,9 @@ async function main() {
     } else if (only === 'node') {
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+    } else if (only === 'ncde') {
+      await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else {
       await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
       await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
@@ -810,6 +888,8 @@ async function main() {
       await hostileLinksCase(baseUrl);
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+      await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

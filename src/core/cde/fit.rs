@@ -56,6 +56,12 @@ impl CdeFitConfig {
         }
     }
 
+    /// The page's (one thread in the browser): 64 series, batch 16, the field 8 -> 32 -> 8 C,
+    /// Adam 1e-2 for 10 epochs (test accuracy 1.0 natively in 1.3 s).
+    pub fn page_default() -> Self {
+        CdeFitConfig { series: 64, batch: 16, width: 32, learning_rate: 1e-2, epochs: 10, ..Self::cli_default() }
+    }
+
     pub fn tableau(&self) -> Result<ButcherTableau, String> {
         if !CDE_SOLVERS.contains(&self.solver.as_str()) {
             return Err(format!(
@@ -125,6 +131,14 @@ pub struct Evaluation {
     pub nfe_per_series: f64,
 }
 
+/// A minibatch summed so far (the page sums one series at a time between frames).
+struct PendingStep {
+    batch: Vec<usize>,
+    next: usize,
+    loss: f64,
+    gradient: Vec<f64>,
+}
+
 pub struct CdeFit {
     pub config: CdeFitConfig,
     pub model: NcdeClassifier,
@@ -135,6 +149,7 @@ pub struct CdeFit {
     steps: usize,
     /// The last step's mean training loss.
     pub last_loss: Option<f64>,
+    pending: Option<PendingStep>,
 }
 
 impl CdeFit {
@@ -154,6 +169,7 @@ impl CdeFit {
             adam,
             steps: 0,
             last_loss: None,
+            pending: None,
             config,
         })
     }
@@ -193,13 +209,48 @@ impl CdeFit {
             let p = &train[batch[i]];
             *part = Some(model.loss_and_gradient(params, &p.path, p.label, &tableau, per));
         });
-        let n = batch.len() as f64;
         let mut gradient = vec![0.0; self.params.len()];
         let mut loss = 0.0;
+        // Summed in batch order, as `advance` sums them: the two give the same weights.
         for part in parts.into_iter().flatten() {
-            loss += part.loss / n;
-            gradient.iter_mut().zip(&part.gradient).for_each(|(g, v)| *g += v / n);
+            loss += part.loss;
+            gradient.iter_mut().zip(&part.gradient).for_each(|(g, v)| *g += v);
         }
+        self.apply(loss, gradient, batch.len())
+    }
+
+    /// Like `step`, one series at a time until `out_of_time` says stop: Some(loss) when a step
+    /// completed, None when the minibatch is not summed yet (the next call goes on with it).
+    pub fn advance(&mut self, out_of_time: &mut dyn FnMut() -> bool) -> Result<Option<f64>, String> {
+        let tableau = self.config.tableau()?;
+        let mut pending = match self.pending.take() {
+            Some(p) => p,
+            None => PendingStep {
+                batch: self.batch_of(self.steps),
+                next: 0,
+                loss: 0.0,
+                gradient: vec![0.0; self.params.len()],
+            },
+        };
+        while pending.next < pending.batch.len() {
+            let p = &self.train[pending.batch[pending.next]];
+            let part = self.model.loss_and_gradient(&self.params, &p.path, p.label, &tableau, self.config.per_interval);
+            pending.loss += part.loss;
+            pending.gradient.iter_mut().zip(&part.gradient).for_each(|(g, v)| *g += v);
+            pending.next += 1;
+            if pending.next < pending.batch.len() && out_of_time() {
+                self.pending = Some(pending);
+                return Ok(None);
+            }
+        }
+        let n = pending.batch.len();
+        self.apply(pending.loss, pending.gradient, n).map(Some)
+    }
+
+    /// The Adam step of a summed minibatch of `n` series.
+    fn apply(&mut self, loss: f64, mut gradient: Vec<f64>, n: usize) -> Result<f64, String> {
+        let (loss, scale) = (loss / n as f64, 1.0 / n as f64);
+        gradient.iter_mut().for_each(|g| *g *= scale);
         if !loss.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
             return Err(format!("step {}: the loss or gradient is not finite; lower --lr", self.steps));
         }
@@ -289,6 +340,25 @@ mod tests {
         let (before, after, params) = run();
         assert!(after < before, "{before} -> {after}");
         assert_eq!(run().2, params);
+    }
+
+    /// The page's step, summed one series at a time across calls, gives the weights of `step`.
+    #[test]
+    fn advancing_in_slices_gives_the_same_weights() {
+        let mut whole = CdeFit::new(small()).unwrap();
+        let mut sliced = CdeFit::new(small()).unwrap();
+        for _ in 0..2 {
+            whole.step().unwrap();
+            let mut calls = 0;
+            loop {
+                calls += 1;
+                if sliced.advance(&mut || true).unwrap().is_some() {
+                    break;
+                }
+            }
+            assert_eq!(calls, small().batch, "one series per call");
+        }
+        assert_eq!(whole.params, sliced.params);
     }
 
     #[test]

@@ -99,6 +99,26 @@ impl NcdeClassifier {
         w.iter().zip(solution.last()).map(|(a, b)| a * b).sum::<f64>() + c
     }
 
+    /// The logit read at every knot of the path (the model's answer so far, as time runs):
+    /// the evolving output of diffrax's example.
+    pub fn logits_along(
+        &self,
+        params: &[f64],
+        path: &ControlPath,
+        tableau: &ButcherTableau,
+        per_interval: usize,
+    ) -> Vec<f64> {
+        let (_, _, field, w, c) = self.split(params);
+        let (z0, _) = self.initial_state(params, path);
+        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
+        solution
+            .states
+            .iter()
+            .step_by(per_interval)
+            .map(|z| w.iter().zip(z).map(|(a, b)| a * b).sum::<f64>() + c)
+            .collect()
+    }
+
     /// Binary cross-entropy of one labelled path, and its gradient in every parameter.
     pub fn loss_and_gradient(
         &self,
@@ -163,6 +183,9 @@ mod tests {
                 assert!((fd - g.gradient[k]).abs() < 1e-6 * (1.0 + fd.abs()), "param {k}: {fd} vs {}", g.gradient[k]);
             }
             assert!((g.logit - model.logit(&params, &path, &RK4, 2)).abs() < 1e-15);
+            let along = model.logits_along(&params, &path, &RK4, 2);
+            assert_eq!(along.len(), times.len());
+            assert!((along.last().unwrap() - g.logit).abs() < 1e-15);
         }
     }
 

@@ -1,0 +1,134 @@
+//! Painting the neural CDE lab: the shown series (observed points filled, dropped ones hollow,
+//! the linear path grey and the Hermite path coloured by the model's answer so far), the
+//! answer p(label 1) against time, and the loss chart.
+
+use plotters::prelude::*;
+use web_sys::CanvasRenderingContext2d as Context;
+
+use crate::playground::ncde::NcdeLab;
+use crate::ui::diffusion::charts::{backend, e, log_range, tick, GRID};
+
+/// Blue (label 0) to red (label 1) for a probability of label 1.
+fn answer_colour(p: f64) -> String {
+    let p = p.clamp(0.0, 1.0);
+    let (r, g, b) = (37.0 + p * (220.0 - 37.0), 99.0 + p * (38.0 - 99.0), 235.0 + p * (38.0 - 235.0));
+    format!("rgb({:.0},{:.0},{:.0})", r, g, b)
+}
+
+pub fn paint_series(ctx: &Context, width: f64, height: f64, lab: &NcdeLab) {
+    ctx.set_fill_style_str("#ffffff");
+    ctx.fill_rect(0.0, 0.0, width, height);
+    let view = &lab.view;
+    let extent =
+        view.points.iter().flat_map(|p| [p.xy[0].abs(), p.xy[1].abs()]).filter(|v| v.is_finite()).fold(0.1, f64::max)
+            * 1.1;
+    let px = |xy: [f64; 2]| ((xy[0] / extent + 1.0) * 0.5 * width, (1.0 - xy[1] / extent) * 0.5 * height);
+    // The linear path, thin grey.
+    ctx.set_stroke_style_str("#94a3b8");
+    ctx.set_line_width(1.0);
+    ctx.begin_path();
+    for (k, xy) in view.linear.iter().enumerate() {
+        let (x, y) = px(*xy);
+        if k == 0 {
+            ctx.move_to(x, y);
+        } else {
+            ctx.line_to(x, y);
+        }
+    }
+    ctx.stroke();
+    // The Hermite path, each piece in the colour of the answer at its start.
+    ctx.set_line_width(2.5);
+    let pieces = view.probability.len().saturating_sub(1).max(1);
+    let per_piece = (view.hermite.len().saturating_sub(1) / pieces).max(1);
+    for (i, piece) in view.hermite.windows(2).enumerate() {
+        let answer = view.probability.get(i / per_piece).map_or(0.5, |(_, p)| *p);
+        ctx.set_stroke_style_str(&answer_colour(answer));
+        ctx.begin_path();
+        let (a, b) = (px(piece[0]), px(piece[1]));
+        ctx.move_to(a.0, a.1);
+        ctx.line_to(b.0, b.1);
+        ctx.stroke();
+    }
+    // The grid's points: observed filled, dropped hollow.
+    ctx.set_line_width(1.2);
+    for p in &view.points {
+        let (x, y) = px(p.xy);
+        ctx.begin_path();
+        let _ = ctx.arc(x, y, 3.0, 0.0, std::f64::consts::TAU);
+        if p.observed {
+            ctx.set_fill_style_str("#0f172a");
+            ctx.fill();
+        } else {
+            ctx.set_stroke_style_str("#0f172a");
+            ctx.stroke();
+        }
+    }
+}
+
+/// p(label 1 | the path so far) against time, with the true label as a dashed line.
+pub fn answer_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Result<(), String> {
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let points = &lab.view.probability;
+    let t_max = points.last().map_or(1.0, |p| p.0).max(1e-9);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(6)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(0.0..t_max, 0.0..1.0)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(5)
+        .y_labels(3)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("t")
+        .y_desc("p(label 1)")
+        .draw()
+        .map_err(e)?;
+    let truth = if lab.view.label { 1.0 } else { 0.0 };
+    chart.draw_series(DashedLineSeries::new([(0.0, truth), (t_max, truth)], 4, 4, BLACK.stroke_width(1))).map_err(e)?;
+    let red = RGBColor(220, 38, 38).stroke_width(2);
+    chart.draw_series(LineSeries::new(points.iter().copied().filter(|p| p.1.is_finite()), red)).map_err(e)?;
+    root.present().map_err(e)
+}
+
+pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Result<(), String> {
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let points: Vec<(f64, f64)> =
+        lab.losses.iter().filter(|p| p.1.is_finite() && p.1 > 0.0).map(|p| (p.0 as f64, p.1)).collect();
+    if points.len() < 2 {
+        root.draw(&Text::new("press Train", (10, 20), ("sans-serif", 13).into_font().color(&BLACK))).map_err(e)?;
+        return root.present().map_err(e);
+    }
+    let (first, last) = (points[0].0, points[points.len() - 1].0);
+    let low = points.iter().map(|p| p.1).fold(f64::MAX, f64::min).max(1e-9);
+    let high = points.iter().map(|p| p.1).fold(0.0, f64::max).max(low * 1.01);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(6)
+        .x_label_area_size(30)
+        .y_label_area_size(58)
+        .build_cartesian_2d(first..last.max(first + 1.0), log_range(low, high, 0.4))
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(4)
+        .y_labels(5)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("training step")
+        .y_desc("minibatch loss (log)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| tick(10f64.powf(*v)))
+        .draw()
+        .map_err(e)?;
+    let blue = RGBColor(37, 99, 235).stroke_width(2);
+    chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1.log10())), blue)).map_err(e)?;
+    root.present().map_err(e)
+}
