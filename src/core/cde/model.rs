@@ -99,6 +99,26 @@ impl NcdeClassifier {
         w.iter().zip(solution.last()).map(|(a, b)| a * b).sum::<f64>() + c
     }
 
+    /// The hidden state at every knot of the path.
+    pub fn states_along(
+        &self,
+        params: &[f64],
+        path: &ControlPath,
+        tableau: &ButcherTableau,
+        per_interval: usize,
+    ) -> Vec<Vec<f64>> {
+        let (_, _, field, ..) = self.split(params);
+        let (z0, _) = self.initial_state(params, path);
+        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
+        solution.states.into_iter().step_by(per_interval).collect()
+    }
+
+    /// The logit read from a hidden state.
+    pub fn readout(&self, params: &[f64], z: &[f64]) -> f64 {
+        let (_, _, _, w, c) = self.split(params);
+        w.iter().zip(z).map(|(a, b)| a * b).sum::<f64>() + c
+    }
+
     /// The logit read at every knot of the path (the model's answer so far, as time runs):
     /// the evolving output of diffrax's example.
     pub fn logits_along(
@@ -108,15 +128,7 @@ impl NcdeClassifier {
         tableau: &ButcherTableau,
         per_interval: usize,
     ) -> Vec<f64> {
-        let (_, _, field, w, c) = self.split(params);
-        let (z0, _) = self.initial_state(params, path);
-        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
-        solution
-            .states
-            .iter()
-            .step_by(per_interval)
-            .map(|z| w.iter().zip(z).map(|(a, b)| a * b).sum::<f64>() + c)
-            .collect()
+        self.states_along(params, path, tableau, per_interval).iter().map(|z| self.readout(params, z)).collect()
     }
 
     /// Binary cross-entropy of one labelled path, and its gradient in every parameter.

@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use super::settings::NcdeSettings;
+use super::sweep::Sweep;
 use crate::core::cde::data::{series_at, Observation};
 use crate::core::cde::fit::{CdeFit, Evaluation};
 use crate::core::path::{ControlPath, Interpolation};
@@ -33,6 +34,8 @@ pub struct SeriesView {
     pub hermite: Vec<[f64; 2]>,
     /// (t, p(label 1)) at every observation: the model's answer so far.
     pub probability: Vec<(f64, f64)>,
+    /// The hidden state z(t) at every observation (h values each).
+    pub hidden: Vec<(f64, Vec<f64>)>,
 }
 
 /// A test evaluation in progress.
@@ -51,6 +54,8 @@ pub struct NcdeLab {
     /// The last finished test evaluation, and the step it was made at.
     pub evaluation: Option<(Evaluation, usize)>,
     pub view: SeriesView,
+    /// The accuracy-against-drop-rate sweep, when one has been started.
+    pub sweep: Option<Sweep>,
     pending_eval: Option<PendingEval>,
 }
 
@@ -74,6 +79,7 @@ impl NcdeLab {
             losses: Vec::new(),
             evaluation: None,
             view: SeriesView::default(),
+            sweep: None,
             pending_eval: Some(PendingEval { next: 0, logits: Vec::new() }),
         };
         lab.refresh_view();
@@ -128,6 +134,15 @@ impl NcdeLab {
         self.status.changed();
     }
 
+    /// Starts the sweep at the current task and channels (or stops the one running).
+    pub fn toggle_sweep(&mut self) {
+        match &mut self.sweep {
+            Some(running) if !running.done() => running.stop(),
+            _ => self.sweep = Some(Sweep::new(self.fit.config.clone())),
+        }
+        self.status.changed();
+    }
+
     /// Shows another test series.
     pub fn show_next(&mut self, forward: bool) -> Result<(), String> {
         let n = self.fit.test.len();
@@ -149,21 +164,14 @@ impl NcdeLab {
             now - start + per_series >= budget_ms
         };
         if let Some(mut eval) = self.pending_eval.take() {
-            let tableau = match self.fit.config.tableau() {
-                Ok(t) => t,
-                Err(e) => {
-                    self.report(e);
-                    return true;
-                }
-            };
             while eval.next < self.fit.test.len() {
-                let p = &self.fit.test[eval.next];
-                eval.logits.push(self.fit.model.logit(
-                    &self.fit.params,
-                    &p.path,
-                    &tableau,
-                    self.fit.config.per_interval,
-                ));
+                match self.fit.test_logit(eval.next) {
+                    Ok(l) => eval.logits.push(l),
+                    Err(e) => {
+                        self.report(e);
+                        return true;
+                    }
+                }
                 eval.next += 1;
                 if out_of_time() {
                     break;
@@ -175,6 +183,24 @@ impl NcdeLab {
             }
             self.finish_eval(&eval.logits);
             return true;
+        }
+        // The sweep runs while the lab's own fit rests.
+        if !self.playing {
+            if let Some(sweep) = &mut self.sweep {
+                return match sweep.tick(&mut out_of_time) {
+                    Ok(added) => {
+                        if added {
+                            self.status.changed();
+                        }
+                        added
+                    }
+                    Err(e) => {
+                        self.sweep = None;
+                        self.report(format!("the sweep stopped: {e}"));
+                        true
+                    }
+                };
+            }
         }
         if !self.playing {
             return false;
@@ -207,22 +233,10 @@ impl NcdeLab {
     }
 
     fn finish_eval(&mut self, logits: &[f64]) {
-        let set = &self.fit.test;
-        let mut correct = 0;
-        let mut bce = 0.0;
-        for (l, p) in logits.iter().zip(set) {
-            correct += usize::from((*l > 0.0) == p.label);
-            let y = if p.label { 1.0 } else { 0.0 };
-            bce += l.max(0.0) + (-l.abs()).exp().ln_1p() - y * l;
+        match self.fit.evaluation_of(&self.fit.test, logits) {
+            Ok(evaluation) => self.evaluation = Some((evaluation, self.fit.steps_done())),
+            Err(e) => self.status.error(e),
         }
-        let stages = self.fit.config.tableau().map_or(1, |t| t.stages());
-        let intervals: usize = set.iter().map(|p| p.path.intervals()).sum();
-        let evaluation = Evaluation {
-            accuracy: correct as f64 / set.len() as f64,
-            bce: bce / set.len() as f64,
-            nfe_per_series: (intervals * self.fit.config.per_interval * stages) as f64 / set.len() as f64,
-        };
-        self.evaluation = Some((evaluation, self.fit.steps_done()));
         self.refresh_view();
         self.status.changed();
     }
@@ -274,16 +288,16 @@ impl NcdeLab {
             Ok(out)
         };
         let tableau = config.tableau()?;
-        let logits =
-            self.fit.model.logits_along(&self.fit.params, &self.fit.test[k].path, &tableau, config.per_interval);
-        // A rectilinear path has two knots per observation after the first: its answer at an
+        let states =
+            self.fit.model.states_along(&self.fit.params, &self.fit.test[k].path, &tableau, config.per_interval);
+        // A rectilinear path has two knots per observation after the first: its state at an
         // observation is at the even knots.
         let step = if config.interpolation == Interpolation::Rectilinear { 2 } else { 1 };
-        let probability = observed
-            .times
+        let hidden: Vec<(f64, Vec<f64>)> =
+            observed.times.iter().zip(states.into_iter().step_by(step)).map(|(t, z)| (*t, z)).collect();
+        let probability = hidden
             .iter()
-            .zip(logits.iter().step_by(step))
-            .map(|(t, l)| (*t, 1.0 / (1.0 + (-l).exp())))
+            .map(|(t, z)| (*t, 1.0 / (1.0 + (-self.fit.model.readout(&self.fit.params, z)).exp())))
             .collect();
         Ok(SeriesView {
             label: observed.label,
@@ -291,6 +305,7 @@ impl NcdeLab {
             linear: curve(Interpolation::Linear)?,
             hermite: curve(Interpolation::Hermite)?,
             probability,
+            hidden,
         })
     }
 
@@ -365,6 +380,8 @@ mod tests {
         assert_eq!(lab.fit.steps_done(), lab.fit.config.steps_per_epoch());
         assert_eq!(lab.evaluation.unwrap().1, lab.fit.steps_done());
         assert_eq!(lab.view.probability.len(), lab.view.points.len());
+        assert_eq!(lab.view.hidden.len(), lab.view.points.len());
+        assert!(lab.view.hidden.iter().all(|(_, z)| z.len() == lab.fit.config.hidden));
         let report = lab.report_json();
         assert!(report["test_accuracy"].as_f64().is_some());
         assert_eq!(lab.export_series().lines().count(), 1 + lab.view.points.len());

@@ -5,6 +5,7 @@
 
 pub mod lab;
 pub mod settings;
+pub mod sweep;
 
 pub use lab::NcdeLab;
 pub use settings::NcdeSettings;

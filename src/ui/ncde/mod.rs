@@ -38,10 +38,13 @@ pub fn NcdeLabView(props: &NcdeLabProps) -> Html {
     let series = use_node_ref();
     let answer = use_node_ref();
     let loss = use_node_ref();
+    let hidden = use_node_ref();
+    let sweep = use_node_ref();
     let painted = use_mut_ref(Painted::default);
     {
         let (act, series, answer, loss, painted) =
             (act.clone(), series.clone(), answer.clone(), loss.clone(), painted.clone());
+        let (hidden, sweep) = (hidden.clone(), sweep.clone());
         use_effect(move || {
             let lab = act.engine.borrow();
             let mut state = painted.borrow_mut();
@@ -55,6 +58,16 @@ pub fn NcdeLabView(props: &NcdeLabProps) -> Html {
                 }
                 if let Some(canvas) = answer.cast::<web_sys::HtmlCanvasElement>() {
                     if let Err(e) = paint::answer_chart(&canvas, &lab) {
+                        web_sys::console::warn_1(&format!("chart: {e}").into());
+                    }
+                }
+                if let Some(canvas) = hidden.cast::<web_sys::HtmlCanvasElement>() {
+                    if let Some(ctx) = browser::context_2d(&canvas) {
+                        paint::paint_hidden(&ctx, f64::from(canvas.width()), f64::from(canvas.height()), &lab);
+                    }
+                }
+                if let Some(canvas) = sweep.cast::<web_sys::HtmlCanvasElement>() {
+                    if let Err(e) = paint::sweep_chart(&canvas, &lab) {
                         web_sys::console::warn_1(&format!("chart: {e}").into());
                     }
                 }
@@ -79,8 +92,8 @@ pub fn NcdeLabView(props: &NcdeLabProps) -> Html {
             { progress_row(&lab, &act) }
             <main class="columns" data-testid="ncde-lab">
                 { settings_column(&lab, &act) }
-                { series_column(&lab, &act, &series, &answer, &props.link) }
-                { results_column(&lab, &loss) }
+                { series_column(&lab, &act, &series, &answer, &hidden, &props.link) }
+                { results_column(&lab, &act, &loss, &sweep) }
             </main>
         </>
     }
@@ -136,7 +149,14 @@ fn settings_column(lab: &NcdeLab, act: &Act<NcdeLab>) -> Html {
     }
 }
 
-fn series_column(lab: &NcdeLab, act: &Act<NcdeLab>, series: &NodeRef, answer: &NodeRef, link: &AttrValue) -> Html {
+fn series_column(
+    lab: &NcdeLab,
+    act: &Act<NcdeLab>,
+    series: &NodeRef,
+    answer: &NodeRef,
+    hidden: &NodeRef,
+    link: &AttrValue,
+) -> Html {
     let v = &lab.view;
     let dropped = v.points.iter().filter(|p| !p.observed).count();
     let last = v.probability.last().map_or(0.5, |p| p.1);
@@ -154,13 +174,19 @@ fn series_column(lab: &NcdeLab, act: &Act<NcdeLab>, series: &NodeRef, answer: &N
             </div>
             <h2>{ "The answer as time runs" }</h2>
             <canvas ref={answer.clone()} data-testid="ncde-answer" width="480" height="160"></canvas>
+            <h2>{ "The hidden state z(t)" }</h2>
+            <canvas ref={hidden.clone()} data-testid="ncde-hidden" width="480" height="150"></canvas>
             <label class="field share"><span>{ "Link" }</span>
                 <input readonly=true data-testid="ncde-link" value={link.clone()} /></label>
         </section>
     }
 }
 
-fn results_column(lab: &NcdeLab, loss: &NodeRef) -> Html {
+fn results_column(lab: &NcdeLab, act: &Act<NcdeLab>, loss: &NodeRef, sweep: &NodeRef) -> Html {
+    let (done, total, running) = match &lab.sweep {
+        Some(s) => (s.points.len(), s.total(), !s.done()),
+        None => (0, 0, false),
+    };
     let (accuracy, bce, nfe, at) = match lab.evaluation {
         Some((e, step)) => (
             format!("{:.3}", e.accuracy),
@@ -183,6 +209,16 @@ fn results_column(lab: &NcdeLab, loss: &NodeRef) -> Html {
                     <tr><td>{ "measured at step" }</td><td data-testid="ncde-eval-step">{ at }</td></tr>
                 </tbody>
             </table>
+            <h2>{ "Accuracy against the drop rate" }</h2>
+            <canvas ref={sweep.clone()} data-testid="ncde-sweep-chart" data-points={done.to_string()} width="360" height="200"></canvas>
+            <div class="buttons">
+                <button data-testid="ncde-sweep" onclick={act.on_click(|l| { l.toggle_sweep(); Ok(()) })}>
+                    { if running { "Stop the sweep" } else { "Run the sweep" } }</button>
+                if total > 0 {
+                    <span class="caption" data-testid="ncde-sweep-progress">{ format!("{done} of {total} runs{}", if running { "" } else if done < total { " (stopped)" } else { "" }) }</span>
+                }
+            </div>
+            <p class="caption">{ "Each point is a full training run at the task and channels above (linear and Hermite, drop rates 0 to 0.9), run while the lab's own training rests." }</p>
             <p class="caption">{ "64 test series drawn apart from the 64 training ones. With the speed task, linear paths and the time channel off, the two members of every pair are the same points on another clock: dz = f(z) dX cannot tell them apart, and the accuracy is exactly one half. Turn the time channel on and it can." }</p>
         </section>
     }

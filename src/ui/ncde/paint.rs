@@ -132,3 +132,91 @@ pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Result<
     chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1.log10())), blue)).map_err(e)?;
     root.present().map_err(e)
 }
+
+/// The hidden state's components z_i(t) as small multiples (each on its own scale), with the
+/// observation times along the x axis.
+pub fn paint_hidden(ctx: &Context, width: f64, height: f64, lab: &NcdeLab) {
+    ctx.set_fill_style_str("#ffffff");
+    ctx.fill_rect(0.0, 0.0, width, height);
+    let hidden = &lab.view.hidden;
+    let Some((_, first)) = hidden.first() else { return };
+    let h = first.len();
+    let columns = 4usize.min(h.max(1));
+    let rows = h.div_ceil(columns);
+    let (cw, ch) = (width / columns as f64, height / rows as f64);
+    let t_max = hidden.last().map_or(1.0, |p| p.0).max(1e-9);
+    ctx.set_font("10px sans-serif");
+    for i in 0..h {
+        let (x0, y0) = ((i % columns) as f64 * cw, (i / columns) as f64 * ch);
+        let values = hidden.iter().map(|(_, z)| z[i]).filter(|v| v.is_finite());
+        let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let span = (hi - lo).max(1e-9);
+        ctx.set_stroke_style_str("#e2e8f0");
+        ctx.stroke_rect(x0 + 2.0, y0 + 2.0, cw - 4.0, ch - 4.0);
+        ctx.set_fill_style_str("#64748b");
+        let _ = ctx.fill_text(&format!("z{}", i + 1), x0 + 5.0, y0 + 12.0);
+        ctx.set_stroke_style_str("#7c3aed");
+        ctx.set_line_width(1.5);
+        ctx.begin_path();
+        for (k, (t, z)) in hidden.iter().enumerate() {
+            let x = x0 + 4.0 + t / t_max * (cw - 8.0);
+            let y = y0 + ch - 4.0 - (z[i] - lo) / span * (ch - 18.0);
+            if k == 0 {
+                ctx.move_to(x, y);
+            } else {
+                ctx.line_to(x, y);
+            }
+        }
+        ctx.stroke();
+    }
+}
+
+/// Test accuracy against the drop rate, a line per interpolation, as the sweep's runs finish.
+pub fn sweep_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Result<(), String> {
+    use crate::core::path::Interpolation;
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let Some(sweep) = &lab.sweep else {
+        root.draw(&Text::new("press Run the sweep", (10, 20), ("sans-serif", 13).into_font().color(&BLACK)))
+            .map_err(e)?;
+        return root.present().map_err(e);
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .margin(6)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(0.0..0.95, 0.4..1.02)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(5)
+        .y_labels(4)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
+        .label_style(("sans-serif", 11))
+        .axis_desc_style(("sans-serif", 11))
+        .x_desc("drop rate")
+        .y_desc("test accuracy")
+        .draw()
+        .map_err(e)?;
+    for (interpolation, colour) in
+        [(Interpolation::Linear, RGBColor(100, 116, 139)), (Interpolation::Hermite, RGBColor(37, 99, 235))]
+    {
+        let points: Vec<(f64, f64)> =
+            sweep.points.iter().filter(|p| p.interpolation == interpolation).map(|p| (p.drop, p.accuracy)).collect();
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+            .map_err(e)?
+            .label(interpolation.name())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, colour.filled()))).map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font(("sans-serif", 11))
+        .border_style(GRID)
+        .draw()
+        .map_err(e)?;
+    root.present().map_err(e)
+}
