@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use web_sys::CanvasRenderingContext2d as Context;
 
 use crate::playground::ncde::NcdeLab;
-use crate::ui::diffusion::charts::{backend, e, log_range, tick, GRID};
+use crate::ui::diffusion::charts::{backend, e, step_loss_chart, GRID};
 
 /// Blue (label 0) to red (label 1) for a probability of label 1.
 fn answer_colour(p: f64) -> String {
@@ -97,40 +97,8 @@ pub fn answer_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Resul
 }
 
 pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NcdeLab) -> Result<(), String> {
-    let root = backend(canvas)?.into_drawing_area();
-    root.fill(&WHITE).map_err(e)?;
-    let points: Vec<(f64, f64)> =
-        lab.losses.iter().filter(|p| p.1.is_finite() && p.1 > 0.0).map(|p| (p.0 as f64, p.1)).collect();
-    if points.len() < 2 {
-        root.draw(&Text::new("press Train", (10, 20), ("sans-serif", 13).into_font().color(&BLACK))).map_err(e)?;
-        return root.present().map_err(e);
-    }
-    let (first, last) = (points[0].0, points[points.len() - 1].0);
-    let low = points.iter().map(|p| p.1).fold(f64::MAX, f64::min).max(1e-9);
-    let high = points.iter().map(|p| p.1).fold(0.0, f64::max).max(low * 1.01);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(6)
-        .x_label_area_size(30)
-        .y_label_area_size(58)
-        .build_cartesian_2d(first..last.max(first + 1.0), log_range(low, high, 0.4))
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_labels(4)
-        .y_labels(5)
-        .light_line_style(GRID.mix(0.5))
-        .bold_line_style(GRID)
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 11))
-        .x_desc("training step")
-        .y_desc("minibatch loss (log)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| tick(10f64.powf(*v)))
-        .draw()
-        .map_err(e)?;
-    let blue = RGBColor(37, 99, 235).stroke_width(2);
-    chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1.log10())), blue)).map_err(e)?;
-    root.present().map_err(e)
+    let points: Vec<(f64, f64)> = lab.losses.iter().map(|p| (p.0 as f64, p.1)).collect();
+    step_loss_chart(canvas, &points, "press Train")
 }
 
 /// The hidden state's components z_i(t) as small multiples (each on its own scale), with the

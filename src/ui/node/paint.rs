@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use web_sys::CanvasRenderingContext2d as Context;
 
 use crate::playground::node::lab::{grid_point, NodeLab, ARROWS};
-use crate::ui::diffusion::charts::{backend, e, log_range, tick, GRID};
+use crate::ui::diffusion::charts::{backend, e, step_loss_chart, tick, GRID};
 use crate::ui::diffusion::paint::arrow_to;
 
 const TRUE_COLOUR: &str = "#94a3b8";
@@ -186,43 +186,8 @@ pub fn residual_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Res
 
 /// The minibatch loss against the step, on a log scale.
 pub fn loss_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NodeLab) -> Result<(), String> {
-    let root = backend(canvas)?.into_drawing_area();
-    root.fill(&WHITE).map_err(e)?;
-    let points: Vec<(f64, f64)> =
-        lab.losses.iter().filter(|p| p.loss.is_finite() && p.loss > 0.0).map(|p| (p.step as f64, p.loss)).collect();
-    if points.len() < 2 {
-        let text = if lab.pretrained {
-            "shipped fit: Train goes on, Fresh weights starts over"
-        } else {
-            "press Train or Step"
-        };
-        root.draw(&Text::new(text, (10, 20), ("sans-serif", 13).into_font().color(&BLACK))).map_err(e)?;
-        return root.present().map_err(e);
-    }
-    let (first, last) = (points[0].0, points[points.len() - 1].0);
-    let low = points.iter().map(|p| p.1).fold(f64::MAX, f64::min).max(1e-9);
-    let high = points.iter().map(|p| p.1).fold(0.0, f64::max).max(low * 1.01);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(6)
-        .x_label_area_size(30)
-        .y_label_area_size(58)
-        .build_cartesian_2d(first..last.max(first + 1.0), log_range(low, high, 0.4))
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_labels(4)
-        .y_labels(5)
-        .light_line_style(GRID.mix(0.5))
-        .bold_line_style(GRID)
-        .label_style(("sans-serif", 11))
-        .axis_desc_style(("sans-serif", 11))
-        .x_desc("training step")
-        .y_desc("minibatch loss (log)")
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| tick(10f64.powf(*v)))
-        .draw()
-        .map_err(e)?;
-    let blue = RGBColor(37, 99, 235).stroke_width(2);
-    chart.draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1.log10())), blue)).map_err(e)?;
-    root.present().map_err(e)
+    let points: Vec<(f64, f64)> = lab.losses.iter().map(|p| (p.step as f64, p.loss)).collect();
+    let empty =
+        if lab.pretrained { "shipped fit: Train goes on, Fresh weights starts over" } else { "press Train or Step" };
+    step_loss_chart(canvas, &points, empty)
 }
