@@ -222,4 +222,10 @@ fn ncde_train_and_sweep_report_their_keys() {
     refused(&["lab", "ncde", "train", "--time-channel", "maybe"], "--time-channel");
     refused(&["lab", "ncde", "train", "--interp", "rectilinear", "--time-channel", "off"], "--time-channel");
     refused(&["lab", "ncde", "sweep", "--drop", "0,x"], "--drop");
+    refused(&["lab", "ncde", "train", "--stepping", "pid"], "--stepping");
+    let pid = json_of(
+        &[&["lab", "ncde", "train"][..], &small, &["--solver", "tsit5", "--stepping", "pid", "--json"]].concat(),
+    );
+    assert_eq!(pid["stepping"].as_str(), Some("pid"));
+    assert!(pid["nfe_per_series"].as_f64().is_some_and(|n| n >= 6.0 * 99.0), "{pid}");
 }

@@ -578,6 +578,7 @@ fn ncde_value(g: &mut Gen, key: &str) -> String {
         "data" => g.pick(&["spirals", "spirals-expm", "speed", "lorenz"]).into(),
         "interp" => g.pick(&["linear", "hermite", "rectilinear", "spline"]).into(),
         "drop_by" => g.pick(&["row", "value", "x"]).into(),
+        "steps_by" => g.pick(&["fixed", "pid", "x"]).into(),
         "time" | "masks" => g.pick(&["on", "off", "x"]).into(),
         "solver" => g.pick(&["euler", "heun", "rk4", "tsit5", "dopri5", "rk45"]).into(),
         _ => g.junk(6),
@@ -658,7 +659,8 @@ const COMMANDS: [&str; 16] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 59] = [
+const FLAGS: [&str; 60] = [
+    "--stepping",
     "--data",
     "--interp",
     "--drop",
@@ -753,6 +755,7 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--interp" => g.pick(&["linear", "hermite", "rectilinear", "linear,hermite", "x"]).into(),
         "--drop" => g.pick(&["0", "0.5", "0,0.3", "1", "x"]).into(),
         "--time-channel" | "--masks" => g.pick(&["on", "off", "x"]).into(),
+        "--stepping" => g.pick(&["fixed", "pid", "x"]).into(),
         _ => g.number(),
     })
 }

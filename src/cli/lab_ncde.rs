@@ -39,9 +39,13 @@ pub struct CommonArgs {
     /// Drop single values (per channel) instead of whole rows.
     #[arg(long)]
     pub per_channel: bool,
-    /// euler, heun, rk4, tsit5 or dopri5 (fixed steps per knot interval).
+    /// euler, heun, rk4, tsit5 or dopri5.
     #[arg(long, default_value = "rk4")]
     pub solver: String,
+    /// fixed (--steps-per-interval per knot interval) or pid (rtol 1e-3, atol 1e-6; tsit5,
+    /// dopri5).
+    #[arg(long, default_value = "fixed")]
+    pub stepping: String,
     #[arg(long, default_value_t = 1)]
     pub steps_per_interval: usize,
     /// Hidden state size h.
@@ -115,6 +119,11 @@ fn config(common: &CommonArgs, interp: &str, drop: f64) -> Result<CdeFitConfig, 
         activation: DenseActivation::Relu,
         solver: common.solver.clone(),
         per_interval: common.steps_per_interval,
+        pid: match common.stepping.as_str() {
+            "fixed" => false,
+            "pid" => true,
+            other => return Err(format!("--stepping: choose fixed or pid, got '{other}'")),
+        },
         series: common.series,
         batch: common.batch,
         learning_rate: common.lr,
@@ -169,6 +178,7 @@ fn train_one(config: CdeFitConfig) -> Result<serde_json::Value, String> {
         "time_channel": config.observation.time_channel,
         "masks": config.observation.masks,
         "solver": config.solver,
+        "stepping": if config.pid { "pid" } else { "fixed" },
         "epochs": config.epochs,
         "steps": fit.steps_done(),
         "params": fit.params.len(),

@@ -5,6 +5,7 @@
 
 use super::data::{generate, CdeDataId, Observation, Series};
 use super::model::NcdeClassifier;
+use super::solve::{CdeSolver, CdeStepping};
 use crate::core::nn::adam::AdamF64;
 use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::nn::parallel::for_each_mut;
@@ -12,8 +13,11 @@ use crate::core::path::{ControlPath, Interpolation};
 use crate::core::rng::RngStream;
 use crate::core::solve::tableau::ButcherTableau;
 
-/// The fits' solvers (fixed steps per knot interval).
+/// The fits' solvers (fixed steps per knot interval; tsit5 and dopri5 also PID).
 pub const CDE_SOLVERS: [&str; 5] = ["euler", "heun", "rk4", "tsit5", "dopri5"];
+/// The PID tolerances (diffrax's neural CDE example).
+pub const PID_RTOL: f64 = 1e-3;
+pub const PID_ATOL: f64 = 1e-6;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CdeFitConfig {
@@ -25,7 +29,10 @@ pub struct CdeFitConfig {
     pub depth: usize,
     pub activation: DenseActivation,
     pub solver: String,
+    /// Fixed steps per knot interval (without `pid`).
     pub per_interval: usize,
+    /// PID steps at rtol 1e-3, atol 1e-6 (tsit5, dopri5) instead of fixed ones.
+    pub pid: bool,
     /// Training series, and as many test series.
     pub series: usize,
     pub batch: usize,
@@ -48,6 +55,7 @@ impl CdeFitConfig {
             activation: DenseActivation::Relu,
             solver: "rk4".into(),
             per_interval: 1,
+            pid: false,
             series: 128,
             batch: 32,
             learning_rate: 1e-3,
@@ -73,8 +81,22 @@ impl CdeFitConfig {
         ButcherTableau::from_name(&self.solver)
     }
 
+    /// The solve's tableau and stepping.
+    pub fn cde_solver(&self) -> Result<CdeSolver, String> {
+        let tableau = self.tableau()?;
+        let stepping = if self.pid {
+            if tableau.error.is_none() {
+                return Err(format!("--stepping pid: {} has no error estimate; use tsit5 or dopri5", tableau.name));
+            }
+            CdeStepping::Pid { rtol: PID_RTOL, atol: PID_ATOL }
+        } else {
+            CdeStepping::Fixed { per_interval: self.per_interval }
+        };
+        Ok(CdeSolver { tableau, stepping })
+    }
+
     pub fn validate(&self) -> Result<(), String> {
-        self.tableau()?;
+        self.cde_solver()?;
         self.observation.validate()?;
         if self.interpolation == Interpolation::Rectilinear && !self.observation.time_channel {
             return Err("--interp rectilinear needs --time-channel on (its path moves along time first)".into());
@@ -201,18 +223,19 @@ impl CdeFit {
     /// One Adam step on a minibatch; Err (weights unchanged) when the loss or gradient is not
     /// finite.
     pub fn step(&mut self) -> Result<f64, String> {
-        let tableau = self.config.tableau()?;
+        let solver = self.config.cde_solver()?;
         let batch = self.batch_of(self.steps);
-        let mut parts: Vec<Option<super::model::SeriesGradient>> = vec![None; batch.len()];
-        let (model, params, train, per) = (&self.model, &self.params, &self.train, self.config.per_interval);
+        let mut parts: Vec<Option<Result<super::model::SeriesGradient, String>>> = vec![None; batch.len()];
+        let (model, params, train) = (&self.model, &self.params, &self.train);
         for_each_mut(&mut parts, 1, |i, part| {
             let p = &train[batch[i]];
-            *part = Some(model.loss_and_gradient(params, &p.path, p.label, &tableau, per));
+            *part = Some(model.loss_and_gradient(params, &p.path, p.label, &solver));
         });
         let mut gradient = vec![0.0; self.params.len()];
         let mut loss = 0.0;
         // Summed in batch order, as `advance` sums them: the two give the same weights.
         for part in parts.into_iter().flatten() {
+            let part = part?;
             loss += part.loss;
             gradient.iter_mut().zip(&part.gradient).for_each(|(g, v)| *g += v);
         }
@@ -222,7 +245,7 @@ impl CdeFit {
     /// Like `step`, one series at a time until `out_of_time` says stop: Some(loss) when a step
     /// completed, None when the minibatch is not summed yet (the next call goes on with it).
     pub fn advance(&mut self, out_of_time: &mut dyn FnMut() -> bool) -> Result<Option<f64>, String> {
-        let tableau = self.config.tableau()?;
+        let solver = self.config.cde_solver()?;
         let mut pending = match self.pending.take() {
             Some(p) => p,
             None => PendingStep {
@@ -234,7 +257,7 @@ impl CdeFit {
         };
         while pending.next < pending.batch.len() {
             let p = &self.train[pending.batch[pending.next]];
-            let part = self.model.loss_and_gradient(&self.params, &p.path, p.label, &tableau, self.config.per_interval);
+            let part = self.model.loss_and_gradient(&self.params, &p.path, p.label, &solver)?;
             pending.loss += part.loss;
             pending.gradient.iter_mut().zip(&part.gradient).for_each(|(g, v)| *g += v);
             pending.next += 1;
@@ -262,42 +285,38 @@ impl CdeFit {
 
     /// Accuracy (logit > 0 is label 1) and cross-entropy on `set`.
     pub fn evaluate(&self, set: &[LabelledPath]) -> Result<Evaluation, String> {
-        let tableau = self.config.tableau()?;
-        let mut logits = vec![0.0; set.len()];
-        for_each_mut(&mut logits, 4, |i, l| {
-            *l = self.model.logit(&self.params, &set[i].path, &tableau, self.config.per_interval)
-        });
-        self.evaluation_of(set, &logits)
+        let solver = self.config.cde_solver()?;
+        let mut answers: Vec<Result<(f64, usize), String>> = vec![Ok((0.0, 0)); set.len()];
+        for_each_mut(&mut answers, 4, |i, a| *a = self.model.logit(&self.params, &set[i].path, &solver));
+        let answers: Vec<(f64, usize)> = answers.into_iter().collect::<Result<_, _>>()?;
+        Ok(self.evaluation_of(set, &answers))
     }
 
-    /// The figures of `set` from its logits (computed at once, or a few per frame by the page).
-    pub fn evaluation_of(&self, set: &[LabelledPath], logits: &[f64]) -> Result<Evaluation, String> {
-        let stages = self.config.tableau()?.stages();
+    /// The figures of `set` from its (logit, evaluations) pairs, computed at once or a few
+    /// per frame by the page.
+    pub fn evaluation_of(&self, set: &[LabelledPath], answers: &[(f64, usize)]) -> Evaluation {
         let mut correct = 0;
         let mut bce = 0.0;
-        for (l, p) in logits.iter().zip(set) {
+        for ((l, _), p) in answers.iter().zip(set) {
             correct += usize::from((*l > 0.0) == p.label);
             let y = if p.label { 1.0 } else { 0.0 };
             bce += l.max(0.0) + (-l.abs()).exp().ln_1p() - y * l;
         }
-        let intervals: usize = set.iter().map(|p| p.path.intervals()).sum();
-        Ok(Evaluation {
-            accuracy: correct as f64 / set.len() as f64,
-            bce: bce / set.len() as f64,
-            nfe_per_series: (intervals * self.config.per_interval * stages) as f64 / set.len() as f64,
-        })
+        let evaluations: usize = answers.iter().map(|a| a.1).sum();
+        let n = set.len().max(1) as f64;
+        Evaluation { accuracy: correct as f64 / n, bce: bce / n, nfe_per_series: evaluations as f64 / n }
     }
 
-    /// The logit of one test series (the page evaluates a few per frame).
-    pub fn test_logit(&self, k: usize) -> Result<f64, String> {
-        let tableau = self.config.tableau()?;
-        Ok(self.model.logit(&self.params, &self.test[k].path, &tableau, self.config.per_interval))
+    /// The logit of one test series and its field evaluations (the page evaluates a few per
+    /// frame).
+    pub fn test_answer(&self, k: usize) -> Result<(f64, usize), String> {
+        self.model.logit(&self.params, &self.test[k].path, &self.config.cde_solver()?)
     }
 
     /// The logits of a set (for the exactness checks on `speed`).
     pub fn logits(&self, set: &[LabelledPath]) -> Result<Vec<f64>, String> {
-        let tableau = self.config.tableau()?;
-        Ok(set.iter().map(|p| self.model.logit(&self.params, &p.path, &tableau, self.config.per_interval)).collect())
+        let solver = self.config.cde_solver()?;
+        set.iter().map(|p| self.model.logit(&self.params, &p.path, &solver).map(|a| a.0)).collect()
     }
 }
 
@@ -354,6 +373,15 @@ mod tests {
         assert_eq!(run().2, params);
     }
 
+    /// PID steps train too, and count their evaluations per series.
+    #[test]
+    fn pid_steps_train_and_count_their_evaluations() {
+        let mut fit = CdeFit::new(CdeFitConfig { solver: "tsit5".into(), pid: true, ..small() }).unwrap();
+        fit.step().unwrap();
+        let e = fit.evaluate(&fit.test).unwrap();
+        assert!(e.nfe_per_series >= 6.0 * 99.0, "at least one Tsit5 step per knot interval: {}", e.nfe_per_series);
+    }
+
     /// The page's step, summed one series at a time across calls, gives the weights of `step`.
     #[test]
     fn advancing_in_slices_gives_the_same_weights() {
@@ -377,6 +405,7 @@ mod tests {
     fn bad_settings_name_their_flag() {
         let bad = [
             (CdeFitConfig { solver: "rk45".into(), ..small() }, "--solver"),
+            (CdeFitConfig { pid: true, ..small() }, "--stepping"),
             (CdeFitConfig { batch: 0, ..small() }, "--batch"),
             (CdeFitConfig { learning_rate: f64::NAN, ..small() }, "--lr"),
             (

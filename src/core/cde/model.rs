@@ -2,12 +2,11 @@
 //! dz = f(z) dX solved along the path, a logit w . z(T) + c, and binary cross-entropy.
 //! Parameters are one flat vector: A (h x C, row-major), b (h), the field's, w (h), c.
 
-use super::solve::{cde_backprop, cde_solve};
+use super::solve::{cde_backprop, cde_solve, CdeSolver};
 use super::{CdeField, NeuralCdeField};
 use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::path::ControlPath;
 use crate::core::rng::RngStream;
-use crate::core::solve::tableau::ButcherTableau;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NcdeClassifier {
@@ -91,12 +90,12 @@ impl NcdeClassifier {
         (z0, x0)
     }
 
-    /// The logit for a path.
-    pub fn logit(&self, params: &[f64], path: &ControlPath, tableau: &ButcherTableau, per_interval: usize) -> f64 {
-        let (_, _, field, w, c) = self.split(params);
+    /// The logit for a path, and the field evaluations it took.
+    pub fn logit(&self, params: &[f64], path: &ControlPath, solver: &CdeSolver) -> Result<(f64, usize), String> {
+        let (_, _, field, ..) = self.split(params);
         let (z0, _) = self.initial_state(params, path);
-        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
-        w.iter().zip(solution.last()).map(|(a, b)| a * b).sum::<f64>() + c
+        let solution = cde_solve(&self.field, field, path, &z0, solver)?;
+        Ok((self.readout(params, solution.last()), solution.evaluations))
     }
 
     /// The hidden state at every knot of the path.
@@ -104,13 +103,11 @@ impl NcdeClassifier {
         &self,
         params: &[f64],
         path: &ControlPath,
-        tableau: &ButcherTableau,
-        per_interval: usize,
-    ) -> Vec<Vec<f64>> {
+        solver: &CdeSolver,
+    ) -> Result<Vec<Vec<f64>>, String> {
         let (_, _, field, ..) = self.split(params);
         let (z0, _) = self.initial_state(params, path);
-        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
-        solution.states.into_iter().step_by(per_interval).collect()
+        Ok(cde_solve(&self.field, field, path, &z0, solver)?.at_knots())
     }
 
     /// The logit read from a hidden state.
@@ -121,14 +118,8 @@ impl NcdeClassifier {
 
     /// The logit read at every knot of the path (the model's answer so far, as time runs):
     /// the evolving output of diffrax's example.
-    pub fn logits_along(
-        &self,
-        params: &[f64],
-        path: &ControlPath,
-        tableau: &ButcherTableau,
-        per_interval: usize,
-    ) -> Vec<f64> {
-        self.states_along(params, path, tableau, per_interval).iter().map(|z| self.readout(params, z)).collect()
+    pub fn logits_along(&self, params: &[f64], path: &ControlPath, solver: &CdeSolver) -> Result<Vec<f64>, String> {
+        Ok(self.states_along(params, path, solver)?.iter().map(|z| self.readout(params, z)).collect())
     }
 
     /// Binary cross-entropy of one labelled path, and its gradient in every parameter.
@@ -137,20 +128,19 @@ impl NcdeClassifier {
         params: &[f64],
         path: &ControlPath,
         label: bool,
-        tableau: &ButcherTableau,
-        per_interval: usize,
-    ) -> SeriesGradient {
+        solver: &CdeSolver,
+    ) -> Result<SeriesGradient, String> {
         let (h, c, f) = self.sizes();
         let (_, _, field, w, bias) = self.split(params);
         let (z0, x0) = self.initial_state(params, path);
-        let solution = cde_solve(&self.field, field, path, &z0, tableau, per_interval);
+        let solution = cde_solve(&self.field, field, path, &z0, solver)?;
         let z_t = solution.last();
         let logit = w.iter().zip(z_t).map(|(a, b)| a * b).sum::<f64>() + bias;
         let y = if label { 1.0 } else { 0.0 };
         let loss = softplus(logit) - y * logit;
         let d_logit = sigmoid(logit) - y;
         let z_bar: Vec<f64> = w.iter().map(|v| v * d_logit).collect();
-        let (d_field, d_z0) = cde_backprop(&self.field, field, path, &solution, tableau, per_interval, &z_bar);
+        let (d_field, d_z0) = cde_backprop(&self.field, field, path, &solution, &solver.tableau, &z_bar);
         let mut gradient = Vec::with_capacity(self.param_count());
         gradient.extend((0..h * c).map(|e| d_z0[e / c] * x0[e % c]));
         gradient.extend_from_slice(&d_z0);
@@ -158,7 +148,7 @@ impl NcdeClassifier {
         gradient.extend(z_t.iter().map(|v| v * d_logit));
         gradient.push(d_logit);
         debug_assert_eq!(gradient.len(), h * c + h + f + h + 1);
-        SeriesGradient { loss, logit, gradient, evaluations: 2 * solution.evaluations }
+        Ok(SeriesGradient { loss, logit, gradient, evaluations: 2 * solution.evaluations })
     }
 }
 
@@ -183,9 +173,10 @@ mod tests {
         let params = model.init(3);
         let times: Vec<f64> = (0..12).map(|k| 0.4 * k as f64 + 0.05 * (k * k % 3) as f64).collect();
         let path = ControlPath::new(Interpolation::Hermite, &times, &spiral(&times), None).unwrap();
+        let solver = CdeSolver::fixed(RK4, 2);
         for label in [false, true] {
-            let g = model.loss_and_gradient(&params, &path, label, &RK4, 2);
-            let loss = |p: &[f64]| model.loss_and_gradient(p, &path, label, &RK4, 2).loss;
+            let g = model.loss_and_gradient(&params, &path, label, &solver).unwrap();
+            let loss = |p: &[f64]| model.loss_and_gradient(p, &path, label, &solver).unwrap().loss;
             let eps = 1e-6;
             for k in (0..params.len()).step_by(5).chain([params.len() - 1, 0, 8]) {
                 let (mut up, mut down) = (params.clone(), params.clone());
@@ -194,8 +185,8 @@ mod tests {
                 let fd = (loss(&up) - loss(&down)) / (2.0 * eps);
                 assert!((fd - g.gradient[k]).abs() < 1e-6 * (1.0 + fd.abs()), "param {k}: {fd} vs {}", g.gradient[k]);
             }
-            assert!((g.logit - model.logit(&params, &path, &RK4, 2)).abs() < 1e-15);
-            let along = model.logits_along(&params, &path, &RK4, 2);
+            assert!((g.logit - model.logit(&params, &path, &solver).unwrap().0).abs() < 1e-15);
+            let along = model.logits_along(&params, &path, &solver).unwrap();
             assert_eq!(along.len(), times.len());
             assert!((along.last().unwrap() - g.logit).abs() < 1e-15);
         }
@@ -213,7 +204,8 @@ mod tests {
         let points = spiral(&times);
         let a = ControlPath::new(Interpolation::Linear, &times, &points, None).unwrap();
         let b = ControlPath::new(Interpolation::Linear, &warped, &points, None).unwrap();
-        let (la, lb) = (model.logit(&params, &a, &RK4, 3), model.logit(&params, &b, &RK4, 3));
+        let solver = CdeSolver::fixed(RK4, 3);
+        let (la, lb) = (model.logit(&params, &a, &solver).unwrap().0, model.logit(&params, &b, &solver).unwrap().0);
         assert!((la - lb).abs() < 1e-12, "{la} vs {lb}");
         let timed = NcdeClassifier::new(4, 3, 16, 1, DenseActivation::Relu).unwrap();
         let params = timed.init(5);
@@ -221,7 +213,7 @@ mod tests {
             |ts: &[f64]| -> Vec<Vec<f64>> { ts.iter().zip(&points).map(|(t, p)| vec![*t, p[0], p[1]]).collect() };
         let a = ControlPath::new(Interpolation::Linear, &times, &with_time(&times), None).unwrap();
         let b = ControlPath::new(Interpolation::Linear, &warped, &with_time(&warped), None).unwrap();
-        let (la, lb) = (timed.logit(&params, &a, &RK4, 3), timed.logit(&params, &b, &RK4, 3));
+        let (la, lb) = (timed.logit(&params, &a, &solver).unwrap().0, timed.logit(&params, &b, &solver).unwrap().0);
         assert!((la - lb).abs() > 1e-6, "with time as a channel the clock shows: {la} vs {lb}");
     }
 }

@@ -1,21 +1,53 @@
 //! The CDE solve: z' = f(z) X'(t) with a fixed number of Runge-Kutta steps per knot interval
-//! of the path. Steps never straddle a knot, and every stage reads X' from its own interval's
+//! of the path, or steps chosen by a PID controller within each. Steps never straddle a knot, and every stage reads X' from its own interval's
 //! polynomial (`ControlPath::derivative_on`): at a knot a linear path's derivative jumps, and
 //! the stage at the end of a step belongs to the interval the step is in. Back-propagation
 //! runs through the stored steps (discretise-then-optimise), recomputing each step's stages.
 
 use super::CdeField;
 use crate::core::path::ControlPath;
+use crate::core::solve::pid::PidController;
 use crate::core::solve::tableau::ButcherTableau;
 
-/// Most steps per knot interval.
+/// Most fixed steps per knot interval, and most PID steps (accepted and rejected) per knot
+/// interval.
 pub const MAX_STEPS_PER_INTERVAL: usize = 64;
+pub const MAX_PID_STEPS: usize = 10_000;
 
-/// A solve's states: z at the start of every step, and at the end.
+/// How the solve steps through each knot interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CdeStepping {
+    /// This many equal steps per knot interval.
+    Fixed { per_interval: usize },
+    /// Steps chosen by a PID controller on the embedded error estimate, restarted at every
+    /// knot (where a linear path's derivative jumps); the gradient then goes through the steps
+    /// taken, held fixed.
+    Pid { rtol: f64, atol: f64 },
+}
+
+/// A tableau and how it steps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CdeSolver {
+    pub tableau: ButcherTableau,
+    pub stepping: CdeStepping,
+}
+
+impl CdeSolver {
+    pub fn fixed(tableau: ButcherTableau, per_interval: usize) -> Self {
+        CdeSolver { tableau, stepping: CdeStepping::Fixed { per_interval } }
+    }
+}
+
+/// One step: (knot interval, start time, step size).
+pub type Step = (usize, f64, f64);
+
+/// A solve's states (z at the start of every step, and at the end), its steps, where each knot
+/// is among the states, and its field evaluations (rejected PID steps included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CdeSolution {
     pub states: Vec<Vec<f64>>,
-    /// Field evaluations made.
+    pub steps: Vec<Step>,
+    pub knot_states: Vec<usize>,
     pub evaluations: usize,
 }
 
@@ -23,10 +55,15 @@ impl CdeSolution {
     pub fn last(&self) -> &[f64] {
         self.states.last().expect("a solve has at least its start")
     }
+
+    /// The state at every knot.
+    pub fn at_knots(&self) -> Vec<Vec<f64>> {
+        self.knot_states.iter().map(|&i| self.states[i].clone()).collect()
+    }
 }
 
-/// The steps of a solve: (interval, start time, step size), in order.
-fn steps(path: &ControlPath, per_interval: usize) -> Vec<(usize, f64, f64)> {
+/// The fixed steps of a solve, in order.
+fn fixed_steps(path: &ControlPath, per_interval: usize) -> Vec<Step> {
     (0..path.intervals())
         .flat_map(|k| {
             let (t0, t1) = (path.knots[k], path.knots[k + 1]);
@@ -74,32 +111,102 @@ fn stages(
     out
 }
 
-/// z(T) from z0 along `path`, `per_interval` steps of `tableau` per knot interval.
-pub fn cde_solve(
+/// The new state of one step from its stages.
+fn advance_state(z: &[f64], tableau: &ButcherTableau, h: f64, s: &Stages) -> Vec<f64> {
+    let mut next = z.to_vec();
+    for (b, slope) in tableau.b.iter().zip(&s.slopes) {
+        for (v, k) in next.iter_mut().zip(slope) {
+            *v += h * b * k;
+        }
+    }
+    next
+}
+
+/// z along `path` from z0 through the given steps (each inside one knot interval, in order,
+/// covering the path): the fixed-step solve, and how a PID solve's steps are replayed.
+pub fn solve_on_steps(
     field: &dyn CdeField,
     params: &[f64],
     path: &ControlPath,
     z0: &[f64],
     tableau: &ButcherTableau,
-    per_interval: usize,
+    steps: &[Step],
 ) -> CdeSolution {
-    assert_eq!(path.channels, field.channels(), "the field and the path disagree on channels");
     let mut matrix = vec![0.0; field.hidden() * field.channels()];
-    let mut states = vec![z0.to_vec()];
-    let mut evaluations = 0;
-    for step in steps(path, per_interval) {
-        let z = states.last().expect("the start");
-        let s = stages(field, params, path, tableau, step, z, &mut matrix);
-        let mut next = z.clone();
-        for (b, slope) in tableau.b.iter().zip(&s.slopes) {
-            for (v, k) in next.iter_mut().zip(slope) {
-                *v += step.2 * b * k;
+    let mut out = CdeSolution { states: vec![z0.to_vec()], steps: Vec::new(), knot_states: vec![0], evaluations: 0 };
+    for (n, step) in steps.iter().enumerate() {
+        let z = out.last().to_vec();
+        let s = stages(field, params, path, tableau, *step, &z, &mut matrix);
+        out.states.push(advance_state(&z, tableau, step.2, &s));
+        out.steps.push(*step);
+        out.evaluations += tableau.stages();
+        if steps.get(n + 1).is_none_or(|next| next.0 != step.0) {
+            out.knot_states.push(out.states.len() - 1);
+        }
+    }
+    out
+}
+
+/// z along `path` from z0 with `solver`.
+pub fn cde_solve(
+    field: &dyn CdeField,
+    params: &[f64],
+    path: &ControlPath,
+    z0: &[f64],
+    solver: &CdeSolver,
+) -> Result<CdeSolution, String> {
+    assert_eq!(path.channels, field.channels(), "the field and the path disagree on channels");
+    let tableau = &solver.tableau;
+    let mut matrix = vec![0.0; field.hidden() * field.channels()];
+    let mut out = CdeSolution { states: vec![z0.to_vec()], steps: Vec::new(), knot_states: vec![0], evaluations: 0 };
+    match solver.stepping {
+        CdeStepping::Fixed { per_interval } => {
+            return Ok(solve_on_steps(field, params, path, z0, tableau, &fixed_steps(path, per_interval)));
+        }
+        CdeStepping::Pid { rtol, atol } => {
+            let weights = tableau.error.ok_or_else(|| {
+                format!("--solver {} has no error estimate for PID steps: use tsit5 or dopri5", tableau.name)
+            })?;
+            let controller = PidController::new(rtol, atol);
+            let order = f64::from(tableau.order.min(tableau.embedded_order.unwrap_or(tableau.order))) + 1.0;
+            for k in 0..path.intervals() {
+                let (start, end) = (path.knots[k], path.knots[k + 1]);
+                let (mut t, mut h) = (start, end - start);
+                let mut norms = [1.0, 1.0, 1.0];
+                let mut tries = 0;
+                while t < end {
+                    tries += 1;
+                    if tries > MAX_PID_STEPS {
+                        return Err(format!(
+                            "PID steps: more than {MAX_PID_STEPS} on knot interval {k}; raise the tolerances"
+                        ));
+                    }
+                    // A step that would stop just short of the knot ends on it.
+                    let h_step = if t + 1.01 * h >= end { end - t } else { h };
+                    let z = out.last().to_vec();
+                    let s = stages(field, params, path, tableau, (k, t, h_step), &z, &mut matrix);
+                    out.evaluations += tableau.stages();
+                    let next = advance_state(&z, tableau, h_step, &s);
+                    let error: Vec<f64> = (0..z.len())
+                        .map(|d| h_step * weights.iter().zip(&s.slopes).map(|(w, slope)| w * slope[d]).sum::<f64>())
+                        .collect();
+                    let norm = controller.error_norm(&z, &next, &error);
+                    let accepted = norm <= 1.0 && norm.is_finite();
+                    let norm = if norm.is_finite() { norm } else { 1e10 };
+                    let factor = controller.factor([norm, norms[0], norms[1]], order, accepted);
+                    if accepted {
+                        norms = [norm, norms[0], norms[1]];
+                        out.steps.push((k, t, h_step));
+                        out.states.push(next);
+                        t = if h_step == end - t { end } else { t + h_step };
+                    }
+                    h = h_step * factor;
+                }
+                out.knot_states.push(out.states.len() - 1);
             }
         }
-        evaluations += tableau.stages();
-        states.push(next);
     }
-    CdeSolution { states, evaluations }
+    Ok(out)
 }
 
 /// The gradients of a loss of z(T): d loss / d params and d loss / d z0, for `z_bar` =
@@ -110,15 +217,13 @@ pub fn cde_backprop(
     path: &ControlPath,
     solution: &CdeSolution,
     tableau: &ButcherTableau,
-    per_interval: usize,
     z_bar: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
     let (hd, ch) = (field.hidden(), field.channels());
     let mut matrix = vec![0.0; hd * ch];
     let mut y_bar = z_bar.to_vec();
     let mut d_params = vec![0.0; field.param_count()];
-    let all = steps(path, per_interval);
-    for (n, step) in all.iter().enumerate().rev() {
+    for (n, step) in solution.steps.iter().enumerate().rev() {
         let h = step.2;
         let s = stages(field, params, path, tableau, *step, &solution.states[n], &mut matrix);
         // K_bar_i = h b_i y_bar + h sum_{j > i} a_ji Z_bar_j; Z_bar_i = (dK_i/dZ_i)^T K_bar_i,
@@ -195,7 +300,7 @@ mod tests {
                 if kind == Interpolation::Hermite { &[RK4, TSIT5] } else { &[EULER, HEUN, RK4] };
             for tableau in solvers {
                 for per in [1, 3] {
-                    let z = cde_solve(&field, &m, &p, &z0, tableau, per);
+                    let z = cde_solve(&field, &m, &p, &z0, &CdeSolver::fixed(*tableau, per)).unwrap();
                     let (mut x0, mut x1) = (vec![0.0; c], vec![0.0; c]);
                     p.evaluate(p.start(), &mut x0);
                     p.evaluate(p.end(), &mut x1);
@@ -213,7 +318,7 @@ mod tests {
         }
         // Euler on a Hermite path is not exact: the claim needs the quadrature.
         let p = path(Interpolation::Hermite, c, 4);
-        let z = cde_solve(&field, &m, &p, &z0, &EULER, 1);
+        let z = cde_solve(&field, &m, &p, &z0, &CdeSolver::fixed(EULER, 1)).unwrap();
         let (mut x0, mut x1) = (vec![0.0; c], vec![0.0; c]);
         p.evaluate(p.start(), &mut x0);
         p.evaluate(p.end(), &mut x1);
@@ -237,13 +342,55 @@ mod tests {
         let (scale, (sin, cos)) = ((a * dx).exp(), (b * dx).sin_cos());
         let want = [scale * (cos * z0[0] - sin * z0[1]), scale * (sin * z0[0] + cos * z0[1])];
         let error = |per: usize| {
-            let z = cde_solve(&field, &params, &p, &z0, &RK4, per);
+            let z = cde_solve(&field, &params, &p, &z0, &CdeSolver::fixed(RK4, per)).unwrap();
             (z.last()[0] - want[0]).hypot(z.last()[1] - want[1])
         };
         let (coarse, fine) = (error(16), error(32));
         assert!(fine < 1e-4 && error(MAX_STEPS_PER_INTERVAL) < 1e-5, "RK4 at 32 steps per interval: {fine}");
         let order = (coarse / fine).log2();
         assert!((3.5..4.6).contains(&order), "observed order {order} ({coarse:e} -> {fine:e})");
+    }
+
+    /// PID steps: close to a fine fixed-step solve at a tight tolerance, fewer evaluations at a
+    /// loose one, the knots among the states; and its gradient, through the steps it took, equals
+    /// central differences of the solve replayed on those steps.
+    #[test]
+    fn pid_steps_solve_accurately_and_their_gradient_is_exact() {
+        // A smooth field (a ReLU's kinks would cap both solvers' order).
+        let field = NeuralCdeField::new(3, 2, 8, 1, DenseActivation::Tanh).unwrap();
+        let params = field.net.init(4, 7);
+        let z0 = vec![0.2, -0.4, 0.9];
+        let p = path(Interpolation::Hermite, 2, 12);
+        let fine = cde_solve(&field, &params, &p, &z0, &CdeSolver::fixed(RK4, 64)).unwrap();
+        let pid = |rtol: f64| {
+            let solver = CdeSolver { tableau: TSIT5, stepping: CdeStepping::Pid { rtol, atol: rtol * 1e-3 } };
+            cde_solve(&field, &params, &p, &z0, &solver).unwrap()
+        };
+        let (tight, loose) = (pid(1e-8), pid(1e-2));
+        let gap = tight.last().iter().zip(fine.last()).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(gap < 1e-6, "PID at 1e-8 against RK4 x64: {gap}");
+        assert!(loose.evaluations < tight.evaluations, "{} vs {}", loose.evaluations, tight.evaluations);
+        assert_eq!(tight.knot_states.len(), p.knots.len());
+        for (k, &i) in tight.knot_states.iter().enumerate().skip(1) {
+            let step = tight.steps[i - 1];
+            assert!(step.0 == k - 1 && (step.1 + step.2 - p.knots[k]).abs() < 1e-12, "knot {k} ends a step");
+        }
+        let weights = [0.7, -1.3, 0.4];
+        let (d_params, _) = cde_backprop(&field, &params, &p, &loose, &TSIT5, &weights);
+        let replay = |params: &[f64]| -> f64 {
+            let z = solve_on_steps(&field, params, &p, &z0, &TSIT5, &loose.steps);
+            z.last().iter().zip(weights).map(|(v, w)| v * w).sum()
+        };
+        assert_eq!(solve_on_steps(&field, &params, &p, &z0, &TSIT5, &loose.steps).last(), loose.last());
+        for k in (0..params.len()).step_by(4) {
+            let (mut up, mut down) = (params.clone(), params.clone());
+            up[k] += 1e-6;
+            down[k] -= 1e-6;
+            let fd = (replay(&up) - replay(&down)) / 2e-6;
+            assert!((fd - d_params[k]).abs() < 1e-6 * (1e-3 + fd.abs()) + 1e-9, "param {k}: {fd} vs {}", d_params[k]);
+        }
+        let refused = CdeSolver { tableau: RK4, stepping: CdeStepping::Pid { rtol: 1e-3, atol: 1e-6 } };
+        assert!(cde_solve(&field, &params, &p, &z0, &refused).unwrap_err().contains("error estimate"));
     }
 
     /// Back-propagation through the solve equals central differences of the discrete z(T)
@@ -256,12 +403,13 @@ mod tests {
         let weights = [0.7, -1.3, 0.4];
         for kind in Interpolation::ALL {
             let p = path(kind, 2, 11);
+            let solver = CdeSolver::fixed(RK4, 2);
             let objective = |params: &[f64], z0: &[f64]| -> f64 {
-                let z = cde_solve(&field, params, &p, z0, &RK4, 2);
+                let z = cde_solve(&field, params, &p, z0, &solver).unwrap();
                 z.last().iter().zip(weights).map(|(v, w)| v * w).sum()
             };
-            let solution = cde_solve(&field, &params, &p, &z0, &RK4, 2);
-            let (d_params, d_z0) = cde_backprop(&field, &params, &p, &solution, &RK4, 2, &weights);
+            let solution = cde_solve(&field, &params, &p, &z0, &solver).unwrap();
+            let (d_params, d_z0) = cde_backprop(&field, &params, &p, &solution, &RK4, &weights);
             let eps = 1e-6;
             let mut worst = 0.0f64;
             for k in (0..params.len()).step_by(3) {

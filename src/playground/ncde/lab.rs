@@ -36,12 +36,14 @@ pub struct SeriesView {
     pub probability: Vec<(f64, f64)>,
     /// The hidden state z(t) at every observation (h values each).
     pub hidden: Vec<(f64, Vec<f64>)>,
+    /// Field evaluations for this series under each interpolation.
+    pub nfe: Vec<(Interpolation, usize)>,
 }
 
 /// A test evaluation in progress.
 struct PendingEval {
     next: usize,
-    logits: Vec<f64>,
+    answers: Vec<(f64, usize)>,
 }
 
 pub struct NcdeLab {
@@ -80,7 +82,7 @@ impl NcdeLab {
             evaluation: None,
             view: SeriesView::default(),
             sweep: None,
-            pending_eval: Some(PendingEval { next: 0, logits: Vec::new() }),
+            pending_eval: Some(PendingEval { next: 0, answers: Vec::new() }),
         };
         lab.refresh_view();
         lab
@@ -119,7 +121,7 @@ impl NcdeLab {
         self.playing = false;
         self.losses.clear();
         self.evaluation = None;
-        self.pending_eval = Some(PendingEval { next: 0, logits: Vec::new() });
+        self.pending_eval = Some(PendingEval { next: 0, answers: Vec::new() });
         self.refresh_view();
         self.status.changed();
         Ok(())
@@ -165,8 +167,8 @@ impl NcdeLab {
         };
         if let Some(mut eval) = self.pending_eval.take() {
             while eval.next < self.fit.test.len() {
-                match self.fit.test_logit(eval.next) {
-                    Ok(l) => eval.logits.push(l),
+                match self.fit.test_answer(eval.next) {
+                    Ok(a) => eval.answers.push(a),
                     Err(e) => {
                         self.report(e);
                         return true;
@@ -181,7 +183,7 @@ impl NcdeLab {
                 self.pending_eval = Some(eval);
                 return false;
             }
-            self.finish_eval(&eval.logits);
+            self.finish_eval(&eval.answers);
             return true;
         }
         // The sweep runs while the lab's own fit rests.
@@ -213,7 +215,7 @@ impl NcdeLab {
                     self.status.numbers_changed();
                     changed = true;
                     if self.fit.steps_done() % self.fit.config.steps_per_epoch() == 0 || self.fit.done() {
-                        self.pending_eval = Some(PendingEval { next: 0, logits: Vec::new() });
+                        self.pending_eval = Some(PendingEval { next: 0, answers: Vec::new() });
                         break;
                     }
                 }
@@ -232,11 +234,8 @@ impl NcdeLab {
         changed
     }
 
-    fn finish_eval(&mut self, logits: &[f64]) {
-        match self.fit.evaluation_of(&self.fit.test, logits) {
-            Ok(evaluation) => self.evaluation = Some((evaluation, self.fit.steps_done())),
-            Err(e) => self.status.error(e),
-        }
+    fn finish_eval(&mut self, answers: &[(f64, usize)]) {
+        self.evaluation = Some((self.fit.evaluation_of(&self.fit.test, answers), self.fit.steps_done()));
         self.refresh_view();
         self.status.changed();
     }
@@ -287,9 +286,19 @@ impl NcdeLab {
             out.push(v);
             Ok(out)
         };
-        let tableau = config.tableau()?;
-        let states =
-            self.fit.model.states_along(&self.fit.params, &self.fit.test[k].path, &tableau, config.per_interval);
+        let solver = config.cde_solver()?;
+        let states = self.fit.model.states_along(&self.fit.params, &self.fit.test[k].path, &solver)?;
+        // The same series' field evaluations under each interpolation (PID steps differ).
+        let time_channel = obs.time_channel.then_some(0);
+        let mut nfe = Vec::new();
+        for kind in Interpolation::ALL {
+            if kind == Interpolation::Rectilinear && time_channel.is_none() {
+                continue;
+            }
+            let channel = if kind == Interpolation::Rectilinear { time_channel } else { None };
+            let path = ControlPath::new(kind, &observed.times, &observed.rows, channel)?;
+            nfe.push((kind, self.fit.model.logit(&self.fit.params, &path, &solver)?.1));
+        }
         // A rectilinear path has two knots per observation after the first: its state at an
         // observation is at the even knots.
         let step = if config.interpolation == Interpolation::Rectilinear { 2 } else { 1 };
@@ -306,6 +315,7 @@ impl NcdeLab {
             hermite: curve(Interpolation::Hermite)?,
             probability,
             hidden,
+            nfe,
         })
     }
 
@@ -381,10 +391,17 @@ mod tests {
         assert_eq!(lab.evaluation.unwrap().1, lab.fit.steps_done());
         assert_eq!(lab.view.probability.len(), lab.view.points.len());
         assert_eq!(lab.view.hidden.len(), lab.view.points.len());
+
         assert!(lab.view.hidden.iter().all(|(_, z)| z.len() == lab.fit.config.hidden));
         let report = lab.report_json();
         assert!(report["test_accuracy"].as_f64().is_some());
         assert_eq!(lab.export_series().lines().count(), 1 + lab.view.points.len());
+        // Fixed steps: linear and Hermite take the same evaluations, rectilinear twice the knots.
+        let nfe: Vec<usize> = lab.view.nfe.iter().map(|n| n.1).collect();
+        assert_eq!(nfe, vec![4 * 99, 4 * 99, 4 * 198]);
+        lab.set("solver", "tsit5").unwrap();
+        lab.set("steps_by", "pid").unwrap();
+        assert!(lab.view.nfe.iter().all(|n| n.1 >= 6 * 99), "{:?}", lab.view.nfe);
     }
 
     /// Dropped points show hollow; the paths go through the observed ones only.

@@ -15,6 +15,8 @@ pub struct NcdeSettings {
     pub time_channel: bool,
     pub masks: bool,
     pub solver: String,
+    /// PID steps (tsit5, dopri5) instead of one fixed step per knot interval.
+    pub pid: bool,
     pub epochs: usize,
     pub learning_rate: f64,
     pub seed: u64,
@@ -36,6 +38,7 @@ impl Default for NcdeSettings {
             time_channel: fit.observation.time_channel,
             masks: fit.observation.masks,
             solver: fit.solver,
+            pid: fit.pid,
             epochs: fit.epochs,
             learning_rate: fit.learning_rate,
             seed: fit.seed,
@@ -71,6 +74,7 @@ impl NcdeSettings {
                 ..base.observation
             },
             solver: self.solver.clone(),
+            pid: self.pid,
             epochs: self.epochs,
             learning_rate: self.learning_rate,
             seed: self.seed,
@@ -95,6 +99,13 @@ impl NcdeSettings {
             "time" => next.time_channel = on_off(key, value)?,
             "masks" => next.masks = on_off(key, value)?,
             "solver" => next.solver = value.to_string(),
+            "steps_by" => {
+                next.pid = match value {
+                    "fixed" => false,
+                    "pid" => true,
+                    _ => return Err(format!("steps_by: choose fixed or pid, got '{value}'")),
+                }
+            }
             "epochs" => next.epochs = number(key, value)?,
             "lr" => next.learning_rate = number(key, value)?,
             "seed" => next.seed = number(key, value)?,
@@ -152,6 +163,7 @@ impl NcdeSettings {
         put("time", on(self.time_channel), on(d.time_channel));
         put("masks", on(self.masks), on(d.masks));
         put("solver", self.solver.clone(), d.solver.clone());
+        put("steps_by", if self.pid { "pid" } else { "fixed" }.into(), "fixed".into());
         put("epochs", self.epochs.to_string(), d.epochs.to_string());
         put("lr", self.learning_rate.to_string(), d.learning_rate.to_string());
         put("seed", self.seed.to_string(), d.seed.to_string());
@@ -179,6 +191,7 @@ mod tests {
             ("time", "off"),
             ("masks", "on"),
             ("solver", "tsit5"),
+            ("steps_by", "pid"),
             ("epochs", "3"),
             ("lr", "0.005"),
             ("seed", "4"),
@@ -204,6 +217,8 @@ mod tests {
             ("show", "64", "show"),
             ("lr", "NaN", "lr"),
             ("solver", "rk45", "solver"),
+            ("steps_by", "pid", "error estimate"),
+            ("steps_by", "adaptive", "fixed or pid"),
             ("bogus", "1", "unknown setting"),
         ] {
             let err = s.set(k, v).unwrap_err();

@@ -18,10 +18,10 @@ pub struct SweepPoint {
     pub accuracy: f64,
 }
 
-/// The run in progress: its fit and, once trained, its test logits so far.
+/// The run in progress: its fit and, once trained, its test answers so far.
 struct Run {
     fit: CdeFit,
-    logits: Option<Vec<f64>>,
+    answers: Option<Vec<(f64, usize)>>,
 }
 
 pub struct Sweep {
@@ -60,7 +60,7 @@ impl Sweep {
                 observation: Observation { drop, ..self.base.observation },
                 ..self.base.clone()
             };
-            self.current = Some(Run { fit: CdeFit::new(config)?, logits: None });
+            self.current = Some(Run { fit: CdeFit::new(config)?, answers: None });
             return Ok(false);
         }
         let run = self.current.as_mut().expect("checked above");
@@ -69,14 +69,14 @@ impl Sweep {
                 return Ok(false);
             }
         }
-        let logits = run.logits.get_or_insert_with(Vec::new);
-        while logits.len() < run.fit.test.len() {
-            logits.push(run.fit.test_logit(logits.len())?);
+        let answers = run.answers.get_or_insert_with(Vec::new);
+        while answers.len() < run.fit.test.len() {
+            answers.push(run.fit.test_answer(answers.len())?);
             if out_of_time() {
                 return Ok(false);
             }
         }
-        let evaluation = run.fit.evaluation_of(&run.fit.test, logits)?;
+        let evaluation = run.fit.evaluation_of(&run.fit.test, answers);
         let c = &run.fit.config;
         self.points.push(SweepPoint {
             interpolation: c.interpolation,

@@ -137,6 +137,7 @@ fn settings_column(lab: &NcdeLab, act: &Act<NcdeLab>) -> Html {
             <h2>{ "Model" }</h2>
             { select(act, "Interpolation", &interps, s.interpolation.name(), Some("ncde-interp"), |l, v| l.set("interp", v)) }
             { select(act, "Solver", &solvers, &s.solver, Some("ncde-solver"), |l, v| l.set("solver", v)) }
+            { select(act, "Steps", &[Choice::new("fixed", "one per knot interval"), Choice::new("pid", "PID (tsit5, dopri5)")], if s.pid { "pid" } else { "fixed" }, Some("ncde-steps-by"), |l, v| l.set("steps_by", v)) }
             { input(act, "Epochs", "number", s.epochs.to_string(), Some("1"), Some("ncde-epochs"), "passes over the 64 training series", |l, v| l.set("epochs", v)) }
             { input(act, "Learning rate", "number", s.learning_rate.to_string(), Some("any"), Some("ncde-lr"), "Adam's step size", |l, v| l.set("lr", v)) }
             { input(act, "Seed", "number", s.seed.to_string(), Some("1"), Some("ncde-seed"), "data, initial weights and minibatches", |l, v| l.set("seed", v)) }
@@ -207,6 +208,9 @@ fn results_column(lab: &NcdeLab, act: &Act<NcdeLab>, loss: &NodeRef, sweep: &Nod
                     <tr><td>{ "cross-entropy" }</td><td data-testid="ncde-bce">{ bce }</td></tr>
                     <tr><td>{ "field evaluations per series" }</td><td data-testid="ncde-nfe">{ nfe }</td></tr>
                     <tr><td>{ "measured at step" }</td><td data-testid="ncde-eval-step">{ at }</td></tr>
+                    { for lab.view.nfe.iter().map(|(kind, n)| html! {
+                        <tr><td>{ format!("evaluations, shown series, {}", kind.name()) }</td><td data-testid={format!("ncde-nfe-{}", kind.name())}>{ n }</td></tr>
+                    }) }
                 </tbody>
             </table>
             <h2>{ "Accuracy against the drop rate" }</h2>
