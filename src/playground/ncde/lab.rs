@@ -10,6 +10,7 @@ use super::settings::NcdeSettings;
 use super::sweep::Sweep;
 use crate::core::cde::data::{series_at, Observation};
 use crate::core::cde::fit::{CdeFit, Evaluation};
+use crate::core::cde::solve::CdeStepping;
 use crate::core::path::{ControlPath, Interpolation};
 use crate::playground::shell::LabStatus;
 
@@ -297,7 +298,13 @@ impl NcdeLab {
             }
             let channel = if kind == Interpolation::Rectilinear { time_channel } else { None };
             let path = ControlPath::new(kind, &observed.times, &observed.rows, channel)?;
-            nfe.push((kind, self.fit.model.logit(&self.fit.params, &path, &solver)?.1));
+            // Fixed steps cost a known count; PID steps are counted by solving (a frame's
+            // work: only then).
+            let count = match solver.stepping {
+                CdeStepping::Fixed { per_interval } => path.intervals() * per_interval * solver.tableau.stages(),
+                CdeStepping::Pid { .. } => self.fit.model.logit(&self.fit.params, &path, &solver)?.1,
+            };
+            nfe.push((kind, count));
         }
         // A rectilinear path has two knots per observation after the first: its state at an
         // observation is at the even knots.
