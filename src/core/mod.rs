@@ -8,6 +8,7 @@ pub mod dynamics;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_1d;
+pub mod nsde;
 pub mod nn;
 pub mod param;
 pub mod path;
