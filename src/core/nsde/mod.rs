@@ -4,4 +4,5 @@
 
 pub mod data;
 pub mod field;
+pub mod latent;
 pub mod solve;
