@@ -20,7 +20,7 @@ fn every_cli_lab_is_a_page_lab_of_the_same_name() {
     let cli = nde_playground::cli::Cli::command();
     let lab = cli.find_subcommand("lab").expect("nde lab exists");
     let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
-    assert!(names.contains(&"node") && names.contains(&"ncde"), "{names:?}");
+    assert!(names.contains(&"node") && names.contains(&"ncde") && names.contains(&"nsde"), "{names:?}");
     for name in names {
         assert!(
             nde_playground::playground::labs::LabId::from_name(name).is_ok(),
@@ -228,4 +228,66 @@ fn ncde_train_and_sweep_report_their_keys() {
     );
     assert_eq!(pid["stepping"].as_str(), Some("pid"));
     assert!(pid["nfe_per_series"].as_f64().is_some_and(|n| n >= 6.0 * 99.0), "{pid}");
+}
+
+/// `nsde train|check|ito|brownian`: their keys on small runs, the weights file round trip, and
+/// bad flags refused by name.
+#[test]
+fn nsde_verbs_report_their_keys() {
+    let dir = std::env::temp_dir().join(format!("nde-nsde-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = dir.join("w.json");
+    let w = weights.to_str().unwrap();
+    let small = ["--batch", "4", "--paths", "32", "--eval-paths", "32", "--dt", "0.1"];
+    let report = json_of(&[&["lab", "nsde", "train"][..], &small, &["--steps", "2", "--out", w, "--json"]].concat());
+    for key in ["data", "model", "solver"] {
+        assert!(report[key].is_string(), "{key}: {report}");
+    }
+    for key in [
+        "dt",
+        "drop",
+        "steps",
+        "batch",
+        "kl_weight",
+        "params",
+        "elbo",
+        "log_lik",
+        "kl0",
+        "kl_path",
+        "mean_w1",
+        "start_mean_w1",
+        "qv_rate_model",
+        "qv_rate_data",
+        "qv_rate_exact",
+        "seconds",
+    ] {
+        assert!(report[key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
+    }
+    let marginals = report["marginals"].as_array().unwrap();
+    assert_eq!(marginals.len(), 5);
+    for key in ["t", "w1", "ks", "mean_err", "var_err"] {
+        assert!(marginals[2][key].as_f64().is_some_and(f64::is_finite), "{key}: {report}");
+    }
+    let resumed =
+        json_of(&[&["lab", "nsde", "train"][..], &small, &["--weights", w, "--steps", "3", "--json"]].concat());
+    assert_eq!(resumed["steps"].as_u64(), Some(3), "two steps from the file, one more: {resumed}");
+    let check = json_of(&["lab", "nsde", "check", "--data", "ou-tdep", "--paths", "4096", "--json"]);
+    assert_eq!(check["pass"].as_bool(), Some(true), "{check}");
+    assert!((check["observed"].as_f64().unwrap() - 0.7).abs() < 0.02, "{check}");
+    let ito = json_of(&["lab", "nsde", "ito", "--paths", "4096", "--steps", "50", "--json"]);
+    assert_eq!(ito["pass"].as_bool(), Some(true), "{ito}");
+    assert!(ito["heun_on_ito_z_from_ito"].as_f64().unwrap() > 10.0, "{ito}");
+    let brownian = json_of(&["lab", "nsde", "brownian", "--json"]);
+    assert_eq!(brownian["max_shared_difference"].as_f64(), Some(0.0));
+    refused(&["lab", "nsde", "train", "--model", "gan"], "not built yet");
+    refused(&["lab", "nsde", "train", "--data", "lorenz"], "--data");
+    refused(&["lab", "nsde", "train", "--solver", "milstein"], "--solver");
+    refused(&["lab", "nsde", "train", "--dt", "0"], "--dt");
+    refused(&["lab", "nsde", "train", "--drop", "0.95"], "--drop");
+    refused(&["lab", "nsde", "train", "--kl-weight", "-1"], "--kl-weight");
+    refused(&["lab", "nsde", "train", "--weights", "/no/such.json"], "--weights");
+    refused(&["lab", "nsde", "train", "--data", "gbm", "--weights", w, "--steps", "1"], "for ou");
+    refused(&["lab", "nsde", "ito", "--horizon", "NaN"], "--horizon");
+    refused(&["lab", "nsde", "check", "--paths", "3"], "--paths");
+    std::fs::remove_dir_all(&dir).ok();
 }

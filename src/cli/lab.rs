@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{lab_ncde, lab_node};
+use super::{lab_ncde, lab_node, lab_nsde};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -18,12 +18,15 @@ pub enum LabKind {
     Node(lab_node::NodeArgs),
     /// Neural CDEs: classify irregular, partly missing series; time as a channel.
     Ncde(lab_ncde::NcdeArgs),
+    /// Neural SDEs: a latent SDE as a generative model of time series; Ito or Stratonovich; the Brownian tree.
+    Nsde(lab_nsde::NsdeArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
     match &args.lab {
         LabKind::Node(node) => lab_node::check(node),
         LabKind::Ncde(ncde) => lab_ncde::check(ncde),
+        LabKind::Nsde(nsde) => lab_nsde::check(nsde),
     }
 }
 
@@ -31,5 +34,6 @@ pub fn run(args: &LabArgs) -> Result<(), String> {
     match &args.lab {
         LabKind::Node(node) => lab_node::run(node),
         LabKind::Ncde(ncde) => lab_ncde::run(ncde),
+        LabKind::Nsde(nsde) => lab_nsde::run(nsde),
     }
 }

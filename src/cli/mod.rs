@@ -11,6 +11,7 @@ mod info;
 mod lab;
 mod lab_ncde;
 mod lab_node;
+mod lab_nsde;
 mod likelihood;
 mod order;
 mod sample;

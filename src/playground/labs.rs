@@ -9,6 +9,7 @@ pub enum LabId {
     Diffusion,
     Node,
     Ncde,
+    Nsde,
 }
 
 /// What the shell shows of a lab.
@@ -24,7 +25,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 3] = [
+pub const LABS: [LabInfo; 4] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -43,6 +44,12 @@ pub const LABS: [LabInfo; 3] = [
         name: "ncde",
         title: "Neural CDE",
         tagline: "classify irregular, partly missing time series, and see why time must be a channel",
+    },
+    LabInfo {
+        id: LabId::Nsde,
+        name: "nsde",
+        title: "Neural SDE",
+        tagline: "learn a distribution of time series with a latent SDE, and check it against exact marginals",
     },
 ];
 

@@ -6,4 +6,5 @@ pub mod diffusion;
 pub mod labs;
 pub mod ncde;
 pub mod node;
+pub mod nsde;
 pub mod shell;

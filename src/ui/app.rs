@@ -17,12 +17,14 @@ use super::frame_loop::start_frame_loop;
 use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
 use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
+use super::nsde::NsdeLabView;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::{Engine, Settings};
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::{NcdeLab, NcdeSettings};
 use crate::playground::node::{NodeLab, NodeSettings};
+use crate::playground::nsde::{NsdeLab, NsdeSettings};
 use crate::playground::shell::{LabStatus, Location};
 
 /// `?debug-panic` makes the page panic on purpose, so the end-to-end test can check that a
@@ -36,6 +38,7 @@ struct Labs {
     diffusion: Rc<RefCell<Engine>>,
     node: Rc<RefCell<NodeLab>>,
     ncde: Rc<RefCell<NcdeLab>>,
+    nsde: Rc<RefCell<NsdeLab>>,
 }
 
 impl Labs {
@@ -55,10 +58,15 @@ impl Labs {
         if location.lab == LabId::Ncde {
             ncde_problems.extend(location.problem.clone());
         }
+        let (nsde_settings, mut nsde_problems) = NsdeSettings::from_query(query(LabId::Nsde));
+        if location.lab == LabId::Nsde {
+            nsde_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
             ncde: Rc::new(RefCell::new(NcdeLab::new(ncde_settings, ncde_problems))),
+            nsde: Rc::new(RefCell::new(NsdeLab::new(nsde_settings, nsde_problems))),
         }
     }
 
@@ -68,6 +76,7 @@ impl Labs {
             LabId::Diffusion => self.diffusion.borrow().link_settings().to_query(),
             LabId::Node => self.node.borrow().settings.to_query(),
             LabId::Ncde => self.ncde.borrow().settings.to_query(),
+            LabId::Nsde => self.nsde.borrow().settings.to_query(),
         }
     }
 
@@ -76,6 +85,7 @@ impl Labs {
             LabId::Diffusion => self.diffusion.borrow().status.clone(),
             LabId::Node => self.node.borrow().status.clone(),
             LabId::Ncde => self.ncde.borrow().status.clone(),
+            LabId::Nsde => self.nsde.borrow().status.clone(),
         }
     }
 }
@@ -94,6 +104,7 @@ pub fn App() -> Html {
     let act = Act { engine: labs.diffusion.clone(), update: update.clone() };
     let node_act: Act<NodeLab> = Act { engine: labs.node.clone(), update: update.clone() };
     let ncde_act: Act<NcdeLab> = Act { engine: labs.ncde.clone(), update: update.clone() };
+    let nsde_act: Act<NsdeLab> = Act { engine: labs.nsde.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -105,13 +116,14 @@ pub fn App() -> Html {
         let act = act.clone();
         let node_act = node_act.clone();
         let ncde_act = ncde_act.clone();
+        let nsde_act = nsde_act.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), node_act, ncde_act, runner.clone());
+            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, runner.clone());
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -187,6 +199,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Nsde => {
+            let dismiss = nsde_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -232,6 +251,7 @@ pub fn App() -> Html {
                 LabId::Diffusion => html! { <DiffusionLab act={act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Node => html! { <NodeLabView act={node_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Ncde => html! { <NcdeLabView act={ncde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Nsde => html! { <NsdeLabView act={nsde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

@@ -9,6 +9,7 @@ use yew::prelude::*;
 use crate::playground::diffusion::Engine;
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
+use crate::playground::nsde::NsdeLab;
 
 /// A lab's state as the controls see it: where a refused action's message goes.
 pub trait Reports: 'static {
@@ -30,6 +31,12 @@ impl Reports for NodeLab {
 impl Reports for NcdeLab {
     fn report(&mut self, message: String) {
         NcdeLab::report(self, message);
+    }
+}
+
+impl Reports for NsdeLab {
+    fn report(&mut self, message: String) {
+        NsdeLab::report(self, message);
     }
 }
 

@@ -13,6 +13,7 @@ use super::controls::Act;
 use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, SharedRunner};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
+use crate::playground::nsde::NsdeLab;
 
 /// Engine work per animation frame, in milliseconds: with rendering and painting the frame
 /// stays well under 50 ms.
@@ -42,7 +43,7 @@ pub fn report_frame_work() {
 
 /// Starts the loop; it runs for the page's life. Every lab works in its slice (a lab with
 /// nothing running returns at once), so training goes on while another tab is open.
-pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, runner: SharedRunner) {
+pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, nsde: Act<NsdeLab>, runner: SharedRunner) {
     let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
@@ -53,6 +54,7 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, runner
         node.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
         node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         ncde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        nsde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
             for job in jobs {
@@ -66,14 +68,21 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, runner
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let (engine, node, ncde) = (act.engine.borrow(), node.engine.borrow(), ncde.engine.borrow());
+            let (engine, node, ncde, nsde) =
+                (act.engine.borrow(), node.engine.borrow(), ncde.engine.borrow(), nsde.engine.borrow());
             (
-                engine.status.revision.wrapping_add(node.status.revision).wrapping_add(ncde.status.revision),
+                engine
+                    .status
+                    .revision
+                    .wrapping_add(node.status.revision)
+                    .wrapping_add(ncde.status.revision)
+                    .wrapping_add(nsde.status.revision),
                 engine
                     .status
                     .view_revision
                     .wrapping_add(node.status.view_revision)
-                    .wrapping_add(ncde.status.view_revision),
+                    .wrapping_add(ncde.status.view_revision)
+                    .wrapping_add(nsde.status.view_revision),
             )
         };
         let now = browser::now_ms();

@@ -12,6 +12,7 @@ mod frame_loop;
 mod gpu_runner;
 mod ncde;
 mod node;
+mod nsde;
 mod panic_page;
 
 pub use detect_backend::detect_backend;

@@ -32,7 +32,8 @@ pub struct GeneratorField {
 impl GeneratorField {
     pub fn new(dim: usize, noise: usize, width: usize, depth: usize) -> Result<Self, String> {
         let drift = Dense::mlp(1 + dim, width, depth, dim, DenseActivation::LipSwish, DenseActivation::Tanh)?;
-        let diffusion = Dense::mlp(1 + dim, width, depth, dim * noise, DenseActivation::LipSwish, DenseActivation::Tanh)?;
+        let diffusion =
+            Dense::mlp(1 + dim, width, depth, dim * noise, DenseActivation::LipSwish, DenseActivation::Tanh)?;
         let params = vec![0.0; drift.param_count() + diffusion.param_count()];
         Ok(GeneratorField { drift, diffusion, params, noise })
     }

@@ -408,7 +408,14 @@ impl LatentSde {
     }
 
     /// The latent paths of the prior on the solve's grid (for the drift arrows).
-    pub fn sample_latent(&self, obs_times: &[f64], dt: f64, method: SdeMethod, path: u64, seed: u64) -> Result<Vec<Vec<f64>>, String> {
+    pub fn sample_latent(
+        &self,
+        obs_times: &[f64],
+        dt: f64,
+        method: SdeMethod,
+        path: u64,
+        seed: u64,
+    ) -> Result<Vec<Vec<f64>>, String> {
         let grid = Grid::new(obs_times, dt)?;
         let (mean, std) = self.prior_start();
         let mut rng = RngStream::new(seed ^ 0x5a4d_504c, path);
@@ -651,7 +658,9 @@ mod tests {
         let incs = brownian_increments(&grid.times, 2, 8, 0);
         let mut grad = vec![0.0; model.param_count()];
         let memory = if method == SdeMethod::EulerMaruyama { Memory::Stored } else { Memory::Reversible };
-        model.path_gradient(&set.times, &set.paths[0], &grid, &incs, &[0.3, -0.7], 1.0, method, memory, &mut grad).unwrap()
+        model
+            .path_gradient(&set.times, &set.paths[0], &grid, &incs, &[0.3, -0.7], 1.0, method, memory, &mut grad)
+            .unwrap()
     }
 
     /// The path KL's exact cases (LABS.md): with f = h it is 0; with f - h = c and g = s
@@ -701,7 +710,9 @@ mod tests {
         for (a, b) in stored.iter().zip(&reversible) {
             assert!((a - b).abs() <= 1e-9 * scale, "reversible {b} vs stored {a}");
         }
-        for (method, memory) in [(SdeMethod::ReversibleHeun, Memory::Reversible), (SdeMethod::EulerMaruyama, Memory::Stored)] {
+        for (method, memory) in
+            [(SdeMethod::ReversibleHeun, Memory::Reversible), (SdeMethod::EulerMaruyama, Memory::Stored)]
+        {
             let (_, grad) = run(&model, method, memory);
             let eps = 1e-6;
             let mut checked = 0;
@@ -710,7 +721,12 @@ mod tests {
                 up.params[i] += eps;
                 down.params[i] -= eps;
                 let fd = (run(&up, method, memory).0 - run(&down, method, memory).0) / (2.0 * eps);
-                assert!((fd - grad[i]).abs() <= 1e-6 * (1.0 + fd.abs()), "{} param {i}: {} vs FD {fd}", method.name(), grad[i]);
+                assert!(
+                    (fd - grad[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{} param {i}: {} vs FD {fd}",
+                    method.name(),
+                    grad[i]
+                );
                 checked += usize::from(grad[i] != 0.0);
             }
             assert!(checked > model.param_count() / 10, "too few nonzero gradients checked: {checked}");

@@ -2,7 +2,9 @@
 //! derivatives, reversible Heun with its exact adjoint, the latent SDE, the Ito/Stratonovich
 //! check and the Brownian panel.
 
+pub mod calculus;
 pub mod data;
 pub mod field;
+pub mod fit;
 pub mod latent;
 pub mod solve;

@@ -107,13 +107,23 @@ fn heun_reverse(field: &impl SdeField, t_prev: f64, h: f64, dw: &[f64], s: &Heun
 
 fn check_grid(field: &impl SdeField, times: &[f64], y0: &[f64], increments: &[Vec<f64>]) -> Result<(), String> {
     if times.len() < 2 || increments.len() != times.len() - 1 {
-        return Err(format!("a solve needs n + 1 times and n increments, got {} and {}", times.len(), increments.len()));
+        return Err(format!(
+            "a solve needs n + 1 times and n increments, got {} and {}",
+            times.len(),
+            increments.len()
+        ));
     }
     if times.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater)) {
         return Err("the solve's times must increase".into());
     }
     if y0.len() != field.dim() || increments.iter().any(|dw| dw.len() != field.noise_dim()) {
-        return Err(format!("state of {} and increments of {} for a field of {} x {}", y0.len(), increments[0].len(), field.dim(), field.noise_dim()));
+        return Err(format!(
+            "state of {} and increments of {} for a field of {} x {}",
+            y0.len(),
+            increments[0].len(),
+            field.dim(),
+            field.noise_dim()
+        ));
     }
     Ok(())
 }
@@ -352,14 +362,21 @@ mod tests {
                 let (mut up, mut down) = (field.clone(), field.clone());
                 up.params[i] += eps;
                 down.params[i] -= eps;
-                let fd = (loss_of(&up, method, &times, &y0, &incs) - loss_of(&down, method, &times, &y0, &incs)) / (2.0 * eps);
-                assert!((fd - result.p_bar[i]).abs() <= 1e-6 * (1.0 + fd.abs()), "{} param {i}: {} vs FD {fd}", method.name(), result.p_bar[i]);
+                let fd = (loss_of(&up, method, &times, &y0, &incs) - loss_of(&down, method, &times, &y0, &incs))
+                    / (2.0 * eps);
+                assert!(
+                    (fd - result.p_bar[i]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{} param {i}: {} vs FD {fd}",
+                    method.name(),
+                    result.p_bar[i]
+                );
             }
             for k in 0..y0.len() {
                 let (mut up, mut down) = (y0.clone(), y0.clone());
                 up[k] += eps;
                 down[k] -= eps;
-                let fd = (loss_of(&field, method, &times, &up, &incs) - loss_of(&field, method, &times, &down, &incs)) / (2.0 * eps);
+                let fd = (loss_of(&field, method, &times, &up, &incs) - loss_of(&field, method, &times, &down, &incs))
+                    / (2.0 * eps);
                 assert!((fd - result.y0_bar[k]).abs() <= 1e-6 * (1.0 + fd.abs()), "{} y0[{k}]", method.name());
             }
         }

@@ -1,0 +1,304 @@
+//! `nde lab nsde train|check|ito|brownian`: the neural SDE lab on the command line.
+
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::core::nsde::calculus::{brownian_panel, ito_stratonovich_check};
+use crate::core::nsde::data::{generate, moment_check, NsdeDataId};
+use crate::core::nsde::fit::{LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
+use crate::core::nsde::solve::SdeMethod;
+
+#[derive(Args, Debug)]
+pub struct NsdeArgs {
+    #[command(subcommand)]
+    pub verb: NsdeVerb,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NsdeVerb {
+    /// Train a latent SDE on a data set; report the ELBO terms, the marginals at five times
+    /// and the quadratic-variation rates.
+    Train(TrainArgs),
+    /// Check a data set's sample moments against its closed forms.
+    Check(CheckArgs),
+    /// Ito or Stratonovich: GBM's mean by reversible Heun with and without the drift
+    /// correction, and by Euler-Maruyama.
+    Ito(ItoArgs),
+    /// One Brownian path queried at dt, dt/2 and dt/4.
+    Brownian(BrownianArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// ou, ou-tdep or gbm.
+    #[arg(long, default_value = "ou")]
+    pub data: String,
+    /// latent (the SDE-GAN is not built yet).
+    #[arg(long, default_value = "latent")]
+    pub model: String,
+    /// Fraction of values dropped, in [0, 0.9] (the set's own default when not given).
+    #[arg(long, allow_negative_numbers = true)]
+    pub drop: Option<f64>,
+    /// reversible-heun (with its exact adjoint) or em (stored states).
+    #[arg(long, default_value = "reversible-heun")]
+    pub solver: String,
+    /// The largest solver step.
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
+    pub dt: f64,
+    #[arg(long, default_value_t = 1500)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Training paths.
+    #[arg(long, default_value_t = 8192)]
+    pub paths: usize,
+    #[arg(long, default_value_t = 1e-2, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// The KL weight after annealing (1: the ELBO).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub kl_weight: f64,
+    /// Steps over which the KL weight rises from 0.
+    #[arg(long, default_value_t = 300)]
+    pub kl_anneal: usize,
+    /// Model and held-out data paths for the evaluation.
+    #[arg(long, default_value_t = 4096)]
+    pub eval_paths: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Start from this weights file (the page's export or an earlier --out).
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+    /// Write the trained weights here (the page loads them).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(long, default_value = "ou")]
+    pub data: String,
+    #[arg(long, default_value_t = 8192)]
+    pub paths: usize,
+    #[arg(long, allow_negative_numbers = true)]
+    pub drop: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ItoArgs {
+    #[arg(long, default_value_t = 8192)]
+    pub paths: usize,
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub horizon: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BrownianArgs {
+    /// Steps of the coarsest grid (dt = horizon / steps).
+    #[arg(long, default_value_t = 40)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub horizon: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn data_of(name: &str) -> Result<NsdeDataId, String> {
+    NsdeDataId::from_name(name).map_err(|e| format!("--data: {e}"))
+}
+
+fn drop_of(data: NsdeDataId, drop: Option<f64>) -> Result<f64, String> {
+    let drop = drop.unwrap_or(data.default_drop());
+    if !(0.0..=0.9).contains(&drop) {
+        return Err(format!("--drop must be in [0, 0.9], got {drop}"));
+    }
+    Ok(drop)
+}
+
+fn train_config(t: &TrainArgs) -> Result<NsdeFitConfig, String> {
+    if t.model != "latent" {
+        return Err(match t.model.as_str() {
+            "gan" | "sde-gan" => "--model: the SDE-GAN is not built yet; use --model latent".to_string(),
+            other => format!("--model: choose latent, got '{other}'"),
+        });
+    }
+    let data = data_of(&t.data)?;
+    let config = NsdeFitConfig {
+        data,
+        drop: drop_of(data, t.drop)?,
+        method: SdeMethod::from_name(&t.solver).map_err(|e| format!("--solver: {e}"))?,
+        dt: t.dt,
+        train_paths: t.paths,
+        batch: t.batch,
+        learning_rate: t.lr,
+        steps: t.steps,
+        kl_anneal: t.kl_anneal,
+        kl_weight: t.kl_weight,
+        seed: t.seed,
+        ..NsdeFitConfig::cli_default()
+    };
+    config.validate()?;
+    if !(16..=65_536).contains(&t.eval_paths) {
+        return Err(format!("--eval-paths must be 16 to 65536, got {}", t.eval_paths));
+    }
+    Ok(config)
+}
+
+pub fn check(args: &NsdeArgs) -> Result<(), String> {
+    match &args.verb {
+        NsdeVerb::Train(t) => train_config(t).map(|_| ()),
+        NsdeVerb::Check(c) => {
+            let data = data_of(&c.data)?;
+            drop_of(data, c.drop)?;
+            if !(16..=1_000_000).contains(&c.paths) {
+                return Err(format!("--paths must be 16 to 1000000, got {}", c.paths));
+            }
+            Ok(())
+        }
+        NsdeVerb::Ito(i) => {
+            if !(2..=1_000_000).contains(&i.paths) || !(1..=100_000).contains(&i.steps) {
+                return Err(format!("--paths 2 to 1000000 and --steps 1 to 100000, got {} and {}", i.paths, i.steps));
+            }
+            if !(i.horizon.is_finite() && i.horizon > 0.0 && i.horizon <= 10.0) {
+                return Err(format!("--horizon must be in (0, 10], got {}", i.horizon));
+            }
+            Ok(())
+        }
+        NsdeVerb::Brownian(b) => {
+            if !(1..=4096).contains(&b.steps) || !(b.horizon.is_finite() && b.horizon > 0.0 && b.horizon <= 100.0) {
+                return Err(format!("--steps 1 to 4096 and --horizon in (0, 100], got {} and {}", b.steps, b.horizon));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The evaluation's keys (shared with the page's export).
+pub fn evaluation_json(e: &NsdeEvaluation) -> Value {
+    json!({
+        "marginals": e.marginals.iter().map(|m| json!({
+            "t": m.t, "w1": m.w1, "ks": m.ks, "mean_err": m.mean_err, "var_err": m.var_err,
+        })).collect::<Vec<_>>(),
+        "mean_w1": e.mean_w1,
+        "qv_rate_model": e.qv_rate_model,
+        "qv_rate_data": e.qv_rate_data,
+        "qv_rate_exact": e.qv_rate_exact,
+    })
+}
+
+fn train(t: &TrainArgs) -> Result<Value, String> {
+    let started = Instant::now();
+    let config = train_config(t)?;
+    let mut fit = LatentFit::new(config.clone())?;
+    if let Some(path) = &t.weights {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("--weights {}: {e}", path.display()))?;
+        NsdeWeights::parse(&text)
+            .and_then(|w| w.apply(&mut fit))
+            .map_err(|e| format!("--weights {}: {e}", path.display()))?;
+    }
+    let start = fit.evaluate(t.eval_paths)?;
+    while !fit.done() {
+        let record = fit.step()?;
+        if !t.json && (record.step + 1) % 100 == 0 {
+            eprintln!("step {}: loss {:.3}, elbo {:.3}", record.step + 1, record.loss, record.terms.elbo());
+        }
+    }
+    let end = fit.evaluate(t.eval_paths)?;
+    if let Some(path) = &t.out {
+        let text = serde_json::to_string(&NsdeWeights::of(&fit)).expect("weights encode");
+        std::fs::write(path, text).map_err(|e| format!("--out {}: {e}", path.display()))?;
+    }
+    // The last 50 steps' mean ELBO terms (one step's are noisy).
+    let tail = &fit.history[fit.history.len().saturating_sub(50)..];
+    let mean = |f: &dyn Fn(&crate::core::nsde::latent::ElboTerms) -> f64| {
+        tail.iter().map(|r| f(&r.terms)).sum::<f64>() / tail.len().max(1) as f64
+    };
+    let mut report = json!({
+        "data": config.data.name(),
+        "model": "latent",
+        "solver": config.method.name(),
+        "dt": config.dt,
+        "drop": config.drop,
+        "steps": fit.steps_done(),
+        "batch": config.batch,
+        "kl_weight": config.kl_weight,
+        "params": fit.model.param_count(),
+        "elbo": -mean(&|t| t.nll + t.kl0 + t.kl_path),
+        "log_lik": -mean(&|t| t.nll),
+        "kl0": mean(&|t| t.kl0),
+        "kl_path": mean(&|t| t.kl_path),
+        "start_mean_w1": start.mean_w1,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let (Value::Object(r), Value::Object(e)) = (&mut report, evaluation_json(&end)) {
+        r.extend(e);
+    }
+    Ok(report)
+}
+
+pub fn run(args: &NsdeArgs) -> Result<(), String> {
+    check(args)?;
+    let (report, json_only) = match &args.verb {
+        NsdeVerb::Train(t) => (train(t)?, t.json),
+        NsdeVerb::Check(c) => {
+            let data = data_of(&c.data)?;
+            let set = generate(data, c.paths, drop_of(data, c.drop)?, c.seed);
+            let m = moment_check(&set);
+            let report = json!({
+                "data": data.name(),
+                "paths": c.paths,
+                "observed": set.observed_fraction(),
+                "max_mean_z": m.max_mean_z,
+                "max_var_z": m.max_var_z,
+                "max_cov_z": m.max_cov_z,
+                "pass": m.pass(),
+            });
+            (report, c.json)
+        }
+        NsdeVerb::Ito(i) => {
+            let c = ito_stratonovich_check(i.paths, i.steps, i.horizon, i.seed)?;
+            let est = |e: &crate::core::nsde::calculus::MeanEstimate| json!({"mean": e.mean, "se": e.se});
+            let report = json!({
+                "a": c.a, "b": c.b, "horizon": c.horizon, "paths": c.paths, "steps": c.steps,
+                "ito_mean": c.ito_mean,
+                "stratonovich_mean": c.stratonovich_mean,
+                "heun_on_ito": est(&c.heun_on_ito),
+                "heun_corrected": est(&c.heun_corrected),
+                "em_on_ito": est(&c.em_on_ito),
+                "heun_on_ito_z_from_ito": c.heun_on_ito.z(c.ito_mean),
+                "pass": c.pass(),
+            });
+            (report, i.json)
+        }
+        NsdeVerb::Brownian(b) => {
+            let panel = brownian_panel(b.seed, b.horizon, b.steps)?;
+            let report = json!({
+                "steps": [b.steps, 2 * b.steps, 4 * b.steps],
+                "max_shared_difference": panel.max_shared_difference,
+                "end": panel.grids[0].last().map(|p| p.1),
+            });
+            (report, b.json)
+        }
+    };
+    if json_only {
+        println!("{report}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report).expect("a JSON value prints"));
+    }
+    Ok(())
+}

@@ -1,0 +1,497 @@
+//! The neural SDE lab's state: the latent SDE's training in frame-sized slices (one path's
+//! gradient at a time), the evaluation of the model (paths sampled in slices, then marginals
+//! at five times against held-out data and the closed forms, and quadratic variation), the
+//! fan chart's paths and drift arrows, the Brownian panel and the Ito/Stratonovich check.
+//! No DOM here; `ui::nsde` draws it.
+
+use serde_json::json;
+
+use super::settings::NsdeSettings;
+use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, BrownianPanel, ItoCheck};
+use crate::core::nsde::data::generate;
+use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
+use crate::playground::shell::LabStatus;
+
+/// The model the lab opens with: `nde lab nsde train` at the defaults (docs/RESULTS.md).
+pub const DEFAULT_WEIGHTS_JSON: &str = include_str!("../../../www/nsde-ou.json");
+/// Paths each side of the fan chart.
+pub const SHOWN_PATHS: usize = 50;
+/// Model and held-out paths of the page's evaluation.
+pub const EVAL_PATHS: usize = 512;
+/// Model paths that carry drift arrows.
+pub const ARROW_PATHS: usize = 12;
+/// While training, the model is evaluated again after this many steps.
+pub const EVAL_EVERY: usize = 25;
+/// The Ito/Stratonovich check's size on the page.
+pub const ITO_PATHS: usize = 4096;
+pub const ITO_STEPS: usize = 100;
+
+/// One drift arrow: at (t, x) on a model path, the decoded prior drift dx/dt = L h(z).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arrow {
+    pub t: f64,
+    pub x: f64,
+    pub slope: f64,
+}
+
+/// The data side of the fan chart: full values and which were observed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataView {
+    pub paths: Vec<Vec<f64>>,
+    pub observed: Vec<Vec<bool>>,
+}
+
+struct PendingEval {
+    latent: Vec<Vec<Vec<f64>>>,
+}
+
+struct PendingIto {
+    ends: Vec<[f64; 3]>,
+}
+
+pub struct NsdeLab {
+    pub settings: NsdeSettings,
+    pub fit: LatentFit,
+    /// Whether the weights on show came from the shipped file.
+    pub pretrained: bool,
+    pub playing: bool,
+    pub status: LabStatus,
+    /// The last finished evaluation and the step it was made at.
+    pub evaluation: Option<(NsdeEvaluation, usize)>,
+    pub arrows: Vec<Arrow>,
+    pub data: DataView,
+    pub brownian: Option<BrownianPanel>,
+    pub ito: Option<ItoCheck>,
+    /// Steps per second over the last training run.
+    pub steps_per_s: f64,
+    rate_window: Option<(f64, usize)>,
+    pending_eval: Option<PendingEval>,
+    pending_ito: Option<PendingIto>,
+}
+
+impl NsdeLab {
+    pub fn new(settings: NsdeSettings, problems: Vec<String>) -> Self {
+        let mut status = LabStatus::with_errors(problems);
+        let (settings, fit, pretrained) = match Self::fresh_fit(&settings) {
+            Ok((fit, pretrained)) => (settings, fit, pretrained),
+            Err(e) => {
+                status.error(format!("{e}; opening the defaults"));
+                let d = NsdeSettings::default();
+                let (fit, pretrained) = Self::fresh_fit(&d).expect("the defaults fit");
+                (d, fit, pretrained)
+            }
+        };
+        let mut lab = NsdeLab {
+            settings,
+            fit,
+            pretrained,
+            playing: false,
+            status,
+            evaluation: None,
+            arrows: Vec::new(),
+            data: DataView::default(),
+            brownian: None,
+            ito: None,
+            steps_per_s: 0.0,
+            rate_window: None,
+            pending_eval: Some(PendingEval { latent: Vec::new() }),
+            pending_ito: None,
+        };
+        lab.refresh_data();
+        lab.brownian = match brownian_panel(lab.settings.seed, *lab.fit.train.times.last().unwrap_or(&1.0), 40) {
+            Ok(panel) => Some(panel),
+            Err(e) => {
+                lab.status.error(format!("the Brownian panel: {e}"));
+                None
+            }
+        };
+        lab
+    }
+
+    /// A fit for the settings, from the shipped weights where they fit (the defaults).
+    fn fresh_fit(settings: &NsdeSettings) -> Result<(LatentFit, bool), String> {
+        let mut fit = LatentFit::new(settings.fit_config())?;
+        let pretrained = settings.fit_config() == NsdeSettings::default().fit_config()
+            && NsdeWeights::parse(DEFAULT_WEIGHTS_JSON).and_then(|w| w.apply(&mut fit)).is_ok();
+        Ok((fit, pretrained))
+    }
+
+    pub fn report(&mut self, message: impl Into<String>) {
+        self.status.error(message);
+        self.status.changed();
+    }
+
+    pub fn notify(&mut self, message: impl Into<String>) {
+        self.status.notice(message);
+        self.status.changed();
+    }
+
+    pub fn dismiss_messages(&mut self) {
+        self.status.dismiss();
+    }
+
+    /// Changes one setting. The training length and the KL weight go on with the weights on
+    /// show; the rest start a new fit.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        self.settings.set(key, value)?;
+        if NsdeSettings::keeps_weights(key) {
+            self.fit.config.steps = self.settings.steps;
+            self.fit.config.kl_weight = self.settings.kl_weight;
+        } else {
+            self.restart_with(false)?;
+        }
+        self.status.changed();
+        Ok(())
+    }
+
+    /// A new fit from the settings: the shipped weights where they fit, unless `fresh`.
+    fn restart_with(&mut self, fresh: bool) -> Result<(), String> {
+        let (fit, pretrained) =
+            if fresh { (LatentFit::new(self.settings.fit_config())?, false) } else { Self::fresh_fit(&self.settings)? };
+        self.fit = fit;
+        self.pretrained = pretrained;
+        self.playing = false;
+        self.evaluation = None;
+        self.arrows.clear();
+        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+        self.refresh_data();
+        self.status.changed();
+        Ok(())
+    }
+
+    /// Starts again from fresh random weights.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.restart_with(true)
+    }
+
+    pub fn toggle_play(&mut self) {
+        if self.fit.done() {
+            self.notify(format!(
+                "training is done ({} steps): raise the steps to go on, or start from fresh weights",
+                self.fit.steps_done()
+            ));
+            return;
+        }
+        self.playing = !self.playing;
+        self.rate_window = None;
+        if !self.playing {
+            self.pending_eval = Some(PendingEval { latent: Vec::new() });
+        }
+        self.status.changed();
+    }
+
+    /// Starts the Ito/Stratonovich check (or stops the one running).
+    pub fn toggle_ito(&mut self) {
+        if self.pending_ito.take().is_none() {
+            self.ito = None;
+            self.pending_ito = Some(PendingIto { ends: Vec::new() });
+        }
+        self.status.changed();
+    }
+
+    pub fn ito_running(&self) -> Option<usize> {
+        self.pending_ito.as_ref().map(|p| p.ends.len())
+    }
+
+    fn refresh_data(&mut self) {
+        let c = &self.fit.config;
+        let full = generate(c.data, SHOWN_PATHS, 0.0, c.seed);
+        let observed = self.fit.train.paths.iter().take(SHOWN_PATHS).map(|p| p.iter().map(|v| v.is_finite()).collect());
+        self.data = DataView { paths: full.paths, observed: observed.collect() };
+    }
+
+    /// Works for about `budget_ms`: the Ito check or an evaluation in progress first, else
+    /// training while playing. Returns whether anything changed.
+    pub fn tick(&mut self, budget_ms: f64, clock: &dyn Fn() -> f64) -> bool {
+        let start = clock();
+        // Out of time when the next piece would end past the budget (one piece a frame at least).
+        let mut last = start;
+        let mut per_piece = 0.0;
+        let mut out_of_time = || {
+            let now = clock();
+            per_piece = now - last;
+            last = now;
+            now - start + per_piece >= budget_ms
+        };
+        if let Some(mut eval) = self.pending_eval.take() {
+            while eval.latent.len() < EVAL_PATHS {
+                match self.fit.model_latent_path(eval.latent.len()) {
+                    Ok(path) => eval.latent.push(path),
+                    Err(e) => {
+                        self.report(format!("sampling the model: {e}"));
+                        return true;
+                    }
+                }
+                if out_of_time() {
+                    break;
+                }
+            }
+            if eval.latent.len() < EVAL_PATHS {
+                self.pending_eval = Some(eval);
+                return false;
+            }
+            self.finish_eval(&eval.latent);
+            return true;
+        }
+        if let Some(mut ito) = self.pending_ito.take() {
+            let horizon = 2.0;
+            while ito.ends.len() < ITO_PATHS {
+                match ito_path_ends(ito.ends.len() as u64, ITO_STEPS, horizon, self.settings.seed) {
+                    Ok(ends) => ito.ends.push(ends),
+                    Err(e) => {
+                        self.report(format!("the Ito check: {e}"));
+                        return true;
+                    }
+                }
+                if ito.ends.len() % 64 == 0 && out_of_time() {
+                    break;
+                }
+            }
+            if ito.ends.len() < ITO_PATHS {
+                self.pending_ito = Some(ito);
+                self.status.numbers_changed();
+                return false;
+            }
+            self.ito = Some(ito_check_of(&ito.ends, ITO_STEPS, horizon));
+            self.status.changed();
+            return true;
+        }
+        if !self.playing {
+            return false;
+        }
+        let (since, steps_then) = *self.rate_window.get_or_insert((start, self.fit.steps_done()));
+        let mut changed = false;
+        while !out_of_time() && !self.fit.done() {
+            match self.fit.advance(&mut out_of_time) {
+                Ok(Some(_)) => {
+                    self.pretrained = false;
+                    self.status.numbers_changed();
+                    changed = true;
+                    if self.fit.steps_done() % EVAL_EVERY == 0 {
+                        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.playing = false;
+                    self.report(format!("{e}; the weights stay as they were before that step"));
+                    return true;
+                }
+            }
+        }
+        let elapsed = clock() - since;
+        if elapsed > 500.0 {
+            self.steps_per_s = (self.fit.steps_done() - steps_then) as f64 / (elapsed / 1000.0);
+        }
+        if self.fit.done() && self.playing {
+            self.playing = false;
+            self.pending_eval = Some(PendingEval { latent: Vec::new() });
+            self.notify(format!("trained {} steps", self.fit.steps_done()));
+        }
+        changed
+    }
+
+    fn finish_eval(&mut self, latent: &[Vec<Vec<f64>>]) {
+        let model = &self.fit.model;
+        let model_paths: Vec<Vec<f64>> = latent.iter().map(|p| p.iter().map(|z| model.decode(z)).collect()).collect();
+        let times = self.fit.train.times.clone();
+        self.arrows = latent
+            .iter()
+            .take(ARROW_PATHS)
+            .flat_map(|p| {
+                p.iter()
+                    .zip(&times)
+                    .step_by(3)
+                    .map(|(z, &t)| Arrow { t, x: model.decode(z), slope: model.decoded_prior_drift(z) })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        match evaluation_of(self.fit.config.data, &times, model_paths, self.fit.held_out(EVAL_PATHS)) {
+            Ok(e) => self.evaluation = Some((e, self.fit.steps_done())),
+            Err(e) => self.status.error(format!("the evaluation: {e}")),
+        }
+        self.status.changed();
+    }
+
+    /// The mean ELBO terms of the last `n` steps.
+    pub fn recent(&self, n: usize) -> Option<StepRecord> {
+        let h = &self.fit.history;
+        let tail = &h[h.len().saturating_sub(n)..];
+        let last = *tail.last()?;
+        let k = tail.len() as f64;
+        let mut terms = crate::core::nsde::latent::ElboTerms::default();
+        tail.iter().for_each(|r| terms.add(&r.terms));
+        Some(StepRecord { terms: terms.scaled(1.0 / k), loss: tail.iter().map(|r| r.loss).sum::<f64>() / k, ..last })
+    }
+
+    /// The figures of `nde lab nsde train --json` at this point of the run.
+    pub fn report_json(&self) -> serde_json::Value {
+        let c = &self.fit.config;
+        let mut report = json!({
+            "data": c.data.name(),
+            "model": "latent",
+            "solver": c.method.name(),
+            "dt": c.dt,
+            "drop": c.drop,
+            "steps": self.fit.steps_done(),
+            "batch": c.batch,
+            "kl_weight": c.kl_weight,
+            "params": self.fit.model.param_count(),
+            "pretrained": self.pretrained,
+        });
+        if let (Some(r), serde_json::Value::Object(map)) = (self.recent(50), &mut report) {
+            map.insert("elbo".into(), json!(r.terms.elbo()));
+            map.insert("log_lik".into(), json!(-r.terms.nll));
+            map.insert("kl0".into(), json!(r.terms.kl0));
+            map.insert("kl_path".into(), json!(r.terms.kl_path));
+        }
+        if let (Some((e, _)), serde_json::Value::Object(map)) = (&self.evaluation, &mut report) {
+            map.insert("eval_paths".into(), json!(EVAL_PATHS));
+            map.insert("mean_w1".into(), json!(e.mean_w1));
+            map.insert("qv_rate_model".into(), json!(e.qv_rate_model));
+            map.insert("qv_rate_data".into(), json!(e.qv_rate_data));
+            map.insert("qv_rate_exact".into(), json!(e.qv_rate_exact));
+            map.insert(
+                "marginals".into(),
+                json!(e
+                    .marginals
+                    .iter()
+                    .map(|m| json!({"t": m.t, "w1": m.w1, "ks": m.ks, "mean_err": m.mean_err, "var_err": m.var_err}))
+                    .collect::<Vec<_>>()),
+            );
+        }
+        report
+    }
+
+    /// The fan chart's paths: kind (data or model), path, t, x.
+    pub fn export_paths(&self) -> String {
+        let mut text = String::from("kind,path,t,x\n");
+        let times = &self.fit.train.times;
+        for (p, path) in self.data.paths.iter().enumerate() {
+            for (i, x) in path.iter().enumerate() {
+                if self.data.observed[p][i] {
+                    text.push_str(&format!("data,{p},{},{x}\n", times[i]));
+                }
+            }
+        }
+        if let Some((e, _)) = &self.evaluation {
+            for (p, path) in e.model_paths.iter().take(SHOWN_PATHS).enumerate() {
+                for (t, x) in times.iter().zip(path) {
+                    text.push_str(&format!("model,{p},{t},{x}\n"));
+                }
+            }
+        }
+        text
+    }
+
+    pub fn export_weights(&self) -> String {
+        serde_json::to_string(&NsdeWeights::of(&self.fit)).expect("weights encode")
+    }
+
+    /// Loads a weights file for the current data.
+    pub fn load_weights(&mut self, name: &str, text: &str) -> Result<(), String> {
+        let weights = NsdeWeights::parse(text).map_err(|e| format!("{name}: {e}"))?;
+        let mut fit = LatentFit::new(self.settings.fit_config())?;
+        weights.apply(&mut fit).map_err(|e| format!("{name}: {e}"))?;
+        self.fit = fit;
+        self.pretrained = false;
+        self.playing = false;
+        self.evaluation = None;
+        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+        self.notify(format!("loaded {name} ({} steps trained)", self.fit.steps_done()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn clock() -> impl Fn() -> f64 {
+        let t = std::cell::Cell::new(0.0);
+        move || {
+            t.set(t.get() + 1.0);
+            t.get()
+        }
+    }
+
+    fn run_until(lab: &mut NsdeLab, done: impl Fn(&NsdeLab) -> bool) -> usize {
+        let tick = clock();
+        let mut frames = 0;
+        while !done(lab) {
+            lab.tick(4.0, &tick);
+            frames += 1;
+            assert!(
+                frames < 100_000,
+                "the lab never finished: playing {} steps {} eval {:?} errors {:?}",
+                lab.playing,
+                lab.fit.steps_done(),
+                lab.evaluation.as_ref().map(|e| e.1),
+                lab.status.errors
+            );
+        }
+        frames
+    }
+
+    /// The lab opens with the shipped model, evaluates it in slices, and the shipped model
+    /// meets LABS.md's bar on the page's own (smaller) evaluation.
+    #[test]
+    fn the_lab_opens_with_the_shipped_model_and_evaluates_it_in_slices() {
+        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        assert!(lab.pretrained, "the shipped weights fit the defaults");
+        assert!(lab.fit.done());
+        let frames = run_until(&mut lab, |l| l.evaluation.is_some());
+        assert!(frames > 1, "the evaluation took more than one slice");
+        let (e, _) = lab.evaluation.as_ref().unwrap();
+        assert_eq!(e.marginals.len(), 5);
+        assert!(e.mean_w1 < 0.1, "shipped model W1 {}", e.mean_w1);
+        assert!(lab.arrows.len() >= ARROW_PATHS);
+        assert!(lab.arrows.iter().all(|a| a.slope.is_finite() && a.x.is_finite()));
+        assert_eq!(lab.brownian.as_ref().unwrap().max_shared_difference, 0.0);
+        let report = lab.report_json();
+        assert!(report["mean_w1"].as_f64().is_some() && report["elbo"].is_null());
+        assert!(lab.export_paths().lines().count() > SHOWN_PATHS * 30);
+        // Raising the KL weight keeps the weights; the data does not.
+        let before = lab.fit.model.params.clone();
+        lab.set("kl", "3").unwrap();
+        assert_eq!(lab.fit.model.params, before);
+        assert!(lab.settings.to_query().contains("kl=3"));
+        lab.set("data", "gbm").unwrap();
+        assert!(!lab.pretrained && lab.fit.steps_done() == 0);
+    }
+
+    /// Training runs in slices, a step's paths over several frames, and a weights file
+    /// round-trips through the lab.
+    #[test]
+    fn training_runs_in_slices_and_weights_round_trip() {
+        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        lab.set("batch", "4").unwrap();
+        lab.set("dt", "0.1").unwrap();
+        lab.restart().unwrap();
+        lab.set("steps", "3").unwrap();
+        lab.toggle_play();
+        run_until(&mut lab, |l| !l.playing && l.evaluation.as_ref().is_some_and(|(_, s)| *s == 3));
+        assert_eq!(lab.fit.steps_done(), 3);
+        assert!(lab.recent(10).unwrap().terms.elbo().is_finite());
+        let text = lab.export_weights();
+        let mut other = NsdeLab::new(lab.settings.clone(), vec![]);
+        other.load_weights("w.json", &text).unwrap();
+        assert_eq!(other.fit.model.params, lab.fit.model.params);
+        assert!(other.load_weights("bad.json", "{").unwrap_err().starts_with("bad.json: not a neural SDE"));
+    }
+
+    #[test]
+    fn the_ito_check_runs_in_slices() {
+        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        run_until(&mut lab, |l| l.evaluation.is_some());
+        lab.toggle_ito();
+        assert_eq!(lab.ito_running(), Some(0));
+        let frames = run_until(&mut lab, |l| l.ito.is_some());
+        assert!(frames > 1);
+        assert!(lab.ito.as_ref().unwrap().pass(), "{:?}", lab.ito);
+    }
+}
