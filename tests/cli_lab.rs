@@ -279,7 +279,8 @@ fn nsde_verbs_report_their_keys() {
     assert!(ito["heun_on_ito_z_from_ito"].as_f64().unwrap() > 10.0, "{ito}");
     let brownian = json_of(&["lab", "nsde", "brownian", "--json"]);
     assert_eq!(brownian["max_shared_difference"].as_f64(), Some(0.0));
-    refused(&["lab", "nsde", "train", "--model", "gan"], "not built yet");
+    refused(&["lab", "nsde", "train", "--model", "vae"], "--model");
+    refused(&["lab", "nsde", "train", "--model", "gan", "--kl-weight", "2"], "latent SDE");
     refused(&["lab", "nsde", "train", "--data", "lorenz"], "--data");
     refused(&["lab", "nsde", "train", "--solver", "milstein"], "--solver");
     refused(&["lab", "nsde", "train", "--dt", "0"], "--dt");

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::core::nsde::calculus::{brownian_panel, ito_stratonovich_check};
 use crate::core::nsde::data::{generate, moment_check, NsdeDataId};
 use crate::core::nsde::fit::{LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
+use crate::core::nsde::gan::{GanConfig, GanFit};
 use crate::core::nsde::solve::SdeMethod;
 
 #[derive(Args, Debug)]
@@ -32,10 +33,10 @@ pub enum NsdeVerb {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// ou, ou-tdep or gbm.
-    #[arg(long, default_value = "ou")]
-    pub data: String,
-    /// latent (the SDE-GAN is not built yet).
+    /// ou, ou-tdep or gbm (ou for the latent SDE, ou-tdep for the SDE-GAN when not given).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// latent, or gan (the SDE-GAN: a generator SDE against a neural-CDE critic).
     #[arg(long, default_value = "latent")]
     pub model: String,
     /// Fraction of values dropped, in [0, 0.9] (the set's own default when not given).
@@ -131,13 +132,10 @@ fn drop_of(data: NsdeDataId, drop: Option<f64>) -> Result<f64, String> {
 }
 
 fn train_config(t: &TrainArgs) -> Result<NsdeFitConfig, String> {
-    if t.model != "latent" {
-        return Err(match t.model.as_str() {
-            "gan" | "sde-gan" => "--model: the SDE-GAN is not built yet; use --model latent".to_string(),
-            other => format!("--model: choose latent, got '{other}'"),
-        });
+    if t.model != "latent" && t.model != "gan" {
+        return Err(format!("--model: choose latent or gan, got '{}'", t.model));
     }
-    let data = data_of(&t.data)?;
+    let data = data_of(t.data.as_deref().unwrap_or("ou"))?;
     let config = NsdeFitConfig {
         data,
         drop: drop_of(data, t.drop)?,
@@ -159,8 +157,73 @@ fn train_config(t: &TrainArgs) -> Result<NsdeFitConfig, String> {
     Ok(config)
 }
 
+/// The SDE-GAN's settings from the flags: the data, drop, steps, batch, paths and seed flags
+/// apply; --lr sets the generator's rate (the critic's is twice it); the latent SDE's other
+/// flags are refused rather than ignored.
+fn gan_config(t: &TrainArgs) -> Result<GanConfig, String> {
+    if t.weights.is_some() || t.out.is_some() {
+        return Err("--weights and --out are for the latent SDE; the SDE-GAN has no weights file yet".into());
+    }
+    if t.solver != "reversible-heun" || t.kl_weight != 1.0 || t.kl_anneal != 300 || t.dt != 0.02 {
+        return Err("--solver, --dt, --kl-weight and --kl-anneal are the latent SDE's: the SDE-GAN steps reversible Heun on the observation grid".into());
+    }
+    let data = data_of(t.data.as_deref().unwrap_or("ou-tdep"))?;
+    let base = GanConfig::cli_default();
+    let lr = if t.lr == 1e-2 { base.lr_generator } else { t.lr };
+    let config = GanConfig {
+        data,
+        drop: drop_of(data, t.drop)?,
+        train_paths: t.paths,
+        batch: t.batch,
+        steps: t.steps,
+        lr_generator: lr,
+        lr_discriminator: 2.0 * lr,
+        seed: t.seed,
+        ..base
+    };
+    config.validate()?;
+    if !(16..=65_536).contains(&t.eval_paths) {
+        return Err(format!("--eval-paths must be 16 to 65536, got {}", t.eval_paths));
+    }
+    Ok(config)
+}
+
+fn train_gan(t: &TrainArgs) -> Result<Value, String> {
+    let started = Instant::now();
+    let config = gan_config(t)?;
+    let mut fit = GanFit::new(config.clone())?;
+    let start = fit.evaluate(t.eval_paths)?;
+    while !fit.done() {
+        let loss = fit.step()?;
+        let step = fit.steps_done();
+        if !t.json && step % 100 == 0 {
+            eprintln!("step {step}: E D(fake) - E D(real) = {loss:.4}");
+        }
+    }
+    let end = fit.evaluate(t.eval_paths)?;
+    let tail = &fit.history[fit.history.len().saturating_sub(50)..];
+    let mut report = json!({
+        "data": config.data.name(),
+        "model": "gan",
+        "solver": "reversible-heun",
+        "drop": config.drop,
+        "steps": fit.steps_done(),
+        "batch": config.batch,
+        "params": fit.g_params.len() + fit.d_params.len(),
+        "wasserstein_gap": tail.iter().map(|p| p.1).sum::<f64>() / tail.len().max(1) as f64,
+        "averaged_from": config.steps / 2,
+        "start_mean_w1": start.mean_w1,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    if let (Value::Object(r), Value::Object(e)) = (&mut report, evaluation_json(&end)) {
+        r.extend(e);
+    }
+    Ok(report)
+}
+
 pub fn check(args: &NsdeArgs) -> Result<(), String> {
     match &args.verb {
+        NsdeVerb::Train(t) if t.model == "gan" => gan_config(t).map(|_| ()),
         NsdeVerb::Train(t) => train_config(t).map(|_| ()),
         NsdeVerb::Check(c) => {
             let data = data_of(&c.data)?;
@@ -254,6 +317,7 @@ fn train(t: &TrainArgs) -> Result<Value, String> {
 pub fn run(args: &NsdeArgs) -> Result<(), String> {
     check(args)?;
     let (report, json_only) = match &args.verb {
+        NsdeVerb::Train(t) if t.model == "gan" => (train_gan(t)?, t.json),
         NsdeVerb::Train(t) => (train(t)?, t.json),
         NsdeVerb::Check(c) => {
             let data = data_of(&c.data)?;

@@ -813,6 +813,90 @@ async function ncdeLabCase(baseUrl, { name, webgpu }) {
   }
 }
 
+// The neural SDE lab (`?lab=nsde`) in one browser mode: it opens with the shipped latent SDE
+// evaluated against the exact marginals, trains in slices with no frame over 50 ms, keeps
+// the weights when the KL weight changes, runs the Ito/Stratonovich check, exports, answers
+// bad input in the banner, and its settings live in the address.
+async function nsdeLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=nsde`, { waitUntil: 'load' });
+    const fan = page.getByTestId('nsde-fan');
+    await fan.waitFor({ state: 'visible', timeout: 60_000 });
+    await page.getByTestId('nsde-mean-w1').waitFor({ state: 'visible', timeout: 120_000 });
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const ink = await canvasInk(page, fan);
+    const origin = await text(page, 'nsde-origin');
+    const w1 = Number.parseFloat(await text(page, 'nsde-mean-w1'));
+    const qv = { model: Number.parseFloat(await text(page, 'nsde-qv-model')), data: Number.parseFloat(await text(page, 'nsde-qv-data')) };
+    const marginalInk = await canvasInk(page, page.getByTestId('nsde-marginal-2'));
+    record(`nsde ${name}: opens with the shipped latent SDE measured against the exact marginals`, tab.join() === 'Neural SDE' && ink > 1500 && /shipped/.test(origin) && w1 < 0.1 && qv.model > 0 && qv.data > 0.2 && marginalInk > 300, `tab ${tab}; ink ${ink}; ${origin}; mean W1 ${w1}; QV model ${qv.model} data ${qv.data}; marginal ink ${marginalInk}`);
+    await page.screenshot({ path: path.join(shotDir, `nsde-open-${name}.png`), fullPage: true });
+
+    // Training from fresh weights at a small batch: no frame's own work passes 50 ms.
+    await setField(page, page.getByTestId('nsde-batch'), '16');
+    await setField(page, page.getByTestId('nsde-steps-total'), '30');
+    await startRecording(page);
+    await page.getByTestId('nsde-train').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="nsde-train"]')?.textContent === 'Train' && document.querySelector('[data-testid="nsde-steps"]')?.textContent === 'step 30 / 30', null, { timeout: 300_000 });
+    const frames = await stopRecording(page);
+    frameFigures.push({ mode: name, phase: 'nsde training', ...frames });
+    const elbo = await text(page, 'nsde-elbo');
+    const rate = await text(page, 'nsde-origin');
+    record(`nsde ${name}: trains in slices with frames under 50 ms`, /ELBO -?\d/.test(elbo) && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `${elbo}; ${rate}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
+    await page.getByTestId('nsde-mean-w1').waitFor({ state: 'visible', timeout: 120_000 });
+    await page.screenshot({ path: path.join(shotDir, `nsde-trained-${name}.png`), fullPage: true });
+
+    // The KL weight goes on from the weights on show.
+    await setField(page, page.getByTestId('nsde-kl'), '3');
+    const stepsAfter = await text(page, 'nsde-steps');
+    record(`nsde ${name}: raising the KL weight keeps the weights`, stepsAfter === 'step 30 / 30', stepsAfter);
+
+    // The Ito/Stratonovich check.
+    await page.getByTestId('nsde-ito').click();
+    await page.getByTestId('nsde-ito-table').waitFor({ state: 'visible', timeout: 120_000 });
+    const heun = Number.parseFloat(await text(page, 'nsde-ito-heun'));
+    const corrected = Number.parseFloat(await text(page, 'nsde-ito-corrected'));
+    record(`nsde ${name}: reversible Heun gets the Stratonovich mean, the corrected drift the Ito one`, Math.abs(heun - Math.exp(0.36)) < 0.06 && Math.abs(corrected - Math.exp(0.2)) < 0.05, `heun ${heun} (Stratonovich ${Math.exp(0.36).toFixed(4)}), corrected ${corrected} (Ito ${Math.exp(0.2).toFixed(4)})`);
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const report = JSON.parse(await download('nsde-export-report'));
+    const csv = (await download('nsde-export-csv')).trim().split('\n');
+    const weights = JSON.parse(await download('nsde-export-weights'));
+    record(`nsde ${name}: the report, the paths and the weights export`, report.steps === 30 && report.kl_weight === 3 && report.marginals?.length === 5 && csv[0] === 'kind,path,t,x' && csv.length > 1000 && weights.lab === 'nsde' && weights.steps === 30, `report steps ${report.steps} kl ${report.kl_weight}; ${csv.length} CSV lines; weights ${weights.lab} ${weights.steps}`);
+
+    // Bad input: a refused batch is named and the field shows its old value.
+    await setField(page, page.getByTestId('nsde-batch'), '0');
+    const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const shown = await page.getByTestId('nsde-batch').inputValue();
+    record(`nsde ${name}: bad input is answered in the banner and loses nothing`, /batch/.test(banner) && shown === '16', `${banner.slice(0, 80)} | shown ${shown}`);
+    await dismissBanner(page);
+
+    // The link reopens the same lab.
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('nsde-fan').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = { batch: await again.getByTestId('nsde-batch').inputValue(), kl: await again.getByTestId('nsde-kl').inputValue() };
+    record(`nsde ${name}: the link reopens the same lab`, /lab=nsde/.test(link) && reopened.batch === '16' && reopened.kl === '3', `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    record(`nsde ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -890,6 +974,9 @@ async function main() {
     } else if (only === 'node') {
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+    } else if (only === 'nsde') {
+      await nsdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'ncde') {
       await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -903,6 +990,8 @@ async function main() {
       await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+      await nsdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

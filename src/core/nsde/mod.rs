@@ -6,5 +6,6 @@ pub mod calculus;
 pub mod data;
 pub mod field;
 pub mod fit;
+pub mod gan;
 pub mod latent;
 pub mod solve;
