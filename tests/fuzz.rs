@@ -639,9 +639,87 @@ fn ncde_lab_links() {
     tally.report();
 }
 
+// ----- The neural SDE lab: links -----
+
+const NSDE_KEYS: [&str; 11] = ["model", "data", "drop", "solver", "dt", "batch", "steps", "anneal", "kl", "lr", "seed"];
+
+fn nsde_value(g: &mut Gen, key: &str) -> String {
+    if g.chance(0.3) {
+        return g.number();
+    }
+    match key {
+        "model" => g.pick(&["latent", "gan", "vae"]).into(),
+        "data" => g.pick(&["ou", "ou-tdep", "gbm", "lorenz"]).into(),
+        "solver" => g.pick(&["reversible-heun", "em", "milstein"]).into(),
+        "dt" => g.pick(&["0.02", "0.5", "0.001", "1e-9", "-1", "inf"]).into(),
+        "batch" => g.pick(&["1", "16", "512", "513", "0"]).into(),
+        _ => g.junk(6),
+    }
+}
+
+#[test]
+fn nsde_lab_links() {
+    use nde_playground::playground::nsde::{NsdeLab, NsdeSettings};
+    let mut g = Gen::new(17);
+    let mut tally = Tally::new("nsde lab link");
+    let mut labs = 0;
+    for case in 0..inputs_per_parser() {
+        let link: String = if g.chance(0.2) {
+            g.mutate("model=gan&data=ou-tdep&batch=16&kl=3&dt=0.05")
+        } else {
+            (0..g.below(6))
+                .map(|_| {
+                    let key = if g.chance(0.95) { NSDE_KEYS[g.below(NSDE_KEYS.len())] } else { "bogus" };
+                    format!("{key}={}", nsde_value(&mut g, key))
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let label = format!("case {case}: ?lab=nsde&{}", link.chars().take(300).collect::<String>());
+        tally.inputs += 1;
+        let (settings, problems) = tally.time(&label, || NsdeSettings::from_query(&link));
+        for p in &problems {
+            assert!(
+                p.starts_with("link: ") && (NSDE_KEYS.iter().any(|k| p.contains(k)) || p.contains("unknown setting")),
+                "{label}: {p}"
+            );
+            assert!(link.to_lowercase().contains("nan") || !p.contains("NaN"), "{label}: {p}");
+        }
+        if problems.is_empty() {
+            tally.accepted += 1;
+        }
+        assert!(settings.check().is_ok(), "{label}: {settings:?}");
+        // The lab itself from some links (small batches, so a tick is short): it opens, ticks
+        // and never panics.
+        if case % 5000 == 0 {
+            labs += 1;
+            let mut small = settings.clone();
+            small.batch = small.batch.min(4);
+            let mut lab = tally.build(&label, || NsdeLab::new(small.clone(), problems.clone()));
+            let now = std::cell::Cell::new(0.0);
+            let clock = || {
+                now.set(now.get() + 1.0);
+                now.get()
+            };
+            lab.toggle_play();
+            tally.build(&label, || {
+                for _ in 0..3 {
+                    lab.tick(8.0, &clock);
+                }
+            });
+        }
+    }
+    println!("fuzz: nsde lab link: {labs} labs built and ticked");
+    tally.report();
+}
+
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 20] = [
+    "lab nsde train",
+    "lab nsde check",
+    "lab nsde ito",
+    "lab nsde brownian",
     "lab ncde train",
     "lab ncde sweep",
     "lab node train",
@@ -659,7 +737,12 @@ const COMMANDS: [&str; 16] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 60] = [
+const FLAGS: [&str; 65] = [
+    "--kl-weight",
+    "--kl-anneal",
+    "--paths",
+    "--eval-paths",
+    "--dt",
     "--stepping",
     "--data",
     "--interp",
@@ -732,7 +815,7 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
     Some(match flag {
         "--target" => g.pick(&["gmm8", "gmm25", "moons", "nosuch", "gmm:/dev/null"]).into(),
         "--process" => g.pick(&["vp", "ve", "subvp", "cosine", "rf", "mr", "x"]).into(),
-        "--model" => g.pick(&["exact", "/no/such.json", "neural", "hybrid"]).into(),
+        "--model" => g.pick(&["exact", "/no/such.json", "neural", "hybrid", "latent", "gan"]).into(),
         "--sampler" => {
             let all: Vec<&str> = SAMPLERS.iter().chain(MR_SAMPLERS.iter()).copied().chain(["exact", "x"]).collect();
             all[g.below(all.len())].into()
@@ -748,10 +831,11 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
             g.pick(&["oscillator", "damped-linear", "pendulum", "lotka-volterra", "cubic-spiral", "lorenz"]).into()
         }
         "--adjoint" => g.pick(&["backprop", "backsolve", "reversible-heun", "x"]).into(),
+        "--solver" => g.pick(&["rk4", "tsit5", "em", "reversible-heun", "x"]).into(),
         "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
         "--weights" => g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json"]).into(),
-        "--data" => g.pick(&["spirals", "speed", "spirals-expm", "x"]).into(),
+        "--data" => g.pick(&["spirals", "speed", "spirals-expm", "ou", "ou-tdep", "gbm", "x"]).into(),
         "--interp" => g.pick(&["linear", "hermite", "rectilinear", "linear,hermite", "x"]).into(),
         "--drop" => g.pick(&["0", "0.5", "0,0.3", "1", "x"]).into(),
         "--time-channel" | "--masks" => g.pick(&["on", "off", "x"]).into(),

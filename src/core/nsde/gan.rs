@@ -273,6 +273,15 @@ fn draws(seed: u64, step: usize, slot: usize, c: &GanConfig, steps: usize) -> (V
     (v, incs)
 }
 
+/// A minibatch summed part of the way (the page's frame-sliced step).
+#[derive(Debug, Clone)]
+struct PendingStep {
+    next: usize,
+    loss: f64,
+    g: Vec<f64>,
+    d: Vec<f64>,
+}
+
 pub struct GanFit {
     pub config: GanConfig,
     pub train: PathSet,
@@ -292,6 +301,7 @@ pub struct GanFit {
     steps: usize,
     /// (step, E D(fake) - E D(real)) per step.
     pub history: Vec<(usize, f64)>,
+    pending: Option<PendingStep>,
 }
 
 impl GanFit {
@@ -335,6 +345,7 @@ impl GanFit {
             d_opt,
             steps: 0,
             history: Vec::new(),
+            pending: None,
         })
     }
 
@@ -398,17 +409,37 @@ impl GanFit {
         let mut parts: Vec<Option<Result<(f64, Vec<f64>, Vec<f64>), String>>> = vec![None; self.config.batch];
         let this = &*self;
         for_each_mut(&mut parts, 1, |slot, part| *part = Some(this.slot(step, slot)));
-        let mut loss = 0.0;
-        let mut g = vec![0.0; self.g_params.len()];
-        let mut d = vec![0.0; self.d_params.len()];
+        let mut pending = self.empty_pending();
         for part in parts.into_iter().flatten() {
-            let (l, gg, dg) = part?;
-            loss += l;
-            g.iter_mut().zip(&gg).for_each(|(a, b)| *a -= b);
-            d.iter_mut().zip(&dg).for_each(|(a, b)| *a += b);
+            pending.add(part?);
         }
+        self.apply(pending)
+    }
+
+    fn empty_pending(&self) -> PendingStep {
+        PendingStep { next: 0, loss: 0.0, g: vec![0.0; self.g_params.len()], d: vec![0.0; self.d_params.len()] }
+    }
+
+    /// Like `step`, one path at a time until `out_of_time` says stop: Some(loss) when a step
+    /// completed, None when the minibatch is not summed yet.
+    pub fn advance(&mut self, out_of_time: &mut dyn FnMut() -> bool) -> Result<Option<f64>, String> {
+        let mut pending = self.pending.take().unwrap_or_else(|| self.empty_pending());
+        while pending.next < self.config.batch {
+            let part = self.slot(self.steps, pending.next)?;
+            pending.add(part);
+            if pending.next < self.config.batch && out_of_time() {
+                self.pending = Some(pending);
+                return Ok(None);
+            }
+        }
+        self.apply(pending).map(Some)
+    }
+
+    fn apply(&mut self, pending: PendingStep) -> Result<f64, String> {
+        let step = self.steps;
+        let PendingStep { loss, mut g, mut d, .. } = pending;
         let n = self.config.batch as f64;
-        loss /= n;
+        let loss = loss / n;
         g.iter_mut().chain(d.iter_mut()).for_each(|v| *v /= n);
         if !loss.is_finite() || g.iter().chain(&d).any(|v| !v.is_finite()) {
             return Err(format!("step {step}: the loss or a gradient is not finite; lower --lr"));
@@ -427,35 +458,47 @@ impl GanFit {
         Ok(loss)
     }
 
-    /// The generator's paths (the averaged weights when there are any) in data units.
-    pub fn sample(&self, count: usize, averaged: bool) -> Result<Vec<Vec<f64>>, String> {
-        let params = match (&self.g_average, averaged) {
-            (Some((avg, _)), true) => avg.clone(),
-            _ => self.g_params.clone(),
+    /// Evaluation path p of the generator (the averaged weights when there are any), in data
+    /// units: its own draws, so a path is the same whichever slice computes it.
+    pub fn model_path(&self, p: usize) -> Result<Vec<f64>, String> {
+        let params = match &self.g_average {
+            Some((avg, _)) => avg,
+            None => &self.g_params,
         };
         let mut generator = self.generator.clone();
-        generator.load(&params);
+        generator.load(params);
         let n = self.times.len() - 1;
-        let mut out: Vec<Result<Vec<f64>, String>> = vec![Ok(Vec::new()); count];
-        for_each_mut(&mut out, 16, |p, slot| {
-            let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
-            let increments: Vec<Vec<f64>> = normals
-                .iter()
-                .enumerate()
-                .map(|(k, z)| z.iter().map(|z| z * (self.times[k + 1] - self.times[k]).sqrt()).collect())
-                .collect();
-            *slot = generator
-                .path(&params, &self.times, &v, &increments)
-                .map(|ys| ys.iter().map(|y| y * self.scale.1 + self.scale.0).collect());
-        });
-        out.into_iter().collect()
+        let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
+        let increments: Vec<Vec<f64>> = normals
+            .iter()
+            .enumerate()
+            .map(|(k, z)| z.iter().map(|z| z * (self.times[k + 1] - self.times[k]).sqrt()).collect())
+            .collect();
+        let ys = generator.path(params, &self.times, &v, &increments)?;
+        Ok(ys.iter().map(|y| y * self.scale.1 + self.scale.0).collect())
+    }
+
+    /// `count` held-out data paths, none dropped.
+    pub fn held_out(&self, count: usize) -> Vec<Vec<f64>> {
+        generate(self.config.data, count, 0.0, self.config.seed ^ 0x6576_616c).paths
     }
 
     /// Marginals of the generator against held-out data (the averaged weights when there are).
     pub fn evaluate(&self, count: usize) -> Result<NsdeEvaluation, String> {
-        let model = self.sample(count, true)?;
-        let data = generate(self.config.data, count, 0.0, self.config.seed ^ 0x6576_616c).paths;
-        evaluation_of(self.config.data, &self.train.times, model, data)
+        let mut model: Vec<Result<Vec<f64>, String>> = vec![Ok(Vec::new()); count];
+        for_each_mut(&mut model, 16, |p, slot| *slot = self.model_path(p));
+        let model = model.into_iter().collect::<Result<Vec<_>, _>>()?;
+        evaluation_of(self.config.data, &self.train.times, model, self.held_out(count))
+    }
+}
+
+impl PendingStep {
+    /// Adds one slot: the loss, the critic's gradient, and the generator's negated (it ascends).
+    fn add(&mut self, (loss, g, d): (f64, Vec<f64>, Vec<f64>)) {
+        self.loss += loss;
+        self.g.iter_mut().zip(&g).for_each(|(a, b)| *a -= b);
+        self.d.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
+        self.next += 1;
     }
 }
 
@@ -538,9 +581,21 @@ mod tests {
     #[test]
     fn steps_clip_the_critic_and_average_the_generator() {
         let mut fit = GanFit::new(tiny()).unwrap();
+        let mut sliced = GanFit::new(tiny()).unwrap();
         while !fit.done() {
             fit.step().unwrap();
+            let mut calls = 0;
+            while sliced
+                .advance(&mut || {
+                    calls += 1;
+                    calls % 3 == 0
+                })
+                .unwrap()
+                .is_none()
+            {}
         }
+        assert_eq!(fit.g_params, sliced.g_params, "sliced and threaded steps agree");
+        assert_eq!(fit.d_params, sliced.d_params);
         assert_eq!(fit.g_average.as_ref().unwrap().1, 2);
         let mut offset = 0;
         for net in [&fit.discriminator.initial, &fit.discriminator.field, &fit.discriminator.readout] {

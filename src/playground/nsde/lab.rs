@@ -10,6 +10,7 @@ use super::settings::NsdeSettings;
 use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, BrownianPanel, ItoCheck};
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
+use crate::core::nsde::gan::GanFit;
 use crate::playground::shell::LabStatus;
 
 /// The model the lab opens with: `nde lab nsde train` at the defaults (docs/RESULTS.md).
@@ -41,8 +42,17 @@ pub struct DataView {
     pub observed: Vec<Vec<bool>>,
 }
 
+/// An evaluation in progress: the latent SDE's latent paths, or the SDE-GAN's paths.
+#[derive(Default)]
 struct PendingEval {
     latent: Vec<Vec<Vec<f64>>>,
+    paths: Vec<Vec<f64>>,
+}
+
+impl PendingEval {
+    fn done(&self) -> usize {
+        self.latent.len().max(self.paths.len())
+    }
 }
 
 struct PendingIto {
@@ -51,7 +61,10 @@ struct PendingIto {
 
 pub struct NsdeLab {
     pub settings: NsdeSettings,
+    /// The latent SDE (and the data and times every view reads).
     pub fit: LatentFit,
+    /// The SDE-GAN, when the settings ask for it: it is then what trains and is evaluated.
+    pub gan: Option<GanFit>,
     /// Whether the weights on show came from the shipped file.
     pub pretrained: bool,
     pub playing: bool,
@@ -81,9 +94,17 @@ impl NsdeLab {
                 (d, fit, pretrained)
             }
         };
+        let gan = match settings.gan.then(|| GanFit::new(settings.gan_config())).transpose() {
+            Ok(gan) => gan,
+            Err(e) => {
+                status.error(format!("the SDE-GAN: {e}"));
+                None
+            }
+        };
         let mut lab = NsdeLab {
             settings,
             fit,
+            gan,
             pretrained,
             playing: false,
             status,
@@ -94,7 +115,7 @@ impl NsdeLab {
             ito: None,
             steps_per_s: 0.0,
             rate_window: None,
-            pending_eval: Some(PendingEval { latent: Vec::new() }),
+            pending_eval: Some(PendingEval::default()),
             pending_ito: None,
         };
         lab.refresh_data();
@@ -137,6 +158,9 @@ impl NsdeLab {
         if NsdeSettings::keeps_weights(key) {
             self.fit.config.steps = self.settings.steps;
             self.fit.config.kl_weight = self.settings.kl_weight;
+            if let Some(gan) = &mut self.gan {
+                gan.config.steps = self.settings.steps;
+            }
         } else {
             self.restart_with(false)?;
         }
@@ -148,12 +172,13 @@ impl NsdeLab {
     fn restart_with(&mut self, fresh: bool) -> Result<(), String> {
         let (fit, pretrained) =
             if fresh { (LatentFit::new(self.settings.fit_config())?, false) } else { Self::fresh_fit(&self.settings)? };
+        self.gan = if self.settings.gan { Some(GanFit::new(self.settings.gan_config())?) } else { None };
         self.fit = fit;
-        self.pretrained = pretrained;
+        self.pretrained = pretrained && self.gan.is_none();
         self.playing = false;
         self.evaluation = None;
         self.arrows.clear();
-        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+        self.pending_eval = Some(PendingEval::default());
         self.refresh_data();
         self.status.changed();
         Ok(())
@@ -164,18 +189,27 @@ impl NsdeLab {
         self.restart_with(true)
     }
 
+    /// Steps the active model has trained, of how many.
+    pub fn steps_done(&self) -> usize {
+        self.gan.as_ref().map_or(self.fit.steps_done(), |g| g.steps_done())
+    }
+
+    pub fn done(&self) -> bool {
+        self.gan.as_ref().map_or(self.fit.done(), |g| g.done())
+    }
+
     pub fn toggle_play(&mut self) {
-        if self.fit.done() {
+        if self.done() {
             self.notify(format!(
                 "training is done ({} steps): raise the steps to go on, or start from fresh weights",
-                self.fit.steps_done()
+                self.steps_done()
             ));
             return;
         }
         self.playing = !self.playing;
         self.rate_window = None;
         if !self.playing {
-            self.pending_eval = Some(PendingEval { latent: Vec::new() });
+            self.pending_eval = Some(PendingEval::default());
         }
         self.status.changed();
     }
@@ -214,23 +248,24 @@ impl NsdeLab {
             now - start + per_piece >= budget_ms
         };
         if let Some(mut eval) = self.pending_eval.take() {
-            while eval.latent.len() < EVAL_PATHS {
-                match self.fit.model_latent_path(eval.latent.len()) {
-                    Ok(path) => eval.latent.push(path),
-                    Err(e) => {
-                        self.report(format!("sampling the model: {e}"));
-                        return true;
-                    }
+            while eval.done() < EVAL_PATHS {
+                let sampled = match &self.gan {
+                    Some(gan) => gan.model_path(eval.done()).map(|p| eval.paths.push(p)),
+                    None => self.fit.model_latent_path(eval.done()).map(|p| eval.latent.push(p)),
+                };
+                if let Err(e) = sampled {
+                    self.report(format!("sampling the model: {e}"));
+                    return true;
                 }
                 if out_of_time() {
                     break;
                 }
             }
-            if eval.latent.len() < EVAL_PATHS {
+            if eval.done() < EVAL_PATHS {
                 self.pending_eval = Some(eval);
                 return false;
             }
-            self.finish_eval(&eval.latent);
+            self.finish_eval(eval);
             return true;
         }
         if let Some(mut ito) = self.pending_ito.take() {
@@ -259,20 +294,24 @@ impl NsdeLab {
         if !self.playing {
             return false;
         }
-        let (since, steps_then) = *self.rate_window.get_or_insert((start, self.fit.steps_done()));
+        let (since, steps_then) = *self.rate_window.get_or_insert((start, self.steps_done()));
         let mut changed = false;
-        while !out_of_time() && !self.fit.done() {
-            match self.fit.advance(&mut out_of_time) {
-                Ok(Some(_)) => {
+        while !out_of_time() && !self.done() {
+            let advanced = match &mut self.gan {
+                Some(gan) => gan.advance(&mut out_of_time).map(|s| s.is_some()),
+                None => self.fit.advance(&mut out_of_time).map(|s| s.is_some()),
+            };
+            match advanced {
+                Ok(true) => {
                     self.pretrained = false;
                     self.status.numbers_changed();
                     changed = true;
-                    if self.fit.steps_done() % EVAL_EVERY == 0 {
-                        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+                    if self.steps_done() % EVAL_EVERY == 0 {
+                        self.pending_eval = Some(PendingEval::default());
                         break;
                     }
                 }
-                Ok(None) => break,
+                Ok(false) => break,
                 Err(e) => {
                     self.playing = false;
                     self.report(format!("{e}; the weights stay as they were before that step"));
@@ -282,20 +321,30 @@ impl NsdeLab {
         }
         let elapsed = clock() - since;
         if elapsed > 500.0 {
-            self.steps_per_s = (self.fit.steps_done() - steps_then) as f64 / (elapsed / 1000.0);
+            self.steps_per_s = (self.steps_done() - steps_then) as f64 / (elapsed / 1000.0);
         }
-        if self.fit.done() && self.playing {
+        if self.done() && self.playing {
             self.playing = false;
-            self.pending_eval = Some(PendingEval { latent: Vec::new() });
-            self.notify(format!("trained {} steps", self.fit.steps_done()));
+            self.pending_eval = Some(PendingEval::default());
+            self.notify(format!("trained {} steps", self.steps_done()));
         }
         changed
     }
 
-    fn finish_eval(&mut self, latent: &[Vec<Vec<f64>>]) {
+    fn finish_eval(&mut self, eval: PendingEval) {
+        let times = self.fit.train.times.clone();
+        if let Some(gan) = &self.gan {
+            self.arrows.clear();
+            match evaluation_of(gan.config.data, &times, eval.paths, gan.held_out(EVAL_PATHS)) {
+                Ok(e) => self.evaluation = Some((e, gan.steps_done())),
+                Err(e) => self.status.error(format!("the evaluation: {e}")),
+            }
+            self.status.changed();
+            return;
+        }
+        let latent = &eval.latent;
         let model = &self.fit.model;
         let model_paths: Vec<Vec<f64>> = latent.iter().map(|p| p.iter().map(|z| model.decode(z)).collect()).collect();
-        let times = self.fit.train.times.clone();
         self.arrows = latent
             .iter()
             .take(ARROW_PATHS)
@@ -330,17 +379,23 @@ impl NsdeLab {
         let c = &self.fit.config;
         let mut report = json!({
             "data": c.data.name(),
-            "model": "latent",
+            "model": if self.gan.is_some() { "gan" } else { "latent" },
             "solver": c.method.name(),
             "dt": c.dt,
             "drop": c.drop,
-            "steps": self.fit.steps_done(),
+            "steps": self.steps_done(),
             "batch": c.batch,
             "kl_weight": c.kl_weight,
             "params": self.fit.model.param_count(),
             "pretrained": self.pretrained,
         });
-        if let (Some(r), serde_json::Value::Object(map)) = (self.recent(50), &mut report) {
+        if let (Some(gan), serde_json::Value::Object(map)) = (&self.gan, &mut report) {
+            let tail = &gan.history[gan.history.len().saturating_sub(50)..];
+            let gap = tail.iter().map(|p| p.1).sum::<f64>() / tail.len().max(1) as f64;
+            map.insert("wasserstein_gap".into(), if tail.is_empty() { json!(null) } else { json!(gap) });
+            map.insert("params".into(), json!(gan.g_params.len() + gan.d_params.len()));
+        }
+        if let (Some(r), serde_json::Value::Object(map)) = (self.recent(50).filter(|_| self.gan.is_none()), &mut report) {
             map.insert("elbo".into(), json!(r.terms.elbo()));
             map.insert("log_lik".into(), json!(-r.terms.nll));
             map.insert("kl0".into(), json!(r.terms.kl0));
@@ -398,7 +453,7 @@ impl NsdeLab {
         self.pretrained = false;
         self.playing = false;
         self.evaluation = None;
-        self.pending_eval = Some(PendingEval { latent: Vec::new() });
+        self.pending_eval = Some(PendingEval::default());
         self.notify(format!("loaded {name} ({} steps trained)", self.fit.steps_done()));
         Ok(())
     }
@@ -482,6 +537,26 @@ mod tests {
         other.load_weights("w.json", &text).unwrap();
         assert_eq!(other.fit.model.params, lab.fit.model.params);
         assert!(other.load_weights("bad.json", "{").unwrap_err().starts_with("bad.json: not a neural SDE"));
+    }
+
+    /// The SDE-GAN toggle: a short run in slices, evaluated; back to the latent SDE.
+    #[test]
+    fn the_gan_toggle_trains_a_short_run() {
+        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        lab.set("data", "ou-tdep").unwrap();
+        lab.set("model", "gan").unwrap();
+        lab.set("batch", "4").unwrap();
+        lab.set("steps", "2").unwrap();
+        assert!(lab.gan.is_some() && !lab.pretrained);
+        lab.toggle_play();
+        run_until(&mut lab, |l| !l.playing && l.evaluation.as_ref().is_some_and(|(_, s)| *s == 2));
+        assert_eq!(lab.steps_done(), 2);
+        let report = lab.report_json();
+        assert_eq!(report["model"], "gan");
+        assert!(report["wasserstein_gap"].as_f64().is_some() && report["mean_w1"].as_f64().is_some());
+        assert!(lab.arrows.is_empty());
+        lab.set("model", "latent").unwrap();
+        assert!(lab.gan.is_none());
     }
 
     #[test]

@@ -3,10 +3,13 @@
 
 use crate::core::nsde::data::NsdeDataId;
 use crate::core::nsde::fit::NsdeFitConfig;
+use crate::core::nsde::gan::GanConfig;
 use crate::core::nsde::solve::SdeMethod;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NsdeSettings {
+    /// The SDE-GAN instead of the latent SDE (the advanced toggle).
+    pub gan: bool,
     pub data: NsdeDataId,
     pub drop: f64,
     pub method: SdeMethod,
@@ -28,6 +31,7 @@ impl Default for NsdeSettings {
     fn default() -> Self {
         let fit = NsdeFitConfig::cli_default();
         NsdeSettings {
+            gan: false,
             data: fit.data,
             drop: fit.drop,
             method: fit.method,
@@ -64,6 +68,19 @@ impl NsdeSettings {
         }
     }
 
+    /// The SDE-GAN these settings ask for: its own sizes and rates (GanConfig's defaults),
+    /// the data, drop rate, batch, length and seed from here.
+    pub fn gan_config(&self) -> GanConfig {
+        GanConfig {
+            data: self.data,
+            drop: self.drop,
+            batch: self.batch,
+            steps: self.steps,
+            seed: self.seed,
+            ..GanConfig::cli_default()
+        }
+    }
+
     /// The settings that leave the weights alone when they change: how long to train and
     /// the KL weight (so raising it goes on from the model on show).
     pub fn keeps_weights(key: &str) -> bool {
@@ -74,6 +91,13 @@ impl NsdeSettings {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         let mut next = self.clone();
         match key {
+            "model" => {
+                next.gan = match value {
+                    "latent" => false,
+                    "gan" => true,
+                    _ => return Err(format!("model: choose latent or gan, got '{value}'")),
+                }
+            }
             "data" => {
                 next.data = NsdeDataId::from_name(value)?;
                 next.drop = next.data.default_drop();
@@ -108,7 +132,8 @@ impl NsdeSettings {
         if self.anneal > PAGE_MAX_STEPS {
             return Err(format!("anneal must be 0 to {PAGE_MAX_STEPS}"));
         }
-        self.fit_config().validate().map_err(|e| e.replace("--kl-weight", "kl").replace("--", ""))
+        self.fit_config().validate().map_err(|e| e.replace("--kl-weight", "kl").replace("--", ""))?;
+        self.gan_config().validate().map_err(|e| e.replace("--", ""))
     }
 
     /// Reads the lab's part of the address; a bad key or value is named and left at its
@@ -134,6 +159,7 @@ impl NsdeSettings {
                 pairs.push(format!("{key}={value}"));
             }
         };
+        put("model", if self.gan { "gan" } else { "latent" }.into(), "latent".into());
         put("data", self.data.name().into(), d.data.name().into());
         put("drop", self.drop.to_string(), self.data.default_drop().to_string());
         put("solver", self.method.name().into(), d.method.name().into());
@@ -160,6 +186,7 @@ mod tests {
         let mut s = NsdeSettings::default();
         assert_eq!(s.to_query(), "");
         for (k, v) in [
+            ("model", "gan"),
             ("data", "gbm"),
             ("drop", "0.2"),
             ("solver", "em"),
@@ -197,6 +224,7 @@ mod tests {
             ("steps", "0", "steps"),
             ("kl", "-1", "kl"),
             ("lr", "inf", "lr"),
+            ("model", "vae", "latent or gan"),
             ("bogus", "1", "unknown setting"),
         ] {
             let err = s.set(k, v).unwrap_err();

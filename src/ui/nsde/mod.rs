@@ -45,7 +45,8 @@ pub fn NsdeLabView(props: &NsdeLabProps) -> Html {
     let arrows = use_node_ref();
     let brownian = use_node_ref();
     let elbo = use_node_ref();
-    let marginals: Vec<NodeRef> = (0..5).map(|_| use_node_ref()).collect();
+    let (m0, m1, m2, m3, m4) = (use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref(), use_node_ref());
+    let marginals: Vec<NodeRef> = vec![m0, m1, m2, m3, m4];
     let painted = use_mut_ref(Painted::default);
     {
         let (act, fan, arrows, brownian, elbo, painted) =
@@ -66,7 +67,7 @@ pub fn NsdeLabView(props: &NsdeLabProps) -> Html {
             }
             let now = browser::now_ms();
             let chart_due = now - state.chart_time > CHART_INTERVAL_MS && !repaint_view;
-            let steps = lab.fit.history.len();
+            let steps = lab.fit.history.len() + lab.gan.as_ref().map_or(0, |g| g.history.len());
             if state.chart != Some(steps) && (chart_due || !lab.playing || state.chart.is_none()) {
                 state.chart = Some(steps);
                 state.chart_time = now;
@@ -93,10 +94,13 @@ pub fn NsdeLabView(props: &NsdeLabProps) -> Html {
 }
 
 fn progress_row(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
-    let elbo = lab.recent(20).map_or("–".to_string(), |r| format!("{:.2}", r.terms.elbo()));
+    let elbo = match &lab.gan {
+        Some(gan) => gan.history.last().map_or("E D(fake) − E D(real) –".to_string(), |p| format!("E D(fake) − E D(real) {:.4}", p.1)),
+        None => format!("ELBO {}", lab.recent(20).map_or("–".to_string(), |r| format!("{:.2}", r.terms.elbo()))),
+    };
     let origin = if lab.pretrained {
         "the shipped model (trained by nde lab nsde train)".to_string()
-    } else if lab.fit.steps_done() == 0 {
+    } else if lab.steps_done() == 0 {
         "fresh weights".to_string()
     } else {
         format!("{:.2} steps/s here", lab.steps_per_s)
@@ -106,8 +110,8 @@ fn progress_row(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
             <button class="primary" data-testid="nsde-train" onclick={act.on_click(|l| { l.toggle_play(); Ok(()) })}>
                 { if lab.playing { "Pause" } else { "Train" } }</button>
             <button data-testid="nsde-fresh" title="start again from fresh random weights" onclick={act.on_click(|l| l.restart())}>{ "Fresh weights" }</button>
-            <span data-testid="nsde-steps">{ format!("step {} / {}", lab.fit.steps_done(), lab.fit.config.steps) }</span>
-            <span data-testid="nsde-elbo">{ format!("ELBO {elbo}") }</span>
+            <span data-testid="nsde-steps">{ format!("step {} / {}", lab.steps_done(), lab.settings.steps) }</span>
+            <span data-testid="nsde-elbo">{ elbo }</span>
             <span data-testid="nsde-origin">{ origin }</span>
         </div>
     }
@@ -129,12 +133,18 @@ fn settings_column(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
     let on_csv = act.on_click(|l| browser::download_text("nde-nsde-paths.csv", "text/csv", &l.export_paths()));
     let on_weights =
         act.on_click(|l| browser::download_text("nde-nsde-weights.json", "application/json", &l.export_weights()));
+    let models = vec![Choice::new("latent", "latent SDE (a VAE)"), Choice::new("gan", "SDE-GAN (advanced)")];
     html! {
         <section class="column" aria-label="settings">
+            <h2>{ "Model" }</h2>
+            { select(act, "Model", &models, if s.gan { "gan" } else { "latent" }, Some("nsde-model"), |l, v| l.set("model", v)) }
+            if s.gan {
+                <p class="caption" data-testid="nsde-gan-note">{ "SDE-GAN training is slow (torchsde's authors: \"really, really slow\"): the page runs a short run at the batch and steps below; nde lab nsde train --model gan trains it to convergence (docs/RESULTS.md). The generator's own sizes and rates are the CLI's; the KL, dt, solver and learning-rate fields are the latent SDE's." }</p>
+            }
             <h2>{ "Data" }</h2>
             { select(act, "Data", &data, s.data.name(), Some("nsde-data"), |l, v| l.set("data", v)) }
             { input(act, "Drop", "number", s.drop.to_string(), Some("0.1"), Some("nsde-drop"), "fraction of values dropped (never the first), 0 to 0.9", |l, v| l.set("drop", v)) }
-            <h2>{ "Latent SDE" }</h2>
+            <h2>{ "Training" }</h2>
             { select(act, "Solver", &solvers, s.method.name(), Some("nsde-solver"), |l, v| l.set("solver", v)) }
             { input(act, "dt", "number", s.dt.to_string(), Some("any"), Some("nsde-dt"), "the largest solver step; every observation time is a step end", |l, v| l.set("dt", v)) }
             { input(act, "KL weight", "number", s.kl_weight.to_string(), Some("0.5"), Some("nsde-kl"), "the KL terms' weight after annealing (1: the ELBO); changing it keeps the weights, so raise it and train on", |l, v| l.set("kl", v)) }
@@ -152,7 +162,7 @@ fn settings_column(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
                     <input type="file" accept=".json,application/json" data-testid="nsde-import-weights" onchange={act.on_file(NsdeLab::load_weights)} />
                 </label>
             </div>
-            <p class="caption">{ "The SDE-GAN (a generator SDE judged by a neural CDE) is not in the lab yet; nor are the model's paths on the GPU." }</p>
+            <p class="caption">{ "The model's paths run on the CPU here: the GPU path for them is not built yet." }</p>
         </section>
     }
 }
@@ -164,7 +174,7 @@ fn paths_column(lab: &NsdeLab, fan: &NodeRef, arrows: &NodeRef, marginals: &[Nod
             <canvas ref={fan.clone()} data-testid="nsde-fan" width="560" height="320" class="main"
                 aria-label="fan chart: 50 data paths grey, 50 model paths blue"></canvas>
             <p class="caption" data-testid="nsde-caption">
-                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the model's prior (blue), {EVAL_PATHS} of each in the figures, {at}.", lab.fit.config.data.title()) }
+                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the {} (blue), {EVAL_PATHS} of each in the figures, {at}.", lab.fit.config.data.title(), if lab.gan.is_some() { "generator (averaged weights from half way)" } else { "model's prior" }) }
             </p>
             <h2>{ "Marginals at 10, 30, 50, 70 and 90% of the horizon" }</h2>
             <div class="marginal-row">
@@ -215,7 +225,7 @@ fn results_column(lab: &NsdeLab, act: &Act<NsdeLab>, elbo: &NodeRef, brownian: &
     };
     html! {
         <section class="column" aria-label="results">
-            <h2>{ "ELBO" }</h2>
+            <h2>{ if lab.gan.is_some() { "E D(fake) − E D(real)" } else { "ELBO" } }</h2>
             <canvas ref={elbo.clone()} data-testid="nsde-elbo-chart" width="360" height="180"></canvas>
             <table class="metrics">
                 <tbody>

@@ -213,6 +213,9 @@ pub fn paint_marginal(ctx: &Context, width: f64, height: f64, lab: &NsdeLab, k: 
 /// The ELBO, the log-likelihood and the two KL terms per step (linear scales: the
 /// log-likelihood of a 0.05-noise decoder is positive once the fit is good).
 pub fn elbo_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NsdeLab) -> Result<(), String> {
+    if let Some(gan) = &lab.gan {
+        return gap_chart(canvas, &gan.history);
+    }
     let root = backend(canvas)?.into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
     let h = &lab.fit.history;
@@ -292,4 +295,36 @@ pub fn paint_brownian(ctx: &Context, width: f64, height: f64, lab: &NsdeLab) {
         polyline(ctx, &f, &times, &xs);
     }
     axes(ctx, &f, "W(t) at dt (black), dt/2 (blue), dt/4 (orange)");
+}
+
+/// The SDE-GAN's E D(fake) - E D(real) per step.
+fn gap_chart(canvas: &web_sys::HtmlCanvasElement, history: &[(usize, f64)]) -> Result<(), String> {
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    if history.len() < 2 {
+        root.draw(&Text::new("press Train", (10, 20), ("sans-serif", 12).into_font().color(&BLACK))).map_err(e)?;
+        return root.present().map_err(e);
+    }
+    let points: Vec<(f64, f64)> = history.iter().map(|(s, v)| (*s as f64, *v)).collect();
+    let low = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+    let high = points.iter().map(|p| p.1).fold(f64::MIN, f64::max).max(low + 1e-6);
+    let (first, last) = (points[0].0, points[points.len() - 1].0);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(6)
+        .x_label_area_size(28)
+        .y_label_area_size(52)
+        .build_cartesian_2d(first..last.max(first + 1.0), low..high)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(4)
+        .y_labels(5)
+        .light_line_style(GRID.mix(0.5))
+        .bold_line_style(GRID)
+        .label_style(("sans-serif", 11))
+        .x_desc("training step")
+        .draw()
+        .map_err(e)?;
+    chart.draw_series(LineSeries::new(points, BLUE.stroke_width(1))).map_err(e)?;
+    root.present().map_err(e)
 }
