@@ -9,6 +9,7 @@ use crate::core::nsde::calculus::{brownian_panel, ito_stratonovich_check};
 use crate::core::nsde::data::{generate, moment_check, NsdeDataId};
 use crate::core::nsde::fit::{LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
 use crate::core::nsde::gan::{GanConfig, GanFit};
+use crate::core::nsde::latent::LatentConfig;
 use crate::core::nsde::solve::SdeMethod;
 
 #[derive(Args, Debug)]
@@ -63,6 +64,12 @@ pub struct TrainArgs {
     /// Steps over which the KL weight rises from 0.
     #[arg(long, default_value_t = 300)]
     pub kl_anneal: usize,
+    /// The learning rate's decay per step (LABS.md: 0.997).
+    #[arg(long, default_value_t = 0.997, allow_negative_numbers = true)]
+    pub lr_decay: f64,
+    /// The decoder's observation noise (the latent SDE's likelihood N(x; Lz + b, noise^2)).
+    #[arg(long, allow_negative_numbers = true)]
+    pub obs_noise: Option<f64>,
     /// Model and held-out data paths for the evaluation.
     #[arg(long, default_value_t = 4096)]
     pub eval_paths: usize,
@@ -147,7 +154,12 @@ fn train_config(t: &TrainArgs) -> Result<NsdeFitConfig, String> {
         steps: t.steps,
         kl_anneal: t.kl_anneal,
         kl_weight: t.kl_weight,
+        lr_decay: t.lr_decay,
         seed: t.seed,
+        latent: LatentConfig {
+            obs_noise: t.obs_noise.unwrap_or(NsdeFitConfig::cli_default().latent.obs_noise),
+            ..NsdeFitConfig::cli_default().latent
+        },
         ..NsdeFitConfig::cli_default()
     };
     config.validate()?;
@@ -164,8 +176,14 @@ fn gan_config(t: &TrainArgs) -> Result<GanConfig, String> {
     if t.weights.is_some() || t.out.is_some() {
         return Err("--weights and --out are for the latent SDE; the SDE-GAN has no weights file yet".into());
     }
-    if t.solver != "reversible-heun" || t.kl_weight != 1.0 || t.kl_anneal != 300 || t.dt != 0.02 {
-        return Err("--solver, --dt, --kl-weight and --kl-anneal are the latent SDE's: the SDE-GAN steps reversible Heun on the observation grid".into());
+    if t.solver != "reversible-heun"
+        || t.kl_weight != 1.0
+        || t.kl_anneal != 300
+        || t.dt != 0.02
+        || t.obs_noise.is_some()
+        || t.lr_decay != 0.997
+    {
+        return Err("--solver, --dt, --kl-weight, --kl-anneal, --lr-decay and --obs-noise are the latent SDE's: the SDE-GAN steps reversible Heun on the observation grid".into());
     }
     let data = data_of(t.data.as_deref().unwrap_or("ou-tdep"))?;
     let base = GanConfig::cli_default();
@@ -300,6 +318,8 @@ fn train(t: &TrainArgs) -> Result<Value, String> {
         "steps": fit.steps_done(),
         "batch": config.batch,
         "kl_weight": config.kl_weight,
+        "obs_noise": config.latent.obs_noise,
+        "lr_decay": config.lr_decay,
         "params": fit.model.param_count(),
         "elbo": -mean(&|t| t.nll + t.kl0 + t.kl_path),
         "log_lik": -mean(&|t| t.nll),

@@ -851,7 +851,7 @@ async function nsdeLabCase(baseUrl, { name, webgpu }) {
     const elbo = await text(page, 'nsde-elbo');
     const rate = await text(page, 'nsde-origin');
     record(`nsde ${name}: trains in slices with frames under 50 ms`, /ELBO -?\d/.test(elbo) && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `${elbo}; ${rate}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
-    await page.getByTestId('nsde-mean-w1').waitFor({ state: 'visible', timeout: 120_000 });
+    await page.waitForFunction(() => /measured at step 30/.test(document.querySelector('[data-testid="nsde-caption"]')?.textContent ?? ''), null, { timeout: 120_000 });
     await page.screenshot({ path: path.join(shotDir, `nsde-trained-${name}.png`), fullPage: true });
 
     // The KL weight goes on from the weights on show.

@@ -94,6 +94,9 @@ impl NsdeFitConfig {
         if span / self.dt > 20_000.0 {
             return Err(format!("--dt {} makes more than 20000 steps over [0, {span}]: take a larger dt", self.dt));
         }
+        if !(self.latent.obs_noise.is_finite() && (1e-3..=10.0).contains(&self.latent.obs_noise)) {
+            return Err(format!("--obs-noise must be in [0.001, 10], got {}", self.latent.obs_noise));
+        }
         LatentSde::new(self.latent).map(|_| ())
     }
 

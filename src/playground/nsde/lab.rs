@@ -395,7 +395,8 @@ impl NsdeLab {
             map.insert("wasserstein_gap".into(), if tail.is_empty() { json!(null) } else { json!(gap) });
             map.insert("params".into(), json!(gan.g_params.len() + gan.d_params.len()));
         }
-        if let (Some(r), serde_json::Value::Object(map)) = (self.recent(50).filter(|_| self.gan.is_none()), &mut report) {
+        if let (Some(r), serde_json::Value::Object(map)) = (self.recent(50).filter(|_| self.gan.is_none()), &mut report)
+        {
             map.insert("elbo".into(), json!(r.terms.elbo()));
             map.insert("log_lik".into(), json!(-r.terms.nll));
             map.insert("kl0".into(), json!(r.terms.kl0));

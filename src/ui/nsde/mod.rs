@@ -95,7 +95,10 @@ pub fn NsdeLabView(props: &NsdeLabProps) -> Html {
 
 fn progress_row(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
     let elbo = match &lab.gan {
-        Some(gan) => gan.history.last().map_or("E D(fake) − E D(real) –".to_string(), |p| format!("E D(fake) − E D(real) {:.4}", p.1)),
+        Some(gan) => gan
+            .history
+            .last()
+            .map_or("E D(fake) − E D(real) –".to_string(), |p| format!("E D(fake) − E D(real) {:.4}", p.1)),
         None => format!("ELBO {}", lab.recent(20).map_or("–".to_string(), |r| format!("{:.2}", r.terms.elbo()))),
     };
     let origin = if lab.pretrained {

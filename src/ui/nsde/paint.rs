@@ -220,11 +220,7 @@ pub fn elbo_chart(canvas: &web_sys::HtmlCanvasElement, lab: &NsdeLab) -> Result<
     root.fill(&WHITE).map_err(e)?;
     let h = &lab.fit.history;
     if h.len() < 2 {
-        let text = if lab.pretrained {
-            "the shipped model: its training ran in the CLI (press Train to go on, or Fresh weights)"
-        } else {
-            "press Train"
-        };
+        let text = if lab.pretrained { "the shipped model was trained in the CLI" } else { "press Train" };
         root.draw(&Text::new(text, (10, 20), ("sans-serif", 12).into_font().color(&BLACK))).map_err(e)?;
         return root.present().map_err(e);
     }
