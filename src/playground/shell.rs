@@ -60,6 +60,24 @@ pub struct Location {
     pub problem: Option<String>,
 }
 
+/// Applies a lab's part of the address, `key=value` pair by pair, with the lab's own checked
+/// `set`: a pair it refuses is named in the returned problems and leaves that setting as it
+/// was (the labs' links share this one reader; `%20` reads as a space).
+pub fn apply_query<S>(
+    settings: &mut S,
+    query: &str,
+    mut set: impl FnMut(&mut S, &str, &str) -> Result<(), String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for pair in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if let Err(e) = set(settings, key, &value.replace("%20", " ")) {
+            problems.push(format!("link: {e}; kept {key} at its default"));
+        }
+    }
+    problems
+}
+
 impl Location {
     /// Reads `?lab=NAME&...`. A link without `lab=` (every link made before there were
     /// labs) opens the default lab with the whole query, so old links keep working.

@@ -136,13 +136,7 @@ impl NcdeSettings {
     /// default.
     pub fn from_query(query: &str) -> (Self, Vec<String>) {
         let mut settings = NcdeSettings::default();
-        let mut problems = Vec::new();
-        for pair in query.trim_start_matches('?').split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if let Err(e) = settings.set(key, value) {
-                problems.push(format!("link: {e}; kept {key} at its default"));
-            }
-        }
+        let problems = crate::playground::shell::apply_query(&mut settings, query, |s, k, v| s.set(k, v));
         (settings, problems)
     }
 
