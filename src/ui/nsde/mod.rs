@@ -187,8 +187,10 @@ fn paths_column(lab: &NsdeLab, fan: &NodeRef, arrows: &NodeRef, marginals: &[Nod
             </div>
             <p class="caption">{ "Blue bars: the model; grey steps: held-out data; black: the exact density." }</p>
             { marginal_table(lab) }
-            <h2>{ "The learned drift" }</h2>
-            <canvas ref={arrows.clone()} data-testid="nsde-arrows" width="560" height="220"></canvas>
+            if lab.gan.is_none() {
+                <h2>{ "The learned drift" }</h2>
+                <canvas ref={arrows.clone()} data-testid="nsde-arrows" width="560" height="220"></canvas>
+            }
             <label class="field share"><span>{ "Link" }</span>
                 <input readonly=true data-testid="nsde-link" value={link.clone()} /></label>
         </section>
@@ -230,13 +232,15 @@ fn results_column(lab: &NsdeLab, act: &Act<NsdeLab>, elbo: &NodeRef, brownian: &
         <section class="column" aria-label="results">
             <h2>{ if lab.gan.is_some() { "E D(fake) − E D(real)" } else { "ELBO" } }</h2>
             <canvas ref={elbo.clone()} data-testid="nsde-elbo-chart" width="360" height="180"></canvas>
-            <table class="metrics">
-                <tbody>
-                    <tr><td>{ "log-likelihood" }</td><td data-testid="nsde-loglik">{ cell(&|t| -t.nll) }</td></tr>
-                    <tr><td>{ "KL(q(z0) ‖ p(z0))" }</td><td data-testid="nsde-kl0">{ cell(&|t| t.kl0) }</td></tr>
-                    <tr><td>{ "path KL ∫ |u|²/2 dt" }</td><td data-testid="nsde-klpath">{ cell(&|t| t.kl_path) }</td></tr>
-                </tbody>
-            </table>
+            if lab.gan.is_none() {
+                <table class="metrics">
+                    <tbody>
+                        <tr><td>{ "log-likelihood" }</td><td data-testid="nsde-loglik">{ cell(&|t| -t.nll) }</td></tr>
+                        <tr><td>{ "KL(q(z0) ‖ p(z0))" }</td><td data-testid="nsde-kl0">{ cell(&|t| t.kl0) }</td></tr>
+                        <tr><td>{ "path KL ∫ |u|²/2 dt" }</td><td data-testid="nsde-klpath">{ cell(&|t| t.kl_path) }</td></tr>
+                    </tbody>
+                </table>
+            }
             <h2>{ "Quadratic variation rate" }</h2>
             <table class="metrics">
                 <tbody>
@@ -245,7 +249,11 @@ fn results_column(lab: &NsdeLab, act: &Act<NsdeLab>, elbo: &NodeRef, brownian: &
                     <tr><td>{ "exact (time average of σ²)" }</td><td data-testid="nsde-qv-exact">{ qv_exact }</td></tr>
                 </tbody>
             </table>
-            <p class="caption">{ "Latent SDEs are known to learn too little diffusion (torchsde#113): the model's rate sits below the data's. Raising the KL weight and training on pushes it up." }</p>
+            <p class="caption">{ if lab.gan.is_some() {
+                "The generator's rate, measured the same way on its paths."
+            } else {
+                "Latent SDEs are known to learn too little diffusion (torchsde#113): the model's rate sits below the data's. Raising the KL weight and training on pushes it up, a little."
+            } }</p>
             <h2>{ "One Brownian path at three step sizes" }</h2>
             <canvas ref={brownian.clone()} data-testid="nsde-brownian" width="360" height="160"></canvas>
             <p class="caption" data-testid="nsde-brownian-caption">{ format!("A virtual Brownian tree queried on grids of dt, dt/2 and dt/4: largest difference where they meet: {}.", lab.brownian.as_ref().map_or("–".into(), |b| b.max_shared_difference.to_string())) }</p>
