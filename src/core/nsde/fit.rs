@@ -297,18 +297,16 @@ impl LatentFit {
         self.config.seed ^ 0x6576_616c // "eval"
     }
 
-    /// Model path p of the evaluation, decoded at the observation times (its own prior draw
-    /// and Brownian tree, so that a path is the same whichever slice computes it).
-    pub fn model_path(&self, p: usize) -> Result<Vec<f64>, String> {
-        let seed = self.eval_seed() ^ (p as u64).wrapping_mul(0x9e37_79b9);
-        let mut paths = self.model.sample(&self.train.times, self.config.dt, self.config.method, 1, seed)?;
-        Ok(paths.remove(0))
-    }
-
-    /// The latent states of model path p at the observation times.
+    /// The latent states of model path p at the observation times (its own prior draw and
+    /// Brownian tree, so that a path is the same whichever slice computes it).
     pub fn model_latent_path(&self, p: usize) -> Result<Vec<Vec<f64>>, String> {
         let seed = self.eval_seed() ^ (p as u64).wrapping_mul(0x9e37_79b9);
         self.model.sample_latent(&self.train.times, self.config.dt, self.config.method, 0, seed)
+    }
+
+    /// Model path p of the evaluation, decoded at the observation times.
+    pub fn model_path(&self, p: usize) -> Result<Vec<f64>, String> {
+        Ok(self.model_latent_path(p)?.iter().map(|z| self.model.decode(z)).collect())
     }
 
     /// `count` held-out data paths, none dropped.

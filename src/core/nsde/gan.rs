@@ -357,17 +357,22 @@ impl GanFit {
         self.steps >= self.config.steps
     }
 
+    /// Brownian increments on the observation grid from standard normals: z sqrt(dt).
+    fn increments(&self, normals: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        normals
+            .iter()
+            .zip(self.times.windows(2))
+            .map(|(z, w)| z.iter().map(|z| z * (w[1] - w[0]).sqrt()).collect())
+            .collect()
+    }
+
     /// One slot's contribution: (D(fake) - D(real), the generator's gradient of -D(fake)...
     /// as the shared loss's gradient, the discriminator's gradient).
     fn slot(&self, step: usize, slot: usize) -> Result<(f64, Vec<f64>, Vec<f64>), String> {
         let c = &self.config;
         let n = self.times.len() - 1;
         let (v, normals) = draws(c.seed, step, slot, c, n);
-        let increments: Vec<Vec<f64>> = normals
-            .iter()
-            .enumerate()
-            .map(|(k, z)| z.iter().map(|z| z * (self.times[k + 1] - self.times[k]).sqrt()).collect())
-            .collect();
+        let increments = self.increments(&normals);
         let mut rng = RngStream::new(c.seed ^ 0x7265_616c, (step as u64) << 16 | slot as u64);
         let real = &self.real[rng.below(self.real.len())];
         let mut generator = self.generator.clone();
@@ -469,11 +474,7 @@ impl GanFit {
         generator.load(params);
         let n = self.times.len() - 1;
         let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
-        let increments: Vec<Vec<f64>> = normals
-            .iter()
-            .enumerate()
-            .map(|(k, z)| z.iter().map(|z| z * (self.times[k + 1] - self.times[k]).sqrt()).collect())
-            .collect();
+        let increments = self.increments(&normals);
         let ys = generator.path(params, &self.times, &v, &increments)?;
         Ok(ys.iter().map(|y| y * self.scale.1 + self.scale.0).collect())
     }

@@ -382,32 +382,9 @@ impl LatentSde {
         (z0, kl0)
     }
 
-    /// Paths of the prior: z0 ~ p(z0), dz = h dt + g o dW (Stratonovich for reversible Heun,
-    /// Ito for EM), decoded at the observation times. Path p's draws depend on (seed, p).
-    pub fn sample(
-        &self,
-        obs_times: &[f64],
-        dt: f64,
-        method: SdeMethod,
-        count: usize,
-        seed: u64,
-    ) -> Result<Vec<Vec<f64>>, String> {
-        let grid = Grid::new(obs_times, dt)?;
-        let (mean, std) = self.prior_start();
-        let field = PriorField { model: self };
-        let d = self.config.latent;
-        (0..count as u64)
-            .map(|p| {
-                let mut rng = RngStream::new(seed ^ 0x5a4d_504c, p);
-                let z0: Vec<f64> = (0..d).map(|k| mean[k] + std[k] * rng.normal()).collect();
-                let increments = brownian_increments(&grid.times, d, seed, p);
-                let states = solve(&field, method, &grid.times, &z0, &increments)?;
-                Ok(grid.obs_steps.iter().map(|&n| self.decode(&states[n])).collect())
-            })
-            .collect()
-    }
-
-    /// The latent paths of the prior on the solve's grid (for the drift arrows).
+    /// One path of the prior at the observation times, in the latent space: z0 ~ p(z0),
+    /// dz = h dt + g o dW (Stratonovich for reversible Heun, Ito for EM); its draws depend on
+    /// (seed, path) only. `decode` gives the data-space path.
     pub fn sample_latent(
         &self,
         obs_times: &[f64],
