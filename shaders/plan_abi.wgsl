@@ -15,11 +15,16 @@ const OP_EVAL_AT_LEVEL: u32 = 8u;
 const OP_GIBBS_LEVEL: u32 = 9u;
 const OP_SKIP_IF: u32 = 10u;
 const OP_LOAD_INPUT: u32 = 11u;
+const OP_EVAL_DIFFUSION: u32 = 12u;
+const OP_ADD_INCREMENT: u32 = 13u;
 const NO_REGISTER: u32 = 0xFFFFu;
 const NO_COUNTER: u32 = 0xFFFFFFFFu;
 const MODEL_MLP: u32 = 0u;
 // A learned vector field (src/core/dynamics/field_model.rs): its head's words, then its MLP.
 const MODEL_FIELD: u32 = 2u;
+// A neural SDE with diagonal noise (src/core/nsde/sde_model.rs): its drift MLP, then one
+// diffusion net per coordinate.
+const MODEL_DIAGONAL_SDE: u32 = 3u;
 const MAX_LEVELS: u32 = 128u;
 const MAX_STAGES: u32 = 8u;
 // Registers per particle (src/core/sample/plan.rs: MAX_REGISTERS).
@@ -50,8 +55,9 @@ struct RunParams {
     work_budget: u32,
     eval_cost: u32,
     classifier_cost: u32,
-    padding0: u32,
-    padding1: u32,
+    input_rows: u32,
+    diffusion_cost: u32,
+    diffusion: MlpShape,
 }
 
 @group(0) @binding(0) var<uniform> params: RunParams;
@@ -63,6 +69,8 @@ struct RunParams {
 @group(0) @binding(4) var<storage, read_write> progress: array<vec4<u32>>;
 // frames[frame * traced + particle] for particles below `traced`.
 @group(0) @binding(5) var<storage, read_write> frames: array<vec2<f32>>;
+// Each particle's input rows (its start, its Brownian increments), particle by particle:
+// inputs[(particle - chunk_offset) * input_rows + row].
 @group(0) @binding(6) var<storage, read> inputs: array<vec2<f32>>;
 // How many particles stopped on the budget in this dispatch.
 @group(0) @binding(7) var<storage, read_write> status: atomic<u32>;
@@ -83,6 +91,10 @@ var<private> solve_failed: bool;
 
 fn word_f32(at: u32) -> f32 {
     return bitcast<f32>(code[at]);
+}
+
+fn input_row(row: u32) -> vec2<f32> {
+    return inputs[(particle - params.chunk_offset) * params.input_rows + row];
 }
 
 fn seed() -> vec2<u32> {

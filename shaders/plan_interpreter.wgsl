@@ -26,6 +26,9 @@ fn op_cost(opcode: u32, at: u32) -> u32 {
         case OP_AXPY: {
             return code[at + 2u] + 4u;
         }
+        case OP_EVAL_DIFFUSION: {
+            return params.diffusion_cost + 4u;
+        }
         case OP_GIBBS_LEVEL: {
             if (params.has_classifier != 0u) {
                 return params.classifier_cost + 3u * code[at + 3u];
@@ -136,7 +139,15 @@ fn run_op(opcode: u32, at: u32) {
         }
         case OP_LOAD_INPUT: {
             // LOAD_INPUT: into.
-            R[code[at + 1u]] = inputs[particle - params.chunk_offset];
+            R[code[at + 1u]] = input_row(0u);
+        }
+        case OP_EVAL_DIFFUSION: {
+            // EVAL_DIFFUSION: at, into.
+            R[code[at + 2u]] = model_diffusion(R[code[at + 1u]]);
+        }
+        case OP_ADD_INCREMENT: {
+            // ADD_INCREMENT: into, diffusion, factor, row.
+            R[code[at + 1u]] += word_f32(at + 3u) * R[code[at + 2u]] * input_row(code[at + 4u]);
         }
         default: {}
     }

@@ -36,7 +36,35 @@ fn model_out(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> vec2<f32> {
     if (params.model_kind == MODEL_FIELD) {
         return field_out(x);
     }
+    if (params.model_kind == MODEL_DIAGONAL_SDE) {
+        // The drift h(z): an MLP of the state alone.
+        return mlp_eval(params.mlp, x, 0.0, vec2<f32>(0.0));
+    }
     return mixture_score(mixture(), x, alpha, sigma, (1.0 - alpha) * condition());
+}
+
+// Words of an MLP's parameters (each layer's weights and bias).
+fn mlp_words(shape: MlpShape) -> u32 {
+    var inputs = shape.input_dim;
+    var words = 0u;
+    for (var l = 0u; l <= shape.depth; l++) {
+        let outputs = select(shape.width, shape.outputs, l == shape.depth);
+        words += outputs * inputs + outputs;
+        inputs = outputs;
+    }
+    return words;
+}
+
+// A neural SDE's diagonal diffusion g_i(z_i) = sigmoid(net_i(z_i)): two nets of one shape, 1 ->
+// width -> 1, the second's words after the first's. (The host refuses the op for other models.)
+fn model_diffusion(z: vec2<f32>) -> vec2<f32> {
+    evaluations += 1u;
+    spent += params.diffusion_cost;
+    var shape = params.diffusion;
+    let g0 = sigmoid(mlp_eval(shape, vec2<f32>(z.x, 0.0), 0.0, vec2<f32>(0.0)).x);
+    shape.base += mlp_words(shape);
+    let g1 = sigmoid(mlp_eval(shape, vec2<f32>(z.y, 0.0), 0.0, vec2<f32>(0.0)).x);
+    return vec2<f32>(g0, g1);
 }
 
 // (The host refuses plans that need a field's Jacobian: field models run fixed-step plans.)

@@ -37,7 +37,8 @@ async fn webgpu_philox_matches_cpu_bit_for_bit() {
 
 /// The GPU executor on the browser's WebGPU against the CPU executor compiled to wasm: a
 /// subset of `exec::agreement::cases()` (software WebGPU is slow), a network, a likelihood,
-/// and learned vector fields (`exec::agreement::field_cases()`, the neural ODE lab's portrait).
+/// learned vector fields (`exec::agreement::field_cases()`, the neural ODE lab's portrait) and
+/// the latent SDE's prior paths (`exec::agreement::sde_cases()`, the neural SDE lab's).
 #[wasm_bindgen_test]
 async fn webgpu_plans_agree_with_the_cpu_executor() {
     use nde_playground::core::param::Parameterisation;
@@ -103,4 +104,19 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
         fields += 1;
     }
     assert_eq!(fields, 5);
+    // The neural SDE lab's latent prior: paths from uploaded Brownian increments, both solvers.
+    let mut sdes = 0;
+    for case in nde_playground::exec::agreement::sde_cases() {
+        let run = &case.run;
+        let mut model = run.model.clone();
+        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &run.plan, &model.data(), &run.options)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        compare_scaled(&run.plan, &cpu, &gpu, SWIFTSHADER_SCALE)
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        assert_eq!(gpu.frames.len(), run.times.len());
+        sdes += 1;
+    }
+    assert_eq!(sdes, 2);
 }

@@ -1,5 +1,6 @@
 //! How the GPU executor must agree with the CPU executor, shared by the native (Vulkan) and
-//! browser (WebGPU) tests: the cases to run, the tolerances, and the comparison.
+//! browser (WebGPU) tests: the cases to run (samplers, the neural ODE lab's learned fields, the
+//! neural SDE lab's latent prior), the tolerances, and the comparison.
 //!
 //! Both executors draw the same noise (Philox, bit-identical), so even stochastic samplers
 //! agree particle by particle; what separates them is f32 arithmetic (the CPU evaluates the
@@ -17,6 +18,9 @@ use crate::core::dynamics::systems::{System, SystemId};
 use crate::core::metrics::{projections, sliced_wasserstein};
 use crate::core::nn::dense_activation::DenseActivation;
 use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::nsde::latent::{Grid, LatentConfig, LatentSde};
+use crate::core::nsde::sde_model::{path_run, PathRun};
+use crate::core::nsde::solve::SdeMethod;
 use crate::core::process::Process;
 use crate::core::sample::plan::{Op, Plan};
 use crate::core::sample::{SamplerOptions, MR_SAMPLERS, SAMPLERS};
@@ -249,6 +253,29 @@ pub fn field_cases() -> Vec<FieldCase> {
         });
     }
     out
+}
+
+/// A neural SDE's agreement case: the latent SDE's prior paths (`core::nsde::sde_model`),
+/// driven by Brownian increments from the virtual Brownian tree, every path traced.
+#[derive(Debug, Clone)]
+pub struct SdeCase {
+    pub label: String,
+    pub run: PathRun,
+}
+
+/// The latent SDE's prior at fresh weights under both solvers, on an irregular grid of
+/// observation times (steps of unequal length), 256 paths.
+pub fn sde_cases() -> Vec<SdeCase> {
+    let model = LatentSde::new(LatentConfig::default()).expect("the default latent SDE").initialised(11);
+    let times: Vec<f64> = (0..=12).map(|k| 1.2 * (k as f64 / 12.0).powf(1.3)).collect();
+    let grid = Grid::new(&times, 0.04).expect("a grid");
+    SdeMethod::ALL
+        .into_iter()
+        .map(|method| SdeCase {
+            label: format!("latent SDE prior, {}", method.name()),
+            run: path_run(&model, method, &grid, 256, &|p| model.prior_draws(&grid, p as u64, 5)).expect("a path run"),
+        })
+        .collect()
 }
 
 /// The mixture the agreement tests sample.

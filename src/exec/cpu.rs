@@ -43,7 +43,7 @@ pub enum RunError {
     ModelLacks { sampler: String, reason: Reason },
     /// The plan, the model or a solver refused, in its own words.
     Refused(String),
-    /// The plan loads one input point per particle, and the run passed another count.
+    /// The plan reads input rows (a start, increments), and the run passed another count.
     Inputs { sampler: String, expected: usize, got: usize },
     /// A particle left the finite numbers.
     Diverged { particle: usize },
@@ -61,7 +61,10 @@ impl std::fmt::Display for RunError {
             RunError::ModelLacks { sampler, reason } => write!(f, "{sampler} cannot run with this model: {reason}"),
             RunError::Refused(message) => write!(f, "{message}"),
             RunError::Inputs { sampler, expected, got } => {
-                write!(f, "{sampler} needs one input point per particle: {got} for {expected}")
+                write!(
+                    f,
+                    "{sampler} needs {expected} input rows (its rows per particle, for every particle), got {got}"
+                )
             }
             RunError::Diverged { particle } => {
                 write!(f, "particle {particle} left the finite numbers (the sampler diverged): try more steps")
@@ -140,6 +143,11 @@ pub fn run_plan_from(
         return Err(RunError::ParamMismatch { plan: plan.param, model: model.param() });
     }
     let n = options.particles;
+    // Each particle's input rows (its start, its Brownian increments), particle by particle.
+    let rows = plan.input_rows();
+    if rows > 0 && options.inputs.len() != n * rows {
+        return Err(RunError::Inputs { sampler: plan.sampler.clone(), expected: n * rows, got: options.inputs.len() });
+    }
     let mut regs = vec![[[0.0f32; 2]; MAX_REGISTERS]; n];
     let mut frames = Vec::new();
     let mut evaluations = 0u64;
@@ -303,15 +311,27 @@ pub fn run_plan_from(
                 evaluations += live;
             }
             Op::LoadInput { into } => {
-                if options.inputs.len() != n {
-                    return Err(RunError::Inputs {
-                        sampler: plan.sampler.clone(),
-                        expected: n,
-                        got: options.inputs.len(),
-                    });
-                }
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    r[*into as usize] = options.inputs[p];
+                    r[*into as usize] = options.inputs[p * rows];
+                }
+            }
+            Op::EvalDiffusion { at, into } => {
+                let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
+                batch_x.clear();
+                batch_x.extend(index.iter().map(|p| regs[*p][*at as usize]));
+                batch_out.resize(batch_x.len(), [0.0; 2]);
+                model.diffusion_batch(&batch_x, &mut batch_out).map_err(RunError::Refused)?;
+                for (p, g) in index.iter().zip(&batch_out) {
+                    regs[*p][*into as usize] = *g;
+                }
+                evaluations += live;
+            }
+            Op::AddIncrement { into, diffusion, factor, row } => {
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                    let (g, dw) = (r[*diffusion as usize], options.inputs[p * rows + *row as usize]);
+                    for d in 0..2 {
+                        r[*into as usize][d] += factor * g[d] * dw[d];
+                    }
                 }
             }
             Op::AdaptiveLikelihood { x, nll, t0, t1, max_steps, tableau, controller, prior_std, probe_counter } => {

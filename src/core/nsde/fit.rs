@@ -300,8 +300,18 @@ impl LatentFit {
     /// The latent states of model path p at the observation times (its own prior draw and
     /// Brownian tree, so that a path is the same whichever slice computes it).
     pub fn model_latent_path(&self, p: usize) -> Result<Vec<Vec<f64>>, String> {
-        let seed = self.eval_seed() ^ (p as u64).wrapping_mul(0x9e37_79b9);
-        self.model.sample_latent(&self.train.times, self.config.dt, self.config.method, 0, seed)
+        self.model.sample_latent(&self.train.times, self.config.dt, self.config.method, 0, self.path_seed(p))
+    }
+
+    /// Model path p's seed: each path its own Brownian tree.
+    fn path_seed(&self, p: usize) -> u64 {
+        self.eval_seed() ^ (p as u64).wrapping_mul(0x9e37_79b9)
+    }
+
+    /// What drives model path p on `grid` (the solve's grid at the observation times): its
+    /// z0 and Brownian increments, as [`model_latent_path`](Self::model_latent_path) draws them.
+    pub fn model_path_draws(&self, grid: &Grid, p: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+        self.model.prior_draws(grid, 0, self.path_seed(p))
     }
 
     /// Model path p of the evaluation, decoded at the observation times.

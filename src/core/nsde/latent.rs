@@ -394,12 +394,27 @@ impl LatentSde {
         seed: u64,
     ) -> Result<Vec<Vec<f64>>, String> {
         let grid = Grid::new(obs_times, dt)?;
+        let (z0, increments) = self.prior_draws(&grid, path, seed);
+        let states = solve(&PriorField { model: self }, method, &grid.times, &z0, &increments)?;
+        Ok(grid.obs_steps.iter().map(|&n| states[n].clone()).collect())
+    }
+
+    /// What drives one prior path on `grid`: z0 ~ p(z0) and the Brownian increments of each
+    /// step, keyed by (seed, path). The plan executors run the same path from these
+    /// (`super::sde_model`).
+    pub fn prior_draws(&self, grid: &Grid, path: u64, seed: u64) -> (Vec<f64>, Vec<Vec<f64>>) {
         let (mean, std) = self.prior_start();
         let mut rng = RngStream::new(seed ^ 0x5a4d_504c, path);
         let z0: Vec<f64> = (0..self.config.latent).map(|k| mean[k] + std[k] * rng.normal()).collect();
-        let increments = brownian_increments(&grid.times, self.config.latent, seed, path);
-        let states = solve(&PriorField { model: self }, method, &grid.times, &z0, &increments)?;
-        Ok(grid.obs_steps.iter().map(|&n| states[n].clone()).collect())
+        (z0, brownian_increments(&grid.times, self.config.latent, seed, path))
+    }
+
+    /// The prior's networks with their parameters: the drift h, then the diffusion net and
+    /// each coordinate's parameters for it.
+    pub fn prior_nets(&self) -> (&Dense, &[f64], &Dense, Vec<&[f64]>) {
+        let l = &self.layout;
+        let diffusion = l.diffusion.iter().map(|r| &self.params[r.clone()]).collect();
+        (&self.prior, &self.params[l.prior.clone()], &self.diffusion, diffusion)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The neural SDE lab's core (LABS.md, Lab B): data with exact answers, SDE fields with
 //! derivatives, reversible Heun with its exact adjoint, the latent SDE, the Ito/Stratonovich
-//! check and the Brownian panel.
+//! check and the Brownian panel; the latent prior as a plan model, so that the plan executors
+//! (the CPU's and the GPU's) draw its paths.
 
 pub mod calculus;
 pub mod data;
@@ -8,4 +9,5 @@ pub mod field;
 pub mod fit;
 pub mod gan;
 pub mod latent;
+pub mod sde_model;
 pub mod solve;

@@ -15,6 +15,10 @@ use crate::core::train::level_classifier::LevelClassifier;
 pub const NO_LEVEL_POSTERIOR: &str = "dlg needs a noise-level posterior: use --model exact with a mixture target, \
      or train a classifier with `nde train-levels` and pass it as --level-model FILE.json";
 
+/// What to tell a user whose plan asks a model without one for its diffusion.
+pub const NO_DIFFUSION: &str =
+    "this model has no diffusion: plans that add Brownian increments run a neural SDE's model (the neural SDE lab's)";
+
 pub trait Model {
     /// What the raw output means.
     fn param(&self) -> Parameterisation;
@@ -71,6 +75,12 @@ pub trait Model {
         let _ = (x, times, out);
         Err(NO_LEVEL_POSTERIOR.into())
     }
+    /// The diagonal diffusion g(x) at many points (a neural SDE's, `Op::EvalDiffusion`).
+    /// Diffusion models and vector fields have none.
+    fn diffusion_batch(&mut self, xs: &[[f32; 2]], out: &mut [[f32; 2]]) -> Result<(), String> {
+        let _ = (xs, out);
+        Err(NO_DIFFUSION.into())
+    }
     /// What the model is, as data another executor (the GPU's) can upload.
     fn data(&self) -> ModelData;
 }
@@ -84,6 +94,8 @@ pub enum ModelData {
     Mlp { mlp: Mlp, param: Parameterisation, condition: [f32; 2], level_classifier: Option<LevelClassifier> },
     /// A learned vector field of the neural ODE lab (its output is the velocity itself).
     Field(crate::core::dynamics::field_model::FieldModel),
+    /// A neural SDE with diagonal noise on the plane (the latent SDE's prior).
+    DiagonalSde(crate::core::nsde::sde_model::DiagonalSdeModel),
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).

@@ -64,8 +64,15 @@ pub enum Op {
     /// (uniform prior on k), or its most likely k with `argmax`. One evaluation (the exact
     /// posterior, or the noise-level classifier).
     GibbsLevel { x: Reg, level: Reg, times: Vec<f32>, counter: u32, argmax: bool },
-    /// R[into] = the caller's input point for this particle (the data of a likelihood).
+    /// R[into] = the caller's input point for this particle (the data of a likelihood, a
+    /// path's start): row 0 of its input rows.
     LoadInput { into: Reg },
+    /// R[into] = g(R[at]), the model's diagonal diffusion (a neural SDE's; one evaluation).
+    EvalDiffusion { at: Reg, into: Reg },
+    /// R[into] += factor * R[diffusion] * dW componentwise, dW the particle's input row `row`:
+    /// a Brownian increment the caller computed (from the virtual Brownian tree), so that both
+    /// executors, and the f64 solver they are checked against, are driven by one path.
+    AddIncrement { into: Reg, diffusion: Reg, factor: f32, row: u32 },
     /// The probability-flow ODE and its divergence, forward from t0 to t1 per particle, with an
     /// embedded pair under PID control. Afterwards R[x] = x(t1) and R[nll][0] = -log p_{t0} of
     /// the starting point in nats, with the prior N(0, prior_std^2 I) at t1. `probe_counter`
@@ -169,12 +176,27 @@ impl Plan {
                 | Op::MalaStep { .. }
                 | Op::MalaStart { .. }
                 | Op::EvalAtLevel { .. }
-                | Op::GibbsLevel { .. } => nfe += 1,
+                | Op::GibbsLevel { .. }
+                | Op::EvalDiffusion { .. } => nfe += 1,
                 Op::AdaptiveFlow { .. } | Op::SkipIf { .. } | Op::AdaptiveLikelihood { .. } => return None,
                 _ => {}
             }
         }
         Some(nfe)
+    }
+
+    /// Input rows per particle the plan reads (`LoadInput` reads row 0, `AddIncrement` its
+    /// own): a run passes particles x rows inputs, particle by particle.
+    pub fn input_rows(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::LoadInput { .. } => 1,
+                Op::AddIncrement { row, .. } => *row as usize + 1,
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn frames(&self) -> u32 {
@@ -230,6 +252,14 @@ impl Plan {
                 }
                 Op::SkipIf { level, .. } => check(*level)?,
                 Op::LoadInput { into } => check(*into)?,
+                Op::EvalDiffusion { at, into } => {
+                    check(*at)?;
+                    check(*into)?
+                }
+                Op::AddIncrement { into, diffusion, .. } => {
+                    check(*into)?;
+                    check(*diffusion)?
+                }
                 Op::AdaptiveLikelihood { x, nll, tableau, .. } => {
                     check(*x)?;
                     check(*nll)?;
@@ -401,6 +431,16 @@ impl PlanBuilder {
     /// R[into] = the caller's input point.
     pub fn load_input(&mut self, into: Reg) {
         self.plan.ops.push(Op::LoadInput { into });
+    }
+
+    /// R[into] = g(R[at]): the model's diagonal diffusion.
+    pub fn eval_diffusion(&mut self, at: Reg, into: Reg) {
+        self.plan.ops.push(Op::EvalDiffusion { at, into });
+    }
+
+    /// R[into] += factor * R[diffusion] * (input row `row`), componentwise.
+    pub fn add_increment(&mut self, into: Reg, diffusion: Reg, factor: f64, row: usize) {
+        self.plan.ops.push(Op::AddIncrement { into, diffusion, factor: factor as f32, row: row as u32 });
     }
 
     /// The likelihood integration of x from t0 to t1 (see `Op::AdaptiveLikelihood`).

@@ -14,6 +14,7 @@ use super::plan_code::{
     OP_ADAPTIVE, OP_AXPY, OP_EVAL, OP_EVAL_AT_LEVEL, OP_GIBBS_LEVEL, OP_INIT, OP_LOAD_INPUT, OP_MALA_START,
     OP_MALA_STEP, OP_SKIP_IF, OP_SNAPSHOT,
 };
+use super::plan_code::{OP_ADD_INCREMENT, OP_EVAL_DIFFUSION};
 use crate::core::limits;
 use crate::core::sample::plan::MAX_REGISTERS;
 
@@ -32,6 +33,7 @@ pub const ACT_IDENTITY: u32 = 7;
 pub const MODEL_MLP: u32 = 0;
 pub const MODEL_MIXTURE: u32 = 1;
 pub const MODEL_FIELD: u32 = 2;
+pub const MODEL_DIAGONAL_SDE: u32 = 3;
 
 // Processes, as shaders/process.wgsl numbers them.
 pub const PROCESS_VP: u32 = 0;
@@ -49,7 +51,7 @@ pub const PARAM_V: u32 = 3;
 pub const PARAM_FLOW: u32 = 4;
 
 /// Every code the host and the shaders share, by the name both give it.
-pub const CODES: [(&str, u32); 32] = [
+pub const CODES: [(&str, u32); 35] = [
     ("ACT_SILU", ACT_SILU),
     ("ACT_TANH", ACT_TANH),
     ("ACT_SOFTPLUS", ACT_SOFTPLUS),
@@ -60,6 +62,7 @@ pub const CODES: [(&str, u32); 32] = [
     ("ACT_IDENTITY", ACT_IDENTITY),
     ("MODEL_MLP", MODEL_MLP),
     ("MODEL_FIELD", MODEL_FIELD),
+    ("MODEL_DIAGONAL_SDE", MODEL_DIAGONAL_SDE),
     ("PROCESS_VP", PROCESS_VP),
     ("PROCESS_SUBVP", PROCESS_SUBVP),
     ("PROCESS_VE", PROCESS_VE),
@@ -82,6 +85,8 @@ pub const CODES: [(&str, u32); 32] = [
     ("OP_GIBBS_LEVEL", OP_GIBBS_LEVEL),
     ("OP_SKIP_IF", OP_SKIP_IF),
     ("OP_LOAD_INPUT", OP_LOAD_INPUT),
+    ("OP_EVAL_DIFFUSION", OP_EVAL_DIFFUSION),
+    ("OP_ADD_INCREMENT", OP_ADD_INCREMENT),
 ];
 
 /// The sizes the shaders' private arrays are declared with: the constant that names each, its
@@ -115,7 +120,7 @@ pub struct MlpShape {
     pub input_dim: u32,
 }
 
-/// Mirrors `RunParams` in shaders/plan_interpreter.wgsl (160 bytes).
+/// Mirrors `RunParams` in shaders/plan_abi.wgsl (192 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RunParams {
@@ -143,8 +148,13 @@ pub struct RunParams {
     pub work_budget: u32,
     pub eval_cost: u32,
     pub classifier_cost: u32,
-    pub padding0: u32,
-    pub padding1: u32,
+    /// Input rows per particle (`Plan::input_rows`): the inputs buffer holds them particle
+    /// by particle.
+    pub input_rows: u32,
+    /// What a neural SDE's diffusion costs (both coordinates' nets).
+    pub diffusion_cost: u32,
+    /// A neural SDE's diffusion net (the first coordinate's; the second's follows it).
+    pub diffusion: MlpShape,
 }
 
 /// A host struct's layout, for the comparison with its shader twin.
@@ -209,8 +219,9 @@ pub fn host_layouts() -> Vec<HostLayout> {
                 work_budget,
                 eval_cost,
                 classifier_cost,
-                padding0,
-                padding1,
+                input_rows,
+                diffusion_cost,
+                diffusion,
             ]
         ),
         super::draw::view_layout(),

@@ -2,11 +2,15 @@
 //! parameters (and DLG's level classifier after them), or the exact mixture's components, with
 //! the fields of `RunParams` that describe them.
 
-use super::abi::{dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_FIELD, MODEL_MIXTURE, MODEL_MLP};
+use super::abi::{
+    dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_DIAGONAL_SDE, MODEL_FIELD, MODEL_MIXTURE, MODEL_MLP,
+};
 use super::work_budget::{field_eval_cost, mixture_eval_cost, mlp_eval_cost};
 use super::GpuError;
 use crate::core::dynamics::field_model::{FieldHead, FieldModel};
 use crate::core::limits;
+use crate::core::nn::dense::Dense;
+use crate::core::nsde::sde_model::DiagonalSdeModel;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
@@ -14,6 +18,9 @@ use crate::core::sample::plan::{Op, Plan};
 /// The model's words for `model_data`, and the params that describe them.
 pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
     let uses = |pred: fn(&Op) -> bool| plan.ops.iter().any(pred);
+    if uses(|op| matches!(op, Op::EvalDiffusion { .. })) && !matches!(model, ModelData::DiagonalSde(_)) {
+        return Err(GpuError::Unsupported(crate::core::sample::model::NO_DIFFUSION.into()));
+    }
     match model {
         ModelData::Mixture { mixture, .. } => {
             if plan.param != Parameterisation::Score {
@@ -73,7 +80,61 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
             Ok(words)
         }
         ModelData::Field(field) => field_words(plan, field, params),
+        ModelData::DiagonalSde(sde) => sde_words(plan, sde, params),
     }
+}
+
+/// The shape of a lab network (`Dense`, uniform hidden width, its last layer linear in the
+/// kernel) whose parameters start at word `base`, or why the kernel cannot run it.
+fn dense_shape(net: &Dense, base: usize) -> Result<MlpShape, GpuError> {
+    let dims = &net.dims;
+    let (width, depth) = (dims[1], dims.len() - 2);
+    let uniform = dims.len() >= 3 && dims[1..dims.len() - 1].iter().all(|&d| d == width);
+    if !uniform || width > limits::WIDTH.max || depth > 6 || dims[0] > 2 || dims[dims.len() - 1] > 2 {
+        return Err(GpuError::Unsupported(format!(
+            "the GPU kernel takes networks of at most 2 inputs and outputs with one hidden width up to {} and \
+             depth up to 6; this one is {dims:?}",
+            limits::WIDTH.max
+        )));
+    }
+    Ok(MlpShape {
+        base: base as u32,
+        width: width as u32,
+        depth: depth as u32,
+        activation: dense_activation_code(net.hidden),
+        frequencies: 0,
+        condition_dim: 0,
+        outputs: dims[dims.len() - 1] as u32,
+        input_dim: dims[0] as u32,
+    })
+}
+
+/// A neural SDE: the drift's network, then each coordinate's diffusion net (the shader applies
+/// their final sigmoid). It runs the fixed-step path plans of `core::nsde::sde_model`.
+fn sde_words(plan: &Plan, sde: &DiagonalSdeModel, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
+    if let Some(op) = plan.ops.iter().find(|op| {
+        !matches!(
+            op,
+            Op::Eval { .. }
+                | Op::Axpy { .. }
+                | Op::Snapshot { .. }
+                | Op::LoadInput { .. }
+                | Op::EvalDiffusion { .. }
+                | Op::AddIncrement { .. }
+        )
+    }) {
+        return Err(GpuError::Unsupported(format!("a neural SDE runs fixed-step path plans, not {op:?}")));
+    }
+    params.model_kind = MODEL_DIAGONAL_SDE;
+    params.mlp = dense_shape(&sde.drift, 0)?;
+    params.diffusion = dense_shape(&sde.diffusion, sde.drift_params.len())?;
+    params.eval_cost = field_eval_cost(&sde.drift);
+    params.diffusion_cost = 2 * field_eval_cost(&sde.diffusion);
+    let mut words = sde.drift_params.clone();
+    for p in &sde.diffusion_params {
+        words.extend_from_slice(p);
+    }
+    Ok(words)
 }
 
 /// Words of a field's head before its network (shaders/plan_model.wgsl reads them).
@@ -95,33 +156,16 @@ fn field_words(plan: &Plan, field: &FieldModel, params: &mut RunParams) -> Resul
         return Err(GpuError::Unsupported(format!("a vector field runs fixed-step plans, not {op:?}")));
     }
     let dims = &field.net.dims;
-    let (width, depth) = (dims[1], dims.len() - 2);
-    let uniform = dims.len() >= 3 && dims[1..dims.len() - 1].iter().all(|&d| d == width);
-    if dims[0] != 2 || dims[dims.len() - 1] != 2 || !uniform {
+    if dims[0] != 2 || dims[dims.len() - 1] != 2 {
         return Err(GpuError::Unsupported(format!(
             "the GPU runs fields 2 -> width (depth) -> 2; this network is {dims:?}"
-        )));
-    }
-    if width > limits::WIDTH.max || depth > 6 {
-        return Err(GpuError::Unsupported(format!(
-            "the GPU kernel takes widths up to {} and depths up to 6; this network is {dims:?}",
-            limits::WIDTH.max
         )));
     }
     if field.net.last != crate::core::nn::dense_activation::DenseActivation::Identity {
         return Err(GpuError::Unsupported("a field's network must end linear (its head applies the rest)".into()));
     }
     params.model_kind = MODEL_FIELD;
-    params.mlp = MlpShape {
-        base: FIELD_HEAD_WORDS as u32,
-        width: width as u32,
-        depth: depth as u32,
-        activation: dense_activation_code(field.net.hidden),
-        frequencies: 0,
-        condition_dim: 0,
-        outputs: 2,
-        input_dim: 2,
-    };
+    params.mlp = dense_shape(&field.net, FIELD_HEAD_WORDS)?;
     params.eval_cost = field_eval_cost(&field.net);
     let mut words = match field.head {
         FieldHead::ScaledTanh { scale } => vec![0.0, scale[0], scale[1], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],

@@ -18,6 +18,8 @@ pub const OP_EVAL_AT_LEVEL: u32 = 8;
 pub const OP_GIBBS_LEVEL: u32 = 9;
 pub const OP_SKIP_IF: u32 = 10;
 pub const OP_LOAD_INPUT: u32 = 11;
+pub const OP_EVAL_DIFFUSION: u32 = 12;
+pub const OP_ADD_INCREMENT: u32 = 13;
 /// "No register" (a flow solve without a likelihood) and "no counter" (no Hutchinson probe).
 pub const NO_REGISTER: u32 = 0xFFFF;
 pub const NO_COUNTER: u32 = u32::MAX;
@@ -129,6 +131,10 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
             (OP_SKIP_IF, vec![u32::from(*level), f(*above), resume_word(index + 1 + *ops as usize)])
         }
         Op::LoadInput { into } => (OP_LOAD_INPUT, vec![u32::from(*into)]),
+        Op::EvalDiffusion { at, into } => (OP_EVAL_DIFFUSION, vec![u32::from(*at), u32::from(*into)]),
+        Op::AddIncrement { into, diffusion, factor, row } => {
+            (OP_ADD_INCREMENT, vec![u32::from(*into), u32::from(*diffusion), f(*factor), *row])
+        }
     })
 }
 

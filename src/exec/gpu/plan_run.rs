@@ -17,7 +17,7 @@ use super::plan_code::{encode, EncodedPlan};
 pub use super::work_budget::{GpuRunSettings, HARDWARE_WORK_BUDGET, SOFTWARE_WORK_BUDGET};
 use super::GpuError;
 use crate::core::sample::model::ModelData;
-use crate::core::sample::plan::{Op, Plan};
+use crate::core::sample::plan::Plan;
 use crate::exec::cpu::{RunOptions, RunResult};
 
 /// Bytes per particle in the registers buffer, per register (a vec2<f32>).
@@ -67,11 +67,11 @@ pub struct GpuPlanRun {
     next_segment: usize,
 }
 
-/// Particles per chunk: as many as the storage binding limit allows for the registers
-/// buffer (the largest), within the 2D dispatch grid.
-pub fn chunk_size(limits: &wgpu::Limits, registers: usize) -> usize {
+/// Particles per chunk: as many as the storage binding limit allows for the registers and
+/// the input rows (the largest buffers), within the 2D dispatch grid.
+pub fn chunk_size(limits: &wgpu::Limits, registers: usize, input_rows: usize) -> usize {
     let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
-    let by_registers = binding / (registers as u64 * REGISTER_BYTES);
+    let by_registers = binding / (registers.max(input_rows) as u64 * REGISTER_BYTES);
     let by_grid = u64::from(limits.max_compute_workgroups_per_dimension).pow(2) * u64::from(WORKGROUP_SIZE);
     by_registers.min(by_grid).max(1) as usize
 }
@@ -125,11 +125,13 @@ impl GpuPlanRun {
         };
         (base.process_kind, base.process_a, base.process_b) = process_code(&plan.process);
         let model_data = model_words(plan, model, &mut base)?;
-        let needs_inputs = plan.ops.iter().any(|op| matches!(op, Op::LoadInput { .. }));
-        if needs_inputs && options.inputs.len() != n {
+        let rows = plan.input_rows();
+        base.input_rows = rows as u32;
+        if rows > 0 && options.inputs.len() != n * rows {
             return Err(GpuError::Unsupported(format!(
-                "{} needs one input point per particle: {} for {n}",
+                "{} needs {} input rows ({rows} per particle), got {}",
                 plan.sampler,
+                n * rows,
                 options.inputs.len()
             )));
         }
@@ -161,7 +163,7 @@ impl GpuPlanRun {
             mapped_at_creation: false,
         });
         let limits = device.limits();
-        let per_chunk = chunk_size(&limits, plan.registers).min(max_chunk.max(1));
+        let per_chunk = chunk_size(&limits, plan.registers, rows).min(max_chunk.max(1));
         let layout = pipeline.get_bind_group_layout(0);
         let mut chunks = Vec::new();
         let mut offset = 0;
@@ -191,8 +193,11 @@ impl GpuPlanRun {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let input_words: Vec<[f32; 2]> =
-                if needs_inputs { options.inputs[offset..offset + particles].to_vec() } else { vec![[0.0; 2]; 2] };
+            let input_words: Vec<[f32; 2]> = if rows > 0 {
+                options.inputs[offset * rows..(offset + particles) * rows].to_vec()
+            } else {
+                vec![[0.0; 2]; 2]
+            };
             let inputs = init("inputs", bytemuck::cast_slice(&input_words), wgpu::BufferUsages::STORAGE);
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("plan interpreter bindings"),
@@ -376,8 +381,9 @@ mod tests {
     #[test]
     fn chunks_respect_the_storage_limit() {
         let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 20, ..wgpu::Limits::default() };
-        let per_chunk = chunk_size(&limits, 4);
+        let per_chunk = chunk_size(&limits, 4, 1);
         assert_eq!(per_chunk, (1 << 20) / 32);
-        assert!(chunk_size(&wgpu::Limits::default(), 16) >= 1);
+        assert_eq!(chunk_size(&limits, 4, 51), (1 << 20) / (51 * 8));
+        assert!(chunk_size(&wgpu::Limits::default(), 16, 0) >= 1);
     }
 }

@@ -1,0 +1,80 @@
+//! The neural SDE lab's model paths on the GPU: the latent SDE's prior integrated by the plan
+//! executors from uploaded Brownian increments, the WGSL interpreter against the CPU executor
+//! natively on Vulkan (lavapipe in CI), every observation time of every path. The cases are
+//! `exec::agreement::sde_cases` (the browser layer runs them too); the CPU executor is itself
+//! checked against the f64 solver in `core::nsde::sde_model`.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::gpu_or_skip;
+
+use nde_playground::core::sample::model::Model;
+use nde_playground::exec::agreement::{compare, field_cases, sde_cases};
+use nde_playground::exec::cpu::run_plan;
+use nde_playground::exec::gpu::plan_run::{execute_plan, execute_plan_with, GpuRunSettings, PlanKernel};
+
+#[test]
+fn latent_sde_paths_agree_on_the_gpu_and_the_cpu() {
+    let Some(ctx) = gpu_or_skip("latent_sde_paths_agree_on_the_gpu_and_the_cpu") else { return };
+    let cases = sde_cases();
+    assert_eq!(cases.len(), 2, "both solvers");
+    // Compiled once: lavapipe takes seconds per compilation of the interpreter.
+    let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).expect("the interpreter compiles");
+    for case in cases {
+        let run = &case.run;
+        let mut model = run.model.clone();
+        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap_or_else(|e| panic!("{}: CPU: {e}", case.label));
+        let gpu = pollster::block_on(execute_plan_with(
+            &ctx.device,
+            &ctx.queue,
+            &kernel,
+            GpuRunSettings::for_adapter(&ctx.info),
+            &run.plan,
+            &model.data(),
+            &run.options,
+        ))
+        .unwrap_or_else(|e| panic!("{}: GPU: {e}", case.label));
+        let c = compare(&run.plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{}: {e}", case.label));
+        println!(
+            "{:36} max {:.1e} over {} frames x {} paths, nfe {}",
+            case.label,
+            c.max_error,
+            gpu.frames.len(),
+            run.options.particles,
+            gpu.nfe
+        );
+        assert_eq!(gpu.frames.len(), run.times.len());
+        assert!(gpu.frames.iter().all(|f| f.len() == run.options.particles), "{}: every path is traced", case.label);
+        // The noise moved the paths apart: paths that ignored the increments would follow the
+        // drift from their starts, and the spread of the ends would be about the starts'.
+        let spread = |frame: &[[f32; 2]]| {
+            let mean = frame.iter().map(|p| p[0]).sum::<f32>() / frame.len() as f32;
+            frame.iter().map(|p| (p[0] - mean).powi(2)).sum::<f32>() / frame.len() as f32
+        };
+        let (first, last) = (spread(&gpu.frames[0]), spread(gpu.frames.last().unwrap()));
+        println!("    variance of z0 {first:.3}, at the end {last:.3}");
+        let moved = gpu.frames.last().unwrap().iter().zip(&gpu.frames[0]).filter(|(a, b)| (a[0] - b[0]).abs() > 0.05);
+        assert!(moved.count() > run.options.particles / 2, "{}: the paths did not move", case.label);
+    }
+}
+
+/// The diffusion op needs a neural SDE: a vector field's model is refused with the reason,
+/// not run wrong.
+#[test]
+fn a_model_without_diffusion_is_refused() {
+    let Some(ctx) = gpu_or_skip("a_model_without_diffusion_is_refused") else { return };
+    let case = &sde_cases()[0];
+    let field = &field_cases()[0];
+    let err = pollster::block_on(execute_plan(
+        &ctx.device,
+        &ctx.queue,
+        GpuRunSettings::for_adapter(&ctx.info),
+        &case.run.plan,
+        &field.model.data(),
+        &case.run.options,
+    ))
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("no diffusion"), "{err}");
+}
