@@ -230,8 +230,8 @@ fn ncde_train_and_sweep_report_their_keys() {
     assert!(pid["nfe_per_series"].as_f64().is_some_and(|n| n >= 6.0 * 99.0), "{pid}");
 }
 
-/// `nsde train|check|ito|brownian`: their keys on small runs, the weights file round trip, and
-/// bad flags refused by name.
+/// `nsde train|paths|check|ito|brownian`: their keys on small runs, the weights file round
+/// trip, and bad flags refused by name.
 #[test]
 fn nsde_verbs_report_their_keys() {
     let dir = std::env::temp_dir().join(format!("nde-nsde-{}", std::process::id()));
@@ -290,5 +290,30 @@ fn nsde_verbs_report_their_keys() {
     refused(&["lab", "nsde", "train", "--data", "gbm", "--weights", w, "--steps", "1"], "for ou");
     refused(&["lab", "nsde", "ito", "--horizon", "NaN"], "--horizon");
     refused(&["lab", "nsde", "check", "--paths", "3"], "--paths");
+    // The shipped model's paths through the CPU executor: the f64 solver's paths to f32
+    // rounding, scored like `train` scores its own; and the trained file's paths too.
+    let csv = dir.join("paths.csv");
+    let paths =
+        json_of(&["lab", "nsde", "paths", "--paths", "300", "--check", "--out", csv.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (paths["backend"].as_str(), paths["paths"].as_u64(), paths["frames"].as_u64()),
+        (Some("cpu"), Some(300), Some(40))
+    );
+    assert!(paths["check"]["max_difference_from_f64_solver"].as_f64().is_some_and(|d| d < 1e-4), "{paths}");
+    assert_eq!(paths["check"]["max_difference_from_cpu_executor"].as_f64(), Some(0.0), "{paths}");
+    assert!(paths["mean_w1"].as_f64().is_some_and(|w| w < 0.3), "the shipped model: {paths}");
+    assert!(
+        paths["nfe_per_path"].as_f64().is_some_and(|n| n == 2.0 * paths["steps"].as_f64().unwrap() + 2.0),
+        "{paths}"
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
+    assert_eq!(rows, 1 + 300 * 40);
+    let mine = json_of(&["lab", "nsde", "paths", "--weights", w, "--solver", "em", "--paths", "50", "--json"]);
+    assert_eq!(mine["solver"].as_str(), Some("em"));
+    refused(&["lab", "nsde", "paths", "--paths", "0"], "--paths");
+    refused(&["lab", "nsde", "paths", "--backend", "tpu"], "--backend");
+    refused(&["lab", "nsde", "paths", "--weights", "/no/such.json"], "--weights");
+    refused(&["lab", "nsde", "paths", "--dt", "NaN"], "--dt");
+    refused(&["lab", "nsde", "paths", "--dt", "0.001", "--paths", "100000"], "larger dt");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -715,8 +715,9 @@ fn nsde_lab_links() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 20] = [
+const COMMANDS: [&str; 21] = [
     "lab nsde train",
+    "lab nsde paths",
     "lab nsde check",
     "lab nsde ito",
     "lab nsde brownian",

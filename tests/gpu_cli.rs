@@ -89,3 +89,18 @@ fn gpu_backend_samples_scores_and_benches_like_the_cpu() {
     assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty() && !a.contains("cpu executor")));
     assert!(bench["evals_per_s"].as_f64().is_some_and(|v| v > 0.0));
 }
+
+/// `nde lab nsde paths --backend gpu`: the shipped latent SDE's paths on the GPU, equal to the
+/// CPU executor's and to the f64 solver's on the same Brownian increments.
+#[test]
+fn gpu_backend_draws_the_latent_sde_paths() {
+    if !adapter_or_skip("gpu_backend_draws_the_latent_sde_paths") {
+        return;
+    }
+    let report = json_of(&["lab", "nsde", "paths", "--backend", "gpu", "--paths", "256", "--check", "--json"]);
+    assert_eq!(report["backend"], "gpu");
+    let check = &report["check"];
+    assert!(check["max_difference_from_cpu_executor"].as_f64().is_some_and(|d| d < 1e-3), "{report}");
+    assert!(check["max_difference_from_f64_solver"].as_f64().is_some_and(|d| d < 1e-3), "{report}");
+    assert!(report["mean_w1"].as_f64().is_some_and(|w| w < 0.3), "{report}");
+}

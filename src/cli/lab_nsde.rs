@@ -1,4 +1,4 @@
-//! `nde lab nsde train|check|ito|brownian`: the neural SDE lab on the command line.
+//! `nde lab nsde train|paths|check|ito|brownian`: the neural SDE lab on the command line.
 
 use std::time::Instant;
 
@@ -7,10 +7,14 @@ use serde_json::{json, Value};
 
 use crate::core::nsde::calculus::{brownian_panel, ito_stratonovich_check};
 use crate::core::nsde::data::{generate, moment_check, NsdeDataId};
-use crate::core::nsde::fit::{LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
+use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
 use crate::core::nsde::gan::{GanConfig, GanFit};
 use crate::core::nsde::latent::LatentConfig;
+use crate::core::nsde::sde_model::{decoded_paths, fit_path_run, MAX_PATHS};
 use crate::core::nsde::solve::SdeMethod;
+use crate::exec::cpu::run_plan;
+
+use super::executor::Executor;
 
 #[derive(Args, Debug)]
 pub struct NsdeArgs {
@@ -23,6 +27,9 @@ pub enum NsdeVerb {
     /// Train a latent SDE on a data set; report the ELBO terms, the marginals at five times
     /// and the quadratic-variation rates.
     Train(TrainArgs),
+    /// Draw a trained latent SDE's paths through a plan executor (the CPU's, or the GPU's on
+    /// Vulkan) from the virtual Brownian tree's increments, and score them as `train` does.
+    Paths(PathsArgs),
     /// Check a data set's sample moments against its closed forms.
     Check(CheckArgs),
     /// Ito or Stratonovich: GBM's mean by reversible Heun with and without the drift
@@ -81,6 +88,36 @@ pub struct TrainArgs {
     /// Write the trained weights here (the page loads them).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PathsArgs {
+    /// A weights file from `nde lab nsde train --out` (default: the page's shipped OU model).
+    #[arg(long)]
+    pub weights: Option<std::path::PathBuf>,
+    /// Paths to draw, 1 to 100000.
+    #[arg(long, default_value_t = 10_000)]
+    pub paths: usize,
+    /// reversible-heun or em.
+    #[arg(long, default_value = "reversible-heun")]
+    pub solver: String,
+    /// The largest solver step.
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
+    pub dt: f64,
+    /// cpu or gpu.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+    /// Also run the CPU executor and the f64 solver (on the first 256 paths), and report the
+    /// largest differences from them.
+    #[arg(long)]
+    pub check: bool,
+    /// Write every path as CSV (path, t, x) here.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     #[arg(long)]
     pub json: bool,
 }
@@ -243,6 +280,7 @@ pub fn check(args: &NsdeArgs) -> Result<(), String> {
     match &args.verb {
         NsdeVerb::Train(t) if t.model == "gan" => gan_config(t).map(|_| ()),
         NsdeVerb::Train(t) => train_config(t).map(|_| ()),
+        NsdeVerb::Paths(p) => paths_config(p).map(|_| ()),
         NsdeVerb::Check(c) => {
             let data = data_of(&c.data)?;
             drop_of(data, c.drop)?;
@@ -334,11 +372,122 @@ fn train(t: &TrainArgs) -> Result<Value, String> {
     Ok(report)
 }
 
+/// The fit a `paths` run draws from (the weights' data set; the solver, dt and seed flags),
+/// checked before anything is generated.
+fn paths_config(p: &PathsArgs) -> Result<(NsdeFitConfig, NsdeWeights), String> {
+    let text = match &p.weights {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--weights {}: {e}", path.display()))?,
+        None => crate::playground::nsde::lab::DEFAULT_WEIGHTS_JSON.to_string(),
+    };
+    let weights = NsdeWeights::parse(&text).map_err(|e| format!("--weights: {e}"))?;
+    if weights.model != "latent" {
+        return Err(format!("--weights: paths are drawn from a latent SDE, not a '{}' model", weights.model));
+    }
+    if !(1..=MAX_PATHS).contains(&p.paths) {
+        return Err(format!("--paths must be 1 to {MAX_PATHS}, got {}", p.paths));
+    }
+    Executor::check_name(&p.backend)?;
+    let data = data_of(&weights.data).map_err(|e| format!("--weights: {e}"))?;
+    let defaults = NsdeFitConfig::cli_default();
+    let config = NsdeFitConfig {
+        data,
+        method: SdeMethod::from_name(&p.solver).map_err(|e| format!("--solver: {e}"))?,
+        dt: p.dt,
+        seed: p.seed,
+        latent: LatentConfig {
+            latent: weights.latent,
+            hidden: weights.hidden,
+            context: weights.context,
+            width: weights.width,
+            depth: weights.depth,
+            ..defaults.latent
+        },
+        ..defaults
+    };
+    config.validate()?;
+    Ok((config, weights))
+}
+
+/// A difference for the JSON: finite, or an error (NaN never reaches the output).
+fn finite_difference(from: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("a path differs from {from} by {v}: a path left the finite numbers; try a smaller --dt"))
+    }
+}
+
+fn paths(p: &PathsArgs) -> Result<Value, String> {
+    let (config, weights) = paths_config(p)?;
+    let mut fit = LatentFit::new(config)?;
+    weights.apply(&mut fit).map_err(|e| format!("--weights: {e}"))?;
+    let executor = Executor::from_name(&p.backend)?;
+    let prepared = Instant::now();
+    let run = fit_path_run(&fit, p.paths)?;
+    let prepare_seconds = prepared.elapsed().as_secs_f64();
+    let mut model = run.model.clone();
+    let started = Instant::now();
+    let result = executor.run(&run.plan, &mut model, &run.options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let decoded = decoded_paths(&fit.model, &result);
+    let checks = if p.check {
+        let cpu = run_plan(&run.plan, &mut model, &run.options).map_err(|e| e.cli_message())?;
+        let executors = cpu
+            .frames
+            .iter()
+            .flatten()
+            .zip(result.frames.iter().flatten())
+            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+            .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        let mut solver = 0.0f64;
+        for (k, path) in decoded.iter().enumerate().take(256) {
+            for (a, b) in path.iter().zip(fit.model_path(k)?) {
+                solver = solver.max(if (a - b).is_nan() { f64::INFINITY } else { (a - b).abs() });
+            }
+        }
+        json!({
+            "max_difference_from_cpu_executor": finite_difference("the CPU executor", f64::from(executors))?,
+            "max_difference_from_f64_solver": finite_difference("the f64 solver", solver)?,
+        })
+    } else {
+        Value::Null
+    };
+    if let Some(path) = &p.out {
+        let mut text = String::from("path,t,x\n");
+        for (k, values) in decoded.iter().enumerate() {
+            for (t, x) in run.times.iter().zip(values) {
+                text.push_str(&format!("{k},{t},{x}\n"));
+            }
+        }
+        std::fs::write(path, text).map_err(|e| format!("--out {}: {e}", path.display()))?;
+    }
+    let evaluation = evaluation_of(fit.config.data, &run.times, decoded, fit.held_out(p.paths.min(65_536)))?;
+    let mut report = json!({
+        "data": fit.config.data.name(),
+        "solver": fit.config.method.name(),
+        "dt": fit.config.dt,
+        "backend": executor.name(),
+        "adapter": executor.adapter(),
+        "paths": p.paths,
+        "frames": result.frames.len(),
+        "steps": fit.grid().steps(),
+        "nfe_per_path": result.nfe,
+        "increments_seconds": prepare_seconds,
+        "seconds": seconds,
+        "check": checks,
+    });
+    if let (Value::Object(r), Value::Object(e)) = (&mut report, evaluation_json(&evaluation)) {
+        r.extend(e);
+    }
+    Ok(report)
+}
+
 pub fn run(args: &NsdeArgs) -> Result<(), String> {
     check(args)?;
     let (report, json_only) = match &args.verb {
         NsdeVerb::Train(t) if t.model == "gan" => (train_gan(t)?, t.json),
         NsdeVerb::Train(t) => (train(t)?, t.json),
+        NsdeVerb::Paths(p) => (paths(p)?, p.json),
         NsdeVerb::Check(c) => {
             let data = data_of(&c.data)?;
             let set = generate(data, c.paths, drop_of(data, c.drop)?, c.seed);

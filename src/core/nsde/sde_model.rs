@@ -27,6 +27,8 @@ const THREAD_ROWS: usize = 1024;
 /// Most paths one run draws (each carries its start and every step's increment as inputs, and
 /// every path is traced: 10^5 paths of 50 steps are 40 MB of each).
 pub const MAX_PATHS: usize = 100_000;
+/// Most input rows one run holds (8 bytes each: 200 MB).
+pub const MAX_INPUT_ROWS: usize = 25_000_000;
 
 /// A neural SDE with diagonal noise on the plane, in f32 as both executors run it:
 /// h = drift(z) (2 -> width (depth) -> 2, linear last) and g_i = diffusion_i(z_i)
@@ -240,6 +242,13 @@ pub fn path_run(
     let plan = sde_path_plan(method, grid)?;
     let sde = DiagonalSdeModel::of_latent(model)?;
     let rows = plan.input_rows();
+    if count * rows > MAX_INPUT_ROWS {
+        return Err(format!(
+            "{count} paths of {} steps need {} input rows, over the {MAX_INPUT_ROWS} a run holds: take fewer paths or a larger dt",
+            grid.steps(),
+            count * rows
+        ));
+    }
     let mut inputs = vec![[0.0f32; 2]; count * rows];
     let mut per_path: Vec<&mut [[f32; 2]]> = inputs.chunks_mut(rows).collect();
     for_each_mut(&mut per_path, 64, |p, out| {
