@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use super::browser;
 use super::controls::Act;
-use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, SharedRunner};
+use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
@@ -54,6 +54,7 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, nsde: 
         node.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
         node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         ncde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        nsde.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
         nsde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
@@ -63,6 +64,10 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, nsde: 
             let flow = node.engine.borrow_mut().take_flow_job();
             if let Some(job) = flow {
                 spawn_flow_job(gpu.clone(), job, node.clone());
+            }
+            let paths = nsde.engine.borrow_mut().take_path_job();
+            if let Some(job) = paths {
+                spawn_path_job(gpu.clone(), job, nsde.clone());
             }
         }
         // Re-render at once when the canvases change, and a few times a second when only

@@ -8,13 +8,18 @@ use std::rc::Rc;
 use wasm_bindgen_futures::spawn_local;
 
 use super::browser;
-use super::controls::Act;
+use super::controls::{Act, Reports};
+use crate::core::sample::model::ModelData;
+use crate::core::sample::plan::Plan;
+use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
 use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::engine::GpuJob;
 use crate::playground::node::cloud::FlowJob;
 use crate::playground::node::NodeLab;
+use crate::playground::nsde::lab::PathJob;
+use crate::playground::nsde::NsdeLab;
 
 /// The GPU executor, once its kernel is compiled.
 pub struct GpuRunner {
@@ -49,23 +54,43 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
     });
 }
 
-/// Runs the neural ODE lab's cloud on the GPU and hands the frames back to the lab.
-pub fn spawn_flow_job(runner: Rc<GpuRunner>, job: FlowJob, act: Act<NodeLab>) {
+/// Runs a lab's plan on the GPU off the frame and hands the result to `finish`, then
+/// re-renders the page.
+fn spawn_plan<L: Reports + 'static>(
+    runner: Rc<GpuRunner>,
+    plan: Plan,
+    model: ModelData,
+    options: RunOptions,
+    act: Act<L>,
+    finish: impl FnOnce(&mut L, Result<RunResult, String>) + 'static,
+) {
     spawn_local(async move {
         let result = execute_plan_with(
             &runner.context.device,
             &runner.context.queue,
             &runner.kernel,
             runner.settings,
-            &job.plan,
-            &job.model,
-            &job.options,
+            &plan,
+            &model,
+            &options,
         )
         .await
         .map_err(|e| e.to_string());
-        act.engine.borrow_mut().finish_flow_job(job.id, result, browser::now_ms());
+        finish(&mut act.engine.borrow_mut(), result);
         act.update.force_update();
     });
+}
+
+/// Runs the neural ODE lab's cloud on the GPU and hands the frames back to the lab.
+pub fn spawn_flow_job(runner: Rc<GpuRunner>, job: FlowJob, act: Act<NodeLab>) {
+    spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| {
+        lab.finish_flow_job(job.id, result, browser::now_ms())
+    });
+}
+
+/// Runs the neural SDE lab's evaluation paths on the GPU and hands them back to the lab.
+pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
+    spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| lab.finish_path_job(job.id, result));
 }
 
 /// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU.

@@ -838,6 +838,10 @@ async function nsdeLabCase(baseUrl, { name, webgpu }) {
     const qv = { model: Number.parseFloat(await text(page, 'nsde-qv-model')), data: Number.parseFloat(await text(page, 'nsde-qv-data')) };
     const marginalInk = await canvasInk(page, page.getByTestId('nsde-marginal-2'));
     record(`nsde ${name}: opens with the shipped latent SDE measured against the exact marginals`, tab.join() === 'Neural SDE' && ink > 1500 && /shipped/.test(origin) && w1 < 0.2 && qv.model > 0 && qv.data > 0.2 && marginalInk > 300, `tab ${tab}; ink ${ink}; ${origin}; mean W1 ${w1}; QV model ${qv.model} data ${qv.data}; marginal ink ${marginalInk}`);
+    // The model's paths ran through a plan executor: the CPU's here (a software adapter is
+    // slower than the CPU executor at this, so only a hardware GPU takes them).
+    const executor = await text(page, 'nsde-executor');
+    record(`nsde ${name}: the model's paths ran through the CPU plan executor`, /512 paths ran on the CPU plan executor/.test(executor), executor);
     await page.screenshot({ path: path.join(shotDir, `nsde-open-${name}.png`), fullPage: true });
 
     // Training from fresh weights at a small batch: no frame's own work passes 50 ms.

@@ -423,7 +423,7 @@ impl LatentSde {
 pub fn brownian_increments(times: &[f64], dim: usize, seed: u64, path: u64) -> Vec<Vec<f64>> {
     let (t0, t1) = (times[0], *times.last().expect("a grid"));
     let tree = crate::core::solve::brownian::VirtualBrownianTree::new(seed, path, t0, t1, dim);
-    let values: Vec<Vec<f64>> = times.iter().map(|&t| tree.value(t)).collect();
+    let values = tree.values(times);
     values.windows(2).map(|w| w[1].iter().zip(&w[0]).map(|(b, a)| b - a).collect()).collect()
 }
 

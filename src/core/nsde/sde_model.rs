@@ -216,8 +216,62 @@ pub fn sde_path_plan(method: SdeMethod, grid: &Grid) -> Result<Plan, String> {
     Ok(b.finish())
 }
 
-/// Everything a run of a fit's model paths needs: the plan, the model and the options (every
-/// particle traced, its input rows z0 and increments), with the fit's observation times.
+/// A latent SDE's paths as a plan run, without its inputs: the plan, the model and the
+/// observation times the frames are at.
+#[derive(Debug, Clone)]
+pub struct PathSetup {
+    pub times: Vec<f64>,
+    pub plan: Plan,
+    pub model: DiagonalSdeModel,
+}
+
+impl PathSetup {
+    pub fn new(model: &LatentSde, method: SdeMethod, grid: &Grid) -> Result<Self, String> {
+        let plan = sde_path_plan(method, grid)?;
+        let model = DiagonalSdeModel::of_latent(model)?;
+        let times = grid.obs_steps.iter().map(|&n| grid.times[n]).collect();
+        Ok(PathSetup { times, plan, model })
+    }
+
+    /// A latent fit's evaluation paths (its method, grid and model).
+    pub fn of_fit(fit: &LatentFit) -> Result<Self, String> {
+        Self::new(&fit.model, fit.config.method, fit.grid())
+    }
+
+    /// Input rows per path: z0, then one increment per step.
+    pub fn rows(&self) -> usize {
+        self.plan.input_rows()
+    }
+
+    /// The input rows of paths `paths` (start .. end), path p driven by `draws(p)` (its z0
+    /// and increments), path after path.
+    pub fn inputs(
+        &self,
+        paths: std::ops::Range<usize>,
+        draws: &(dyn Fn(usize) -> (Vec<f64>, Vec<Vec<f64>>) + Sync),
+    ) -> Vec<[f32; 2]> {
+        let rows = self.rows();
+        let mut inputs = vec![[0.0f32; 2]; paths.len() * rows];
+        let mut per_path: Vec<&mut [[f32; 2]]> = inputs.chunks_mut(rows).collect();
+        let first = paths.start;
+        for_each_mut(&mut per_path, 64, |k, out| {
+            let (z0, increments) = draws(first + k);
+            out[0] = [z0[0] as f32, z0[1] as f32];
+            for (o, dw) in out[1..].iter_mut().zip(&increments) {
+                *o = [dw[0] as f32, dw[1] as f32];
+            }
+        });
+        inputs
+    }
+
+    /// Options that run `count` paths with these inputs, every path traced.
+    pub fn options(&self, count: usize, inputs: Vec<[f32; 2]>) -> RunOptions {
+        RunOptions { particles: count, seed: 0, traced: (0..count).collect(), inputs }
+    }
+}
+
+/// Everything a run of a latent SDE's paths needs: the setup and the options (every path
+/// traced, its input rows z0 and increments).
 #[derive(Debug, Clone)]
 pub struct PathRun {
     pub times: Vec<f64>,
@@ -239,9 +293,8 @@ pub fn path_run(
     if !(1..=MAX_PATHS).contains(&count) {
         return Err(format!("paths must be 1 to {MAX_PATHS}, got {count}"));
     }
-    let plan = sde_path_plan(method, grid)?;
-    let sde = DiagonalSdeModel::of_latent(model)?;
-    let rows = plan.input_rows();
+    let setup = PathSetup::new(model, method, grid)?;
+    let rows = setup.rows();
     if count * rows > MAX_INPUT_ROWS {
         return Err(format!(
             "{count} paths of {} steps need {} input rows, over the {MAX_INPUT_ROWS} a run holds: take fewer paths or a larger dt",
@@ -249,18 +302,8 @@ pub fn path_run(
             count * rows
         ));
     }
-    let mut inputs = vec![[0.0f32; 2]; count * rows];
-    let mut per_path: Vec<&mut [[f32; 2]]> = inputs.chunks_mut(rows).collect();
-    for_each_mut(&mut per_path, 64, |p, out| {
-        let (z0, increments) = draws(p);
-        out[0] = [z0[0] as f32, z0[1] as f32];
-        for (o, dw) in out[1..].iter_mut().zip(&increments) {
-            *o = [dw[0] as f32, dw[1] as f32];
-        }
-    });
-    let times = grid.obs_steps.iter().map(|&n| grid.times[n]).collect();
-    let options = RunOptions { particles: count, seed: 0, traced: (0..count).collect(), inputs };
-    Ok(PathRun { times, plan, model: sde, options })
+    let options = setup.options(count, setup.inputs(0..count, draws));
+    Ok(PathRun { times: setup.times, plan: setup.plan, model: setup.model, options })
 }
 
 /// Model paths 0 .. count of a latent fit's evaluation, as a plan run: the same draws as

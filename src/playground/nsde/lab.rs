@@ -11,6 +11,10 @@ use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, B
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
 use crate::core::nsde::gan::GanFit;
+use crate::core::nsde::sde_model::PathSetup;
+use crate::core::sample::model::{Model, ModelData};
+use crate::core::sample::plan::Plan;
+use crate::exec::cpu::{run_plan_from, RunOptions, RunResult};
 use crate::playground::shell::LabStatus;
 
 /// The model the lab opens with: `nde lab nsde train` at the defaults (docs/RESULTS.md).
@@ -19,6 +23,12 @@ pub const DEFAULT_WEIGHTS_JSON: &str = include_str!("../../../www/nsde-ou.json")
 pub const SHOWN_PATHS: usize = 50;
 /// Model and held-out paths of the page's evaluation.
 pub const EVAL_PATHS: usize = 512;
+/// The evaluation's paths on a hardware GPU while training is paused (the increments are drawn
+/// on the CPU, in slices, which takes a few seconds; while training the evaluation keeps to
+/// `EVAL_PATHS`).
+pub const GPU_EVAL_PATHS: usize = 10_000;
+/// Paths per slice of the CPU executor and of the increments.
+const PATH_SLICE: usize = 8;
 /// Model paths that carry drift arrows.
 pub const ARROW_PATHS: usize = 12;
 /// While training, the model is evaluated again after this many steps.
@@ -42,17 +52,37 @@ pub struct DataView {
     pub observed: Vec<Vec<bool>>,
 }
 
-/// An evaluation in progress: the latent SDE's latent paths, or the SDE-GAN's paths.
+/// An evaluation in progress: the SDE-GAN's paths, or the latent SDE's (set up at its first
+/// slice, from the weights on show then).
 #[derive(Default)]
 struct PendingEval {
-    latent: Vec<Vec<Vec<f64>>>,
     paths: Vec<Vec<f64>>,
+    latent: Option<LatentEval>,
 }
 
-impl PendingEval {
-    fn done(&self) -> usize {
-        self.latent.len().max(self.paths.len())
-    }
+/// The latent SDE's evaluation paths through a plan executor: the CPU's runs them a slice at
+/// a time, each slice's Brownian increments drawn just before it; for the GPU's, every
+/// path's increments are drawn in slices first, then one job runs them all.
+struct LatentEval {
+    setup: PathSetup,
+    count: usize,
+    on_gpu: bool,
+    /// Input rows drawn so far (GPU only: the CPU's slices draw their own).
+    inputs: Vec<[f32; 2]>,
+    /// frames[k][p]: path p at observation time k, for the paths run so far.
+    frames: Vec<Vec<[f32; 2]>>,
+    done: usize,
+    /// The GPU job's id, once the inputs are complete; whether it was handed out.
+    job: Option<(u64, bool)>,
+}
+
+/// A GPU job of the neural SDE lab: its evaluation paths.
+#[derive(Debug, Clone)]
+pub struct PathJob {
+    pub id: u64,
+    pub plan: Plan,
+    pub model: ModelData,
+    pub options: RunOptions,
 }
 
 struct PendingIto {
@@ -80,6 +110,13 @@ pub struct NsdeLab {
     rate_window: Option<(f64, usize)>,
     pending_eval: Option<PendingEval>,
     pending_ito: Option<PendingIto>,
+    /// The page's GPU runner: None without one, Some(software) with one.
+    gpu: Option<bool>,
+    /// A GPU job failed once: the lab stays on the CPU executor.
+    gpu_refused: bool,
+    next_job: u64,
+    /// The last evaluation's executor and path count.
+    pub executed_on: Option<(&'static str, usize)>,
 }
 
 impl NsdeLab {
@@ -117,6 +154,10 @@ impl NsdeLab {
             rate_window: None,
             pending_eval: Some(PendingEval::default()),
             pending_ito: None,
+            gpu: None,
+            gpu_refused: false,
+            next_job: 1,
+            executed_on: None,
         };
         lab.refresh_data();
         lab.brownian = match brownian_panel(lab.settings.seed, *lab.fit.train.times.last().unwrap_or(&1.0), 40) {
@@ -247,26 +288,8 @@ impl NsdeLab {
             last = now;
             now - start + per_piece >= budget_ms
         };
-        if let Some(mut eval) = self.pending_eval.take() {
-            while eval.done() < EVAL_PATHS {
-                let sampled = match &self.gan {
-                    Some(gan) => gan.model_path(eval.done()).map(|p| eval.paths.push(p)),
-                    None => self.fit.model_latent_path(eval.done()).map(|p| eval.latent.push(p)),
-                };
-                if let Err(e) = sampled {
-                    self.report(format!("sampling the model: {e}"));
-                    return true;
-                }
-                if out_of_time() {
-                    break;
-                }
-            }
-            if eval.done() < EVAL_PATHS {
-                self.pending_eval = Some(eval);
-                return false;
-            }
-            self.finish_eval(eval);
-            return true;
+        if let Some(eval) = self.pending_eval.take() {
+            return self.evaluate_some(eval, &mut out_of_time);
         }
         if let Some(mut ito) = self.pending_ito.take() {
             let horizon = 2.0;
@@ -331,6 +354,144 @@ impl NsdeLab {
         changed
     }
 
+    /// One slice of the evaluation in progress; Some(eval) goes back when it is not done.
+    fn evaluate_some(&mut self, mut eval: PendingEval, out_of_time: &mut dyn FnMut() -> bool) -> bool {
+        if let Some(gan) = &self.gan {
+            while eval.paths.len() < EVAL_PATHS {
+                match gan.model_path(eval.paths.len()) {
+                    Ok(p) => eval.paths.push(p),
+                    Err(e) => {
+                        self.report(format!("sampling the model: {e}"));
+                        return true;
+                    }
+                }
+                if out_of_time() {
+                    break;
+                }
+            }
+            if eval.paths.len() < EVAL_PATHS {
+                self.pending_eval = Some(eval);
+                return false;
+            }
+            self.finish_eval(eval);
+            return true;
+        }
+        if eval.latent.is_none() {
+            let on_gpu = self.gpu == Some(false) && !self.gpu_refused;
+            let count = if on_gpu && !self.playing { GPU_EVAL_PATHS } else { EVAL_PATHS };
+            match PathSetup::of_fit(&self.fit) {
+                Ok(setup) => {
+                    let frames = vec![Vec::with_capacity(count); setup.times.len()];
+                    eval.latent =
+                        Some(LatentEval { setup, count, on_gpu, inputs: Vec::new(), frames, done: 0, job: None });
+                }
+                Err(e) => {
+                    self.report(format!("sampling the model: {e}"));
+                    return true;
+                }
+            }
+        }
+        let run = eval.latent.as_mut().expect("set up above");
+        let fit = &self.fit;
+        let draws = |p: usize| fit.model_path_draws(fit.grid(), p);
+        while run.done < run.count && run.job.is_none() {
+            let slice = run.done..(run.done + PATH_SLICE).min(run.count);
+            let inputs = run.setup.inputs(slice.clone(), &draws);
+            if run.on_gpu {
+                run.inputs.extend(inputs);
+                run.done = slice.end;
+                if run.done == run.count {
+                    // Every path's increments are drawn: the GPU runs them as one job.
+                    run.job = Some((self.next_job, false));
+                    self.next_job += 1;
+                    run.done = 0;
+                    break;
+                }
+            } else {
+                let mut options = run.setup.options(slice.len(), inputs);
+                options.traced = slice.clone().collect();
+                let mut model = run.setup.model.clone();
+                match run_plan_from(&run.setup.plan, &mut model, &options, slice.start) {
+                    Ok(result) => {
+                        for (frame, more) in run.frames.iter_mut().zip(result.frames) {
+                            frame.extend(more);
+                        }
+                        run.done = slice.end;
+                    }
+                    Err(e) => {
+                        self.report(format!("sampling the model: {}", e));
+                        return true;
+                    }
+                }
+            }
+            if out_of_time() {
+                break;
+            }
+        }
+        let finished = !run.on_gpu && run.done == run.count;
+        if finished {
+            self.finish_eval(eval);
+            return true;
+        }
+        self.pending_eval = Some(eval);
+        false
+    }
+
+    /// The page's GPU runner, if it has one: Some(whether its adapter is a software one). The
+    /// evaluation runs on a hardware GPU only: on a software one (the CPU emulating a GPU) the
+    /// CPU executor is the faster.
+    pub fn set_gpu(&mut self, gpu: Option<bool>) {
+        self.gpu = gpu;
+    }
+
+    /// The evaluation's GPU job, once its increments are drawn (handed out once).
+    pub fn take_path_job(&mut self) -> Option<PathJob> {
+        let run = self.pending_eval.as_mut()?.latent.as_mut()?;
+        let (id, handed) = run.job.as_mut()?;
+        if *handed {
+            return None;
+        }
+        *handed = true;
+        let inputs = std::mem::take(&mut run.inputs);
+        Some(PathJob {
+            id: *id,
+            plan: run.setup.plan.clone(),
+            model: run.setup.model.data(),
+            options: run.setup.options(run.count, inputs),
+        })
+    }
+
+    /// The GPU's paths for job `id`; an error puts the lab on the CPU executor for good (and
+    /// the evaluation starts again there).
+    pub fn finish_path_job(&mut self, id: u64, result: Result<RunResult, String>) {
+        let Some(mut eval) = self.pending_eval.take() else { return };
+        let Some(run) = eval.latent.as_mut().filter(|r| r.job.map(|j| j.0) == Some(id)) else {
+            // A stale job (the weights or settings changed since): its paths are not shown.
+            self.pending_eval = Some(eval);
+            return;
+        };
+        match result {
+            Ok(result) if result.frames.len() == run.frames.len() => {
+                run.frames = result.frames;
+                run.done = run.count;
+                self.finish_eval(eval);
+            }
+            Ok(_) => {
+                self.gpu_refused = true;
+                self.report("the GPU's paths came back in the wrong shape; the CPU executor runs them from now on");
+                self.pending_eval = Some(PendingEval::default());
+            }
+            Err(e) => {
+                self.gpu_refused = true;
+                self.report(format!(
+                    "the GPU could not run the model's paths ({e}); the CPU executor runs them from now on"
+                ));
+                self.pending_eval = Some(PendingEval::default());
+            }
+        }
+        self.status.changed();
+    }
+
     fn finish_eval(&mut self, eval: PendingEval) {
         let times = self.fit.train.times.clone();
         if let Some(gan) = &self.gan {
@@ -342,7 +503,11 @@ impl NsdeLab {
             self.status.changed();
             return;
         }
-        let latent = &eval.latent;
+        let Some(run) = eval.latent else { return };
+        let latent: Vec<Vec<Vec<f64>>> = (0..run.count)
+            .map(|p| run.frames.iter().map(|f| vec![f64::from(f[p][0]), f64::from(f[p][1])]).collect())
+            .collect();
+        self.executed_on = Some((if run.on_gpu { "GPU" } else { "CPU" }, run.count));
         let model = &self.fit.model;
         let model_paths: Vec<Vec<f64>> = latent.iter().map(|p| p.iter().map(|z| model.decode(z)).collect()).collect();
         self.arrows = latent
@@ -356,7 +521,7 @@ impl NsdeLab {
                     .collect::<Vec<_>>()
             })
             .collect();
-        match evaluation_of(self.fit.config.data, &times, model_paths, self.fit.held_out(EVAL_PATHS)) {
+        match evaluation_of(self.fit.config.data, &times, model_paths, self.fit.held_out(run.count)) {
             Ok(e) => self.evaluation = Some((e, self.fit.steps_done())),
             Err(e) => self.status.error(format!("the evaluation: {e}")),
         }
@@ -403,7 +568,9 @@ impl NsdeLab {
             map.insert("kl_path".into(), json!(r.terms.kl_path));
         }
         if let (Some((e, _)), serde_json::Value::Object(map)) = (&self.evaluation, &mut report) {
-            map.insert("eval_paths".into(), json!(EVAL_PATHS));
+            let (executor, paths) = self.executed_on.unwrap_or(("CPU", EVAL_PATHS));
+            map.insert("eval_paths".into(), json!(paths));
+            map.insert("eval_executor".into(), json!(executor));
             map.insert("mean_w1".into(), json!(e.mean_w1));
             map.insert("qv_rate_model".into(), json!(e.qv_rate_model));
             map.insert("qv_rate_data".into(), json!(e.qv_rate_data));
@@ -521,6 +688,52 @@ mod tests {
         assert!(lab.settings.to_query().contains("kl=3"));
         lab.set("data", "gbm").unwrap();
         assert!(!lab.pretrained && lab.fit.steps_done() == 0);
+    }
+
+    /// On a hardware GPU the evaluation's increments are drawn in slices, then handed out as
+    /// one job (once); its result gives the same evaluation as the CPU executor's slices.
+    /// A failed job puts the lab on the CPU executor, which starts the evaluation again; a
+    /// stale job is ignored. (The "GPU" here is the CPU executor run on the whole job.)
+    #[test]
+    fn gpu_jobs_carry_the_evaluation_and_a_failure_falls_back_to_the_cpu() {
+        let mut cpu = NsdeLab::new(NsdeSettings::default(), vec![]);
+        run_until(&mut cpu, |l| l.evaluation.is_some());
+        assert_eq!(cpu.executed_on, Some(("CPU", EVAL_PATHS)));
+        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        lab.set_gpu(Some(false));
+        // While training the evaluation keeps to the CPU's path count (no 10^4 draws here).
+        lab.playing = true;
+        let tick = clock();
+        let job = loop {
+            lab.tick(4.0, &tick);
+            if let Some(job) = lab.take_path_job() {
+                break job;
+            }
+        };
+        assert!(lab.take_path_job().is_none(), "a job is handed out once");
+        assert_eq!(job.options.particles, EVAL_PATHS);
+        assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
+        lab.finish_path_job(job.id + 7, Err("stale".into()));
+        assert!(lab.evaluation.is_none() && lab.status.errors.is_empty(), "a stale job changes nothing");
+        let ModelData::DiagonalSde(mut model) = job.model.clone() else { panic!("a neural SDE's model") };
+        let result = crate::exec::cpu::run_plan(&job.plan, &mut model, &job.options).unwrap();
+        lab.finish_path_job(job.id, Ok(result));
+        assert_eq!(lab.executed_on, Some(("GPU", EVAL_PATHS)));
+        let (a, b) = (&lab.evaluation.as_ref().unwrap().0, &cpu.evaluation.as_ref().unwrap().0);
+        assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
+        // A failure: reported, and the CPU executor evaluates from then on.
+        lab.pending_eval = Some(PendingEval::default());
+        let job = loop {
+            lab.tick(4.0, &tick);
+            if let Some(job) = lab.take_path_job() {
+                break job;
+            }
+        };
+        lab.finish_path_job(job.id, Err("device lost".into()));
+        assert!(lab.status.errors.iter().any(|e| e.contains("device lost")), "{:?}", lab.status.errors);
+        lab.playing = false;
+        run_until(&mut lab, |l| l.pending_eval.is_none());
+        assert_eq!(lab.executed_on, Some(("CPU", EVAL_PATHS)));
     }
 
     /// Training runs in slices, a step's paths over several frames, and a weights file

@@ -6,7 +6,7 @@ mod paint;
 
 use yew::prelude::*;
 
-use crate::playground::nsde::lab::{EVAL_PATHS, ITO_PATHS, ITO_STEPS};
+use crate::playground::nsde::lab::{EVAL_PATHS, GPU_EVAL_PATHS, ITO_PATHS, ITO_STEPS};
 use crate::playground::nsde::NsdeLab;
 use crate::ui::browser;
 use crate::ui::controls::{input, select, Act, Choice};
@@ -154,7 +154,7 @@ fn settings_column(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
             { input(act, "KL annealing steps", "number", s.anneal.to_string(), Some("1"), Some("nsde-anneal"), "steps over which the KL weight rises from 0", |l, v| l.set("anneal", v)) }
             { input(act, "Batch", "number", s.batch.to_string(), Some("1"), Some("nsde-batch"), "paths per step (each one posterior sample)", |l, v| l.set("batch", v)) }
             { input(act, "Training steps", "number", s.steps.to_string(), Some("1"), Some("nsde-steps-total"), "raising it goes on from the weights on show", |l, v| l.set("steps", v)) }
-            { input(act, "Learning rate", "number", s.learning_rate.to_string(), Some("any"), Some("nsde-lr"), "Adam's step size, times 0.997 per step", |l, v| l.set("lr", v)) }
+            { input(act, "Learning rate", "number", s.learning_rate.to_string(), Some("any"), Some("nsde-lr"), "Adam's step size, times 0.999 per step", |l, v| l.set("lr", v)) }
             { input(act, "Seed", "number", s.seed.to_string(), Some("1"), Some("nsde-seed"), "data, initial weights, minibatches and Brownian paths", |l, v| l.set("seed", v)) }
             <h2>{ "Files" }</h2>
             <div class="buttons">
@@ -165,8 +165,21 @@ fn settings_column(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
                     <input type="file" accept=".json,application/json" data-testid="nsde-import-weights" onchange={act.on_file(NsdeLab::load_weights)} />
                 </label>
             </div>
-            <p class="caption">{ "The model's paths run on the CPU here: the GPU path for them is not built yet." }</p>
+            <p class="caption" data-testid="nsde-executor">{ executor_caption(lab) }</p>
         </section>
+    }
+}
+
+/// Where the model's paths ran: the latent SDE's through a plan executor.
+fn executor_caption(lab: &NsdeLab) -> String {
+    if lab.gan.is_some() {
+        return "The SDE-GAN's paths are drawn on the CPU (core::nsde); its generator has 16 states, more than the plan executors' registers hold.".into();
+    }
+    match lab.executed_on {
+        Some((executor, paths)) => format!(
+            "The model's {paths} paths ran on the {executor} plan executor: the prior as a plan, driven by increments of the virtual Brownian tree (on a hardware GPU {GPU_EVAL_PATHS} paths while training is paused)."
+        ),
+        None => "The model's paths run through a plan executor (the GPU's on a hardware adapter).".into(),
     }
 }
 
@@ -177,7 +190,7 @@ fn paths_column(lab: &NsdeLab, fan: &NodeRef, arrows: &NodeRef, marginals: &[Nod
             <canvas ref={fan.clone()} data-testid="nsde-fan" width="560" height="320" class="main"
                 aria-label="fan chart: 50 data paths grey, 50 model paths blue"></canvas>
             <p class="caption" data-testid="nsde-caption">
-                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the {} (blue), {EVAL_PATHS} of each in the figures, {at}.", lab.fit.config.data.title(), if lab.gan.is_some() { "generator (averaged weights from half way)" } else { "model's prior" }) }
+                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the {} (blue), {} of each in the figures, {at}.", lab.fit.config.data.title(), if lab.gan.is_some() { "generator (averaged weights from half way)" } else { "model's prior" }, lab.executed_on.map_or(EVAL_PATHS, |e| e.1)) }
             </p>
             <h2>{ "Marginals at 10, 30, 50, 70 and 90% of the horizon" }</h2>
             <div class="marginal-row">
