@@ -17,4 +17,5 @@ pub mod rng;
 pub mod sample;
 pub mod solve;
 pub mod stats;
+pub mod symreg;
 pub mod train;

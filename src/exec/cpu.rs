@@ -63,7 +63,7 @@ impl std::fmt::Display for RunError {
             RunError::Inputs { sampler, expected, got } => {
                 write!(
                     f,
-                    "{sampler} needs {expected} input rows (its rows per particle, for every particle), got {got}"
+                    "{sampler} needs {expected} input rows (each particle's input point, and a path's Brownian increments), got {got}"
                 )
             }
             RunError::Diverged { particle } => {

@@ -129,7 +129,7 @@ impl GpuPlanRun {
         base.input_rows = rows as u32;
         if rows > 0 && options.inputs.len() != n * rows {
             return Err(GpuError::Unsupported(format!(
-                "{} needs {} input rows ({rows} per particle), got {}",
+                "{} needs {} input rows ({rows} per particle: its input point, and a path's Brownian increments), got {}",
                 plan.sampler,
                 n * rows,
                 options.inputs.len()
