@@ -715,7 +715,8 @@ fn nsde_lab_links() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 21] = [
+const COMMANDS: [&str; 22] = [
+    "lab symreg run",
     "lab nsde train",
     "lab nsde paths",
     "lab nsde check",
@@ -738,7 +739,16 @@ const COMMANDS: [&str; 21] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 65] = [
+const FLAGS: [&str; 74] = [
+    "--source",
+    "--node-model",
+    "--populations",
+    "--population-size",
+    "--iterations",
+    "--cycles",
+    "--maxsize",
+    "--unary",
+    "--tune-steps",
     "--kl-weight",
     "--kl-anneal",
     "--paths",
@@ -841,6 +851,11 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--drop" => g.pick(&["0", "0.5", "0,0.3", "1", "x"]).into(),
         "--time-channel" | "--masks" => g.pick(&["on", "off", "x"]).into(),
         "--stepping" => g.pick(&["fixed", "pid", "x"]).into(),
+        "--source" => g.pick(&["exact", "neural", "differences", "x"]).into(),
+        "--node-model" => {
+            g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json", "www/nsde-ou.json"]).into()
+        }
+        "--unary" => g.pick(&["neg", "neg,square", "sin,cos,exp", "", "tan"]).into(),
         _ => g.number(),
     })
 }

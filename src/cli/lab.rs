@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{lab_ncde, lab_node, lab_nsde};
+use super::{lab_ncde, lab_node, lab_nsde, lab_symreg};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -20,6 +20,8 @@ pub enum LabKind {
     Ncde(lab_ncde::NcdeArgs),
     /// Neural SDEs: a latent SDE as a generative model of time series; Ito or Stratonovich; the Brownian tree.
     Nsde(lab_nsde::NsdeArgs),
+    /// Symbolic regression: recover the equations behind a (learned) vector field by regularised evolution.
+    Symreg(lab_symreg::SymregArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
@@ -27,6 +29,7 @@ pub fn check(args: &LabArgs) -> Result<(), String> {
         LabKind::Node(node) => lab_node::check(node),
         LabKind::Ncde(ncde) => lab_ncde::check(ncde),
         LabKind::Nsde(nsde) => lab_nsde::check(nsde),
+        LabKind::Symreg(symreg) => lab_symreg::check(symreg),
     }
 }
 
@@ -35,5 +38,6 @@ pub fn run(args: &LabArgs) -> Result<(), String> {
         LabKind::Node(node) => lab_node::run(node),
         LabKind::Ncde(ncde) => lab_ncde::run(ncde),
         LabKind::Nsde(nsde) => lab_nsde::run(nsde),
+        LabKind::Symreg(symreg) => lab_symreg::run(symreg),
     }
 }

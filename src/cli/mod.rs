@@ -12,6 +12,7 @@ mod lab;
 mod lab_ncde;
 mod lab_node;
 mod lab_nsde;
+mod lab_symreg;
 mod likelihood;
 mod order;
 mod sample;

@@ -9,4 +9,5 @@ pub mod fit;
 pub mod mutate;
 pub mod options;
 pub mod pareto;
+pub mod pipeline;
 pub mod simplify;

@@ -134,7 +134,7 @@ impl SearchOptions {
 
     /// The CLI's budget: PySR's algorithm at a size that runs in seconds on two cores.
     pub fn cli_default() -> Self {
-        SearchOptions { populations: 16, population_size: 27, iterations: 12, cycles: 100, maxsize: 20, ..Self::pysr() }
+        SearchOptions { populations: 16, population_size: 27, iterations: 30, cycles: 100, maxsize: 20, ..Self::pysr() }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -155,7 +155,10 @@ impl SearchOptions {
             ((3..=60).contains(&self.maxsize), format!("--maxsize must be 3 to 60, got {}", self.maxsize)),
             (
                 (2..=self.population_size).contains(&self.tournament_size),
-                format!("the tournament size must be 2 to the population size, got {}", self.tournament_size),
+                format!(
+                    "--population-size must be at least the tournament size {}, got {}",
+                    self.tournament_size, self.population_size
+                ),
             ),
             (
                 (0.0..=1.0).contains(&self.tournament_p) && (0.0..=1.0).contains(&self.crossover),
