@@ -72,3 +72,14 @@ impl Executor {
         }
     }
 }
+
+/// The largest per-coordinate difference between two runs' frames (infinite where one is NaN):
+/// what `--check` reports against the CPU executor.
+pub fn largest_frame_difference(a: &RunResult, b: &RunResult) -> f32 {
+    a.frames
+        .iter()
+        .flatten()
+        .zip(b.frames.iter().flatten())
+        .map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()))
+        .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) })
+}

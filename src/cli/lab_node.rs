@@ -5,7 +5,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::executor::Executor;
+use super::executor::{largest_frame_difference, Executor};
 use crate::core::adjoint::gradient_table::{gradient_table_against, pendulum_stress, report_json};
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, NodeFit, NodeWeights, Stepping};
 use crate::core::dynamics::flow_plan::{flow_setup, padded_bounds};
@@ -408,13 +408,7 @@ fn run_flow(args: &FlowArgs) -> Result<(), String> {
     let evaluations = run.nfe * n as f64;
     let difference = if args.check {
         let cpu = run_plan(&setup.plan, &mut model, &options).map_err(|e| e.cli_message())?;
-        let worst = cpu
-            .frames
-            .iter()
-            .flatten()
-            .zip(run.frames.iter().flatten())
-            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
-            .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        let worst = largest_frame_difference(&cpu, &run);
         Some(finite("the largest difference from the CPU executor", f64::from(worst))?)
     } else {
         None

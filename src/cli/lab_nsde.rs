@@ -14,7 +14,7 @@ use crate::core::nsde::sde_model::{decoded_paths, fit_path_run, MAX_PATHS};
 use crate::core::nsde::solve::SdeMethod;
 use crate::exec::cpu::run_plan;
 
-use super::executor::Executor;
+use super::executor::{largest_frame_difference, Executor};
 
 #[derive(Args, Debug)]
 pub struct NsdeArgs {
@@ -432,13 +432,7 @@ fn paths(p: &PathsArgs) -> Result<Value, String> {
     let decoded = decoded_paths(&fit.model, &result);
     let checks = if p.check {
         let cpu = run_plan(&run.plan, &mut model, &run.options).map_err(|e| e.cli_message())?;
-        let executors = cpu
-            .frames
-            .iter()
-            .flatten()
-            .zip(result.frames.iter().flatten())
-            .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
-            .fold(0.0f32, |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) });
+        let executors = largest_frame_difference(&cpu, &result);
         let mut solver = 0.0f64;
         for (k, path) in decoded.iter().enumerate().take(256) {
             for (a, b) in path.iter().zip(fit.model_path(k)?) {
