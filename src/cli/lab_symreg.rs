@@ -8,10 +8,11 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::core::dynamics::fit::{FitConfig, ModelKind, NodeFit, NodeWeights};
+use crate::core::dynamics::fit::{NodeFit, NodeWeights};
 use crate::core::dynamics::systems::SystemId;
 use crate::core::symreg::options::{Operators, SearchOptions};
 use crate::core::symreg::pipeline::{run_pipeline, PipelineConfig, Source};
+use crate::playground::symreg::lab::shipped_weights;
 
 #[derive(Args, Debug)]
 pub struct SymregArgs {
@@ -35,7 +36,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "exact")]
     pub source: String,
     /// The neural ODE for --source neural: a weights file from `nde lab node train --out`
-    /// (default for the oscillator: the page's shipped fit).
+    /// (default for the oscillator and damped-linear: the page's shipped fits).
     #[arg(long)]
     pub node_model: Option<std::path::PathBuf>,
     /// States in the regression set.
@@ -100,31 +101,22 @@ fn config_of(a: &RunArgs) -> Result<PipelineConfig, String> {
 fn node_fit(a: &RunArgs, system: SystemId) -> Result<NodeFit, String> {
     let text = match &a.node_model {
         Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--node-model {}: {e}", path.display()))?,
-        None if system == SystemId::Oscillator => crate::playground::node::lab::DEFAULT_WEIGHTS_JSON.to_string(),
-        None => {
-            return Err(format!(
-                "--source neural on {} needs --node-model FILE (train one with `nde lab node train --system {} --out FILE`)",
-                system.name(),
-                system.name()
-            ))
-        }
+        None => match shipped_weights(system) {
+            Some(text) => text.to_string(),
+            None => {
+                return Err(format!(
+                    "--source neural on {} needs --node-model FILE (train one with `nde lab node train --system {} --out FILE`)",
+                    system.name(),
+                    system.name()
+                ))
+            }
+        },
     };
     let weights = NodeWeights::parse(&text).map_err(|e| format!("--node-model: {e}"))?;
     if weights.system != system.name() {
         return Err(format!("--node-model: the weights are for {}, not {}", weights.system, system.name()));
     }
-    let model = ModelKind::from_name(&weights.model).map_err(|e| format!("--node-model: {e}"))?;
-    let config = FitConfig {
-        width: weights.width,
-        depth: weights.depth,
-        activation: weights.activation,
-        series: 1,
-        batch: 1,
-        ..FitConfig::cli_default(system, model)
-    };
-    let mut fit = NodeFit::new(config)?;
-    weights.apply(&mut fit).map_err(|e| format!("--node-model: {e}"))?;
-    Ok(fit)
+    weights.to_fit().map_err(|e| format!("--node-model: {e}"))
 }
 
 fn expr_json(e: &crate::core::symreg::pareto::FrontEntry) -> Value {

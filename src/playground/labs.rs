@@ -10,6 +10,7 @@ pub enum LabId {
     Node,
     Ncde,
     Nsde,
+    Symreg,
 }
 
 /// What the shell shows of a lab.
@@ -25,7 +26,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 4] = [
+pub const LABS: [LabInfo; 5] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -50,6 +51,12 @@ pub const LABS: [LabInfo; 4] = [
         name: "nsde",
         title: "Neural SDE",
         tagline: "learn a distribution of time series with a latent SDE, and check it against exact marginals",
+    },
+    LabInfo {
+        id: LabId::Symreg,
+        name: "symreg",
+        title: "Symbolic regression",
+        tagline: "recover the equations behind a learned vector field by regularised evolution",
     },
 ];
 

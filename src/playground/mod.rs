@@ -8,3 +8,4 @@ pub mod ncde;
 pub mod node;
 pub mod nsde;
 pub mod shell;
+pub mod symreg;

@@ -18,6 +18,7 @@ use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
 use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
 use super::nsde::NsdeLabView;
+use super::symreg::SymregLabView;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::{Engine, Settings};
@@ -26,6 +27,7 @@ use crate::playground::ncde::{NcdeLab, NcdeSettings};
 use crate::playground::node::{NodeLab, NodeSettings};
 use crate::playground::nsde::{NsdeLab, NsdeSettings};
 use crate::playground::shell::{LabStatus, Location};
+use crate::playground::symreg::{SymregLab, SymregSettings};
 
 /// `?debug-panic` makes the page panic on purpose, so the end-to-end test can check that a
 /// crash shows a readable message rather than a blank page.
@@ -39,6 +41,7 @@ struct Labs {
     node: Rc<RefCell<NodeLab>>,
     ncde: Rc<RefCell<NcdeLab>>,
     nsde: Rc<RefCell<NsdeLab>>,
+    symreg: Rc<RefCell<SymregLab>>,
 }
 
 impl Labs {
@@ -62,11 +65,16 @@ impl Labs {
         if location.lab == LabId::Nsde {
             nsde_problems.extend(location.problem.clone());
         }
+        let (symreg_settings, mut symreg_problems) = SymregSettings::from_query(query(LabId::Symreg));
+        if location.lab == LabId::Symreg {
+            symreg_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
             ncde: Rc::new(RefCell::new(NcdeLab::new(ncde_settings, ncde_problems))),
             nsde: Rc::new(RefCell::new(NsdeLab::new(nsde_settings, nsde_problems))),
+            symreg: Rc::new(RefCell::new(SymregLab::new(symreg_settings, symreg_problems))),
         }
     }
 
@@ -77,6 +85,7 @@ impl Labs {
             LabId::Node => self.node.borrow().settings.to_query(),
             LabId::Ncde => self.ncde.borrow().settings.to_query(),
             LabId::Nsde => self.nsde.borrow().settings.to_query(),
+            LabId::Symreg => self.symreg.borrow().settings.to_query(),
         }
     }
 
@@ -86,6 +95,7 @@ impl Labs {
             LabId::Node => self.node.borrow().status.clone(),
             LabId::Ncde => self.ncde.borrow().status.clone(),
             LabId::Nsde => self.nsde.borrow().status.clone(),
+            LabId::Symreg => self.symreg.borrow().status.clone(),
         }
     }
 }
@@ -105,11 +115,15 @@ pub fn App() -> Html {
     let node_act: Act<NodeLab> = Act { engine: labs.node.clone(), update: update.clone() };
     let ncde_act: Act<NcdeLab> = Act { engine: labs.ncde.clone(), update: update.clone() };
     let nsde_act: Act<NsdeLab> = Act { engine: labs.nsde.clone(), update: update.clone() };
+    let symreg_act: Act<SymregLab> = Act { engine: labs.symreg.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
     let parked_gpu: Rc<RefCell<Option<GpuContext>>> = use_mut_ref(|| None);
     let last_query = use_mut_ref(String::new);
+    // Which lab is open, for the frame loop (it gives the open lab's work the frame first).
+    let open_lab = use_mut_ref(|| location.lab);
+    *open_lab.borrow_mut() = *active;
 
     {
         let backend = backend.clone();
@@ -117,13 +131,15 @@ pub fn App() -> Html {
         let node_act = node_act.clone();
         let ncde_act = ncde_act.clone();
         let nsde_act = nsde_act.clone();
+        let symreg_act = symreg_act.clone();
+        let open_lab = open_lab.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, runner.clone());
+            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, symreg_act, open_lab, runner.clone());
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -206,6 +222,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Symreg => {
+            let dismiss = symreg_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -252,6 +275,7 @@ pub fn App() -> Html {
                 LabId::Node => html! { <NodeLabView act={node_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Ncde => html! { <NcdeLabView act={ncde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Nsde => html! { <NsdeLabView act={nsde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Symreg => html! { <SymregLabView act={symreg_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

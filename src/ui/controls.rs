@@ -10,6 +10,7 @@ use crate::playground::diffusion::Engine;
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
+use crate::playground::symreg::SymregLab;
 
 /// A lab's state as the controls see it: where a refused action's message goes.
 pub trait Reports: 'static {
@@ -37,6 +38,12 @@ impl Reports for NcdeLab {
 impl Reports for NsdeLab {
     fn report(&mut self, message: String) {
         NsdeLab::report(self, message);
+    }
+}
+
+impl Reports for SymregLab {
+    fn report(&mut self, message: String) {
+        SymregLab::report(self, message);
     }
 }
 

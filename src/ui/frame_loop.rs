@@ -11,12 +11,14 @@ use wasm_bindgen::JsCast;
 use super::browser;
 use super::controls::Act;
 use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
+use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
+use crate::playground::symreg::SymregLab;
 
-/// Engine work per animation frame, in milliseconds: with rendering and painting the frame
-/// stays well under 50 ms.
+/// Engine work per animation frame, all labs together, in milliseconds: with rendering and
+/// painting the frame stays well under 50 ms.
 const FRAME_BUDGET_MS: f64 = 8.0;
 /// While only numbers move (training), the page re-renders at most this often.
 const NUMBERS_INTERVAL_MS: f64 = 100.0;
@@ -43,19 +45,47 @@ pub fn report_frame_work() {
 
 /// Starts the loop; it runs for the page's life. Every lab works in its slice (a lab with
 /// nothing running returns at once), so training goes on while another tab is open.
-pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, nsde: Act<NsdeLab>, runner: SharedRunner) {
+pub fn start_frame_loop(
+    act: Act,
+    node: Act<NodeLab>,
+    ncde: Act<NcdeLab>,
+    nsde: Act<NsdeLab>,
+    symreg: Act<SymregLab>,
+    open_lab: Rc<RefCell<LabId>>,
+    runner: SharedRunner,
+) {
     let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
         let gpu = runner.borrow().clone();
-        act.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         node.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
-        node.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
-        ncde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
         nsde.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
-        nsde.engine.borrow_mut().tick(FRAME_BUDGET_MS, &browser::now_ms);
+        // The open lab works first, with the whole budget; the others share what it leaves
+        // (each still takes one piece a frame), so a lab busy in the background cannot make
+        // the frames of the one on show long.
+        let frame_start = browser::now_ms();
+        let left = || (FRAME_BUDGET_MS - (browser::now_ms() - frame_start)).max(0.0);
+        let open = *open_lab.borrow();
+        let order = std::iter::once(open).chain(LABS.iter().map(|l| l.id).filter(|id| *id != open));
+        for id in order {
+            match id {
+                LabId::Diffusion => {
+                    act.engine.borrow_mut().tick(left(), &browser::now_ms);
+                }
+                LabId::Node => {
+                    node.engine.borrow_mut().tick(left(), &browser::now_ms);
+                }
+                LabId::Ncde => {
+                    ncde.engine.borrow_mut().tick(left(), &browser::now_ms);
+                }
+                LabId::Nsde => {
+                    nsde.engine.borrow_mut().tick(left(), &browser::now_ms);
+                }
+                LabId::Symreg => symreg.engine.borrow_mut().tick(left(), &browser::now_ms),
+            }
+        }
         if let Some(gpu) = gpu {
             let jobs = act.engine.borrow_mut().take_gpu_jobs();
             for job in jobs {
@@ -73,21 +103,28 @@ pub fn start_frame_loop(act: Act, node: Act<NodeLab>, ncde: Act<NcdeLab>, nsde: 
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let (engine, node, ncde, nsde) =
-                (act.engine.borrow(), node.engine.borrow(), ncde.engine.borrow(), nsde.engine.borrow());
+            let (engine, node, ncde, nsde, symreg) = (
+                act.engine.borrow(),
+                node.engine.borrow(),
+                ncde.engine.borrow(),
+                nsde.engine.borrow(),
+                symreg.engine.borrow(),
+            );
             (
                 engine
                     .status
                     .revision
                     .wrapping_add(node.status.revision)
                     .wrapping_add(ncde.status.revision)
-                    .wrapping_add(nsde.status.revision),
+                    .wrapping_add(nsde.status.revision)
+                    .wrapping_add(symreg.status.revision),
                 engine
                     .status
                     .view_revision
                     .wrapping_add(node.status.view_revision)
                     .wrapping_add(ncde.status.view_revision)
-                    .wrapping_add(nsde.status.view_revision),
+                    .wrapping_add(nsde.status.view_revision)
+                    .wrapping_add(symreg.status.view_revision),
             )
         };
         let now = browser::now_ms();

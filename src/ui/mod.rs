@@ -14,6 +14,7 @@ mod ncde;
 mod node;
 mod nsde;
 mod panic_page;
+mod symreg;
 
 pub use detect_backend::detect_backend;
 

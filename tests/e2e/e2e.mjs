@@ -514,6 +514,8 @@ async function hostileLinksCase(baseUrl) {
       ['width=256&depth=6&batch=2048&start=fresh&steps=1000000', /press Replay/],
       ['n=1e999&lr=NaN&samplers=em:99999999999999999999&pts=1e200_0', /link:/],
       ['data=custom&pts=' + '0.1_0.2~'.repeat(30) + '1e5_0', /pts: point 31/],
+      ['lab=symreg&points=1e999&unary=neg,tan&populations=-1&maxsize=NaN', /link: (points|unknown operator|populations|maxsize)/],
+      ['lab=symreg&system=pendulum', /pendulum.*import.*opening the defaults/],
     ];
     for (const [query, expected] of cases) {
       const { page } = await openPage(browser, `${baseUrl}?${query}`);
@@ -911,6 +913,111 @@ async function nsdeLabCase(baseUrl, { name, webgpu }) {
   }
 }
 
+// The symbolic regression lab (`?lab=symreg`) in one browser mode: it opens with the
+// oscillator's shipped learned field and the first populations' fronts, evolves in slices
+// with no frame over 50 ms, picks a front row, fine-tunes and rounds, exports the front and
+// the expressions, answers bad input in the banner, keeps its settings in the address, and
+// takes the Neural ODE lab's weights.
+async function symregLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=symreg`, { waitUntil: 'load' });
+    const portrait = page.getByTestId('symreg-portrait');
+    await portrait.waitFor({ state: 'visible', timeout: 60_000 });
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const rows = async (o) => page.locator(`[data-testid="symreg-front-table-${o}"] tbody tr`).count();
+    const learned = await text(page, 'symreg-learned');
+    const opened = { rows0: await rows(0), rows1: await rows(1), selected: await page.locator('tr.selected').count(), ink: await canvasInk(page, portrait) };
+    record(`symreg ${name}: opens with the shipped learned field, a front per output and a selection`, tab.join() === 'Symbolic regression' && /shipped/.test(learned) && opened.rows0 > 0 && opened.rows1 > 0 && opened.selected === 2 && opened.ink > 3000, `tab ${tab}; ${learned}; ${JSON.stringify(opened)}`);
+    await page.screenshot({ path: path.join(shotDir, `symreg-open-${name}.png`), fullPage: true });
+
+    // Evolve: two iterations per output in frame-sized slices.
+    await startRecording(page);
+    await page.getByTestId('symreg-evolve').click();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="symreg-iteration"]')?.dataset.iterations) >= 2, null, { timeout: 300_000 });
+    await page.getByTestId('symreg-evolve').click();
+    const frames = await stopRecording(page);
+    frameFigures.push({ mode: name, phase: 'symreg evolution', ...frames });
+    const speed = await text(page, 'symreg-speed');
+    const iteration = await text(page, 'symreg-iteration');
+    record(`symreg ${name}: evolves in slices with frames under 50 ms`, /^iteration [2-9]/.test(iteration) && Number.parseFloat(speed) > 0 && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `${iteration}; ${speed}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
+    await page.screenshot({ path: path.join(shotDir, `symreg-evolved-${name}.png`), fullPage: true });
+
+    // A click on a front row shows that expression; "Highest score" goes back.
+    const first = page.locator('[data-testid="symreg-front-table-1"] tbody tr').first();
+    const firstExpr = (await first.locator('td.expr').textContent()).trim();
+    await first.click();
+    const picked = { cls: await first.getAttribute('class'), shown: (await page.locator('[data-testid="symreg-selected"] td').nth(2).textContent()).trim() };
+    await page.getByTestId('symreg-follow').click();
+    const followed = (await page.locator('[data-testid="symreg-selected"] td').nth(2).textContent()).trim();
+    record(`symreg ${name}: a front row picks the expression on show`, /selected/.test(picked.cls) && picked.shown === firstExpr, `${firstExpr} -> ${JSON.stringify(picked)}; highest score ${followed}`);
+
+    // Fine-tune (a short run) and round.
+    await setField(page, page.getByTestId('symreg-tune-steps'), '40');
+    await page.getByTestId('symreg-tune').click();
+    const tuned = await page.getByTestId('symreg-tuned').waitFor({ state: 'visible', timeout: 120_000 }).then(() => true, () => false);
+    const tuneLine = await text(page, 'symreg-tune-line');
+    const banner0 = await page.getByTestId('error-banner').textContent({ timeout: 1_000 }).catch(() => '');
+    await page.getByTestId('symreg-quantise').click();
+    await page.getByTestId('symreg-quantised').waitFor({ state: 'visible', timeout: 10_000 });
+    const truth = await text(page, 'symreg-truth');
+    record(`symreg ${name}: fine-tunes through the ODE solve and rounds`, (tuned && /→/.test(tuneLine) || /no constants/.test(banner0)) && /\d/.test(truth), `${tuneLine} ${banner0.slice(0, 80)}; ${truth}`);
+    await dismissBanner(page);
+    await page.screenshot({ path: path.join(shotDir, `symreg-tuned-${name}.png`), fullPage: true });
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const front = JSON.parse(await download('symreg-export-front'));
+    const exprText = await download('symreg-export-text');
+    record(`symreg ${name}: the front JSON and the expressions text`, front.outputs?.length === 2 && front.outputs[0].front.length > 0 && front.iterations >= 2 && front.outputs[1].quantised && /dx\/dt = /.test(exprText) && /# quantised/.test(exprText), `${front.outputs?.length} outputs, ${front.outputs?.[0]?.front?.length} front rows, ${front.iterations} iterations; ${exprText.split('\n').length} lines`);
+
+    // Bad input: refused populations are named and the field shows its old value.
+    await setField(page, page.getByTestId('symreg-populations'), '0');
+    const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const shown = await page.getByTestId('symreg-populations').inputValue();
+    const still = Number(await page.getByTestId('symreg-iteration').getAttribute('data-iterations'));
+    record(`symreg ${name}: bad input is answered in the banner and loses nothing`, /populations/.test(banner) && shown === '16' && still >= 2, `${banner.slice(0, 80)} | shown ${shown}; iterations ${still}`);
+    await dismissBanner(page);
+
+    // Operators and the baseline source start a new search; the link carries them.
+    await page.getByTestId('symreg-op-sin').check();
+    await page.getByTestId('symreg-source').selectOption('differences');
+    await setField(page, page.getByTestId('symreg-populations'), '4');
+    const restarted = Number(await page.getByTestId('symreg-iteration').getAttribute('data-iterations'));
+    const badge = await page.getByTestId('symreg-learned').count();
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('symreg-portrait').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = { source: await again.getByTestId('symreg-source').inputValue(), populations: await again.getByTestId('symreg-populations').inputValue(), sin: await again.getByTestId('symreg-op-sin').isChecked() };
+    record(`symreg ${name}: operators and the baseline restart the search, and the link reopens them`, restarted === 0 && badge === 0 && /lab=symreg/.test(link) && reopened.source === 'differences' && reopened.populations === '4' && reopened.sin, `${link.split('?')[1]} -> ${JSON.stringify(reopened)}; iterations ${restarted}; badge ${badge}`);
+    await again.close();
+
+    // The Neural ODE lab's weights: their system and field become the lab's.
+    await page.getByTestId('symreg-import-weights').setInputFiles(path.join(repoRoot, 'www', 'node-damped-linear.json'));
+    await page.waitForFunction(() => /imported/.test(document.querySelector('[data-testid="symreg-learned"]')?.textContent ?? ''), null, { timeout: 30_000 });
+    const system = await page.getByTestId('symreg-system').inputValue();
+    await page.getByTestId('symreg-import-weights').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"lab":"node"') });
+    const refused = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const kept = await text(page, 'symreg-learned');
+    record(`symreg ${name}: imports the Neural ODE lab's weights and refuses a broken file`, system === 'damped-linear' && /broken\.json/.test(refused) && /node-damped-linear/.test(kept), `system ${system}; ${refused.slice(0, 80)}; ${kept}`);
+    record(`symreg ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -991,6 +1098,9 @@ async function main() {
     } else if (only === 'nsde') {
       await nsdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+    } else if (only === 'symreg') {
+      await symregLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'ncde') {
       await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -1006,6 +1116,8 @@ async function main() {
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await nsdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+      await symregLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

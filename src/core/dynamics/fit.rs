@@ -644,6 +644,24 @@ impl NodeWeights {
         Ok(w)
     }
 
+    /// A fit of the weights' own system, model and size holding them, for using the learned
+    /// field elsewhere (the symbolic regression lab and CLI). It holds one series of data.
+    pub fn to_fit(&self) -> Result<NodeFit, String> {
+        let system = SystemId::from_name(&self.system)?;
+        let model = ModelKind::from_name(&self.model)?;
+        let config = FitConfig {
+            width: self.width,
+            depth: self.depth,
+            activation: self.activation,
+            series: 1,
+            batch: 1,
+            ..FitConfig::cli_default(system, model)
+        };
+        let mut fit = NodeFit::new(config)?;
+        self.apply(&mut fit)?;
+        Ok(fit)
+    }
+
     /// Loads the weights into a fit of the same system, model and size.
     pub fn apply(&self, fit: &mut NodeFit) -> Result<(), String> {
         let c = &fit.config;

@@ -41,6 +41,11 @@ impl Population {
         self.next_birth
     }
 
+    /// How many births ago member `i` was born (0: the newest).
+    pub fn age(&self, i: usize) -> u64 {
+        self.next_birth.saturating_sub(self.members[i].birth)
+    }
+
     /// Index of the oldest member, and of the oldest but `except`.
     fn oldest(&self, except: Option<usize>) -> usize {
         (0..self.members.len())
@@ -132,16 +137,18 @@ impl Search {
     /// One iteration: every population's cycles (on the machine's threads), then simplify,
     /// fit constants, migrate and update the hall of fame.
     pub fn iterate(&mut self) {
-        let cycles = self.options.cycles;
-        self.evolve(cycles);
+        self.evolve_cycles(0, self.options.cycles);
         self.end_iteration();
     }
 
-    /// `cycles` cycles of every population (the first part of an iteration).
-    pub fn evolve(&mut self, cycles: usize) {
+    /// Cycles `first .. first + count` of the current iteration, for every population (the
+    /// first part of an iteration). The page runs an iteration a few cycles per frame; the
+    /// cycle's index sets the annealing temperature, so slices give the same search.
+    pub fn evolve_cycles(&mut self, first: usize, count: usize) {
         let (options, data, frequencies, normaliser) = (&self.options, &self.data, &self.frequencies, self.normaliser);
+        let cycles = options.cycles;
         for_each_mut(&mut self.populations, 1, |_, pop| {
-            for cycle in 0..cycles {
+            for cycle in first..first + count {
                 let temperature =
                     if options.annealing { 1.0 - cycle as f64 / cycles.max(2).saturating_sub(1) as f64 } else { 1.0 };
                 evolve_cycle(pop, options, data, frequencies, normaliser, temperature);
@@ -157,31 +164,25 @@ impl Search {
     /// update the hall of fame, migrate.
     pub fn end_iteration(&mut self) {
         let (options, data) = (&self.options, &self.data);
-        for_each_mut(&mut self.populations, 1, |_, pop| {
-            for i in 0..pop.members.len() {
-                let simpler = simplify(&pop.members[i].expr);
-                if simpler != pop.members[i].expr {
-                    pop.members[i].loss = data.loss(&simpler);
-                    pop.members[i].expr = simpler;
-                    pop.evaluations += 1;
-                }
-                let has_constants = pop.members[i].expr.constants().iter().any(|_| true);
-                if has_constants && pop.rng.uniform() < options.optimize_probability {
-                    let (fitted, loss, spent) = fit_constants(
-                        &pop.members[i].expr,
-                        data,
-                        options.optimizer_iterations,
-                        options.optimizer_restarts,
-                        &mut pop.rng,
-                    );
-                    pop.evaluations += spent as u64;
-                    if loss < pop.members[i].loss {
-                        pop.members[i].expr = fitted;
-                        pop.members[i].loss = loss;
-                    }
-                }
-            }
-        });
+        for_each_mut(&mut self.populations, 1, |_, pop| tidy(pop, options, data));
+        self.close_iteration();
+    }
+
+    /// The end of an iteration for member `i` of population `k` alone (simplify, maybe fit
+    /// its constants): the page tidies a member per slice, in order, then calls
+    /// `close_iteration`.
+    pub fn tidy_member(&mut self, k: usize, i: usize) {
+        if let Some(pop) = self.populations.get_mut(k).filter(|p| i < p.members.len()) {
+            tidy_member(pop, i, &self.options, &self.data);
+            // Counted at once, so that a rate measured during the tidying sees it.
+            self.evaluations += pop.evaluations;
+            pop.evaluations = 0;
+        }
+    }
+
+    /// The end of an iteration once every population is tidied: the hall of fame, migration
+    /// and the complexities' frequencies.
+    pub fn close_iteration(&mut self) {
         for p in &mut self.populations {
             self.evaluations += p.evaluations;
             p.evaluations = 0;
@@ -236,6 +237,38 @@ impl Search {
     /// The lowest loss in the hall of fame.
     pub fn best_loss(&self) -> f64 {
         self.hall_of_fame.entries().map(|(_, e)| e.loss).fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Simplifies every member of `pop` and fits the constants of a random share of them.
+fn tidy(pop: &mut Population, options: &SearchOptions, data: &Dataset) {
+    for i in 0..pop.members.len() {
+        tidy_member(pop, i, options, data);
+    }
+}
+
+/// Simplifies member `i` and, with the options' probability, fits its constants.
+fn tidy_member(pop: &mut Population, i: usize, options: &SearchOptions, data: &Dataset) {
+    let simpler = simplify(&pop.members[i].expr);
+    if simpler != pop.members[i].expr {
+        pop.members[i].loss = data.loss(&simpler);
+        pop.members[i].expr = simpler;
+        pop.evaluations += 1;
+    }
+    let has_constants = pop.members[i].expr.constants().iter().any(|_| true);
+    if has_constants && pop.rng.uniform() < options.optimize_probability {
+        let (fitted, loss, spent) = fit_constants(
+            &pop.members[i].expr,
+            data,
+            options.optimizer_iterations,
+            options.optimizer_restarts,
+            &mut pop.rng,
+        );
+        pop.evaluations += spent as u64;
+        if loss < pop.members[i].loss {
+            pop.members[i].expr = fitted;
+            pop.members[i].loss = loss;
+        }
     }
 }
 
@@ -417,6 +450,40 @@ mod tests {
             (s.hall_of_fame.front().iter().map(|e| (e.complexity, e.loss.to_bits())).collect::<Vec<_>>(), s.evaluations)
         };
         assert_eq!(run(), run());
+    }
+
+    /// The page's slices (a few cycles at a time, then one member tidied at a time) give
+    /// the search `iterate` gives, bit for bit, annealing on.
+    #[test]
+    fn slices_give_the_same_search_as_whole_iterations() {
+        let options =
+            SearchOptions { populations: 3, cycles: 7, annealing: true, seed: 4, ..SearchOptions::cli_default() };
+        let fingerprint = |s: &Search| {
+            let members: Vec<(String, u64, u64)> = s
+                .populations
+                .iter()
+                .flat_map(|p| &p.members)
+                .map(|m| (m.expr.to_string(), m.loss.to_bits(), m.birth))
+                .collect();
+            (members, s.evaluations, s.iterations_done)
+        };
+        let mut whole = Search::new(options.clone(), damped_linear(1)).unwrap();
+        let mut sliced = Search::new(options, damped_linear(1)).unwrap();
+        for _ in 0..2 {
+            whole.iterate();
+            for (first, count) in [(0, 2), (2, 1), (3, 4)] {
+                sliced.evolve_cycles(first, count);
+            }
+            for k in 0..3 {
+                for i in 0..27 {
+                    sliced.tidy_member(k, i);
+                }
+            }
+            sliced.close_iteration();
+        }
+        assert_eq!(fingerprint(&whole), fingerprint(&sliced));
+        let ages: Vec<u64> = (0..27).map(|i| sliced.populations[0].age(i)).collect();
+        assert_eq!(ages.iter().min(), Some(&0), "the newest member has age 0");
     }
 
     /// The exact field of damped-linear: −y is found at complexity ≤ 3 with loss < 1e-12 in a

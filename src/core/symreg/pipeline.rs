@@ -205,6 +205,55 @@ fn trajectory_gradient(
     Ok((total, grad))
 }
 
+/// Adam on the constants of both expressions through the ODE solve, one step at a time (the
+/// page takes a few steps per frame; `fine_tune` takes them all).
+#[derive(Debug, Clone)]
+pub struct FineTuner {
+    field: ExprField,
+    params: Vec<f64>,
+    adam: AdamF64,
+    series: usize,
+    pub steps_done: usize,
+    /// The trajectory loss before the first step.
+    pub loss_before: f64,
+}
+
+impl FineTuner {
+    pub fn new(exprs: [Expr; 2], data: &Trajectories, series: usize, lr: f64) -> Result<Self, String> {
+        let field = ExprField::new(exprs);
+        let params = field.constants();
+        let (loss_before, _) = trajectory_gradient(&field, &params, data, series)?;
+        let adam = AdamF64::new(params.len(), lr);
+        Ok(FineTuner { field, params, adam, series, steps_done: 0, loss_before })
+    }
+
+    /// Whether there is anything to tune (an expression pair without constants has not).
+    pub fn has_constants(&self) -> bool {
+        !self.params.is_empty()
+    }
+
+    /// One Adam step; an error (and no change) if the loss or its gradient is not finite.
+    pub fn step(&mut self, data: &Trajectories) -> Result<(), String> {
+        if self.params.is_empty() {
+            return Ok(());
+        }
+        let (_, grad) = trajectory_gradient(&self.field, &self.params, data, self.series)?;
+        self.adam.step(&mut self.params, &grad);
+        self.steps_done += 1;
+        Ok(())
+    }
+
+    /// The trajectory loss now.
+    pub fn loss(&self, data: &Trajectories) -> Result<f64, String> {
+        trajectory_gradient(&self.field, &self.params, data, self.series).map(|(l, _)| l)
+    }
+
+    /// The expressions with the tuned constants.
+    pub fn exprs(&self) -> [Expr; 2] {
+        self.field.with_constants(&self.params)
+    }
+}
+
 /// Adam (lr, steps) on the constants of both expressions through the ODE solve, on the
 /// first `series` series of `data`. Returns the expressions and the loss before and after.
 pub fn fine_tune(
@@ -214,19 +263,15 @@ pub fn fine_tune(
     steps: usize,
     lr: f64,
 ) -> Result<([Expr; 2], f64, f64), String> {
-    let field = ExprField::new(exprs);
-    let mut params = field.constants();
-    let (before, _) = trajectory_gradient(&field, &params, data, series)?;
-    if params.is_empty() {
-        return Ok((field.exprs.clone(), before, before));
+    let mut tuner = FineTuner::new(exprs, data, series, lr)?;
+    if !tuner.has_constants() {
+        return Ok((tuner.exprs(), tuner.loss_before, tuner.loss_before));
     }
-    let mut adam = AdamF64::new(params.len(), lr);
     for _ in 0..steps {
-        let (_, grad) = trajectory_gradient(&field, &params, data, series)?;
-        adam.step(&mut params, &grad);
+        tuner.step(data)?;
     }
-    let (after, _) = trajectory_gradient(&field, &params, data, series)?;
-    Ok((field.with_constants(&params), before, after))
+    let after = tuner.loss(data)?;
+    Ok((tuner.exprs(), tuner.loss_before, after))
 }
 
 /// Constants rounded to `step` (0.01 in the thesis), then simplified.

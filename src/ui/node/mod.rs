@@ -1,7 +1,7 @@
 //! The neural ODE lab's page: settings and exports | the phase portrait with its scrubber |
 //! the loss, the hybrid view and the gradient panel, over one `NodeLab`.
 
-mod paint;
+pub(crate) mod paint;
 
 use yew::prelude::*;
 

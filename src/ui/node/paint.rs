@@ -34,7 +34,7 @@ impl View {
     }
 }
 
-fn path(ctx: &Context, view: &View, points: &[[f64; 2]], colour: &str, width: f64) {
+pub(crate) fn path(ctx: &Context, view: &View, points: &[[f64; 2]], colour: &str, width: f64) {
     ctx.set_stroke_style_str(colour);
     ctx.set_line_width(width);
     ctx.begin_path();
@@ -49,7 +49,7 @@ fn path(ctx: &Context, view: &View, points: &[[f64; 2]], colour: &str, width: f6
     ctx.stroke();
 }
 
-fn dot(ctx: &Context, view: &View, p: [f64; 2], colour: &str, radius: f64) {
+pub(crate) fn dot(ctx: &Context, view: &View, p: [f64; 2], colour: &str, radius: f64) {
     let (x, y) = view.px(p);
     ctx.set_fill_style_str(colour);
     ctx.begin_path();
@@ -75,7 +75,7 @@ fn cloud(ctx: &Context, view: &View, lab: &NodeLab) {
     ctx.set_global_alpha(1.0);
 }
 
-fn arrows(ctx: &Context, view: &View, vectors: &[[f64; 2]], colour: &str, width: f64) {
+pub(crate) fn arrows(ctx: &Context, view: &View, vectors: &[[f64; 2]], colour: &str, width: f64) {
     let b = &view.bounds;
     let cell = [(b[1] - b[0]) / ARROWS as f64, (b[3] - b[2]) / ARROWS as f64];
     // Scaled in units of a cell per axis, so that arrows read on a non-square box; the
