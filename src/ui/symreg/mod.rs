@@ -195,6 +195,8 @@ fn portrait_column(lab: &SymregLab, portrait: &NodeRef, link: &AttrValue) -> Htm
     }
 }
 
+/// The hall of fame (the best member at each complexity): the front's rows can be picked,
+/// with their score; the rest are dominated (a simpler member has a lower loss) and greyed.
 fn front_table(lab: &SymregLab, act: &Act<SymregLab>, output: usize) -> Html {
     let search = &lab.outputs[output];
     let selected = search.selected().map(|s| s.complexity);
@@ -202,16 +204,27 @@ fn front_table(lab: &SymregLab, act: &Act<SymregLab>, output: usize) -> Html {
         <table class="metrics symreg-front" data-testid={format!("symreg-front-table-{output}")}>
             <thead><tr><th>{ "size" }</th><th>{ "loss" }</th><th>{ "score" }</th><th>{ "expression" }</th></tr></thead>
             <tbody>
-                { for search.front.iter().map(|e| {
-                    let complexity = e.complexity;
-                    let onclick = act.on_click(move |l| l.pick(output, complexity));
-                    let chosen = selected == Some(complexity);
-                    html! {
-                        <tr data-testid={format!("symreg-row-{output}-{complexity}")} class={classes!("clickable", chosen.then_some("selected"))}
-                            title="show this expression" {onclick}>
-                            <td>{ complexity }</td><td>{ number(e.loss) }</td><td>{ format!("{:.2}", if e.score.is_finite() { e.score } else { 0.0 }) }</td>
-                            <td class="expr">{ e.expr.to_string() }</td>
-                        </tr>
+                { for search.search.hall_of_fame.entries().map(|(complexity, entry)| {
+                    let on_front = search.front.iter().find(|e| e.complexity == complexity && e.loss == entry.loss);
+                    match on_front {
+                        Some(e) => {
+                            let onclick = act.on_click(move |l| l.pick(output, complexity));
+                            let chosen = selected == Some(complexity);
+                            html! {
+                                <tr data-testid={format!("symreg-row-{output}-{complexity}")} class={classes!("clickable", chosen.then_some("selected"))}
+                                    title="show this expression" {onclick}>
+                                    <td>{ complexity }</td><td>{ number(e.loss) }</td><td>{ format!("{:.2}", if e.score.is_finite() { e.score } else { 0.0 }) }</td>
+                                    <td class="expr">{ e.expr.to_string() }</td>
+                                </tr>
+                            }
+                        }
+                        None => html! {
+                            <tr class="dominated" data-testid={format!("symreg-dominated-{output}-{complexity}")}
+                                title="dominated: a simpler member of the hall of fame has a lower loss">
+                                <td>{ complexity }</td><td>{ number(entry.loss) }</td><td>{ "–" }</td>
+                                <td class="expr">{ entry.expr.to_string() }</td>
+                            </tr>
+                        },
                     }
                 }) }
             </tbody>
@@ -253,12 +266,12 @@ fn results_column(lab: &SymregLab, act: &Act<SymregLab>, fronts: [&NodeRef; 2], 
         <section class="column" aria-label="results">
             { for (0..2).map(|o| html! {
                 <>
-                    <h2>{ format!("{}: Pareto front", OUTPUTS[o]) }</h2>
+                    <h2>{ format!("{}: Pareto front and hall of fame", OUTPUTS[o]) }</h2>
                     <canvas ref={fronts[o].clone()} data-testid={format!("symreg-front-{o}")} width="360" height="150"></canvas>
                     { front_table(lab, act, o) }
                 </>
             }) }
-            <p class="caption">{ "Score: −Δ ln(loss) / Δ size from the row above; the highest-scoring row is selected (the thesis's rule) until you click another." }</p>
+            <p class="caption">{ "The hall of fame holds the best expression found at each size; grey rows are dominated (a simpler one has a lower loss), the others are the Pareto front. Score: −Δ ln(loss) / Δ size from the front's previous row; the highest-scoring row is selected (the thesis's rule) until you click another." }</p>
             <h2>{ "Expressions" }</h2>
             { expressions_table(lab) }
             <div class="buttons">
