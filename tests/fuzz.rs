@@ -715,7 +715,8 @@ fn nsde_lab_links() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 22] = [
+const COMMANDS: [&str; 23] = [
+    "lab deq solvers",
     "lab symreg run",
     "lab nsde train",
     "lab nsde paths",
@@ -739,7 +740,14 @@ const COMMANDS: [&str; 22] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 74] = [
+const FLAGS: [&str; 81] = [
+    "--dim",
+    "--affine",
+    "--norm",
+    "--tol",
+    "--max-iterations",
+    "--memory",
+    "--lambda",
     "--source",
     "--node-model",
     "--populations",
@@ -817,7 +825,7 @@ const FLAGS: [&str; 74] = [
 ];
 
 fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
-    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json" | "--check" | "--per-channel") {
+    if matches!(flag, "--level-argmax" | "--exact-prior" | "--json" | "--check" | "--per-channel" | "--affine") {
         return None;
     }
     if g.chance(0.5) {
@@ -882,6 +890,7 @@ fn command_line_arguments() {
                 "likelihood" => spec.to_vec(),
                 "train" | "train-levels" => vec!["--target", "moons", "--process", "vp", "--steps", "10", "--out", "x"],
                 "order" => vec!["--solver", "rk4", "--problem", "linear"],
+                "lab" if args[2] == "deq" => vec!["--affine"],
                 _ => vec![],
             };
             args.extend(prefix.into_iter().map(String::from));

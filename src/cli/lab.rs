@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{lab_ncde, lab_node, lab_nsde, lab_symreg};
+use super::{lab_deq, lab_ncde, lab_node, lab_nsde, lab_symreg};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -22,6 +22,8 @@ pub enum LabKind {
     Nsde(lab_nsde::NsdeArgs),
     /// Symbolic regression: recover the equations behind a (learned) vector field by regularised evolution.
     Symreg(lab_symreg::SymregArgs),
+    /// Deep equilibrium models: fixed points found four ways (the root finders; the page lab and training are not built yet).
+    Deq(lab_deq::DeqArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
@@ -30,6 +32,7 @@ pub fn check(args: &LabArgs) -> Result<(), String> {
         LabKind::Ncde(ncde) => lab_ncde::check(ncde),
         LabKind::Nsde(nsde) => lab_nsde::check(nsde),
         LabKind::Symreg(symreg) => lab_symreg::check(symreg),
+        LabKind::Deq(deq) => lab_deq::check(deq),
     }
 }
 
@@ -39,5 +42,6 @@ pub fn run(args: &LabArgs) -> Result<(), String> {
         LabKind::Ncde(ncde) => lab_ncde::run(ncde),
         LabKind::Nsde(nsde) => lab_nsde::run(nsde),
         LabKind::Symreg(symreg) => lab_symreg::run(symreg),
+        LabKind::Deq(deq) => lab_deq::run(deq),
     }
 }

@@ -9,6 +9,7 @@ mod executor;
 mod files;
 mod info;
 mod lab;
+mod lab_deq;
 mod lab_ncde;
 mod lab_node;
 mod lab_nsde;

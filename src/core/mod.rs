@@ -4,6 +4,7 @@ pub mod adjoint;
 pub mod autodiff;
 pub mod cde;
 pub mod data;
+pub mod deq;
 pub mod dynamics;
 pub mod limits;
 pub mod metrics;
