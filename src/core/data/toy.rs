@@ -83,23 +83,31 @@ impl ToyDataset {
         if let Some(mixture) = self.mixture() {
             return mixture.sample(n, seed);
         }
+        self.sample_labelled(n, seed, noise).into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Points with the arm each came from (moons: the upper 0, the lower 1; two spirals: by
+    /// sign; other shapes: 0), for the classifiers of the deep equilibrium lab. The points
+    /// are `sample`'s (mixtures excepted, whose labels are not drawn here).
+    pub fn sample_labelled(&self, n: usize, seed: u64, noise: f64) -> Vec<(Point, usize)> {
         let mut rng = RngStream::new(seed, 0x746f_7973); // stream: "toys"
         (0..n)
             .map(|_| {
-                let p = self.shape_point(&mut rng);
-                [p[0] + noise * rng.normal(), p[1] + noise * rng.normal()]
+                let (p, label) = self.shape_point(&mut rng);
+                ([p[0] + noise * rng.normal(), p[1] + noise * rng.normal()], label)
             })
             .collect()
     }
 
-    /// One noiseless point of the shape.
-    fn shape_point(&self, rng: &mut RngStream) -> Point {
-        match self {
+    /// One noiseless point of the shape and its arm.
+    fn shape_point(&self, rng: &mut RngStream) -> (Point, usize) {
+        let point = match self {
             ToyDataset::Moons => {
                 let t = PI * rng.uniform();
                 // scikit-learn's two half circles, centred and scaled by 2.
-                let (x, y) = if rng.uniform() < 0.5 { (t.cos(), t.sin()) } else { (1.0 - t.cos(), 0.5 - t.sin()) };
-                [2.0 * (x - 0.5), 2.0 * (y - 0.25)]
+                let upper = rng.uniform() < 0.5;
+                let (x, y) = if upper { (t.cos(), t.sin()) } else { (1.0 - t.cos(), 0.5 - t.sin()) };
+                return ([2.0 * (x - 0.5), 2.0 * (y - 0.25)], usize::from(!upper));
             }
             ToyDataset::SwissRoll => {
                 let t = 1.5 * PI * (1.0 + 2.0 * rng.uniform());
@@ -126,8 +134,9 @@ impl ToyDataset {
             }
             ToyDataset::TwoSpirals => {
                 let n = rng.uniform().sqrt() * 540.0 * TAU / 360.0;
-                let sign = if rng.uniform() < 0.5 { 1.0 } else { -1.0 };
-                [sign * -n.cos() * n / 3.0, sign * n.sin() * n / 3.0]
+                let first = rng.uniform() < 0.5;
+                let sign = if first { 1.0 } else { -1.0 };
+                return ([sign * -n.cos() * n / 3.0, sign * n.sin() * n / 3.0], usize::from(!first));
             }
             ToyDataset::Checkerboard => {
                 // Squares of side 1 on [-2, 2]^2 where floor(x) + floor(y) is even, scaled by 2.
@@ -137,7 +146,8 @@ impl ToyDataset {
                 [2.0 * x, 2.0 * y]
             }
             ToyDataset::EightGaussians | ToyDataset::TwentyFiveGaussians => unreachable!("mixtures sample themselves"),
-        }
+        };
+        (point, 0)
     }
 }
 

@@ -8,6 +8,8 @@
 pub mod affine;
 pub mod anderson;
 pub mod broyden;
+pub mod data;
 pub mod fixed_point;
+pub mod layer;
 pub mod root;
 pub mod steady_state;
