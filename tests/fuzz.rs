@@ -715,8 +715,9 @@ fn nsde_lab_links() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 23] = [
+const COMMANDS: [&str; 24] = [
     "lab deq solvers",
+    "lab deq train",
     "lab symreg run",
     "lab nsde train",
     "lab nsde paths",
@@ -740,7 +741,12 @@ const COMMANDS: [&str; 23] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 81] = [
+const FLAGS: [&str; 86] = [
+    "--kappa",
+    "--fourier",
+    "--forward",
+    "--backward",
+    "--k",
     "--dim",
     "--affine",
     "--norm",
@@ -854,7 +860,9 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         "--precision" => g.pick(&["f64", "f32", "f16"]).into(),
         "--out" => "/dev/null".into(),
         "--weights" => g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json"]).into(),
-        "--data" => g.pick(&["spirals", "speed", "spirals-expm", "ou", "ou-tdep", "gbm", "x"]).into(),
+        "--data" => {
+            g.pick(&["spirals", "speed", "spirals-expm", "ou", "ou-tdep", "gbm", "moons", "two-spirals", "x"]).into()
+        }
         "--interp" => g.pick(&["linear", "hermite", "rectilinear", "linear,hermite", "x"]).into(),
         "--drop" => g.pick(&["0", "0.5", "0,0.3", "1", "x"]).into(),
         "--time-channel" | "--masks" => g.pick(&["on", "off", "x"]).into(),
@@ -864,6 +872,9 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
             g.pick(&["/dev/null", "/no/such.json", "www/node-oscillator.json", "www/nsde-ou.json"]).into()
         }
         "--unary" => g.pick(&["neg", "neg,square", "sin,cos,exp", "", "tan"]).into(),
+        "--fourier" => g.pick(&["on", "off", "x"]).into(),
+        "--forward" => g.pick(&["fixed-point", "anderson", "broyden", "ode-steady", "x"]).into(),
+        "--backward" => g.pick(&["ift", "unrolled", "jfb", "neumann", "x"]).into(),
         _ => g.number(),
     })
 }
@@ -890,7 +901,7 @@ fn command_line_arguments() {
                 "likelihood" => spec.to_vec(),
                 "train" | "train-levels" => vec!["--target", "moons", "--process", "vp", "--steps", "10", "--out", "x"],
                 "order" => vec!["--solver", "rk4", "--problem", "linear"],
-                "lab" if args[2] == "deq" => vec!["--affine"],
+                "lab" if args[2] == "deq" && args[3] == "solvers" => vec!["--affine"],
                 _ => vec![],
             };
             args.extend(prefix.into_iter().map(String::from));

@@ -13,3 +13,4 @@ pub mod fixed_point;
 pub mod layer;
 pub mod root;
 pub mod steady_state;
+pub mod train;
