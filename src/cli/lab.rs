@@ -22,7 +22,7 @@ pub enum LabKind {
     Nsde(lab_nsde::NsdeArgs),
     /// Symbolic regression: recover the equations behind a (learned) vector field by regularised evolution.
     Symreg(lab_symreg::SymregArgs),
-    /// Deep equilibrium models: fixed points found four ways (the root finders; the page lab and training are not built yet).
+    /// Deep equilibrium models: fixed points found four ways; implicit gradients against unrolled ones.
     Deq(lab_deq::DeqArgs),
 }
 

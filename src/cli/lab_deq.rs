@@ -69,6 +69,9 @@ pub struct TrainArgs {
     pub max_iterations: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Write the trained weights here (the page's *Import weights* reads them).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
     /// Print one line of JSON.
     #[arg(long)]
     pub json: bool,
@@ -99,6 +102,7 @@ fn train_config(a: &TrainArgs) -> Result<DeqConfig, String> {
         batch: a.batch,
         learning_rate: a.lr,
         stop: Stopping { tol: a.tol, max_iterations: a.max_iterations },
+        anderson: AndersonOptions::default(),
         seed: a.seed,
     };
     config.validate()?;
@@ -113,6 +117,10 @@ fn run_train(a: &TrainArgs) -> Result<Value, String> {
         fit.step()?;
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &a.out {
+        let text = serde_json::to_string(&fit.weights()).expect("weights serialise");
+        std::fs::write(path, text).map_err(|e| format!("--out {}: {e}", path.display()))?;
+    }
     let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
     let train = fit.evaluate(&fit.train, config.forward);
     let mut iterations = serde_json::Map::new();

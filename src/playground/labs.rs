@@ -11,6 +11,7 @@ pub enum LabId {
     Ncde,
     Nsde,
     Symreg,
+    Deq,
 }
 
 /// What the shell shows of a lab.
@@ -26,7 +27,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 5] = [
+pub const LABS: [LabInfo; 6] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -57,6 +58,12 @@ pub const LABS: [LabInfo; 5] = [
         name: "symreg",
         title: "Symbolic regression",
         tagline: "recover the equations behind a learned vector field by regularised evolution",
+    },
+    LabInfo {
+        id: LabId::Deq,
+        name: "deq",
+        title: "Deep equilibrium",
+        tagline: "a layer that is a fixed point: four root finders, and implicit gradients against unrolled ones",
     },
 ];
 

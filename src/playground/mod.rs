@@ -2,6 +2,7 @@
 //! of the address, the messages every lab shows) and the labs, each a DOM-free state module
 //! tested natively. `ui` only draws these and forwards events.
 
+pub mod deq;
 pub mod diffusion;
 pub mod labs;
 pub mod ncde;

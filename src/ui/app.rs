@@ -11,6 +11,7 @@ use yew::prelude::*;
 use super::backend_badge::BackendBadge;
 use super::browser;
 use super::controls::Act;
+use super::deq::DeqLabView;
 use super::detect_backend::detect_backend;
 use super::diffusion::{shortcuts::install_shortcuts, DiffusionLab};
 use super::frame_loop::start_frame_loop;
@@ -21,6 +22,7 @@ use super::nsde::NsdeLabView;
 use super::symreg::SymregLabView;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
+use crate::playground::deq::{DeqLab, DeqSettings};
 use crate::playground::diffusion::{Engine, Settings};
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::{NcdeLab, NcdeSettings};
@@ -42,6 +44,7 @@ struct Labs {
     ncde: Rc<RefCell<NcdeLab>>,
     nsde: Rc<RefCell<NsdeLab>>,
     symreg: Rc<RefCell<SymregLab>>,
+    deq: Rc<RefCell<DeqLab>>,
 }
 
 impl Labs {
@@ -69,12 +72,17 @@ impl Labs {
         if location.lab == LabId::Symreg {
             symreg_problems.extend(location.problem.clone());
         }
+        let (deq_settings, mut deq_problems) = DeqSettings::from_query(query(LabId::Deq));
+        if location.lab == LabId::Deq {
+            deq_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
             ncde: Rc::new(RefCell::new(NcdeLab::new(ncde_settings, ncde_problems))),
             nsde: Rc::new(RefCell::new(NsdeLab::new(nsde_settings, nsde_problems))),
             symreg: Rc::new(RefCell::new(SymregLab::new(symreg_settings, symreg_problems))),
+            deq: Rc::new(RefCell::new(DeqLab::new(deq_settings, deq_problems))),
         }
     }
 
@@ -86,6 +94,7 @@ impl Labs {
             LabId::Ncde => self.ncde.borrow().settings.to_query(),
             LabId::Nsde => self.nsde.borrow().settings.to_query(),
             LabId::Symreg => self.symreg.borrow().settings.to_query(),
+            LabId::Deq => self.deq.borrow().settings.to_query(),
         }
     }
 
@@ -96,6 +105,7 @@ impl Labs {
             LabId::Ncde => self.ncde.borrow().status.clone(),
             LabId::Nsde => self.nsde.borrow().status.clone(),
             LabId::Symreg => self.symreg.borrow().status.clone(),
+            LabId::Deq => self.deq.borrow().status.clone(),
         }
     }
 }
@@ -116,6 +126,7 @@ pub fn App() -> Html {
     let ncde_act: Act<NcdeLab> = Act { engine: labs.ncde.clone(), update: update.clone() };
     let nsde_act: Act<NsdeLab> = Act { engine: labs.nsde.clone(), update: update.clone() };
     let symreg_act: Act<SymregLab> = Act { engine: labs.symreg.clone(), update: update.clone() };
+    let deq_act: Act<DeqLab> = Act { engine: labs.deq.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -132,6 +143,7 @@ pub fn App() -> Html {
         let ncde_act = ncde_act.clone();
         let nsde_act = nsde_act.clone();
         let symreg_act = symreg_act.clone();
+        let deq_act = deq_act.clone();
         let open_lab = open_lab.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
@@ -139,7 +151,7 @@ pub fn App() -> Html {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, symreg_act, open_lab, runner.clone());
+            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, symreg_act, deq_act, open_lab, runner.clone());
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -229,6 +241,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Deq => {
+            let dismiss = deq_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -276,6 +295,7 @@ pub fn App() -> Html {
                 LabId::Ncde => html! { <NcdeLabView act={ncde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Nsde => html! { <NsdeLabView act={nsde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Symreg => html! { <SymregLabView act={symreg_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Deq => html! { <DeqLabView act={deq_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::playground::deq::DeqLab;
 use crate::playground::diffusion::Engine;
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
@@ -38,6 +39,12 @@ impl Reports for NcdeLab {
 impl Reports for NsdeLab {
     fn report(&mut self, message: String) {
         NsdeLab::report(self, message);
+    }
+}
+
+impl Reports for DeqLab {
+    fn report(&mut self, message: String) {
+        DeqLab::report(self, message);
     }
 }
 

@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use super::browser;
 use super::controls::Act;
 use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
+use crate::playground::deq::DeqLab;
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
@@ -51,6 +52,7 @@ pub fn start_frame_loop(
     ncde: Act<NcdeLab>,
     nsde: Act<NsdeLab>,
     symreg: Act<SymregLab>,
+    deq: Act<DeqLab>,
     open_lab: Rc<RefCell<LabId>>,
     runner: SharedRunner,
 ) {
@@ -84,6 +86,7 @@ pub fn start_frame_loop(
                     nsde.engine.borrow_mut().tick(left(), &browser::now_ms);
                 }
                 LabId::Symreg => symreg.engine.borrow_mut().tick(left(), &browser::now_ms),
+                LabId::Deq => deq.engine.borrow_mut().tick(left(), &browser::now_ms),
             }
         }
         if let Some(gpu) = gpu {
@@ -103,12 +106,13 @@ pub fn start_frame_loop(
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let (engine, node, ncde, nsde, symreg) = (
+            let (engine, node, ncde, nsde, symreg, deq) = (
                 act.engine.borrow(),
                 node.engine.borrow(),
                 ncde.engine.borrow(),
                 nsde.engine.borrow(),
                 symreg.engine.borrow(),
+                deq.engine.borrow(),
             );
             (
                 engine
@@ -117,14 +121,16 @@ pub fn start_frame_loop(
                     .wrapping_add(node.status.revision)
                     .wrapping_add(ncde.status.revision)
                     .wrapping_add(nsde.status.revision)
-                    .wrapping_add(symreg.status.revision),
+                    .wrapping_add(symreg.status.revision)
+                    .wrapping_add(deq.status.revision),
                 engine
                     .status
                     .view_revision
                     .wrapping_add(node.status.view_revision)
                     .wrapping_add(ncde.status.view_revision)
                     .wrapping_add(nsde.status.view_revision)
-                    .wrapping_add(symreg.status.view_revision),
+                    .wrapping_add(symreg.status.view_revision)
+                    .wrapping_add(deq.status.view_revision),
             )
         };
         let now = browser::now_ms();

@@ -6,6 +6,7 @@ mod app;
 mod backend_badge;
 mod browser;
 mod controls;
+mod deq;
 mod detect_backend;
 mod diffusion;
 mod frame_loop;

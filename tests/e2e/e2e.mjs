@@ -1018,6 +1018,90 @@ async function symregLabCase(baseUrl, { name, webgpu }) {
   }
 }
 
+// The deep equilibrium lab (`?lab=deq`) in one browser mode: it opens with the shipped moons
+// fit, measures every root finder on the test set, shows a clicked point's residual curves,
+// runs the gradient check, trains in slices with no frame over 50 ms, exports, answers bad
+// input in the banner and keeps its settings in the address.
+async function deqLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=deq`, { waitUntil: 'load' });
+    const plane = page.getByTestId('deq-plane');
+    await plane.waitFor({ state: 'visible', timeout: 60_000 });
+    await page.getByTestId('deq-figures').waitFor({ state: 'visible', timeout: 120_000 });
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const accuracy = Number.parseFloat((await text(page, 'deq-accuracy')).replace('test accuracy ', ''));
+    const iters = async (solver) => Number.parseFloat(await page.locator(`[data-testid="deq-figures-${solver}"] td`).nth(1).textContent());
+    const anderson = await iters('anderson');
+    const plain = await iters('fixed-point');
+    const ink = await canvasInk(page, plane);
+    record(`deq ${name}: opens with the shipped fit and measures every solver`, tab.join() === 'Deep equilibrium' && accuracy >= 0.97 && anderson <= plain && ink > 5000 && (await page.getByTestId('deq-pretrained').count()) === 1, `tab ${tab}; accuracy ${accuracy}; iterations anderson ${anderson}, fixed point ${plain}; ink ${ink}`);
+
+    // A click: each solver's residual curve there.
+    const box = await plane.boundingBox();
+    await page.mouse.click(box.x + box.width * 0.6, box.y + box.height * 0.45);
+    await page.waitForFunction(() => /ρ/.test(document.querySelector('[data-testid="deq-clicked"]')?.textContent ?? ''), null, { timeout: 10_000 });
+    const clicked = await text(page, 'deq-clicked');
+    const curveInk = await canvasInk(page, page.getByTestId('deq-residuals'));
+    await page.getByTestId('deq-view').selectOption('iterations');
+    await page.screenshot({ path: path.join(shotDir, `deq-open-${name}.png`), fullPage: true });
+    record(`deq ${name}: a click shows the residual curves, and the plane shows iterations`, /P\(class 1\)/.test(clicked) && curveInk > 1500 && /iterations/.test(await text(page, 'deq-caption')), `${clicked}; curve ink ${curveInk}`);
+
+    // The gradient check.
+    await page.getByTestId('deq-run-gradients').click();
+    await page.getByTestId('deq-gradients').waitFor({ state: 'visible', timeout: 60_000 });
+    const fdRow = (await page.locator('[data-testid="deq-gradients"] tbody tr').first().locator('td').nth(1).textContent()).trim();
+    record(`deq ${name}: the IFT gradient matches finite differences`, Number.parseFloat(fdRow) < 1e-5, `IFT vs FD ${fdRow}`);
+
+    // Training in slices from fresh weights: a short run.
+    await page.getByTestId('deq-fresh').click();
+    await setField(page, page.getByTestId('deq-batch'), '32');
+    await setField(page, page.getByTestId('deq-steps-total'), '60');
+    await startRecording(page);
+    await page.getByTestId('deq-train').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="deq-steps"]')?.textContent === 'step 60 / 60', null, { timeout: 300_000 });
+    const frames = await stopRecording(page);
+    frameFigures.push({ mode: name, phase: 'deq training', ...frames });
+    const loss = await text(page, 'deq-loss');
+    record(`deq ${name}: trains in slices with frames under 50 ms`, /loss \d/.test(loss) && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `${loss}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const weights = JSON.parse(await download('deq-export-weights'));
+    const report = JSON.parse(await download('deq-export-report'));
+    record(`deq ${name}: the weights and the report export`, weights.lab === 'deq' && weights.steps === 60 && weights.params.length > 1000 && report.steps === 60 && report.data === 'moons', `weights ${weights.lab} ${weights.steps} steps, ${weights.params?.length} params; report ${report.steps} steps`);
+
+    // Bad input: a refused κ is named and the field shows its old value.
+    await setField(page, page.getByTestId('deq-kappa'), '1.5');
+    const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const shown = await page.getByTestId('deq-kappa').inputValue();
+    record(`deq ${name}: bad input is answered in the banner and loses nothing`, /κ/.test(banner) && shown === '0.9', `${banner.slice(0, 80)} | shown ${shown}`);
+    await dismissBanner(page);
+
+    // The link reopens the same lab.
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('deq-plane').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = { batch: await again.getByTestId('deq-batch').inputValue(), view: await again.getByTestId('deq-view').inputValue() };
+    record(`deq ${name}: the link reopens the same lab`, /lab=deq/.test(link) && reopened.batch === '32' && reopened.view === 'iterations', `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    record(`deq ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -1098,6 +1182,9 @@ async function main() {
     } else if (only === 'nsde') {
       await nsdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+    } else if (only === 'deq') {
+      await deqLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await deqLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'symreg') {
       await symregLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -1118,6 +1205,8 @@ async function main() {
       await nsdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await symregLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+      await deqLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await deqLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

@@ -119,6 +119,33 @@ impl DeqModel {
         }
     }
 
+    /// The power iteration's vectors (l, r), for a weights file.
+    pub fn power_vectors(&self) -> (&[f64], &[f64]) {
+        (&self.left, &self.right)
+    }
+
+    /// Replaces the parameters and power vectors (a weights file's), checked for size and
+    /// finiteness.
+    pub fn load(&mut self, params: &[f64], left: &[f64], right: &[f64]) -> Result<(), String> {
+        let d = self.shape.width;
+        if params.len() != self.params.len() || left.len() != d || right.len() != d {
+            return Err(format!(
+                "the weights hold {} parameters and vectors of {} and {}, this model needs {} and {d}",
+                params.len(),
+                left.len(),
+                right.len(),
+                self.params.len()
+            ));
+        }
+        if params.iter().chain(left).chain(right).any(|v| !v.is_finite()) {
+            return Err("the weights hold a value that is not finite".into());
+        }
+        self.params = params.to_vec();
+        self.left = left.to_vec();
+        self.right = right.to_vec();
+        Ok(())
+    }
+
     /// The layer at `params` (this model's shape, κ and power vectors).
     pub fn at<'a>(&'a self, params: &'a [f64]) -> Layer<'a> {
         let d = self.shape.width;

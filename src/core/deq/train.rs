@@ -3,6 +3,8 @@
 //! method; then the test accuracy, each root finder's mean forward iterations on the test
 //! set, and the gradient methods compared on one batch.
 
+use serde::{Deserialize, Serialize};
+
 use super::anderson::AndersonOptions;
 use super::data::{train_test, DeqData, Features};
 use super::layer::{Backward, DeqModel, DeqShape, Solvers};
@@ -23,6 +25,8 @@ pub struct DeqConfig {
     pub learning_rate: f64,
     /// The forward's stopping rule (and the IFT backward's).
     pub stop: Stopping,
+    /// Anderson's memory, damping and regularisation (forward and IFT backward).
+    pub anderson: AndersonOptions,
     pub seed: u64,
 }
 
@@ -41,6 +45,7 @@ impl DeqConfig {
             batch: 128,
             learning_rate: 1e-3,
             stop: Stopping::DEFAULT,
+            anderson: AndersonOptions::default(),
             seed: 0,
         }
     }
@@ -60,11 +65,42 @@ impl DeqConfig {
                 return Err(format!("--k must be 1 to 1000, got {k}"));
             }
         }
+        self.anderson.validate().map_err(|e| format!("--memory/--lambda: {e}"))?;
         self.stop.validate().map_err(|e| format!("--tol/--max-iterations: {e}"))
     }
 }
 
 pub type Sample = (Vec<f64>, usize);
+
+/// A training step in progress: its minibatch and the gradient summed so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingStep {
+    batch: Vec<Sample>,
+    next: usize,
+    loss: f64,
+    grad: Vec<f64>,
+}
+
+/// A DEQ classifier's weights file (`nde lab deq train --out`, the page's export).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeqWeights {
+    pub lab: String,
+    pub data: String,
+    pub width: usize,
+    pub kappa: f64,
+    pub fourier: bool,
+    pub seed: u64,
+    pub steps: usize,
+    pub params: Vec<f64>,
+    pub left: Vec<f64>,
+    pub right: Vec<f64>,
+}
+
+impl DeqWeights {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a DEQ weights file: {e}"))
+    }
+}
 
 pub struct DeqFit {
     pub config: DeqConfig,
@@ -123,30 +159,95 @@ impl DeqFit {
             forward_stop: self.config.stop,
             backward: self.config.backward,
             backward_stop: self.config.stop,
-            anderson: AndersonOptions::default(),
+            anderson: self.config.anderson,
         }
     }
 
     /// One Adam step on a minibatch (learning rate on the cosine schedule); an error, and no
     /// change to the weights, if the loss or the gradient is not finite.
     pub fn step(&mut self) -> Result<f64, String> {
+        let mut step = self.begin_step();
+        while !self.advance_step(&mut step, usize::MAX) {}
+        self.finish_step(step)
+    }
+
+    pub fn done(&self) -> bool {
+        self.steps_done >= self.config.steps
+    }
+
+    /// A step's minibatch drawn and the power iteration run; its gradient is then summed
+    /// a few samples at a time (`advance_step`), so that the page can spread a step over
+    /// frames.
+    pub fn begin_step(&mut self) -> PendingStep {
         let batch: Vec<Sample> =
             (0..self.config.batch).map(|_| self.train[self.rng.below(self.train.len())].clone()).collect();
         self.model.power_iterate(3);
-        let params = self.model.params.clone();
-        let g = self.model.at(&params).gradient(&batch, &self.solvers());
-        if !g.loss.is_finite() || g.grad.iter().any(|v| !v.is_finite()) {
+        PendingStep { batch, next: 0, loss: 0.0, grad: vec![0.0; self.model.params.len()] }
+    }
+
+    /// Adds up to `count` more samples' gradient; true when the batch is done.
+    pub fn advance_step(&self, step: &mut PendingStep, count: usize) -> bool {
+        let end = step.batch.len().min(step.next.saturating_add(count.max(1)));
+        let chunk = &step.batch[step.next..end];
+        let g = self.model.at(&self.model.params).gradient(chunk, &self.solvers());
+        let weight = chunk.len() as f64 / step.batch.len() as f64;
+        step.loss += weight * g.loss;
+        step.grad.iter_mut().zip(&g.grad).for_each(|(a, b)| *a += weight * b);
+        step.next = end;
+        step.next >= step.batch.len()
+    }
+
+    /// The Adam update from a finished step.
+    pub fn finish_step(&mut self, step: PendingStep) -> Result<f64, String> {
+        if !step.loss.is_finite() || step.grad.iter().any(|v| !v.is_finite()) {
             return Err(format!(
                 "step {}: the loss or its gradient is not finite; the weights are kept",
                 self.steps_done
             ));
         }
-        let progress = self.steps_done as f64 / self.config.steps as f64;
+        let progress = (self.steps_done as f64 / self.config.steps as f64).min(1.0);
         self.adam.learning_rate = self.config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
-        self.adam.step(&mut self.model.params, &g.grad);
+        self.adam.step(&mut self.model.params, &step.grad);
         self.steps_done += 1;
-        self.losses.push(g.loss);
-        Ok(g.loss)
+        self.losses.push(step.loss);
+        Ok(step.loss)
+    }
+
+    /// The weights as a file.
+    pub fn weights(&self) -> DeqWeights {
+        let (left, right) = self.model.power_vectors();
+        DeqWeights {
+            lab: "deq".into(),
+            data: self.config.data.name().into(),
+            width: self.config.width,
+            kappa: self.config.kappa,
+            fourier: self.config.fourier,
+            seed: self.config.seed,
+            steps: self.steps_done,
+            params: self.model.params.clone(),
+            left: left.to_vec(),
+            right: right.to_vec(),
+        }
+    }
+
+    /// Loads a weights file made for the same data, width, κ, features and seed (the seed
+    /// draws the Fourier features).
+    pub fn load(&mut self, w: &DeqWeights) -> Result<(), String> {
+        if w.lab != "deq" {
+            return Err(format!("these weights are for the '{}' lab, not deq", w.lab));
+        }
+        let c = &self.config;
+        let mine = (c.data.name(), c.width, c.kappa, c.fourier, c.seed);
+        let theirs = (w.data.as_str(), w.width, w.kappa, w.fourier, w.seed);
+        if mine != theirs {
+            return Err(format!(
+                "the weights are for data {}, width {}, κ {}, Fourier features {}, seed {}; this lab has {}, {}, {}, {}, {}",
+                theirs.0, theirs.1, theirs.2, theirs.3, theirs.4, mine.0, mine.1, mine.2, mine.3, mine.4
+            ));
+        }
+        self.model.load(&w.params, &w.left, &w.right)?;
+        self.steps_done = w.steps.min(self.config.steps);
+        Ok(())
     }
 
     /// The accuracy on `set` with `solver` forward, its mean iterations and the share of
@@ -156,7 +257,7 @@ impl DeqFit {
         let layer = self.model.at(&params);
         let (mut correct, mut iterations, mut converged) = (0usize, 0usize, 0usize);
         for (x, label) in set {
-            let s = layer.equilibrium(x, solver, self.config.stop, AndersonOptions::default());
+            let s = layer.equilibrium(x, solver, self.config.stop, self.config.anderson);
             let logits = layer.logits(&s.z);
             correct += usize::from((logits[1] > logits[0]) == (*label == 1));
             iterations += s.iterations();
