@@ -516,6 +516,7 @@ async function hostileLinksCase(baseUrl) {
       ['data=custom&pts=' + '0.1_0.2~'.repeat(30) + '1e5_0', /pts: point 31/],
       ['lab=symreg&points=1e999&unary=neg,tan&populations=-1&maxsize=NaN', /link: (points|unknown operator|populations|maxsize)/],
       ['lab=symreg&system=pendulum', /pendulum.*import.*opening the defaults/],
+      ['lab=deq&width=1e9&kappa=NaN&forward=newton', /link: (width|κ|unknown solver)/],
     ];
     for (const [query, expected] of cases) {
       const { page } = await openPage(browser, `${baseUrl}?${query}`);
