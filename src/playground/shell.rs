@@ -78,6 +78,20 @@ pub fn apply_query<S>(
     problems
 }
 
+/// A setting's number from the address or a field, or a message that names the setting.
+pub fn parse_number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
+    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
+}
+
+/// A setting's on/off switch.
+pub fn parse_on_off(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{key}: choose on or off, got '{value}'")),
+    }
+}
+
 impl Location {
     /// Reads `?lab=NAME&...`. A link without `lab=` (every link made before there were
     /// labs) opens the default lab with the whole query, so old links keep working.

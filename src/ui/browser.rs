@@ -95,3 +95,13 @@ pub async fn copy_to_clipboard(text: &str) -> Result<(), String> {
 pub fn context_2d(canvas: &web_sys::HtmlCanvasElement) -> Option<web_sys::CanvasRenderingContext2d> {
     canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
 }
+
+/// Runs `paint` on the 2D context of the canvas behind `node` with its size in pixels (does
+/// nothing before the canvas is mounted).
+pub fn with_context(node: &yew::NodeRef, paint: impl FnOnce(&web_sys::CanvasRenderingContext2d, f64, f64)) {
+    if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
+        if let Some(ctx) = context_2d(&canvas) {
+            paint(&ctx, f64::from(canvas.width()), f64::from(canvas.height()));
+        }
+    }
+}

@@ -7,6 +7,7 @@ use crate::core::deq::data::DeqData;
 use crate::core::deq::layer::Backward;
 use crate::core::deq::root::{SolverKind, Stopping};
 use crate::core::deq::train::DeqConfig;
+use crate::playground::shell::{parse_number as number, parse_on_off as on_off};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeqSettings {
@@ -57,18 +58,6 @@ impl Default for DeqSettings {
             seed: c.seed,
             iterations_view: false,
         }
-    }
-}
-
-fn number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
-}
-
-fn on_off(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("{key}: choose on or off, got '{value}'")),
     }
 }
 

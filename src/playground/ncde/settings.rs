@@ -4,6 +4,7 @@
 use crate::core::cde::data::{CdeDataId, Observation};
 use crate::core::cde::fit::{CdeFitConfig, CDE_SOLVERS};
 use crate::core::path::Interpolation;
+use crate::playground::shell::{parse_number as number, parse_on_off as on_off};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NcdeSettings {
@@ -44,18 +45,6 @@ impl Default for NcdeSettings {
             seed: fit.seed,
             show: 0,
         }
-    }
-}
-
-fn number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
-}
-
-fn on_off(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("{key}: choose on or off, got '{value}'")),
     }
 }
 

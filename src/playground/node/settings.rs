@@ -4,6 +4,7 @@
 use crate::core::dynamics::fit::{FitConfig, GradientMethod, ModelKind, Stepping, MAX_PER_INTERVAL, SOLVERS};
 use crate::core::dynamics::precision::Precision;
 use crate::core::dynamics::systems::SystemId;
+use crate::playground::shell::parse_number as number;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSettings {
@@ -61,10 +62,6 @@ impl Default for NodeSettings {
             cloud: true,
         }
     }
-}
-
-fn number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
 }
 
 impl NodeSettings {

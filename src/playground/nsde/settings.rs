@@ -5,6 +5,7 @@ use crate::core::nsde::data::NsdeDataId;
 use crate::core::nsde::fit::NsdeFitConfig;
 use crate::core::nsde::gan::GanConfig;
 use crate::core::nsde::solve::SdeMethod;
+use crate::playground::shell::parse_number as number;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NsdeSettings {
@@ -44,10 +45,6 @@ impl Default for NsdeSettings {
             seed: fit.seed,
         }
     }
-}
-
-fn number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
 }
 
 impl NsdeSettings {

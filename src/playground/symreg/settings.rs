@@ -5,6 +5,7 @@ use crate::core::dynamics::systems::SystemId;
 use crate::core::symreg::expr::Unary;
 use crate::core::symreg::options::{Operators, SearchOptions};
 use crate::core::symreg::pipeline::Source;
+use crate::playground::shell::parse_number as number;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SymregSettings {
@@ -52,10 +53,6 @@ impl Default for SymregSettings {
             tune_steps: 500,
         }
     }
-}
-
-fn number<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, String> {
-    text.trim().parse().map_err(|_| format!("{key}: '{text}' is not a number"))
 }
 
 /// The unary operators as the address writes them ("neg,sin"; "none" for none).

@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use crate::core::deq::root::SolverKind;
 use crate::playground::deq::DeqLab;
-use crate::ui::browser;
+use crate::ui::browser::{self, with_context};
 use crate::ui::controls::{input, select, Act, Choice};
 use crate::ui::frame_loop::report_frame_work;
 
@@ -29,14 +29,6 @@ struct Painted {
     view: Option<u64>,
     chart: Option<usize>,
     chart_time: f64,
-}
-
-fn with_context(node: &NodeRef, paint: impl FnOnce(&web_sys::CanvasRenderingContext2d, f64, f64)) {
-    if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
-        if let Some(ctx) = browser::context_2d(&canvas) {
-            paint(&ctx, f64::from(canvas.width()), f64::from(canvas.height()));
-        }
-    }
 }
 
 fn number(v: f64) -> String {

@@ -8,7 +8,7 @@ use yew::prelude::*;
 
 use crate::playground::nsde::lab::{EVAL_PATHS, GPU_EVAL_PATHS, ITO_PATHS, ITO_STEPS};
 use crate::playground::nsde::NsdeLab;
-use crate::ui::browser;
+use crate::ui::browser::{self, with_context};
 use crate::ui::controls::{input, select, Act, Choice};
 use crate::ui::frame_loop::report_frame_work;
 
@@ -28,14 +28,6 @@ struct Painted {
     view: Option<u64>,
     chart: Option<usize>,
     chart_time: f64,
-}
-
-fn with_context(node: &NodeRef, paint: impl FnOnce(&web_sys::CanvasRenderingContext2d, f64, f64)) {
-    if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
-        if let Some(ctx) = browser::context_2d(&canvas) {
-            paint(&ctx, f64::from(canvas.width()), f64::from(canvas.height()));
-        }
-    }
 }
 
 #[component]

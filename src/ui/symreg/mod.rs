@@ -9,7 +9,7 @@ use yew::prelude::*;
 use crate::core::dynamics::systems::SystemId;
 use crate::core::symreg::expr::Unary;
 use crate::playground::symreg::lab::{SymregLab, QUANTUM};
-use crate::ui::browser;
+use crate::ui::browser::{self, with_context};
 use crate::ui::controls::{input, select, Act, Choice};
 use crate::ui::frame_loop::report_frame_work;
 
@@ -33,14 +33,6 @@ struct Painted {
     view: Option<u64>,
     strip: Option<u64>,
     strip_time: f64,
-}
-
-fn with_context(node: &NodeRef, paint: impl FnOnce(&web_sys::CanvasRenderingContext2d, f64, f64)) {
-    if let Some(canvas) = node.cast::<web_sys::HtmlCanvasElement>() {
-        if let Some(ctx) = browser::context_2d(&canvas) {
-            paint(&ctx, f64::from(canvas.width()), f64::from(canvas.height()));
-        }
-    }
 }
 
 /// A number for the page: three significant digits, "–" where it is not finite.
