@@ -715,7 +715,8 @@ fn nsde_lab_links() {
 
 // ----- command-line arguments -----
 
-const COMMANDS: [&str; 24] = [
+const COMMANDS: [&str; 25] = [
+    "lab odice run",
     "lab deq solvers",
     "lab deq train",
     "lab symreg run",
@@ -741,7 +742,10 @@ const COMMANDS: [&str; 24] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 86] = [
+const FLAGS: [&str; 89] = [
+    "--env",
+    "--update",
+    "--eta",
     "--kappa",
     "--fourier",
     "--forward",
@@ -873,6 +877,8 @@ fn flag_value(g: &mut Gen, flag: &str) -> Option<String> {
         }
         "--unary" => g.pick(&["neg", "neg,square", "sin,cos,exp", "", "tan"]).into(),
         "--fourier" => g.pick(&["on", "off", "x"]).into(),
+        "--env" => g.pick(&["grid", "nav", "x"]).into(),
+        "--update" => g.pick(&["semi", "semi,true,orthogonal", "orthogonal", "", "x"]).into(),
         "--forward" => g.pick(&["fixed-point", "anderson", "broyden", "ode-steady", "x"]).into(),
         "--backward" => g.pick(&["ift", "unrolled", "jfb", "neumann", "x"]).into(),
         _ => g.number(),

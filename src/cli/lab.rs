@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{lab_deq, lab_ncde, lab_node, lab_nsde, lab_symreg};
+use super::{lab_deq, lab_ncde, lab_node, lab_nsde, lab_odice, lab_symreg};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -24,6 +24,8 @@ pub enum LabKind {
     Symreg(lab_symreg::SymregArgs),
     /// Deep equilibrium models: fixed points found four ways; implicit gradients against unrolled ones.
     Deq(lab_deq::DeqArgs),
+    /// ODICE: semi-, true- and orthogonal-gradient value learning (the tabular grid; the page and the navigation task are not built yet).
+    Odice(lab_odice::OdiceArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
@@ -33,6 +35,7 @@ pub fn check(args: &LabArgs) -> Result<(), String> {
         LabKind::Nsde(nsde) => lab_nsde::check(nsde),
         LabKind::Symreg(symreg) => lab_symreg::check(symreg),
         LabKind::Deq(deq) => lab_deq::check(deq),
+        LabKind::Odice(odice) => lab_odice::check(odice),
     }
 }
 
@@ -43,5 +46,6 @@ pub fn run(args: &LabArgs) -> Result<(), String> {
         LabKind::Nsde(nsde) => lab_nsde::run(nsde),
         LabKind::Symreg(symreg) => lab_symreg::run(symreg),
         LabKind::Deq(deq) => lab_deq::run(deq),
+        LabKind::Odice(odice) => lab_odice::run(odice),
     }
 }

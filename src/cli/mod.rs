@@ -13,6 +13,7 @@ mod lab_deq;
 mod lab_ncde;
 mod lab_node;
 mod lab_nsde;
+mod lab_odice;
 mod lab_symreg;
 mod likelihood;
 mod order;

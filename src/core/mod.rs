@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod metrics_1d;
 pub mod nn;
 pub mod nsde;
+pub mod odice;
 pub mod param;
 pub mod path;
 pub mod process;
