@@ -9,7 +9,7 @@
 //! number of threads and a seed gives one result.
 
 use super::expr::Expr;
-use super::fit::{fit_constants, Dataset};
+use super::fit::{ConstantFit, Dataset};
 use super::mutate::{crossover, mutate, random_tree, within_limits};
 use super::options::SearchOptions;
 use super::pareto::HallOfFame;
@@ -58,6 +58,14 @@ impl Population {
 /// The cost a tournament ranks by: loss over the baseline, plus parsimony per node.
 fn cost(loss: f64, size: usize, normaliser: f64, options: &SearchOptions) -> f64 {
     loss / normaliser + options.parsimony * size as f64
+}
+
+/// A member's constant fit in progress (the page's slices).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingTidy {
+    k: usize,
+    i: usize,
+    fit: ConstantFit,
 }
 
 pub struct Search {
@@ -169,15 +177,35 @@ impl Search {
     }
 
     /// The end of an iteration for member `i` of population `k` alone (simplify, maybe fit
-    /// its constants): the page tidies a member per slice, in order, then calls
-    /// `close_iteration`.
+    /// its constants): the page tidies members in order, then calls `close_iteration`.
     pub fn tidy_member(&mut self, k: usize, i: usize) {
-        if let Some(pop) = self.populations.get_mut(k).filter(|p| i < p.members.len()) {
-            tidy_member(pop, i, &self.options, &self.data);
-            // Counted at once, so that a rate measured during the tidying sees it.
-            self.evaluations += pop.evaluations;
-            pop.evaluations = 0;
+        if let Some(mut pending) = self.begin_tidy(k, i) {
+            while !self.advance_tidy(&mut pending) {}
         }
+    }
+
+    /// Simplifies member `i` of population `k`; the constant fit due for it, if one is, to run
+    /// a start per slice with `advance_tidy`.
+    pub fn begin_tidy(&mut self, k: usize, i: usize) -> Option<PendingTidy> {
+        let pop = self.populations.get_mut(k).filter(|p| i < p.members.len())?;
+        let fit = begin_tidy(pop, i, &self.options, &self.data);
+        self.evaluations += pop.evaluations;
+        pop.evaluations = 0;
+        fit.map(|fit| PendingTidy { k, i, fit })
+    }
+
+    /// One start of a pending fit; true (and the fit applied) when it is done.
+    pub fn advance_tidy(&mut self, pending: &mut PendingTidy) -> bool {
+        let Some(pop) = self.populations.get_mut(pending.k) else { return true };
+        pending.fit.advance(&self.data, &mut pop.rng);
+        if !pending.fit.done() {
+            return false;
+        }
+        apply_fit(pop, pending.i, pending.fit.clone());
+        // Counted at once, so that a rate measured during the tidying sees it.
+        self.evaluations += pop.evaluations;
+        pop.evaluations = 0;
+        true
     }
 
     /// The end of an iteration once every population is tidied: the hall of fame, migration
@@ -249,26 +277,33 @@ fn tidy(pop: &mut Population, options: &SearchOptions, data: &Dataset) {
 
 /// Simplifies member `i` and, with the options' probability, fits its constants.
 fn tidy_member(pop: &mut Population, i: usize, options: &SearchOptions, data: &Dataset) {
+    if let Some(mut fit) = begin_tidy(pop, i, options, data) {
+        while !fit.done() {
+            fit.advance(data, &mut pop.rng);
+        }
+        apply_fit(pop, i, fit);
+    }
+}
+
+/// Simplifies member `i`; the constant fit due for it, if one is (drawn from the
+/// population's stream, as the whole tidying draws it).
+fn begin_tidy(pop: &mut Population, i: usize, options: &SearchOptions, data: &Dataset) -> Option<ConstantFit> {
     let simpler = simplify(&pop.members[i].expr);
     if simpler != pop.members[i].expr {
         pop.members[i].loss = data.loss(&simpler);
         pop.members[i].expr = simpler;
         pop.evaluations += 1;
     }
-    let has_constants = pop.members[i].expr.constants().iter().any(|_| true);
-    if has_constants && pop.rng.uniform() < options.optimize_probability {
-        let (fitted, loss, spent) = fit_constants(
-            &pop.members[i].expr,
-            data,
-            options.optimizer_iterations,
-            options.optimizer_restarts,
-            &mut pop.rng,
-        );
-        pop.evaluations += spent as u64;
-        if loss < pop.members[i].loss {
-            pop.members[i].expr = fitted;
-            pop.members[i].loss = loss;
-        }
+    let has_constants = !pop.members[i].expr.constants().is_empty();
+    (has_constants && pop.rng.uniform() < options.optimize_probability)
+        .then(|| ConstantFit::new(&pop.members[i].expr, options.optimizer_iterations, options.optimizer_restarts))
+}
+
+fn apply_fit(pop: &mut Population, i: usize, fit: ConstantFit) {
+    pop.evaluations += fit.evaluations as u64;
+    if fit.best_loss < pop.members[i].loss {
+        pop.members[i].expr = fit.best;
+        pop.members[i].loss = fit.best_loss;
     }
 }
 

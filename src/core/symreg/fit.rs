@@ -131,20 +131,59 @@ pub fn fit_constants(
     restarts: usize,
     rng: &mut RngStream,
 ) -> (Expr, f64, usize) {
-    let (mut best, mut best_loss, mut evaluations) = levenberg_marquardt(e, data, iterations);
-    let c = e.constants();
-    if c.is_empty() {
-        return (best, best_loss, evaluations);
+    let mut fit = ConstantFit::new(e, iterations, restarts);
+    while !fit.done() {
+        fit.advance(data, rng);
     }
-    for _ in 0..restarts {
-        let start: Vec<f64> = c.iter().map(|v| v * (1.0 + 0.5 * rng.normal())).collect();
-        let (fitted, loss, spent) = levenberg_marquardt(&e.with_constants(&start), data, iterations);
-        evaluations += spent;
-        if loss < best_loss {
-            (best, best_loss) = (fitted, loss);
+    (fit.best, fit.best_loss, fit.evaluations)
+}
+
+/// `fit_constants` a start at a time (the page runs one Levenberg-Marquardt start per slice):
+/// the first from the expression's own constants, then the perturbed ones, drawn in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstantFit {
+    origin: Expr,
+    iterations: usize,
+    restarts: usize,
+    starts_done: usize,
+    pub best: Expr,
+    pub best_loss: f64,
+    pub evaluations: usize,
+}
+
+impl ConstantFit {
+    pub fn new(e: &Expr, iterations: usize, restarts: usize) -> Self {
+        ConstantFit {
+            origin: e.clone(),
+            iterations,
+            restarts,
+            starts_done: 0,
+            best: e.clone(),
+            best_loss: f64::INFINITY,
+            evaluations: 0,
         }
     }
-    (best, best_loss, evaluations)
+
+    /// Every start run (an expression without constants has only the first).
+    pub fn done(&self) -> bool {
+        self.starts_done > self.restarts || (self.starts_done >= 1 && self.origin.constants().is_empty())
+    }
+
+    /// Runs the next start.
+    pub fn advance(&mut self, data: &Dataset, rng: &mut RngStream) {
+        let start = if self.starts_done == 0 {
+            self.origin.clone()
+        } else {
+            let c: Vec<f64> = self.origin.constants().iter().map(|v| v * (1.0 + 0.5 * rng.normal())).collect();
+            self.origin.with_constants(&c)
+        };
+        let (fitted, loss, spent) = levenberg_marquardt(&start, data, self.iterations);
+        self.evaluations += spent;
+        if self.starts_done == 0 || loss < self.best_loss {
+            (self.best, self.best_loss) = (fitted, loss);
+        }
+        self.starts_done += 1;
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::core::dynamics::fit::{NodeFit, NodeWeights};
 use crate::core::dynamics::flow_plan::padded_bounds;
 use crate::core::dynamics::systems::{generate, System, SystemId, Trajectories};
 use crate::core::dynamics::VectorField;
-use crate::core::symreg::evolve::Search;
+use crate::core::symreg::evolve::{PendingTidy, Search};
 use crate::core::symreg::expr::Expr;
 use crate::core::symreg::pareto::{highest_score, FrontEntry};
 use crate::core::symreg::pipeline::{quantise, regression_set, FineTuner, RegressionSet, Source};
@@ -43,12 +43,14 @@ const TUNE_LR: f64 = 3e-3;
 const TUNE_SERIES: usize = 16;
 
 /// Where one output's search is within its iteration.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Phase {
     /// The next cycle to run.
     Cycles(usize),
     /// The next member to tidy (simplify, fit constants): population, member.
     Tidy(usize, usize),
+    /// A member's constant fit, a Levenberg-Marquardt start per slice; then the next member.
+    Fit(PendingTidy, usize, usize),
 }
 
 /// One output's search, run a cycle (or one member's tidying) at a time.
@@ -73,15 +75,23 @@ impl OutputSearch {
         let cycles = self.search.options.cycles;
         let populations = self.search.populations.len();
         let size = self.search.options.population_size;
-        match self.phase {
+        let after = |k: usize, i: usize| if i + 1 < size { Phase::Tidy(k, i + 1) } else { Phase::Tidy(k + 1, 0) };
+        match std::mem::replace(&mut self.phase, Phase::Cycles(0)) {
             Phase::Cycles(c) => {
                 self.search.evolve_cycles(c, 1);
                 self.phase = if c + 1 < cycles { Phase::Cycles(c + 1) } else { Phase::Tidy(0, 0) };
                 false
             }
             Phase::Tidy(k, i) if k < populations => {
-                self.search.tidy_member(k, i);
-                self.phase = if i + 1 < size { Phase::Tidy(k, i + 1) } else { Phase::Tidy(k + 1, 0) };
+                self.phase = match self.search.begin_tidy(k, i) {
+                    Some(pending) => Phase::Fit(pending, k, i),
+                    None => after(k, i),
+                };
+                false
+            }
+            Phase::Fit(mut pending, k, i) => {
+                self.phase =
+                    if self.search.advance_tidy(&mut pending) { after(k, i) } else { Phase::Fit(pending, k, i) };
                 false
             }
             Phase::Tidy(..) => {
@@ -95,9 +105,9 @@ impl OutputSearch {
 
     /// Cycles run in the current iteration (for the progress line).
     pub fn cycle(&self) -> usize {
-        match self.phase {
-            Phase::Cycles(c) => c,
-            Phase::Tidy(..) => self.search.options.cycles,
+        match &self.phase {
+            Phase::Cycles(c) => *c,
+            Phase::Tidy(..) | Phase::Fit(..) => self.search.options.cycles,
         }
     }
 
