@@ -436,7 +436,28 @@ fn odice_grid_rules_meet_their_stationarity_facts() {
     assert!(n(&truth["max_flow_residual"]) < 1e-9 && n(&truth["max_norm_residual"]) > 1e-3, "{truth}");
     assert!(n(&orth["orth_identity_err"]) < 1e-12 && n(&orth["stationarity"]) < 1e-8, "{orth}");
     assert!(n(&orth["max_norm_residual"]) > 1e-4 && n(&orth["max_flow_residual"]) > 1e-4, "{orth}");
-    refused(&["lab", "odice", "run", "--env", "nav"], "--env");
+    refused(&["lab", "odice", "run", "--env", "maze"], "--env");
+    refused(&["lab", "odice", "run", "--env", "nav", "--steps", "0"], "--steps");
+    refused(&["lab", "odice", "run", "--env", "nav", "--value-lr", "NaN"], "value-lr");
+    refused(&["lab", "odice", "run", "--env", "nav", "--episodes", "0"], "--episodes");
     refused(&["lab", "odice", "run", "--lambda", "1"], "--lambda");
     refused(&["lab", "odice", "run", "--update", "half"], "--update");
+}
+
+/// The navigation run's report: every rule's row with finite figures in range and a thinned
+/// gradient curve (a short run; the claims are the pinned-seed test of `odice::learner`).
+#[test]
+fn odice_nav_reports_every_rule() {
+    let r = json_of(&["lab", "odice", "run", "--env", "nav", "--steps", "200", "--episodes", "60", "--json"]);
+    assert_eq!(r["env"], "nav");
+    assert!(r["transitions"].as_u64().unwrap() > 1000, "{r}");
+    for row in r["rows"].as_array().unwrap() {
+        for key in ["success_in", "success_ood", "coadapt", "cos_fb_final", "norm_forward_final"] {
+            let v = row[key].as_f64().unwrap_or_else(|| panic!("{key}: {row}"));
+            assert!(v.is_finite() && v.abs() <= 1e6, "{key}: {row}");
+        }
+        assert!((0.0..=1.0).contains(&row["success_in"].as_f64().unwrap()));
+        assert_eq!(row["curve"].as_array().unwrap().len(), 200);
+    }
+    assert_eq!(r["rows"].as_array().unwrap().len(), 3);
 }

@@ -12,6 +12,7 @@ pub mod backprop;
 pub mod batch;
 pub mod dense;
 pub mod dense_activation;
+pub mod dense_backprop;
 pub mod gemm;
 pub mod mlp;
 pub mod parallel;

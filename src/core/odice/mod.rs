@@ -7,5 +7,7 @@
 //! own layout: the paper's toy layout was not available.
 
 pub mod grid;
+pub mod learner;
+pub mod nav;
 pub mod objective;
 pub mod tabular;
