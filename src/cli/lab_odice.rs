@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::core::odice::learner::{NavConfig, NavLearner};
 use crate::core::odice::objective::UpdateRule;
 use crate::core::odice::tabular::{success, Problem};
+use crate::core::odice::weights::OdiceWeights;
 use crate::core::odice::{grid, nav};
 
 #[derive(Args, Debug)]
@@ -64,6 +65,9 @@ pub struct RunArgs {
     /// nav: the behaviour's action noise (standard deviation).
     #[arg(long, default_value_t = nav::ACTION_NOISE)]
     pub noise: f64,
+    /// nav: write every rule's weights here at the end (the page's import reads it).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
     /// Print one line of JSON.
     #[arg(long)]
     pub json: bool,
@@ -158,11 +162,13 @@ fn run_nav(a: &RunArgs) -> Result<Value, String> {
     let data = nav::behaviour_data(a.seed, a.episodes, a.noise);
     let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
     let mut rows = Vec::new();
+    let mut trained = Vec::new();
     for rule in rules {
         let mut learner = NavLearner::new(rule, config)?;
         for _ in 0..a.steps {
             learner.step(&data).map_err(|e| format!("{}: {e}", rule.name()))?;
         }
+        trained.push(learner.clone());
         let e = learner.evaluate(&data);
         // The gradient curves, thinned to at most 200 points.
         let every = (learner.history.len() / 200).max(1);
@@ -186,6 +192,11 @@ fn run_nav(a: &RunArgs) -> Result<Value, String> {
             "v_max": finite(e.v_max),
             "curve": curve,
         }));
+    }
+    if let Some(path) = &a.out {
+        let weights = OdiceWeights::of(&trained, a.episodes, a.noise);
+        let text = serde_json::to_string(&weights).map_err(|e| format!("--out: {e}"))?;
+        std::fs::write(path, text).map_err(|e| format!("--out {}: {e}", path.display()))?;
     }
     Ok(json!({
         "env": "nav",

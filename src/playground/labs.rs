@@ -12,6 +12,7 @@ pub enum LabId {
     Nsde,
     Symreg,
     Deq,
+    Odice,
 }
 
 /// What the shell shows of a lab.
@@ -27,7 +28,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 6] = [
+pub const LABS: [LabInfo; 7] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -64,6 +65,13 @@ pub const LABS: [LabInfo; 6] = [
         name: "deq",
         title: "Deep equilibrium",
         tagline: "a layer that is a fixed point: four root finders, and implicit gradients against unrolled ones",
+    },
+    LabInfo {
+        id: LabId::Odice,
+        name: "odice",
+        title: "ODICE",
+        tagline:
+            "offline RL's value learning three ways: semi-, true- and orthogonal-gradient, from and away from the data",
     },
 ];
 

@@ -8,5 +8,6 @@ pub mod labs;
 pub mod ncde;
 pub mod node;
 pub mod nsde;
+pub mod odice;
 pub mod shell;
 pub mod symreg;

@@ -19,6 +19,7 @@ use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
 use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
 use super::nsde::NsdeLabView;
+use super::odice::OdiceLabView;
 use super::symreg::SymregLabView;
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
@@ -28,6 +29,7 @@ use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::{NcdeLab, NcdeSettings};
 use crate::playground::node::{NodeLab, NodeSettings};
 use crate::playground::nsde::{NsdeLab, NsdeSettings};
+use crate::playground::odice::{OdiceLab, OdiceSettings};
 use crate::playground::shell::{LabStatus, Location};
 use crate::playground::symreg::{SymregLab, SymregSettings};
 
@@ -45,6 +47,7 @@ struct Labs {
     nsde: Rc<RefCell<NsdeLab>>,
     symreg: Rc<RefCell<SymregLab>>,
     deq: Rc<RefCell<DeqLab>>,
+    odice: Rc<RefCell<OdiceLab>>,
 }
 
 impl Labs {
@@ -76,6 +79,10 @@ impl Labs {
         if location.lab == LabId::Deq {
             deq_problems.extend(location.problem.clone());
         }
+        let (odice_settings, mut odice_problems) = OdiceSettings::from_query(query(LabId::Odice));
+        if location.lab == LabId::Odice {
+            odice_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
@@ -83,6 +90,7 @@ impl Labs {
             nsde: Rc::new(RefCell::new(NsdeLab::new(nsde_settings, nsde_problems))),
             symreg: Rc::new(RefCell::new(SymregLab::new(symreg_settings, symreg_problems))),
             deq: Rc::new(RefCell::new(DeqLab::new(deq_settings, deq_problems))),
+            odice: Rc::new(RefCell::new(OdiceLab::new(odice_settings, odice_problems))),
         }
     }
 
@@ -95,6 +103,7 @@ impl Labs {
             LabId::Nsde => self.nsde.borrow().settings.to_query(),
             LabId::Symreg => self.symreg.borrow().settings.to_query(),
             LabId::Deq => self.deq.borrow().settings.to_query(),
+            LabId::Odice => self.odice.borrow().settings.to_query(),
         }
     }
 
@@ -106,6 +115,7 @@ impl Labs {
             LabId::Nsde => self.nsde.borrow().status.clone(),
             LabId::Symreg => self.symreg.borrow().status.clone(),
             LabId::Deq => self.deq.borrow().status.clone(),
+            LabId::Odice => self.odice.borrow().status.clone(),
         }
     }
 }
@@ -127,6 +137,7 @@ pub fn App() -> Html {
     let nsde_act: Act<NsdeLab> = Act { engine: labs.nsde.clone(), update: update.clone() };
     let symreg_act: Act<SymregLab> = Act { engine: labs.symreg.clone(), update: update.clone() };
     let deq_act: Act<DeqLab> = Act { engine: labs.deq.clone(), update: update.clone() };
+    let odice_act: Act<OdiceLab> = Act { engine: labs.odice.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -144,6 +155,7 @@ pub fn App() -> Html {
         let nsde_act = nsde_act.clone();
         let symreg_act = symreg_act.clone();
         let deq_act = deq_act.clone();
+        let odice_act = odice_act.clone();
         let open_lab = open_lab.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
@@ -151,7 +163,17 @@ pub fn App() -> Html {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
             }
-            start_frame_loop(act.clone(), node_act, ncde_act, nsde_act, symreg_act, deq_act, open_lab, runner.clone());
+            start_frame_loop(
+                act.clone(),
+                node_act,
+                ncde_act,
+                nsde_act,
+                symreg_act,
+                deq_act,
+                odice_act,
+                open_lab,
+                runner.clone(),
+            );
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
@@ -248,6 +270,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Odice => {
+            let dismiss = odice_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -296,6 +325,7 @@ pub fn App() -> Html {
                 LabId::Nsde => html! { <NsdeLabView act={nsde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Symreg => html! { <SymregLabView act={symreg_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Deq => html! { <DeqLabView act={deq_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Odice => html! { <OdiceLabView act={odice_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

@@ -11,6 +11,7 @@ use crate::playground::diffusion::Engine;
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
+use crate::playground::odice::OdiceLab;
 use crate::playground::symreg::SymregLab;
 
 /// A lab's state as the controls see it: where a refused action's message goes.
@@ -45,6 +46,12 @@ impl Reports for NsdeLab {
 impl Reports for DeqLab {
     fn report(&mut self, message: String) {
         DeqLab::report(self, message);
+    }
+}
+
+impl Reports for OdiceLab {
+    fn report(&mut self, message: String) {
+        OdiceLab::report(self, message);
     }
 }
 

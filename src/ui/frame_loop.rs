@@ -16,6 +16,7 @@ use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
+use crate::playground::odice::OdiceLab;
 use crate::playground::symreg::SymregLab;
 
 /// Engine work per animation frame, all labs together, in milliseconds: with rendering and
@@ -53,6 +54,7 @@ pub fn start_frame_loop(
     nsde: Act<NsdeLab>,
     symreg: Act<SymregLab>,
     deq: Act<DeqLab>,
+    odice: Act<OdiceLab>,
     open_lab: Rc<RefCell<LabId>>,
     runner: SharedRunner,
 ) {
@@ -87,6 +89,7 @@ pub fn start_frame_loop(
                 }
                 LabId::Symreg => symreg.engine.borrow_mut().tick(left(), &browser::now_ms),
                 LabId::Deq => deq.engine.borrow_mut().tick(left(), &browser::now_ms),
+                LabId::Odice => odice.engine.borrow_mut().tick(left(), &browser::now_ms),
             }
         }
         if let Some(gpu) = gpu {
@@ -106,13 +109,14 @@ pub fn start_frame_loop(
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let (engine, node, ncde, nsde, symreg, deq) = (
+            let (engine, node, ncde, nsde, symreg, deq, odice) = (
                 act.engine.borrow(),
                 node.engine.borrow(),
                 ncde.engine.borrow(),
                 nsde.engine.borrow(),
                 symreg.engine.borrow(),
                 deq.engine.borrow(),
+                odice.engine.borrow(),
             );
             (
                 engine
@@ -122,7 +126,8 @@ pub fn start_frame_loop(
                     .wrapping_add(ncde.status.revision)
                     .wrapping_add(nsde.status.revision)
                     .wrapping_add(symreg.status.revision)
-                    .wrapping_add(deq.status.revision),
+                    .wrapping_add(deq.status.revision)
+                    .wrapping_add(odice.status.revision),
                 engine
                     .status
                     .view_revision
@@ -130,7 +135,8 @@ pub fn start_frame_loop(
                     .wrapping_add(ncde.status.view_revision)
                     .wrapping_add(nsde.status.view_revision)
                     .wrapping_add(symreg.status.view_revision)
-                    .wrapping_add(deq.status.view_revision),
+                    .wrapping_add(deq.status.view_revision)
+                    .wrapping_add(odice.status.view_revision),
             )
         };
         let now = browser::now_ms();

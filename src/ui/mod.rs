@@ -14,6 +14,7 @@ mod gpu_runner;
 mod ncde;
 mod node;
 mod nsde;
+mod odice;
 mod panic_page;
 mod symreg;
 

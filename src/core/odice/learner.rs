@@ -191,6 +191,14 @@ impl NavLearner {
         })
     }
 
+    /// New learning rates for the optimisers (their moments stay).
+    pub fn set_learning_rates(&mut self, value_lr: f64, policy_lr: f64) {
+        self.config.value_lr = value_lr;
+        self.config.policy_lr = policy_lr;
+        self.value_adam.learning_rate = value_lr;
+        self.policy_adam.learning_rate = policy_lr;
+    }
+
     /// Step `step`'s minibatch: `batch` indices into `n` transitions.
     pub fn minibatch(seed: u64, step: usize, batch: usize, n: usize) -> Vec<usize> {
         let mut rng = RngStream::new(seed, 0x6d69_6e69_0000_0000 + step as u64);
@@ -389,9 +397,10 @@ pub fn success_rate(runs: &[nav::Rollout]) -> (f64, f64) {
     (won.len() as f64 / runs.len().max(1) as f64, steps)
 }
 
-/// The transitions co-adaptation is measured on: about 2000, evenly through the data.
+/// The transitions co-adaptation is measured on: about 1000, evenly through the data (a
+/// page slice measures them in one go).
 pub fn coadaptation_sample(data: &[Transition]) -> Vec<Transition> {
-    data.iter().step_by((data.len() / 2000).max(1)).copied().collect()
+    data.iter().step_by((data.len() / 1000).max(1)).copied().collect()
 }
 
 impl NavLearner {

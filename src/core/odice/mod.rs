@@ -11,3 +11,4 @@ pub mod learner;
 pub mod nav;
 pub mod objective;
 pub mod tabular;
+pub mod weights;
