@@ -21,9 +21,9 @@ fn every_cli_lab_is_a_page_lab_of_the_same_name() {
     let lab = cli.find_subcommand("lab").expect("nde lab exists");
     let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
     assert!(["node", "ncde", "nsde", "symreg", "deq", "odice"].iter().all(|lab| names.contains(lab)), "{names:?}");
-    // Labs whose page is not built yet (none today): a page for one must take it off this
-    // list, and a CLI lab off it must have its page.
-    const CLI_ONLY: [&str; 0] = [];
+    // Labs whose page is not built yet (issue 20's page deliverable): a page for one must take
+    // it off this list, and a CLI lab off it must have its page.
+    const CLI_ONLY: [&str; 1] = ["inverse"];
     for name in names {
         let has_page = nde_playground::playground::labs::LabId::from_name(name).is_ok();
         assert_eq!(
@@ -460,4 +460,50 @@ fn odice_nav_reports_every_rule() {
         assert_eq!(row["curve"].as_array().unwrap().len(), 200);
     }
     assert_eq!(r["rows"].as_array().unwrap().len(), 3);
+}
+
+/// LABS.md, Lab G (G2): on correlated Gaussian data observed at x₀,₁ = 1, replacement lands
+/// near its computed limit, away from the exact conditional, while the exact and likelihood-
+/// guided scores land on the conditional (a small run: the 4-SE test is in
+/// `core::inverse::replacement`); bad flags are refused.
+#[test]
+fn inverse_inpaint_shows_the_replacement_bias() {
+    let r = json_of(&["lab", "inverse", "inpaint", "--rho", "0.8", "--nfe", "200", "--particles", "4000", "--json"]);
+    let row = |name: &str| r["rows"].as_array().unwrap().iter().find(|x| x["method"] == name).unwrap().clone();
+    let n = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("{r}"));
+    assert!((n(&r["exact"]["mean"]) - 0.8).abs() < 1e-12 && (n(&r["exact"]["var"]) - 0.36).abs() < 1e-12, "{r}");
+    assert!((n(&r["replacement_limit"]["mean"]) - 0.5).abs() < 1e-3, "{r}");
+    let replacement = row("replacement");
+    assert!(
+        (n(&replacement["mean"]) - 0.5).abs() < 0.05 && n(&replacement["z_mean_to_exact"]).abs() > 10.0,
+        "{replacement}"
+    );
+    for name in ["exact", "likelihood"] {
+        let m = row(name);
+        assert!((n(&m["mean"]) - 0.8).abs() < 0.05 && n(&m["w1_to_exact"]) < 0.05, "{m}");
+    }
+    let gmm = json_of(&[
+        "lab",
+        "inverse",
+        "inpaint",
+        "--data",
+        "gmm8",
+        "--angle",
+        "45",
+        "--observe",
+        "0.5",
+        "--method",
+        "exact",
+        "--nfe",
+        "100",
+        "--particles",
+        "2000",
+        "--json",
+    ]);
+    assert!(gmm["replacement_limit"].is_null() && gmm["rows"][0]["w1_to_exact"].as_f64().unwrap() < 0.1, "{gmm}");
+    refused(&["lab", "inverse", "inpaint", "--rho", "1"], "--rho");
+    refused(&["lab", "inverse", "inpaint", "--method", "dps"], "--method");
+    refused(&["lab", "inverse", "inpaint", "--sampler", "ddim"], "--sampler");
+    refused(&["lab", "inverse", "inpaint", "--observe", "NaN"], "--observe");
+    refused(&["lab", "inverse", "inpaint", "--data", "moons"], "--data");
 }

@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::{lab_deq, lab_ncde, lab_node, lab_nsde, lab_odice, lab_symreg};
+use super::{lab_deq, lab_inverse, lab_ncde, lab_node, lab_nsde, lab_odice, lab_symreg};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -24,8 +24,10 @@ pub enum LabKind {
     Symreg(lab_symreg::SymregArgs),
     /// Deep equilibrium models: fixed points found four ways; implicit gradients against unrolled ones.
     Deq(lab_deq::DeqArgs),
-    /// ODICE: semi-, true- and orthogonal-gradient value learning (the tabular grid; the page and the navigation task are not built yet).
+    /// ODICE: semi-, true- and orthogonal-gradient value learning, on a tabular grid and a continuous navigation task.
     Odice(lab_odice::OdiceArgs),
+    /// Inverse problems: conditional sampling with an unconditional score, against exact conditionals (no page yet).
+    Inverse(lab_inverse::InverseArgs),
 }
 
 pub fn check(args: &LabArgs) -> Result<(), String> {
@@ -36,6 +38,7 @@ pub fn check(args: &LabArgs) -> Result<(), String> {
         LabKind::Symreg(symreg) => lab_symreg::check(symreg),
         LabKind::Deq(deq) => lab_deq::check(deq),
         LabKind::Odice(odice) => lab_odice::check(odice),
+        LabKind::Inverse(inverse) => lab_inverse::check(inverse),
     }
 }
 
@@ -47,5 +50,6 @@ pub fn run(args: &LabArgs) -> Result<(), String> {
         LabKind::Symreg(symreg) => lab_symreg::run(symreg),
         LabKind::Deq(deq) => lab_deq::run(deq),
         LabKind::Odice(odice) => lab_odice::run(odice),
+        LabKind::Inverse(inverse) => lab_inverse::run(inverse),
     }
 }

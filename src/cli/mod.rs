@@ -10,6 +10,7 @@ mod files;
 mod info;
 mod lab;
 mod lab_deq;
+mod lab_inverse;
 mod lab_ncde;
 mod lab_node;
 mod lab_nsde;

@@ -6,6 +6,7 @@ pub mod cde;
 pub mod data;
 pub mod deq;
 pub mod dynamics;
+pub mod inverse;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_1d;

@@ -1,0 +1,17 @@
+//! Controllable generation with an unconditional model (LABS.md, Lab G; Song et al. 2021 §5):
+//! the exact answers the inverse-problem lab is measured against, on Gaussian mixtures.
+//!
+//! - `line`: the observation u·x₀ = a, and the rotation that makes it a coordinate
+//!   (inpainting observes x₀,₁; "colourisation" a rotated coordinate);
+//! - `conditional`: the exact conditional p(x₀ | u·x₀ = a) of a mixture, and its law at every
+//!   time of a process, whose score is the exact conditional score;
+//! - `likelihood`: ∇ log p(u·x₀ = a | x_t) from the mixture's posterior p(x₀ | x_t), so that
+//!   the guided score ∇ log p_t(x) + ∇ log p(a | x_t) can be checked against the exact
+//!   conditional score (Bayes' identity);
+//! - `replacement`: score_sde's replacement trick with an exact score, and the law it converges
+//!   to (not the conditional: its bias, computed from the moment equations).
+
+pub mod conditional;
+pub mod likelihood;
+pub mod line;
+pub mod replacement;
