@@ -52,6 +52,8 @@ pub struct OdiceLab {
     evaluating: Option<Evaluating>,
     /// A clicked start and each rule's rollout from it.
     pub clicked: Option<([f64; 2], Vec<Rollout>)>,
+    /// Per rule, bumped whenever what its map shows changes (the page repaints only those).
+    pub map_revisions: Vec<u64>,
     pub steps_per_s: f64,
     rate_window: Option<(f64, usize)>,
 }
@@ -85,6 +87,7 @@ impl OdiceLab {
             shown: vec![(Vec::new(), Vec::new()); rules()],
             evaluating: None,
             clicked: None,
+            map_revisions: vec![0; rules()],
             steps_per_s: 0.0,
             rate_window: None,
         };
@@ -131,6 +134,7 @@ impl OdiceLab {
 
     /// Everything measured on the weights is stale: maps, evaluations, the click.
     fn weights_changed(&mut self) {
+        self.bump_all_maps();
         self.next_map = Some(0);
         self.evaluations = vec![None; rules()];
         self.evaluating = Some(self.first_rollouts(0, true, Vec::new()));
@@ -138,6 +142,12 @@ impl OdiceLab {
             self.click(start);
         }
         self.status.changed();
+    }
+
+    fn bump_all_maps(&mut self) {
+        for r in &mut self.map_revisions {
+            *r += 1;
+        }
     }
 
     fn first_rollouts(&self, rule: usize, in_distribution: bool, runs_in: Vec<Rollout>) -> Evaluating {
@@ -282,6 +292,7 @@ impl OdiceLab {
         let cells: Vec<[f64; 2]> = (0..GRID * GRID).map(|c| Self::cell(c % GRID, c / GRID)).collect();
         let values = self.learners[k].values(&cells);
         self.maps[k] = values.into_iter().map(|v| if v.is_finite() { v } else { 0.0 }).collect();
+        self.map_revisions[k] += 1;
         if k + 1 < rules() {
             self.next_map = Some(k + 1);
         } else {
@@ -308,6 +319,7 @@ impl OdiceLab {
                 let learner = &self.learners[rule];
                 let coadapt = learner.coadaptation(&coadaptation_sample(&self.data));
                 self.evaluations[rule] = Some(learner.evaluation(&runs_in, &runs_ood, coadapt));
+                self.map_revisions[rule] += 1;
                 self.shown[rule] = (
                     runs_in.into_iter().take(DRAWN_ROLLOUTS).collect(),
                     runs_ood.into_iter().take(DRAWN_ROLLOUTS).collect(),
@@ -330,6 +342,7 @@ impl OdiceLab {
         let seed = self.settings.seed;
         let runs = self.learners.iter().map(|l| l.rollouts(&[start], seed).remove(0)).collect();
         self.clicked = Some((start, runs));
+        self.bump_all_maps();
         self.status.changed();
     }
 
