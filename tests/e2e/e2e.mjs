@@ -1106,10 +1106,10 @@ async function deqLabCase(baseUrl, { name, webgpu }) {
 
 // The ODICE lab (LABS.md, Lab F): opens with the shipped fit of the three rules and rolls their
 // policies out; a click starts all three at one point; a short run from fresh weights trains
-// the rules side by side in slices; exports, a refused value, the link. It has no GPU path, so
-// it runs once, without WebGPU.
-async function odiceLabCase(baseUrl) {
-  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
+// the rules side by side in slices; exports, a refused value, the link. It has no GPU path of
+// its own; it runs in both browser modes because the other labs' GPU work shares the page.
+async function odiceLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
   fs.mkdirSync(shotDir, { recursive: true });
   try {
     const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
@@ -1123,13 +1123,13 @@ async function odiceLabCase(baseUrl) {
     await startRecording(page);
     await page.getByTestId('odice-row-orthogonal').waitFor({ state: 'visible', timeout: 180_000 });
     const opening = await stopRecording(page);
-    frameFigures.push({ mode: 'cpu-fallback', phase: 'odice opening evaluation', ...opening });
+    frameFigures.push({ mode: name, phase: 'odice opening evaluation', ...opening });
     const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
     const cell = async (rule, k) => (await page.locator(`[data-testid="odice-row-${rule}"] td`).nth(k).textContent()).trim();
     const ood = { semi: Number.parseFloat(await cell('semi', 2)), orthogonal: Number.parseFloat(await cell('orthogonal', 2)) };
     const inks = [];
     for (const rule of ['semi', 'true', 'orthogonal']) inks.push(await canvasInk(page, page.getByTestId(`odice-map-${rule}`)));
-    record('odice: opens with the shipped fit, evaluates every rule, frames under 50 ms', tab.join() === 'ODICE' && (await page.getByTestId('odice-pretrained').count()) === 1 && ood.orthogonal >= ood.semi && inks.every((i) => i > 20000) && opening.workP99 < 50, `tab ${tab}; OOD success semi ${ood.semi}%, orthogonal ${ood.orthogonal}%; ink ${inks.join(', ')}; frame work p99 ${opening.workP99?.toFixed(1)} max ${opening.workMax?.toFixed(1)} ms`);
+    record(`odice ${name}: opens with the shipped fit, evaluates every rule, frames under 50 ms`, tab.join() === 'ODICE' && (await page.getByTestId('odice-pretrained').count()) === 1 && ood.orthogonal >= ood.semi && inks.every((i) => i > 20000) && opening.workP99 < 50, `tab ${tab}; OOD success semi ${ood.semi}%, orthogonal ${ood.orthogonal}%; ink ${inks.join(', ')}; frame work p99 ${opening.workP99?.toFixed(1)} max ${opening.workMax?.toFixed(1)} ms`);
 
     // A click on a map: every policy from that start.
     const map = page.getByTestId('odice-map-true');
@@ -1137,8 +1137,8 @@ async function odiceLabCase(baseUrl) {
     await page.mouse.click(box.x + box.width * 0.2, box.y + box.height * 0.2);
     await page.waitForFunction(() => /^From \(0\.2/.test(document.querySelector('[data-testid="odice-clicked"]')?.textContent ?? ''), null, { timeout: 10_000 });
     const clicked = await text(page, 'odice-clicked');
-    await page.screenshot({ path: path.join(shotDir, 'odice-lab.png'), fullPage: true });
-    record('odice: a click starts all three policies there', /semi/.test(clicked) && /true/.test(clicked) && /orthogonal/.test(clicked), clicked);
+    await page.screenshot({ path: path.join(shotDir, `odice-lab-${name}.png`), fullPage: true });
+    record(`odice ${name}: a click starts all three policies there`, /semi/.test(clicked) && /true/.test(clicked) && /orthogonal/.test(clicked), clicked);
 
     // Training from fresh weights, the three rules side by side.
     await page.getByTestId('odice-fresh').click();
@@ -1149,10 +1149,10 @@ async function odiceLabCase(baseUrl) {
     await page.waitForFunction(() => /^step 300 \/ 300/.test(document.querySelector('[data-testid="odice-steps"]')?.textContent ?? ''), null, { timeout: 300_000 });
     await page.getByTestId('odice-row-orthogonal').waitFor({ state: 'visible', timeout: 120_000 });
     const frames = await stopRecording(page);
-    frameFigures.push({ mode: 'cpu-fallback', phase: 'odice training', ...frames });
+    frameFigures.push({ mode: name, phase: 'odice training', ...frames });
     const cosInk = await canvasInk(page, page.getByTestId('odice-cosine'));
-    await page.screenshot({ path: path.join(shotDir, 'odice-trained-300.png'), fullPage: true });
-    record('odice: trains the three rules in slices with frames under 50 ms', cosInk > 1500 && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `cosine chart ink ${cosInk}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
+    await page.screenshot({ path: path.join(shotDir, `odice-trained-300-${name}.png`), fullPage: true });
+    record(`odice ${name}: trains the three rules in slices with frames under 50 ms`, cosInk > 1500 && frames.workP99 < 50 && frames.workOver50 <= 0.01 * frames.workFrames && frames.workFrames > 20, `cosine chart ink ${cosInk}; frame work p50 ${frames.workP50?.toFixed(1)} p99 ${frames.workP99?.toFixed(1)} max ${frames.workMax?.toFixed(1)} ms, ${frames.workOver50} over 50 of ${frames.workFrames}`);
 
     // Exports read back.
     const download = async (id) => {
@@ -1161,13 +1161,13 @@ async function odiceLabCase(baseUrl) {
     };
     const weights = JSON.parse(await download('odice-export-weights'));
     const report = JSON.parse(await download('odice-export-report'));
-    record('odice: the weights and the report export', weights.steps === 300 && weights.rules.length === 3 && weights.rules[0].value.length > 1000 && report.steps === 300 && report.rows.length === 3 && typeof report.rows[2].success_ood === 'number', `weights ${weights.steps} steps, ${weights.rules?.length} rules; report ${report.steps} steps, ${report.rows?.length} rows`);
+    record(`odice ${name}: the weights and the report export`, weights.steps === 300 && weights.rules.length === 3 && weights.rules[0].value.length > 1000 && report.steps === 300 && report.rows.length === 3 && typeof report.rows[2].success_ood === 'number', `weights ${weights.steps} steps, ${weights.rules?.length} rules; report ${report.steps} steps, ${report.rows?.length} rows`);
 
     // Bad input: a refused λ is named and the field shows its old value.
     await setField(page, page.getByTestId('odice-lambda'), '1.5');
     const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
     const shown = await page.getByTestId('odice-lambda').inputValue();
-    record('odice: bad input is answered in the banner and loses nothing', /lambda/.test(banner) && shown === '0.6', `${banner.slice(0, 80)} | shown ${shown}`);
+    record(`odice ${name}: bad input is answered in the banner and loses nothing`, /lambda/.test(banner) && shown === '0.6', `${banner.slice(0, 80)} | shown ${shown}`);
     await dismissBanner(page);
 
     // The link reopens the same lab.
@@ -1176,8 +1176,8 @@ async function odiceLabCase(baseUrl) {
     await again.goto(link, { waitUntil: 'load' });
     await again.getByTestId('odice-map-semi').waitFor({ state: 'visible', timeout: 60_000 });
     const reopened = { batch: await again.getByTestId('odice-batch').inputValue(), steps: await again.getByTestId('odice-steps-total').inputValue() };
-    record('odice: the link reopens the same lab', /lab=odice/.test(link) && reopened.batch === '64' && reopened.steps === '300', `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
-    record('odice: no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
+    record(`odice ${name}: the link reopens the same lab`, /lab=odice/.test(link) && reopened.batch === '64' && reopened.steps === '300', `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    record(`odice ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
     await context.close();
   } finally {
     await browser.close();
@@ -1271,7 +1271,8 @@ async function main() {
       await symregLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'odice') {
-      await odiceLabCase(baseUrl);
+      await odiceLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await odiceLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'ncde') {
       await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -1291,7 +1292,8 @@ async function main() {
       await symregLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await deqLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await deqLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
-      await odiceLabCase(baseUrl);
+      await odiceLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await odiceLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }
