@@ -17,6 +17,7 @@ const OP_SKIP_IF: u32 = 10u;
 const OP_LOAD_INPUT: u32 = 11u;
 const OP_EVAL_DIFFUSION: u32 = 12u;
 const OP_ADD_INCREMENT: u32 = 13u;
+const OP_REPLACE: u32 = 14u;
 const NO_REGISTER: u32 = 0xFFFFu;
 const NO_COUNTER: u32 = 0xFFFFFFFFu;
 const MODEL_MLP: u32 = 0u;

@@ -149,6 +149,13 @@ fn run_op(opcode: u32, at: u32) {
             // ADD_INCREMENT: into, diffusion, factor, row.
             R[code[at + 1u]] += word_f32(at + 3u) * R[code[at + 2u]] * input_row(code[at + 4u]);
         }
+        case OP_REPLACE: {
+            // REPLACE: into, counter, normal, mean, sigma.
+            let normal = vec2<f32>(word_f32(at + 3u), word_f32(at + 4u));
+            let x = R[code[at + 1u]];
+            let observed = word_f32(at + 5u) + word_f32(at + 6u) * noise(code[at + 2u]).x;
+            R[code[at + 1u]] = x + (observed - dot(normal, x)) * normal;
+        }
         default: {}
     }
 }

@@ -16,7 +16,7 @@ use nde_playground::core::sample::likelihood::likelihood_plan;
 use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use nde_playground::core::sample::{build, Plan, SamplerOptions};
 use nde_playground::core::train::level_classifier::{LevelClassifier, LevelTrainer};
-use nde_playground::exec::agreement::{cases, compare, test_mixture, trained_mlp, Comparison};
+use nde_playground::exec::agreement::{cases, compare, replacement_cases, test_mixture, trained_mlp, Comparison};
 use nde_playground::exec::cpu::{run_plan, RunOptions, RunResult};
 use nde_playground::exec::gpu::plan_run::{execute_plan, GpuPlanRun, GpuRunSettings, PlanKernel};
 
@@ -74,6 +74,21 @@ fn every_sampler_agrees_with_the_cpu_on_the_exact_mixture() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases disagree:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// Replacement (`Op::Replace`): the observed coordinate's fresh copies draw the same noise on
+/// both executors, so every particle agrees.
+#[test]
+fn replacement_agrees_with_the_cpu() {
+    let Some(ctx) = gpu_or_skip("replacement_agrees_with_the_cpu") else { return };
+    let cases = replacement_cases();
+    for (label, plan, process, condition) in &cases {
+        let mut model = ExactMixtureModel::new(test_mixture(), *process).with_condition(*condition);
+        let (cpu, gpu) = both(&ctx, plan, &mut model, &options(1000));
+        let c = compare(plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{label}: {e}"));
+        report(label, &c);
+    }
+    assert_eq!(cases.len(), 5);
 }
 
 #[test]

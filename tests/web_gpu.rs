@@ -84,6 +84,16 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     let c = compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU likelihood: {e}"));
     assert!(c.max_value_error < 1e-2, "WebGPU likelihood differs by {} nats", c.max_value_error);
     assert_eq!(checked, 6);
+    // Replacement (`Op::Replace`, the controllable-generation lab).
+    let run = RunOptions { particles: 256, seed: 7, traced: vec![0, 1], inputs: vec![] };
+    for (label, plan, process, condition) in nde_playground::exec::agreement::replacement_cases() {
+        let mut model = ExactMixtureModel::new(test_mixture(), process).with_condition(condition);
+        let cpu = run_plan(&plan, &mut model, &run).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &model.data(), &run)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU {label}: {e}"));
+        compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU {label}: {e}"));
+    }
     // The neural ODE lab's learned fields (not diffusion models): every frame of every
     // particle, for the pure field with a few activations and both hybrids.
     let mut fields = 0;

@@ -278,6 +278,32 @@ pub fn sde_cases() -> Vec<SdeCase> {
         .collect()
 }
 
+/// Replacement (`Op::Replace`, the controllable-generation lab's inpainting) on a few fixed-step
+/// samplers, deterministic and stochastic, observing the coordinate at 45°, plus one under the
+/// mean-reverting process towards a nonzero condition: (label, plan, process, condition).
+pub fn replacement_cases() -> Vec<(String, Plan, Process, [f64; 2])> {
+    use crate::core::inverse::line::LineObservation;
+    use crate::core::inverse::replace_plan::with_replacement;
+    use crate::core::sample::build;
+    use crate::core::sample::grid::T_EPS_SAMPLE;
+    let line = LineObservation::at_angle(45.0, 0.9).expect("a finite line");
+    let options = SamplerOptions { nfe: 10, ..SamplerOptions::default() };
+    let mut out = Vec::new();
+    for (sampler, process, condition) in [
+        ("em", Process::vp(), [0.0; 2]),
+        ("ddim", Process::vp(), [0.0; 2]),
+        ("pc", Process::vp(), [0.0; 2]),
+        ("dpmpp-2m", Process::ve(), [0.0; 2]),
+        ("mr-em", Process::mean_reverting(), [0.5, -0.5]),
+    ] {
+        let plan = build(sampler, process, Parameterisation::Score, &SamplerOptions { condition, ..options })
+            .and_then(|plan| with_replacement(&plan, &line, T_EPS_SAMPLE))
+            .expect("the replacement cases build");
+        out.push((format!("{sampler}+replacement ({})", process.name()), plan, process, condition));
+    }
+    out
+}
+
 /// The mixture the agreement tests sample.
 pub fn test_mixture() -> GaussianMixture {
     GaussianMixture::eight_gaussians()

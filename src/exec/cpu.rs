@@ -392,6 +392,15 @@ pub fn run_plan_from(
                     }
                 }
             }
+            Op::Replace { into, normal, mean, sigma, counter } => {
+                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
+                    let z = noise(options.seed, first + p, *counter);
+                    let x = &mut r[*into as usize];
+                    let gap = mean + sigma * z[0] - (normal[0] * x[0] + normal[1] * x[1]);
+                    x[0] += gap * normal[0];
+                    x[1] += gap * normal[1];
+                }
+            }
             Op::Snapshot { reg, .. } => {
                 frames.push(
                     options

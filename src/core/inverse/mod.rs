@@ -8,10 +8,13 @@
 //! - `likelihood`: ∇ log p(u·x₀ = a | x_t) from the mixture's posterior p(x₀ | x_t), so that
 //!   the guided score ∇ log p_t(x) + ∇ log p(a | x_t) can be checked against the exact
 //!   conditional score (Bayes' identity);
+//! - `replace_plan`: replacement as a plan transform (`Op::Replace` after every step), so any
+//!   fixed-step sampler runs it on either executor;
 //! - `replacement`: score_sde's replacement trick with an exact score, and the law it converges
 //!   to (not the conditional: its bias, computed from the moment equations).
 
 pub mod conditional;
 pub mod likelihood;
 pub mod line;
+pub mod replace_plan;
 pub mod replacement;

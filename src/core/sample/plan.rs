@@ -92,6 +92,12 @@ pub enum Op {
     /// Particles whose level R[level][0] is above `above` skip the next `ops` ops: each then
     /// integrates from its own level (DLG). Evaluations in skipped ops are not made.
     SkipIf { level: Reg, above: f32, ops: u32 },
+    /// Replacement (score_sde's inpainting and colourisation): the coordinate n·R[into] is
+    /// overwritten by a fresh noisy copy of its observed value, mean + sigma * z₀ (the
+    /// observation pushed through the process to this step's time; z from `counter`), and the
+    /// free coordinate is kept: R[into] += (mean + sigma z₀ − n·R[into]) n, n a unit vector.
+    /// `core::inverse::replace_plan` inserts it after each step.
+    Replace { into: Reg, normal: [f32; 2], mean: f32, sigma: f32, counter: u32 },
 }
 
 /// One noise level of `EvalAtLevel`: quantity = out_scale * out + x_scale * x at time t.
@@ -199,6 +205,24 @@ impl Plan {
             .unwrap_or(0)
     }
 
+    /// The largest noise counter any op draws from (0 where none draws): a transform that adds
+    /// noisy ops numbers them after it, so that they draw fresh noise.
+    pub fn last_counter(&self) -> u32 {
+        self.ops
+            .iter()
+            .map(|op| match op {
+                Op::Init { counter, .. }
+                | Op::Axpy { counter, .. }
+                | Op::GibbsLevel { counter, .. }
+                | Op::Replace { counter, .. } => *counter,
+                Op::MalaStep { counter, accept_counter, .. } => (*counter).max(*accept_counter),
+                Op::AdaptiveLikelihood { probe_counter, .. } => probe_counter.unwrap_or(0),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn frames(&self) -> u32 {
         self.ops.iter().filter(|op| matches!(op, Op::Snapshot { .. })).count() as u32
     }
@@ -251,7 +275,7 @@ impl Plan {
                     }
                 }
                 Op::SkipIf { level, .. } => check(*level)?,
-                Op::LoadInput { into } => check(*into)?,
+                Op::LoadInput { into } | Op::Replace { into, .. } => check(*into)?,
                 Op::EvalDiffusion { at, into } => {
                     check(*at)?;
                     check(*into)?

@@ -14,7 +14,7 @@ use super::plan_code::{
     OP_ADAPTIVE, OP_AXPY, OP_EVAL, OP_EVAL_AT_LEVEL, OP_GIBBS_LEVEL, OP_INIT, OP_LOAD_INPUT, OP_MALA_START,
     OP_MALA_STEP, OP_SKIP_IF, OP_SNAPSHOT,
 };
-use super::plan_code::{OP_ADD_INCREMENT, OP_EVAL_DIFFUSION};
+use super::plan_code::{OP_ADD_INCREMENT, OP_EVAL_DIFFUSION, OP_REPLACE};
 use crate::core::limits;
 use crate::core::sample::plan::MAX_REGISTERS;
 
@@ -51,7 +51,7 @@ pub const PARAM_V: u32 = 3;
 pub const PARAM_FLOW: u32 = 4;
 
 /// Every code the host and the shaders share, by the name both give it.
-pub const CODES: [(&str, u32); 35] = [
+pub const CODES: [(&str, u32); 36] = [
     ("ACT_SILU", ACT_SILU),
     ("ACT_TANH", ACT_TANH),
     ("ACT_SOFTPLUS", ACT_SOFTPLUS),
@@ -87,6 +87,7 @@ pub const CODES: [(&str, u32); 35] = [
     ("OP_LOAD_INPUT", OP_LOAD_INPUT),
     ("OP_EVAL_DIFFUSION", OP_EVAL_DIFFUSION),
     ("OP_ADD_INCREMENT", OP_ADD_INCREMENT),
+    ("OP_REPLACE", OP_REPLACE),
 ];
 
 /// The sizes the shaders' private arrays are declared with: the constant that names each, its

@@ -20,6 +20,7 @@ pub const OP_SKIP_IF: u32 = 10;
 pub const OP_LOAD_INPUT: u32 = 11;
 pub const OP_EVAL_DIFFUSION: u32 = 12;
 pub const OP_ADD_INCREMENT: u32 = 13;
+pub const OP_REPLACE: u32 = 14;
 /// "No register" (a flow solve without a likelihood) and "no counter" (no Hutchinson probe).
 pub const NO_REGISTER: u32 = 0xFFFF;
 pub const NO_COUNTER: u32 = u32::MAX;
@@ -134,6 +135,9 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
         Op::EvalDiffusion { at, into } => (OP_EVAL_DIFFUSION, vec![u32::from(*at), u32::from(*into)]),
         Op::AddIncrement { into, diffusion, factor, row } => {
             (OP_ADD_INCREMENT, vec![u32::from(*into), u32::from(*diffusion), f(*factor), *row])
+        }
+        Op::Replace { into, normal, mean, sigma, counter } => {
+            (OP_REPLACE, vec![u32::from(*into), *counter, f(normal[0]), f(normal[1]), f(*mean), f(*sigma)])
         }
     })
 }
