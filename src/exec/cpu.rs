@@ -401,6 +401,30 @@ pub fn run_plan_from(
                     x[1] += gap * normal[1];
                 }
             }
+            Op::Dps { x, t, out_scale, x_scale, normal, value, zeta } => {
+                let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
+                let points: Vec<[f32; 2]> = index.iter().map(|p| regs[*p][*x as usize]).collect();
+                let times = vec![f64::from(*t); points.len()];
+                let mut out = vec![[0.0f32; 2]; points.len()];
+                let mut jacobian = vec![[[0.0f32; 2]; 2]; points.len()];
+                model.eval_with_jacobian_batch(&points, &times, &mut out, &mut jacobian);
+                for (k, p) in index.iter().enumerate() {
+                    let point = points[k];
+                    let x0 = [0, 1].map(|d| out_scale * out[k][d] + x_scale * point[d]);
+                    let r = value - (normal[0] * x0[0] + normal[1] * x0[1]);
+                    // ∇ₓ r² / |r| = −2 sign(r) J_x̂₀ᵀ n, J_x̂₀ = out_scale J + x_scale I.
+                    let pull = [0, 1].map(|j| {
+                        normal[0] * out_scale * jacobian[k][0][j]
+                            + normal[1] * out_scale * jacobian[k][1][j]
+                            + x_scale * normal[j]
+                    });
+                    let step = 2.0 * zeta * r.signum();
+                    let state = &mut regs[*p][*x as usize];
+                    state[0] += step * pull[0];
+                    state[1] += step * pull[1];
+                }
+                evaluations += live;
+            }
             Op::Snapshot { reg, .. } => {
                 frames.push(
                     options

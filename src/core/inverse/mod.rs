@@ -8,12 +8,18 @@
 //! - `likelihood`: ∇ log p(u·x₀ = a | x_t) from the mixture's posterior p(x₀ | x_t), so that
 //!   the guided score ∇ log p_t(x) + ∇ log p(a | x_t) can be checked against the exact
 //!   conditional score (Bayes' identity);
+//! - `dps_plan`: the DPS-style correction through the model's input Jacobian (`Op::Dps`) after
+//!   every step of any fixed-step sampler;
+//! - `guided_model`: the exact conditional, likelihood-guided and class-guided scores as
+//!   models, so every sampler of the zoo runs them;
 //! - `replace_plan`: replacement as a plan transform (`Op::Replace` after every step), so any
 //!   fixed-step sampler runs it on either executor;
 //! - `replacement`: score_sde's replacement trick with an exact score, and the law it converges
 //!   to (not the conditional: its bias, computed from the moment equations).
 
 pub mod conditional;
+pub mod dps_plan;
+pub mod guided_model;
 pub mod likelihood;
 pub mod line;
 pub mod replace_plan;

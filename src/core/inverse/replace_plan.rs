@@ -11,10 +11,9 @@
 use super::line::LineObservation;
 use crate::core::sample::plan::{Op, Plan, X};
 
-/// `plan` with an `Op::Replace` on the state before each snapshot. `t_end` is the time the
-/// plan's last step reaches. Refused for plans whose particles do not step in lock-step
-/// through known times (adaptive solves, per-particle levels, Metropolis steps).
-pub fn with_replacement(plan: &Plan, line: &LineObservation, t_end: f64) -> Result<Plan, String> {
+/// Refuses plans whose particles do not step in lock-step through known times (adaptive
+/// solves, per-particle levels, Metropolis steps, loaded inputs): `what` names the method.
+pub fn check_lock_step(plan: &Plan, what: &str) -> Result<(), String> {
     if let Some(op) = plan.ops.iter().find(|op| {
         matches!(
             op,
@@ -33,10 +32,33 @@ pub fn with_replacement(plan: &Plan, line: &LineObservation, t_end: f64) -> Resu
         let kind = format!("{op:?}");
         let kind = kind.split([' ', '{']).next().unwrap_or("an op");
         return Err(format!(
-            "replacement needs a fixed-step sampler whose particles share every step's time; {} uses {kind}",
+            "{what} needs a fixed-step sampler whose particles share every step's time; {} uses {kind}",
             plan.sampler
         ));
     }
+    Ok(())
+}
+
+/// The time of the state at each snapshot of the state: the time of the next evaluation, or
+/// `t_end` after the last step. (op index, time) pairs.
+pub fn snapshot_times(plan: &Plan, t_end: f64) -> Vec<(usize, f64)> {
+    let mut out = Vec::new();
+    let mut next_eval = t_end;
+    for (i, op) in plan.ops.iter().enumerate().rev() {
+        match op {
+            Op::Eval { t, .. } => next_eval = f64::from(*t),
+            Op::Snapshot { reg: X, .. } => out.push((i, next_eval)),
+            _ => {}
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// `plan` with an `Op::Replace` on the state before each snapshot. `t_end` is the time the
+/// plan's last step reaches.
+pub fn with_replacement(plan: &Plan, line: &LineObservation, t_end: f64) -> Result<Plan, String> {
+    check_lock_step(plan, "replacement")?;
     if !t_end.is_finite() || t_end < 0.0 {
         return Err(format!("replacement needs the time the sampler ends at, got {t_end}"));
     }
@@ -45,16 +67,10 @@ pub fn with_replacement(plan: &Plan, line: &LineObservation, t_end: f64) -> Resu
     let mu_along = line.u[0] * mu[0] + line.u[1] * mu[1];
     let normal = [line.u[0] as f32, line.u[1] as f32];
     let mut counter = plan.last_counter();
+    let mut times = snapshot_times(plan, t_end).into_iter().peekable();
     let mut ops = Vec::with_capacity(plan.ops.len() * 2);
     for (i, op) in plan.ops.iter().enumerate() {
-        if matches!(op, Op::Snapshot { reg: X, .. }) {
-            let t = plan.ops[i..]
-                .iter()
-                .find_map(|op| match op {
-                    Op::Eval { t, .. } => Some(f64::from(*t)),
-                    _ => None,
-                })
-                .unwrap_or(t_end);
+        if let Some((_, t)) = times.next_if(|(at, _)| *at == i) {
             let (alpha, sigma) = (process.alpha(t), process.sigma(t));
             counter += 1;
             ops.push(Op::Replace {

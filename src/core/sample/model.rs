@@ -96,6 +96,9 @@ pub enum ModelData {
     Field(crate::core::dynamics::field_model::FieldModel),
     /// A neural SDE with diagonal noise on the plane (the latent SDE's prior).
     DiagonalSde(crate::core::nsde::sde_model::DiagonalSdeModel),
+    /// A model only the host evaluates (the guided scores of the controllable-generation lab):
+    /// the GPU executor refuses it, naming `what`.
+    HostOnly { what: String },
 }
 
 /// The exact score of a mixture's marginal under a process (a score-parameterised model).

@@ -98,6 +98,11 @@ pub enum Op {
     /// free coordinate is kept: R[into] += (mean + sigma z₀ − n·R[into]) n, n a unit vector.
     /// `core::inverse::replace_plan` inserts it after each step.
     Replace { into: Reg, normal: [f32; 2], mean: f32, sigma: f32, counter: u32 },
+    /// A DPS-style correction (Chung et al. 2023) towards the observation n·x₀ = value: with
+    /// x̂₀ = out_scale * model(R[x], t) + x_scale * R[x] (Tweedie's estimate) and
+    /// r = value − n·x̂₀, R[x] −= zeta ∇ₓ r² / |r| (the normaliser held constant), the gradient
+    /// through the model's input Jacobian. One evaluation; the CPU executor only.
+    Dps { x: Reg, t: f32, out_scale: f32, x_scale: f32, normal: [f32; 2], value: f32, zeta: f32 },
 }
 
 /// One noise level of `EvalAtLevel`: quantity = out_scale * out + x_scale * x at time t.
@@ -183,7 +188,8 @@ impl Plan {
                 | Op::MalaStart { .. }
                 | Op::EvalAtLevel { .. }
                 | Op::GibbsLevel { .. }
-                | Op::EvalDiffusion { .. } => nfe += 1,
+                | Op::EvalDiffusion { .. }
+                | Op::Dps { .. } => nfe += 1,
                 Op::AdaptiveFlow { .. } | Op::SkipIf { .. } | Op::AdaptiveLikelihood { .. } => return None,
                 _ => {}
             }
@@ -275,7 +281,7 @@ impl Plan {
                     }
                 }
                 Op::SkipIf { level, .. } => check(*level)?,
-                Op::LoadInput { into } | Op::Replace { into, .. } => check(*into)?,
+                Op::LoadInput { into } | Op::Replace { into, .. } | Op::Dps { x: into, .. } => check(*into)?,
                 Op::EvalDiffusion { at, into } => {
                     check(*at)?;
                     check(*into)?

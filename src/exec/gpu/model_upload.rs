@@ -81,6 +81,9 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
         }
         ModelData::Field(field) => field_words(plan, field, params),
         ModelData::DiagonalSde(sde) => sde_words(plan, sde, params),
+        ModelData::HostOnly { what } => {
+            Err(GpuError::Unsupported(format!("{what} run on the CPU executor only: use --backend cpu")))
+        }
     }
 }
 

@@ -136,6 +136,11 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
         Op::AddIncrement { into, diffusion, factor, row } => {
             (OP_ADD_INCREMENT, vec![u32::from(*into), u32::from(*diffusion), f(*factor), *row])
         }
+        Op::Dps { .. } => {
+            return Err("the DPS correction needs the model's input Jacobian at every step, which only the CPU \
+                 executor computes: run it with --backend cpu"
+                .into())
+        }
         Op::Replace { into, normal, mean, sigma, counter } => {
             (OP_REPLACE, vec![u32::from(*into), *counter, f(normal[0]), f(normal[1]), f(*mean), f(*sigma)])
         }
