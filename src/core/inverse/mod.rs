@@ -8,6 +8,8 @@
 //! - `likelihood`: ∇ log p(u·x₀ = a | x_t) from the mixture's posterior p(x₀ | x_t), so that
 //!   the guided score ∇ log p_t(x) + ∇ log p(a | x_t) can be checked against the exact
 //!   conditional score (Bayes' identity);
+//! - `degradation`: linear-Gaussian degradations (shrink, drop-y) and a mixture's exact
+//!   posterior under them;
 //! - `dps_plan`: the DPS-style correction through the model's input Jacobian (`Op::Dps`) after
 //!   every step of any fixed-step sampler;
 //! - `guided_model`: the exact conditional, likelihood-guided and class-guided scores as
@@ -15,12 +17,16 @@
 //! - `replace_plan`: replacement as a plan transform (`Op::Replace` after every step), so any
 //!   fixed-step sampler runs it on either executor;
 //! - `replacement`: score_sde's replacement trick with an exact score, and the law it converges
-//!   to (not the conditional: its bias, computed from the moment equations).
+//!   to (not the conditional: its bias, computed from the moment equations);
+//! - `restore`: restoration with the mean-reverting samplers, by the exact conditional score
+//!   or a network trained on degraded pairs, measured against the exact posterior.
 
 pub mod conditional;
+pub mod degradation;
 pub mod dps_plan;
 pub mod guided_model;
 pub mod likelihood;
 pub mod line;
 pub mod replace_plan;
 pub mod replacement;
+pub mod restore;
