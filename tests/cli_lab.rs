@@ -482,6 +482,14 @@ fn inverse_inpaint_shows_the_replacement_bias() {
         let m = row(name);
         assert!((n(&m["mean"]) - 0.8).abs() < 0.05 && n(&m["w1_to_exact"]) < 0.05, "{m}");
     }
+    // DPS (through the exact score's Jacobian) pulls towards the line but is no posterior
+    // sampler: one evaluation more per step.
+    let dps = row("dps");
+    assert!(n(&dps["nfe"]) == 400.0 && (n(&dps["observed_mean"]) - 1.0).abs() < 0.15, "{dps}");
+    // Any fixed-step sampler runs every method.
+    let ddim =
+        json_of(&["lab", "inverse", "inpaint", "--sampler", "ddim", "--nfe", "50", "--particles", "1000", "--json"]);
+    assert_eq!(ddim["rows"].as_array().unwrap().len(), 4, "{ddim}");
     let gmm = json_of(&[
         "lab",
         "inverse",
@@ -502,8 +510,72 @@ fn inverse_inpaint_shows_the_replacement_bias() {
     ]);
     assert!(gmm["replacement_limit"].is_null() && gmm["rows"][0]["w1_to_exact"].as_f64().unwrap() < 0.1, "{gmm}");
     refused(&["lab", "inverse", "inpaint", "--rho", "1"], "--rho");
-    refused(&["lab", "inverse", "inpaint", "--method", "dps"], "--method");
-    refused(&["lab", "inverse", "inpaint", "--sampler", "ddim"], "--sampler");
+    refused(&["lab", "inverse", "inpaint", "--method", "magic"], "--method");
+    refused(&["lab", "inverse", "inpaint", "--sampler", "pf-dopri5"], "--sampler");
+    refused(&["lab", "inverse", "inpaint", "--zeta=-1"], "--zeta");
     refused(&["lab", "inverse", "inpaint", "--observe", "NaN"], "--observe");
     refused(&["lab", "inverse", "inpaint", "--data", "moons"], "--data");
+}
+
+/// LABS.md, Lab G (G1): class guidance with the exact classifier at ω = 1 samples the
+/// component (SWD near its floor, every sample in the class); bad flags are refused.
+#[test]
+fn inverse_class_guidance_at_scale_one_samples_the_component() {
+    let r = json_of(&["lab", "inverse", "class", "--class", "2", "--particles", "2000", "--json"]);
+    let n = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k}: {r}"));
+    assert!(n("swd_to_component") < 3.0 * n("swd_floor") + 0.01 && n("share_in_class") > 0.99, "{r}");
+    let strong = json_of(&["lab", "inverse", "class", "--class", "2", "--scale", "4", "--particles", "2000", "--json"]);
+    assert!(strong["swd_to_tilted"].as_f64().is_some(), "{strong}");
+    refused(&["lab", "inverse", "class", "--class", "8"], "--class");
+    refused(&["lab", "inverse", "class", "--scale", "NaN"], "--scale");
+}
+
+/// LABS.md, Lab G (G4): with the exact conditional score the MR samplers restore drop-y
+/// degradations; the MMSE estimate lies between the posterior's modes, the samples on them.
+/// A trained network's file is read back and used.
+#[test]
+fn inverse_restore_with_the_exact_score_and_a_trained_network() {
+    let r = json_of(&[
+        "lab",
+        "inverse",
+        "restore",
+        "--samplers",
+        "mrs-ode-noise",
+        "--nfe",
+        "50",
+        "--tests",
+        "4",
+        "--particles",
+        "500",
+        "--json",
+    ]);
+    let row = &r["rows"][0];
+    let n = |k: &str| row[k].as_f64().unwrap_or_else(|| panic!("{k}: {r}"));
+    assert!(n("swd_posterior") < 3.0 * n("swd_floor") + 0.02, "{r}");
+    assert!(n("sample_to_mode") < n("mmse_to_mode"), "{r}");
+    let path = std::env::temp_dir().join(format!("nde-restore-{}.json", std::process::id()));
+    let out = path.to_string_lossy().to_string();
+    let t = json_of(&["lab", "inverse", "train-restore", "--steps", "300", "--out", &out, "--json"]);
+    assert!(t["final_loss"].as_f64().unwrap().is_finite(), "{t}");
+    let net = json_of(&[
+        "lab",
+        "inverse",
+        "restore",
+        "--model",
+        &out,
+        "--samplers",
+        "mrs-ode",
+        "--nfe",
+        "10",
+        "--tests",
+        "2",
+        "--particles",
+        "200",
+        "--json",
+    ]);
+    assert_eq!(net["model"], "network", "{net}");
+    refused(&["lab", "inverse", "restore", "--model", &out, "--degradation", "shrink"], "drop-y");
+    refused(&["lab", "inverse", "restore", "--samplers", "ddim"], "--samplers");
+    refused(&["lab", "inverse", "restore", "--degradation", "blur"], "--degradation");
+    let _ = std::fs::remove_file(&path);
 }

@@ -1,24 +1,42 @@
-//! `nde lab inverse inpaint`: conditional sampling with an unconditional score (LABS.md,
-//! Lab G, G2 and G3) on data with exact answers. The observation fixes one coordinate of x₀
-//! (inpainting: `--angle 0`; a rotated coordinate, LABS.md's "colourisation": `--angle 45`);
-//! each method runs Euler–Maruyama on the reverse SDE with the data's exact scores, and its
-//! free coordinate is compared with the exact conditional. For correlated Gaussian data
-//! observed at angle 0, the limit that replacement converges to is printed too: the
-//! replacement bias. The page lab, the learned models (class guidance, DPS), the `Replace`
-//! plan op and the MR restoration of issue 20 are not built yet.
+//! `nde lab inverse`: controllable generation with an unconditional score (LABS.md, Lab G) on
+//! data with exact answers.
+//!
+//! - `inpaint` (G2, G3): the observation fixes one coordinate of x₀ (inpainting: `--angle 0`;
+//!   a rotated coordinate, LABS.md's "colourisation": `--angle 45`); each method runs any
+//!   fixed-step sampler of the zoo (replacement and DPS as plan transforms, the exact and
+//!   likelihood-guided scores as models), and its free coordinate is compared with the exact
+//!   conditional. For correlated Gaussian data observed at angle 0, the limit replacement
+//!   converges to is printed too: the replacement bias.
+//! - `class` (G1): class guidance with the exact classifier at a scale ω, against the component
+//!   and against the tilted density p(x) p(k | x)^ω on a grid.
+//! - `restore` (G4): the MR samplers restoring degraded points, by the exact conditional score
+//!   or a trained network, against the exact posterior; `train-restore` trains that network.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::lab_inverse_class::{check_class, class, ClassArgs};
+use super::lab_inverse_restore::{
+    checked_restore, checked_train, restore, train_restore, RestoreArgs, TrainRestoreArgs,
+};
 use crate::core::data::gmm::GaussianMixture;
 use crate::core::inverse::conditional::LineConditional;
+use crate::core::inverse::dps_plan::with_dps;
+use crate::core::inverse::guided_model::{Guidance, GuidedModel};
 use crate::core::inverse::line::LineObservation;
-use crate::core::inverse::replacement::{replacement_limit, sample_em, InverseMethod};
+use crate::core::inverse::replace_plan::{check_lock_step, with_replacement};
+use crate::core::inverse::replacement::{replacement_limit, InverseMethod};
 use crate::core::metrics_1d::{moments, wasserstein1};
+use crate::core::param::Parameterisation;
 use crate::core::process::Process;
+use crate::core::sample::grid::T_EPS_SAMPLE;
+use crate::core::sample::model::{ExactMixtureModel, Model};
+use crate::core::sample::plan::Plan;
+use crate::core::sample::{build, SamplerOptions};
+use crate::exec::cpu::{run_plan, RunOptions};
 
-/// The last time the samplers reach (as score_sde's eps).
-const T_MIN: f64 = 1e-3;
+/// The last time the samplers reach (the sampler grid's end, as score_sde's eps).
+const T_MIN: f64 = T_EPS_SAMPLE;
 
 #[derive(Args, Debug)]
 pub struct InverseArgs {
@@ -30,6 +48,12 @@ pub struct InverseArgs {
 pub enum InverseVerb {
     /// Sample x₀ given one observed coordinate, by each method, against the exact conditional.
     Inpaint(InpaintArgs),
+    /// Class guidance on gmm8 with the exact classifier, against the component.
+    Class(ClassArgs),
+    /// Restore degraded points with the mean-reverting samplers, against the exact posterior.
+    Restore(RestoreArgs),
+    /// Train the restoration network for one degradation (LABS.md's recipe).
+    TrainRestore(TrainRestoreArgs),
 }
 
 #[derive(Args, Debug)]
@@ -47,12 +71,15 @@ pub struct InpaintArgs {
     /// LABS.md's colourisation).
     #[arg(long, default_value_t = 0.0)]
     pub angle: f64,
-    /// Methods, comma-separated: replacement, exact, likelihood.
-    #[arg(long, default_value = "replacement,exact,likelihood")]
+    /// Methods, comma-separated: replacement, exact, likelihood, dps.
+    #[arg(long, default_value = "replacement,exact,likelihood,dps")]
     pub method: String,
-    /// The sampler: em (Euler–Maruyama on the reverse SDE; the only one built yet).
+    /// Any fixed-step sampler of the zoo (em, ddim, pc, dpmpp-2m, ...).
     #[arg(long, default_value = "em")]
     pub sampler: String,
+    /// ζ, the DPS step.
+    #[arg(long, default_value_t = 0.02)]
+    pub zeta: f64,
     /// Steps of the sampler.
     #[arg(long, default_value_t = 1000)]
     pub nfe: usize,
@@ -86,20 +113,51 @@ fn checked(a: &InpaintArgs) -> Result<(GaussianMixture, LineObservation, Vec<Inv
     if !(a.angle.is_finite() && a.angle.abs() <= 360.0) {
         return Err(format!("--angle must be within ±360 degrees, got {}", a.angle));
     }
-    if a.sampler != "em" {
-        return Err(format!("--sampler: '{}' is not built for inverse problems yet; use em", a.sampler));
+    if !(5..=10_000).contains(&a.nfe) {
+        return Err(format!("--nfe must be 5 to 10000, got {}", a.nfe));
     }
-    if !(10..=10_000).contains(&a.nfe) {
-        return Err(format!("--nfe must be 10 to 10000, got {}", a.nfe));
+    if !(a.zeta.is_finite() && (0.0..=10.0).contains(&a.zeta)) {
+        return Err(format!("--zeta must be in [0, 10], got {}", a.zeta));
     }
     if !(100..=1_000_000).contains(&a.particles) {
         return Err(format!("--particles must be 100 to 1000000, got {}", a.particles));
     }
     let methods: Result<Vec<InverseMethod>, String> =
         a.method.split(',').map(|m| InverseMethod::from_name(m.trim()).map_err(|e| format!("--method: {e}"))).collect();
+    let methods = methods?;
     let line = LineObservation::at_angle(a.angle, a.observe)?;
     LineConditional::new(&prior, line).map_err(|e| format!("--observe: {e}"))?;
-    Ok((prior, line, methods?))
+    for method in &methods {
+        inpaint_plan(*method, &prior, &line, a).map_err(|e| format!("--sampler: {e}"))?;
+    }
+    Ok((prior, line, methods))
+}
+
+/// The plan and model of one method: replacement and DPS transform the sampler's plan and
+/// evaluate the exact score; the exact and likelihood methods evaluate a guided score.
+fn inpaint_plan(
+    method: InverseMethod,
+    prior: &GaussianMixture,
+    line: &LineObservation,
+    a: &InpaintArgs,
+) -> Result<(Plan, Box<dyn Model>), String> {
+    let process = Process::vp();
+    let options = SamplerOptions { nfe: a.nfe, ..SamplerOptions::default() };
+    let plan = build(&a.sampler, process, Parameterisation::Score, &options)?;
+    let exact_score = || -> Box<dyn Model> { Box::new(ExactMixtureModel::new(prior.clone(), process)) };
+    Ok(match method {
+        InverseMethod::Replacement => (with_replacement(&plan, line, T_MIN)?, exact_score()),
+        InverseMethod::Dps => (with_dps(&plan, line, a.zeta, T_MIN)?, exact_score()),
+        InverseMethod::Exact | InverseMethod::Likelihood => {
+            check_lock_step(&plan, method.name())?;
+            let guidance = if method == InverseMethod::Exact {
+                Guidance::Conditional(LineConditional::new(prior, *line)?)
+            } else {
+                Guidance::Likelihood(*line)
+            };
+            (plan, Box::new(GuidedModel::new(prior.clone(), process, guidance)?))
+        }
+    })
 }
 
 fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
@@ -112,7 +170,10 @@ fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
     let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
     let mut rows = Vec::new();
     for method in methods {
-        let xs = sample_em(method, &prior, &line, &process, a.nfe, a.particles, a.seed, T_MIN)?;
+        let (plan, mut model) = inpaint_plan(method, &prior, &line, a)?;
+        let run = RunOptions { particles: a.particles, seed: a.seed, traced: vec![], inputs: vec![] };
+        let out = run_plan(&plan, model.as_mut(), &run).map_err(|e| e.cli_message())?;
+        let xs: Vec<[f64; 2]> = out.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
         let free: Vec<f64> = xs.iter().map(|x| line.rotate(*x)[1]).collect();
         let observed: Vec<f64> = xs.iter().map(|x| line.rotate(*x)[0]).collect();
         let m = moments(&free);
@@ -125,6 +186,7 @@ fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
             "z_mean_to_exact": finite((m.mean - exact_mean) / (m.variance / n).sqrt()),
             "w1_to_exact": finite(wasserstein1(&free, &reference)?),
             "observed_mean": finite(moments(&observed).mean),
+            "nfe": out.nfe,
         }));
     }
     let limit = (a.data == "gauss" && a.angle == 0.0).then(|| {
@@ -139,6 +201,7 @@ fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
         "process": process.name(),
         "sampler": a.sampler,
         "nfe": a.nfe,
+        "zeta": a.zeta,
         "particles": a.particles,
         "seed": a.seed,
         "exact": { "mean": exact_mean, "var": exact_var },
@@ -150,6 +213,9 @@ fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
 pub fn check(args: &InverseArgs) -> Result<(), String> {
     match &args.verb {
         InverseVerb::Inpaint(a) => checked(a).map(|_| ()),
+        InverseVerb::Class(a) => check_class(a),
+        InverseVerb::Restore(a) => checked_restore(a).map(|_| ()),
+        InverseVerb::TrainRestore(a) => checked_train(a).map(|_| ()),
     }
 }
 
@@ -157,6 +223,9 @@ pub fn run(args: &InverseArgs) -> Result<(), String> {
     check(args)?;
     let (report, json_only) = match &args.verb {
         InverseVerb::Inpaint(a) => (inpaint(a)?, a.json),
+        InverseVerb::Class(a) => (class(a)?, a.json),
+        InverseVerb::Restore(a) => (restore(a)?, a.json),
+        InverseVerb::TrainRestore(a) => (train_restore(a)?, a.json),
     };
     if json_only {
         println!("{report}");

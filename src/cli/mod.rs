@@ -11,6 +11,8 @@ mod info;
 mod lab;
 mod lab_deq;
 mod lab_inverse;
+mod lab_inverse_class;
+mod lab_inverse_restore;
 mod lab_ncde;
 mod lab_node;
 mod lab_nsde;

@@ -31,16 +31,21 @@ pub enum InverseMethod {
     Exact,
     /// The unconditional score plus the exact ∇ log p(a | x_t).
     Likelihood,
+    /// The unconditional model, corrected after every step through its input Jacobian
+    /// (`dps_plan`; the plan executors only, not `sample_em`).
+    Dps,
 }
 
 impl InverseMethod {
-    pub const ALL: [InverseMethod; 3] = [InverseMethod::Replacement, InverseMethod::Exact, InverseMethod::Likelihood];
+    pub const ALL: [InverseMethod; 4] =
+        [InverseMethod::Replacement, InverseMethod::Exact, InverseMethod::Likelihood, InverseMethod::Dps];
 
     pub fn name(self) -> &'static str {
         match self {
             InverseMethod::Replacement => "replacement",
             InverseMethod::Exact => "exact",
             InverseMethod::Likelihood => "likelihood",
+            InverseMethod::Dps => "dps",
         }
     }
 
@@ -48,7 +53,7 @@ impl InverseMethod {
         Self::ALL
             .into_iter()
             .find(|m| m.name() == name)
-            .ok_or_else(|| format!("unknown method '{name}': choose replacement, exact or likelihood"))
+            .ok_or_else(|| format!("unknown method '{name}': choose replacement, exact, likelihood or dps"))
     }
 }
 
@@ -95,6 +100,9 @@ pub fn sample_em(
     if process.is_conditional() || process.is_flow() {
         return Err(format!("the inverse-problem samplers run on diffusion processes, not {}", process.name()));
     }
+    if method == InverseMethod::Dps {
+        return Err("DPS runs as a plan transform (core::inverse::dps_plan), not in this reference loop".into());
+    }
     let exact = match method {
         InverseMethod::Exact => Some(LineConditional::new(prior, *line)?),
         _ => None,
@@ -118,6 +126,7 @@ pub fn sample_em(
                 InverseMethod::Replacement => marginal.score(*x),
                 InverseMethod::Exact => exact.as_ref().expect("built above").score(process, t, mu, *x),
                 InverseMethod::Likelihood => guided_score(prior, line, process, t, mu, *x),
+                InverseMethod::Dps => unreachable!("refused above"),
             };
             *x = [
                 x[0] - h * (k * x[0] - g2 * score[0]) + g * rng.normal(),
