@@ -13,6 +13,7 @@ pub enum LabId {
     Symreg,
     Deq,
     Odice,
+    Inverse,
 }
 
 /// What the shell shows of a lab.
@@ -28,7 +29,7 @@ pub struct LabInfo {
 }
 
 /// Every lab, in tab order.
-pub const LABS: [LabInfo; 7] = [
+pub const LABS: [LabInfo; 8] = [
     LabInfo {
         id: LabId::Diffusion,
         name: "diffusion",
@@ -72,6 +73,12 @@ pub const LABS: [LabInfo; 7] = [
         title: "ODICE",
         tagline:
             "offline RL's value learning three ways: semi-, true- and orthogonal-gradient, from and away from the data",
+    },
+    LabInfo {
+        id: LabId::Inverse,
+        name: "inverse",
+        title: "Controllable generation",
+        tagline: "condition an unconditional score: classes, inpainting, colourisation and restoration, against exact answers",
     },
 ];
 

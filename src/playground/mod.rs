@@ -4,6 +4,7 @@
 
 pub mod deq;
 pub mod diffusion;
+pub mod inverse;
 pub mod labs;
 pub mod ncde;
 pub mod node;

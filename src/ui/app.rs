@@ -16,6 +16,7 @@ use super::detect_backend::detect_backend;
 use super::diffusion::{shortcuts::install_shortcuts, DiffusionLab};
 use super::frame_loop::start_frame_loop;
 use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
+use super::inverse::InverseLabView;
 use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
 use super::nsde::NsdeLabView;
@@ -25,6 +26,7 @@ use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::deq::{DeqLab, DeqSettings};
 use crate::playground::diffusion::{Engine, Settings};
+use crate::playground::inverse::{InverseLab, InverseSettings};
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::{NcdeLab, NcdeSettings};
 use crate::playground::node::{NodeLab, NodeSettings};
@@ -48,6 +50,7 @@ struct Labs {
     symreg: Rc<RefCell<SymregLab>>,
     deq: Rc<RefCell<DeqLab>>,
     odice: Rc<RefCell<OdiceLab>>,
+    inverse: Rc<RefCell<InverseLab>>,
 }
 
 impl Labs {
@@ -83,6 +86,10 @@ impl Labs {
         if location.lab == LabId::Odice {
             odice_problems.extend(location.problem.clone());
         }
+        let (inverse_settings, mut inverse_problems) = InverseSettings::from_query(query(LabId::Inverse));
+        if location.lab == LabId::Inverse {
+            inverse_problems.extend(location.problem.clone());
+        }
         Labs {
             diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
@@ -91,6 +98,7 @@ impl Labs {
             symreg: Rc::new(RefCell::new(SymregLab::new(symreg_settings, symreg_problems))),
             deq: Rc::new(RefCell::new(DeqLab::new(deq_settings, deq_problems))),
             odice: Rc::new(RefCell::new(OdiceLab::new(odice_settings, odice_problems))),
+            inverse: Rc::new(RefCell::new(InverseLab::new(inverse_settings, inverse_problems))),
         }
     }
 
@@ -104,6 +112,7 @@ impl Labs {
             LabId::Symreg => self.symreg.borrow().settings.to_query(),
             LabId::Deq => self.deq.borrow().settings.to_query(),
             LabId::Odice => self.odice.borrow().settings.to_query(),
+            LabId::Inverse => self.inverse.borrow().settings.to_query(),
         }
     }
 
@@ -116,6 +125,7 @@ impl Labs {
             LabId::Symreg => self.symreg.borrow().status.clone(),
             LabId::Deq => self.deq.borrow().status.clone(),
             LabId::Odice => self.odice.borrow().status.clone(),
+            LabId::Inverse => self.inverse.borrow().status.clone(),
         }
     }
 }
@@ -138,6 +148,7 @@ pub fn App() -> Html {
     let symreg_act: Act<SymregLab> = Act { engine: labs.symreg.clone(), update: update.clone() };
     let deq_act: Act<DeqLab> = Act { engine: labs.deq.clone(), update: update.clone() };
     let odice_act: Act<OdiceLab> = Act { engine: labs.odice.clone(), update: update.clone() };
+    let inverse_act: Act<InverseLab> = Act { engine: labs.inverse.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -156,6 +167,7 @@ pub fn App() -> Html {
         let symreg_act = symreg_act.clone();
         let deq_act = deq_act.clone();
         let odice_act = odice_act.clone();
+        let inverse_act = inverse_act.clone();
         let open_lab = open_lab.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
@@ -171,6 +183,7 @@ pub fn App() -> Html {
                 symreg_act,
                 deq_act,
                 odice_act,
+                inverse_act,
                 open_lab,
                 runner.clone(),
             );
@@ -277,6 +290,13 @@ pub fn App() -> Html {
             });
             (dismiss.clone(), dismiss)
         }
+        LabId::Inverse => {
+            let dismiss = inverse_act.on_click(|lab| {
+                lab.dismiss_messages();
+                Ok(())
+            });
+            (dismiss.clone(), dismiss)
+        }
     };
 
     html! {
@@ -326,6 +346,7 @@ pub fn App() -> Html {
                 LabId::Symreg => html! { <SymregLabView act={symreg_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Deq => html! { <DeqLabView act={deq_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Odice => html! { <OdiceLabView act={odice_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Inverse => html! { <InverseLabView act={inverse_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
             } }
         </div>
     }

@@ -8,6 +8,7 @@ use yew::prelude::*;
 
 use crate::playground::deq::DeqLab;
 use crate::playground::diffusion::Engine;
+use crate::playground::inverse::InverseLab;
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::NsdeLab;
@@ -46,6 +47,12 @@ impl Reports for NsdeLab {
 impl Reports for DeqLab {
     fn report(&mut self, message: String) {
         DeqLab::report(self, message);
+    }
+}
+
+impl Reports for InverseLab {
+    fn report(&mut self, message: String) {
+        InverseLab::report(self, message);
     }
 }
 

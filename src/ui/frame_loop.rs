@@ -12,6 +12,7 @@ use super::browser;
 use super::controls::Act;
 use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
 use crate::playground::deq::DeqLab;
+use crate::playground::inverse::InverseLab;
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::NcdeLab;
 use crate::playground::node::NodeLab;
@@ -55,6 +56,7 @@ pub fn start_frame_loop(
     symreg: Act<SymregLab>,
     deq: Act<DeqLab>,
     odice: Act<OdiceLab>,
+    inverse: Act<InverseLab>,
     open_lab: Rc<RefCell<LabId>>,
     runner: SharedRunner,
 ) {
@@ -90,6 +92,7 @@ pub fn start_frame_loop(
                 LabId::Symreg => symreg.engine.borrow_mut().tick(left(), &browser::now_ms),
                 LabId::Deq => deq.engine.borrow_mut().tick(left(), &browser::now_ms),
                 LabId::Odice => odice.engine.borrow_mut().tick(left(), &browser::now_ms),
+                LabId::Inverse => inverse.engine.borrow_mut().tick(left(), &browser::now_ms),
             }
         }
         if let Some(gpu) = gpu {
@@ -109,7 +112,7 @@ pub fn start_frame_loop(
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
-            let (engine, node, ncde, nsde, symreg, deq, odice) = (
+            let (engine, node, ncde, nsde, symreg, deq, odice, inverse) = (
                 act.engine.borrow(),
                 node.engine.borrow(),
                 ncde.engine.borrow(),
@@ -117,6 +120,7 @@ pub fn start_frame_loop(
                 symreg.engine.borrow(),
                 deq.engine.borrow(),
                 odice.engine.borrow(),
+                inverse.engine.borrow(),
             );
             (
                 engine
@@ -127,7 +131,8 @@ pub fn start_frame_loop(
                     .wrapping_add(nsde.status.revision)
                     .wrapping_add(symreg.status.revision)
                     .wrapping_add(deq.status.revision)
-                    .wrapping_add(odice.status.revision),
+                    .wrapping_add(odice.status.revision)
+                    .wrapping_add(inverse.status.revision),
                 engine
                     .status
                     .view_revision
@@ -136,7 +141,8 @@ pub fn start_frame_loop(
                     .wrapping_add(nsde.status.view_revision)
                     .wrapping_add(symreg.status.view_revision)
                     .wrapping_add(deq.status.view_revision)
-                    .wrapping_add(odice.status.view_revision),
+                    .wrapping_add(odice.status.view_revision)
+                    .wrapping_add(inverse.status.view_revision),
             )
         };
         let now = browser::now_ms();

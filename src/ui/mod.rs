@@ -11,6 +11,7 @@ mod detect_backend;
 mod diffusion;
 mod frame_loop;
 mod gpu_runner;
+mod inverse;
 mod ncde;
 mod node;
 mod nsde;
