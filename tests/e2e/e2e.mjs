@@ -518,6 +518,7 @@ async function hostileLinksCase(baseUrl) {
       ['lab=symreg&system=pendulum', /pendulum.*import.*opening the defaults/],
       ['lab=deq&width=1e9&kappa=NaN&forward=newton', /link: (width|κ|unknown solver)/],
       ['lab=odice&lambda=7&steps=-3&episodes=1e9&vlr=NaN', /link: (lambda|steps|episodes|value learning rate)/],
+      ['lab=inverse&task=bogus&nfe=1e99&cx=NaN&sampler=pf-dopri5', /link: (unknown task|nfe|cx|sampler)/],
     ];
     for (const [query, expected] of cases) {
       const { page } = await openPage(browser, `${baseUrl}?${query}`);
@@ -1184,6 +1185,97 @@ async function odiceLabCase(baseUrl, { name, webgpu }) {
   }
 }
 
+async function inverseLabCase(baseUrl, { name, webgpu }) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: webgpu ? [...baseArgs, '--enable-unsafe-webgpu'] : baseArgs });
+  fs.mkdirSync(shotDir, { recursive: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+    await context.addInitScript(installFrameRecorder);
+    const page = await context.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+    await page.goto(`${baseUrl}?lab=inverse`, { waitUntil: 'load' });
+    await page.getByTestId('inverse-plane').waitFor({ state: 'visible', timeout: 60_000 });
+    await startRecording(page);
+    await page.getByTestId('inverse-row-dps').waitFor({ state: 'visible', timeout: 180_000 });
+    const opening = await stopRecording(page);
+    frameFigures.push({ mode: name, phase: 'inverse opening', ...opening });
+    const tab = await page.locator('[role="tab"][aria-selected="true"]').allTextContents();
+    const cell = async (row, k) => Number.parseFloat((await page.locator(`[data-testid="inverse-row-${row}"] td`).nth(k).textContent()).trim());
+    // Columns: method, NFE, mean, variance, W1 to exact, z of mean, off the line.
+    const w1 = { replacement: await cell('replacement', 4), exact: await cell('exact', 4), likelihood: await cell('likelihood', 4), dps: await cell('dps', 4) };
+    const inks = { plane: await canvasInk(page, page.getByTestId('inverse-plane')), histogram: await canvasInk(page, page.getByTestId('inverse-histogram')) };
+    await page.screenshot({ path: path.join(shotDir, `inverse-inpaint-${name}.png`), fullPage: true });
+    record(`inverse ${name}: inpainting runs the four methods against the exact conditional, frames under 50 ms`, tab.join() === 'Controllable generation' && w1.exact < 0.1 && w1.likelihood < 0.1 && Number.isFinite(w1.replacement) && Number.isFinite(w1.dps) && inks.plane > 20000 && inks.histogram > 1500 && opening.workP99 < 50, `tab ${tab}; W1 to exact ${JSON.stringify(w1)}; ink ${JSON.stringify(inks)}; frame work p99 ${opening.workP99?.toFixed(1)} max ${opening.workMax?.toFixed(1)} ms`);
+
+    // Dragging on the plane moves the observed line; every method runs again.
+    const plane = page.getByTestId('inverse-plane');
+    const box = await plane.boundingBox();
+    await page.mouse.move(box.x + box.width * 0.62, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.68, box.y + box.height * 0.45, { steps: 5 });
+    await page.mouse.up();
+    await page.getByTestId('inverse-row-dps').waitFor({ state: 'visible', timeout: 120_000 });
+    const observed = await page.getByTestId('inverse-observe').inputValue();
+    record(`inverse ${name}: dragging on the plane moves the observation`, Math.abs(Number.parseFloat(observed) - 1.26) < 0.1, `observed ${observed}`);
+
+    // Colourisation on correlated Gaussian data: replacement's bias is shown beside its limit.
+    await page.getByTestId('inverse-task').selectOption('colour');
+    await page.getByTestId('inverse-data').selectOption('gauss');
+    await page.getByTestId('inverse-row-dps').waitFor({ state: 'visible', timeout: 120_000 });
+    const colour = await text(page, 'inverse-caption');
+    record(`inverse ${name}: colourisation observes a rotated coordinate`, /u·x₀ = 1\.2\d/.test(colour) && /variance/.test(colour), colour.slice(0, 160));
+
+    // Class guidance: at ω = 1 the samples fall in the class.
+    await page.getByTestId('inverse-task').selectOption('class');
+    await page.getByTestId('inverse-row-class-guidance').waitFor({ state: 'visible', timeout: 120_000 });
+    const inClass = Number.parseFloat(await page.locator('[data-testid="inverse-row-class-guidance"] td').nth(2).textContent());
+    await page.screenshot({ path: path.join(shotDir, `inverse-class-${name}.png`), fullPage: true });
+    record(`inverse ${name}: class guidance at ω = 1 samples the class`, inClass > 95, `in class ${inClass}%`);
+
+    // Restoration: a click degrades a clean point; the MR samplers restore it with the shipped network.
+    await page.getByTestId('inverse-task').selectOption('restore');
+    await page.getByTestId('inverse-row-mrs-sde').waitFor({ state: 'visible', timeout: 120_000 });
+    await page.mouse.click(box.x + box.width * (0.5 + 1.414 / 7), box.y + box.height * (0.5 + 1.414 / 7));
+    await page.waitForFunction(() => /^-1\.4/.test(document.querySelector('[data-testid="inverse-cy"]')?.value ?? ''), null, { timeout: 10_000 });
+    await page.getByTestId('inverse-row-mrs-sde').waitFor({ state: 'visible', timeout: 120_000 });
+    // Columns: sampler, NFE, SWD, floor, MMSE to mode, median sample to mode.
+    const mmse = await page.locator('[data-testid="inverse-row-mrs-ode"] td').nth(4).textContent();
+    const sample = await page.locator('[data-testid="inverse-row-mrs-ode"] td').nth(5).textContent();
+    await page.screenshot({ path: path.join(shotDir, `inverse-restore-${name}.png`), fullPage: true });
+    record(`inverse ${name}: a clicked point is degraded and restored; the MMSE estimate lies between the modes`, Number.parseFloat(mmse) > 1 && Number.parseFloat(sample) < 0.5, `mrs-ode: MMSE to mode ${mmse}, median sample to mode ${sample}; caption ${(await text(page, 'inverse-caption')).slice(0, 80)}`);
+
+    // Exports read back.
+    const download = async (id) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.getByTestId(id).click()]);
+      return fs.readFileSync(await d.path(), 'utf8');
+    };
+    const report = JSON.parse(await download('inverse-export-report'));
+    const csv = await download('inverse-export-samples');
+    record(`inverse ${name}: the report and the samples export`, report.task === 'restore' && report.rows.length === 4 && typeof report.rows[1].figures.mmse_to_mode === 'number' && csv.split('\n').length > 4000, `report ${report.task}, ${report.rows?.length} rows; csv ${csv.split('\n').length} lines`);
+
+    // Bad input: a refused NFE is named and the field shows its old value.
+    await setField(page, page.getByTestId('inverse-rnfe'), '0');
+    const banner = await page.getByTestId('error-banner').textContent({ timeout: 10_000 }).catch(() => 'no banner');
+    const shown = await page.getByTestId('inverse-rnfe').inputValue();
+    record(`inverse ${name}: bad input is answered in the banner and loses nothing`, /NFE/.test(banner) && shown === '20', `${banner.slice(0, 80)} | shown ${shown}`);
+    await dismissBanner(page);
+
+    // The link reopens the same lab.
+    const link = page.url();
+    const again = await context.newPage();
+    await again.goto(link, { waitUntil: 'load' });
+    await again.getByTestId('inverse-plane').waitFor({ state: 'visible', timeout: 60_000 });
+    const reopened = { task: await again.getByTestId('inverse-task').inputValue(), cy: await again.getByTestId('inverse-cy').inputValue() };
+    record(`inverse ${name}: the link reopens the same lab`, /lab=inverse/.test(link) && reopened.task === 'restore' && /^-1\.4/.test(reopened.cy), `${link.split('?')[1]} -> ${JSON.stringify(reopened)}`);
+    record(`inverse ${name}: no console errors`, errors.length === 0, errors.join(' | ').slice(0, 300));
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+}
+
 async function panicCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
   try {
@@ -1273,6 +1365,9 @@ async function main() {
     } else if (only === 'odice') {
       await odiceLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await odiceLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+    } else if (only === 'inverse') {
+      await inverseLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await inverseLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
     } else if (only === 'ncde') {
       await ncdeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await ncdeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -1294,6 +1389,8 @@ async function main() {
       await deqLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await odiceLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await odiceLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
+      await inverseLabCase(baseUrl, { name: 'webgpu', webgpu: true });
+      await inverseLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
     }

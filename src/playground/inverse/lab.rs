@@ -34,10 +34,14 @@ use crate::playground::shell::LabStatus;
 pub const SHIPPED_DROP_Y: &str = include_str!("../../../www/restore-drop-y.json");
 pub const SHIPPED_SHRINK: &str = include_str!("../../../www/restore-shrink.json");
 
-/// Particles per call of the executor (a frame runs as many slices as its budget allows).
-const SLICE: usize = 50;
+/// Particles in a run's first call of the executor; later calls are sized to take about
+/// SLICE_MS each (a guided score costs ten times an exact one), so a frame that runs as many
+/// slices as its budget allows overshoots it by little.
+const FIRST_SLICE: usize = 10;
+const SLICE_MS: f64 = 4.0;
+const MAX_SLICE: usize = 500;
 /// Particles whose paths are kept, per run.
-pub const TRACED: usize = 12;
+pub const TRACED: usize = 4;
 /// Components of a restoration posterior lighter than this are not modes.
 const MODE_WEIGHT: f64 = 0.05;
 
@@ -67,6 +71,8 @@ pub struct Run {
     pub nfe: f64,
     pub metrics: Option<RunMetrics>,
     pub error: Option<String>,
+    /// Particles per call of the executor.
+    slice: usize,
 }
 
 impl Run {
@@ -82,6 +88,7 @@ impl Run {
             nfe: 0.0,
             metrics: None,
             error: None,
+            slice: FIRST_SLICE,
         }
     }
 
@@ -301,9 +308,19 @@ impl InverseLab {
         let start = clock();
         let mut worked = false;
         while let Some(k) = self.runs.iter().position(|r| !r.finished()) {
+            let before = clock();
             self.advance(k);
+            let took = clock() - before;
+            let run = &mut self.runs[k];
+            if took > 0.0 {
+                let scaled = (run.slice as f64 * SLICE_MS / took).clamp(1.0, MAX_SLICE as f64);
+                // Grow gently (timer resolution is coarse in browsers), shrink at once.
+                run.slice = (scaled as usize).min(2 * run.slice).max(1);
+            } else {
+                run.slice = (2 * run.slice).min(MAX_SLICE);
+            }
             worked = true;
-            if clock() - start >= budget_ms {
+            if clock() - start + SLICE_MS >= budget_ms {
                 break;
             }
         }
@@ -317,7 +334,7 @@ impl InverseLab {
         let seed = self.settings.seed;
         let run = &mut self.runs[k];
         let first = run.done;
-        let n = SLICE.min(run.particles - first);
+        let n = run.slice.min(run.particles - first);
         let options = RunOptions { particles: n, seed, traced: (0..TRACED).collect(), inputs: vec![] };
         match run_plan_from(&run.plan, run.model.as_mut(), &options, first) {
             Ok(out) => {

@@ -6,7 +6,7 @@ mod paint;
 
 use yew::prelude::*;
 
-use crate::playground::inverse::lab::{InverseLab, RunMetrics, TRACED};
+use crate::playground::inverse::lab::{InverseLab, RunMetrics};
 use crate::playground::inverse::settings::{Task, PAGE_SAMPLERS};
 use crate::ui::browser::{self, with_context};
 use crate::ui::controls::{input, select, Act, Choice};
@@ -145,7 +145,7 @@ fn caption(lab: &InverseLab) -> String {
             let exact = lab.conditional.as_ref().map(|c| c.free_moments());
             let limit = lab.limit.map(|(m, v)| format!(" Replacement's limit (steps → ∞): mean {m:.3}, variance {v:.3} (dashed on the histogram).")).unwrap_or_default();
             format!(
-                "Black line: the observation u·x₀ = {:.2}; drag on the plane to move it. Samples and {TRACED} traced paths (4 drawn) per method: replacement orange, exact conditional score green, exact likelihood guidance blue, DPS purple. Exact conditional of the free coordinate: mean {}, variance {}.{limit}",
+                "Black line: the observation u·x₀ = {:.2}; drag on the plane to move it. Samples and two traced paths per method: replacement orange, exact conditional score green, exact likelihood guidance blue, DPS purple. Exact conditional of the free coordinate: mean {}, variance {}.{limit}",
                 lab.settings.observe,
                 exact.map_or("–".into(), |e| figure(e.0, 3)),
                 exact.map_or("–".into(), |e| figure(e.1, 3)),
@@ -221,12 +221,16 @@ fn plane_column(lab: &InverseLab, act: &Act<InverseLab>, plane: &NodeRef, link: 
     }
 }
 
-fn histogram_column(_lab: &InverseLab, histogram: &NodeRef) -> Html {
+fn histogram_column(lab: &InverseLab, histogram: &NodeRef) -> Html {
+    let (title, caption) = match lab.settings.task {
+        Task::Restore => ("The lost coordinate x₂", "Each MR sampler's histogram of x₂ (colours as on the plane) over the exact posterior's marginal density (black). Under drop-y, μ says nothing of x₂: the posterior keeps the prior's modes there."),
+        _ => ("The free coordinate", "Each method's histogram of the unobserved coordinate v·x₀ (colours as on the plane; likelihood guidance dashed, as it coincides with the exact score by Bayes' identity) over the exact conditional density (black); dashed orange, where known, replacement's limit."),
+    };
     html! {
         <section class="column" aria-label="histograms">
-            <h2>{ "The free coordinate" }</h2>
+            <h2>{ title }</h2>
             <canvas ref={histogram.clone()} data-testid="inverse-histogram" width="360" height="240"></canvas>
-            <p class="caption">{ "Each method's histogram of the unobserved coordinate v·x₀ (colours as on the plane; likelihood guidance dashed, as it coincides with the exact score by Bayes' identity) over the exact conditional density (black)." }</p>
+            <p class="caption">{ caption }</p>
         </section>
     }
 }

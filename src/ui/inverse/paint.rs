@@ -15,6 +15,8 @@ pub const EXTENT: f64 = 3.5;
 /// One colour per run, in the lab's order (methods: replacement, exact, likelihood, DPS;
 /// restoration: mr-em, mrs-ode, mrs-ode-noise, mrs-sde).
 pub const RUN_COLOURS: [&str; 4] = ["#ea580c", "#16a34a", "#2563eb", "#9333ea"];
+/// Traced paths drawn per run.
+pub const DRAWN_PATHS: usize = 2;
 /// Cells per side of the shaded density.
 const SHADE: usize = 100;
 /// Bins of the free coordinate's histograms.
@@ -51,9 +53,9 @@ fn shade(ctx: &Context, w: f64, h: f64, log_density: impl Fn([f64; 2]) -> f64) {
             let v = (logs[c] - top).exp();
             let v = if v.is_finite() { v.sqrt() } else { 0.0 };
             let k = 4 * (row * wi + col);
-            pixels[k] = (255.0 - 60.0 * v) as u8;
-            pixels[k + 1] = (255.0 - 45.0 * v) as u8;
-            pixels[k + 2] = (255.0 - 20.0 * v) as u8;
+            pixels[k] = (255.0 - 110.0 * v) as u8;
+            pixels[k + 1] = (255.0 - 80.0 * v) as u8;
+            pixels[k + 2] = (255.0 - 30.0 * v) as u8;
         }
     }
     if let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), wi as u32, hi as u32) {
@@ -73,17 +75,11 @@ fn ring(ctx: &Context, p: (f64, f64), r: f64) {
     ctx.stroke();
 }
 
-fn samples(ctx: &Context, run: &Run, colour: &str, w: f64, h: f64) {
-    ctx.set_fill_style_str(colour);
-    ctx.set_global_alpha(0.55);
-    for x in &run.positions {
-        let (a, b) = px(*x, w, h);
-        ctx.fill_rect(a - 1.0, b - 1.0, 2.0, 2.0);
-    }
-    ctx.set_global_alpha(1.0);
+fn paths(ctx: &Context, run: &Run, colour: &str, w: f64, h: f64) {
     ctx.set_stroke_style_str(colour);
-    ctx.set_line_width(0.8);
-    for path in run.paths.iter().take(4) {
+    ctx.set_line_width(0.7);
+    ctx.set_global_alpha(0.5);
+    for path in run.paths.iter().take(DRAWN_PATHS) {
         ctx.begin_path();
         for (k, x) in path.iter().enumerate() {
             let (a, b) = px(*x, w, h);
@@ -95,6 +91,17 @@ fn samples(ctx: &Context, run: &Run, colour: &str, w: f64, h: f64) {
         }
         ctx.stroke();
     }
+    ctx.set_global_alpha(1.0);
+}
+
+fn samples(ctx: &Context, run: &Run, colour: &str, w: f64, h: f64) {
+    ctx.set_fill_style_str(colour);
+    ctx.set_global_alpha(0.6);
+    for x in &run.positions {
+        let (a, b) = px(*x, w, h);
+        ctx.fill_rect(a - 1.0, b - 1.0, 2.0, 2.0);
+    }
+    ctx.set_global_alpha(1.0);
 }
 
 /// The plane.
@@ -114,6 +121,10 @@ pub fn paint_plane(ctx: &Context, w: f64, h: f64, lab: &InverseLab) {
     ctx.move_to(0.0, oy);
     ctx.line_to(w, oy);
     ctx.stroke();
+    // Paths under the samples, so that the samples stay readable.
+    for (k, run) in lab.runs.iter().enumerate() {
+        paths(ctx, run, RUN_COLOURS[k % RUN_COLOURS.len()], w, h);
+    }
     for (k, run) in lab.runs.iter().enumerate() {
         samples(ctx, run, RUN_COLOURS[k % RUN_COLOURS.len()], w, h);
     }
@@ -159,29 +170,48 @@ pub fn paint_plane(ctx: &Context, w: f64, h: f64, lab: &InverseLab) {
     }
 }
 
-/// Histograms of the free coordinate (inpainting and colourisation) over the exact
-/// conditional density (black) and, where known, replacement's limit (dashed).
+/// Histograms of the coordinate the observation leaves free (inpainting and colourisation: v·x;
+/// restoration: x₂) per run over its exact density (black: the exact conditional, or the
+/// posterior's marginal) and, where known, replacement's limit (dashed).
 pub fn paint_histogram(ctx: &Context, w: f64, h: f64, lab: &InverseLab) {
     ctx.set_fill_style_str("#ffffff");
     ctx.fill_rect(0.0, 0.0, w, h);
-    let (Some(line), Some(exact)) = (lab.line, lab.conditional.as_ref()) else {
-        ctx.set_fill_style_str("#64748b");
-        ctx.set_font("13px sans-serif");
-        let _ = ctx.fill_text("histograms are drawn for inpainting and colourisation", 10.0, h / 2.0);
-        return;
+    let coordinate: Box<dyn Fn([f64; 2]) -> f64> = match (lab.line, &lab.posterior) {
+        (Some(line), _) => Box::new(move |x| line.rotate(x)[1]),
+        (None, Some(_)) => Box::new(|x| x[1]),
+        _ => {
+            ctx.set_fill_style_str("#64748b");
+            ctx.set_font("13px sans-serif");
+            let _ = ctx.fill_text("class guidance: see the plane and the table", 10.0, h / 2.0);
+            return;
+        }
+    };
+    let density = |y: f64| -> f64 {
+        if let Some(exact) = &lab.conditional {
+            return exact.free_density(y);
+        }
+        let Some(posterior) = &lab.posterior else { return 0.0 };
+        let spec = posterior.to_spec();
+        spec.weights
+            .iter()
+            .zip(&spec.means)
+            .zip(&spec.covs)
+            .map(|((w, m), c)| {
+                w * (-(y - m[1]).powi(2) / (2.0 * c[1][1])).exp() / (std::f64::consts::TAU * c[1][1]).sqrt()
+            })
+            .sum()
     };
     let (left, bottom, top) = (30.0, h - 22.0, 10.0);
     let width = BINS as f64 / (2.0 * FREE_RANGE);
     let xpx = |y: f64| left + (y + FREE_RANGE) / (2.0 * FREE_RANGE) * (w - left - 8.0);
-    let curve: Vec<f64> =
-        (0..=200).map(|i| exact.free_density(-FREE_RANGE + i as f64 * 2.0 * FREE_RANGE / 200.0)).collect();
+    let curve: Vec<f64> = (0..=200).map(|i| density(-FREE_RANGE + i as f64 * 2.0 * FREE_RANGE / 200.0)).collect();
     let histograms: Vec<Vec<f64>> = lab
         .runs
         .iter()
         .map(|run| {
             let mut bins = vec![0.0; BINS];
             for x in &run.positions {
-                let y = line.rotate(*x)[1];
+                let y = coordinate(*x);
                 let b = ((y + FREE_RANGE) * width).floor();
                 if (0.0..BINS as f64).contains(&b) {
                     bins[b as usize] += 1.0;
