@@ -526,6 +526,13 @@ fn inverse_class_guidance_at_scale_one_samples_the_component() {
     assert!(n("swd_to_component") < 3.0 * n("swd_floor") + 0.01 && n("share_in_class") > 0.99, "{r}");
     let strong = json_of(&["lab", "inverse", "class", "--class", "2", "--scale", "4", "--particles", "2000", "--json"]);
     assert!(strong["swd_to_tilted"].as_f64().is_some(), "{strong}");
+    let path = std::env::temp_dir().join(format!("nde-classifier-{}.json", std::process::id()));
+    let file = path.to_string_lossy().to_string();
+    json_of(&["lab", "inverse", "train-classifier", "--steps", "300", "--out", &file, "--json"]);
+    let trained = json_of(&["lab", "inverse", "class", "--classifier", &file, "--particles", "1000", "--json"]);
+    assert!(trained["classifier"] == "trained" && trained["share_in_class"].as_f64().unwrap() > 0.5, "{trained}");
+    let _ = std::fs::remove_file(&path);
+    refused(&["lab", "inverse", "class", "--classifier", "/nonexistent.json"], "classifier file");
     refused(&["lab", "inverse", "class", "--class", "8"], "--class");
     refused(&["lab", "inverse", "class", "--scale", "NaN"], "--scale");
 }

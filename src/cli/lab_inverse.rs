@@ -8,14 +8,17 @@
 //!   conditional. For correlated Gaussian data observed at angle 0, the limit replacement
 //!   converges to is printed too: the replacement bias.
 //! - `class` (G1): class guidance with the exact classifier at a scale ω, against the component
-//!   and against the tilted density p(x) p(k | x)^ω on a grid.
+//!   and against the tilted density p(x) p(k | x)^ω on a grid; or a trained classifier
+//!   (`train-classifier`).
 //! - `restore` (G4): the MR samplers restoring degraded points, by the exact conditional score
 //!   or a trained network, against the exact posterior; `train-restore` trains that network.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::lab_inverse_class::{check_class, class, ClassArgs};
+use super::lab_inverse_class::{
+    check_class, check_train_classifier, class, train_classifier, ClassArgs, TrainClassifierArgs,
+};
 use super::lab_inverse_restore::{
     checked_restore, checked_train, restore, train_restore, RestoreArgs, TrainRestoreArgs,
 };
@@ -48,8 +51,10 @@ pub struct InverseArgs {
 pub enum InverseVerb {
     /// Sample x₀ given one observed coordinate, by each method, against the exact conditional.
     Inpaint(InpaintArgs),
-    /// Class guidance on gmm8 with the exact classifier, against the component.
+    /// Class guidance on gmm8 with the exact or a trained classifier, against the component.
     Class(ClassArgs),
+    /// Train the noise-conditional classifier of class guidance on gmm8.
+    TrainClassifier(TrainClassifierArgs),
     /// Restore degraded points with the mean-reverting samplers, against the exact posterior.
     Restore(RestoreArgs),
     /// Train the restoration network for one degradation (LABS.md's recipe).
@@ -214,6 +219,7 @@ pub fn check(args: &InverseArgs) -> Result<(), String> {
     match &args.verb {
         InverseVerb::Inpaint(a) => checked(a).map(|_| ()),
         InverseVerb::Class(a) => check_class(a),
+        InverseVerb::TrainClassifier(a) => check_train_classifier(a),
         InverseVerb::Restore(a) => checked_restore(a).map(|_| ()),
         InverseVerb::TrainRestore(a) => checked_train(a).map(|_| ()),
     }
@@ -224,6 +230,7 @@ pub fn run(args: &InverseArgs) -> Result<(), String> {
     let (report, json_only) = match &args.verb {
         InverseVerb::Inpaint(a) => (inpaint(a)?, a.json),
         InverseVerb::Class(a) => (class(a)?, a.json),
+        InverseVerb::TrainClassifier(a) => (train_classifier(a)?, a.json),
         InverseVerb::Restore(a) => (restore(a)?, a.json),
         InverseVerb::TrainRestore(a) => (train_restore(a)?, a.json),
     };

@@ -2,13 +2,16 @@
 //! classifier p_t(k | x) at scale ω, by any fixed-step sampler. At ω = 1 it is Bayes' rule and
 //! samples component k; at other scales guidance does not sample the tilted density
 //! p(x) p(k | x)^ω (tilting each noised marginal is not noising the tilted density), so the
-//! report gives both distances and asserts no sign.
+//! report gives both distances and asserts no sign. `--classifier FILE` guides with a trained
+//! noise-conditional classifier (`train-classifier`) instead of the exact one.
 
 use clap::Args;
 use serde_json::{json, Value};
 
+use super::files::read_text;
 use crate::core::data::gmm::GaussianMixture;
 use crate::core::inverse::guided_model::{Guidance, GuidedModel};
+use crate::core::inverse::noisy_classifier::{train_gmm8_classifier, NoisyClassifier};
 use crate::core::inverse::replace_plan::check_lock_step;
 use crate::core::metrics::{projections, sliced_wasserstein};
 use crate::core::param::Parameterisation;
@@ -39,8 +42,57 @@ pub struct ClassArgs {
     pub particles: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// exact (the mixture's responsibilities) or a classifier file from `train-classifier`.
+    #[arg(long, default_value = "exact")]
+    pub classifier: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainClassifierArgs {
+    #[arg(long, default_value_t = 20_000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the weights.
+    #[arg(long)]
+    pub out: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn guidance(a: &ClassArgs) -> Result<Guidance, String> {
+    if a.classifier == "exact" {
+        return Ok(Guidance::Class { class: a.class, scale: a.scale });
+    }
+    let text = read_text(&a.classifier, "classifier file")?;
+    let classifier = NoisyClassifier::load(&text).map_err(|e| format!("--classifier {}: {e}", a.classifier))?;
+    Ok(Guidance::TrainedClass { class: a.class, scale: a.scale, classifier: Box::new(classifier) })
+}
+
+pub fn check_train_classifier(a: &TrainClassifierArgs) -> Result<(), String> {
+    if !(1..=100_000).contains(&a.steps) {
+        return Err(format!("--steps must be 1 to 100000, got {}", a.steps));
+    }
+    if a.out.trim().is_empty() {
+        return Err("--out: name the weights file to write".into());
+    }
+    Ok(())
+}
+
+pub fn train_classifier(a: &TrainClassifierArgs) -> Result<Value, String> {
+    check_train_classifier(a)?;
+    let start = std::time::Instant::now();
+    let classifier = train_gmm8_classifier(a.steps, a.seed)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let meta = std::collections::BTreeMap::from([
+        ("target".to_string(), "gmm8".to_string()),
+        ("steps".to_string(), a.steps.to_string()),
+        ("seed".to_string(), a.seed.to_string()),
+    ]);
+    std::fs::write(&a.out, classifier.save(&meta)).map_err(|e| format!("cannot write {}: {e}", a.out))?;
+    Ok(json!({ "steps": a.steps, "seconds": seconds, "out": a.out }))
 }
 
 pub fn check_class(a: &ClassArgs) -> Result<(), String> {
@@ -97,7 +149,7 @@ pub fn class(a: &ClassArgs) -> Result<Value, String> {
     let process = Process::vp();
     let options = SamplerOptions { nfe: a.nfe, ..SamplerOptions::default() };
     let plan = build(&a.sampler, process, Parameterisation::Score, &options)?;
-    let mut model = GuidedModel::new(prior.clone(), process, Guidance::Class { class: a.class, scale: a.scale })?;
+    let mut model = GuidedModel::new(prior.clone(), process, guidance(a)?)?;
     let run = RunOptions { particles: a.particles, seed: a.seed, traced: vec![], inputs: vec![] };
     let out = run_plan(&plan, &mut model, &run).map_err(|e| e.cli_message())?;
     let xs: Vec<[f64; 2]> = out.positions.iter().map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
@@ -123,7 +175,7 @@ pub fn class(a: &ClassArgs) -> Result<Value, String> {
         "nfe": a.nfe,
         "particles": n,
         "seed": a.seed,
-        "classifier": "exact",
+        "classifier": if a.classifier == "exact" { "exact" } else { "trained" },
         "share_in_class": on_class.count() as f64 / n as f64,
         "swd_to_component": finite(swd_component),
         "swd_floor": finite(floor),

@@ -1232,7 +1232,10 @@ async function inverseLabCase(baseUrl, { name, webgpu }) {
     await page.getByTestId('inverse-row-class-guidance').waitFor({ state: 'visible', timeout: 120_000 });
     const inClass = Number.parseFloat(await page.locator('[data-testid="inverse-row-class-guidance"] td').nth(2).textContent());
     await page.screenshot({ path: path.join(shotDir, `inverse-class-${name}.png`), fullPage: true });
-    record(`inverse ${name}: class guidance at ω = 1 samples the class`, inClass > 95, `in class ${inClass}%`);
+    await page.getByTestId('inverse-classifier').selectOption('trained');
+    await page.getByTestId('inverse-row-class-guidance').waitFor({ state: 'visible', timeout: 120_000 });
+    const trained = Number.parseFloat(await page.locator('[data-testid="inverse-row-class-guidance"] td').nth(2).textContent());
+    record(`inverse ${name}: class guidance at ω = 1 samples the class, with the exact and the trained classifier`, inClass > 95 && trained > 90, `in class ${inClass}% exact, ${trained}% trained`);
 
     // Restoration: a click degrades a clean point; the MR samplers restore it with the shipped network.
     await page.getByTestId('inverse-task').selectOption('restore');

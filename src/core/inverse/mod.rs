@@ -14,6 +14,7 @@
 //!   every step of any fixed-step sampler;
 //! - `guided_model`: the exact conditional, likelihood-guided and class-guided scores as
 //!   models, so every sampler of the zoo runs them;
+//! - `noisy_classifier`: a trained time-dependent classifier p̂_t(k | x) for class guidance;
 //! - `replace_plan`: replacement as a plan transform (`Op::Replace` after every step), so any
 //!   fixed-step sampler runs it on either executor;
 //! - `replacement`: score_sde's replacement trick with an exact score, and the law it converges
@@ -27,6 +28,7 @@ pub mod dps_plan;
 pub mod guided_model;
 pub mod likelihood;
 pub mod line;
+pub mod noisy_classifier;
 pub mod replace_plan;
 pub mod replacement;
 pub mod restore;

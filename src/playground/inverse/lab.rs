@@ -13,6 +13,7 @@ use crate::core::inverse::degradation::{posterior_modes, Degradation};
 use crate::core::inverse::dps_plan::with_dps;
 use crate::core::inverse::guided_model::{Guidance, GuidedModel};
 use crate::core::inverse::line::LineObservation;
+use crate::core::inverse::noisy_classifier::NoisyClassifier;
 use crate::core::inverse::replace_plan::with_replacement;
 use crate::core::inverse::replacement::{replacement_limit, InverseMethod};
 use crate::core::inverse::restore::{Restorer, RESTORE_SAMPLERS};
@@ -33,6 +34,9 @@ use crate::playground::shell::LabStatus;
 /// --degradation D --steps 8000 --out www/restore-D.json`; docs/RESULTS.md).
 pub const SHIPPED_DROP_Y: &str = include_str!("../../../www/restore-drop-y.json");
 pub const SHIPPED_SHRINK: &str = include_str!("../../../www/restore-shrink.json");
+/// The noise-conditional classifier of class guidance (`nde lab inverse train-classifier
+/// --steps 20000 --out www/class-gmm8.json`).
+pub const SHIPPED_CLASSIFIER: &str = include_str!("../../../www/class-gmm8.json");
 
 /// Particles in a run's first call of the executor; later calls are sized to take about
 /// SLICE_MS each (a guided score costs ten times an exact one), so a frame that runs as many
@@ -115,6 +119,7 @@ pub struct InverseLab {
     /// Bumped whenever what the plane shows changes.
     pub revision: u64,
     networks: [Option<Restorer>; 2],
+    classifier: Option<NoisyClassifier>,
 }
 
 fn restorer_from(text: &str) -> Option<Restorer> {
@@ -146,6 +151,7 @@ impl InverseLab {
             runs: Vec::new(),
             revision: 0,
             networks: [restorer_from(SHIPPED_DROP_Y), restorer_from(SHIPPED_SHRINK)],
+            classifier: NoisyClassifier::load(SHIPPED_CLASSIFIER).ok(),
         };
         if let Err(e) = lab.restart() {
             lab.report(e);
@@ -267,8 +273,13 @@ impl InverseLab {
             }
             Task::Class => {
                 let plan = build(&s.sampler, process, Parameterisation::Score, &options)?;
-                let model =
-                    GuidedModel::new(self.prior.clone(), process, Guidance::Class { class: s.class, scale: s.scale })?;
+                let guidance = if s.trained_classifier {
+                    let classifier = self.classifier.clone().ok_or("the shipped classifier did not load")?;
+                    Guidance::TrainedClass { class: s.class, scale: s.scale, classifier: Box::new(classifier) }
+                } else {
+                    Guidance::Class { class: s.class, scale: s.scale }
+                };
+                let model = GuidedModel::new(self.prior.clone(), process, guidance)?;
                 self.runs.push(Run::new("class guidance", plan, Box::new(model), s.particles));
             }
             Task::Restore => {
@@ -529,6 +540,8 @@ mod tests {
         lab.set("task", "class").unwrap();
         lab.point([0.1, 2.1]).unwrap();
         assert_eq!(lab.settings.class, 2);
+        lab.set("classifier", "trained").unwrap();
+        assert_eq!(lab.runs.len(), 1);
         lab.set("task", "restore").unwrap();
         lab.point([-1.0, 0.5]).unwrap();
         assert_eq!(lab.settings.clean, [-1.0, 0.5]);

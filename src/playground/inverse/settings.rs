@@ -61,6 +61,8 @@ pub struct InverseSettings {
     pub zeta: f64,
     pub class: usize,
     pub scale: f64,
+    /// Guide with the shipped trained classifier instead of the exact one.
+    pub trained_classifier: bool,
     pub degradation: Degradation,
     /// Restore with the exact conditional score, or the shipped network.
     pub network: bool,
@@ -87,6 +89,7 @@ impl Default for InverseSettings {
             zeta: 0.02,
             class: 1,
             scale: 1.0,
+            trained_classifier: false,
             degradation: Degradation::DropY,
             network: true,
             restore_nfe: 20,
@@ -120,6 +123,13 @@ impl InverseSettings {
             "zeta" => next.zeta = number(key, value)?,
             "class" => next.class = number(key, value)?,
             "scale" => next.scale = number(key, value)?,
+            "classifier" => {
+                next.trained_classifier = match value {
+                    "trained" => true,
+                    "exact" => false,
+                    _ => return Err(format!("classifier: choose exact or trained, not '{value}'")),
+                }
+            }
             "degradation" => next.degradation = Degradation::from_name(value)?,
             "model" => {
                 next.network = match value {
@@ -190,6 +200,7 @@ impl InverseSettings {
     pub fn to_query(&self) -> String {
         let d = InverseSettings::default();
         let model = |n: bool| if n { "network" } else { "exact" }.to_string();
+        let classifier = |n: bool| if n { "trained" } else { "exact" }.to_string();
         [
             ("task", self.task.name().to_string(), d.task.name().to_string()),
             ("data", self.data.clone(), d.data.clone()),
@@ -202,6 +213,7 @@ impl InverseSettings {
             ("zeta", self.zeta.to_string(), d.zeta.to_string()),
             ("class", self.class.to_string(), d.class.to_string()),
             ("scale", self.scale.to_string(), d.scale.to_string()),
+            ("classifier", classifier(self.trained_classifier), classifier(d.trained_classifier)),
             ("degradation", self.degradation.name().to_string(), d.degradation.name().to_string()),
             ("model", model(self.network), model(d.network)),
             ("rnfe", self.restore_nfe.to_string(), d.restore_nfe.to_string()),
@@ -240,6 +252,7 @@ mod tests {
             ("zeta", "0.1"),
             ("class", "4"),
             ("scale", "3"),
+            ("classifier", "trained"),
             ("degradation", "shrink"),
             ("model", "exact"),
             ("rnfe", "10"),
@@ -269,6 +282,7 @@ mod tests {
             ("zeta", "-1", "ζ"),
             ("class", "8", "class"),
             ("scale", "1e9", "scale"),
+            ("classifier", "svm", "classifier"),
             ("degradation", "blur", "degradation"),
             ("model", "gan", "model"),
             ("rnfe", "1", "NFE"),

@@ -90,6 +90,7 @@ fn settings_column(lab: &InverseLab, act: &Act<InverseLab>) -> Html {
             if s.task == Task::Class {
                 { input(act, "Class k", "number", s.class.to_string(), Some("1"), Some("inverse-class"), "gmm8's component, 0 to 7 counter-clockwise from the right; or click near one", |l, v| l.set("class", v)) }
                 { input(act, "Guidance scale ω", "number", s.scale.to_string(), Some("any"), Some("inverse-scale"), "s(x) + ω ∇ log p_t(k | x); ω = 1 is Bayes' rule", |l, v| l.set("scale", v)) }
+                { select(act, "Classifier", &[Choice::new("exact", "exact p_t(k | x)"), Choice::new("trained", "trained network (shipped)")], if s.trained_classifier { "trained" } else { "exact" }, Some("inverse-classifier"), |l, v| l.set("classifier", v)) }
             }
             if guided {
                 <h2>{ "Sampler" }</h2>
@@ -152,8 +153,10 @@ fn caption(lab: &InverseLab) -> String {
             )
         }
         Task::Class => format!(
-            "Class guidance towards component {} (ringed) at ω = {} with the exact classifier p_t(k | x). At ω = 1 it is Bayes' rule and samples the component; at other scales it samples neither the component nor p(x) p(k | x)^ω. Click near a component to guide towards it.",
-            lab.settings.class, lab.settings.scale
+            "Class guidance towards component {} (ringed) at ω = {} with {}. At ω = 1 and with the exact classifier it is Bayes' rule and samples the component; at other scales it samples neither the component nor p(x) p(k | x)^ω. Click near a component to guide towards it.",
+            lab.settings.class,
+            lab.settings.scale,
+            if lab.settings.trained_classifier { "the trained classifier p̂_t(k | x)" } else { "the exact classifier p_t(k | x)" }
         ),
         Task::Restore => {
             let mu = lab.degraded.map_or("–".into(), |m| format!("({:.2}, {:.2})", m[0], m[1]));
