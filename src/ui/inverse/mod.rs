@@ -226,6 +226,7 @@ fn plane_column(lab: &InverseLab, act: &Act<InverseLab>, plane: &NodeRef, link: 
 
 fn histogram_column(lab: &InverseLab, histogram: &NodeRef) -> Html {
     let (title, caption) = match lab.settings.task {
+        Task::Class => ("The free coordinate", "Class guidance observes no line: the plane shows the samples and the table their figures."),
         Task::Restore => ("The lost coordinate x₂", "Each MR sampler's histogram of x₂ (colours as on the plane) over the exact posterior's marginal density (black). Under drop-y, μ says nothing of x₂: the posterior keeps the prior's modes there."),
         _ => ("The free coordinate", "Each method's histogram of the unobserved coordinate v·x₀ (colours as on the plane; likelihood guidance dashed, as it coincides with the exact score by Bayes' identity) over the exact conditional density (black); dashed orange, where known, replacement's limit."),
     };
