@@ -486,6 +486,30 @@ fn inverse_inpaint_shows_the_replacement_bias() {
     // sampler: one evaluation more per step.
     let dps = row("dps");
     assert!(n(&dps["nfe"]) == 400.0 && (n(&dps["observed_mean"]) - 1.0).abs() < 0.15, "{dps}");
+    // DPS and replacement through a trained network (the page's shipped gmm8 model): DPS
+    // differentiates through the network's input Jacobian.
+    let net = json_of(&[
+        "lab",
+        "inverse",
+        "inpaint",
+        "--data",
+        "gmm8",
+        "--model",
+        "www/default-model.json",
+        "--method",
+        "replacement,dps",
+        "--nfe",
+        "50",
+        "--zeta",
+        "0.1",
+        "--particles",
+        "1000",
+        "--json",
+    ]);
+    assert!(
+        net["rows"].as_array().unwrap().iter().all(|r| (r["observed_mean"].as_f64().unwrap() - 1.0).abs() < 0.1),
+        "{net}"
+    );
     // Any fixed-step sampler runs every method.
     let ddim =
         json_of(&["lab", "inverse", "inpaint", "--sampler", "ddim", "--nfe", "50", "--particles", "1000", "--json"]);
@@ -511,6 +535,7 @@ fn inverse_inpaint_shows_the_replacement_bias() {
     assert!(gmm["replacement_limit"].is_null() && gmm["rows"][0]["w1_to_exact"].as_f64().unwrap() < 0.1, "{gmm}");
     refused(&["lab", "inverse", "inpaint", "--rho", "1"], "--rho");
     refused(&["lab", "inverse", "inpaint", "--method", "magic"], "--method");
+    refused(&["lab", "inverse", "inpaint", "--data", "gauss", "--model", "www/default-model.json"], "--model");
     refused(&["lab", "inverse", "inpaint", "--sampler", "pf-dopri5"], "--sampler");
     refused(&["lab", "inverse", "inpaint", "--zeta=-1"], "--zeta");
     refused(&["lab", "inverse", "inpaint", "--observe", "NaN"], "--observe");

@@ -16,6 +16,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::files::read_text;
 use super::lab_inverse_class::{
     check_class, check_train_classifier, class, train_classifier, ClassArgs, TrainClassifierArgs,
 };
@@ -27,13 +28,14 @@ use crate::core::inverse::conditional::LineConditional;
 use crate::core::inverse::dps_plan::with_dps;
 use crate::core::inverse::guided_model::{Guidance, GuidedModel};
 use crate::core::inverse::line::LineObservation;
-use crate::core::inverse::replace_plan::{check_lock_step, with_replacement};
+use crate::core::inverse::replace_plan::with_replacement;
 use crate::core::inverse::replacement::{replacement_limit, InverseMethod};
 use crate::core::metrics_1d::{moments, wasserstein1};
+use crate::core::nn::weights;
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::model::{ExactMixtureModel, Model};
+use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use crate::core::sample::plan::Plan;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan, RunOptions};
@@ -85,6 +87,11 @@ pub struct InpaintArgs {
     /// ζ, the DPS step.
     #[arg(long, default_value_t = 0.02)]
     pub zeta: f64,
+    /// The unconditional model replacement and DPS use: exact (the data's score) or a
+    /// weights file trained on the data under VP (www/default-model.json is gmm8's); the exact
+    /// and likelihood methods are oracles and always use the exact answers.
+    #[arg(long, default_value = "exact")]
+    pub model: String,
     /// Steps of the sampler.
     #[arg(long, default_value_t = 1000)]
     pub nfe: usize,
@@ -133,7 +140,13 @@ fn checked(a: &InpaintArgs) -> Result<(GaussianMixture, LineObservation, Vec<Inv
     let line = LineObservation::at_angle(a.angle, a.observe)?;
     LineConditional::new(&prior, line).map_err(|e| format!("--observe: {e}"))?;
     for method in &methods {
-        inpaint_plan(*method, &prior, &line, a).map_err(|e| format!("--sampler: {e}"))?;
+        inpaint_plan(*method, &prior, &line, a).map_err(|e| {
+            if e.starts_with("--") {
+                e
+            } else {
+                format!("--sampler: {e}")
+            }
+        })?;
     }
     Ok((prior, line, methods))
 }
@@ -149,12 +162,35 @@ fn inpaint_plan(
     let process = Process::vp();
     let options = SamplerOptions { nfe: a.nfe, ..SamplerOptions::default() };
     let plan = build(&a.sampler, process, Parameterisation::Score, &options)?;
-    let exact_score = || -> Box<dyn Model> { Box::new(ExactMixtureModel::new(prior.clone(), process)) };
+    let unconditional = || -> Result<(Plan, Box<dyn Model>), String> {
+        if a.model == "exact" {
+            return Ok((plan.clone(), Box::new(ExactMixtureModel::new(prior.clone(), process))));
+        }
+        let text = read_text(&a.model, "weights file").map_err(|e| format!("--model: {e}"))?;
+        let (mlp, meta) = weights::load(&text).map_err(|e| format!("--model {}: {e}", a.model))?;
+        let field = |k: &str| meta.get(k).map(String::as_str).unwrap_or("unknown");
+        if field("process") != "vp" || field("target") != a.data || mlp.config.condition_dim != 0 {
+            return Err(format!(
+                "--model: {} was trained on {} under {}; this run needs a model of {} under vp",
+                a.model,
+                field("target"),
+                field("process"),
+                a.data
+            ));
+        }
+        let param = Parameterisation::from_name(field("param")).map_err(|e| format!("{}: meta.param: {e}", a.model))?;
+        Ok((build(&a.sampler, process, param, &options)?, Box::new(MlpModel::new(mlp, param))))
+    };
     Ok(match method {
-        InverseMethod::Replacement => (with_replacement(&plan, line, T_MIN)?, exact_score()),
-        InverseMethod::Dps => (with_dps(&plan, line, a.zeta, T_MIN)?, exact_score()),
+        InverseMethod::Replacement => {
+            let (plan, model) = unconditional()?;
+            (with_replacement(&plan, line, T_MIN)?, model)
+        }
+        InverseMethod::Dps => {
+            let (plan, model) = unconditional()?;
+            (with_dps(&plan, line, a.zeta, T_MIN)?, model)
+        }
         InverseMethod::Exact | InverseMethod::Likelihood => {
-            check_lock_step(&plan, method.name())?;
             let guidance = if method == InverseMethod::Exact {
                 Guidance::Conditional(LineConditional::new(prior, *line)?)
             } else {
@@ -207,6 +243,7 @@ fn inpaint(a: &InpaintArgs) -> Result<Value, String> {
         "sampler": a.sampler,
         "nfe": a.nfe,
         "zeta": a.zeta,
+        "model": a.model,
         "particles": a.particles,
         "seed": a.seed,
         "exact": { "mean": exact_mean, "var": exact_var },

@@ -1220,6 +1220,14 @@ async function inverseLabCase(baseUrl, { name, webgpu }) {
     const observed = await page.getByTestId('inverse-observe').inputValue();
     record(`inverse ${name}: dragging on the plane moves the observation`, Math.abs(Number.parseFloat(observed) - 1.26) < 0.1, `observed ${observed}`);
 
+    // Replacement and DPS through the shipped gmm8 network (DPS through its input Jacobian).
+    await page.getByTestId('inverse-prior').selectOption('network');
+    await page.getByTestId('inverse-row-dps').waitFor({ state: 'visible', timeout: 120_000 });
+    const netW1 = { replacement: await cell('replacement', 4), dps: await cell('dps', 4) };
+    record(`inverse ${name}: replacement and DPS run on the shipped network`, Number.isFinite(netW1.replacement) && Number.isFinite(netW1.dps), JSON.stringify(netW1));
+    await page.getByTestId('inverse-prior').selectOption('exact');
+    await page.getByTestId('inverse-row-dps').waitFor({ state: 'visible', timeout: 120_000 });
+
     // Colourisation on correlated Gaussian data: replacement's bias is shown beside its limit.
     await page.getByTestId('inverse-task').selectOption('colour');
     await page.getByTestId('inverse-data').selectOption('gauss');

@@ -24,7 +24,7 @@ use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::model::{ExactMixtureModel, Model};
+use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
 use crate::core::sample::plan::Plan;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan_from, RunOptions};
@@ -36,6 +36,9 @@ pub const SHIPPED_DROP_Y: &str = include_str!("../../../www/restore-drop-y.json"
 pub const SHIPPED_SHRINK: &str = include_str!("../../../www/restore-shrink.json");
 /// The noise-conditional classifier of class guidance (`nde lab inverse train-classifier
 /// --steps 20000 --out www/class-gmm8.json`).
+/// The diffusion lab's shipped gmm8 model (ε-prediction under VP): the unconditional network
+/// replacement and DPS can use.
+pub const SHIPPED_PRIOR: &str = include_str!("../../../www/default-model.json");
 pub const SHIPPED_CLASSIFIER: &str = include_str!("../../../www/class-gmm8.json");
 
 /// Particles in a run's first call of the executor; later calls are sized to take about
@@ -246,10 +249,23 @@ impl InverseLab {
                 let conditional = LineConditional::new(&self.prior, line)?;
                 let plan = build(&s.sampler, process, Parameterisation::Score, &options)?;
                 for method in InverseMethod::ALL {
-                    let exact = || -> Box<dyn Model> { Box::new(ExactMixtureModel::new(self.prior.clone(), process)) };
+                    let unconditional = || -> Result<(Plan, Box<dyn Model>), String> {
+                        if !s.network_prior {
+                            return Ok((plan.clone(), Box::new(ExactMixtureModel::new(self.prior.clone(), process))));
+                        }
+                        let (mlp, meta) = weights::load(SHIPPED_PRIOR)?;
+                        let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))?;
+                        Ok((build(&s.sampler, process, param, &options)?, Box::new(MlpModel::new(mlp, param))))
+                    };
                     let (plan, model): (Plan, Box<dyn Model>) = match method {
-                        InverseMethod::Replacement => (with_replacement(&plan, &line, T_EPS_SAMPLE)?, exact()),
-                        InverseMethod::Dps => (with_dps(&plan, &line, s.zeta, T_EPS_SAMPLE)?, exact()),
+                        InverseMethod::Replacement => {
+                            let (plan, model) = unconditional()?;
+                            (with_replacement(&plan, &line, T_EPS_SAMPLE)?, model)
+                        }
+                        InverseMethod::Dps => {
+                            let (plan, model) = unconditional()?;
+                            (with_dps(&plan, &line, s.zeta, T_EPS_SAMPLE)?, model)
+                        }
                         InverseMethod::Exact => (
                             plan.clone(),
                             Box::new(GuidedModel::new(
@@ -537,6 +553,8 @@ mod tests {
         let mut lab = InverseLab::new(settings, vec![]);
         lab.point([1.0, 1.0]).unwrap();
         assert!((lab.settings.observe - 1.41).abs() < 1e-9, "{}", lab.settings.observe);
+        lab.set("prior", "network").unwrap();
+        assert!(lab.set("data", "gauss").is_err(), "the shipped network is gmm8's");
         lab.set("task", "class").unwrap();
         lab.point([0.1, 2.1]).unwrap();
         assert_eq!(lab.settings.class, 2);

@@ -59,6 +59,9 @@ pub struct InverseSettings {
     pub nfe: usize,
     pub particles: usize,
     pub zeta: f64,
+    /// Replacement and DPS use the shipped gmm8 network (the diffusion lab's) instead of the
+    /// exact score.
+    pub network_prior: bool,
     pub class: usize,
     pub scale: f64,
     /// Guide with the shipped trained classifier instead of the exact one.
@@ -87,6 +90,7 @@ impl Default for InverseSettings {
             nfe: 200,
             particles: 1000,
             zeta: 0.02,
+            network_prior: false,
             class: 1,
             scale: 1.0,
             trained_classifier: false,
@@ -121,6 +125,13 @@ impl InverseSettings {
             "nfe" => next.nfe = number(key, value)?,
             "particles" => next.particles = number(key, value)?,
             "zeta" => next.zeta = number(key, value)?,
+            "prior" => {
+                next.network_prior = match value {
+                    "network" => true,
+                    "exact" => false,
+                    _ => return Err(format!("prior: choose exact or network, not '{value}'")),
+                }
+            }
             "class" => next.class = number(key, value)?,
             "scale" => next.scale = number(key, value)?,
             "classifier" => {
@@ -171,6 +182,9 @@ impl InverseSettings {
         if !(self.zeta.is_finite() && (0.0..=1.0).contains(&self.zeta)) {
             return Err(format!("ζ must be in [0, 1], got {}", self.zeta));
         }
+        if self.network_prior && self.data != "gmm8" {
+            return Err("the shipped network was trained on gmm8: choose gmm8 data, or the exact score".into());
+        }
         if self.class >= 8 {
             return Err(format!("class must be 0 to 7 (gmm8's components), got {}", self.class));
         }
@@ -211,6 +225,7 @@ impl InverseSettings {
             ("nfe", self.nfe.to_string(), d.nfe.to_string()),
             ("particles", self.particles.to_string(), d.particles.to_string()),
             ("zeta", self.zeta.to_string(), d.zeta.to_string()),
+            ("prior", model(self.network_prior), model(d.network_prior)),
             ("class", self.class.to_string(), d.class.to_string()),
             ("scale", self.scale.to_string(), d.scale.to_string()),
             ("classifier", classifier(self.trained_classifier), classifier(d.trained_classifier)),
@@ -250,6 +265,8 @@ mod tests {
             ("nfe", "50"),
             ("particles", "500"),
             ("zeta", "0.1"),
+            ("data", "gmm8"),
+            ("prior", "network"),
             ("class", "4"),
             ("scale", "3"),
             ("classifier", "trained"),
@@ -280,6 +297,7 @@ mod tests {
             ("nfe", "0", "NFE"),
             ("particles", "1000000", "particles"),
             ("zeta", "-1", "ζ"),
+            ("prior", "gan", "prior"),
             ("class", "8", "class"),
             ("scale", "1e9", "scale"),
             ("classifier", "svm", "classifier"),

@@ -85,6 +85,7 @@ fn settings_column(lab: &InverseLab, act: &Act<InverseLab>) -> Html {
                 if s.task == Task::Colour {
                     { input(act, "Angle (°)", "number", s.angle.to_string(), Some("any"), Some("inverse-angle"), "the observed coordinate's direction u, from the x₁ axis", |l, v| l.set("angle", v)) }
                 }
+                { select(act, "Replacement and DPS use", &[Choice::new("exact", "the exact score"), Choice::new("network", "the shipped gmm8 network")], if s.network_prior { "network" } else { "exact" }, Some("inverse-prior"), |l, v| l.set("prior", v)) }
                 { input(act, "DPS ζ", "number", s.zeta.to_string(), Some("any"), Some("inverse-zeta"), "the DPS step: x ← x − ζ ∇|a − u·x̂₀|² / |a − u·x̂₀| after every step", |l, v| l.set("zeta", v)) }
             }
             if s.task == Task::Class {
