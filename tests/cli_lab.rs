@@ -20,17 +20,13 @@ fn every_cli_lab_is_a_page_lab_of_the_same_name() {
     let cli = nde_playground::cli::Cli::command();
     let lab = cli.find_subcommand("lab").expect("nde lab exists");
     let names: Vec<&str> = lab.get_subcommands().map(|c| c.get_name()).collect();
-    assert!(["node", "ncde", "nsde", "symreg", "deq", "odice"].iter().all(|lab| names.contains(lab)), "{names:?}");
-    // Labs whose page is not built yet (issue 20's page deliverable): a page for one must take
-    // it off this list, and a CLI lab off it must have its page.
-    const CLI_ONLY: [&str; 1] = ["inverse"];
+    assert!(
+        ["node", "ncde", "nsde", "symreg", "deq", "odice", "inverse"].iter().all(|lab| names.contains(lab)),
+        "{names:?}"
+    );
     for name in names {
         let has_page = nde_playground::playground::labs::LabId::from_name(name).is_ok();
-        assert_eq!(
-            has_page,
-            !CLI_ONLY.contains(&name),
-            "nde lab {name}: a page lab of the same name ({has_page}) unless it is listed as CLI-only"
-        );
+        assert!(has_page, "nde lab {name}: every CLI lab has a page lab of the same name");
     }
 }
 
