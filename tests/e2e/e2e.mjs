@@ -57,7 +57,7 @@ function serve(dir) {
 
 const results = [];
 function record(name, ok, detail) {
-  results.push({ name, ok });
+  results.push({ name, ok, detail });
   console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
 }
 
@@ -1414,6 +1414,8 @@ async function main() {
   }
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
+  // The failures again at the end, so that a log's tail names them.
+  for (const r of results.filter((r) => !r.ok)) console.log(`FAILED: ${r.name}${r.detail ? ` — ${String(r.detail).slice(0, 400)}` : ''}`);
   console.log(`e2e result: ${passed} passed; ${failed} failed`);
   process.exit(failed === 0 && passed > 0 ? 0 : 1);
 }

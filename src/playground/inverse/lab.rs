@@ -121,6 +121,8 @@ pub struct InverseLab {
     pub runs: Vec<Run>,
     /// Bumped whenever what the plane shows changes.
     pub revision: u64,
+    /// Counts the restarts: the shaded density (the prior, or the posterior) changes only then.
+    pub scene: u64,
     networks: [Option<Restorer>; 2],
     classifier: Option<NoisyClassifier>,
 }
@@ -153,6 +155,7 @@ impl InverseLab {
             modes: Vec::new(),
             runs: Vec::new(),
             revision: 0,
+            scene: 0,
             networks: [restorer_from(SHIPPED_DROP_Y), restorer_from(SHIPPED_SHRINK)],
             classifier: NoisyClassifier::load(SHIPPED_CLASSIFIER).ok(),
         };
@@ -321,6 +324,7 @@ impl InverseLab {
                 self.posterior = Some(posterior);
             }
         }
+        self.scene += 1;
         self.revision += 1;
         self.status.changed();
         Ok(())

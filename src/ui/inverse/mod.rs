@@ -36,14 +36,16 @@ pub fn InverseLabView(props: &InverseLabProps) -> Html {
     let plane = use_node_ref();
     let histogram = use_node_ref();
     let painted = use_mut_ref(|| None::<u64>);
+    let shaded = use_mut_ref(paint::ShadeCache::default);
     {
-        let (act, plane, histogram, painted) = (act.clone(), plane.clone(), histogram.clone(), painted.clone());
+        let (act, plane, histogram, painted, shaded) =
+            (act.clone(), plane.clone(), histogram.clone(), painted.clone(), shaded.clone());
         use_effect(move || {
             let lab = act.engine.borrow();
             let mut last = painted.borrow_mut();
             if *last != Some(lab.revision) {
                 *last = Some(lab.revision);
-                with_context(&plane, |ctx, w, h| paint::paint_plane(ctx, w, h, &lab));
+                with_context(&plane, |ctx, w, h| paint::paint_plane(ctx, w, h, &lab, &mut shaded.borrow_mut()));
                 with_context(&histogram, |ctx, w, h| paint::paint_histogram(ctx, w, h, &lab));
             }
             report_frame_work();

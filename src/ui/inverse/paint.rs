@@ -33,7 +33,33 @@ pub fn to_plane(x: f64, y: f64, w: f64, h: f64) -> [f64; 2] {
     [x / w * 2.0 * EXTENT - EXTENT, EXTENT - y / h * 2.0 * EXTENT]
 }
 
-fn shade(ctx: &Context, w: f64, h: f64, log_density: impl Fn([f64; 2]) -> f64) {
+/// The shaded density's pixels, kept until the lab restarts (a new scene) or the canvas
+/// changes size: shading takes 10^4 log-densities and a pixel fill, too much to redo on every
+/// frame a run advances. The pixels stay in Rust: an `ImageData` made from them is only a view
+/// of the wasm memory, which later allocations reuse, so it is made afresh for each paint.
+#[derive(Default)]
+pub struct ShadeCache {
+    key: Option<(u64, usize, usize)>,
+    pixels: Vec<u8>,
+}
+
+fn shade(ctx: &Context, w: f64, h: f64, cache: &mut ShadeCache, scene: u64, log_density: impl Fn([f64; 2]) -> f64) {
+    let (wi, hi) = (w as usize, h as usize);
+    let key = Some((scene, wi, hi));
+    if cache.key != key {
+        cache.pixels = shade_pixels(wi, hi, log_density);
+        cache.key = key;
+    }
+    ctx.set_fill_style_str("#ffffff");
+    ctx.fill_rect(0.0, 0.0, w, h);
+    if let Ok(image) =
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&cache.pixels), wi as u32, hi as u32)
+    {
+        let _ = ctx.put_image_data(&image, 0.0, 0.0);
+    }
+}
+
+fn shade_pixels(wi: usize, hi: usize, log_density: impl Fn([f64; 2]) -> f64) -> Vec<u8> {
     let logs: Vec<f64> = (0..SHADE * SHADE)
         .map(|c| {
             let (i, j) = (c % SHADE, c / SHADE);
@@ -45,7 +71,6 @@ fn shade(ctx: &Context, w: f64, h: f64, log_density: impl Fn([f64; 2]) -> f64) {
         })
         .collect();
     let top = logs.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
-    let (wi, hi) = (w as usize, h as usize);
     let mut pixels = vec![255u8; wi * hi * 4];
     for row in 0..hi {
         for col in 0..wi {
@@ -58,9 +83,7 @@ fn shade(ctx: &Context, w: f64, h: f64, log_density: impl Fn([f64; 2]) -> f64) {
             pixels[k + 2] = (255.0 - 30.0 * v) as u8;
         }
     }
-    if let Ok(image) = web_sys::ImageData::new_with_u8_clamped_array_and_sh(Clamped(&pixels), wi as u32, hi as u32) {
-        let _ = ctx.put_image_data(&image, 0.0, 0.0);
-    }
+    pixels
 }
 
 fn dot(ctx: &Context, p: (f64, f64), r: f64) {
@@ -105,10 +128,10 @@ fn samples(ctx: &Context, run: &Run, colour: &str, w: f64, h: f64) {
 }
 
 /// The plane.
-pub fn paint_plane(ctx: &Context, w: f64, h: f64, lab: &InverseLab) {
+pub fn paint_plane(ctx: &Context, w: f64, h: f64, lab: &InverseLab, cache: &mut ShadeCache) {
     match &lab.posterior {
-        Some(posterior) => shade(ctx, w, h, |x| posterior.log_density(x)),
-        None => shade(ctx, w, h, |x| lab.prior.log_density(x)),
+        Some(posterior) => shade(ctx, w, h, cache, lab.scene, |x| posterior.log_density(x)),
+        None => shade(ctx, w, h, cache, lab.scene, |x| lab.prior.log_density(x)),
     }
     // Axes.
     ctx.set_stroke_style_str("#cbd5e1");
