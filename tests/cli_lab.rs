@@ -303,6 +303,24 @@ fn nsde_verbs_report_their_keys() {
     assert_eq!(brownian["max_shared_difference"].as_f64(), Some(0.0));
     refused(&["lab", "nsde", "train", "--model", "vae"], "--model");
     refused(&["lab", "nsde", "train", "--model", "gan", "--kl-weight", "2"], "latent SDE");
+    // The SDE-GAN trains from the latent SDE's flag defaults (they once refused it).
+    let gan = json_of(&[
+        "lab",
+        "nsde",
+        "train",
+        "--model",
+        "gan",
+        "--steps",
+        "2",
+        "--batch",
+        "8",
+        "--paths",
+        "64",
+        "--eval-paths",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(gan["steps"].as_u64(), Some(2), "{gan}");
     refused(&["lab", "nsde", "train", "--data", "lorenz"], "--data");
     refused(&["lab", "nsde", "train", "--solver", "milstein"], "--solver");
     refused(&["lab", "nsde", "train", "--dt", "0"], "--dt");

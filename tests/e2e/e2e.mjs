@@ -847,6 +847,8 @@ async function nsdeLabCase(baseUrl, { name, webgpu }) {
     // slower than the CPU executor at this, so only a hardware GPU takes them).
     const executor = await text(page, 'nsde-executor');
     record(`nsde ${name}: the model's paths ran through the CPU plan executor`, /512 paths ran on the CPU plan executor/.test(executor), executor);
+    const caption = await text(page, 'nsde-caption');
+    record(`nsde ${name}: the fan chart pairs data and model paths by their Brownian motion`, /driven by model path k's Brownian motion/.test(caption), caption.slice(0, 200));
     await page.screenshot({ path: path.join(shotDir, `nsde-open-${name}.png`), fullPage: true });
 
     // Training from fresh weights at a small batch: no frame's own work passes 50 ms.

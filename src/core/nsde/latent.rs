@@ -237,6 +237,11 @@ impl LatentSde {
         w.iter().zip(z).map(|(w, z)| w * z).sum::<f64>() + self.params[self.layout.dec_b.start]
     }
 
+    /// The decoder's loading L of x = L z + b.
+    pub fn decoder_loading(&self) -> &[f64] {
+        &self.params[self.layout.dec_w.clone()]
+    }
+
     /// The decoded prior drift L h(z): the model's drift in data space at a latent point.
     pub fn decoded_prior_drift(&self, z: &[f64]) -> f64 {
         let h = self.prior.forward(&self.params[self.layout.prior.clone()], z);

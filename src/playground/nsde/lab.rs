@@ -11,6 +11,7 @@ use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, B
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
 use crate::core::nsde::gan::GanFit;
+use crate::core::nsde::paired::paired_data_path;
 use crate::core::nsde::sde_model::PathSetup;
 use crate::core::sample::model::{Model, ModelData};
 use crate::core::sample::plan::Plan;
@@ -50,6 +51,10 @@ pub struct Arrow {
 pub struct DataView {
     pub paths: Vec<Vec<f64>>,
     pub observed: Vec<Vec<bool>>,
+    /// Whether path p is driven by model path p's Brownian motion (the latent SDE's, paired
+    /// with the weights of the evaluation on show: `core::nsde::paired`); else independent
+    /// draws (the SDE-GAN).
+    pub paired: bool,
 }
 
 /// An evaluation in progress: the SDE-GAN's paths, or the latent SDE's (set up at its first
@@ -268,11 +273,21 @@ impl NsdeLab {
         self.pending_ito.as_ref().map(|p| p.ends.len())
     }
 
+    /// The fan chart's data paths: paired with the model's paths for the latent SDE (with the
+    /// weights on show now, so call it again when an evaluation with newer weights lands), else
+    /// independent draws. The observed marks are the training set's.
     fn refresh_data(&mut self) {
         let c = &self.fit.config;
-        let full = generate(c.data, SHOWN_PATHS, 0.0, c.seed);
         let observed = self.fit.train.paths.iter().take(SHOWN_PATHS).map(|p| p.iter().map(|v| v.is_finite()).collect());
-        self.data = DataView { paths: full.paths, observed: observed.collect() };
+        let paired: Option<Vec<Vec<f64>>> = match self.gan {
+            None => (0..SHOWN_PATHS).map(|p| paired_data_path(&self.fit, p)).collect::<Result<_, _>>().ok(),
+            Some(_) => None,
+        };
+        self.data = DataView {
+            paired: paired.is_some(),
+            paths: paired.unwrap_or_else(|| generate(c.data, SHOWN_PATHS, 0.0, c.seed).paths),
+            observed: observed.collect(),
+        };
     }
 
     /// Works for about `budget_ms`: the Ito check or an evaluation in progress first, else
@@ -525,6 +540,8 @@ impl NsdeLab {
             Ok(e) => self.evaluation = Some((e, self.fit.steps_done())),
             Err(e) => self.status.error(format!("the evaluation: {e}")),
         }
+        // The model's paths on show are now these weights': pair the data with them.
+        self.refresh_data();
         self.status.changed();
     }
 
@@ -678,6 +695,9 @@ mod tests {
         assert!(lab.arrows.len() >= ARROW_PATHS);
         assert!(lab.arrows.iter().all(|a| a.slope.is_finite() && a.x.is_finite()));
         assert_eq!(lab.brownian.as_ref().unwrap().max_shared_difference, 0.0);
+        // The fan chart's data paths are paired with the evaluation's model paths.
+        assert!(lab.data.paired && lab.data.paths.len() == SHOWN_PATHS);
+        assert_eq!(lab.data.paths[3], paired_data_path(&lab.fit, 3).unwrap());
         let report = lab.report_json();
         assert!(report["mean_w1"].as_f64().is_some() && report["elbo"].is_null());
         assert!(lab.export_paths().lines().count() > SHOWN_PATHS * 30);
@@ -765,6 +785,7 @@ mod tests {
         lab.set("batch", "4").unwrap();
         lab.set("steps", "2").unwrap();
         assert!(lab.gan.is_some() && !lab.pretrained);
+        assert!(!lab.data.paired, "the generator's noise is not paired with the data");
         lab.toggle_play();
         run_until(&mut lab, |l| !l.playing && l.evaluation.as_ref().is_some_and(|(_, s)| *s == 2));
         assert_eq!(lab.steps_done(), 2);
@@ -773,7 +794,7 @@ mod tests {
         assert!(report["wasserstein_gap"].as_f64().is_some() && report["mean_w1"].as_f64().is_some());
         assert!(lab.arrows.is_empty());
         lab.set("model", "latent").unwrap();
-        assert!(lab.gan.is_none());
+        assert!(lab.gan.is_none() && lab.data.paired);
     }
 
     #[test]

@@ -182,7 +182,7 @@ fn paths_column(lab: &NsdeLab, fan: &NodeRef, arrows: &NodeRef, marginals: &[Nod
             <canvas ref={fan.clone()} data-testid="nsde-fan" width="560" height="320" class="main"
                 aria-label="fan chart: 50 data paths grey, 50 model paths blue"></canvas>
             <p class="caption" data-testid="nsde-caption">
-                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the {} (blue), {} of each in the figures, {at}.", lab.fit.config.data.title(), if lab.gan.is_some() { "generator (averaged weights from half way)" } else { "model's prior" }, lab.executed_on.map_or(EVAL_PATHS, |e| e.1)) }
+                { format!("{}: 50 data paths (grey; hollow points were dropped) and 50 paths of the {} (blue), {} of each in the figures, {at}. {}", lab.fit.config.data.title(), if lab.gan.is_some() { "generator (averaged weights from half way)" } else { "model's prior" }, lab.executed_on.map_or(EVAL_PATHS, |e| e.1), pairing(lab)) }
             </p>
             <h2>{ "Marginals at 10, 30, 50, 70 and 90% of the horizon" }</h2>
             <div class="marginal-row">
@@ -199,6 +199,17 @@ fn paths_column(lab: &NsdeLab, fan: &NodeRef, arrows: &NodeRef, marginals: &[Nod
             <label class="field share"><span>{ "Link" }</span>
                 <input readonly=true data-testid="nsde-link" value={link.clone()} /></label>
         </section>
+    }
+}
+
+/// What the fan chart's pairing means, in words.
+fn pairing(lab: &NsdeLab) -> &'static str {
+    if lab.data.paired {
+        "Data path k is an exact draw driven by model path k's Brownian motion (the Brownian tree \
+         of the same seed, along the direction the decoded output feels it), so pairs move \
+         together step by step; one pair is drawn bold (data black, model dark blue)."
+    } else {
+        "The generator's noise is not paired with the data: these data paths are independent draws."
     }
 }
 

@@ -11,6 +11,9 @@ use crate::ui::diffusion::charts::{backend, e, GRID};
 
 const MODEL: &str = "rgba(37,99,235,0.55)";
 const DATA: &str = "rgba(100,116,139,0.45)";
+/// The highlighted pair: data path 0 and model path 0, driven by one Brownian motion.
+const PAIR_DATA: &str = "#111827";
+const PAIR_MODEL: &str = "#1d4ed8";
 
 /// The value range shown: the data's 1st to 99th percentiles, widened.
 fn value_range(lab: &NsdeLab) -> (f64, f64) {
@@ -114,6 +117,16 @@ pub fn paint_fan(ctx: &Context, width: f64, height: f64, lab: &NsdeLab) {
         ctx.set_line_width(1.2);
         for path in e.model_paths.iter().take(SHOWN_PATHS) {
             polyline(ctx, &f, times, path);
+        }
+        // One pair drawn strong, so that a path can be followed against its partner.
+        if lab.data.paired {
+            if let (Some(data), Some(model)) = (lab.data.paths.first(), e.model_paths.first()) {
+                ctx.set_line_width(2.2);
+                ctx.set_stroke_style_str(PAIR_DATA);
+                polyline(ctx, &f, times, data);
+                ctx.set_stroke_style_str(PAIR_MODEL);
+                polyline(ctx, &f, times, model);
+            }
         }
     }
     axes(ctx, &f, "x(t): data grey (hollow = dropped), model blue");
