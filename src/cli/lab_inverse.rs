@@ -25,19 +25,16 @@ use super::lab_inverse_restore::{
 };
 use crate::core::data::gmm::GaussianMixture;
 use crate::core::inverse::conditional::LineConditional;
-use crate::core::inverse::dps_plan::with_dps;
-use crate::core::inverse::guided_model::{Guidance, GuidedModel};
 use crate::core::inverse::line::LineObservation;
-use crate::core::inverse::replace_plan::with_replacement;
+use crate::core::inverse::method_plan::{Inpainting, Unconditional};
 use crate::core::inverse::replacement::{replacement_limit, InverseMethod};
 use crate::core::metrics_1d::{moments, wasserstein1};
 use crate::core::nn::weights;
 use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
+use crate::core::sample::model::Model;
 use crate::core::sample::plan::Plan;
-use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan, RunOptions};
 
 /// The last time the samplers reach (the sampler grid's end, as score_sde's eps).
@@ -159,13 +156,9 @@ fn inpaint_plan(
     line: &LineObservation,
     a: &InpaintArgs,
 ) -> Result<(Plan, Box<dyn Model>), String> {
-    let process = Process::vp();
-    let options = SamplerOptions { nfe: a.nfe, ..SamplerOptions::default() };
-    let plan = build(&a.sampler, process, Parameterisation::Score, &options)?;
-    let unconditional = || -> Result<(Plan, Box<dyn Model>), String> {
-        if a.model == "exact" {
-            return Ok((plan.clone(), Box::new(ExactMixtureModel::new(prior.clone(), process))));
-        }
+    let unconditional = if a.model == "exact" {
+        Unconditional::Exact
+    } else {
         let text = read_text(&a.model, "weights file").map_err(|e| format!("--model: {e}"))?;
         let (mlp, meta) = weights::load(&text).map_err(|e| format!("--model {}: {e}", a.model))?;
         let field = |k: &str| meta.get(k).map(String::as_str).unwrap_or("unknown");
@@ -179,26 +172,10 @@ fn inpaint_plan(
             ));
         }
         let param = Parameterisation::from_name(field("param")).map_err(|e| format!("{}: meta.param: {e}", a.model))?;
-        Ok((build(&a.sampler, process, param, &options)?, Box::new(MlpModel::new(mlp, param))))
+        Unconditional::Network(mlp, param)
     };
-    Ok(match method {
-        InverseMethod::Replacement => {
-            let (plan, model) = unconditional()?;
-            (with_replacement(&plan, line, T_MIN)?, model)
-        }
-        InverseMethod::Dps => {
-            let (plan, model) = unconditional()?;
-            (with_dps(&plan, line, a.zeta, T_MIN)?, model)
-        }
-        InverseMethod::Exact | InverseMethod::Likelihood => {
-            let guidance = if method == InverseMethod::Exact {
-                Guidance::Conditional(LineConditional::new(prior, *line)?)
-            } else {
-                Guidance::Likelihood(*line)
-            };
-            (plan, Box::new(GuidedModel::new(prior.clone(), process, guidance)?))
-        }
-    })
+    Inpainting { prior, line: *line, sampler: &a.sampler, nfe: a.nfe, zeta: a.zeta, unconditional: &unconditional }
+        .method_plan(method)
 }
 
 fn inpaint(a: &InpaintArgs) -> Result<Value, String> {

@@ -14,6 +14,8 @@
 //!   every step of any fixed-step sampler;
 //! - `guided_model`: the exact conditional, likelihood-guided and class-guided scores as
 //!   models, so every sampler of the zoo runs them;
+//! - `method_plan`: one inpainting method as a plan and a model for any fixed-step sampler
+//!   (the CLI's and the page's);
 //! - `noisy_classifier`: a trained time-dependent classifier p̂_t(k | x) for class guidance;
 //! - `replace_plan`: replacement as a plan transform (`Op::Replace` after every step), so any
 //!   fixed-step sampler runs it on either executor;
@@ -28,6 +30,7 @@ pub mod dps_plan;
 pub mod guided_model;
 pub mod likelihood;
 pub mod line;
+pub mod method_plan;
 pub mod noisy_classifier;
 pub mod replace_plan;
 pub mod replacement;

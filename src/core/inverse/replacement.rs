@@ -159,6 +159,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))] // only the native-only test below uses it
     fn moments(xs: &[[f64; 2]]) -> (f64, f64) {
         let n = xs.len() as f64;
         let mean = xs.iter().map(|x| x[1]).sum::<f64>() / n;

@@ -10,11 +10,10 @@ use super::settings::{InverseSettings, Task};
 use crate::core::data::gmm::GaussianMixture;
 use crate::core::inverse::conditional::LineConditional;
 use crate::core::inverse::degradation::{posterior_modes, Degradation};
-use crate::core::inverse::dps_plan::with_dps;
 use crate::core::inverse::guided_model::{Guidance, GuidedModel};
 use crate::core::inverse::line::LineObservation;
+use crate::core::inverse::method_plan::{Inpainting, Unconditional};
 use crate::core::inverse::noisy_classifier::NoisyClassifier;
-use crate::core::inverse::replace_plan::with_replacement;
 use crate::core::inverse::replacement::{replacement_limit, InverseMethod};
 use crate::core::inverse::restore::{Restorer, RESTORE_SAMPLERS};
 use crate::core::metrics::{projections, sliced_wasserstein};
@@ -24,7 +23,7 @@ use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::rng::RngStream;
 use crate::core::sample::grid::T_EPS_SAMPLE;
-use crate::core::sample::model::{ExactMixtureModel, MlpModel, Model};
+use crate::core::sample::model::Model;
 use crate::core::sample::plan::Plan;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::{run_plan_from, RunOptions};
@@ -250,38 +249,23 @@ impl InverseLab {
             Task::Inpaint | Task::Colour => {
                 let line = LineObservation::at_angle(s.line_angle(), s.observe)?;
                 let conditional = LineConditional::new(&self.prior, line)?;
-                let plan = build(&s.sampler, process, Parameterisation::Score, &options)?;
+                let unconditional = if s.network_prior {
+                    let (mlp, meta) = weights::load(SHIPPED_PRIOR)?;
+                    let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))?;
+                    Unconditional::Network(mlp, param)
+                } else {
+                    Unconditional::Exact
+                };
+                let inpainting = Inpainting {
+                    prior: &self.prior,
+                    line,
+                    sampler: &s.sampler,
+                    nfe: s.nfe,
+                    zeta: s.zeta,
+                    unconditional: &unconditional,
+                };
                 for method in InverseMethod::ALL {
-                    let unconditional = || -> Result<(Plan, Box<dyn Model>), String> {
-                        if !s.network_prior {
-                            return Ok((plan.clone(), Box::new(ExactMixtureModel::new(self.prior.clone(), process))));
-                        }
-                        let (mlp, meta) = weights::load(SHIPPED_PRIOR)?;
-                        let param = Parameterisation::from_name(meta.get("param").map(String::as_str).unwrap_or(""))?;
-                        Ok((build(&s.sampler, process, param, &options)?, Box::new(MlpModel::new(mlp, param))))
-                    };
-                    let (plan, model): (Plan, Box<dyn Model>) = match method {
-                        InverseMethod::Replacement => {
-                            let (plan, model) = unconditional()?;
-                            (with_replacement(&plan, &line, T_EPS_SAMPLE)?, model)
-                        }
-                        InverseMethod::Dps => {
-                            let (plan, model) = unconditional()?;
-                            (with_dps(&plan, &line, s.zeta, T_EPS_SAMPLE)?, model)
-                        }
-                        InverseMethod::Exact => (
-                            plan.clone(),
-                            Box::new(GuidedModel::new(
-                                self.prior.clone(),
-                                process,
-                                Guidance::Conditional(conditional.clone()),
-                            )?),
-                        ),
-                        InverseMethod::Likelihood => (
-                            plan.clone(),
-                            Box::new(GuidedModel::new(self.prior.clone(), process, Guidance::Likelihood(line))?),
-                        ),
-                    };
+                    let (plan, model) = inpainting.method_plan(method)?;
                     self.runs.push(Run::new(method.name(), plan, model, s.particles));
                 }
                 if s.data == "gauss" && s.line_angle() == 0.0 {
