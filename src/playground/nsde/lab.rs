@@ -11,7 +11,7 @@ use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, B
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
 use crate::core::nsde::gan::GanFit;
-use crate::core::nsde::paired::paired_data_path;
+use crate::core::nsde::paired::paired_from_rows;
 use crate::core::nsde::sde_model::PathSetup;
 use crate::core::sample::model::{Model, ModelData};
 use crate::core::sample::plan::Plan;
@@ -74,6 +74,8 @@ struct LatentEval {
     on_gpu: bool,
     /// Input rows drawn so far (GPU only: the CPU's slices draw their own).
     inputs: Vec<[f32; 2]>,
+    /// The input rows of the fan chart's model paths, kept to pair the data with them.
+    shown: Vec<[f32; 2]>,
     /// frames[k][p]: path p at observation time k, for the paths run so far.
     frames: Vec<Vec<[f32; 2]>>,
     done: usize,
@@ -273,21 +275,26 @@ impl NsdeLab {
         self.pending_ito.as_ref().map(|p| p.ends.len())
     }
 
-    /// The fan chart's data paths: paired with the model's paths for the latent SDE (with the
-    /// weights on show now, so call it again when an evaluation with newer weights lands), else
-    /// independent draws. The observed marks are the training set's.
+    /// The fan chart's data paths before an evaluation lands (and for the SDE-GAN): independent
+    /// draws. The observed marks are the training set's.
     fn refresh_data(&mut self) {
         let c = &self.fit.config;
         let observed = self.fit.train.paths.iter().take(SHOWN_PATHS).map(|p| p.iter().map(|v| v.is_finite()).collect());
-        let paired: Option<Vec<Vec<f64>>> = match self.gan {
-            None => (0..SHOWN_PATHS).map(|p| paired_data_path(&self.fit, p)).collect::<Result<_, _>>().ok(),
-            Some(_) => None,
-        };
         self.data = DataView {
-            paired: paired.is_some(),
-            paths: paired.unwrap_or_else(|| generate(c.data, SHOWN_PATHS, 0.0, c.seed).paths),
+            paired: false,
+            paths: generate(c.data, SHOWN_PATHS, 0.0, c.seed).paths,
             observed: observed.collect(),
         };
+    }
+
+    /// Pairs the fan chart's data paths with the latent SDE's evaluation paths on show, from
+    /// the input rows (z0, increments) that drove them.
+    fn pair_data(&mut self, shown: &[[f32; 2]], rows: usize) {
+        if rows == 0 || shown.len() < SHOWN_PATHS * rows {
+            return;
+        }
+        self.data.paths = shown.chunks(rows).map(|r| paired_from_rows(&self.fit, r)).collect();
+        self.data.paired = true;
     }
 
     /// Works for about `budget_ms`: the Ito check or an evaluation in progress first, else
@@ -397,8 +404,16 @@ impl NsdeLab {
             match PathSetup::of_fit(&self.fit) {
                 Ok(setup) => {
                     let frames = vec![Vec::with_capacity(count); setup.times.len()];
-                    eval.latent =
-                        Some(LatentEval { setup, count, on_gpu, inputs: Vec::new(), frames, done: 0, job: None });
+                    eval.latent = Some(LatentEval {
+                        setup,
+                        count,
+                        on_gpu,
+                        inputs: Vec::new(),
+                        shown: Vec::new(),
+                        frames,
+                        done: 0,
+                        job: None,
+                    });
                 }
                 Err(e) => {
                     self.report(format!("sampling the model: {e}"));
@@ -412,6 +427,9 @@ impl NsdeLab {
         while run.done < run.count && run.job.is_none() {
             let slice = run.done..(run.done + PATH_SLICE).min(run.count);
             let inputs = run.setup.inputs(slice.clone(), &draws);
+            let rows = run.setup.rows();
+            let keep = SHOWN_PATHS.saturating_sub(slice.start).min(slice.len()) * rows;
+            run.shown.extend_from_slice(&inputs[..keep]);
             if run.on_gpu {
                 run.inputs.extend(inputs);
                 run.done = slice.end;
@@ -541,7 +559,7 @@ impl NsdeLab {
             Err(e) => self.status.error(format!("the evaluation: {e}")),
         }
         // The model's paths on show are now these weights': pair the data with them.
-        self.refresh_data();
+        self.pair_data(&run.shown, run.setup.rows());
         self.status.changed();
     }
 
@@ -697,7 +715,8 @@ mod tests {
         assert_eq!(lab.brownian.as_ref().unwrap().max_shared_difference, 0.0);
         // The fan chart's data paths are paired with the evaluation's model paths.
         assert!(lab.data.paired && lab.data.paths.len() == SHOWN_PATHS);
-        assert_eq!(lab.data.paths[3], paired_data_path(&lab.fit, 3).unwrap());
+        let tree = crate::core::nsde::paired::paired_data_path(&lab.fit, 3).unwrap();
+        assert!(lab.data.paths[3].iter().zip(&tree).all(|(a, b)| (a - b).abs() < 1e-5), "path 3 as the tree pairs it");
         let report = lab.report_json();
         assert!(report["mean_w1"].as_f64().is_some() && report["elbo"].is_null());
         assert!(lab.export_paths().lines().count() > SHOWN_PATHS * 30);
@@ -794,7 +813,9 @@ mod tests {
         assert!(report["wasserstein_gap"].as_f64().is_some() && report["mean_w1"].as_f64().is_some());
         assert!(lab.arrows.is_empty());
         lab.set("model", "latent").unwrap();
-        assert!(lab.gan.is_none() && lab.data.paired);
+        assert!(lab.gan.is_none());
+        run_until(&mut lab, |l| l.evaluation.is_some());
+        assert!(lab.data.paired, "the latent SDE's evaluation pairs the data");
     }
 
     #[test]
