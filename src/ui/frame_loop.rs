@@ -46,8 +46,9 @@ pub fn report_frame_work() {
     }
 }
 
-/// Starts the loop; it runs for the page's life. Every lab works in its slice (a lab with
-/// nothing running returns at once), so training goes on while another tab is open.
+/// Starts the loop; it runs for the page's life. Every lab opened so far works in its slice (a
+/// lab with nothing running returns at once), so training goes on while another tab is open;
+/// a lab not yet opened waits until it is.
 pub fn start_frame_loop(
     act: Act,
     node: Act<NodeLab>,
@@ -63,6 +64,7 @@ pub fn start_frame_loop(
     let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
     let again = slot.clone();
+    let mut visited: Vec<LabId> = Vec::new();
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
         let gpu = runner.borrow().clone();
@@ -74,7 +76,13 @@ pub fn start_frame_loop(
         let frame_start = browser::now_ms();
         let left = || (FRAME_BUDGET_MS - (browser::now_ms() - frame_start)).max(0.0);
         let open = *open_lab.borrow();
-        let order = std::iter::once(open).chain(LABS.iter().map(|l| l.id).filter(|id| *id != open));
+        if !visited.contains(&open) {
+            visited.push(open);
+        }
+        // Labs never opened do not work: their opening computations (sampler panels, flows,
+        // restorations) would only slow the frames of the lab on show, and run when opened.
+        let order =
+            std::iter::once(open).chain(LABS.iter().map(|l| l.id).filter(|id| *id != open && visited.contains(id)));
         for id in order {
             match id {
                 LabId::Diffusion => {

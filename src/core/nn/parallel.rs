@@ -12,6 +12,7 @@
 //! toolchain cannot build the standard library for), so everything runs in order there.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// 0: every core; else at most this many threads (`nde bench --threads`).
 static MAX_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -26,7 +27,10 @@ pub fn available_threads() -> usize {
     if cfg!(target_arch = "wasm32") {
         return 1;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    // Asked once: the standard library reads the cgroup files on every call (tens of
+    // microseconds of system calls, which a small plan's every evaluation paid).
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
     match MAX_THREADS.load(Ordering::Relaxed) {
         0 => cores,
         cap => cap.min(cores).max(1),

@@ -29,7 +29,7 @@ pub const EVAL_PATHS: usize = 512;
 /// `EVAL_PATHS`).
 pub const GPU_EVAL_PATHS: usize = 10_000;
 /// Paths per slice of the CPU executor and of the increments.
-const PATH_SLICE: usize = 8;
+const PATH_SLICE: usize = 2;
 /// Model paths that carry drift arrows.
 pub const ARROW_PATHS: usize = 12;
 /// While training, the model is evaluated again after this many steps.
@@ -63,6 +63,9 @@ pub struct DataView {
 struct PendingEval {
     paths: Vec<Vec<f64>>,
     latent: Option<LatentEval>,
+    /// Every path is sampled: the figures are computed at the start of the next frame's
+    /// work, not at the end of this one's (they take about 4 ms natively, 10+ in wasm).
+    sampled: bool,
 }
 
 /// The latent SDE's evaluation paths through a plan executor: the CPU's runs them a slice at
@@ -378,6 +381,10 @@ impl NsdeLab {
 
     /// One slice of the evaluation in progress; Some(eval) goes back when it is not done.
     fn evaluate_some(&mut self, mut eval: PendingEval, out_of_time: &mut dyn FnMut() -> bool) -> bool {
+        if eval.sampled {
+            self.finish_eval(eval);
+            return true;
+        }
         if let Some(gan) = &self.gan {
             while eval.paths.len() < EVAL_PATHS {
                 match gan.model_path(eval.paths.len()) {
@@ -391,12 +398,9 @@ impl NsdeLab {
                     break;
                 }
             }
-            if eval.paths.len() < EVAL_PATHS {
-                self.pending_eval = Some(eval);
-                return false;
-            }
-            self.finish_eval(eval);
-            return true;
+            eval.sampled = eval.paths.len() >= EVAL_PATHS;
+            self.pending_eval = Some(eval);
+            return false;
         }
         if eval.latent.is_none() {
             let on_gpu = self.gpu == Some(false) && !self.gpu_refused;
@@ -461,11 +465,7 @@ impl NsdeLab {
                 break;
             }
         }
-        let finished = !run.on_gpu && run.done == run.count;
-        if finished {
-            self.finish_eval(eval);
-            return true;
-        }
+        eval.sampled = !run.on_gpu && run.done == run.count;
         self.pending_eval = Some(eval);
         false
     }

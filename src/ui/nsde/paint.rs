@@ -98,19 +98,25 @@ pub fn paint_fan(ctx: &Context, width: f64, height: f64, lab: &NsdeLab) {
     for path in &lab.data.paths {
         polyline(ctx, &f, times, path);
     }
-    for (path, seen) in lab.data.paths.iter().zip(&lab.data.observed) {
-        for ((t, x), observed) in times.iter().zip(path).zip(seen) {
-            let (px, py) = f.px(*t, *x);
-            ctx.begin_path();
-            let _ = ctx.arc(px, py, 1.8, 0.0, std::f64::consts::TAU);
-            if *observed {
-                ctx.set_fill_style_str("rgba(71,85,105,0.7)");
-                ctx.fill();
-            } else {
-                ctx.set_stroke_style_str("rgba(71,85,105,0.9)");
-                ctx.stroke();
+    // The marks as two paths (observed filled, dropped hollow): one fill and one stroke
+    // instead of one per mark (2000 canvas calls took several milliseconds in wasm).
+    let (filled, hollow) = (web_sys::Path2d::new(), web_sys::Path2d::new());
+    if let (Ok(filled), Ok(hollow)) = (filled, hollow) {
+        for (path, seen) in lab.data.paths.iter().zip(&lab.data.observed) {
+            for ((t, x), observed) in times.iter().zip(path).zip(seen) {
+                if !x.is_finite() {
+                    continue;
+                }
+                let (px, py) = f.px(*t, *x);
+                let marks = if *observed { &filled } else { &hollow };
+                marks.move_to(px + 1.8, py);
+                let _ = marks.arc(px, py, 1.8, 0.0, std::f64::consts::TAU);
             }
         }
+        ctx.set_fill_style_str("rgba(71,85,105,0.7)");
+        ctx.fill_with_path_2d(&filled);
+        ctx.set_stroke_style_str("rgba(71,85,105,0.9)");
+        ctx.stroke_with_path(&hollow);
     }
     if let Some((e, _)) = &lab.evaluation {
         ctx.set_stroke_style_str(MODEL);
