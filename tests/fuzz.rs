@@ -657,6 +657,102 @@ fn nsde_value(g: &mut Gen, key: &str) -> String {
     }
 }
 
+// ----- The controllable-generation lab: links -----
+
+const INVERSE_KEYS: [&str; 19] = [
+    "task",
+    "data",
+    "rho",
+    "observe",
+    "angle",
+    "sampler",
+    "nfe",
+    "particles",
+    "zeta",
+    "prior",
+    "class",
+    "scale",
+    "classifier",
+    "degradation",
+    "model",
+    "rnfe",
+    "cx",
+    "cy",
+    "seed",
+];
+
+fn inverse_value(g: &mut Gen, key: &str) -> String {
+    if g.chance(0.3) {
+        return g.number();
+    }
+    match key {
+        "task" => g.pick(&["inpaint", "colour", "class", "restore", "paint"]).into(),
+        "data" => g.pick(&["gmm8", "gauss", "moons"]).into(),
+        "sampler" => g.pick(&["em", "ddim", "pc", "dopri5", "mala", "dpmpp-2m"]).into(),
+        "prior" | "model" => g.pick(&["exact", "network", "gan"]).into(),
+        "classifier" => g.pick(&["exact", "trained", "svm"]).into(),
+        "degradation" => g.pick(&["shrink", "drop-y", "blur"]).into(),
+        "particles" => g.pick(&["100", "99", "1000", "100000000"]).into(),
+        "nfe" | "rnfe" => g.pick(&["2", "5", "200", "201", "0"]).into(),
+        _ => g.junk(6),
+    }
+}
+
+/// Hostile `?lab=inverse` links: every problem is a link message, no NaN is invented, the
+/// settings kept are valid and their own link reopens them exactly; some labs are built and
+/// ticked (with few particles), and none panics.
+#[test]
+fn inverse_lab_links() {
+    use nde_playground::playground::inverse::{InverseLab, InverseSettings};
+    let mut g = Gen::new(29);
+    let mut tally = Tally::new("inverse lab link");
+    let mut labs = 0;
+    for case in 0..inputs_per_parser() {
+        let link: String = if g.chance(0.2) {
+            g.mutate("task=restore&degradation=drop-y&model=network&rnfe=20&cx=1.42&cy=-1.42")
+        } else {
+            (0..g.below(6))
+                .map(|_| {
+                    let key = if g.chance(0.95) { INVERSE_KEYS[g.below(INVERSE_KEYS.len())] } else { "bogus" };
+                    format!("{key}={}", inverse_value(&mut g, key))
+                })
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let label = format!("case {case}: ?lab=inverse&{}", link.chars().take(300).collect::<String>());
+        tally.inputs += 1;
+        let (settings, problems) = tally.time(&label, || InverseSettings::from_query(&link));
+        for p in &problems {
+            assert!(p.starts_with("link: ") && p.contains("kept"), "{label}: {p}");
+            assert!(link.to_lowercase().contains("nan") || !p.contains("NaN"), "{label}: {p}");
+        }
+        if problems.is_empty() {
+            tally.accepted += 1;
+        }
+        assert!(settings.check().is_ok(), "{label}: {settings:?}");
+        let (again, more) = InverseSettings::from_query(&settings.to_query());
+        assert!(more.is_empty() && again == settings, "{label}: its own link reopens it: {more:?}");
+        if case % 5000 == 0 {
+            labs += 1;
+            let mut small = settings.clone();
+            small.particles = 100;
+            let mut lab = tally.build(&label, || InverseLab::new(small.clone(), problems.clone()));
+            let now = std::cell::Cell::new(0.0);
+            let clock = || {
+                now.set(now.get() + 1.0);
+                now.get()
+            };
+            tally.build(&label, || {
+                for _ in 0..3 {
+                    lab.tick(8.0, &clock);
+                }
+            });
+        }
+    }
+    println!("fuzz: inverse lab link: {labs} labs built and ticked");
+    tally.report();
+}
+
 #[test]
 fn nsde_lab_links() {
     use nde_playground::playground::nsde::{NsdeLab, NsdeSettings};
