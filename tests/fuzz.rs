@@ -293,11 +293,7 @@ fn share_links() {
         if case % 200 == 0 {
             engines += 1;
             let mut engine = tally.build(&label, || Engine::new(settings.clone(), problems.clone()));
-            let now = std::cell::Cell::new(0.0);
-            let clock = || {
-                now.set(now.get() + 1.0);
-                now.get()
-            };
+            let clock = counting_clock();
             tally.build(&label, || {
                 for _ in 0..3 {
                     engine.tick(8.0, &clock);
@@ -565,6 +561,30 @@ fn weights_files() {
     tally.report();
 }
 
+/// A hostile lab link: a mutation of a good one, or up to five keys (now and then an unknown
+/// one) with values from `value`.
+fn lab_link(g: &mut Gen, good: &str, keys: &[&str], value: fn(&mut Gen, &str) -> String) -> String {
+    if g.chance(0.2) {
+        return g.mutate(good);
+    }
+    (0..g.below(6))
+        .map(|_| {
+            let key = if g.chance(0.95) { keys[g.below(keys.len())] } else { "bogus" };
+            format!("{key}={}", value(g, key))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A clock that advances 1 ms each time it is read, so a lab's tick does a few pieces.
+fn counting_clock() -> impl Fn() -> f64 {
+    let now = std::cell::Cell::new(0.0);
+    move || {
+        now.set(now.get() + 1.0);
+        now.get()
+    }
+}
+
 // ----- The neural CDE lab: links -----
 
 const NCDE_KEYS: [&str; 11] =
@@ -592,17 +612,7 @@ fn ncde_lab_links() {
     let mut tally = Tally::new("ncde lab link");
     let mut labs = 0;
     for case in 0..inputs_per_parser() {
-        let link: String = if g.chance(0.2) {
-            g.mutate("data=speed&interp=linear&time=off&drop=0.3")
-        } else {
-            (0..g.below(6))
-                .map(|_| {
-                    let key = if g.chance(0.95) { NCDE_KEYS[g.below(NCDE_KEYS.len())] } else { "bogus" };
-                    format!("{key}={}", ncde_value(&mut g, key))
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        };
+        let link = lab_link(&mut g, "data=speed&interp=linear&time=off&drop=0.3", &NCDE_KEYS, ncde_value);
         let label = format!("case {case}: ?lab=ncde&{}", link.chars().take(300).collect::<String>());
         tally.inputs += 1;
         let (settings, problems) = tally.time(&label, || NcdeSettings::from_query(&link));
@@ -622,11 +632,7 @@ fn ncde_lab_links() {
         if case % 5000 == 0 {
             labs += 1;
             let mut lab = tally.build(&label, || NcdeLab::new(settings.clone(), problems.clone()));
-            let now = std::cell::Cell::new(0.0);
-            let clock = || {
-                now.set(now.get() + 1.0);
-                now.get()
-            };
+            let clock = counting_clock();
             lab.toggle_play();
             tally.build(&label, || {
                 for _ in 0..3 {
@@ -708,17 +714,12 @@ fn inverse_lab_links() {
     let mut tally = Tally::new("inverse lab link");
     let mut labs = 0;
     for case in 0..inputs_per_parser() {
-        let link: String = if g.chance(0.2) {
-            g.mutate("task=restore&degradation=drop-y&model=network&rnfe=20&cx=1.42&cy=-1.42")
-        } else {
-            (0..g.below(6))
-                .map(|_| {
-                    let key = if g.chance(0.95) { INVERSE_KEYS[g.below(INVERSE_KEYS.len())] } else { "bogus" };
-                    format!("{key}={}", inverse_value(&mut g, key))
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        };
+        let link = lab_link(
+            &mut g,
+            "task=restore&degradation=drop-y&model=network&rnfe=20&cx=1.42&cy=-1.42",
+            &INVERSE_KEYS,
+            inverse_value,
+        );
         let label = format!("case {case}: ?lab=inverse&{}", link.chars().take(300).collect::<String>());
         tally.inputs += 1;
         let (settings, problems) = tally.time(&label, || InverseSettings::from_query(&link));
@@ -737,11 +738,7 @@ fn inverse_lab_links() {
             let mut small = settings.clone();
             small.particles = 100;
             let mut lab = tally.build(&label, || InverseLab::new(small.clone(), problems.clone()));
-            let now = std::cell::Cell::new(0.0);
-            let clock = || {
-                now.set(now.get() + 1.0);
-                now.get()
-            };
+            let clock = counting_clock();
             tally.build(&label, || {
                 for _ in 0..3 {
                     lab.tick(8.0, &clock);
@@ -760,17 +757,7 @@ fn nsde_lab_links() {
     let mut tally = Tally::new("nsde lab link");
     let mut labs = 0;
     for case in 0..inputs_per_parser() {
-        let link: String = if g.chance(0.2) {
-            g.mutate("model=gan&data=ou-tdep&batch=16&kl=3&dt=0.05")
-        } else {
-            (0..g.below(6))
-                .map(|_| {
-                    let key = if g.chance(0.95) { NSDE_KEYS[g.below(NSDE_KEYS.len())] } else { "bogus" };
-                    format!("{key}={}", nsde_value(&mut g, key))
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        };
+        let link = lab_link(&mut g, "model=gan&data=ou-tdep&batch=16&kl=3&dt=0.05", &NSDE_KEYS, nsde_value);
         let label = format!("case {case}: ?lab=nsde&{}", link.chars().take(300).collect::<String>());
         tally.inputs += 1;
         let (settings, problems) = tally.time(&label, || NsdeSettings::from_query(&link));
@@ -792,11 +779,7 @@ fn nsde_lab_links() {
             let mut small = settings.clone();
             small.batch = small.batch.min(4);
             let mut lab = tally.build(&label, || NsdeLab::new(small.clone(), problems.clone()));
-            let now = std::cell::Cell::new(0.0);
-            let clock = || {
-                now.set(now.get() + 1.0);
-                now.get()
-            };
+            let clock = counting_clock();
             lab.toggle_play();
             tally.build(&label, || {
                 for _ in 0..3 {
@@ -1152,17 +1135,7 @@ fn node_lab_links_and_weights_files() {
     let mut labs = 0;
     let valid_weights = nde_playground::playground::node::lab::DEFAULT_WEIGHTS_JSON;
     for case in 0..inputs_per_parser() {
-        let link: String = if g.chance(0.2) {
-            g.mutate("system=pendulum&model=hybrid&width=16&damping=2")
-        } else {
-            (0..g.below(6))
-                .map(|_| {
-                    let key = if g.chance(0.95) { NODE_KEYS[g.below(NODE_KEYS.len())] } else { "bogus" };
-                    format!("{key}={}", node_value(&mut g, key))
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        };
+        let link = lab_link(&mut g, "system=pendulum&model=hybrid&width=16&damping=2", &NODE_KEYS, node_value);
         let label = format!("case {case}: ?lab=node&{}", link.chars().take(300).collect::<String>());
         tally.inputs += 1;
         let (settings, problems) = tally.time(&label, || NodeSettings::from_query(&link));
@@ -1181,11 +1154,7 @@ fn node_lab_links_and_weights_files() {
         if case % 5000 == 0 {
             labs += 1;
             let mut lab = tally.build(&label, || NodeLab::new(settings.clone(), problems.clone()));
-            let now = std::cell::Cell::new(0.0);
-            let clock = || {
-                now.set(now.get() + 1.0);
-                now.get()
-            };
+            let clock = counting_clock();
             lab.toggle_play();
             tally.build(&label, || {
                 for _ in 0..3 {
