@@ -218,7 +218,12 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     // Honest status.
     const badge = page.getByTestId('backend-badge');
     await page.waitForFunction(
-      () => document.querySelector('[data-testid="backend-badge"]')?.dataset.backend !== 'detecting',
+      // The badge must exist first: before the app mounts there is none, and "no badge" is
+      // not "detected" (this race once read the badge while it still said "Detecting").
+      () => {
+        const backend = document.querySelector('[data-testid="backend-badge"]')?.dataset.backend;
+        return backend !== undefined && backend !== 'detecting';
+      },
       null,
       { timeout: 30_000 },
     );
