@@ -47,3 +47,13 @@ fi
 NDE_PORTABLE_KERNELS=1 $nde bench train --width 64 --depth 3 --batch 128 --threads 1 --json
 NDE_PORTABLE_KERNELS=1 $nde bench --backend cpu --particles 10000 --nfe 20 --width 64 --depth 2 --threads 1 --json
 $nde bench --backend cpu --particles 10000 --nfe 20 --width 64 --depth 2 --threads 1 --json
+# Where the processor has AVX-512: the same product through the AVX2 tile (NDE_NO_AVX512=1),
+# interleaved with the default; the JSON's "instructions" says which ran.
+if grep -q avx512f /proc/cpuinfo 2>/dev/null; then
+    for round in $(seq "$rounds"); do
+        for env in "" "NDE_NO_AVX512=1"; do
+            env $env $nde bench --backend cpu --particles 100000 --nfe 20 --width 128 --depth 3 --json
+            env $env $nde bench train --width 128 --depth 3 --batch 1024 --steps 60 --json
+        done
+    done
+fi

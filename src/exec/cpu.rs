@@ -1,7 +1,10 @@
 //! The CPU executor: the reference interpreter of plans, and the page's fallback where there
 //! is no WebGPU. It runs op by op over all particles (so an exact model prepares p_t once
-//! per op), in f32 like the GPU.
+//! per op), in f32 like the GPU; a plan without per-particle control flow on a network runs
+//! block by block instead (`cpu_blocks`), with the same numbers.
 
+use super::cpu_blocks::{run_blocks, runs_in_blocks};
+use crate::core::nn::batch::BatchMlp;
 use crate::core::param::Parameterisation;
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::likelihood::{augmented_field, gaussian_log_density, Divergence};
@@ -124,6 +127,50 @@ fn draw_index(log_probs: &[f64], u: f64) -> usize {
     log_probs.len() - 1
 }
 
+/// One particle's registers.
+pub(super) type Registers = [[f32; 2]; MAX_REGISTERS];
+
+/// The ops that read and write one particle's registers only (no model): particle `p` of a
+/// slice that starts at global particle `first`, whose input rows start at `p * rows`. Both
+/// the op-by-op loop and the block-by-block path (`cpu_blocks`) run them through here.
+pub(super) fn pointwise(op: &Op, r: &mut Registers, p: usize, first: usize, options: &RunOptions, rows: usize) {
+    match op {
+        Op::Init { into, mean, std, counter } => {
+            let z = noise(options.seed, first + p, *counter);
+            r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
+        }
+        Op::Axpy { into, terms, offset, noise: scale, counter } => {
+            let mut acc = *offset;
+            for (reg, c) in terms {
+                acc[0] += c * r[*reg as usize][0];
+                acc[1] += c * r[*reg as usize][1];
+            }
+            if *scale != 0.0 {
+                let z = noise(options.seed, first + p, *counter);
+                acc[0] += scale * z[0];
+                acc[1] += scale * z[1];
+            }
+            r[*into as usize] = acc;
+        }
+        Op::LoadInput { into } => r[*into as usize] = options.inputs[p * rows],
+        Op::AddIncrement { into, diffusion, factor, row } => {
+            let (g, dw) = (r[*diffusion as usize], options.inputs[p * rows + *row as usize]);
+            for d in 0..2 {
+                r[*into as usize][d] += factor * g[d] * dw[d];
+            }
+        }
+        Op::Replace { into, normal, mean, sigma, counter } => {
+            let z = noise(options.seed, first + p, *counter);
+            let x = &mut r[*into as usize];
+            let gap = mean + sigma * z[0] - (normal[0] * x[0] + normal[1] * x[1]);
+            x[0] += gap * normal[0];
+            x[1] += gap * normal[1];
+        }
+        // Callers pass the ops above only; the rest evaluate the model.
+        _ => debug_assert!(false, "pointwise: {op:?} evaluates the model"),
+    }
+}
+
 pub fn run_plan(plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, RunError> {
     run_plan_from(plan, model, options, 0)
 }
@@ -148,6 +195,25 @@ pub fn run_plan_from(
     if rows > 0 && options.inputs.len() != n * rows {
         return Err(RunError::Inputs { sampler: plan.sampler.clone(), expected: n * rows, got: options.inputs.len() });
     }
+    if let Some((mlp, condition)) = model.network() {
+        if runs_in_blocks(plan) {
+            return run_blocks(plan, &BatchMlp::new(mlp), condition, options, first);
+        }
+    }
+    run_ops(plan, model, options, first)
+}
+
+/// The op-by-op loop: each op over every particle (an evaluation is one batched call of the
+/// model), for every plan and model. `run_plan_from` takes the block-by-block path instead
+/// where it can; tests call this to compare the two.
+pub(crate) fn run_ops(
+    plan: &Plan,
+    model: &mut dyn Model,
+    options: &RunOptions,
+    first: usize,
+) -> Result<RunResult, RunError> {
+    let n = options.particles;
+    let rows = plan.input_rows();
     let mut regs = vec![[[0.0f32; 2]; MAX_REGISTERS]; n];
     let mut frames = Vec::new();
     let mut evaluations = 0u64;
@@ -159,10 +225,9 @@ pub fn run_plan_from(
         let skips = |p: usize| resume[p] > i;
         let live = (0..n).filter(|p| !skips(*p)).count() as u64;
         match op {
-            Op::Init { into, mean, std, counter } => {
+            Op::Init { .. } | Op::Axpy { .. } | Op::LoadInput { .. } | Op::AddIncrement { .. } | Op::Replace { .. } => {
                 for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let z = noise(options.seed, first + p, *counter);
-                    r[*into as usize] = [mean[0] + std * z[0], mean[1] + std * z[1]];
+                    pointwise(op, r, p, first, options, rows);
                 }
             }
             Op::Eval { at, t, into, out_scale, x_scale, offset } => {
@@ -177,21 +242,6 @@ pub fn run_plan_from(
                     regs[*p][*into as usize] = [0, 1].map(|d| out_scale * out[d] + x_scale * x[d] + offset[d]);
                 }
                 evaluations += live;
-            }
-            Op::Axpy { into, terms, offset, noise: scale, counter } => {
-                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let mut acc = *offset;
-                    for (reg, c) in terms {
-                        acc[0] += c * r[*reg as usize][0];
-                        acc[1] += c * r[*reg as usize][1];
-                    }
-                    if *scale != 0.0 {
-                        let z = noise(options.seed, first + p, *counter);
-                        acc[0] += scale * z[0];
-                        acc[1] += scale * z[1];
-                    }
-                    r[*into as usize] = acc;
-                }
             }
             Op::AdaptiveFlow { x, t0, t1, max_steps, tableau, controller } => {
                 // Every live particle's solve in lock-step: each stage of all of them is one
@@ -310,11 +360,6 @@ pub fn run_plan_from(
                 }
                 evaluations += live;
             }
-            Op::LoadInput { into } => {
-                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    r[*into as usize] = options.inputs[p * rows];
-                }
-            }
             Op::EvalDiffusion { at, into } => {
                 let index: Vec<usize> = (0..n).filter(|p| !skips(*p)).collect();
                 batch_x.clear();
@@ -325,14 +370,6 @@ pub fn run_plan_from(
                     regs[*p][*into as usize] = *g;
                 }
                 evaluations += live;
-            }
-            Op::AddIncrement { into, diffusion, factor, row } => {
-                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let (g, dw) = (r[*diffusion as usize], options.inputs[p * rows + *row as usize]);
-                    for d in 0..2 {
-                        r[*into as usize][d] += factor * g[d] * dw[d];
-                    }
-                }
             }
             Op::AdaptiveLikelihood { x, nll, t0, t1, max_steps, tableau, controller, prior_std, probe_counter } => {
                 // As AdaptiveFlow: the live particles' solves in lock-step, each stage one
@@ -390,15 +427,6 @@ pub fn run_plan_from(
                     if *resume <= i && r[*level as usize][0] > *above {
                         *resume = i + 1 + *ops as usize;
                     }
-                }
-            }
-            Op::Replace { into, normal, mean, sigma, counter } => {
-                for (p, r) in regs.iter_mut().enumerate().filter(|(p, _)| !skips(*p)) {
-                    let z = noise(options.seed, first + p, *counter);
-                    let x = &mut r[*into as usize];
-                    let gap = mean + sigma * z[0] - (normal[0] * x[0] + normal[1] * x[1]);
-                    x[0] += gap * normal[0];
-                    x[1] += gap * normal[1];
                 }
             }
             Op::Dps { x, t, out_scale, x_scale, normal, value, zeta } => {

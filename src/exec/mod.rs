@@ -3,5 +3,6 @@
 pub mod agreement;
 pub mod backend;
 pub mod cpu;
+pub mod cpu_blocks;
 pub mod gpu;
 pub mod shader_source;

@@ -10,6 +10,7 @@
 use super::activation_batch::{activate_in_place, scale_by_derivative};
 use super::gemm::{gemm, Shape, Start};
 use super::mlp::{Mlp, MlpConfig};
+use super::narrow::{dense_narrow, MAX_NARROW};
 
 /// Rows per block: a block's activations stay in L1/L2 while it passes every layer.
 pub const BLOCK: usize = 64;
@@ -39,7 +40,6 @@ pub struct BatchWorkspace {
     b: Vec<f32>,
     tangent_a: Vec<f32>,
     tangent_b: Vec<f32>,
-    features: Vec<f32>,
 }
 
 impl BatchMlp {
@@ -72,42 +72,66 @@ impl BatchMlp {
     pub fn dense(&self, layer: usize, rows: usize, x: &[f32], z: &mut Vec<f32>) {
         let l = &self.layers[layer];
         z.resize(rows * l.outputs, 0.0);
-        gemm(Shape { m: rows, k: l.inputs, n: l.outputs }, x, &l.wt, z, Start::Bias(&l.bias));
+        if l.outputs <= MAX_NARROW {
+            dense_narrow(rows, l.inputs, l.outputs, x, &l.w, &l.bias, z);
+        } else {
+            gemm(Shape { m: rows, k: l.inputs, n: l.outputs }, x, &l.wt, z, Start::Bias(&l.bias));
+        }
+    }
+
+    /// The first layer's pre-activation at x = 0 for time t and the condition: its bias plus
+    /// the product with every feature but x. Those features are shared by every point of an
+    /// evaluation at one time, so [`Self::forward_at`] adds only x's two columns per point.
+    pub fn input_bias(&self, t: f32, condition: [f32; 2]) -> Vec<f32> {
+        let mut features = Vec::new();
+        self.config.features([0.0; 2], t, condition, &mut features);
+        let l = &self.layers[0];
+        (0..l.outputs)
+            .map(|j| l.bias[j] + (2..l.inputs).map(|i| l.w[j * l.inputs + i] * features[i]).sum::<f32>())
+            .collect()
     }
 
     /// The first two outputs for each x at time t (and condition), block by block.
     pub fn forward(&self, xs: &[[f32; 2]], t: f32, condition: [f32; 2], out: &mut [[f32; 2]], ws: &mut BatchWorkspace) {
-        // Every feature but x depends only on (t, condition): compute them once.
-        let mut features = std::mem::take(&mut ws.features);
-        self.config.features([0.0; 2], t, condition, &mut features);
-        let mut block = Vec::with_capacity(BLOCK * features.len());
+        let bias = self.input_bias(t, condition);
         for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
-            block.clear();
-            for x in xb {
-                features[0] = x[0];
-                features[1] = x[1];
-                block.extend_from_slice(&features);
-            }
-            let outputs = self.forward_block(xb.len(), &block, ws);
-            let n_out = self.config.outputs;
-            for (r, o) in ob.iter_mut().enumerate() {
-                *o = [outputs[r * n_out], outputs[r * n_out + 1]];
-            }
+            self.forward_at(&bias, xb, ob, ws);
         }
-        ws.features = features;
+    }
+
+    /// The first two outputs for at most [`BLOCK`] points x (more run, but leave the cache)
+    /// at the time and condition `input_bias` was computed for: the first layer is
+    /// `input_bias + x_0 W[:, 0] + x_1 W[:, 1]`, a rank-2 update instead of a product over
+    /// every feature.
+    pub fn forward_at(&self, input_bias: &[f32], xs: &[[f32; 2]], out: &mut [[f32; 2]], ws: &mut BatchWorkspace) {
+        let (first, rows) = (&self.layers[0], xs.len());
+        let n = first.outputs;
+        let (w0, w1) = (&first.wt[..n], &first.wt[n..2 * n]);
+        ws.a.resize(rows * n, 0.0);
+        rank_two(input_bias, w0, w1, xs, &mut ws.a);
+        let outputs = self.layers_from(1, rows, ws);
+        let n_out = self.config.outputs;
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = [outputs[r * n_out], outputs[r * n_out + 1]];
+        }
     }
 
     /// Every output for `rows` rows of features (rows x input_dim, at most BLOCK rows keeps
     /// the block in cache); the result is rows x outputs.
     pub fn forward_block<'w>(&self, rows: usize, features: &[f32], ws: &'w mut BatchWorkspace) -> &'w [f32] {
-        ws.a.clear();
-        ws.a.extend_from_slice(&features[..rows * self.config.input_dim()]);
-        for l in 0..self.layers.len() {
+        let mut z = std::mem::take(&mut ws.a);
+        self.dense(0, rows, features, &mut z);
+        ws.a = z;
+        self.layers_from(1, rows, ws)
+    }
+
+    /// Layers `from..` over `rows` rows, starting from layer `from - 1`'s pre-activation in
+    /// `ws.a`; the outputs (rows x outputs).
+    fn layers_from<'w>(&self, from: usize, rows: usize, ws: &'w mut BatchWorkspace) -> &'w [f32] {
+        for l in from..self.layers.len() {
+            activate_in_place(self.config.activation, &mut ws.a[..rows * self.layers[l - 1].outputs]);
             let mut z = std::mem::take(&mut ws.b);
             self.dense(l, rows, &ws.a, &mut z);
-            if l + 1 < self.layers.len() {
-                activate_in_place(self.config.activation, &mut z);
-            }
             ws.b = std::mem::replace(&mut ws.a, z);
         }
         &ws.a[..rows * self.config.outputs]
@@ -161,6 +185,34 @@ impl BatchMlp {
             jacobian[r] = [[d0[0], d1[0]], [d0[1], d1[1]]];
         }
     }
+}
+
+/// z[r] = bias + x[r][0] w0 + x[r][1] w1 for every row r (rows of `bias.len()` values): the
+/// first layer at a shared time. Compiled for AVX2 + FMA where the processor has them.
+fn rank_two(bias: &[f32], w0: &[f32], w1: &[f32], xs: &[[f32; 2]], z: &mut [f32]) {
+    #[inline(always)]
+    fn rows<const FMA: bool>(bias: &[f32], w0: &[f32], w1: &[f32], xs: &[[f32; 2]], z: &mut [f32]) {
+        let n = bias.len();
+        for (z, x) in z.chunks_exact_mut(n).zip(xs) {
+            // Zipped, not indexed: indexing three slices of unproven length kept the loop scalar.
+            for ((z, b), (a, c)) in z.iter_mut().zip(bias).zip(w0.iter().zip(w1)) {
+                *z = if FMA { x[1].mul_add(*c, x[0].mul_add(*a, *b)) } else { b + x[0] * a + x[1] * c };
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn wide(bias: &[f32], w0: &[f32], w1: &[f32], xs: &[[f32; 2]], z: &mut [f32]) {
+            rows::<true>(bias, w0, w1, xs, z)
+        }
+        if super::gemm::has_avx2_fma() {
+            // SAFETY: the processor has the features the wide build uses.
+            unsafe { wide(bias, w0, w1, xs, z) };
+            return;
+        }
+    }
+    rows::<false>(bias, w0, w1, xs, z)
 }
 
 /// The feature rows of points `xs` at per-point times `ts` (rows x input_dim).

@@ -13,12 +13,12 @@
 //! and the 15-wide input layer included) instead of a scalar loop.
 //!
 //! # Which instructions
-//! Three builds of the tile: AVX2 + FMA intrinsics on x86-64 when the processor has them
-//! (detected at run time, cached; `NDE_PORTABLE_KERNELS=1` turns them off to measure the
-//! rest), SIMD128 intrinsics in a wasm build that enables that target feature
+//! Four builds of the tile: AVX-512 (`gemm_avx512.rs`, a 12 x 16 tile of 512-bit registers)
+//! and AVX2 + FMA intrinsics on x86-64 when the processor has them (detected at run time,
+//! cached; `NDE_NO_AVX512=1` measures the AVX2 tile, `NDE_PORTABLE_KERNELS=1` the portable
+//! one), SIMD128 intrinsics in a wasm build that enables that target feature
 //! (`.cargo/config.toml` does), and plain Rust that LLVM vectorises for whatever the target
-//! has (SSE2, NEON). AVX-512 is not used: this project's machines do not have it, so it could
-//! not be measured or tested here.
+//! has (SSE2, NEON).
 //!
 //! [`reference`] is the plain triple loop beside it; the tests hold the kernel to it within
 //! [`TOLERANCE`] on every shape class (full tiles, row and column edges, k = 1).
@@ -110,6 +110,11 @@ fn dispatch(shape: Shape, a: Lhs, b: &[f32], c: &mut [f32], start: Start) {
     }
     #[cfg(target_arch = "x86_64")]
     {
+        if super::gemm_avx512::has_avx512() {
+            // SAFETY: the processor has AVX-512F; the slices were checked against the shape.
+            unsafe { super::gemm_avx512::gemm(shape, a.data, a.row_stride, a.k_stride, b, c, start) };
+            return;
+        }
         if has_avx2_fma() {
             // SAFETY: the processor has the features this build of the kernel uses.
             unsafe { gemm_avx2_fma(shape, a, b, c, start) };
@@ -117,6 +122,19 @@ fn dispatch(shape: Shape, a: Lhs, b: &[f32], c: &mut [f32], start: Start) {
         }
     }
     gemm_tiled::<{ FUSED_DEFAULT }>(shape, a, b, c, start);
+}
+
+/// The AVX2 + FMA build alone, whatever else the processor has (the AVX-512 build's test
+/// compares against it). None without AVX2 and FMA.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) fn gemm_avx2_only(shape: Shape, a: &[f32], b: &[f32], c: &mut [f32], start: Start) -> Option<()> {
+    if !has_avx2_fma() {
+        return None;
+    }
+    let lhs = Lhs { data: a, row_stride: shape.k, k_stride: 1 };
+    // SAFETY: the processor has AVX2 and FMA.
+    unsafe { gemm_avx2_fma(shape, lhs, b, c, start) };
+    Some(())
 }
 
 /// Whether the portable build uses `mul_add`: only where it is one instruction (wasm has no
@@ -127,6 +145,9 @@ const FUSED_DEFAULT: bool = cfg!(all(target_arch = "aarch64", target_feature = "
 pub fn instruction_set() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
+        if super::gemm_avx512::has_avx512() {
+            return "avx512f (the product), avx2+fma (the rest)";
+        }
         if has_avx2_fma() {
             return "avx2+fma";
         }
@@ -154,7 +175,7 @@ pub fn instruction_set() -> &'static str {
 /// set `NDE_PORTABLE_KERNELS` (which measures the portable path, the one closest to the
 /// browser's SIMD128, on the same machine). Read once.
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2_fma() -> bool {
+pub fn has_avx2_fma() -> bool {
     static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *WIDE.get_or_init(|| {
         std::env::var_os("NDE_PORTABLE_KERNELS").is_none()

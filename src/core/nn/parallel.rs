@@ -63,6 +63,33 @@ pub fn for_each_mut<T: Send>(items: &mut [T], min_per_thread: usize, job: impl F
     });
 }
 
+/// As [`for_each_mut`], but each thread claims the next item when it finishes one, instead of
+/// taking a fixed range: a core that is slowed (this machine is shared) then does fewer items
+/// rather than holding the others up. Each item is still computed the same way wherever it
+/// runs.
+pub fn for_each_mut_claimed<T: Send>(items: &mut [T], min_per_thread: usize, job: impl Fn(usize, &mut T) + Sync) {
+    let threads = available_threads().min(items.len() / min_per_thread.max(1)).max(1);
+    if threads <= 1 {
+        items.iter_mut().enumerate().for_each(|(i, item)| job(i, item));
+        return;
+    }
+    let queue = std::sync::Mutex::new(items.iter_mut().enumerate());
+    let work = || loop {
+        // A job that panicked poisons nothing the queue needs: take it back.
+        let next = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next();
+        match next {
+            Some((i, item)) => job(i, item),
+            None => break,
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(work);
+        }
+        work();
+    });
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -75,5 +102,8 @@ mod tests {
         let mut items = vec![0usize; 37];
         for_each_mut(&mut items, 1, |i, item| *item += i + 1);
         assert!(items.iter().enumerate().all(|(i, v)| *v == i + 1), "{items:?}");
+        let mut claimed = vec![0usize; 37];
+        for_each_mut_claimed(&mut claimed, 1, |i, item| *item += i + 1);
+        assert_eq!(claimed, items, "claimed items differ");
     }
 }

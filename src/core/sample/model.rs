@@ -83,6 +83,13 @@ pub trait Model {
     }
     /// What the model is, as data another executor (the GPU's) can upload.
     fn data(&self) -> ModelData;
+    /// The network and condition of a model whose raw output is exactly the MLP's batched
+    /// forward pass ([`BatchMlp::forward`]) at (x, t, condition): the CPU executor then runs
+    /// plans without per-particle control flow block by block on every core. None for the
+    /// rest (the exact model caches p_t in `&mut self`).
+    fn network(&self) -> Option<(&Mlp, [f32; 2])> {
+        None
+    }
 }
 
 /// A model as plain data: what the GPU executor uploads.
@@ -266,6 +273,9 @@ impl Model for MlpModel {
     }
     fn eval_with_jacobian(&mut self, x: [f32; 2], t: f64) -> ([f32; 2], [[f32; 2]; 2]) {
         self.mlp.eval_with_jacobian(x, t as f32, self.condition)
+    }
+    fn network(&self) -> Option<(&Mlp, [f32; 2])> {
+        Some((&self.mlp, self.condition))
     }
     fn eval_batch_at(&mut self, xs: &[[f32; 2]], ts: &[f64], out: &mut [[f32; 2]]) {
         let net = BatchMlp::new(&self.mlp);
