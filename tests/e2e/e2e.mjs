@@ -1262,7 +1262,8 @@ async function inverseLabCase(baseUrl, { name, webgpu }) {
     const mmse = await page.locator('[data-testid="inverse-row-mrs-ode"] td').nth(4).textContent();
     const sample = await page.locator('[data-testid="inverse-row-mrs-ode"] td').nth(5).textContent();
     await page.screenshot({ path: path.join(shotDir, `inverse-restore-${name}.png`), fullPage: true });
-    record(`inverse ${name}: a clicked point is degraded and restored; the MMSE estimate lies between the modes`, Number.parseFloat(mmse) > 1 && Number.parseFloat(sample) < 0.5, `mrs-ode: MMSE to mode ${mmse}, median sample to mode ${sample}; caption ${(await text(page, 'inverse-caption')).slice(0, 80)}`);
+    const note = await text(page, 'inverse-figures-note');
+    record(`inverse ${name}: a clicked point is degraded and restored; the MMSE estimate lies between the modes; the note explains the restoration's columns`, Number.parseFloat(mmse) > 1 && Number.parseFloat(sample) < 0.5 && /SWD to posterior/.test(note) && !/W1 to exact/.test(note), `mrs-ode: MMSE to mode ${mmse}, median sample to mode ${sample}; caption ${(await text(page, 'inverse-caption')).slice(0, 80)}; note ${note.slice(0, 60)}`);
 
     // Exports read back.
     const download = async (id) => {

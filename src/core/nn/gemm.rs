@@ -146,7 +146,7 @@ pub fn instruction_set() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
         if super::gemm_avx512::has_avx512() {
-            return "avx512f (the product), avx2+fma (the rest)";
+            return "avx512f (products, activations), avx2+fma (the rest)";
         }
         if has_avx2_fma() {
             return "avx2+fma";

@@ -170,6 +170,15 @@ fn caption(lab: &InverseLab) -> String {
     }
 }
 
+/// What the figures table's columns mean, for the task it shows.
+fn figures_note(task: Task) -> &'static str {
+    match task {
+        Task::Inpaint | Task::Colour => "W1 to exact: the free coordinate's Wasserstein-1 distance to as many exact conditional draws; z of mean: its mean's distance from the exact mean in standard errors; off the line: the samples' mean distance from the observed line.",
+        Task::Class => "in class: the share of samples whose most likely mixture component is the chosen class; SWD to component: sliced Wasserstein-2 to as many draws of that component; floor: the same between two sets of exact draws.",
+        Task::Restore => "SWD to posterior: sliced Wasserstein-2 to as many draws of the exact posterior p(x₀ | μ); floor: the same between two sets of exact draws (a bimodal posterior's floor is large); MMSE to mode: the samples' mean's distance to the nearest posterior mode (a mean between two modes is far from both); median sample to mode: the median sample's distance to its nearest mode.",
+    }
+}
+
 fn figures_table(lab: &InverseLab) -> Html {
     let head = match lab.settings.task {
         Task::Inpaint | Task::Colour => {
@@ -220,7 +229,7 @@ fn plane_column(lab: &InverseLab, act: &Act<InverseLab>, plane: &NodeRef, link: 
                 aria-label="the plane: drag to move the observed line, or click to choose a class or a clean point" />
             <p class="caption" data-testid="inverse-caption">{ caption(lab) }</p>
             { figures_table(lab) }
-            <p class="caption">{ "W1 to exact: the free coordinate's Wasserstein-1 distance to as many exact conditional draws; z of mean: its mean's distance from the exact mean in standard errors. SWD: sliced Wasserstein-2 to as many exact draws; floor: the same between two exact draws (a bimodal law's floor is large)." }</p>
+            <p class="caption" data-testid="inverse-figures-note">{ figures_note(lab.settings.task) }</p>
             <label class="field share"><span>{ "Link" }</span>
                 <input readonly=true data-testid="inverse-link" value={link.clone()} /></label>
         </section>
