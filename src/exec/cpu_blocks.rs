@@ -39,11 +39,14 @@ pub fn runs_in_blocks(plan: &Plan) -> bool {
 }
 
 /// One block's share of the run: its particles' results and its traced particles' frames.
-struct Block<'a> {
-    /// The slice-local index of its first particle.
+#[derive(Default)]
+struct Block {
+    /// The slice-local index of its first particle, and how many it has.
     start: usize,
-    positions: &'a mut [[f32; 2]],
-    values: &'a mut [f32],
+    count: usize,
+    positions: Vec<[f32; 2]>,
+    /// R[value_register][0] per particle, where the plan declares one.
+    values: Vec<f32>,
     /// (snapshot, traced index, value) for the traced particles in this block.
     recorded: Vec<(usize, usize, [f32; 2])>,
 }
@@ -82,24 +85,8 @@ pub fn run_blocks(
     let traced_count = traced.len();
     traced.sort_unstable();
 
-    let mut positions = vec![[0.0f32; 2]; n];
-    let mut values = vec![0.0f32; if plan.value_register.is_some() { n } else { 0 }];
-    let mut value_chunks: Vec<&mut [f32]> = if values.is_empty() {
-        (0..n.div_ceil(BLOCK)).map(|_| <&mut [f32]>::default()).collect()
-    } else {
-        values.chunks_mut(BLOCK).collect()
-    };
-    let mut blocks: Vec<Block> = positions
-        .chunks_mut(BLOCK)
-        .zip(value_chunks.iter_mut())
-        .enumerate()
-        .map(|(b, (positions, values))| Block {
-            start: b * BLOCK,
-            positions,
-            values: std::mem::take(values),
-            recorded: Vec::new(),
-        })
-        .collect();
+    let mut blocks: Vec<Block> =
+        (0..n).step_by(BLOCK).map(|start| Block { start, count: BLOCK.min(n - start), ..Block::default() }).collect();
     let block_work = BLOCK * evaluations.max(1) * net.config.macs_per_eval();
     let min_blocks = MIN_THREAD_WORK.div_ceil(block_work.max(1));
     for_each_mut_claimed(&mut blocks, min_blocks, |_, block| {
@@ -112,7 +99,8 @@ pub fn run_blocks(
             frames[*s][*j] = *value;
         }
     }
-    drop(blocks);
+    let positions: Vec<[f32; 2]> = blocks.iter().flat_map(|b| b.positions.iter().copied()).collect();
+    let values: Vec<f32> = blocks.iter().flat_map(|b| b.values.iter().copied()).collect();
     if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
         return Err(RunError::Diverged { particle: first + p });
     }
@@ -131,7 +119,7 @@ fn run_block(
     options: &RunOptions,
     rows: usize,
 ) {
-    let (start, count) = (block.start, block.positions.len());
+    let (start, count) = (block.start, block.count);
     let mut regs: Vec<Registers> = vec![[[0.0; 2]; MAX_REGISTERS]; count];
     let (mut xs, mut out) = (vec![[0.0f32; 2]; count], vec![[0.0f32; 2]; count]);
     let mut ws = BatchWorkspace::default();
@@ -162,13 +150,9 @@ fn run_block(
             }
         }
     }
-    for (k, r) in regs.iter().enumerate() {
-        block.positions[k] = r[0];
-    }
+    block.positions = regs.iter().map(|r| r[0]).collect();
     if let Some(v) = plan.value_register {
-        for (k, r) in regs.iter().enumerate() {
-            block.values[k] = r[v as usize][0];
-        }
+        block.values = regs.iter().map(|r| r[v as usize][0]).collect();
     }
 }
 
