@@ -25,7 +25,7 @@ pub struct RunOptions {
     pub inputs: Vec<[f32; 2]>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunResult {
     pub positions: Vec<[f32; 2]>,
     /// frames[f][k]: traced particle k at snapshot f.

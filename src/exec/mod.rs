@@ -6,3 +6,4 @@ pub mod cpu;
 pub mod cpu_blocks;
 pub mod gpu;
 pub mod shader_source;
+pub mod split_run;

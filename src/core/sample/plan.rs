@@ -34,7 +34,7 @@ pub enum Quantity {
     Velocity,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op {
     /// R[into] = mean + std * z (the prior draw), z from `counter`.
     Init { into: Reg, mean: [f32; 2], std: f32, counter: u32 },
@@ -113,8 +113,8 @@ pub struct LevelCoefficients {
     pub x_scale: f32,
 }
 
-/// A compiled sampler.
-#[derive(Debug, Clone, PartialEq)]
+/// A compiled sampler. It serialises (to post it to a Web Worker); a tableau goes by its name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub sampler: String,
     pub registers: usize,

@@ -2,7 +2,7 @@
 //! three error norms. Plain I-control is p = d = 0, i = 1.
 
 /// The controller's settings. Defaults: I-control, safety 0.9, growth at most 10x.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PidController {
     pub rtol: f64,
     pub atol: f64,

@@ -33,6 +33,22 @@ impl ButcherTableau {
     }
 }
 
+/// A tableau travels by its name (a plan posted to a Web Worker): its coefficients are
+/// constants of this program, so the name is all the other side needs, and a name it does
+/// not know is refused with the list of those it does.
+impl serde::Serialize for ButcherTableau {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ButcherTableau {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ButcherTableau::from_name(&name).map_err(serde::de::Error::custom)
+    }
+}
+
 pub const EULER: ButcherTableau =
     ButcherTableau { name: "euler", c: &[0.0], a: &[&[]], b: &[1.0], error: None, order: 1, embedded_order: None };
 
