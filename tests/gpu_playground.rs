@@ -8,6 +8,7 @@ mod common;
 
 use nde_playground::exec::agreement::PARTICLE_TOLERANCE;
 use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use nde_playground::playground::diffusion::comparison::Executor;
 use nde_playground::playground::diffusion::engine::Engine;
 use nde_playground::playground::diffusion::settings::Settings;
 
@@ -28,7 +29,7 @@ fn the_page_runs_its_panels_on_the_gpu() {
     page.tick(1e9, &clock);
     let kernel = pollster::block_on(PlanKernel::new(&gpu.device)).unwrap();
     let run_settings = GpuRunSettings::for_adapter(&gpu.info);
-    for job in page.take_gpu_jobs() {
+    for job in page.take_jobs(Executor::Gpu) {
         let result = pollster::block_on(execute_plan_with(
             &gpu.device,
             &gpu.queue,
@@ -39,7 +40,7 @@ fn the_page_runs_its_panels_on_the_gpu() {
             &job.options,
         ))
         .map_err(|e| e.to_string());
-        page.finish_gpu_job(job.id, result, 0.0);
+        page.finish_job(job.id, result, 0.0);
     }
     for _ in 0..1000 {
         page.tick(1e9, &clock);

@@ -10,6 +10,7 @@ use nde_playground::core::data::ToyDataset;
 use nde_playground::core::param::Parameterisation;
 use nde_playground::core::process::Process;
 use nde_playground::core::sample::registry;
+use nde_playground::playground::diffusion::comparison::Executor;
 use nde_playground::playground::diffusion::engine::Engine;
 use nde_playground::playground::diffusion::settings::{DataChoice, Settings, Start};
 
@@ -294,9 +295,9 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
     let mut handed = Engine::new(Settings::default(), vec![]);
     handed.gpu = true;
     handed.tick(15.0, &clock()); // the load's run starts
-    let jobs = handed.take_gpu_jobs();
+    let jobs = handed.take_jobs(Executor::Gpu);
     assert_eq!(jobs.len(), 2 + 2 * 5, "two panels and their sweeps");
-    assert!(handed.take_gpu_jobs().is_empty(), "a job is handed out once");
+    assert!(handed.take_jobs(Executor::Gpu).is_empty(), "a job is handed out once");
     for (k, job) in jobs.into_iter().enumerate() {
         let mut model = nde_playground::core::sample::model::MlpModel::new(
             match &job.model {
@@ -311,7 +312,7 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
         } else {
             run_plan(&job.plan, &mut model, &job.options).map_err(|e| e.to_string())
         };
-        handed.finish_gpu_job(job.id, result, 1.0);
+        handed.finish_job(job.id, result, 1.0);
     }
     assert!(
         handed.status.errors.iter().any(|e| e.contains("device lost") && e.contains("CPU instead")),
@@ -330,6 +331,45 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
         assert!(worst(&a.positions, &b.positions) < 1e-4, "{}", a.plan.sampler);
         assert_eq!(a.frames.len(), b.frames.len());
         assert!(worst(&a.frames[a.frames.len() / 2], &b.frames[b.frames.len() / 2]) < 1e-4);
+        assert!((a.quality.unwrap().swd - b.quality.unwrap().swd).abs() < 1e-4);
+    }
+}
+
+/// The page's Web Workers path without the browser: the engine hands its runs out for the
+/// workers, each is split into parts that go through the workers' messages (JSON headers,
+/// raw floats) and joined back; the panels end as the page thread's do, and say who ran them.
+#[test]
+fn runs_split_across_workers_come_back_into_the_panels() {
+    use nde_playground::exec::split_run::{decode_result, encode_result, join, run_part, split, PartRequest};
+    let mut cpu = Engine::new(Settings::default(), vec![]);
+    settle(&mut cpu, 5000);
+    let mut page = Engine::new(Settings::default(), vec![]);
+    page.workers = 3;
+    page.tick(15.0, &clock());
+    assert!(page.take_jobs(Executor::Gpu).is_empty(), "no GPU job without a GPU");
+    let jobs = page.take_jobs(Executor::Workers);
+    assert_eq!(jobs.len(), 2 + 2 * 5, "two panels and their sweeps");
+    for job in jobs {
+        let (requests, params) = split(job.id, &job.plan, &job.model, &job.options, page.workers).expect("a network");
+        let results: Vec<_> = requests
+            .iter()
+            .map(|r| {
+                let r: PartRequest = serde_json::from_str(&serde_json::to_string(r).unwrap()).unwrap();
+                let (shape, words) = encode_result(&run_part(&r, params.clone()).expect("a part runs"));
+                decode_result(&shape, &words).expect("the floats fit")
+            })
+            .collect();
+        page.finish_job(job.id, join(&job.options, &requests, &results), 1.0);
+    }
+    settle(&mut page, 5000);
+    assert!(page.status.errors.is_empty(), "{:?}", page.status.errors);
+    for (a, b) in cpu.panels.iter().zip(&page.panels) {
+        let (a, b) = (a.run.as_ref().unwrap(), b.run.as_ref().unwrap());
+        assert_eq!(b.executor, Executor::Workers);
+        assert_eq!(a.executor, Executor::Page);
+        assert_eq!(a.frames.len(), b.frames.len());
+        let worst = a.positions.iter().zip(&b.positions).map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()));
+        assert!(worst.fold(0.0f32, f32::max) < 1e-4, "{}", a.plan.sampler);
         assert!((a.quality.unwrap().swd - b.quality.unwrap().swd).abs() < 1e-4);
     }
 }

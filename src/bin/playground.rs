@@ -2,7 +2,18 @@
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    nde_playground::ui::start();
+    // The page's Web Workers load this same module (for its sampler code): there, with no
+    // window, nothing mounts; the worker's script calls `nde_worker_serve` instead.
+    if web_sys::window().is_some() {
+        nde_playground::ui::start();
+    }
+}
+
+/// A Web Worker's entry: answer sampler parts from the page (`ui::worker_pool`).
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn nde_worker_serve() -> Result<(), wasm_bindgen::JsValue> {
+    nde_playground::ui::serve_worker()
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -63,4 +74,18 @@ pub fn nde_bench_forward(width: u32, depth: u32, particles: u32, repeats: u32) -
     }
     let seconds = ((performance.now() - start) / 1000.0).max(1e-9);
     f64::from(particles) * f64::from(repeats) / seconds
+}
+
+/// The page's sampling benchmark entry (`window.wasmBindings.nde_bench_sample(...)`, a
+/// promise): evaluations per second of 20 DDIM steps on `particles` particles, on the page's
+/// thread (`workers` 0) or split across that many Web Workers; NaN if refused or failed.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub async fn nde_bench_sample(width: u32, depth: u32, particles: u32, workers: u32) -> f64 {
+    nde_playground::ui::sampling_rate(width as usize, depth as usize, particles as usize, workers as usize)
+        .await
+        .unwrap_or_else(|e| {
+            web_sys::console::warn_1(&format!("nde_bench_sample: {e}").into());
+            f64::NAN
+        })
 }

@@ -22,6 +22,7 @@ use super::node::NodeLabView;
 use super::nsde::NsdeLabView;
 use super::odice::OdiceLabView;
 use super::symreg::SymregLabView;
+use super::worker_pool::{worker_count, WorkerPool};
 use crate::exec::backend::BackendStatus;
 use crate::exec::gpu::GpuContext;
 use crate::playground::deq::{DeqLab, DeqSettings};
@@ -151,6 +152,8 @@ pub fn App() -> Html {
     let inverse_act: Act<InverseLab> = Act { engine: labs.inverse.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
+    // The Web Workers that sample on the CPU's other cores where no hardware GPU does.
+    let workers: Rc<RefCell<Option<WorkerPool>>> = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
     let parked_gpu: Rc<RefCell<Option<GpuContext>>> = use_mut_ref(|| None);
     let last_query = use_mut_ref(String::new);
@@ -171,6 +174,7 @@ pub fn App() -> Html {
         let open_lab = open_lab.clone();
         let runner = runner.clone();
         let parked_gpu = parked_gpu.clone();
+        let workers = workers.clone();
         use_effect_with((), move |_| {
             if debug_panic_requested() {
                 panic!("deliberate panic requested by ?debug-panic");
@@ -186,12 +190,25 @@ pub fn App() -> Html {
                 inverse_act,
                 open_lab,
                 runner.clone(),
+                workers.clone(),
             );
             install_shortcuts(act.clone());
             spawn_local(async move {
                 let (status, gpu) = detect_backend().await;
                 let software = matches!(status, BackendStatus::WebGpu { software: true, .. });
+                let hardware = matches!(status, BackendStatus::WebGpu { software: false, .. });
                 backend.set(status);
+                if !hardware {
+                    match WorkerPool::start(worker_count()) {
+                        Ok(pool) => *workers.borrow_mut() = Some(pool),
+                        Err(e) => {
+                            act.run(|engine| {
+                                engine.notify(format!("samplers run on this page's thread only ({e})"));
+                                Ok(())
+                            });
+                        }
+                    }
+                }
                 let Some(context) = gpu else { return };
                 if software {
                     // Compiling the interpreter keeps a software adapter's GPU thread (which

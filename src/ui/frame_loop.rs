@@ -11,7 +11,9 @@ use wasm_bindgen::JsCast;
 use super::browser;
 use super::controls::Act;
 use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
+use super::worker_pool::WorkerPool;
 use crate::playground::deq::DeqLab;
+use crate::playground::diffusion::comparison::Executor;
 use crate::playground::inverse::InverseLab;
 use crate::playground::labs::{LabId, LABS};
 use crate::playground::ncde::NcdeLab;
@@ -60,6 +62,7 @@ pub fn start_frame_loop(
     inverse: Act<InverseLab>,
     open_lab: Rc<RefCell<LabId>>,
     runner: SharedRunner,
+    workers: Rc<RefCell<Option<WorkerPool>>>,
 ) {
     let slot: Rc<RefCell<Option<FrameCallback>>> = Rc::new(RefCell::new(None));
     let rendered = Rc::new(RefCell::new((u64::MAX, u64::MAX, f64::NEG_INFINITY)));
@@ -68,6 +71,10 @@ pub fn start_frame_loop(
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
         let gpu = runner.borrow().clone();
+        let pool = workers.borrow().clone();
+        // New sampler runs go to the workers while any is alive (one that failed gives its
+        // runs back to the page's thread).
+        act.engine.borrow_mut().workers = pool.as_ref().map_or(0, WorkerPool::alive);
         node.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
         nsde.engine.borrow_mut().set_gpu(gpu.as_ref().map(|g| g.software));
         // The open lab works first, with the whole budget; the others share what it leaves
@@ -104,7 +111,7 @@ pub fn start_frame_loop(
             }
         }
         if let Some(gpu) = gpu {
-            let jobs = act.engine.borrow_mut().take_gpu_jobs();
+            let jobs = act.engine.borrow_mut().take_jobs(Executor::Gpu);
             for job in jobs {
                 spawn_gpu_job(gpu.clone(), job, act.clone());
             }
@@ -115,6 +122,22 @@ pub fn start_frame_loop(
             let paths = nsde.engine.borrow_mut().take_path_job();
             if let Some(job) = paths {
                 spawn_path_job(gpu.clone(), job, nsde.clone());
+            }
+        }
+        if let Some(pool) = pool {
+            let jobs = act.engine.borrow_mut().take_jobs(Executor::Workers);
+            for job in jobs {
+                let act = act.clone();
+                let id = job.id;
+                pool.submit(
+                    &job.plan,
+                    &job.model,
+                    &job.options,
+                    Box::new(move |result, elapsed| {
+                        act.engine.borrow_mut().finish_job(id, result, elapsed);
+                        act.update.force_update();
+                    }),
+                );
             }
         }
         // Re-render at once when the canvases change, and a few times a second when only

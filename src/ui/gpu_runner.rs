@@ -49,7 +49,7 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
         .await
         .map_err(|e| e.to_string());
         let elapsed = browser::now_ms() - start;
-        act.engine.borrow_mut().finish_gpu_job(job.id, result, elapsed);
+        act.engine.borrow_mut().finish_job(job.id, result, elapsed);
         act.update.force_update();
     });
 }

@@ -17,9 +17,23 @@ mod node;
 mod nsde;
 mod odice;
 mod panic_page;
+mod sampling_bench;
 mod symreg;
+mod worker_entry;
+mod worker_pool;
 
 pub use detect_backend::detect_backend;
+
+/// Serves sampler parts in a Web Worker (the worker's script calls it; see `worker_pool`).
+pub fn serve_worker() -> Result<(), wasm_bindgen::JsValue> {
+    worker_entry::serve()
+}
+
+/// The page's sampling speed on its thread (`workers` 0) or across Web Workers, in
+/// evaluations per second (for the e2e layer's benchmark).
+pub async fn sampling_rate(width: usize, depth: usize, particles: usize, workers: usize) -> Result<f64, String> {
+    sampling_bench::sampling_rate(width, depth, particles, workers).await
+}
 
 /// Mounts the page into `#app` (index.html), after installing the panic page.
 pub fn start() {

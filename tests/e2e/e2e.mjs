@@ -461,6 +461,41 @@ async function gpuSamplingCase(baseUrl) {
   }
 }
 
+// Without a GPU the panels' runs go to Web Workers (one per core the browser reports): a
+// run started by "Run samplers" comes back from them, its numbers equal to the load's run from
+// the same noise and weights, the panels say who ran them, and no frame's work passes 50 ms.
+async function workersCase(baseUrl) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: baseArgs });
+  try {
+    const { page, errors } = await openPage(browser, baseUrl);
+    const first = await waitForMetrics(page);
+    const executors = () => page.$$eval('[data-testid="sampler-panel"]', (ps) => ps.map((p) => p.dataset.executor));
+    const firstBy = await executors();
+    await page.evaluate(installFrameRecorder);
+    await startRecording(page);
+    await runSamplers(page);
+    const again = await waitForMetrics(page, 120_000);
+    const frames = await stopRecording(page);
+    const by = await executors();
+    const statuses = await page.$$eval('[data-testid="panel-status"]', (s) => s.map((e) => e.textContent));
+    const same = first.every((v, i) => Math.abs(v - again[i]) < 1e-4);
+    record(
+      'cpu-fallback: the samplers run on Web Workers and give the page thread\'s numbers',
+      by.every((e) => e === 'workers') && statuses.every((t) => t.endsWith('CPU workers')) && same,
+      `load run by ${firstBy.join(',')}, SWD ${first}; rerun by ${by.join(',')}, SWD ${again}; ${statuses.join(' | ')}`,
+    );
+    record(
+      'cpu-fallback (workers): no frame\'s work over 50 ms while the workers sample',
+      frames.workOver50 === 0 && frames.workFrames > 0,
+      `frame work max ${frames.workMax?.toFixed(1)} ms over ${frames.workFrames} frames`,
+    );
+    frameFigures.push({ mode: 'cpu-fallback', phase: 'sampling on workers', ...frames });
+    record('cpu-fallback (workers): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
+  } finally {
+    await browser.close();
+  }
+}
+
 // Memory over a long training run (with a sampler run before each reading): the wasm heap and the JS
 // heap must level off. E2E_MEMORY_SECONDS sets the length (60 in the test layer; the figure
 // in docs/PLAYGROUND.md is from a 600-second run).
@@ -1338,13 +1373,23 @@ async function cpuBenchCase(baseUrl) {
       };
     });
     figures.particles_per_8ms_frame_64x2 = figures.forward_64x2_evals_per_s * 0.008;
-    console.log(`cpu bench (wasm, one thread): ${JSON.stringify(figures)}`);
+    // Sampling (20 DDIM steps) on the page's thread and across Web Workers, side by side.
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    await page.waitForFunction(() => typeof window.wasmBindings?.nde_bench_sample === 'function', null, { timeout: 60_000 });
+    for (const [w, d] of [[64, 2], [128, 3]]) {
+      for (const workers of [0, cores]) {
+        const rate = await page.evaluate(([w, d, n]) => window.wasmBindings.nde_bench_sample(w, d, 20000, n), [w, d, workers]);
+        figures[`sample_${w}x${d}_20000_${workers === 0 ? 'page_thread' : `${workers}_workers`}_evals_per_s`] = rate;
+      }
+    }
+    figures.sample_refused = await page.evaluate(() => window.wasmBindings.nde_bench_sample(64, 2, 0, 0));
+    console.log(`cpu bench (wasm; one thread unless named workers): ${JSON.stringify(figures)}`);
     fs.mkdirSync(shotDir, { recursive: true });
     fs.writeFileSync(path.join(shotDir, 'cpu-bench.json'), JSON.stringify(figures, null, 2));
-    const rates = Object.entries(figures).filter(([name]) => name !== 'refused');
+    const rates = Object.entries(figures).filter(([name]) => !name.endsWith('refused'));
     record(
       'the wasm CPU benchmark entries run and report finite rates',
-      rates.every(([, v]) => Number.isFinite(v) && v > 0) && Number.isNaN(figures.refused),
+      rates.every(([, v]) => Number.isFinite(v) && v > 0) && Number.isNaN(figures.refused) && Number.isNaN(figures.sample_refused),
       rates.map(([name, v]) => `${name} ${v.toFixed(0)}`).join(', '),
     );
   } finally {
@@ -1369,6 +1414,8 @@ async function main() {
       await hostileLinksCase(baseUrl);
     } else if (only === 'bench') {
       await cpuBenchCase(baseUrl);
+    } else if (only === 'workers') {
+      await workersCase(baseUrl);
     } else if (only === 'node') {
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
       await nodeLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
@@ -1394,6 +1441,7 @@ async function main() {
       await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
       await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
       await gpuSamplingCase(baseUrl);
+      await workersCase(baseUrl);
       await memoryCase(baseUrl, memorySeconds);
       await hostileLinksCase(baseUrl);
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });

@@ -55,6 +55,36 @@ pub fn quality(reference: &[Point], sample: &[[f32; 2]], seed: u64) -> Quality {
     Quality { swd: quality_swd(reference, sample, seed), mmd: quality_mmd(reference, sample) }
 }
 
+/// Which executor runs a panel: the page's own thread, a slice per frame, or another one that
+/// takes the whole run and gives it back (`PanelRun::external`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executor {
+    Page,
+    Gpu,
+    /// The page's Web Workers, on the CPU's other cores.
+    Workers,
+}
+
+impl Executor {
+    /// How the panel names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Executor::Page => "CPU",
+            Executor::Gpu => "GPU",
+            Executor::Workers => "CPU workers",
+        }
+    }
+
+    /// Its name in the panel's `data-executor` (for tests).
+    pub fn key(self) -> &'static str {
+        match self {
+            Executor::Page => "cpu",
+            Executor::Gpu => "webgpu",
+            Executor::Workers => "workers",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PanelRun {
     pub plan: Plan,
@@ -76,9 +106,11 @@ pub struct PanelRun {
     /// The SWD, measured a frame before the MMD (each takes a good part of a frame).
     swd: Option<f64>,
     pub error: Option<String>,
-    /// The job id while another executor (the GPU) runs this; `advance` then waits for
-    /// `complete` and only measures the quality.
+    /// The job id while another executor (the GPU, the workers) runs this; `advance` then
+    /// waits for `complete` and only measures the quality.
     pub external: Option<u64>,
+    /// Who runs it.
+    pub executor: Executor,
 }
 
 impl PanelRun {
@@ -98,6 +130,7 @@ impl PanelRun {
             swd: None,
             error: None,
             external: None,
+            executor: Executor::Page,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::comparison::{seeded_trajectory, PanelRun};
+use super::comparison::{seeded_trajectory, Executor, PanelRun};
 use super::field::{self, Field};
 use super::settings::{
     default_param, limits, page_process, samplers_for, DataChoice, FieldView, PanelSettings, Settings, Start,
@@ -56,7 +56,7 @@ pub struct SweepPoint {
     pub run: PanelRun,
 }
 
-/// A whole run handed to another executor (the GPU): `finish_gpu_job` brings it back.
+/// A whole run handed to another executor (the GPU, the workers): `finish_job` brings it back.
 #[derive(Debug, Clone)]
 pub struct GpuJob {
     pub id: u64,
@@ -69,6 +69,9 @@ pub struct Engine {
     pub settings: Settings,
     /// Whether sampler runs go to the GPU (set by the page once its kernel is ready).
     pub gpu: bool,
+    /// How many Web Workers take sampler runs where there is no GPU (0: none; the page's
+    /// thread runs them a slice per frame).
+    pub workers: usize,
     next_job: u64,
     pub data: Vec<Point>,
     pub mixture: Option<GaussianMixture>,
@@ -143,6 +146,7 @@ impl Engine {
             panels: settings.panels.iter().map(|p| Panel { settings: p.clone(), run: None, seeded: None }).collect(),
             settings,
             gpu: false,
+            workers: 0,
             next_job: 1,
             data,
             mixture,

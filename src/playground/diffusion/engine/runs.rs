@@ -123,12 +123,17 @@ impl Engine {
         self.status.changed();
     }
 
-    /// Marks a run for the GPU when the page has one.
+    /// Marks a run for the GPU when the page has one, else for the workers when it has them.
     pub(super) fn assign(&mut self, mut run: PanelRun) -> PanelRun {
-        if self.gpu {
-            run.external = Some(self.next_job);
-            self.next_job += 1;
-        }
+        run.executor = if self.gpu {
+            Executor::Gpu
+        } else if self.workers > 0 {
+            Executor::Workers
+        } else {
+            return run;
+        };
+        run.external = Some(self.next_job);
+        self.next_job += 1;
         run
     }
 
@@ -136,8 +141,8 @@ impl Engine {
         self.panels.iter_mut().filter_map(|p| p.run.as_mut()).chain(self.sweep.iter_mut().map(|s| &mut s.run))
     }
 
-    /// The runs waiting for the GPU that have not been handed out yet.
-    pub fn take_gpu_jobs(&mut self) -> Vec<GpuJob> {
+    /// The runs waiting for `executor` that have not been handed out yet.
+    pub fn take_jobs(&mut self, executor: Executor) -> Vec<GpuJob> {
         let model = self
             .snapshot
             .get_or_insert_with(|| MlpModel::new(self.session.trainer.mlp.clone(), self.session.param))
@@ -145,7 +150,7 @@ impl Engine {
         let mut jobs = Vec::new();
         let handed = &mut self.handed_out;
         for run in self.panels.iter().filter_map(|p| p.run.as_ref()).chain(self.sweep.iter().map(|s| &s.run)) {
-            if let (Some(id), true) = (run.external, run.is_waiting()) {
+            if let (Some(id), true) = (run.external, run.is_waiting() && run.executor == executor) {
                 if !handed.contains(&id) {
                     handed.push(id);
                     jobs.push(GpuJob {
@@ -160,16 +165,18 @@ impl Engine {
         jobs
     }
 
-    /// A GPU job's result. A failed job is run on the CPU instead, with a message saying so.
-    pub fn finish_gpu_job(&mut self, id: u64, result: Result<RunResult, String>, elapsed_ms: f64) {
+    /// A job's result from the GPU or the workers. A failed job is run on the page's thread
+    /// instead, with a message saying so.
+    pub fn finish_job(&mut self, id: u64, result: Result<RunResult, String>, elapsed_ms: f64) {
         self.handed_out.retain(|h| *h != id);
         let mut failure = None;
         if let Some(run) = self.runs_mut().find(|r| r.external == Some(id)) {
             let outcome = result.and_then(|r| run.complete(r, elapsed_ms));
             if let Err(e) = outcome {
+                let what = if run.executor == Executor::Gpu { "the GPU run" } else { "the workers' run" };
+                failure = Some(format!("{}: {what} failed ({e}); running it on the CPU instead", run.plan.sampler));
                 run.external = None;
-                failure =
-                    Some(format!("{}: the GPU run failed ({e}); running it on the CPU instead", run.plan.sampler));
+                run.executor = Executor::Page;
             }
         }
         if let Some(message) = failure {
