@@ -347,8 +347,17 @@ fn runs_split_across_workers_come_back_into_the_panels() {
     page.workers = 3;
     page.tick(15.0, &clock());
     assert!(page.take_jobs(Executor::Gpu).is_empty(), "no GPU job without a GPU");
+    let stale = page.take_jobs(Executor::Workers);
+    assert!(stale.iter().all(|j| page.waiting_jobs().contains(&j.id)));
+    // A new run replaces them: the old jobs are no longer wanted (the pool drops their parts).
+    page.run_samplers();
+    assert!(stale.iter().all(|j| !page.waiting_jobs().contains(&j.id)), "replaced runs are not waited for");
     let jobs = page.take_jobs(Executor::Workers);
     assert_eq!(jobs.len(), 2 + 2 * 5, "two panels and their sweeps");
+    assert!(jobs.iter().all(|j| page.waiting_jobs().contains(&j.id)));
+    // A replaced run's late result changes nothing.
+    page.finish_job(stale[0].id, Err("thrown away".into()), 1.0);
+    assert!(page.status.errors.is_empty(), "{:?}", page.status.errors);
     for job in jobs {
         let (requests, params) = split(job.id, &job.plan, &job.model, &job.options, page.workers).expect("a network");
         let results: Vec<_> = requests

@@ -125,11 +125,16 @@ pub fn start_frame_loop(
             }
         }
         if let Some(pool) = pool {
-            let jobs = act.engine.borrow_mut().take_jobs(Executor::Workers);
+            let (jobs, waiting) = {
+                let mut engine = act.engine.borrow_mut();
+                (engine.take_jobs(Executor::Workers), engine.waiting_jobs())
+            };
+            pool.retain(|id| waiting.contains(&id));
             for job in jobs {
                 let act = act.clone();
                 let id = job.id;
                 pool.submit(
+                    id,
                     &job.plan,
                     &job.model,
                     &job.options,

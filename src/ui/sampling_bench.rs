@@ -52,10 +52,10 @@ pub async fn sampling_rate(width: usize, depth: usize, particles: usize, workers
     let mut best = f64::INFINITY;
     let mut nfe = 0.0;
     // The first run warms the workers' caches; the best of the next two is the figure.
-    for round in 0..3 {
+    for round in 0..3u64 {
         let (sender, receiver) = oneshot::channel();
         let start = now_ms();
-        pool.submit(&plan, &data, &options, Box::new(move |result, _| drop(sender.send(result))));
+        pool.submit(round, &plan, &data, &options, Box::new(move |result, _| drop(sender.send(result))));
         let result = receiver.await.map_err(|_| "the workers dropped the run".to_string())??;
         if round > 0 {
             best = best.min(now_ms() - start);

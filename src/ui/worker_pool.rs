@@ -54,7 +54,6 @@ struct State {
     /// Parts waiting for a worker: (job, part, header).
     queue: VecDeque<(u64, usize, String)>,
     jobs: HashMap<u64, Pending>,
-    next_job: u64,
 }
 
 /// The page's workers. Cloning shares them.
@@ -144,14 +143,10 @@ impl WorkerPool {
         self.state.borrow().slots.iter().filter(|s| s.alive).count()
     }
 
-    /// Runs `plan` on `model` for `options` across the workers; `done` gets the joined result.
-    pub fn submit(&self, plan: &Plan, model: &ModelData, options: &RunOptions, done: Done) {
+    /// Runs `plan` on `model` for `options` across the workers as job `job` (the caller's
+    /// id, unique among its jobs); `done` gets the joined result.
+    pub fn submit(&self, job: u64, plan: &Plan, model: &ModelData, options: &RunOptions, done: Done) {
         let parts = self.alive().min(options.particles.div_ceil(MIN_PART)).max(1);
-        let job = {
-            let mut state = self.state.borrow_mut();
-            state.next_job += 1;
-            state.next_job
-        };
         let (requests, params) = match split(job, plan, model, options, parts) {
             Ok(split) => split,
             Err(e) => return done(Err(e), 0.0),
@@ -172,6 +167,15 @@ impl WorkerPool {
             state.queue.extend(headers);
         }
         self.pump();
+    }
+
+    /// Forgets the jobs `wanted` rejects (runs the page has replaced): their queued parts are
+    /// dropped and a part already running is thrown away when it comes back, so a new run
+    /// never waits behind old ones. Their `done` is not called.
+    pub fn retain(&self, wanted: impl Fn(u64) -> bool) {
+        let mut state = self.state.borrow_mut();
+        state.queue.retain(|(job, _, _)| wanted(*job));
+        state.jobs.retain(|job, _| wanted(*job));
     }
 
     /// Hands queued parts to idle workers.

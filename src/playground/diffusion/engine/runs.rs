@@ -141,6 +141,13 @@ impl Engine {
         self.panels.iter_mut().filter_map(|p| p.run.as_mut()).chain(self.sweep.iter_mut().map(|s| &mut s.run))
     }
 
+    /// The ids of the runs still waiting for another executor (a job whose run was replaced
+    /// is not among them: its result would be thrown away).
+    pub fn waiting_jobs(&self) -> Vec<u64> {
+        let panels = self.panels.iter().filter_map(|p| p.run.as_ref());
+        panels.chain(self.sweep.iter().map(|s| &s.run)).filter(|r| r.is_waiting()).filter_map(|r| r.external).collect()
+    }
+
     /// The runs waiting for `executor` that have not been handed out yet.
     pub fn take_jobs(&mut self, executor: Executor) -> Vec<GpuJob> {
         let model = self
