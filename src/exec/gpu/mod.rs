@@ -8,6 +8,7 @@ pub mod draw;
 pub mod error;
 pub mod kernel;
 pub mod model_upload;
+pub mod op_major;
 pub mod plan_code;
 pub mod plan_run;
 pub mod readback;

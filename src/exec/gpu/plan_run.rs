@@ -13,6 +13,7 @@ use wgpu::util::DeviceExt;
 use super::abi::{param_code, process_code, RunParams};
 use super::kernel::{compute_pipeline, dispatch_grid, read_back, WORKGROUP_SIZE};
 use super::model_upload::model_words;
+use super::op_major::{execute_op_major, runs_op_major, EvalKernel, GpuPath};
 use super::plan_code::{encode, EncodedPlan};
 pub use super::work_budget::{GpuRunSettings, HARDWARE_WORK_BUDGET, SOFTWARE_WORK_BUDGET};
 use super::GpuError;
@@ -25,16 +26,27 @@ const REGISTER_BYTES: u64 = 8;
 /// Bytes per particle of progress: three vec4<u32>.
 const PROGRESS_BYTES: u64 = 48;
 
-/// The compiled interpreter. Compiling it is the slow part of a first run (seconds on a
-/// software adapter), so callers that run many plans make one and pass it to each.
+/// The compiled interpreter and the op-major path's evaluation kernel. Compiling them is the
+/// slow part of a first run (seconds on a software adapter), so callers that run many plans
+/// make one and pass it to each.
 #[derive(Debug, Clone)]
 pub struct PlanKernel {
     pipeline: wgpu::ComputePipeline,
+    eval: EvalKernel,
 }
 
 impl PlanKernel {
     pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
-        Ok(PlanKernel { pipeline: compute_pipeline(device, "plan_interpreter.wgsl", "run").await? })
+        let pipeline = compute_pipeline(device, "plan_interpreter.wgsl", "run").await?;
+        Ok(PlanKernel { pipeline, eval: EvalKernel::new(device).await? })
+    }
+}
+
+/// The path `settings` and the run choose (see `GpuRunSettings::path`).
+pub fn chosen_path(settings: GpuRunSettings, plan: &Plan, model: &ModelData) -> GpuPath {
+    match settings.path {
+        Some(GpuPath::OpMajor) | None if runs_op_major(plan, model) => GpuPath::OpMajor,
+        _ => GpuPath::Interpreter,
     }
 }
 
@@ -76,6 +88,47 @@ pub fn chunk_size(limits: &wgpu::Limits, registers: usize, input_rows: usize) ->
     by_registers.min(by_grid).max(1) as usize
 }
 
+/// The uniform every dispatch of a run shares (its chunk and code range left to fill), and the
+/// model's words; refuses a run whose traced particles or input rows the GPU cannot take.
+pub(super) fn run_params(
+    plan: &Plan,
+    model: &ModelData,
+    options: &RunOptions,
+    settings: GpuRunSettings,
+) -> Result<(RunParams, Vec<f32>), GpuError> {
+    let n = options.particles;
+    if n == 0 {
+        return Err(GpuError::Unsupported("a run needs at least one particle".into()));
+    }
+    if options.traced.iter().enumerate().any(|(k, p)| *p != k) {
+        return Err(GpuError::Unsupported("the GPU executor traces the first N particles (0, 1, ..., N-1)".into()));
+    }
+    let mut base = RunParams {
+        registers: plan.registers as u32,
+        seed_lo: options.seed as u32,
+        seed_hi: (options.seed >> 32) as u32,
+        traced: options.traced.len().min(n) as u32,
+        param: param_code(plan.param),
+        condition_x: plan.condition[0],
+        condition_y: plan.condition[1],
+        work_budget: settings.work_budget.max(1),
+        ..RunParams::default()
+    };
+    (base.process_kind, base.process_a, base.process_b) = process_code(&plan.process);
+    let model_data = model_words(plan, model, &mut base)?;
+    let rows = plan.input_rows();
+    base.input_rows = rows as u32;
+    if rows > 0 && options.inputs.len() != n * rows {
+        return Err(GpuError::Unsupported(format!(
+            "{} needs {} input rows ({rows} per particle: its input point, and a path's Brownian increments), got {}",
+            plan.sampler,
+            n * rows,
+            options.inputs.len()
+        )));
+    }
+    Ok((base, model_data))
+}
+
 impl GpuPlanRun {
     /// Uploads the plan and model and prepares the particles' buffers; nothing runs yet.
     pub async fn new(
@@ -103,38 +156,9 @@ impl GpuPlanRun {
         options: &RunOptions,
         max_chunk: usize,
     ) -> Result<Self, GpuError> {
-        let n = options.particles;
-        if n == 0 {
-            return Err(GpuError::Unsupported("a run needs at least one particle".into()));
-        }
-        let traced = options.traced.len();
-        if options.traced.iter().enumerate().any(|(k, p)| *p != k) {
-            return Err(GpuError::Unsupported("the GPU executor traces the first N particles (0, 1, ..., N-1)".into()));
-        }
         let code = encode(plan).map_err(GpuError::Unsupported)?;
-        let mut base = RunParams {
-            registers: plan.registers as u32,
-            seed_lo: options.seed as u32,
-            seed_hi: (options.seed >> 32) as u32,
-            traced: traced.min(n) as u32,
-            param: param_code(plan.param),
-            condition_x: plan.condition[0],
-            condition_y: plan.condition[1],
-            work_budget: settings.work_budget.max(1),
-            ..RunParams::default()
-        };
-        (base.process_kind, base.process_a, base.process_b) = process_code(&plan.process);
-        let model_data = model_words(plan, model, &mut base)?;
-        let rows = plan.input_rows();
-        base.input_rows = rows as u32;
-        if rows > 0 && options.inputs.len() != n * rows {
-            return Err(GpuError::Unsupported(format!(
-                "{} needs {} input rows ({rows} per particle: its input point, and a path's Brownian increments), got {}",
-                plan.sampler,
-                n * rows,
-                options.inputs.len()
-            )));
-        }
+        let (base, model_data) = run_params(plan, model, options, settings)?;
+        let (n, traced, rows) = (options.particles, options.traced.len(), plan.input_rows());
 
         let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -365,6 +389,9 @@ pub async fn execute_plan_with(
     model: &ModelData,
     options: &RunOptions,
 ) -> Result<RunResult, GpuError> {
+    if chosen_path(settings, plan, model) == GpuPath::OpMajor {
+        return execute_op_major(device, queue, &kernel.pipeline, &kernel.eval, settings, plan, model, options).await;
+    }
     let mut run = GpuPlanRun::new(device, queue, kernel, settings, plan, model, options).await?;
     // The work budget keeps each dispatch short; the whole plan is one range.
     run.advance(usize::MAX).await?;

@@ -9,6 +9,9 @@ use crate::core::nn::MlpConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GpuRunSettings {
     pub work_budget: u32,
+    /// The path to take; `None` chooses: op-major where the plan and model allow it
+    /// (`op_major::runs_op_major`), else the interpreter.
+    pub path: Option<super::op_major::GpuPath>,
 }
 
 /// llvmpipe/lavapipe ends an invocation after 65535 loop iterations in all: stay below it.
@@ -20,7 +23,7 @@ impl GpuRunSettings {
     /// The budget for this adapter: the software one's loop cap, or the hardware default.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
         let software = super::context::is_software_adapter(info.device_type, &[&info.name, &info.driver]);
-        GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET } }
+        GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET }, path: None }
     }
 }
 

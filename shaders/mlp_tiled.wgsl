@@ -1,0 +1,133 @@
+// requires: mlp.wgsl
+// One `Eval` op of a plan for a tile of particles at once (the op-major GPU path,
+// src/exec/gpu/op_major.rs): R[into] = out_scale * mlp(R[at], t) + x_scale * R[at] + offset.
+//
+// A workgroup owns EVAL_TILE particles. Their activations stay in workgroup memory from layer
+// to layer (two halves of one array, read one and write the other), and each invocation
+// computes some of a layer's outputs for every particle of the tile, so each weight it reads
+// from storage serves EVAL_TILE multiply-adds, four inputs at a time. The features are
+// computed in the tile, and the op's affine combination is fused into the last layer. The
+// registers are the plan interpreter's (particle-major), so the interpreter runs the
+// element-wise ops between evaluations on the same buffer.
+
+struct EvalParams {
+    chunk_particles: u32,
+    registers: u32,
+    at: u32,
+    into: u32,
+    // Workgroups along x (the grid is 2D when the particles need more than one row).
+    groups_x: u32,
+    t: f32,
+    out_scale: f32,
+    x_scale: f32,
+    offset: vec2<f32>,
+    condition: vec2<f32>,
+    mlp: MlpShape,
+}
+
+@group(0) @binding(0) var<uniform> eval_params: EvalParams;
+@group(0) @binding(3) var<storage, read_write> eval_registers: array<vec2<f32>>;
+
+// Particles per workgroup: two halves of EVAL_TILE x MAX_WIDTH floats fill the 16 KiB of
+// workgroup memory every WebGPU adapter offers.
+const EVAL_TILE: u32 = 8u;
+const EVAL_THREADS: u32 = 64u;
+const EVAL_HALF: u32 = 2048u; // EVAL_TILE * MAX_WIDTH
+var<workgroup> tile_act: array<f32, 4096>; // 2 * EVAL_HALF
+
+// The features of particle p's x at the op's time, written at tile_act[base + p * MAX_WIDTH]
+// (the layout of mlp_features in mlp.wgsl).
+fn tile_features(base: u32, p: u32, x: vec2<f32>) {
+    let shape = eval_params.mlp;
+    let row = base + p * MAX_WIDTH;
+    tile_act[row] = x.x;
+    tile_act[row + 1u] = x.y;
+    var i = 2u;
+    if (shape.condition_dim == 2u) {
+        tile_act[row + 2u] = eval_params.condition.x;
+        tile_act[row + 3u] = eval_params.condition.y;
+        i = 4u;
+    }
+    if (i < shape.input_dim) {
+        let t = eval_params.t;
+        tile_act[row + i] = t;
+        i += 1u;
+        var frequency = 3.141592653589793;
+        for (var k = 0u; k < shape.frequencies; k++) {
+            let phase = reduced_phase(frequency * t);
+            tile_act[row + i] = sin(phase);
+            tile_act[row + i + 1u] = cos(phase);
+            i += 2u;
+            frequency *= 2.0;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let shape = eval_params.mlp;
+    let first = (group.x + group.y * eval_params.groups_x) * EVAL_TILE;
+    // Every invocation reaches every barrier: particles past the end are computed on zeros
+    // and never stored.
+    if (lane < EVAL_TILE) {
+        let local = first + lane;
+        var x = vec2<f32>(0.0);
+        if (local < eval_params.chunk_particles) {
+            x = eval_registers[local * eval_params.registers + eval_params.at];
+        }
+        tile_features(0u, lane, x);
+    }
+    workgroupBarrier();
+    var offset = shape.base;
+    var inputs = shape.input_dim;
+    var source = 0u;
+    for (var l = 0u; l <= shape.depth; l++) {
+        let last = l == shape.depth;
+        let outputs = select(shape.width, shape.outputs, last);
+        let bias = offset + outputs * inputs;
+        let target_half = EVAL_HALF - source;
+        for (var o = lane; o < outputs; o += EVAL_THREADS) {
+            let row = offset + o * inputs;
+            var acc: array<f32, 8>;
+            for (var p = 0u; p < EVAL_TILE; p++) {
+                acc[p] = model_data[bias + o];
+            }
+            var i = 0u;
+            for (; i + 4u <= inputs; i += 4u) {
+                let w = vec4<f32>(model_data[row + i], model_data[row + i + 1u], model_data[row + i + 2u], model_data[row + i + 3u]);
+                for (var p = 0u; p < EVAL_TILE; p++) {
+                    let a = source + p * MAX_WIDTH + i;
+                    acc[p] += dot(w, vec4<f32>(tile_act[a], tile_act[a + 1u], tile_act[a + 2u], tile_act[a + 3u]));
+                }
+            }
+            for (; i < inputs; i++) {
+                let w = model_data[row + i];
+                for (var p = 0u; p < EVAL_TILE; p++) {
+                    acc[p] += w * tile_act[source + p * MAX_WIDTH + i];
+                }
+            }
+            for (var p = 0u; p < EVAL_TILE; p++) {
+                var value = acc[p];
+                if (!last) {
+                    value = activation_apply(shape.activation, value);
+                }
+                tile_act[target_half + p * MAX_WIDTH + o] = value;
+            }
+        }
+        workgroupBarrier();
+        source = target_half;
+        offset = bias + outputs;
+        inputs = outputs;
+    }
+    // The op's quantity from the network's first two outputs, for each particle of the tile.
+    if (lane < EVAL_TILE) {
+        let local = first + lane;
+        if (local < eval_params.chunk_particles) {
+            let a = source + lane * MAX_WIDTH;
+            let out = vec2<f32>(tile_act[a], tile_act[a + 1u]);
+            let slot = local * eval_params.registers;
+            let x = eval_registers[slot + eval_params.at];
+            eval_registers[slot + eval_params.into] = eval_params.out_scale * out + eval_params.x_scale * x + eval_params.offset;
+        }
+    }
+}

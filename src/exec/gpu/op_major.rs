@@ -1,0 +1,370 @@
+//! The op-major GPU path: for a plan with no per-particle control flow on a network (every
+//! fixed-step sampler), the host walks the plan's ops and encodes the whole sampler into one
+//! submission with no readback until the end:
+//!
+//! - each `Eval` is one dispatch of shaders/mlp_tiled.wgsl, which evaluates a tile of particles
+//!   per workgroup with the activations in workgroup memory and the op's affine combination
+//!   fused into the last layer;
+//! - each run of element-wise ops between two evaluations (`Init`, `Axpy`, `Snapshot`,
+//!   `Replace`, ...) is one dispatch of the plan interpreter over that range of the encoded
+//!   plan, on the same registers buffer.
+//!
+//! The interpreter (`plan_run`) stays for the plans with per-particle control flow (adaptive
+//! steps, MALA, DLG) and the other models; `execute_plan_with` chooses by [`runs_op_major`].
+
+use wgpu::util::DeviceExt;
+
+use super::abi::{layout, HostLayout, MlpShape, RunParams};
+use super::kernel::{compute_pipeline, read_back, WORKGROUP_SIZE};
+use super::plan_code::encode;
+use super::plan_run::{chunk_size, run_params, GpuRunSettings};
+use super::GpuError;
+use crate::core::sample::model::ModelData;
+use crate::core::sample::plan::{Op, Plan};
+use crate::exec::cpu::{RunOptions, RunResult};
+use crate::exec::cpu_blocks::runs_in_blocks;
+
+/// Particles per workgroup of the evaluation kernel (`EVAL_TILE` in mlp_tiled.wgsl).
+pub const EVAL_TILE: u32 = 8;
+
+/// Mirrors `EvalParams` in shaders/mlp_tiled.wgsl (80 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct EvalParams {
+    pub chunk_particles: u32,
+    pub registers: u32,
+    pub at: u32,
+    pub into: u32,
+    pub groups_x: u32,
+    pub t: f32,
+    pub out_scale: f32,
+    pub x_scale: f32,
+    pub offset: [f32; 2],
+    pub condition: [f32; 2],
+    pub mlp: MlpShape,
+}
+
+/// `EvalParams`' layout, for the comparison with its shader twin (tests/shaders_validate.rs).
+pub fn eval_layout() -> HostLayout {
+    layout!(
+        "mlp_tiled.wgsl",
+        "EvalParams",
+        EvalParams,
+        [chunk_particles, registers, at, into, groups_x, t, out_scale, x_scale, offset, condition, mlp]
+    )
+}
+
+/// The compiled evaluation kernel.
+#[derive(Debug, Clone)]
+pub struct EvalKernel {
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl EvalKernel {
+    pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+        Ok(EvalKernel { pipeline: compute_pipeline(device, "mlp_tiled.wgsl", "eval_tile").await? })
+    }
+}
+
+/// Which path a run takes on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuPath {
+    /// Op by op: tiled evaluations and element-wise dispatches.
+    OpMajor,
+    /// One invocation per particle interprets the whole plan.
+    Interpreter,
+}
+
+impl GpuPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuPath::OpMajor => "op-major",
+            GpuPath::Interpreter => "interpreter",
+        }
+    }
+}
+
+/// Whether a run can take the op-major path: a plan without per-particle control flow, on a
+/// network without a noise-level classifier.
+pub fn runs_op_major(plan: &Plan, model: &ModelData) -> bool {
+    runs_in_blocks(plan) && matches!(model, ModelData::Mlp { level_classifier: None, .. })
+}
+
+/// One dispatch of the op-major run.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    /// The interpreter over the encoded plan's words [start, end): element-wise ops only.
+    Pointwise {
+        start: u32,
+        end: u32,
+    },
+    Eval {
+        at: u32,
+        into: u32,
+        t: f32,
+        out_scale: f32,
+        x_scale: f32,
+        offset: [f32; 2],
+    },
+}
+
+/// The plan cut at its evaluations. `words` is the encoded plan: each op starts with a header
+/// whose high bits hold its length in words.
+fn steps(plan: &Plan, words: &[u32]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let (mut at, mut start) = (0u32, 0u32);
+    for op in &plan.ops {
+        let length = words.get(at as usize).map_or(1, |header| (header >> 8).max(1));
+        if let Op::Eval { at: source, t, into, out_scale, x_scale, offset } = *op {
+            if start < at {
+                steps.push(Step::Pointwise { start, end: at });
+            }
+            steps.push(Step::Eval { at: source.into(), into: into.into(), t, out_scale, x_scale, offset });
+            start = at + length;
+        }
+        at += length;
+    }
+    if start < at {
+        steps.push(Step::Pointwise { start, end: at });
+    }
+    steps
+}
+
+/// Workgroups along x and y for `count` workgroups within the device's per-dimension limit.
+fn grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
+    let x = count.max(1).min(max_per_dimension);
+    (x, count.max(1).div_ceil(x))
+}
+
+/// Runs a whole plan on the op-major path; the caller checked [`runs_op_major`].
+#[allow(clippy::too_many_arguments)]
+pub async fn execute_op_major(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    interpreter: &wgpu::ComputePipeline,
+    eval: &EvalKernel,
+    settings: GpuRunSettings,
+    plan: &Plan,
+    model: &ModelData,
+    options: &RunOptions,
+) -> Result<RunResult, GpuError> {
+    let code = encode(plan).map_err(GpuError::Unsupported)?;
+    let (base, model_data) = run_params(plan, model, options, settings)?;
+    let (n, rows) = (options.particles, plan.input_rows());
+    let traced = options.traced.len().min(n);
+    let steps = steps(plan, &code.words);
+    let evaluations = steps.iter().filter(|s| matches!(s, Step::Eval { .. })).count();
+
+    let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let init = |label: &str, contents: &[u8], usage| {
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+    };
+    let padded = |bytes: &[u8]| {
+        let mut v = bytes.to_vec();
+        v.resize(v.len().max(16), 0);
+        v
+    };
+    let storage = wgpu::BufferUsages::STORAGE;
+    let code_buffer = init("plan code", &padded(bytemuck::cast_slice(&code.words)), storage);
+    let model_buffer = init("model data", &padded(bytemuck::cast_slice(&model_data)), storage);
+    let blank = |label: &str, bytes: u64| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16),
+            usage: storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    };
+    let frame_count = plan.frames() as usize;
+    let frames = blank("frames", (frame_count * traced) as u64 * 8);
+    let status = blank("suspended particles", 4);
+    let limits = device.limits();
+    let per_chunk = chunk_size(&limits, plan.registers, rows);
+    let interpreter_layout = interpreter.get_bind_group_layout(0);
+    let eval_layout = eval.pipeline.get_bind_group_layout(0);
+    let uniform = wgpu::BufferUsages::UNIFORM;
+
+    // Every dispatch's bind group and grid, in order: steps outermost, chunks inside.
+    let mut chunks = Vec::new();
+    let mut offset = 0;
+    while offset < n {
+        let particles = per_chunk.min(n - offset);
+        let registers = blank("registers", (particles * plan.registers) as u64 * 8);
+        let progress = blank("progress", particles as u64 * 48);
+        let input_words: Vec<[f32; 2]> = if rows > 0 {
+            options.inputs[offset * rows..(offset + particles) * rows].to_vec()
+        } else {
+            vec![[0.0; 2]; 2]
+        };
+        let inputs = init("inputs", bytemuck::cast_slice(&input_words), storage);
+        chunks.push((offset, particles, registers, progress, inputs));
+        offset += particles;
+    }
+    let mut dispatches: Vec<(bool, wgpu::BindGroup, (u32, u32))> = Vec::new();
+    for step in &steps {
+        for (offset, particles, registers, progress, inputs) in &chunks {
+            match *step {
+                Step::Pointwise { start, end } => {
+                    let groups =
+                        grid((*particles as u32).div_ceil(WORKGROUP_SIZE), limits.max_compute_workgroups_per_dimension);
+                    let params = RunParams {
+                        chunk_offset: *offset as u32,
+                        chunk_particles: *particles as u32,
+                        row_length: groups.0 * WORKGROUP_SIZE,
+                        code_start: start,
+                        code_end: end,
+                        ..base
+                    };
+                    let params = init("element-wise params", bytemuck::bytes_of(&params), uniform);
+                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("element-wise ops"),
+                        layout: &interpreter_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 1, resource: code_buffer.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 5, resource: frames.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 6, resource: inputs.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 7, resource: status.as_entire_binding() },
+                        ],
+                    });
+                    dispatches.push((false, bind_group, groups));
+                }
+                Step::Eval { at, into, t, out_scale, x_scale, offset: shift } => {
+                    let groups =
+                        grid((*particles as u32).div_ceil(EVAL_TILE), limits.max_compute_workgroups_per_dimension);
+                    let params = EvalParams {
+                        chunk_particles: *particles as u32,
+                        registers: plan.registers as u32,
+                        at,
+                        into,
+                        groups_x: groups.0,
+                        t,
+                        out_scale,
+                        x_scale,
+                        offset: shift,
+                        condition: [base.condition_x, base.condition_y],
+                        mlp: base.mlp,
+                    };
+                    let params = init("evaluation params", bytemuck::bytes_of(&params), uniform);
+                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("tiled evaluation"),
+                        layout: &eval_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
+                        ],
+                    });
+                    dispatches.push((true, bind_group, groups));
+                }
+            }
+        }
+    }
+    let validation = scope.pop();
+    let memory = scope_oom.pop();
+    if let Some(error) = validation.await {
+        return Err(GpuError::Validation(error.to_string()));
+    }
+    if let Some(error) = memory.await {
+        return Err(GpuError::OutOfMemory(format!(
+            "{error}; {n} particles need {} MB of registers: use fewer particles, or the CPU executor",
+            (n * plan.registers) as u64 * 8 / 1_000_000
+        )));
+    }
+
+    // The whole sampler in one submission.
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op-major plan") });
+    {
+        let mut pass = encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("op-major plan"), timestamp_writes: None });
+        for (is_eval, bind_group, groups) in &dispatches {
+            pass.set_pipeline(if *is_eval { &eval.pipeline } else { interpreter });
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+    }
+    queue.submit([encoder.finish()]);
+
+    let suspended = read_back(device, queue, &status, 4).await?;
+    if u32::from_le_bytes([suspended[0], suspended[1], suspended[2], suspended[3]]) != 0 {
+        return Err(GpuError::Validation(
+            "an element-wise dispatch ran over its work budget (a bug in the op-major path: please report it)".into(),
+        ));
+    }
+    let mut positions = Vec::with_capacity(n);
+    let mut values = Vec::new();
+    for (_, particles, registers, _, _) in &chunks {
+        let words = read_back(device, queue, registers, (particles * plan.registers) as u64 * 8).await?;
+        let words: &[[f32; 2]] = bytemuck::cast_slice(&words);
+        for p in 0..*particles {
+            positions.push(words[p * plan.registers]);
+            if let Some(v) = plan.value_register {
+                values.push(words[p * plan.registers + v as usize][0]);
+            }
+        }
+    }
+    let frame_words = read_back(device, queue, &frames, (frame_count * traced) as u64 * 8).await?;
+    let flat: &[[f32; 2]] = bytemuck::cast_slice(&frame_words);
+    let frames = (0..frame_count).map(|f| flat[f * traced..(f + 1) * traced].to_vec()).collect();
+    if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
+        return Err(GpuError::Diverged(format!(
+            "particle {p} left the finite numbers on the GPU (the sampler diverged): try more steps"
+        )));
+    }
+    Ok(RunResult { positions, frames, nfe: evaluations as f64, values })
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::core::param::Parameterisation;
+    use crate::core::process::Process;
+    use crate::core::sample::{build, SamplerOptions};
+
+    /// DDIM's plan cuts into an element-wise step, then an evaluation and an element-wise
+    /// step per time step; the steps cover every word once, in order.
+    #[test]
+    fn a_plan_cuts_at_its_evaluations() {
+        let options = SamplerOptions { nfe: 5, ..SamplerOptions::default() };
+        let plan = build("ddim", Process::vp(), Parameterisation::Eps, &options).expect("ddim builds");
+        let code = encode(&plan).expect("encodes");
+        let steps = steps(&plan, &code.words);
+        let evals = steps.iter().filter(|s| matches!(s, Step::Eval { .. })).count();
+        assert_eq!(evals, 5);
+        let mut covered = 0u32;
+        let mut word = 0u32;
+        for step in &steps {
+            if let Step::Pointwise { start, end } = step {
+                assert!(*start >= word && end > start);
+                covered += end - start;
+                word = *end;
+            }
+        }
+        // The evaluations' words are the ones no element-wise step covers.
+        let mut at = 0usize;
+        let mut eval_words = 0u32;
+        for op in &plan.ops {
+            let length = code.words[at] >> 8;
+            if matches!(op, Op::Eval { .. }) {
+                eval_words += length;
+            }
+            at += length as usize;
+        }
+        assert_eq!(covered + eval_words, code.words.len() as u32);
+        assert!(matches!(steps.first(), Some(Step::Pointwise { start: 0, .. })));
+    }
+
+    #[test]
+    fn grids_stay_within_the_limit() {
+        assert_eq!(grid(10, 65535), (10, 1));
+        assert_eq!(grid(70_000, 65535), (65535, 2));
+        assert_eq!(grid(0, 8), (1, 1));
+    }
+}
