@@ -101,7 +101,8 @@ fn the_op_major_path_agrees_with_the_cpu() {
     use nde_playground::core::nn::{Activation, Mlp, MlpConfig};
     let Some(ctx) = gpu_or_skip("the_op_major_path_agrees_with_the_cpu") else { return };
     let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
-    let settings = GpuRunSettings::for_adapter(&ctx.info);
+    // Asked for by name: on a software adapter the automatic choice is the interpreter.
+    let settings = GpuRunSettings { path: Some(GpuPath::OpMajor), ..GpuRunSettings::for_adapter(&ctx.info) };
     let run = |plan: &Plan, model: &mut MlpModel, particles: usize| {
         let data = model.data();
         assert_eq!(chosen_path(settings, plan, &data), GpuPath::OpMajor, "{}", plan.sampler);
@@ -349,7 +350,7 @@ fn a_run_cut_short_by_the_software_loop_cap_is_an_error() {
             .unwrap();
     let mut net = MlpModel::new(trained_mlp(Process::vp(), Parameterisation::Eps, 1).unwrap(), Parameterisation::Eps);
     // The interpreter's loop is what the cap cuts (the op-major path has no long loop).
-    let unbounded = GpuRunSettings { work_budget: u32::MAX, path: Some(GpuPath::Interpreter) };
+    let unbounded = GpuRunSettings { work_budget: u32::MAX, path: Some(GpuPath::Interpreter), software: false };
     let result = pollster::block_on(execute_plan(&ctx.device, &ctx.queue, unbounded, &plan, &net.data(), &options(8)));
     if ctx.info.name.to_lowercase().contains("llvmpipe") {
         let err = result.unwrap_err();

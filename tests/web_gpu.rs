@@ -130,3 +130,48 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
     }
     assert_eq!(sdes, 2);
 }
+
+/// The op-major path (tiled evaluations between element-wise dispatches) on Chromium's
+/// WebGPU, asked for by name (on this software adapter the automatic choice is the
+/// interpreter): fixed-step samplers on a trained network, and a network whose width is not a
+/// multiple of four at a particle count that is not a multiple of the tile.
+#[wasm_bindgen_test]
+async fn webgpu_op_major_path_agrees_with_the_cpu_executor() {
+    use nde_playground::core::nn::{Activation, Mlp, MlpConfig};
+    use nde_playground::core::param::Parameterisation;
+    use nde_playground::core::process::Process;
+    use nde_playground::core::sample::model::{MlpModel, Model};
+    use nde_playground::core::sample::{build, SamplerOptions};
+    use nde_playground::exec::agreement::{compare_scaled, trained_mlp, SWIFTSHADER_SCALE};
+    use nde_playground::exec::cpu::{run_plan, RunOptions};
+    use nde_playground::exec::gpu::op_major::GpuPath;
+    use nde_playground::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
+
+    let ctx = GpuContext::browser()
+        .await
+        .unwrap_or_else(|e| panic!("{e} (webdriver.json must pass --enable-unsafe-webgpu to Chromium)"));
+    let settings = GpuRunSettings { path: Some(GpuPath::OpMajor), ..GpuRunSettings::for_adapter(&ctx.info) };
+    let kernel = PlanKernel::new(&ctx.device).await.unwrap();
+    let options = SamplerOptions { nfe: 8, ..SamplerOptions::default() };
+    let trained = trained_mlp(Process::vp(), Parameterisation::Eps, 50).unwrap();
+    let odd =
+        Mlp::new(MlpConfig { width: 37, depth: 3, activation: Activation::Tanh, ..MlpConfig::default() }, 2).unwrap();
+    let mut checked = 0;
+    for (mlp, samplers, particles) in [(trained, &["em", "ddim", "dpmpp-2m", "pc"][..], 256), (odd, &["ddim"][..], 77)]
+    {
+        for sampler in samplers {
+            let plan = build(sampler, Process::vp(), Parameterisation::Eps, &options).unwrap();
+            let mut net = MlpModel::new(mlp.clone(), Parameterisation::Eps);
+            assert_eq!(chosen_path(settings, &plan, &net.data()), GpuPath::OpMajor);
+            let run = RunOptions { particles, seed: 5, traced: vec![0, 1], inputs: vec![] };
+            let cpu = run_plan(&plan, &mut net, &run).unwrap();
+            let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &net.data(), &run)
+                .await
+                .unwrap_or_else(|e| panic!("WebGPU op-major {sampler}: {e}"));
+            compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE)
+                .unwrap_or_else(|e| panic!("WebGPU op-major {sampler}: {e}"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
+}

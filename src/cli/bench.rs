@@ -17,6 +17,7 @@ use crate::core::process::Process;
 use crate::core::sample::model::MlpModel;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::RunOptions;
+use crate::exec::gpu::op_major::GpuPath;
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -41,6 +42,9 @@ pub struct BenchArgs {
     /// Timed runs, 1 to 100; the fastest is reported (after one untimed warm-up run).
     #[arg(long, default_value_t = 3, value_parser = limits::REPEATS.parser())]
     pub repeats: usize,
+    /// The GPU's path: auto (op-major where the plan allows it), op-major or interpreter.
+    #[arg(long, default_value = "auto")]
+    pub gpu_path: String,
     /// Threads for the CPU executor: 0 for every core.
     #[arg(long, default_value_t = 0, value_parser = limits::THREADS.parser())]
     pub threads: usize,
@@ -65,7 +69,13 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         None => {}
     }
     crate::core::nn::parallel::set_max_threads(args.threads);
-    let executor = Executor::from_name(&args.backend)?;
+    let path = match args.gpu_path.as_str() {
+        "auto" => None,
+        "op-major" => Some(GpuPath::OpMajor),
+        "interpreter" => Some(GpuPath::Interpreter),
+        other => return Err(format!("unknown --gpu-path '{other}': choose auto, op-major or interpreter")),
+    };
+    let executor = Executor::from_name(&args.backend)?.with_gpu_path(path);
     let config = MlpConfig { width: args.width, depth: args.depth, ..MlpConfig::default() };
     let mlp = Mlp::new(config, args.seed)?;
     let plan = build(
@@ -93,7 +103,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         println!(
             "{}",
             json!({
-                "backend": executor.name(), "adapter": executor.adapter(), "particles": args.particles, "nfe": nfe,
+                "backend": executor.name(), "adapter": executor.adapter(),
+                "gpu_path": executor.gpu_path(&plan, &model).map(GpuPath::name), "particles": args.particles, "nfe": nfe,
                 "width": args.width, "depth": args.depth, "seconds": best, "evals_per_s": evals_per_s, "gflops": gflops,
                 "threads": crate::core::nn::parallel::available_threads(),
                 "instructions": crate::core::nn::gemm::instruction_set(),
@@ -101,8 +112,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         );
     } else {
         println!(
-            "{} ({}): {} particles x {nfe} evaluations of a {}x{} MLP in {best:.3} s: {evals_per_s:.3e} evals/s, {gflops:.2} GFLOP/s",
+            "{}{} ({}): {} particles x {nfe} evaluations of a {}x{} MLP in {best:.3} s: {evals_per_s:.3e} evals/s, {gflops:.2} GFLOP/s",
             executor.name(),
+            executor.gpu_path(&plan, &model).map_or(String::new(), |p| format!(", {} path", p.name())),
             executor.adapter(),
             args.particles,
             args.width,

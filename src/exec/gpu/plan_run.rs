@@ -42,10 +42,15 @@ impl PlanKernel {
     }
 }
 
-/// The path `settings` and the run choose (see `GpuRunSettings::path`).
+/// The path a run takes: the one `settings` names where the run allows it; else op-major
+/// where the plan and model allow it (`op_major::runs_op_major`) on a hardware adapter, and
+/// the interpreter otherwise. On a software adapter (llvmpipe, SwiftShader) the interpreter
+/// measured faster (docs/BENCHMARKS.md): it vectorises across particles, and the op-major
+/// kernel's workgroup memory and barriers are emulated.
 pub fn chosen_path(settings: GpuRunSettings, plan: &Plan, model: &ModelData) -> GpuPath {
     match settings.path {
-        Some(GpuPath::OpMajor) | None if runs_op_major(plan, model) => GpuPath::OpMajor,
+        Some(GpuPath::OpMajor) if runs_op_major(plan, model) => GpuPath::OpMajor,
+        None if !settings.software && runs_op_major(plan, model) => GpuPath::OpMajor,
         _ => GpuPath::Interpreter,
     }
 }

@@ -9,9 +9,11 @@ use crate::core::nn::MlpConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GpuRunSettings {
     pub work_budget: u32,
-    /// The path to take; `None` chooses: op-major where the plan and model allow it
-    /// (`op_major::runs_op_major`), else the interpreter.
+    /// The path to take; `None` chooses (`plan_run::chosen_path`).
     pub path: Option<super::op_major::GpuPath>,
+    /// Whether the adapter is a software one (the CPU emulating a GPU), where the interpreter
+    /// measures faster than the op-major path.
+    pub software: bool,
 }
 
 /// llvmpipe/lavapipe ends an invocation after 65535 loop iterations in all: stay below it.
@@ -23,7 +25,8 @@ impl GpuRunSettings {
     /// The budget for this adapter: the software one's loop cap, or the hardware default.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
         let software = super::context::is_software_adapter(info.device_type, &[&info.name, &info.driver]);
-        GpuRunSettings { work_budget: if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET }, path: None }
+        let work_budget = if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET };
+        GpuRunSettings { work_budget, path: None, software }
     }
 }
 
