@@ -112,7 +112,7 @@ def main():
     macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
     evals_per_s = args.particles * args.nfe / seconds
     report = {
-        "backend": "jax-cpu", "jax": jax.__version__, "devices": str(jax.devices()),
+        "backend": f"jax-{jax.default_backend()}", "jax": jax.__version__, "devices": str(jax.devices()),
         "particles": args.particles, "nfe": args.nfe, "width": args.width, "depth": args.depth,
         "seconds": seconds, "evals_per_s": evals_per_s, "gflops": evals_per_s * 2 * macs / 1e9,
     }

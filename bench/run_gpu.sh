@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU figures of docs/BENCHMARKS.md on a machine with a real GPU, in one go: the device
+# tool's prepared script. It runs `nde` built here (cargo build --release --bin nde; carry
+# target/release/nde) on both GPU paths, the PyTorch CUDA peer (eager, CUDA graph and, at
+# 10^6 particles, torch.compile; TF32 off) and the JAX peer on the GPU, at 10^4, 10^5 and 10^6
+# particles for 64x2 and 128x3, side by side. One JSON object per line on stdout; a runner
+# that fails prints {"failed": ...} and the rest go on.
+#
+#   bash bench/run_gpu.sh > bench/results-DATE-gpu.jsonl
+#
+# Natively wgpu needs the Vulkan loader: where `ldconfig -p | grep libvulkan` is empty, carry
+# the .deb files in .gl/ (see the device tool's README); they are unpacked here.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .gl ] && ! ldconfig -p | grep -q libvulkan; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$icd" ] && export VK_DRIVER_FILES=$icd
+nde=${NDE:-./target/release/nde}
+failed() { echo "{\"failed\": \"$1\", \"status\": $2}"; }
+peak=--peak
+for shape in "64 2" "128 3"; do
+    read -r width depth <<<"$shape"
+    for particles in 10000 100000 1000000; do
+        common=(--particles "$particles" --nfe 20 --width "$width" --depth "$depth")
+        for path in op-major interpreter; do
+            timeout 120 "$nde" bench --backend gpu --gpu-path "$path" "${common[@]}" --repeats 3 --json ||
+                failed "nde $path ${common[*]}" $?
+        done
+        modes=eager,graph
+        [ "$particles" = 1000000 ] && modes=eager,graph,compile
+        timeout 240 python3 bench/peer_torch.py "${common[@]}" --modes "$modes" --json $peak ||
+            failed "peer_torch ${common[*]}" $?
+        peak=
+        timeout 120 python3 bench/peer_jax.py "${common[@]}" --json || failed "peer_jax ${common[*]}" $?
+    done
+done
