@@ -6,9 +6,14 @@
 // to layer (two halves of one array, read one and write the other), and each invocation
 // computes some of a layer's outputs for every particle of the tile, so each weight it reads
 // from storage serves EVAL_TILE multiply-adds, four inputs at a time. The features are
-// computed in the tile, and the op's affine combination is fused into the last layer. The
-// registers are the plan interpreter's (particle-major), so the interpreter runs the
+// computed in the tile, and the op's affine combination is fused into the last layer's store.
+// The registers are the plan interpreter's (particle-major), so the interpreter runs the
 // element-wise ops between evaluations on the same buffer.
+//
+// Precision: `tile_t` is the type of the activations and of the products. The host builds an
+// f16 variant (`exec::gpu::op_major::tiled_source`) by replacing the alias line below and
+// enabling f16: the products of each four inputs are then summed in f16 and added to f32 sums,
+// and each layer's output (the network's too) is stored in f16.
 
 struct EvalParams {
     chunk_particles: u32,
@@ -33,30 +38,31 @@ struct EvalParams {
 const EVAL_TILE: u32 = 8u;
 const EVAL_THREADS: u32 = 64u;
 const EVAL_HALF: u32 = 2048u; // EVAL_TILE * MAX_WIDTH
-var<workgroup> tile_act: array<f32, 4096>; // 2 * EVAL_HALF
+alias tile_t = f32; // the precision line
+var<workgroup> tile_act: array<tile_t, 4096>; // 2 * EVAL_HALF
 
 // The features of particle p's x at the op's time, written at tile_act[base + p * MAX_WIDTH]
 // (the layout of mlp_features in mlp.wgsl).
 fn tile_features(base: u32, p: u32, x: vec2<f32>) {
     let shape = eval_params.mlp;
     let row = base + p * MAX_WIDTH;
-    tile_act[row] = x.x;
-    tile_act[row + 1u] = x.y;
+    tile_act[row] = tile_t(x.x);
+    tile_act[row + 1u] = tile_t(x.y);
     var i = 2u;
     if (shape.condition_dim == 2u) {
-        tile_act[row + 2u] = eval_params.condition.x;
-        tile_act[row + 3u] = eval_params.condition.y;
+        tile_act[row + 2u] = tile_t(eval_params.condition.x);
+        tile_act[row + 3u] = tile_t(eval_params.condition.y);
         i = 4u;
     }
     if (i < shape.input_dim) {
         let t = eval_params.t;
-        tile_act[row + i] = t;
+        tile_act[row + i] = tile_t(t);
         i += 1u;
         var frequency = 3.141592653589793;
         for (var k = 0u; k < shape.frequencies; k++) {
             let phase = reduced_phase(frequency * t);
-            tile_act[row + i] = sin(phase);
-            tile_act[row + i + 1u] = cos(phase);
+            tile_act[row + i] = tile_t(sin(phase));
+            tile_act[row + i + 1u] = tile_t(cos(phase));
             i += 2u;
             frequency *= 2.0;
         }
@@ -94,16 +100,16 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
             }
             var i = 0u;
             for (; i + 4u <= inputs; i += 4u) {
-                let w = vec4<f32>(model_data[row + i], model_data[row + i + 1u], model_data[row + i + 2u], model_data[row + i + 3u]);
+                let w = vec4<tile_t>(vec4<f32>(model_data[row + i], model_data[row + i + 1u], model_data[row + i + 2u], model_data[row + i + 3u]));
                 for (var p = 0u; p < EVAL_TILE; p++) {
                     let a = source + p * MAX_WIDTH + i;
-                    acc[p] += dot(w, vec4<f32>(tile_act[a], tile_act[a + 1u], tile_act[a + 2u], tile_act[a + 3u]));
+                    acc[p] += f32(dot(w, vec4<tile_t>(tile_act[a], tile_act[a + 1u], tile_act[a + 2u], tile_act[a + 3u])));
                 }
             }
             for (; i < inputs; i++) {
-                let w = model_data[row + i];
+                let w = tile_t(model_data[row + i]);
                 for (var p = 0u; p < EVAL_TILE; p++) {
-                    acc[p] += w * tile_act[source + p * MAX_WIDTH + i];
+                    acc[p] += f32(w * tile_act[source + p * MAX_WIDTH + i]);
                 }
             }
             for (var p = 0u; p < EVAL_TILE; p++) {
@@ -111,7 +117,7 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
                 if (!last) {
                     value = activation_apply(shape.activation, value);
                 }
-                tile_act[target_half + p * MAX_WIDTH + o] = value;
+                tile_act[target_half + p * MAX_WIDTH + o] = tile_t(value);
             }
         }
         workgroupBarrier();
@@ -119,12 +125,14 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
         offset = bias + outputs;
         inputs = outputs;
     }
-    // The op's quantity from the network's first two outputs, for each particle of the tile.
+    // The op's quantity from the network's first two outputs, for each particle of the tile
+    // (one invocation per particle: it writes the whole register, so no two invocations write
+    // parts of one).
     if (lane < EVAL_TILE) {
         let local = first + lane;
         if (local < eval_params.chunk_particles) {
             let a = source + lane * MAX_WIDTH;
-            let out = vec2<f32>(tile_act[a], tile_act[a + 1u]);
+            let out = vec2<f32>(f32(tile_act[a]), f32(tile_act[a + 1u]));
             let slot = local * eval_params.registers;
             let x = eval_registers[slot + eval_params.at];
             eval_registers[slot + eval_params.into] = eval_params.out_scale * out + eval_params.x_scale * x + eval_params.offset;

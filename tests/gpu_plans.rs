@@ -163,6 +163,63 @@ fn the_op_major_path_agrees_with_the_cpu() {
     assert!(failures.is_empty(), "disagreements:\n{}", failures.join("\n"));
 }
 
+/// f16 on the op-major path: where the adapter offers `shader-f16`, a trained network's samples
+/// agree with the f32 CPU run within `F16_TOLERANCE`; where it does not, asking for f16 is
+/// refused with a message that names the feature (both are checked, whichever this adapter is).
+#[test]
+fn the_op_major_path_in_f16_agrees_or_is_refused() {
+    use nde_playground::exec::gpu::op_major::Precision;
+    /// Per coordinate, on samples of a standardised 2-D target after 10 steps: f16 keeps 11
+    /// bits, so each evaluation is off by about 1e-3 relative and the steps add it up.
+    const F16_TOLERANCE: f32 = 5e-2;
+    let Some(ctx) = gpu_or_skip("the_op_major_path_in_f16_agrees_or_is_refused") else { return };
+    let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
+    let settings = GpuRunSettings { precision: Precision::F16, ..GpuRunSettings::for_adapter(&ctx.info) };
+    let mlp = trained_mlp(Process::vp(), Parameterisation::Eps, 200).unwrap();
+    let plan =
+        build("ddim", Process::vp(), Parameterisation::Eps, &SamplerOptions { nfe: 10, ..SamplerOptions::default() })
+            .unwrap();
+    let mut net = MlpModel::new(mlp, Parameterisation::Eps);
+    let run = options(1001);
+    let gpu = pollster::block_on(nde_playground::exec::gpu::plan_run::execute_plan_with(
+        &ctx.device,
+        &ctx.queue,
+        &kernel,
+        settings,
+        &plan,
+        &net.data(),
+        &run,
+    ));
+    if !kernel.has_f16() {
+        let refusal = gpu.expect_err("f16 without shader-f16 must be refused").to_string();
+        println!("{} offers no shader-f16: refused with \"{refusal}\"", ctx.describe());
+        assert!(refusal.contains("shader-f16"), "{refusal}");
+        return;
+    }
+    let gpu = gpu.unwrap_or_else(|e| panic!("f16: {e}"));
+    let cpu = run_plan(&plan, &mut net, &run).unwrap();
+    let worst = cpu
+        .positions
+        .iter()
+        .zip(&gpu.positions)
+        .map(|(a, b)| (a[0] - b[0]).abs().max((a[1] - b[1]).abs()))
+        .fold(0.0f32, f32::max);
+    println!("{}: f16 op-major ddim, worst particle difference from the f32 CPU run {worst:.2e}", ctx.describe());
+    assert!(worst < F16_TOLERANCE, "f16 differs by {worst}");
+    // f16 on the interpreter's plans is refused, not silently run in f32.
+    let adaptive = build("pf-dopri5", Process::vp(), Parameterisation::Eps, &SamplerOptions::default()).unwrap();
+    let refused = pollster::block_on(nde_playground::exec::gpu::plan_run::execute_plan_with(
+        &ctx.device,
+        &ctx.queue,
+        &kernel,
+        settings,
+        &adaptive,
+        &net.data(),
+        &run,
+    ));
+    assert!(refused.expect_err("f16 on the interpreter").to_string().contains("op-major"));
+}
+
 #[test]
 fn samplers_agree_on_a_trained_network_in_every_parameterisation() {
     let Some(ctx) = gpu_or_skip("samplers_agree_on_a_trained_network_in_every_parameterisation") else { return };
@@ -350,7 +407,11 @@ fn a_run_cut_short_by_the_software_loop_cap_is_an_error() {
             .unwrap();
     let mut net = MlpModel::new(trained_mlp(Process::vp(), Parameterisation::Eps, 1).unwrap(), Parameterisation::Eps);
     // The interpreter's loop is what the cap cuts (the op-major path has no long loop).
-    let unbounded = GpuRunSettings { work_budget: u32::MAX, path: Some(GpuPath::Interpreter), software: false };
+    let unbounded = GpuRunSettings {
+        work_budget: u32::MAX,
+        path: Some(GpuPath::Interpreter),
+        ..GpuRunSettings::for_adapter(&ctx.info)
+    };
     let result = pollster::block_on(execute_plan(&ctx.device, &ctx.queue, unbounded, &plan, &net.data(), &options(8)));
     if ctx.info.name.to_lowercase().contains("llvmpipe") {
         let err = result.unwrap_err();

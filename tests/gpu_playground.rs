@@ -7,7 +7,7 @@
 mod common;
 
 use nde_playground::exec::agreement::PARTICLE_TOLERANCE;
-use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use nde_playground::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use nde_playground::playground::diffusion::comparison::Executor;
 use nde_playground::playground::diffusion::engine::Engine;
 use nde_playground::playground::diffusion::settings::Settings;
@@ -30,6 +30,7 @@ fn the_page_runs_its_panels_on_the_gpu() {
     let kernel = pollster::block_on(PlanKernel::new(&gpu.device)).unwrap();
     let run_settings = GpuRunSettings::for_adapter(&gpu.info);
     for job in page.take_jobs(Executor::Gpu) {
+        page.note_gpu_path(job.id, chosen_path(run_settings, &job.plan, &job.model).name());
         let result = pollster::block_on(execute_plan_with(
             &gpu.device,
             &gpu.queue,
@@ -62,5 +63,7 @@ fn the_page_runs_its_panels_on_the_gpu() {
         assert_eq!(c.frames.len(), g.frames.len());
         let (qc, qg) = (c.quality.unwrap(), g.quality.unwrap());
         assert!((qc.swd - qg.swd).abs() < 1e-3, "{qc:?} {qg:?}");
+        // The panel names the GPU's path (the interpreter: the op-major path is opt-in).
+        assert_eq!(g.executor_label(), "GPU, interpreter");
     }
 }

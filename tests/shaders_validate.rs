@@ -47,6 +47,19 @@ fn every_shader_file_validates_with_naga() {
     assert!(failures.is_empty(), "WGSL that naga rejects:\n{}", failures.join("\n"));
 }
 
+/// The f16 build of the op-major evaluation kernel (the host's variant of mlp_tiled.wgsl)
+/// validates with f16 allowed, and not without it.
+#[test]
+fn the_f16_evaluation_kernel_validates() {
+    use nde_playground::exec::gpu::op_major::{tiled_source, Precision};
+    let text = tiled_source(Precision::F16).expect("the f16 variant is built");
+    assert!(text.starts_with("enable f16;") && text.contains("alias tile_t = f16;"));
+    let module = naga::front::wgsl::parse_str(&text).map_err(|e| e.emit_to_string_with_path(&text, "f16")).unwrap();
+    let validate = |caps| naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps).validate(&module);
+    validate(naga::valid::Capabilities::SHADER_FLOAT16).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&text)));
+    assert!(validate(naga::valid::Capabilities::empty()).is_err(), "f16 must need the capability");
+}
+
 #[test]
 fn naga_rejects_broken_wgsl() {
     // The check above must be able to fail: a type error is caught.

@@ -17,7 +17,7 @@ use crate::core::process::Process;
 use crate::core::sample::model::MlpModel;
 use crate::core::sample::{build, SamplerOptions};
 use crate::exec::cpu::RunOptions;
-use crate::exec::gpu::op_major::GpuPath;
+use crate::exec::gpu::op_major::{GpuPath, Precision};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -45,6 +45,9 @@ pub struct BenchArgs {
     /// The GPU's path: auto (op-major where the plan allows it), op-major or interpreter.
     #[arg(long, default_value = "auto")]
     pub gpu_path: String,
+    /// The GPU's op-major evaluations in f32 or f16 (f16 needs the adapter's shader-f16).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     /// Threads for the CPU executor: 0 for every core.
     #[arg(long, default_value_t = 0, value_parser = limits::THREADS.parser())]
     pub threads: usize,
@@ -75,7 +78,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "interpreter" => Some(GpuPath::Interpreter),
         other => return Err(format!("unknown --gpu-path '{other}': choose auto, op-major or interpreter")),
     };
-    let executor = Executor::from_name(&args.backend)?.with_gpu_path(path);
+    let precision = Precision::from_name(&args.precision)?;
+    if precision == Precision::F16 && args.backend != "gpu" {
+        return Err("--precision f16 is for the GPU executor: add --backend gpu".into());
+    }
+    let executor = Executor::from_name(&args.backend)?.with_gpu_path(path).with_precision(precision);
     let config = MlpConfig { width: args.width, depth: args.depth, ..MlpConfig::default() };
     let mlp = Mlp::new(config, args.seed)?;
     let plan = build(
@@ -104,7 +111,8 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
             "{}",
             json!({
                 "backend": executor.name(), "adapter": executor.adapter(),
-                "gpu_path": executor.gpu_path(&plan, &model).map(GpuPath::name), "particles": args.particles, "nfe": nfe,
+                "gpu_path": executor.gpu_path(&plan, &model).map(GpuPath::name), "precision": precision.name(),
+                "particles": args.particles, "nfe": nfe,
                 "width": args.width, "depth": args.depth, "seconds": best, "evals_per_s": evals_per_s, "gflops": gflops,
                 "threads": crate::core::nn::parallel::available_threads(),
                 "instructions": crate::core::nn::gemm::instruction_set(),

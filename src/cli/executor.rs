@@ -4,14 +4,14 @@
 use crate::core::sample::model::Model;
 use crate::core::sample::Plan;
 use crate::exec::cpu::{run_plan, RunOptions, RunResult};
-use crate::exec::gpu::op_major::GpuPath;
+use crate::exec::gpu::op_major::{GpuPath, Precision};
 use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::{describe_adapter, GpuContext};
 
 pub enum Executor {
     Cpu,
-    /// The GPU, and the path its runs take (`None`: chosen per run).
-    Gpu(GpuContext, PlanKernel, Option<GpuPath>),
+    /// The GPU, the path its runs take (`None`: chosen per run) and their precision.
+    Gpu(GpuContext, PlanKernel, Option<GpuPath>, Precision),
 }
 
 impl Executor {
@@ -29,7 +29,7 @@ impl Executor {
             "gpu" => pollster::block_on(async {
                 let ctx = GpuContext::native().await?;
                 let kernel = PlanKernel::new(&ctx.device).await?;
-                Ok::<_, crate::exec::gpu::GpuError>(Executor::Gpu(ctx, kernel, None))
+                Ok::<_, crate::exec::gpu::GpuError>(Executor::Gpu(ctx, kernel, None, Precision::F32))
             })
             .map_err(|e| format!("--backend gpu: {e}; or run on the CPU executor with --backend cpu")),
             other => Err(format!("unknown --backend '{other}': choose cpu or gpu")),
@@ -58,28 +58,38 @@ impl Executor {
     /// Makes the GPU's runs take `path` (`--gpu-path`); the CPU has one path.
     pub fn with_gpu_path(self, path: Option<GpuPath>) -> Self {
         match self {
-            Executor::Gpu(ctx, kernel, _) => Executor::Gpu(ctx, kernel, path),
+            Executor::Gpu(ctx, kernel, _, precision) => Executor::Gpu(ctx, kernel, path, precision),
             cpu => cpu,
         }
     }
 
-    fn gpu_settings(ctx: &GpuContext, path: Option<GpuPath>) -> GpuRunSettings {
-        GpuRunSettings { path, ..GpuRunSettings::for_adapter(&ctx.info) }
+    /// Makes the GPU's op-major evaluations run in `precision` (`--precision`).
+    pub fn with_precision(self, precision: Precision) -> Self {
+        match self {
+            Executor::Gpu(ctx, kernel, path, _) => Executor::Gpu(ctx, kernel, path, precision),
+            cpu => cpu,
+        }
+    }
+
+    fn gpu_settings(ctx: &GpuContext, path: Option<GpuPath>, precision: Precision) -> GpuRunSettings {
+        GpuRunSettings { path, precision, ..GpuRunSettings::for_adapter(&ctx.info) }
     }
 
     /// Which GPU path a run of `plan` on `model` takes (None on the CPU).
     pub fn gpu_path(&self, plan: &Plan, model: &dyn Model) -> Option<GpuPath> {
         match self {
             Executor::Cpu => None,
-            Executor::Gpu(ctx, _, path) => Some(chosen_path(Self::gpu_settings(ctx, *path), plan, &model.data())),
+            Executor::Gpu(ctx, _, path, precision) => {
+                Some(chosen_path(Self::gpu_settings(ctx, *path, *precision), plan, &model.data()))
+            }
         }
     }
 
     pub fn run(&self, plan: &Plan, model: &mut dyn Model, options: &RunOptions) -> Result<RunResult, String> {
         match self {
             Executor::Cpu => run_plan(plan, model, options).map_err(|e| e.cli_message()),
-            Executor::Gpu(ctx, kernel, path) => {
-                let settings = Self::gpu_settings(ctx, *path);
+            Executor::Gpu(ctx, kernel, path, precision) => {
+                let settings = Self::gpu_settings(ctx, *path, *precision);
                 pollster::block_on(execute_plan_with(
                     &ctx.device,
                     &ctx.queue,

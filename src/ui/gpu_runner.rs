@@ -13,7 +13,7 @@ use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::Plan;
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
-use crate::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::engine::GpuJob;
 use crate::playground::node::cloud::FlowJob;
@@ -35,6 +35,8 @@ pub type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
 
 /// Runs one job on the GPU and hands the result back to the engine.
 pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
+    let path = chosen_path(runner.settings, &job.plan, &job.model);
+    act.engine.borrow_mut().note_gpu_path(job.id, path.name());
     spawn_local(async move {
         let start = browser::now_ms();
         let result = execute_plan_with(

@@ -454,6 +454,15 @@ async function gpuSamplingCase(baseUrl) {
     const gpu = await waitForMetrics(page, 300_000);
     const close = cpu.every((v, i) => Math.abs(v - gpu[i]) < 0.01);
     record('webgpu: opted-in GPU sampling matches the CPU', close, `SWD CPU ${cpu} vs GPU ${gpu}`);
+    // A software adapter runs the interpreter (the op-major path measured slower there), and
+    // the panels say so.
+    const paths = await page.$$eval('[data-testid="sampler-panel"]', (ps) => ps.map((p) => p.dataset.gpuPath));
+    const statuses = await page.$$eval('[data-testid="panel-status"]', (s) => s.map((e) => e.textContent));
+    record(
+      'webgpu: the panels name the GPU path that ran them',
+      paths.every((p) => p === 'interpreter') && statuses.every((t) => t.endsWith('GPU, interpreter')),
+      `${paths.join(',')}; ${statuses.join(' | ')}`,
+    );
     await page.screenshot({ path: path.join(shotDir, 'gpu-sampling.png') });
     record('webgpu (GPU sampling): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
   } finally {

@@ -26,10 +26,14 @@ impl GpuContext {
             .map_err(|e| GpuError::NoAdapter(no_adapter_hint(backends, &e.to_string())))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // f16 shaders where the adapter has them (the op-major path's f16 kernel); nothing else
+        // optional, so what runs here runs on any adapter.
+        let required_features = adapter.features() & wgpu::Features::SHADER_F16;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("nde device"),
                 required_limits: limits.clone(),
+                required_features,
                 ..Default::default()
             })
             .await

@@ -24,10 +24,21 @@ pub async fn compute_pipeline(
     file: &str,
     entry: &str,
 ) -> Result<wgpu::ComputePipeline, GpuError> {
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let source = composed(file).map_err(|e| GpuError::Validation(e.to_string()))?;
+    compute_pipeline_from_source(device, file, &source, entry).await
+}
+
+/// The compute pipeline of `entry` in a composed `source` (a variant the host built, such as
+/// the f16 evaluation kernel); `label` names it in errors.
+pub async fn compute_pipeline_from_source(
+    device: &wgpu::Device,
+    label: &str,
+    source: &str,
+    entry: &str,
+) -> Result<wgpu::ComputePipeline, GpuError> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(file),
+        label: Some(label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

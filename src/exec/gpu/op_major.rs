@@ -15,7 +15,7 @@
 use wgpu::util::DeviceExt;
 
 use super::abi::{layout, HostLayout, MlpShape, RunParams};
-use super::kernel::{compute_pipeline, read_back, WORKGROUP_SIZE};
+use super::kernel::{compute_pipeline_from_source, read_back, WORKGROUP_SIZE};
 use super::plan_code::encode;
 use super::plan_run::{chunk_size, run_params, GpuRunSettings};
 use super::GpuError;
@@ -54,6 +54,50 @@ pub fn eval_layout() -> HostLayout {
     )
 }
 
+/// The precision of the evaluation kernel's activations and products (its sums are f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Needs the adapter's `shader-f16` feature.
+    F16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        match name {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(format!("unknown precision '{other}': choose f32 or f16")),
+        }
+    }
+}
+
+/// The line of mlp_tiled.wgsl that names its precision.
+const PRECISION_LINE: &str = "alias tile_t = f32; // the precision line";
+
+/// mlp_tiled.wgsl composed, in `precision`: the f16 build enables f16 and renames the type.
+pub fn tiled_source(precision: Precision) -> Result<String, GpuError> {
+    let source =
+        crate::exec::shader_source::composed("mlp_tiled.wgsl").map_err(|e| GpuError::Validation(e.to_string()))?;
+    match precision {
+        Precision::F32 => Ok(source),
+        Precision::F16 => {
+            if source.matches(PRECISION_LINE).count() != 1 {
+                return Err(GpuError::Validation("mlp_tiled.wgsl must name its precision on one line".into()));
+            }
+            Ok(format!("enable f16;\n{}", source.replace(PRECISION_LINE, "alias tile_t = f16;")))
+        }
+    }
+}
+
 /// The compiled evaluation kernel.
 #[derive(Debug, Clone)]
 pub struct EvalKernel {
@@ -61,8 +105,10 @@ pub struct EvalKernel {
 }
 
 impl EvalKernel {
-    pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
-        Ok(EvalKernel { pipeline: compute_pipeline(device, "mlp_tiled.wgsl", "eval_tile").await? })
+    pub async fn new(device: &wgpu::Device, precision: Precision) -> Result<Self, GpuError> {
+        let source = tiled_source(precision)?;
+        let label = format!("mlp_tiled.wgsl ({})", precision.name());
+        Ok(EvalKernel { pipeline: compute_pipeline_from_source(device, &label, &source, "eval_tile").await? })
     }
 }
 
@@ -278,6 +324,12 @@ pub async fn execute_op_major(
 
     // The whole sampler in one submission.
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op-major plan") });
+    // The interpreter reads each particle's progress (its next op) and registers before it
+    // writes them: they start from zero.
+    for (_, _, registers, progress, _) in &chunks {
+        encoder.clear_buffer(registers, 0, None);
+        encoder.clear_buffer(progress, 0, None);
+    }
     {
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("op-major plan"), timestamp_writes: None });

@@ -11,9 +11,8 @@ pub struct GpuRunSettings {
     pub work_budget: u32,
     /// The path to take; `None` chooses (`plan_run::chosen_path`).
     pub path: Option<super::op_major::GpuPath>,
-    /// Whether the adapter is a software one (the CPU emulating a GPU), where the interpreter
-    /// measures faster than the op-major path.
-    pub software: bool,
+    /// The op-major path's evaluation precision (f16 needs the adapter's `shader-f16`).
+    pub precision: super::op_major::Precision,
 }
 
 /// llvmpipe/lavapipe ends an invocation after 65535 loop iterations in all: stay below it.
@@ -26,7 +25,7 @@ impl GpuRunSettings {
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
         let software = super::context::is_software_adapter(info.device_type, &[&info.name, &info.driver]);
         let work_budget = if software { SOFTWARE_WORK_BUDGET } else { HARDWARE_WORK_BUDGET };
-        GpuRunSettings { work_budget, path: None, software }
+        GpuRunSettings { work_budget, path: None, precision: super::op_major::Precision::F32 }
     }
 }
 

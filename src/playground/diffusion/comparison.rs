@@ -111,6 +111,8 @@ pub struct PanelRun {
     pub external: Option<u64>,
     /// Who runs it.
     pub executor: Executor,
+    /// The GPU's path (`exec::gpu::op_major::GpuPath::name`), once the GPU has run it.
+    pub gpu_path: Option<&'static str>,
 }
 
 impl PanelRun {
@@ -131,6 +133,15 @@ impl PanelRun {
             error: None,
             external: None,
             executor: Executor::Page,
+            gpu_path: None,
+        }
+    }
+
+    /// Who ran it, as the panel says it: the executor, and the GPU's path when it has one.
+    pub fn executor_label(&self) -> String {
+        match (self.executor, self.gpu_path) {
+            (Executor::Gpu, Some(path)) => format!("GPU, {path}"),
+            (executor, _) => executor.label().to_string(),
         }
     }
 

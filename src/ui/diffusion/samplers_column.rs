@@ -50,14 +50,15 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
                     let status = match run {
                         None => "not run".to_string(),
                         Some(r) if r.error.is_some() => "failed".to_string(),
-                        Some(r) if r.is_waiting() => format!("running · {}", r.executor.label()),
+                        Some(r) if r.is_waiting() => format!("running · {}", r.executor_label()),
                         Some(r) if !r.is_done() => format!("running {:.0}%", r.progress() * 100.0),
-                        Some(r) => format!("step {step}/{steps} · {}", r.executor.label()),
+                        Some(r) => format!("step {step}/{steps} · {}", r.executor_label()),
                     };
                     let colour = PANEL_COLOURS[index % PANEL_COLOURS.len()];
                     html! {
                         <div class="panel" data-testid="sampler-panel" style={format!("border-color: {colour}")}
-                            data-executor={run.map_or("none", |r| r.executor.key())}>
+                            data-executor={run.map_or("none", |r| r.executor.key())}
+                            data-gpu-path={run.and_then(|r| r.gpu_path).unwrap_or("none")}>
                             <div class="row">
                                 { select(act, "Sampler", &choices, panel.settings.sampler.name, Some("sampler-select"), move |en, v| en.set_panel_sampler(index, registry::find(v)?)) }
                                 { input_with_id(act, &format!("nfe-{index}"), "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), &range_hint("model evaluations per particle", limits::PAGE_NFE), move |en, v| en.set_panel_nfe(index, v)) }

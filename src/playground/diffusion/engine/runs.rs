@@ -172,6 +172,13 @@ impl Engine {
         jobs
     }
 
+    /// Records which of the GPU's paths runs job `id` (the panel names it).
+    pub fn note_gpu_path(&mut self, id: u64, path: &'static str) {
+        if let Some(run) = self.runs_mut().find(|r| r.external == Some(id)) {
+            run.gpu_path = Some(path);
+        }
+    }
+
     /// A job's result from the GPU or the workers. A failed job is run on the page's thread
     /// instead, with a message saying so.
     pub fn finish_job(&mut self, id: u64, result: Result<RunResult, String>, elapsed_ms: f64) {
