@@ -259,7 +259,9 @@ async function playgroundCase(baseUrl, { name, webgpu, expected }) {
     await startRecording(page);
     await runSamplers(page);
     await waitForMetrics(page);
-    await page.waitForTimeout(500);
+    // Training goes on after the samplers finish: record long enough for a fair count of
+    // frames (on the CPU workers a run now ends in under a second).
+    await page.waitForTimeout(2000);
     const sampling = await stopRecording(page);
     frameFigures.push({ mode: name, phase: 'training+sampling', ...sampling });
     for (const figures of [training, sampling]) {
