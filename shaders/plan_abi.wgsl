@@ -18,6 +18,8 @@ const OP_LOAD_INPUT: u32 = 11u;
 const OP_EVAL_DIFFUSION: u32 = 12u;
 const OP_ADD_INCREMENT: u32 = 13u;
 const OP_REPLACE: u32 = 14u;
+const OP_GENERATOR_START: u32 = 15u;
+const OP_GENERATOR_STEP: u32 = 16u;
 const NO_REGISTER: u32 = 0xFFFFu;
 const NO_COUNTER: u32 = 0xFFFFFFFFu;
 const MODEL_MLP: u32 = 0u;
@@ -26,10 +28,13 @@ const MODEL_FIELD: u32 = 2u;
 // A neural SDE with diagonal noise (src/core/nsde/sde_model.rs): its drift MLP, then one
 // diffusion net per coordinate.
 const MODEL_DIAGONAL_SDE: u32 = 3u;
+// The SDE-GAN generator (src/core/nsde/generator_model.rs): its initial net, drift, diffusion
+// and readout.
+const MODEL_GENERATOR: u32 = 4u;
 const MAX_LEVELS: u32 = 128u;
 const MAX_STAGES: u32 = 8u;
 // Registers per particle (src/core/sample/plan.rs: MAX_REGISTERS).
-const MAX_REGISTERS: u32 = 16u;
+const MAX_REGISTERS: u32 = 24u;
 
 struct RunParams {
     chunk_offset: u32,
@@ -59,6 +64,8 @@ struct RunParams {
     input_rows: u32,
     diffusion_cost: u32,
     diffusion: MlpShape,
+    initial: MlpShape,
+    readout: MlpShape,
 }
 
 @group(0) @binding(0) var<uniform> params: RunParams;

@@ -29,6 +29,12 @@ fn op_cost(opcode: u32, at: u32) -> u32 {
         case OP_EVAL_DIFFUSION: {
             return params.diffusion_cost + 4u;
         }
+        case OP_GENERATOR_START: {
+            return params.diffusion_cost + 4u + code[at + 2u];
+        }
+        case OP_GENERATOR_STEP: {
+            return 2u * params.eval_cost + params.diffusion_cost + 4u + code[at + 2u];
+        }
         case OP_GIBBS_LEVEL: {
             if (params.has_classifier != 0u) {
                 return params.classifier_cost + 3u * code[at + 3u];
@@ -155,6 +161,12 @@ fn run_op(opcode: u32, at: u32) {
             let x = R[code[at + 1u]];
             let observed = word_f32(at + 5u) + word_f32(at + 6u) * noise(code[at + 2u]).x;
             R[code[at + 1u]] = x + (observed - dot(normal, x)) * normal;
+        }
+        case OP_GENERATOR_START: {
+            generator_start(at);
+        }
+        case OP_GENERATOR_STEP: {
+            generator_step(at);
         }
         default: {}
     }

@@ -67,6 +67,97 @@ fn model_diffusion(z: vec2<f32>) -> vec2<f32> {
     return vec2<f32>(g0, g1);
 }
 
+// ---- the SDE-GAN generator (src/core/nsde/generator_model.rs, GeneratorModel::run_op) ----
+// Its state is `dim` values two per register: y's from R[state], then z's. Its noise is read
+// from the particle's input rows, two values per row.
+
+fn scalar_tanh(z: f32) -> f32 {
+    let e = exp(-2.0 * abs(z));
+    return sign(z) * (1.0 - e) / (1.0 + e);
+}
+
+fn input_value(row: u32, k: u32) -> f32 {
+    return input_row(row + k / 2u)[k % 2u];
+}
+
+fn z_register(state: u32, dim: u32) -> u32 {
+    return state + (dim + 1u) / 2u;
+}
+
+// The fields' features (t, z).
+fn generator_features(state: u32, dim: u32, t: f32) {
+    let z_at = z_register(state, dim);
+    mlp_value[0] = t;
+    for (var i = 0u; i < dim; i++) {
+        mlp_value[1u + i] = R[z_at + i / 2u][i % 2u];
+    }
+}
+
+// y += (f(t, z) h + g(t, z) dW) / 2, the drift's part first, then the noise's: one
+// evaluation of the fields.
+fn generator_half_increment(state: u32, dim: u32, t: f32, h: f32, noise: u32, row: u32) {
+    evaluations += 1u;
+    spent += params.eval_cost;
+    generator_features(state, dim, t);
+    mlp_run(params.mlp, false);
+    for (var i = 0u; i < dim; i++) {
+        R[state + i / 2u][i % 2u] += 0.5 * (h * scalar_tanh(mlp_value[i]));
+    }
+    generator_features(state, dim, t);
+    mlp_run(params.diffusion, false);
+    for (var i = 0u; i < dim; i++) {
+        var noise_term = 0.0;
+        for (var k = 0u; k < noise; k++) {
+            noise_term += scalar_tanh(mlp_value[i * noise + k]) * input_value(row, k);
+        }
+        R[state + i / 2u][i % 2u] += 0.5 * noise_term;
+    }
+}
+
+// Y = readout(y).
+fn generator_readout(state: u32, dim: u32) -> f32 {
+    for (var i = 0u; i < dim; i++) {
+        mlp_value[i] = R[state + i / 2u][i % 2u];
+    }
+    mlp_run(params.readout, false);
+    return mlp_value[0];
+}
+
+// GENERATOR_START: state, dim, into, noise, row. X0 = initial(V); y = z = X0.
+fn generator_start(at: u32) {
+    let state = code[at + 1u];
+    let dim = code[at + 2u];
+    evaluations += 1u;
+    spent += params.diffusion_cost;
+    for (var k = 0u; k < code[at + 4u]; k++) {
+        mlp_value[k] = input_value(code[at + 5u], k);
+    }
+    mlp_run(params.initial, false);
+    let z_at = z_register(state, dim);
+    for (var i = 0u; i < dim; i++) {
+        R[state + i / 2u][i % 2u] = mlp_value[i];
+        R[z_at + i / 2u][i % 2u] = mlp_value[i];
+    }
+    R[code[at + 3u]] = vec2<f32>(generator_readout(state, dim), 0.0);
+}
+
+// GENERATOR_STEP: state, dim, into, noise, row, t, h. Reversible Heun from t to t + h.
+fn generator_step(at: u32) {
+    let state = code[at + 1u];
+    let dim = code[at + 2u];
+    let noise = code[at + 4u];
+    let row = code[at + 5u];
+    let t = word_f32(at + 6u);
+    let h = word_f32(at + 7u);
+    generator_half_increment(state, dim, t, h, noise, row);
+    let z_at = z_register(state, dim);
+    for (var i = 0u; i < dim; i++) {
+        R[z_at + i / 2u][i % 2u] = 2.0 * R[state + i / 2u][i % 2u] - R[z_at + i / 2u][i % 2u];
+    }
+    generator_half_increment(state, dim, t + h, h, noise, row);
+    R[code[at + 3u]] = vec2<f32>(generator_readout(state, dim), 0.0);
+}
+
 // (The host refuses plans that need a field's Jacobian: field models run fixed-step plans.)
 fn model_out_with_jacobian(x: vec2<f32>, t: f32, alpha: f32, sigma: f32) -> OutputWithJacobian {
     evaluations += 1u;

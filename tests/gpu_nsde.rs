@@ -10,7 +10,7 @@ mod common;
 use common::gpu_or_skip;
 
 use nde_playground::core::sample::model::Model;
-use nde_playground::exec::agreement::{compare, field_cases, sde_cases};
+use nde_playground::exec::agreement::{compare, field_cases, generator_cases, sde_cases};
 use nde_playground::exec::cpu::run_plan;
 use nde_playground::exec::gpu::plan_run::{execute_plan, execute_plan_with, GpuRunSettings, PlanKernel};
 
@@ -57,6 +57,69 @@ fn latent_sde_paths_agree_on_the_gpu_and_the_cpu() {
         let moved = gpu.frames.last().unwrap().iter().zip(&gpu.frames[0]).filter(|(a, b)| (a[0] - b[0]).abs() > 0.05);
         assert!(moved.count() > run.options.particles / 2, "{}: the paths did not move", case.label);
     }
+}
+
+/// The SDE-GAN generator's paths (state in R^16, noise in R^3, two ops of its own) on the GPU
+/// and the CPU, every observation time of every path.
+#[test]
+fn sde_gan_generator_paths_agree_on_the_gpu_and_the_cpu() {
+    let Some(ctx) = gpu_or_skip("sde_gan_generator_paths_agree_on_the_gpu_and_the_cpu") else { return };
+    for case in generator_cases() {
+        let run = &case.run;
+        let mut model = run.model.clone();
+        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap_or_else(|e| panic!("{}: CPU: {e}", case.label));
+        let gpu = pollster::block_on(execute_plan(
+            &ctx.device,
+            &ctx.queue,
+            GpuRunSettings::for_adapter(&ctx.info),
+            &run.plan,
+            &model.data(),
+            &run.options,
+        ))
+        .unwrap_or_else(|e| panic!("{}: GPU: {e}", case.label));
+        let c = compare(&run.plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{}: {e}", case.label));
+        let frames = cpu.frames.iter().zip(&gpu.frames);
+        let frame_error = frames
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs())))
+            .fold(0.0f32, |m, e| if e.is_nan() { f32::INFINITY } else { m.max(e) });
+        println!(
+            "{:36} max {:.1e} at the end, {frame_error:.1e} over {} frames x {} paths, nfe {}",
+            case.label,
+            c.max_error,
+            gpu.frames.len(),
+            run.options.particles,
+            gpu.nfe
+        );
+        assert!(frame_error <= 1e-4, "{}: a frame differs by {frame_error}", case.label);
+        assert_eq!(gpu.nfe, cpu.nfe);
+        assert_eq!(gpu.frames.len(), run.times.len());
+        let moved = gpu.frames.last().unwrap().iter().zip(&gpu.frames[0]).filter(|(a, b)| (a[0] - b[0]).abs() > 0.01);
+        assert!(moved.count() > run.options.particles / 2, "{}: the paths did not move", case.label);
+    }
+}
+
+/// The generator's ops on another model, and another plan on the generator, are refused.
+#[test]
+fn generator_mismatches_are_refused_on_the_gpu() {
+    let Some(ctx) = gpu_or_skip("generator_mismatches_are_refused_on_the_gpu") else { return };
+    let generator = &generator_cases()[0];
+    let latent = &sde_cases()[0];
+    let settings = GpuRunSettings::for_adapter(&ctx.info);
+    let run = |plan, model: &nde_playground::core::sample::model::ModelData, options| {
+        pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, model, options))
+            .err()
+            .expect("refused")
+    };
+    let err = run(&generator.run.plan, &latent.run.model.data(), &generator.run.options);
+    assert!(err.to_string().contains("not an SDE-GAN generator"), "{err}");
+    // The latent SDE's plan evaluates a diffusion, which the generator does not offer as such.
+    let err = run(&latent.run.plan, &generator.run.model.data(), &latent.run.options);
+    assert!(err.to_string().contains("no diffusion"), "{err}");
+    // A plan of the generator's ops and an Eval: the generator runs its own plans only.
+    let mut mixed = generator.run.plan.clone();
+    mixed.ops.insert(1, nde_playground::core::sample::plan::Op::LoadInput { into: 0 });
+    let err = run(&mixed, &generator.run.model.data(), &generator.run.options);
+    assert!(err.to_string().contains("its own path plans"), "{err}");
 }
 
 /// The diffusion op needs a neural SDE: a vector field's model is refused with the reason,

@@ -278,6 +278,24 @@ pub fn sde_cases() -> Vec<SdeCase> {
         .collect()
 }
 
+/// The SDE-GAN generator's agreement case (`core::nsde::generator_model`): its reversible-Heun
+/// paths in R^16 on the `ou-tdep` observation grid, driven by increments from input rows.
+#[derive(Debug, Clone)]
+pub struct GeneratorCase {
+    pub label: String,
+    pub run: crate::core::nsde::generator_model::GeneratorPathRun,
+}
+
+/// The generator of a fresh SDE-GAN fit (its initial weights, which torchsde's scaling makes
+/// move the paths), 256 paths of 63 steps.
+pub fn generator_cases() -> Vec<GeneratorCase> {
+    use crate::core::nsde::gan::{GanConfig, GanFit};
+    use crate::core::nsde::generator_model::GeneratorPathRun;
+    let gan = GanFit::new(GanConfig { train_paths: 64, ..GanConfig::cli_default() }).expect("a fresh SDE-GAN");
+    let run = GeneratorPathRun::of_fit(&gan, 0..256).expect("a generator path run");
+    vec![GeneratorCase { label: "SDE-GAN generator, reversible heun".into(), run }]
+}
+
 /// Replacement (`Op::Replace`, the controllable-generation lab's inpainting) on a few fixed-step
 /// samplers, deterministic and stochastic, observing the coordinate at 45°, plus one under the
 /// mean-reverting process towards a nonzero condition: (label, plan, process, condition).

@@ -5,6 +5,8 @@
 
 use super::cpu_blocks::{run_blocks, runs_in_blocks};
 use crate::core::nn::batch::BatchMlp;
+use crate::core::nn::parallel::for_each_mut;
+use crate::core::nsde::generator_model::{generator_op, NO_GENERATOR};
 use crate::core::param::Parameterisation;
 use crate::core::rng::{normal4, random_u32x4, u32_to_open_unit_f32};
 use crate::core::sample::likelihood::{augmented_field, gaussian_log_density, Divergence};
@@ -186,6 +188,11 @@ pub fn run_plan_from(
     first: usize,
 ) -> Result<RunResult, RunError> {
     plan.validate().map_err(RunError::Refused)?;
+    if model.generator().is_some() {
+        if let Some(op) = plan.ops.iter().find(|op| !generator_op(op)) {
+            return Err(RunError::Refused(format!("the SDE-GAN generator runs its own path plans, not {op:?}")));
+        }
+    }
     if model.param() != plan.param {
         return Err(RunError::ParamMismatch { plan: plan.param, model: model.param() });
     }
@@ -452,6 +459,19 @@ pub(crate) fn run_ops(
                     state[1] += step * pull[1];
                 }
                 evaluations += live;
+            }
+            Op::GeneratorStart { .. } | Op::GeneratorStep { .. } => {
+                let generator = model.generator().ok_or_else(|| RunError::Refused(NO_GENERATOR.into()))?;
+                generator.check(op).map_err(RunError::Refused)?;
+                let inputs = &options.inputs;
+                for_each_mut(&mut regs, 64, |p, r| {
+                    if resume[p] <= i {
+                        generator.run_op(op, r, &inputs[p * rows..(p + 1) * rows]);
+                    }
+                });
+                // The initial net once; the fields at two points per step.
+                let per_particle = if matches!(op, Op::GeneratorStart { .. }) { 1 } else { 2 };
+                evaluations += per_particle * live;
             }
             Op::Snapshot { reg, .. } => {
                 frames.push(

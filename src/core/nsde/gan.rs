@@ -105,7 +105,8 @@ impl Generator {
         Ok(Generator { initial, field, readout })
     }
 
-    fn counts(&self) -> [usize; 3] {
+    /// Parameter counts of the initial net, the fields and the readout, in that order.
+    pub fn counts(&self) -> [usize; 3] {
         [self.initial.param_count(), self.field.params.len(), self.readout.param_count()]
     }
 
@@ -156,7 +157,8 @@ impl Discriminator {
         })
     }
 
-    fn counts(&self) -> [usize; 3] {
+    /// Parameter counts of the initial net, the fields and the readout, in that order.
+    pub fn counts(&self) -> [usize; 3] {
         [self.initial.param_count(), self.field.param_count(), self.readout.param_count()]
     }
 
@@ -466,17 +468,32 @@ impl GanFit {
     /// Evaluation path p of the generator (the averaged weights when there are any), in data
     /// units: its own draws, so a path is the same whichever slice computes it.
     pub fn model_path(&self, p: usize) -> Result<Vec<f64>, String> {
-        let params = match &self.g_average {
-            Some((avg, _)) => avg,
-            None => &self.g_params,
-        };
+        let params = self.evaluated_params();
         let mut generator = self.generator.clone();
         generator.load(params);
-        let n = self.times.len() - 1;
-        let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
-        let increments = self.increments(&normals);
+        let (v, increments) = self.model_path_draws(p);
         let ys = generator.path(params, &self.times, &v, &increments)?;
         Ok(ys.iter().map(|y| y * self.scale.1 + self.scale.0).collect())
+    }
+
+    /// The generator's weights that are evaluated: the average once there is one.
+    pub fn evaluated_params(&self) -> &[f64] {
+        match &self.g_average {
+            Some((avg, _)) => avg,
+            None => &self.g_params,
+        }
+    }
+
+    /// Evaluation path p's draws: the initial noise V and the Brownian increments.
+    pub fn model_path_draws(&self, p: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let n = self.times.len() - 1;
+        let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
+        (v, self.increments(&normals))
+    }
+
+    /// The observation times the generator is solved on.
+    pub fn times(&self) -> &[f64] {
+        &self.times
     }
 
     /// `count` held-out data paths, none dropped.

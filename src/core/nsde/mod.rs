@@ -8,6 +8,7 @@ pub mod data;
 pub mod field;
 pub mod fit;
 pub mod gan;
+pub mod generator_model;
 pub mod latent;
 pub mod paired;
 pub mod sde_model;

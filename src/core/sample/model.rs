@@ -81,6 +81,11 @@ pub trait Model {
         let _ = (xs, out);
         Err(NO_DIFFUSION.into())
     }
+    /// The SDE-GAN generator that `Op::GeneratorStart` and `Op::GeneratorStep` run, for the
+    /// model that is one.
+    fn generator(&self) -> Option<&crate::core::nsde::generator_model::GeneratorModel> {
+        None
+    }
     /// What the model is, as data another executor (the GPU's) can upload.
     fn data(&self) -> ModelData;
     /// The network and condition of a model whose raw output is exactly the MLP's batched
@@ -103,6 +108,8 @@ pub enum ModelData {
     Field(crate::core::dynamics::field_model::FieldModel),
     /// A neural SDE with diagonal noise on the plane (the latent SDE's prior).
     DiagonalSde(crate::core::nsde::sde_model::DiagonalSdeModel),
+    /// The SDE-GAN's generator (state in R^16, its own path ops).
+    Generator(crate::core::nsde::generator_model::GeneratorModel),
     /// A model only the host evaluates (the guided scores of the controllable-generation lab):
     /// the GPU executor refuses it, naming `what`.
     HostOnly { what: String },

@@ -20,9 +20,10 @@ pub type Reg = u8;
 /// The state register.
 pub const X: Reg = 0;
 
-/// Registers per particle: the executors keep them in fixed arrays (16 in WGSL's private
-/// memory as on the CPU).
-pub const MAX_REGISTERS: usize = 16;
+/// Registers per particle: the executors keep them in fixed arrays (in WGSL's private memory
+/// as on the CPU). 24 holds the SDE-GAN generator's reversible-Heun state (two 16-vectors)
+/// beside its readout.
+pub const MAX_REGISTERS: usize = 24;
 
 /// What an `Eval` turns the network's output into. Every one is affine in the output and x:
 /// quantity = out_scale * out + x_scale * x.
@@ -103,6 +104,22 @@ pub enum Op {
     /// r = value − n·x̂₀, R[x] −= zeta ∇ₓ r² / |r| (the normaliser held constant), the gradient
     /// through the model's input Jacobian. One evaluation; the CPU executor only.
     Dps { x: Reg, t: f32, out_scale: f32, x_scale: f32, normal: [f32; 2], value: f32, zeta: f32 },
+    /// The SDE-GAN generator's start (`core::nsde::generator_model`): V, `noise` values two per
+    /// input row from `row`, gives X0 = zeta(V). Its reversible-Heun state y = z = X0 (`dim`
+    /// values each, two per register) fills the registers from `state`: y's, then z's. The
+    /// readout (l(y), 0) goes into `into`. No field evaluation.
+    GeneratorStart { state: Reg, dim: u32, into: Reg, noise: u32, row: u32 },
+    /// One reversible-Heun step of the generator from t to t + h, dW (`noise` values) two per
+    /// input row from `row`: with inc(t, z) = f(t, z) h + g(t, z) dW, y += inc(t, z) / 2,
+    /// z = 2y - z, y += inc(t + h, z) / 2, then the readout into `into`. The field at the old
+    /// z is evaluated again rather than stored (the registers hold y and z only): two
+    /// evaluations of (f, g) per step.
+    GeneratorStep { state: Reg, dim: u32, into: Reg, t: f32, h: f32, noise: u32, row: u32 },
+}
+
+/// Registers that hold `dim` values, two per register.
+pub fn registers_for(dim: u32) -> usize {
+    dim.div_ceil(2) as usize
 }
 
 /// One noise level of `EvalAtLevel`: quantity = out_scale * out + x_scale * x at time t.
@@ -205,6 +222,9 @@ impl Plan {
             .map(|op| match op {
                 Op::LoadInput { .. } => 1,
                 Op::AddIncrement { row, .. } => *row as usize + 1,
+                Op::GeneratorStart { noise, row, .. } | Op::GeneratorStep { noise, row, .. } => {
+                    *row as usize + registers_for(*noise)
+                }
                 _ => 0,
             })
             .max()
@@ -294,6 +314,17 @@ impl Plan {
                     check(*x)?;
                     check(*nll)?;
                     check_adaptive(tableau)?;
+                }
+                Op::GeneratorStart { state, dim, into, .. } | Op::GeneratorStep { state, dim, into, .. } => {
+                    check(*into)?;
+                    if *dim == 0 {
+                        return Err(format!("{}: a generator's state has no values", self.sampler));
+                    }
+                    let last = *state as usize + 2 * registers_for(*dim) - 1;
+                    check(Reg::try_from(last).unwrap_or(Reg::MAX))?;
+                    if (*state..=last as Reg).contains(into) {
+                        return Err(format!("{}: the generator's readout overwrites its state", self.sampler));
+                    }
                 }
             }
         }
@@ -458,6 +489,11 @@ impl PlanBuilder {
         }
     }
 
+    /// Emits an op a model's own plan builder made (the SDE-GAN generator's).
+    pub fn emit(&mut self, op: Op) {
+        self.plan.ops.push(op);
+    }
+
     /// R[into] = the caller's input point.
     pub fn load_input(&mut self, into: Reg) {
         self.plan.ops.push(Op::LoadInput { into });
@@ -559,5 +595,30 @@ mod tests {
         let mut plan = PlanBuilder::new("test", Process::vp(), Parameterisation::Eps).finish();
         plan.ops.push(Op::Axpy { into: 3, terms: vec![], offset: [0.0; 2], noise: 0.0, counter: 0 });
         assert!(plan.validate().unwrap_err().contains("register 3"));
+    }
+
+    /// A generator op's state spans 2 * ceil(dim / 2) registers: all must be declared, the
+    /// readout must lie outside them, and its noise rows count towards the input rows.
+    #[test]
+    fn generator_ops_are_validated_over_their_whole_state() {
+        let mut b = PlanBuilder::new("gen", Process::RectifiedFlow, Parameterisation::Flow);
+        for _ in 0..8 {
+            b.register();
+        }
+        let mut plan = b.finish();
+        assert_eq!(plan.registers, 9);
+        let start = |dim, into| Op::GeneratorStart { state: 1, dim, into, noise: 5, row: 0 };
+        plan.ops = vec![start(8, 0)];
+        assert_eq!(plan.validate(), Ok(()));
+        assert_eq!(plan.input_rows(), 3);
+        plan.ops = vec![start(9, 0)];
+        assert!(plan.validate().unwrap_err().contains("register 10"));
+        plan.ops = vec![start(8, 4)];
+        assert!(plan.validate().unwrap_err().contains("overwrites"));
+        plan.ops = vec![start(0, 0)];
+        assert!(plan.validate().is_err());
+        plan.ops = vec![Op::GeneratorStep { state: 1, dim: 7, into: 0, t: 0.0, h: 1.0, noise: 3, row: 9 }];
+        assert_eq!(plan.validate(), Ok(()));
+        assert_eq!(plan.input_rows(), 11);
     }
 }

@@ -14,7 +14,7 @@ use super::plan_code::{
     OP_ADAPTIVE, OP_AXPY, OP_EVAL, OP_EVAL_AT_LEVEL, OP_GIBBS_LEVEL, OP_INIT, OP_LOAD_INPUT, OP_MALA_START,
     OP_MALA_STEP, OP_SKIP_IF, OP_SNAPSHOT,
 };
-use super::plan_code::{OP_ADD_INCREMENT, OP_EVAL_DIFFUSION, OP_REPLACE};
+use super::plan_code::{OP_ADD_INCREMENT, OP_EVAL_DIFFUSION, OP_GENERATOR_START, OP_GENERATOR_STEP, OP_REPLACE};
 use crate::core::limits;
 use crate::core::sample::plan::MAX_REGISTERS;
 
@@ -34,6 +34,7 @@ pub const MODEL_MLP: u32 = 0;
 pub const MODEL_MIXTURE: u32 = 1;
 pub const MODEL_FIELD: u32 = 2;
 pub const MODEL_DIAGONAL_SDE: u32 = 3;
+pub const MODEL_GENERATOR: u32 = 4;
 
 // Processes, as shaders/process.wgsl numbers them.
 pub const PROCESS_VP: u32 = 0;
@@ -51,7 +52,7 @@ pub const PARAM_V: u32 = 3;
 pub const PARAM_FLOW: u32 = 4;
 
 /// Every code the host and the shaders share, by the name both give it.
-pub const CODES: [(&str, u32); 36] = [
+pub const CODES: [(&str, u32); 39] = [
     ("ACT_SILU", ACT_SILU),
     ("ACT_TANH", ACT_TANH),
     ("ACT_SOFTPLUS", ACT_SOFTPLUS),
@@ -63,6 +64,7 @@ pub const CODES: [(&str, u32); 36] = [
     ("MODEL_MLP", MODEL_MLP),
     ("MODEL_FIELD", MODEL_FIELD),
     ("MODEL_DIAGONAL_SDE", MODEL_DIAGONAL_SDE),
+    ("MODEL_GENERATOR", MODEL_GENERATOR),
     ("PROCESS_VP", PROCESS_VP),
     ("PROCESS_SUBVP", PROCESS_SUBVP),
     ("PROCESS_VE", PROCESS_VE),
@@ -88,6 +90,8 @@ pub const CODES: [(&str, u32); 36] = [
     ("OP_EVAL_DIFFUSION", OP_EVAL_DIFFUSION),
     ("OP_ADD_INCREMENT", OP_ADD_INCREMENT),
     ("OP_REPLACE", OP_REPLACE),
+    ("OP_GENERATOR_START", OP_GENERATOR_START),
+    ("OP_GENERATOR_STEP", OP_GENERATOR_STEP),
 ];
 
 /// The sizes the shaders' private arrays are declared with: the constant that names each, its
@@ -121,7 +125,7 @@ pub struct MlpShape {
     pub input_dim: u32,
 }
 
-/// Mirrors `RunParams` in shaders/plan_abi.wgsl (192 bytes).
+/// Mirrors `RunParams` in shaders/plan_abi.wgsl (256 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RunParams {
@@ -152,10 +156,15 @@ pub struct RunParams {
     /// Input rows per particle (`Plan::input_rows`): the inputs buffer holds them particle
     /// by particle.
     pub input_rows: u32,
-    /// What a neural SDE's diffusion costs (both coordinates' nets).
+    /// What a neural SDE's diffusion costs (both coordinates' nets); for the SDE-GAN
+    /// generator, its initial net and readout (`eval_cost` is its drift and diffusion).
     pub diffusion_cost: u32,
     /// A neural SDE's diffusion net (the first coordinate's; the second's follows it).
     pub diffusion: MlpShape,
+    /// The SDE-GAN generator's initial net (its fields are `mlp` and `diffusion`).
+    pub initial: MlpShape,
+    /// The SDE-GAN generator's readout.
+    pub readout: MlpShape,
 }
 
 /// A host struct's layout, for the comparison with its shader twin.
@@ -223,6 +232,8 @@ pub fn host_layouts() -> Vec<HostLayout> {
                 input_rows,
                 diffusion_cost,
                 diffusion,
+                initial,
+                readout,
             ]
         ),
         super::draw::view_layout(),

@@ -3,13 +3,15 @@
 //! the fields of `RunParams` that describe them.
 
 use super::abi::{
-    dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_DIAGONAL_SDE, MODEL_FIELD, MODEL_MIXTURE, MODEL_MLP,
+    dense_activation_code, mlp_shape, MlpShape, RunParams, MODEL_DIAGONAL_SDE, MODEL_FIELD, MODEL_GENERATOR,
+    MODEL_MIXTURE, MODEL_MLP,
 };
 use super::work_budget::{field_eval_cost, mixture_eval_cost, mlp_eval_cost};
 use super::GpuError;
 use crate::core::dynamics::field_model::{FieldHead, FieldModel};
 use crate::core::limits;
 use crate::core::nn::dense::Dense;
+use crate::core::nsde::generator_model::{generator_op, GeneratorModel, NO_GENERATOR};
 use crate::core::nsde::sde_model::DiagonalSdeModel;
 use crate::core::param::Parameterisation;
 use crate::core::sample::model::ModelData;
@@ -20,6 +22,10 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
     let uses = |pred: fn(&Op) -> bool| plan.ops.iter().any(pred);
     if uses(|op| matches!(op, Op::EvalDiffusion { .. })) && !matches!(model, ModelData::DiagonalSde(_)) {
         return Err(GpuError::Unsupported(crate::core::sample::model::NO_DIFFUSION.into()));
+    }
+    let generator_ops = uses(|op| matches!(op, Op::GeneratorStart { .. } | Op::GeneratorStep { .. }));
+    if generator_ops && !matches!(model, ModelData::Generator(_)) {
+        return Err(GpuError::Unsupported(NO_GENERATOR.into()));
     }
     match model {
         ModelData::Mixture { mixture, .. } => {
@@ -81,6 +87,7 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
         }
         ModelData::Field(field) => field_words(plan, field, params),
         ModelData::DiagonalSde(sde) => sde_words(plan, sde, params),
+        ModelData::Generator(generator) => generator_words(plan, generator, params),
         ModelData::HostOnly { what } => {
             Err(GpuError::Unsupported(format!("{what} run on the CPU executor only: use --backend cpu")))
         }
@@ -88,15 +95,28 @@ pub fn model_words(plan: &Plan, model: &ModelData, params: &mut RunParams) -> Re
 }
 
 /// The shape of a lab network (`Dense`, uniform hidden width, its last layer linear in the
-/// kernel) whose parameters start at word `base`, or why the kernel cannot run it.
+/// kernel) whose parameters start at word `base`, or why the kernel cannot run it. Plans on
+/// the plane take at most 2 inputs and outputs.
 fn dense_shape(net: &Dense, base: usize) -> Result<MlpShape, GpuError> {
     let dims = &net.dims;
-    let (width, depth) = (dims[1], dims.len() - 2);
-    let uniform = dims.len() >= 3 && dims[1..dims.len() - 1].iter().all(|&d| d == width);
-    if !uniform || width > limits::WIDTH.max || depth > 6 || dims[0] > 2 || dims[dims.len() - 1] > 2 {
+    if dims[0] > 2 || dims[dims.len() - 1] > 2 {
         return Err(GpuError::Unsupported(format!(
-            "the GPU kernel takes networks of at most 2 inputs and outputs with one hidden width up to {} and \
-             depth up to 6; this one is {dims:?}",
+            "the GPU kernel takes networks of at most 2 inputs and outputs on the plane; this one is {dims:?}"
+        )));
+    }
+    wide_dense_shape(net, base)
+}
+
+/// As `dense_shape`, for a network of up to the kernel's width in inputs and outputs (the
+/// SDE-GAN generator's); a network without hidden layers (a readout) too.
+fn wide_dense_shape(net: &Dense, base: usize) -> Result<MlpShape, GpuError> {
+    let dims = &net.dims;
+    let (width, depth) = (dims[1], dims.len() - 2);
+    let uniform = dims[1..dims.len() - 1].iter().all(|&d| d == width);
+    if !uniform || dims.iter().any(|&d| d > limits::WIDTH.max) || depth > 6 {
+        return Err(GpuError::Unsupported(format!(
+            "the GPU kernel takes networks of one hidden width and at most {} values in any layer, depth up to 6; \
+             this one is {dims:?}",
             limits::WIDTH.max
         )));
     }
@@ -110,6 +130,29 @@ fn dense_shape(net: &Dense, base: usize) -> Result<MlpShape, GpuError> {
         outputs: dims[dims.len() - 1] as u32,
         input_dim: dims[0] as u32,
     })
+}
+
+/// The SDE-GAN generator: its initial net, drift, diffusion and readout, in that order (the
+/// shader applies the fields' final tanh). It runs its own path plans only.
+fn generator_words(plan: &Plan, generator: &GeneratorModel, params: &mut RunParams) -> Result<Vec<f32>, GpuError> {
+    if let Some(op) = plan.ops.iter().find(|op| !generator_op(op)) {
+        return Err(GpuError::Unsupported(format!("the SDE-GAN generator runs its own path plans, not {op:?}")));
+    }
+    for op in &plan.ops {
+        generator.check(op).map_err(GpuError::Unsupported)?;
+    }
+    let mut words = generator.initial_params.clone();
+    params.model_kind = MODEL_GENERATOR;
+    params.initial = wide_dense_shape(&generator.initial, 0)?;
+    params.mlp = wide_dense_shape(&generator.drift, words.len())?;
+    words.extend_from_slice(&generator.drift_params);
+    params.diffusion = wide_dense_shape(&generator.diffusion, words.len())?;
+    words.extend_from_slice(&generator.diffusion_params);
+    params.readout = wide_dense_shape(&generator.readout, words.len())?;
+    words.extend_from_slice(&generator.readout_params);
+    params.eval_cost = field_eval_cost(&generator.drift) + field_eval_cost(&generator.diffusion);
+    params.diffusion_cost = field_eval_cost(&generator.initial) + field_eval_cost(&generator.readout);
+    Ok(words)
 }
 
 /// A neural SDE: the drift's network, then each coordinate's diffusion net (the shader applies

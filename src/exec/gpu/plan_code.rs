@@ -21,6 +21,8 @@ pub const OP_LOAD_INPUT: u32 = 11;
 pub const OP_EVAL_DIFFUSION: u32 = 12;
 pub const OP_ADD_INCREMENT: u32 = 13;
 pub const OP_REPLACE: u32 = 14;
+pub const OP_GENERATOR_START: u32 = 15;
+pub const OP_GENERATOR_STEP: u32 = 16;
 /// "No register" (a flow solve without a likelihood) and "no counter" (no Hutchinson probe).
 pub const NO_REGISTER: u32 = 0xFFFF;
 pub const NO_COUNTER: u32 = u32::MAX;
@@ -143,6 +145,12 @@ fn fields(plan: &Plan, op: &Op, resume_word: impl Fn(usize) -> u32, index: usize
         }
         Op::Replace { into, normal, mean, sigma, counter } => {
             (OP_REPLACE, vec![u32::from(*into), *counter, f(normal[0]), f(normal[1]), f(*mean), f(*sigma)])
+        }
+        Op::GeneratorStart { state, dim, into, noise, row } => {
+            (OP_GENERATOR_START, vec![u32::from(*state), *dim, u32::from(*into), *noise, *row])
+        }
+        Op::GeneratorStep { state, dim, into, t, h, noise, row } => {
+            (OP_GENERATOR_STEP, vec![u32::from(*state), *dim, u32::from(*into), *noise, *row, f(*t), f(*h)])
         }
     })
 }
