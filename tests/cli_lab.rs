@@ -321,6 +321,12 @@ fn nsde_verbs_report_their_keys() {
         "--json",
     ]);
     assert_eq!(gan["steps"].as_u64(), Some(2), "{gan}");
+    // Its evaluation paths come from the CPU plan executor and agree with the f64 solver.
+    assert_eq!(gan["paths"]["backend"], "cpu", "{gan}");
+    assert_eq!(gan["paths"]["count"].as_u64(), Some(64), "{gan}");
+    assert!(gan["paths"]["max_difference_from_f64_solver"].as_f64().unwrap() < 1e-3, "{gan}");
+    refused(&["lab", "nsde", "train", "--model", "gan", "--backend", "tpu"], "--backend");
+    refused(&["lab", "nsde", "train", "--backend", "gpu"], "nsde paths");
     refused(&["lab", "nsde", "train", "--data", "lorenz"], "--data");
     refused(&["lab", "nsde", "train", "--solver", "milstein"], "--solver");
     refused(&["lab", "nsde", "train", "--dt", "0"], "--dt");

@@ -129,4 +129,19 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
         sdes += 1;
     }
     assert_eq!(sdes, 2);
+    // The SDE-GAN generator's paths (its own ops over a 16-value state).
+    for case in nde_playground::exec::agreement::generator_cases() {
+        let run = &case.run;
+        let mut model = run.model.clone();
+        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &run.plan, &model.data(), &run.options)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        compare_scaled(&run.plan, &cpu, &gpu, SWIFTSHADER_SCALE)
+            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
+        assert_eq!(gpu.frames.len(), run.times.len());
+        assert_eq!(gpu.nfe, cpu.nfe, "{}", case.label);
+        sdes += 1;
+    }
+    assert_eq!(sdes, 3);
 }

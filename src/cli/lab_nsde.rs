@@ -9,6 +9,7 @@ use crate::core::nsde::calculus::{brownian_panel, ito_stratonovich_check};
 use crate::core::nsde::data::{generate, moment_check, NsdeDataId};
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeFitConfig, NsdeWeights};
 use crate::core::nsde::gan::{GanConfig, GanFit};
+use crate::core::nsde::generator_model::{generator_paths, GeneratorPathRun};
 use crate::core::nsde::latent::LatentConfig;
 use crate::core::nsde::sde_model::{decoded_paths, fit_path_run, MAX_PATHS};
 use crate::core::nsde::solve::SdeMethod;
@@ -96,6 +97,10 @@ pub struct TrainArgs {
     /// Write the trained weights here (the page loads them).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,
+    /// cpu or gpu: the plan executor that draws the SDE-GAN's evaluation paths (cpu when not
+    /// given; a latent SDE's paths are `nde lab nsde paths --backend`).
+    #[arg(long)]
+    pub backend: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -187,6 +192,12 @@ fn train_config(t: &TrainArgs) -> Result<NsdeFitConfig, String> {
     if t.model != "latent" && t.model != "gan" {
         return Err(format!("--model: choose latent or gan, got '{}'", t.model));
     }
+    if t.backend.is_some() {
+        return Err(
+            "--backend picks the SDE-GAN's evaluation executor; draw a latent SDE's paths with `nde lab nsde paths --backend`"
+                .into(),
+        );
+    }
     let data = data_of(t.data.as_deref().unwrap_or("ou"))?;
     let config = NsdeFitConfig {
         data,
@@ -230,6 +241,7 @@ fn gan_config(t: &TrainArgs) -> Result<GanConfig, String> {
     {
         return Err("--solver, --dt, --kl-weight, --kl-anneal, --lr-decay and --obs-noise are the latent SDE's: the SDE-GAN steps reversible Heun on the observation grid".into());
     }
+    Executor::check_name(t.backend.as_deref().unwrap_or("cpu"))?;
     let data = data_of(t.data.as_deref().unwrap_or("ou-tdep"))?;
     let base = GanConfig::cli_default();
     let lr = if t.lr == 1e-2 { base.lr_generator } else { t.lr };
@@ -255,7 +267,8 @@ fn train_gan(t: &TrainArgs) -> Result<Value, String> {
     let started = Instant::now();
     let config = gan_config(t)?;
     let mut fit = GanFit::new(config.clone())?;
-    let start = fit.evaluate(t.eval_paths)?;
+    let executor = Executor::from_name(t.backend.as_deref().unwrap_or("cpu"))?;
+    let (start, _) = gan_evaluation(&fit, &executor, t.eval_paths)?;
     while !fit.done() {
         let loss = fit.step()?;
         let step = fit.steps_done();
@@ -263,11 +276,12 @@ fn train_gan(t: &TrainArgs) -> Result<Value, String> {
             eprintln!("step {step}: E D(fake) - E D(real) = {loss:.4}");
         }
     }
-    let end = fit.evaluate(t.eval_paths)?;
+    let (end, paths) = gan_evaluation(&fit, &executor, t.eval_paths)?;
     let tail = &fit.history[fit.history.len().saturating_sub(50)..];
     let mut report = json!({
         "data": config.data.name(),
         "model": "gan",
+        "paths": paths,
         "solver": "reversible-heun",
         "drop": config.drop,
         "steps": fit.steps_done(),
@@ -282,6 +296,36 @@ fn train_gan(t: &TrainArgs) -> Result<Value, String> {
         r.extend(e);
     }
     Ok(report)
+}
+
+/// The generator's evaluation: `count` model paths drawn by the plan executor `executor`
+/// (`core::nsde::generator_model`) against as many held-out data paths, and how the paths were
+/// drawn (the executor, its time, and their largest difference from the f64 solver over the
+/// first 64 paths).
+fn gan_evaluation(fit: &GanFit, executor: &Executor, count: usize) -> Result<(NsdeEvaluation, Value), String> {
+    let run = GeneratorPathRun::of_fit(fit, 0..count)?;
+    let mut model = run.model.clone();
+    let started = Instant::now();
+    let result = executor.run(&run.plan, &mut model, &run.options)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let paths = generator_paths(&result, fit.scale);
+    let mut solver = 0.0f64;
+    for (k, path) in paths.iter().enumerate().take(64) {
+        for (a, b) in path.iter().zip(fit.model_path(k)?) {
+            solver = solver.max(if (a - b).is_nan() { f64::INFINITY } else { (a - b).abs() });
+        }
+    }
+    let evaluation = evaluation_of(fit.config.data, &fit.train.times, paths, fit.held_out(count))?;
+    let report = json!({
+        "backend": executor.name(),
+        "adapter": executor.adapter(),
+        "count": count,
+        "steps": run.times.len() - 1,
+        "nfe_per_path": result.nfe,
+        "seconds": seconds,
+        "max_difference_from_f64_solver": finite_difference("the f64 solver", solver)?,
+    });
+    Ok((evaluation, report))
 }
 
 pub fn check(args: &NsdeArgs) -> Result<(), String> {

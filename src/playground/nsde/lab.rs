@@ -11,11 +11,12 @@ use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, B
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
 use crate::core::nsde::gan::GanFit;
+use crate::core::nsde::generator_model::{generator_paths, GeneratorPathRun};
 use crate::core::nsde::paired::paired_from_rows;
 use crate::core::nsde::sde_model::PathSetup;
 use crate::core::sample::model::{Model, ModelData};
 use crate::core::sample::plan::Plan;
-use crate::exec::cpu::{run_plan_from, RunOptions, RunResult};
+use crate::exec::cpu::{run_plan, run_plan_from, RunOptions, RunResult};
 use crate::playground::shell::LabStatus;
 
 /// The model the lab opens with: `nde lab nsde train` at the defaults (docs/RESULTS.md).
@@ -30,6 +31,8 @@ pub const EVAL_PATHS: usize = 512;
 pub const GPU_EVAL_PATHS: usize = 10_000;
 /// Paths per slice of the CPU executor and of the increments.
 const PATH_SLICE: usize = 2;
+/// The SDE-GAN generator's paths per slice (63 steps of two field evaluations each).
+const GAN_PATH_SLICE: usize = 4;
 /// Model paths that carry drift arrows.
 pub const ARROW_PATHS: usize = 12;
 /// While training, the model is evaluated again after this many steps.
@@ -386,9 +389,16 @@ impl NsdeLab {
             return true;
         }
         if let Some(gan) = &self.gan {
+            // The generator's paths through the CPU plan executor, a few per slice of the
+            // frame (core::nsde::generator_model; the CLI's --backend gpu runs them on a GPU).
             while eval.paths.len() < EVAL_PATHS {
-                match gan.model_path(eval.paths.len()) {
-                    Ok(p) => eval.paths.push(p),
+                let slice = eval.paths.len()..(eval.paths.len() + GAN_PATH_SLICE).min(EVAL_PATHS);
+                let drawn = GeneratorPathRun::of_fit(gan, slice).and_then(|run| {
+                    let mut model = run.model.clone();
+                    run_plan(&run.plan, &mut model, &run.options).map_err(|e| e.to_string())
+                });
+                match drawn {
+                    Ok(result) => eval.paths.extend(generator_paths(&result, gan.scale)),
                     Err(e) => {
                         self.report(format!("sampling the model: {e}"));
                         return true;
