@@ -11,7 +11,7 @@ use crate::core::nsde::calculus::{brownian_panel, ito_check_of, ito_path_ends, B
 use crate::core::nsde::data::generate;
 use crate::core::nsde::fit::{evaluation_of, LatentFit, NsdeEvaluation, NsdeWeights, StepRecord};
 use crate::core::nsde::gan::GanFit;
-use crate::core::nsde::generator_model::{generator_paths, GeneratorPathRun};
+use crate::core::nsde::generator_model::{generator_paths, GeneratorModel, GeneratorPathRun};
 use crate::core::nsde::paired::paired_from_rows;
 use crate::core::nsde::sde_model::PathSetup;
 use crate::core::sample::model::{Model, ModelData};
@@ -33,6 +33,8 @@ pub const GPU_EVAL_PATHS: usize = 10_000;
 const PATH_SLICE: usize = 2;
 /// The SDE-GAN generator's paths per slice (63 steps of two field evaluations each).
 const GAN_PATH_SLICE: usize = 4;
+/// The SDE-GAN's paths whose inputs are drawn per slice for a GPU job (194 normals each).
+const GAN_DRAW_SLICE: usize = 200;
 /// Model paths that carry drift arrows.
 pub const ARROW_PATHS: usize = 12;
 /// While training, the model is evaluated again after this many steps.
@@ -66,6 +68,8 @@ pub struct DataView {
 struct PendingEval {
     paths: Vec<Vec<f64>>,
     latent: Option<LatentEval>,
+    /// The SDE-GAN's paths on the GPU (on the CPU, `paths` fills a slice at a time).
+    gan_gpu: Option<GanGpuEval>,
     /// Every path is sampled: the figures are computed at the start of the next frame's
     /// work, not at the end of this one's (they take about 4 ms natively, 10+ in wasm).
     sampled: bool,
@@ -86,6 +90,18 @@ struct LatentEval {
     frames: Vec<Vec<[f32; 2]>>,
     done: usize,
     /// The GPU job's id, once the inputs are complete; whether it was handed out.
+    job: Option<(u64, bool)>,
+}
+
+/// The SDE-GAN generator's evaluation paths for the GPU: every path's input rows (V and the
+/// increments) drawn in slices, then one job runs them all.
+struct GanGpuEval {
+    count: usize,
+    /// The generator's plan and model (from the first slice).
+    setup: Option<(Plan, GeneratorModel)>,
+    inputs: Vec<[f32; 2]>,
+    done: usize,
+    /// The job's id, once the inputs are complete; whether it was handed out.
     job: Option<(u64, bool)>,
 }
 
@@ -231,6 +247,7 @@ impl NsdeLab {
         self.pretrained = pretrained && self.gan.is_none();
         self.playing = false;
         self.evaluation = None;
+        self.executed_on = None;
         self.arrows.clear();
         self.pending_eval = Some(PendingEval::default());
         self.refresh_data();
@@ -389,8 +406,41 @@ impl NsdeLab {
             return true;
         }
         if let Some(gan) = &self.gan {
+            if self.gpu == Some(false) && !self.gpu_refused {
+                // A hardware GPU: draw every path's inputs in slices, then hand out one job.
+                let count = if self.playing { EVAL_PATHS } else { GPU_EVAL_PATHS };
+                let run = eval.gan_gpu.get_or_insert_with(|| GanGpuEval {
+                    count,
+                    setup: None,
+                    inputs: Vec::new(),
+                    done: 0,
+                    job: None,
+                });
+                while run.job.is_none() {
+                    let slice = run.done..(run.done + GAN_DRAW_SLICE).min(run.count);
+                    match GeneratorPathRun::of_fit(gan, slice.clone()) {
+                        Ok(part) => {
+                            run.inputs.extend(part.options.inputs);
+                            run.setup.get_or_insert((part.plan, part.model));
+                            run.done = slice.end;
+                        }
+                        Err(e) => {
+                            self.report(format!("sampling the model: {e}"));
+                            return true;
+                        }
+                    }
+                    if run.done == run.count {
+                        run.job = Some((self.next_job, false));
+                        self.next_job += 1;
+                    } else if out_of_time() {
+                        break;
+                    }
+                }
+                self.pending_eval = Some(eval);
+                return false;
+            }
             // The generator's paths through the CPU plan executor, a few per slice of the
-            // frame (core::nsde::generator_model; the CLI's --backend gpu runs them on a GPU).
+            // frame (core::nsde::generator_model).
             while eval.paths.len() < EVAL_PATHS {
                 let slice = eval.paths.len()..(eval.paths.len() + GAN_PATH_SLICE).min(EVAL_PATHS);
                 let drawn = GeneratorPathRun::of_fit(gan, slice).and_then(|run| {
@@ -489,7 +539,19 @@ impl NsdeLab {
 
     /// The evaluation's GPU job, once its increments are drawn (handed out once).
     pub fn take_path_job(&mut self) -> Option<PathJob> {
-        let run = self.pending_eval.as_mut()?.latent.as_mut()?;
+        let eval = self.pending_eval.as_mut()?;
+        if let Some(run) = eval.gan_gpu.as_mut() {
+            let (id, handed) = run.job.as_mut()?;
+            if *handed {
+                return None;
+            }
+            *handed = true;
+            let (plan, model) = run.setup.clone()?;
+            let inputs = std::mem::take(&mut run.inputs);
+            let options = RunOptions { particles: run.count, seed: 0, traced: (0..run.count).collect(), inputs };
+            return Some(PathJob { id: *id, plan, model: model.data(), options });
+        }
+        let run = eval.latent.as_mut()?;
         let (id, handed) = run.job.as_mut()?;
         if *handed {
             return None;
@@ -508,6 +570,19 @@ impl NsdeLab {
     /// the evaluation starts again there).
     pub fn finish_path_job(&mut self, id: u64, result: Result<RunResult, String>) {
         let Some(mut eval) = self.pending_eval.take() else { return };
+        if eval.gan_gpu.as_ref().is_some_and(|r| r.job.map(|j| j.0) == Some(id)) {
+            let Some(gan) = &self.gan else { return };
+            match result {
+                Ok(result) if result.frames.len() == gan.times().len() => {
+                    eval.paths = generator_paths(&result, gan.scale);
+                    self.finish_eval(eval);
+                }
+                Ok(_) => self.fall_back_to_cpu("the GPU's paths came back in the wrong shape".into()),
+                Err(e) => self.fall_back_to_cpu(format!("the GPU could not run the model's paths ({e})")),
+            }
+            self.status.changed();
+            return;
+        }
         let Some(run) = eval.latent.as_mut().filter(|r| r.job.map(|j| j.0) == Some(id)) else {
             // A stale job (the weights or settings changed since): its paths are not shown.
             self.pending_eval = Some(eval);
@@ -519,27 +594,26 @@ impl NsdeLab {
                 run.done = run.count;
                 self.finish_eval(eval);
             }
-            Ok(_) => {
-                self.gpu_refused = true;
-                self.report("the GPU's paths came back in the wrong shape; the CPU executor runs them from now on");
-                self.pending_eval = Some(PendingEval::default());
-            }
-            Err(e) => {
-                self.gpu_refused = true;
-                self.report(format!(
-                    "the GPU could not run the model's paths ({e}); the CPU executor runs them from now on"
-                ));
-                self.pending_eval = Some(PendingEval::default());
-            }
+            Ok(_) => self.fall_back_to_cpu("the GPU's paths came back in the wrong shape".into()),
+            Err(e) => self.fall_back_to_cpu(format!("the GPU could not run the model's paths ({e})")),
         }
         self.status.changed();
+    }
+
+    /// A GPU job failed: say why, and evaluate on the CPU executor from now on.
+    fn fall_back_to_cpu(&mut self, why: String) {
+        self.gpu_refused = true;
+        self.report(format!("{why}; the CPU executor runs them from now on"));
+        self.pending_eval = Some(PendingEval::default());
     }
 
     fn finish_eval(&mut self, eval: PendingEval) {
         let times = self.fit.train.times.clone();
         if let Some(gan) = &self.gan {
             self.arrows.clear();
-            match evaluation_of(gan.config.data, &times, eval.paths, gan.held_out(EVAL_PATHS)) {
+            let count = eval.paths.len();
+            self.executed_on = Some((if eval.gan_gpu.is_some() { "GPU" } else { "CPU" }, count));
+            match evaluation_of(gan.config.data, &times, eval.paths, gan.held_out(count)) {
                 Ok(e) => self.evaluation = Some((e, gan.steps_done())),
                 Err(e) => self.status.error(format!("the evaluation: {e}")),
             }
@@ -803,6 +877,53 @@ mod tests {
         other.load_weights("w.json", &text).unwrap();
         assert_eq!(other.fit.model.params, lab.fit.model.params);
         assert!(other.load_weights("bad.json", "{").unwrap_err().starts_with("bad.json: not a neural SDE"));
+    }
+
+    /// The SDE-GAN's evaluation on a hardware GPU: its inputs drawn in slices, one job (once),
+    /// whose paths give the evaluation of the CPU executor's slices; a failure falls back to
+    /// the CPU. (The "GPU" here is the CPU executor run on the whole job.)
+    #[test]
+    fn the_gan_evaluation_runs_as_one_gpu_job() {
+        let gan_lab = || {
+            let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+            lab.set("data", "ou-tdep").unwrap();
+            lab.set("model", "gan").unwrap();
+            lab
+        };
+        let mut cpu = gan_lab();
+        run_until(&mut cpu, |l| l.evaluation.is_some());
+        assert_eq!(cpu.executed_on, Some(("CPU", EVAL_PATHS)));
+        let mut lab = gan_lab();
+        lab.set_gpu(Some(false));
+        lab.playing = true;
+        let tick = clock();
+        let job = loop {
+            lab.tick(4.0, &tick);
+            if let Some(job) = lab.take_path_job() {
+                break job;
+            }
+        };
+        assert!(lab.take_path_job().is_none(), "a job is handed out once");
+        assert_eq!(job.options.particles, EVAL_PATHS);
+        assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
+        let ModelData::Generator(mut model) = job.model.clone() else { panic!("the generator's model") };
+        let result = run_plan(&job.plan, &mut model, &job.options).unwrap();
+        lab.finish_path_job(job.id, Ok(result));
+        assert_eq!(lab.executed_on, Some(("GPU", EVAL_PATHS)));
+        let (a, b) = (&lab.evaluation.as_ref().unwrap().0, &cpu.evaluation.as_ref().unwrap().0);
+        assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
+        lab.pending_eval = Some(PendingEval::default());
+        let job = loop {
+            lab.tick(4.0, &tick);
+            if let Some(job) = lab.take_path_job() {
+                break job;
+            }
+        };
+        lab.finish_path_job(job.id, Err("device lost".into()));
+        assert!(lab.status.errors.iter().any(|e| e.contains("device lost")), "{:?}", lab.status.errors);
+        lab.playing = false;
+        run_until(&mut lab, |l| l.pending_eval.is_none());
+        assert_eq!(lab.executed_on, Some(("CPU", EVAL_PATHS)));
     }
 
     /// The SDE-GAN toggle: a short run in slices, evaluated; back to the latent SDE.

@@ -165,7 +165,12 @@ fn settings_column(lab: &NsdeLab, act: &Act<NsdeLab>) -> Html {
 /// Where the model's paths ran: the latent SDE's through a plan executor.
 fn executor_caption(lab: &NsdeLab) -> String {
     if lab.gan.is_some() {
-        return "The SDE-GAN's paths are drawn on the CPU (core::nsde); its generator has 16 states, more than the plan executors' registers hold.".into();
+        return match lab.executed_on {
+            Some((executor, paths)) => format!(
+                "The generator's {paths} paths ran on the {executor} plan executor: its 16-value state by reversible Heun, two field evaluations a step, from the same draws as the f64 solver (on a hardware GPU {GPU_EVAL_PATHS} paths while training is paused)."
+            ),
+            None => "The generator's paths run through a plan executor (the GPU's on a hardware adapter).".into(),
+        };
     }
     match lab.executed_on {
         Some((executor, paths)) => format!(
