@@ -946,6 +946,8 @@ async function nsdeLabCase(baseUrl, { name, webgpu }) {
     const gap = await text(page, 'nsde-elbo');
     const ganW1 = Number.parseFloat(await text(page, 'nsde-mean-w1'));
     record(`nsde ${name}: the SDE-GAN toggle trains a short run and is measured`, /E D\(fake\) − E D\(real\) -?\d/.test(gap) && Number.isFinite(ganW1), `${gap}; mean W1 ${ganW1}`);
+    const ganExecutor = await text(page, 'nsde-executor');
+    record(`nsde ${name}: the generator's paths ran through the CPU plan executor`, /generator's 512 paths ran on the CPU plan executor/.test(ganExecutor), ganExecutor);
     await page.screenshot({ path: path.join(shotDir, `nsde-gan-${name}.png`), fullPage: true });
 
     // Bad input: a refused batch is named and the field shows its old value.
