@@ -10,9 +10,32 @@ mod common;
 use common::gpu_or_skip;
 
 use nde_playground::core::sample::model::Model;
+use nde_playground::core::sample::plan::Plan;
 use nde_playground::exec::agreement::{compare, field_cases, generator_cases, sde_cases};
-use nde_playground::exec::cpu::run_plan;
+use nde_playground::exec::cpu::{run_plan, RunOptions, RunResult};
 use nde_playground::exec::gpu::plan_run::{execute_plan, execute_plan_with, GpuRunSettings, PlanKernel};
+use nde_playground::exec::gpu::GpuContext;
+
+/// One path run on the CPU executor and the GPU's (a compiled kernel, or one compiled here).
+fn run_both(
+    ctx: &GpuContext,
+    kernel: Option<&PlanKernel>,
+    label: &str,
+    plan: &Plan,
+    model: &mut dyn Model,
+    options: &RunOptions,
+) -> (RunResult, RunResult) {
+    let cpu = run_plan(plan, model, options).unwrap_or_else(|e| panic!("{label}: CPU: {e}"));
+    let settings = GpuRunSettings::for_adapter(&ctx.info);
+    let data = model.data();
+    let gpu = match kernel {
+        Some(kernel) => {
+            pollster::block_on(execute_plan_with(&ctx.device, &ctx.queue, kernel, settings, plan, &data, options))
+        }
+        None => pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, &data, options)),
+    };
+    (cpu, gpu.unwrap_or_else(|e| panic!("{label}: GPU: {e}")))
+}
 
 #[test]
 fn latent_sde_paths_agree_on_the_gpu_and_the_cpu() {
@@ -24,17 +47,7 @@ fn latent_sde_paths_agree_on_the_gpu_and_the_cpu() {
     for case in cases {
         let run = &case.run;
         let mut model = run.model.clone();
-        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap_or_else(|e| panic!("{}: CPU: {e}", case.label));
-        let gpu = pollster::block_on(execute_plan_with(
-            &ctx.device,
-            &ctx.queue,
-            &kernel,
-            GpuRunSettings::for_adapter(&ctx.info),
-            &run.plan,
-            &model.data(),
-            &run.options,
-        ))
-        .unwrap_or_else(|e| panic!("{}: GPU: {e}", case.label));
+        let (cpu, gpu) = run_both(&ctx, Some(&kernel), &case.label, &run.plan, &mut model, &run.options);
         let c = compare(&run.plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{}: {e}", case.label));
         println!(
             "{:36} max {:.1e} over {} frames x {} paths, nfe {}",
@@ -67,16 +80,7 @@ fn sde_gan_generator_paths_agree_on_the_gpu_and_the_cpu() {
     for case in generator_cases() {
         let run = &case.run;
         let mut model = run.model.clone();
-        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap_or_else(|e| panic!("{}: CPU: {e}", case.label));
-        let gpu = pollster::block_on(execute_plan(
-            &ctx.device,
-            &ctx.queue,
-            GpuRunSettings::for_adapter(&ctx.info),
-            &run.plan,
-            &model.data(),
-            &run.options,
-        ))
-        .unwrap_or_else(|e| panic!("{}: GPU: {e}", case.label));
+        let (cpu, gpu) = run_both(&ctx, None, &case.label, &run.plan, &mut model, &run.options);
         let c = compare(&run.plan, &cpu, &gpu).unwrap_or_else(|e| panic!("{}: {e}", case.label));
         let frames = cpu.frames.iter().zip(&gpu.frames);
         let frame_error = frames
@@ -106,9 +110,7 @@ fn generator_mismatches_are_refused_on_the_gpu() {
     let latent = &sde_cases()[0];
     let settings = GpuRunSettings::for_adapter(&ctx.info);
     let run = |plan, model: &nde_playground::core::sample::model::ModelData, options| {
-        pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, model, options))
-            .err()
-            .expect("refused")
+        pollster::block_on(execute_plan(&ctx.device, &ctx.queue, settings, plan, model, options)).expect_err("refused")
     };
     let err = run(&generator.run.plan, &latent.run.model.data(), &generator.run.options);
     assert!(err.to_string().contains("not an SDE-GAN generator"), "{err}");

@@ -114,34 +114,51 @@ async fn webgpu_plans_agree_with_the_cpu_executor() {
         fields += 1;
     }
     assert_eq!(fields, 5);
-    // The neural SDE lab's latent prior: paths from uploaded Brownian increments, both solvers.
+    // The neural SDE lab's paths from uploaded Brownian increments: the latent prior under
+    // both solvers, and the SDE-GAN generator (its own ops over a 16-value state).
     let mut sdes = 0;
     for case in nde_playground::exec::agreement::sde_cases() {
         let run = &case.run;
         let mut model = run.model.clone();
-        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap();
-        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &run.plan, &model.data(), &run.options)
-            .await
-            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
-        compare_scaled(&run.plan, &cpu, &gpu, SWIFTSHADER_SCALE)
-            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
-        assert_eq!(gpu.frames.len(), run.times.len());
+        paths_agree(&ctx, &kernel, settings, &case.label, &run.plan, &mut model, &run.options, run.times.len()).await;
         sdes += 1;
     }
-    assert_eq!(sdes, 2);
-    // The SDE-GAN generator's paths (its own ops over a 16-value state).
     for case in nde_playground::exec::agreement::generator_cases() {
         let run = &case.run;
         let mut model = run.model.clone();
-        let cpu = run_plan(&run.plan, &mut model, &run.options).unwrap();
-        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &run.plan, &model.data(), &run.options)
-            .await
-            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
-        compare_scaled(&run.plan, &cpu, &gpu, SWIFTSHADER_SCALE)
-            .unwrap_or_else(|e| panic!("WebGPU {}: {e}", case.label));
-        assert_eq!(gpu.frames.len(), run.times.len());
-        assert_eq!(gpu.nfe, cpu.nfe, "{}", case.label);
+        paths_agree(&ctx, &kernel, settings, &case.label, &run.plan, &mut model, &run.options, run.times.len()).await;
         sdes += 1;
     }
     assert_eq!(sdes, 3);
+}
+
+/// One path run on the CPU and WebGPU: the same paths within SwiftShader's tolerance, a frame
+/// at every observation time, and the same evaluation count.
+#[allow(clippy::too_many_arguments)]
+async fn paths_agree(
+    ctx: &GpuContext,
+    kernel: &nde_playground::exec::gpu::plan_run::PlanKernel,
+    settings: nde_playground::exec::gpu::plan_run::GpuRunSettings,
+    label: &str,
+    plan: &nde_playground::core::sample::plan::Plan,
+    model: &mut dyn nde_playground::core::sample::model::Model,
+    options: &nde_playground::exec::cpu::RunOptions,
+    frames: usize,
+) {
+    use nde_playground::exec::agreement::{compare_scaled, SWIFTSHADER_SCALE};
+    let cpu = nde_playground::exec::cpu::run_plan(plan, model, options).unwrap();
+    let gpu = nde_playground::exec::gpu::plan_run::execute_plan_with(
+        &ctx.device,
+        &ctx.queue,
+        kernel,
+        settings,
+        plan,
+        &model.data(),
+        options,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("WebGPU {label}: {e}"));
+    compare_scaled(plan, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU {label}: {e}"));
+    assert_eq!(gpu.frames.len(), frames, "{label}");
+    assert_eq!(gpu.nfe, cpu.nfe, "{label}");
 }

@@ -87,7 +87,7 @@ impl GeneratorModel {
         let fields_in = drift.0.input_dim() == 1 + dim && diffusion.0.input_dim() == 1 + dim;
         if initial.0.output_dim() != dim
             || !fields_in
-            || diffusion.0.output_dim() % dim != 0
+            || !diffusion.0.output_dim().is_multiple_of(dim)
             || readout.0.dims != [dim, 1]
         {
             return Err(format!(

@@ -761,6 +761,18 @@ mod tests {
         }
     }
 
+    /// Ticks until the lab hands out its evaluation's GPU job.
+    fn next_job(lab: &mut NsdeLab) -> PathJob {
+        let tick = clock();
+        for _ in 0..100_000 {
+            lab.tick(4.0, &tick);
+            if let Some(job) = lab.take_path_job() {
+                return job;
+            }
+        }
+        panic!("no GPU job was handed out: errors {:?}", lab.status.errors);
+    }
+
     fn run_until(lab: &mut NsdeLab, done: impl Fn(&NsdeLab) -> bool) -> usize {
         let tick = clock();
         let mut frames = 0;
@@ -826,13 +838,7 @@ mod tests {
         lab.set_gpu(Some(false));
         // While training the evaluation keeps to the CPU's path count (no 10^4 draws here).
         lab.playing = true;
-        let tick = clock();
-        let job = loop {
-            lab.tick(4.0, &tick);
-            if let Some(job) = lab.take_path_job() {
-                break job;
-            }
-        };
+        let job = next_job(&mut lab);
         assert!(lab.take_path_job().is_none(), "a job is handed out once");
         assert_eq!(job.options.particles, EVAL_PATHS);
         assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
@@ -846,12 +852,7 @@ mod tests {
         assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
         // A failure: reported, and the CPU executor evaluates from then on.
         lab.pending_eval = Some(PendingEval::default());
-        let job = loop {
-            lab.tick(4.0, &tick);
-            if let Some(job) = lab.take_path_job() {
-                break job;
-            }
-        };
+        let job = next_job(&mut lab);
         lab.finish_path_job(job.id, Err("device lost".into()));
         assert!(lab.status.errors.iter().any(|e| e.contains("device lost")), "{:?}", lab.status.errors);
         lab.playing = false;
@@ -896,13 +897,7 @@ mod tests {
         let mut lab = gan_lab();
         lab.set_gpu(Some(false));
         lab.playing = true;
-        let tick = clock();
-        let job = loop {
-            lab.tick(4.0, &tick);
-            if let Some(job) = lab.take_path_job() {
-                break job;
-            }
-        };
+        let job = next_job(&mut lab);
         assert!(lab.take_path_job().is_none(), "a job is handed out once");
         assert_eq!(job.options.particles, EVAL_PATHS);
         assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
@@ -913,12 +908,7 @@ mod tests {
         let (a, b) = (&lab.evaluation.as_ref().unwrap().0, &cpu.evaluation.as_ref().unwrap().0);
         assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
         lab.pending_eval = Some(PendingEval::default());
-        let job = loop {
-            lab.tick(4.0, &tick);
-            if let Some(job) = lab.take_path_job() {
-                break job;
-            }
-        };
+        let job = next_job(&mut lab);
         lab.finish_path_job(job.id, Err("device lost".into()));
         assert!(lab.status.errors.iter().any(|e| e.contains("device lost")), "{:?}", lab.status.errors);
         lab.playing = false;
