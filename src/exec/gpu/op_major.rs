@@ -17,7 +17,7 @@ use wgpu::util::DeviceExt;
 use super::abi::{layout, HostLayout, MlpShape, RunParams};
 use super::kernel::{compute_pipeline_from_source, read_back, WORKGROUP_SIZE};
 use super::plan_code::encode;
-use super::plan_run::{chunk_size, run_params, GpuRunSettings};
+use super::plan_run::{chunk_size, run_params, ChunkBuffers, GpuRunSettings, SharedBuffers};
 use super::GpuError;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
@@ -214,17 +214,20 @@ pub async fn execute_op_major(
     let storage = wgpu::BufferUsages::STORAGE;
     let code_buffer = init("plan code", &padded(bytemuck::cast_slice(&code.words)), storage);
     let model_buffer = init("model data", &padded(bytemuck::cast_slice(&model_data)), storage);
-    let blank = |label: &str, bytes: u64| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes.max(16),
-            usage: storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    };
+    let frames = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("frames"),
+        size: ((plan.frames() as usize * traced) as u64 * 8).max(16),
+        usage: storage | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let status = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("suspended particles"),
+        size: 16,
+        usage: storage | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let shared = SharedBuffers { code: &code_buffer, model: &model_buffer, frames: &frames, status: &status };
     let frame_count = plan.frames() as usize;
-    let frames = blank("frames", (frame_count * traced) as u64 * 8);
-    let status = blank("suspended particles", 4);
     let limits = device.limits();
     let per_chunk = chunk_size(&limits, plan.registers, rows);
     let interpreter_layout = interpreter.get_bind_group_layout(0);
@@ -236,20 +239,13 @@ pub async fn execute_op_major(
     let mut offset = 0;
     while offset < n {
         let particles = per_chunk.min(n - offset);
-        let registers = blank("registers", (particles * plan.registers) as u64 * 8);
-        let progress = blank("progress", particles as u64 * 48);
-        let input_words: Vec<[f32; 2]> = if rows > 0 {
-            options.inputs[offset * rows..(offset + particles) * rows].to_vec()
-        } else {
-            vec![[0.0; 2]; 2]
-        };
-        let inputs = init("inputs", bytemuck::cast_slice(&input_words), storage);
-        chunks.push((offset, particles, registers, progress, inputs));
+        let buffers = ChunkBuffers::new(device, plan, options, offset, particles);
+        chunks.push((offset, particles, buffers));
         offset += particles;
     }
     let mut dispatches: Vec<(bool, wgpu::BindGroup, (u32, u32))> = Vec::new();
     for step in &steps {
-        for (offset, particles, registers, progress, inputs) in &chunks {
+        for (offset, particles, buffers) in &chunks {
             match *step {
                 Step::Pointwise { start, end } => {
                     let groups =
@@ -263,20 +259,7 @@ pub async fn execute_op_major(
                         ..base
                     };
                     let params = init("element-wise params", bytemuck::bytes_of(&params), uniform);
-                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("element-wise ops"),
-                        layout: &interpreter_layout,
-                        entries: &[
-                            wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 1, resource: code_buffer.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 5, resource: frames.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 6, resource: inputs.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 7, resource: status.as_entire_binding() },
-                        ],
-                    });
+                    let bind_group = buffers.bind_group(device, &interpreter_layout, &params, &shared);
                     dispatches.push((false, bind_group, groups));
                 }
                 Step::Eval { at, into, t, out_scale, x_scale, offset: shift } => {
@@ -302,7 +285,7 @@ pub async fn execute_op_major(
                         entries: &[
                             wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
                             wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
-                            wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 3, resource: buffers.registers.as_entire_binding() },
                         ],
                     });
                     dispatches.push((true, bind_group, groups));
@@ -326,9 +309,9 @@ pub async fn execute_op_major(
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op-major plan") });
     // The interpreter reads each particle's progress (its next op) and registers before it
     // writes them: they start from zero.
-    for (_, _, registers, progress, _) in &chunks {
-        encoder.clear_buffer(registers, 0, None);
-        encoder.clear_buffer(progress, 0, None);
+    for (_, _, buffers) in &chunks {
+        encoder.clear_buffer(&buffers.registers, 0, None);
+        encoder.clear_buffer(&buffers.progress, 0, None);
     }
     {
         let mut pass = encoder
@@ -349,8 +332,8 @@ pub async fn execute_op_major(
     }
     let mut positions = Vec::with_capacity(n);
     let mut values = Vec::new();
-    for (_, particles, registers, _, _) in &chunks {
-        let words = read_back(device, queue, registers, (particles * plan.registers) as u64 * 8).await?;
+    for (_, particles, buffers) in &chunks {
+        let words = read_back(device, queue, &buffers.registers, (particles * plan.registers) as u64 * 8).await?;
         let words: &[[f32; 2]] = bytemuck::cast_slice(&words);
         for p in 0..*particles {
             positions.push(words[p * plan.registers]);

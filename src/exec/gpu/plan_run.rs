@@ -78,9 +78,84 @@ struct Chunk {
     groups: (u32, u32),
     params: RunParams,
     params_buffer: wgpu::Buffer,
-    registers: wgpu::Buffer,
-    progress: wgpu::Buffer,
+    buffers: ChunkBuffers,
     bind_group: wgpu::BindGroup,
+}
+
+/// The buffers every chunk's interpreter dispatch shares: the plan's code, the model's words,
+/// the traced frames and the count of suspended particles.
+pub(super) struct SharedBuffers<'a> {
+    pub code: &'a wgpu::Buffer,
+    pub model: &'a wgpu::Buffer,
+    pub frames: &'a wgpu::Buffer,
+    pub status: &'a wgpu::Buffer,
+}
+
+/// One chunk's own buffers: its particles' registers, their progress words and their input
+/// rows (the registers and progress start at zero, as the interpreter expects).
+pub(super) struct ChunkBuffers {
+    pub registers: wgpu::Buffer,
+    pub progress: wgpu::Buffer,
+    pub inputs: wgpu::Buffer,
+}
+
+impl ChunkBuffers {
+    /// Particles `offset .. offset + particles` of a run of `plan` with `options`' input rows.
+    pub(super) fn new(
+        device: &wgpu::Device,
+        plan: &Plan,
+        options: &RunOptions,
+        offset: usize,
+        particles: usize,
+    ) -> Self {
+        let blank = |label: &str, size: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let rows = plan.input_rows();
+        let input_words: Vec<[f32; 2]> = if rows > 0 {
+            options.inputs[offset * rows..(offset + particles) * rows].to_vec()
+        } else {
+            vec![[0.0; 2]; 2]
+        };
+        ChunkBuffers {
+            registers: blank("registers", (particles * plan.registers) as u64 * REGISTER_BYTES),
+            progress: blank("progress", particles as u64 * PROGRESS_BYTES),
+            inputs: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("inputs"),
+                contents: bytemuck::cast_slice(&input_words),
+                usage: wgpu::BufferUsages::STORAGE,
+            }),
+        }
+    }
+
+    /// The interpreter's bindings for this chunk under the uniform `params`.
+    pub(super) fn bind_group(
+        &self,
+        device: &wgpu::Device,
+        layout: &wgpu::BindGroupLayout,
+        params: &wgpu::Buffer,
+        shared: &SharedBuffers,
+    ) -> wgpu::BindGroup {
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("plan interpreter bindings"),
+            layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: shared.code.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: shared.model.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: self.registers.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: self.progress.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 5, resource: shared.frames.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 6, resource: self.inputs.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 7, resource: shared.status.as_entire_binding() },
+            ],
+        })
+    }
 }
 
 /// A plan in flight on the GPU.
@@ -226,39 +301,10 @@ impl GpuPlanRun {
                 bytemuck::bytes_of(&params),
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             );
-            let registers = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("registers"),
-                size: (particles * plan.registers) as u64 * REGISTER_BYTES,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let progress = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("progress"),
-                size: particles as u64 * PROGRESS_BYTES,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let input_words: Vec<[f32; 2]> = if rows > 0 {
-                options.inputs[offset * rows..(offset + particles) * rows].to_vec()
-            } else {
-                vec![[0.0; 2]; 2]
-            };
-            let inputs = init("inputs", bytemuck::cast_slice(&input_words), wgpu::BufferUsages::STORAGE);
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("plan interpreter bindings"),
-                layout: &layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: params_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: code_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: registers.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 4, resource: progress.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 5, resource: frames.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 6, resource: inputs.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 7, resource: status.as_entire_binding() },
-                ],
-            });
-            chunks.push(Chunk { offset, particles, groups, params, params_buffer, registers, progress, bind_group });
+            let buffers = ChunkBuffers::new(device, plan, options, offset, particles);
+            let shared = SharedBuffers { code: &code_buffer, model: &model_buffer, frames: &frames, status: &status };
+            let bind_group = buffers.bind_group(device, &layout, &params_buffer, &shared);
+            chunks.push(Chunk { offset, particles, groups, params, params_buffer, buffers, bind_group });
             offset += particles;
         }
         // Scopes pop innermost first. The pop takes effect at once; awaiting it lets the
@@ -345,9 +391,10 @@ impl GpuPlanRun {
         let mut values = Vec::new();
         let mut evaluations = 0u64;
         for chunk in &self.chunks {
-            let registers = self.copy_back(&chunk.registers, (chunk.particles * self.registers) as u64 * 8).await?;
+            let registers =
+                self.copy_back(&chunk.buffers.registers, (chunk.particles * self.registers) as u64 * 8).await?;
             let registers: &[[f32; 2]] = bytemuck::cast_slice(&registers);
-            let progress = self.copy_back(&chunk.progress, chunk.particles as u64 * PROGRESS_BYTES).await?;
+            let progress = self.copy_back(&chunk.buffers.progress, chunk.particles as u64 * PROGRESS_BYTES).await?;
             let progress: &[[u32; 12]] = bytemuck::cast_slice(&progress);
             for p in 0..chunk.particles {
                 positions.push(registers[p * self.registers]);
