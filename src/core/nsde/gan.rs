@@ -20,6 +20,7 @@
 use super::data::{generate, NsdeDataId, PathSet};
 use super::field::GeneratorField;
 use super::fit::{evaluation_of, NsdeEvaluation};
+use super::latent::brownian_increments;
 use super::solve::{backprop, solve, Memory, SdeMethod};
 use crate::core::nn::adam::AdamF64;
 use crate::core::nn::dense::{Dense, DenseLayer};
@@ -484,11 +485,14 @@ impl GanFit {
         }
     }
 
-    /// Evaluation path p's draws: the initial noise V and the Brownian increments.
+    /// Evaluation path p's draws: the initial noise V, and the Brownian increments over the
+    /// observation grid from the virtual Brownian tree keyed by (seed, p), as the latent SDE's
+    /// paths take theirs (the same path at any grid). Training draws its minibatches' noise
+    /// directly (`draws`): each is used once, on one grid.
     pub fn model_path_draws(&self, p: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
-        let n = self.times.len() - 1;
-        let (v, normals) = draws(self.config.seed ^ 0x6576_616c, usize::MAX - 1, p, &self.config, n);
-        (v, self.increments(&normals))
+        let seed = self.config.seed ^ 0x6576_616c;
+        let (v, _) = draws(seed, usize::MAX - 1, p, &self.config, 0);
+        (v, brownian_increments(&self.times, self.config.noise, seed, p as u64))
     }
 
     /// The observation times the generator is solved on.
@@ -594,6 +598,34 @@ mod tests {
                 g_grad[i]
             );
         }
+    }
+
+    /// The evaluation's increments come from one virtual Brownian tree per path: the same
+    /// tree queried on the grid with every interval halved sums to them, different paths
+    /// differ, and over many paths each increment has variance h.
+    #[test]
+    fn evaluation_increments_are_the_virtual_brownian_trees() {
+        let gan = GanFit::new(GanConfig { train_paths: 16, ..GanConfig::cli_default() }).unwrap();
+        let times = gan.times().to_vec();
+        let fine: Vec<f64> =
+            times.windows(2).flat_map(|w| [w[0], 0.5 * (w[0] + w[1])]).chain([times[times.len() - 1]]).collect();
+        let seed = gan.config.seed ^ 0x6576_616c;
+        for p in [0usize, 7] {
+            let (_, coarse) = gan.model_path_draws(p);
+            let halves = brownian_increments(&fine, gan.config.noise, seed, p as u64);
+            for (n, dw) in coarse.iter().enumerate() {
+                for k in 0..gan.config.noise {
+                    let sum = halves[2 * n][k] + halves[2 * n + 1][k];
+                    assert!((sum - dw[k]).abs() < 1e-12, "path {p} step {n}: {sum} vs {}", dw[k]);
+                }
+            }
+        }
+        assert_ne!(gan.model_path_draws(0).1[3], gan.model_path_draws(1).1[3]);
+        let n = 4000;
+        let h = times[1] - times[0];
+        let mean_square = (0..n).map(|p| gan.model_path_draws(p).1[0][0].powi(2)).sum::<f64>() / n as f64;
+        // Within 4 standard errors (the variance of dW^2 is 2h^2).
+        assert!((mean_square - h).abs() < 4.0 * (2.0f64).sqrt() * h / (n as f64).sqrt(), "{mean_square} vs {h}");
     }
 
     /// LABS.md's learning claim at a test's budget: on ou-tdep (30% dropped) a short run at
