@@ -831,12 +831,24 @@ mod tests {
     /// stale job is ignored. (The "GPU" here is the CPU executor run on the whole job.)
     #[test]
     fn gpu_jobs_carry_the_evaluation_and_a_failure_falls_back_to_the_cpu() {
-        let mut cpu = NsdeLab::new(NsdeSettings::default(), vec![]);
+        let lab = || NsdeLab::new(NsdeSettings::default(), vec![]);
+        gpu_jobs_round_trip(lab, |job| {
+            let ModelData::DiagonalSde(mut model) = job.model.clone() else { panic!("a neural SDE's model") };
+            run_plan(&job.plan, &mut model, &job.options).unwrap()
+        });
+    }
+
+    /// What a lab (from `new_lab`) does with its evaluation's GPU jobs, `run_job` standing in
+    /// for the GPU: a job is handed out once, with every path's input rows; a stale result
+    /// changes nothing; the job's paths give the evaluation of a CPU lab's slices; a failure is
+    /// reported and the CPU executor evaluates from then on. The lab plays, so that the
+    /// evaluation keeps to the CPU's path count (no 10^4 draws here).
+    fn gpu_jobs_round_trip(new_lab: impl Fn() -> NsdeLab, run_job: impl Fn(&PathJob) -> RunResult) {
+        let mut cpu = new_lab();
         run_until(&mut cpu, |l| l.evaluation.is_some());
         assert_eq!(cpu.executed_on, Some(("CPU", EVAL_PATHS)));
-        let mut lab = NsdeLab::new(NsdeSettings::default(), vec![]);
+        let mut lab = new_lab();
         lab.set_gpu(Some(false));
-        // While training the evaluation keeps to the CPU's path count (no 10^4 draws here).
         lab.playing = true;
         let job = next_job(&mut lab);
         assert!(lab.take_path_job().is_none(), "a job is handed out once");
@@ -844,13 +856,10 @@ mod tests {
         assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
         lab.finish_path_job(job.id + 7, Err("stale".into()));
         assert!(lab.evaluation.is_none() && lab.status.errors.is_empty(), "a stale job changes nothing");
-        let ModelData::DiagonalSde(mut model) = job.model.clone() else { panic!("a neural SDE's model") };
-        let result = crate::exec::cpu::run_plan(&job.plan, &mut model, &job.options).unwrap();
-        lab.finish_path_job(job.id, Ok(result));
+        lab.finish_path_job(job.id, Ok(run_job(&job)));
         assert_eq!(lab.executed_on, Some(("GPU", EVAL_PATHS)));
         let (a, b) = (&lab.evaluation.as_ref().unwrap().0, &cpu.evaluation.as_ref().unwrap().0);
         assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
-        // A failure: reported, and the CPU executor evaluates from then on.
         lab.pending_eval = Some(PendingEval::default());
         let job = next_job(&mut lab);
         lab.finish_path_job(job.id, Err("device lost".into()));
@@ -880,9 +889,8 @@ mod tests {
         assert!(other.load_weights("bad.json", "{").unwrap_err().starts_with("bad.json: not a neural SDE"));
     }
 
-    /// The SDE-GAN's evaluation on a hardware GPU: its inputs drawn in slices, one job (once),
-    /// whose paths give the evaluation of the CPU executor's slices; a failure falls back to
-    /// the CPU. (The "GPU" here is the CPU executor run on the whole job.)
+    /// The SDE-GAN's evaluation on a hardware GPU: its inputs (V and the increments) drawn in
+    /// slices, then one job, as the latent SDE's.
     #[test]
     fn the_gan_evaluation_runs_as_one_gpu_job() {
         let gan_lab = || {
@@ -891,29 +899,10 @@ mod tests {
             lab.set("model", "gan").unwrap();
             lab
         };
-        let mut cpu = gan_lab();
-        run_until(&mut cpu, |l| l.evaluation.is_some());
-        assert_eq!(cpu.executed_on, Some(("CPU", EVAL_PATHS)));
-        let mut lab = gan_lab();
-        lab.set_gpu(Some(false));
-        lab.playing = true;
-        let job = next_job(&mut lab);
-        assert!(lab.take_path_job().is_none(), "a job is handed out once");
-        assert_eq!(job.options.particles, EVAL_PATHS);
-        assert_eq!(job.options.inputs.len(), EVAL_PATHS * job.plan.input_rows());
-        let ModelData::Generator(mut model) = job.model.clone() else { panic!("the generator's model") };
-        let result = run_plan(&job.plan, &mut model, &job.options).unwrap();
-        lab.finish_path_job(job.id, Ok(result));
-        assert_eq!(lab.executed_on, Some(("GPU", EVAL_PATHS)));
-        let (a, b) = (&lab.evaluation.as_ref().unwrap().0, &cpu.evaluation.as_ref().unwrap().0);
-        assert_eq!(a.mean_w1, b.mean_w1, "the whole job and the CPU's slices give the same paths");
-        lab.pending_eval = Some(PendingEval::default());
-        let job = next_job(&mut lab);
-        lab.finish_path_job(job.id, Err("device lost".into()));
-        assert!(lab.status.errors.iter().any(|e| e.contains("device lost")), "{:?}", lab.status.errors);
-        lab.playing = false;
-        run_until(&mut lab, |l| l.pending_eval.is_none());
-        assert_eq!(lab.executed_on, Some(("CPU", EVAL_PATHS)));
+        gpu_jobs_round_trip(gan_lab, |job| {
+            let ModelData::Generator(mut model) = job.model.clone() else { panic!("the generator's model") };
+            run_plan(&job.plan, &mut model, &job.options).unwrap()
+        });
     }
 
     /// The SDE-GAN toggle: a short run in slices, evaluated; back to the latent SDE.
