@@ -16,7 +16,10 @@ struct View {
     // The field's value range for the colour map.
     field_min: f32,
     field_max: f32,
-    padding: vec2<f32>,
+    // Where the particles start in `points`: a frame of a run's snapshots, which stay on the
+    // GPU, is drawn in place.
+    first_point: u32,
+    padding: f32,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
@@ -37,7 +40,7 @@ fn particle_vertex(@builtin(vertex_index) corner: u32, @builtin(instance_index) 
     var offsets = array<vec2<f32>, 6>(
         vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, -1.0), vec2<f32>(1.0, 1.0),
         vec2<f32>(-1.0, -1.0), vec2<f32>(1.0, 1.0), vec2<f32>(-1.0, 1.0));
-    let centre = to_clip(points[instance]);
+    let centre = to_clip(points[view.first_point + instance]);
     return PointOut(vec4<f32>(centre + offsets[corner] * view.point_size, 0.0, 1.0));
 }
 

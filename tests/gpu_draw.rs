@@ -63,3 +63,69 @@ fn particles_trajectories_and_field_draw_where_they_should() {
     assert!(left[2] > left[0] + 80, "left should be blue: {left:?}");
     assert!(right[0] > right[2] + 80, "right should be red: {right:?}");
 }
+
+/// A run kept on the GPU (`resident`): its read-back sample is the whole run's first
+/// particles bit for bit, on both GPU paths, and drawing a frame in place from its frames
+/// buffer gives the same pixels as uploading that frame from the host.
+#[test]
+fn a_resident_run_reads_a_sample_and_draws_its_frames_in_place() {
+    use nde_playground::core::param::Parameterisation;
+    use nde_playground::core::process::Process;
+    use nde_playground::core::sample::model::{ExactMixtureModel, MlpModel, Model};
+    use nde_playground::core::sample::{build, SamplerOptions};
+    use nde_playground::exec::agreement::{test_mixture, trained_mlp};
+    use nde_playground::exec::cpu::RunOptions;
+    use nde_playground::exec::gpu::op_major::GpuPath;
+    use nde_playground::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
+    use nde_playground::exec::gpu::resident::execute_resident;
+
+    let Some(ctx) = gpu_or_skip("a_resident_run_reads_a_sample_and_draws_its_frames_in_place") else { return };
+    let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
+    let (particles, sample) = (6_000, 250);
+    let options = RunOptions { particles, seed: 5, traced: (0..particles).collect(), inputs: vec![] };
+    let sampler = SamplerOptions { nfe: 8, ..SamplerOptions::default() };
+    let exact_plan = build("ddim", Process::vp(), Parameterisation::Score, &sampler).unwrap();
+    let exact = ExactMixtureModel::new(test_mixture(), Process::vp()).data();
+    let mlp_plan = build("ddim", Process::vp(), Parameterisation::Eps, &sampler).unwrap();
+    let mlp =
+        MlpModel::new(trained_mlp(Process::vp(), Parameterisation::Eps, 50).unwrap(), Parameterisation::Eps).data();
+    let interpreter = GpuRunSettings { path: Some(GpuPath::Interpreter), ..GpuRunSettings::for_adapter(&ctx.info) };
+    let op_major = GpuRunSettings { path: Some(GpuPath::OpMajor), ..interpreter };
+    for (plan, model, settings, expected) in
+        [(&exact_plan, &exact, interpreter, GpuPath::Interpreter), (&mlp_plan, &mlp, op_major, GpuPath::OpMajor)]
+    {
+        assert_eq!(chosen_path(settings, plan, model), expected);
+        let whole =
+            pollster::block_on(execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, plan, model, &options))
+                .unwrap();
+        let kept = pollster::block_on(execute_resident(
+            &ctx.device,
+            &ctx.queue,
+            &kernel,
+            settings,
+            plan,
+            model,
+            &options,
+            sample,
+        ))
+        .unwrap();
+        let path = expected.name();
+        assert_eq!(kept.particles, particles);
+        assert_eq!(kept.frame_count, whole.frames.len(), "{path}");
+        assert_eq!(kept.sample.positions, whole.positions[..sample], "{path}: the sample is the first particles");
+        assert_eq!(kept.sample.nfe, whole.nfe, "{path}");
+        for (f, frame) in kept.sample.frames.iter().enumerate() {
+            assert_eq!(frame[..], whole.frames[f][..sample], "{path}: frame {f}");
+        }
+        for f in [0, kept.frame_count - 1] {
+            let uploaded = Scene::new(whole.frames[f].clone());
+            let mut in_place = Scene::new(Vec::new());
+            in_place.gpu_particles = Some(kept.frame(f));
+            let draw = |scene: &Scene| pollster::block_on(render_to_rgba(&ctx.device, &ctx.queue, (SIZE, SIZE), scene));
+            let (a, b) = (draw(&uploaded).unwrap(), draw(&in_place).unwrap());
+            let inked = b.chunks(4).filter(|c| !is_white([c[0], c[1], c[2], c[3]])).count();
+            assert!(inked > 500, "{path}: frame {f} drew only {inked} pixels");
+            assert!(a == b, "{path}: frame {f} drawn in place differs from the uploaded frame");
+        }
+    }
+}

@@ -4,6 +4,9 @@ use super::GpuError;
 
 /// A device and its queue, with what we learnt of the adapter behind them.
 pub struct GpuContext {
+    /// Kept for what needs the instance and adapter after the device: a canvas surface.
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
@@ -38,7 +41,7 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoDevice(e.to_string()))?;
-        Ok(Self { device, queue, info, limits })
+        Ok(Self { instance, adapter, device, queue, info, limits })
     }
 
     /// The native default: Vulkan (on this project's CI, Mesa's lavapipe).

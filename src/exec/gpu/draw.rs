@@ -20,7 +20,8 @@ struct ViewUniform {
     trajectory_color: [f32; 4],
     field_min: f32,
     field_max: f32,
-    padding: [f32; 2],
+    first_point: u32,
+    padding: f32,
 }
 
 /// `ViewUniform`'s layout, for the check against `View` in the shader.
@@ -29,7 +30,18 @@ pub(crate) fn view_layout() -> super::abi::HostLayout {
         "draw.wgsl",
         "View",
         ViewUniform,
-        [centre, half_extent, point_size, field_size, particle_color, trajectory_color, field_min, field_max, padding]
+        [
+            centre,
+            half_extent,
+            point_size,
+            field_size,
+            particle_color,
+            trajectory_color,
+            field_min,
+            field_max,
+            first_point,
+            padding
+        ]
     )
 }
 
@@ -42,6 +54,16 @@ pub struct FieldGrid {
     pub values: Vec<f32>,
 }
 
+/// Particles that are already on the GPU: `count` points (vec2<f32>) of `buffer` from point
+/// `first` on, such as one frame of a run's snapshots (`exec::gpu::resident`). Drawing them
+/// reads nothing back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuPoints {
+    pub buffer: wgpu::Buffer,
+    pub first: u32,
+    pub count: u32,
+}
+
 /// What to draw, in data coordinates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scene {
@@ -49,6 +71,8 @@ pub struct Scene {
     pub centre: [f32; 2],
     pub half_extent: f32,
     pub particles: Vec<[f32; 2]>,
+    /// Particles on the GPU, drawn instead of `particles` when present.
+    pub gpu_particles: Option<GpuPoints>,
     /// Each traced particle's path, frame by frame.
     pub trajectories: Vec<Vec<[f32; 2]>>,
     pub field: Option<FieldGrid>,
@@ -65,6 +89,7 @@ impl Scene {
             centre: [0.0, 0.0],
             half_extent: 4.0,
             particles,
+            gpu_particles: None,
             trajectories: Vec::new(),
             field: None,
             point_pixels: 2.0,
@@ -182,7 +207,8 @@ impl Renderer {
             trajectory_color: scene.trajectory_color,
             field_min: min,
             field_max: max,
-            padding: [0.0; 2],
+            first_point: scene.gpu_particles.as_ref().map_or(0, |p| p.first),
+            padding: 0.0,
         };
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("view"),
@@ -200,7 +226,14 @@ impl Renderer {
         };
         let field_values = scene.field.as_ref().map_or(vec![0.0f32], |f| f.values.clone());
         let field = storage("field", bytemuck::cast_slice(&field_values));
-        let particles = storage("particles", bytemuck::cast_slice(&scene.particles));
+        let uploaded;
+        let (particles, particle_count) = match &scene.gpu_particles {
+            Some(points) => (&points.buffer, points.count),
+            None => {
+                uploaded = storage("particles", bytemuck::cast_slice(&scene.particles));
+                (&uploaded, scene.particles.len() as u32)
+            }
+        };
         let paths: Vec<[f32; 2]> = scene.trajectories.iter().flatten().copied().collect();
         let trajectories = storage("trajectories", bytemuck::cast_slice(&paths));
         let group = |points: &wgpu::Buffer| {
@@ -214,7 +247,7 @@ impl Renderer {
                 ],
             })
         };
-        let (particle_group, path_group) = (group(&particles), group(&trajectories));
+        let (particle_group, path_group) = (group(particles), group(&trajectories));
         let [r, g, b, a] = scene.background;
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("sampler view"),
@@ -247,10 +280,10 @@ impl Renderer {
             }
             first += n;
         }
-        if !scene.particles.is_empty() {
+        if particle_count > 0 {
             pass.set_pipeline(&self.particles);
             pass.set_bind_group(0, &particle_group, &[]);
-            pass.draw(0..6, 0..scene.particles.len() as u32);
+            pass.draw(0..6, 0..particle_count);
         }
     }
 }

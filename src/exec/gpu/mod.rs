@@ -12,6 +12,8 @@ pub mod op_major;
 pub mod plan_code;
 pub mod plan_run;
 pub mod readback;
+mod readout;
+pub mod resident;
 pub mod rng_fill;
 pub mod work_budget;
 

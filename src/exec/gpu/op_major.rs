@@ -18,6 +18,7 @@ use super::abi::{layout, HostLayout, MlpShape, RunParams};
 use super::kernel::{compute_pipeline_from_source, read_back, WORKGROUP_SIZE};
 use super::plan_code::encode;
 use super::plan_run::{chunk_size, run_params, ChunkBuffers, GpuRunSettings, SharedBuffers};
+use super::readout::{points_of, read_first_particles, read_frames};
 use super::GpuError;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
@@ -182,7 +183,9 @@ fn grid(count: u32, max_per_dimension: u32) -> (u32, u32) {
     (x, count.max(1).div_ceil(x))
 }
 
-/// Runs a whole plan on the op-major path; the caller checked [`runs_op_major`].
+/// Runs a whole plan on the op-major path (the caller checked [`runs_op_major`]) and reads
+/// back the first `read_limit` particles; the frames buffer (every traced particle at every
+/// snapshot) comes back too, for drawing.
 #[allow(clippy::too_many_arguments)]
 pub async fn execute_op_major(
     device: &wgpu::Device,
@@ -193,7 +196,8 @@ pub async fn execute_op_major(
     plan: &Plan,
     model: &ModelData,
     options: &RunOptions,
-) -> Result<RunResult, GpuError> {
+    read_limit: usize,
+) -> Result<(RunResult, wgpu::Buffer), GpuError> {
     let code = encode(plan).map_err(GpuError::Unsupported)?;
     let (base, model_data) = run_params(plan, model, options, settings)?;
     let (n, rows) = (options.particles, plan.input_rows());
@@ -330,27 +334,26 @@ pub async fn execute_op_major(
             "an element-wise dispatch ran over its work budget (a bug in the op-major path: please report it)".into(),
         ));
     }
-    let mut positions = Vec::with_capacity(n);
+    let count = n.min(read_limit);
+    let register_chunks: Vec<_> =
+        chunks.iter().map(|(_, particles, buffers)| (&buffers.registers, *particles)).collect();
+    let words = read_first_particles(device, queue, &register_chunks, plan.registers as u64 * 8, count).await?;
+    let words = points_of(&words);
+    let mut positions = Vec::with_capacity(count);
     let mut values = Vec::new();
-    for (_, particles, buffers) in &chunks {
-        let words = read_back(device, queue, &buffers.registers, (particles * plan.registers) as u64 * 8).await?;
-        let words: &[[f32; 2]] = bytemuck::cast_slice(&words);
-        for p in 0..*particles {
-            positions.push(words[p * plan.registers]);
-            if let Some(v) = plan.value_register {
-                values.push(words[p * plan.registers + v as usize][0]);
-            }
+    for p in 0..count {
+        positions.push(words[p * plan.registers]);
+        if let Some(v) = plan.value_register {
+            values.push(words[p * plan.registers + v as usize][0]);
         }
     }
-    let frame_words = read_back(device, queue, &frames, (frame_count * traced) as u64 * 8).await?;
-    let flat: &[[f32; 2]] = bytemuck::cast_slice(&frame_words);
-    let frames = (0..frame_count).map(|f| flat[f * traced..(f + 1) * traced].to_vec()).collect();
+    let read = read_frames(device, queue, &frames, frame_count, traced, count).await?;
     if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
         return Err(GpuError::Diverged(format!(
             "particle {p} left the finite numbers on the GPU (the sampler diverged): try more steps"
         )));
     }
-    Ok(RunResult { positions, frames, nfe: evaluations as f64, values })
+    Ok((RunResult { positions, frames: read, nfe: evaluations as f64, values }, frames))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use super::kernel::{compute_pipeline, dispatch_grid, read_back, WORKGROUP_SIZE};
 use super::model_upload::model_words;
 use super::op_major::{execute_op_major, runs_op_major, EvalKernel, GpuPath, Precision};
 use super::plan_code::{encode, EncodedPlan};
+use super::readout::{points_of, read_first_particles, read_frames};
 pub use super::work_budget::{GpuRunSettings, HARDWARE_WORK_BUDGET, SOFTWARE_WORK_BUDGET};
 use super::GpuError;
 use crate::core::sample::model::ModelData;
@@ -73,7 +74,6 @@ pub fn chosen_path(settings: GpuRunSettings, plan: &Plan, model: &ModelData) -> 
 
 /// One chunk of particles and its buffers.
 struct Chunk {
-    offset: usize,
     particles: usize,
     groups: (u32, u32),
     params: RunParams,
@@ -304,7 +304,7 @@ impl GpuPlanRun {
             let buffers = ChunkBuffers::new(device, plan, options, offset, particles);
             let shared = SharedBuffers { code: &code_buffer, model: &model_buffer, frames: &frames, status: &status };
             let bind_group = buffers.bind_group(device, &layout, &params_buffer, &shared);
-            chunks.push(Chunk { offset, particles, groups, params, params_buffer, buffers, bind_group });
+            chunks.push(Chunk { particles, groups, params, params_buffer, buffers, bind_group });
             offset += particles;
         }
         // Scopes pop innermost first. The pop takes effect at once; awaiting it lets the
@@ -387,46 +387,63 @@ impl GpuPlanRun {
 
     /// Waits for the queued work and reads everything back, in the CPU executor's shape.
     pub async fn read(&self) -> Result<RunResult, GpuError> {
-        let mut positions = Vec::with_capacity(self.particles);
+        self.read_first(usize::MAX).await
+    }
+
+    /// Like [`read`](Self::read), for the first `limit` particles only: their positions,
+    /// values, evaluations and frames (the frames buffer keeps every particle's, for drawing).
+    pub async fn read_first(&self, limit: usize) -> Result<RunResult, GpuError> {
+        let count = self.particles.min(limit);
+        let register_chunks: Vec<_> = self.chunks.iter().map(|c| (&c.buffers.registers, c.particles)).collect();
+        let progress_chunks: Vec<_> = self.chunks.iter().map(|c| (&c.buffers.progress, c.particles)).collect();
+        let (device, queue) = (&self.device, &self.queue);
+        let registers =
+            read_first_particles(device, queue, &register_chunks, self.registers as u64 * REGISTER_BYTES, count);
+        let registers = points_of(&registers.await?);
+        let progress = read_first_particles(device, queue, &progress_chunks, PROGRESS_BYTES, count).await?;
+        let word = |p: usize, k: usize| {
+            let at = p * PROGRESS_BYTES as usize + 4 * k;
+            u32::from_le_bytes([progress[at], progress[at + 1], progress[at + 2], progress[at + 3]])
+        };
+        let mut positions = Vec::with_capacity(count);
         let mut values = Vec::new();
         let mut evaluations = 0u64;
-        for chunk in &self.chunks {
-            let registers =
-                self.copy_back(&chunk.buffers.registers, (chunk.particles * self.registers) as u64 * 8).await?;
-            let registers: &[[f32; 2]] = bytemuck::cast_slice(&registers);
-            let progress = self.copy_back(&chunk.buffers.progress, chunk.particles as u64 * PROGRESS_BYTES).await?;
-            let progress: &[[u32; 12]] = bytemuck::cast_slice(&progress);
-            for p in 0..chunk.particles {
-                positions.push(registers[p * self.registers]);
-                if let Some(v) = self.value_register {
-                    values.push(registers[p * self.registers + v as usize][0]);
-                }
-                evaluations += u64::from(progress[p][2]);
-                if progress[p][3] & 4 != 0 {
-                    return Err(GpuError::Diverged(format!(
-                        "the adaptive solve of particle {} gave up (the step size underflowed or it took too many \
-                         steps): loosen --rtol/--atol",
-                        chunk.offset + p
-                    )));
-                }
-                if progress[p][3] & 2 != 0 {
-                    return Err(GpuError::Validation(format!(
-                        "particle {} was cut short by the software GPU's loop cap (llvmpipe stops an invocation \
-                         after 65535 loop iterations): the work budget underestimates this model; lower it",
-                        chunk.offset + p
-                    )));
-                }
+        for p in 0..count {
+            positions.push(registers[p * self.registers]);
+            if let Some(v) = self.value_register {
+                values.push(registers[p * self.registers + v as usize][0]);
+            }
+            evaluations += u64::from(word(p, 2));
+            if word(p, 3) & 4 != 0 {
+                return Err(GpuError::Diverged(format!(
+                    "the adaptive solve of particle {p} gave up (the step size underflowed or it took too many \
+                     steps): loosen --rtol/--atol"
+                )));
+            }
+            if word(p, 3) & 2 != 0 {
+                return Err(GpuError::Validation(format!(
+                    "particle {p} was cut short by the software GPU's loop cap (llvmpipe stops an invocation \
+                     after 65535 loop iterations): the work budget underestimates this model; lower it"
+                )));
             }
         }
-        let frame_words = self.copy_back(&self.frames, (self.frame_count * self.traced) as u64 * 8).await?;
-        let flat: &[[f32; 2]] = bytemuck::cast_slice(&frame_words);
-        let frames = (0..self.frame_count).map(|f| flat[f * self.traced..(f + 1) * self.traced].to_vec()).collect();
+        let frames = read_frames(device, queue, &self.frames, self.frame_count, self.traced, count).await?;
         if let Some(p) = positions.iter().position(|x| !x.iter().all(|v| v.is_finite())) {
             return Err(GpuError::Diverged(format!(
                 "particle {p} left the finite numbers on the GPU (the sampler diverged, or an adaptive solve gave up): try more steps or a looser tolerance"
             )));
         }
-        Ok(RunResult { positions, frames, nfe: evaluations as f64 / self.particles as f64, values })
+        Ok(RunResult { positions, frames, nfe: evaluations as f64 / count.max(1) as f64, values })
+    }
+
+    /// The frames buffer: every traced particle at every snapshot (frame-major), for drawing.
+    pub fn frames_buffer(&self) -> &wgpu::Buffer {
+        &self.frames
+    }
+
+    /// Snapshots per traced particle.
+    pub fn frame_count(&self) -> usize {
+        self.frame_count
     }
 
     async fn copy_back(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
@@ -457,6 +474,22 @@ pub async fn execute_plan_with(
     model: &ModelData,
     options: &RunOptions,
 ) -> Result<RunResult, GpuError> {
+    Ok(execute_keeping_frames(device, queue, kernel, settings, plan, model, options, usize::MAX).await?.0)
+}
+
+/// Runs a whole plan on the path `chosen_path` picks and reads back its first `read_limit`
+/// particles; the frames buffer stays on the GPU and comes back with them.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn execute_keeping_frames(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    kernel: &PlanKernel,
+    settings: GpuRunSettings,
+    plan: &Plan,
+    model: &ModelData,
+    options: &RunOptions,
+    read_limit: usize,
+) -> Result<(RunResult, wgpu::Buffer), GpuError> {
     let path = chosen_path(settings, plan, model);
     if settings.precision == Precision::F16 {
         if path != GpuPath::OpMajor {
@@ -469,15 +502,28 @@ pub async fn execute_plan_with(
         let Some(eval) = &kernel.eval_f16 else {
             return Err(GpuError::Unsupported("this GPU adapter does not offer shader-f16: use f32".into()));
         };
-        return execute_op_major(device, queue, &kernel.pipeline, eval, settings, plan, model, options).await;
+        return execute_op_major(device, queue, &kernel.pipeline, eval, settings, plan, model, options, read_limit)
+            .await;
     }
     if path == GpuPath::OpMajor {
-        return execute_op_major(device, queue, &kernel.pipeline, &kernel.eval, settings, plan, model, options).await;
+        return execute_op_major(
+            device,
+            queue,
+            &kernel.pipeline,
+            &kernel.eval,
+            settings,
+            plan,
+            model,
+            options,
+            read_limit,
+        )
+        .await;
     }
     let mut run = GpuPlanRun::new(device, queue, kernel, settings, plan, model, options).await?;
     // The work budget keeps each dispatch short; the whole plan is one range.
     run.advance(usize::MAX).await?;
-    run.read().await
+    let result = run.read_first(read_limit).await?;
+    Ok((result, run.frames))
 }
 
 #[cfg(test)]
