@@ -335,6 +335,100 @@ fn runs_handed_to_another_executor_come_back_into_the_panels() {
     }
 }
 
+/// Panels at GPU scale: up to 10^5 particles per panel where the GPU runs them, which keeps
+/// them there and reads back the first `GPU_READ_BACK` for the metrics; the CPU runs at most
+/// `PAGE_CPU_PARTICLES` and says so, and the GPU's arrival reruns the capped panels in full.
+#[test]
+fn panels_at_gpu_scale_keep_their_particles_on_the_gpu() {
+    use nde_playground::core::limits::PAGE_CPU_PARTICLES;
+    use nde_playground::core::sample::model::{MlpModel, ModelData};
+    use nde_playground::exec::cpu::{run_plan, RunOptions};
+    use nde_playground::playground::diffusion::comparison::GPU_READ_BACK;
+
+    let mut cpu = Engine::new(Settings::default(), vec![]);
+    assert!(cpu.set_particles("100001").unwrap_err().contains("must be between"));
+    cpu.set_particles("20000").unwrap();
+    cpu.tick(15.0, &clock());
+    for panel in &cpu.panels {
+        assert_eq!(panel.run.as_ref().unwrap().particles, PAGE_CPU_PARTICLES);
+    }
+    assert!(
+        cpu.status.notices.iter().any(|n| n.contains("20000 particles per panel need the GPU")),
+        "{:?}",
+        cpu.status.notices
+    );
+    cpu.run_samplers();
+    assert_eq!(cpu.status.notices.iter().filter(|n| n.contains("need the GPU")).count(), 1, "said once");
+    cpu.use_gpu();
+    for panel in &cpu.panels {
+        let run = panel.run.as_ref().unwrap();
+        assert_eq!(
+            (run.particles, run.executor, run.resident),
+            (20000, Executor::Gpu, true),
+            "rerun in full on the GPU"
+        );
+    }
+
+    let mut gpu = Engine::new(Settings::default(), vec![]);
+    gpu.gpu = true;
+    gpu.set_particles("12000").unwrap();
+    gpu.tick(15.0, &clock());
+    let jobs = gpu.take_jobs(Executor::Gpu);
+    let (panels, sweep): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| j.resident);
+    assert_eq!((panels.len(), sweep.len()), (2, 2 * 5), "the panels stay on the GPU, the sweep's points come back");
+    for job in panels.iter().chain(&sweep) {
+        let ModelData::Mlp { mlp, .. } = &job.model else { unreachable!() };
+        let mut model = MlpModel::new(mlp.clone(), gpu.session.param);
+        // The GPU's sample is the whole run's first particles (each draws by its index), which
+        // the CPU computes alone here.
+        let read = if job.resident { GPU_READ_BACK.min(job.options.particles) } else { job.options.particles };
+        assert_eq!(job.options.traced.len(), if job.resident { 12000 } else { 0 });
+        let options = RunOptions {
+            particles: read,
+            traced: job.options.traced.iter().copied().take(read).collect(),
+            ..job.options.clone()
+        };
+        let result = run_plan(&job.plan, &mut model, &options).map_err(|e| e.to_string());
+        gpu.finish_job(job.id, result, 1.0);
+    }
+    settle(&mut gpu, 5000);
+    assert!(gpu.status.errors.is_empty(), "{:?}", gpu.status.errors);
+    for panel in &gpu.panels {
+        let run = panel.run.as_ref().unwrap();
+        assert!(run.resident && run.is_done() && run.quality.is_some());
+        assert_eq!((run.particles, run.positions.len()), (12000, GPU_READ_BACK));
+        assert!(run.frames.iter().all(|f| f.len() == GPU_READ_BACK));
+        assert_eq!(run.trajectories(1.0).len(), 12);
+    }
+    // A result of the wrong size is refused and the run falls back to the CPU, capped.
+    let mut wrong = Engine::new(Settings::default(), vec![]);
+    wrong.gpu = true;
+    wrong.set_particles("30000").unwrap();
+    wrong.tick(15.0, &clock());
+    let job = wrong.take_jobs(Executor::Gpu).into_iter().find(|j| j.resident).unwrap();
+    let short =
+        nde_playground::exec::cpu::RunResult { positions: vec![[0.0; 2]; 3], frames: vec![], nfe: 1.0, values: vec![] };
+    wrong.finish_job(job.id, Ok(short), 1.0);
+    assert!(wrong.status.errors.iter().any(|e| e.contains("3 particles came back")), "{:?}", wrong.status.errors);
+    let fallen = wrong.panels.iter().filter_map(|p| p.run.as_ref()).find(|r| r.executor == Executor::Page).unwrap();
+    assert_eq!((fallen.particles, fallen.resident), (PAGE_CPU_PARTICLES, false));
+    let clock = clock();
+    let fallen_done = |e: &Engine| {
+        e.panels
+            .iter()
+            .filter_map(|p| p.run.as_ref())
+            .find(|r| r.executor == Executor::Page)
+            .map(|r| (r.is_done(), r.positions.len()))
+    };
+    for _ in 0..20_000 {
+        if fallen_done(&wrong).is_some_and(|d| d.0) {
+            break;
+        }
+        wrong.tick(15.0, &clock);
+    }
+    assert_eq!(fallen_done(&wrong), Some((true, PAGE_CPU_PARTICLES)), "the CPU finishes its share");
+}
+
 /// The page's Web Workers path without the browser: the engine hands its runs out for the
 /// workers, each is split into parts that go through the workers' messages (JSON headers,
 /// raw floats) and joined back; the panels end as the page thread's do, and say who ran them.

@@ -167,8 +167,12 @@ pub const PAGE_NFE: Bound<usize> = Bound { min: 1, max: 500, why: "evaluations p
 /// Particles on the command line: 10^6 particles of f32 state are 8 MB, and the GPU executor
 /// was measured at that size (docs/GPU.md).
 pub const PARTICLES: Bound<usize> = Bound { min: 2, max: 1_000_000, why: "particles per run" };
-/// Particles in a page panel (each panel runs them on one browser thread).
-pub const PAGE_PARTICLES: Bound<usize> = Bound { min: 10, max: 5000, why: "particles per panel on the page" };
+/// Particles in a page panel: 10^5 where the GPU runs the panels (their frames stay on the
+/// GPU and are drawn in place; `PAGE_CPU_PARTICLES` where the CPU does).
+pub const PAGE_PARTICLES: Bound<usize> = Bound { min: 10, max: 100_000, why: "particles per panel on the page" };
+/// Particles a panel runs on the CPU (the page's thread or its workers), where every particle
+/// is advanced, kept and painted on the host: more would take a visitor's frames.
+pub const PAGE_CPU_PARTICLES: usize = 5000;
 /// Langevin corrector steps per predictor step (pc, annealed-langevin).
 pub const CORRECTOR_STEPS: Bound<usize> = Bound { min: 1, max: 100, why: "corrector steps per step" };
 /// DLG's Gibbs sweeps before it integrates (each costs one evaluation per particle).

@@ -38,8 +38,12 @@ impl LabStatus {
         self.errors.push(message.into());
     }
 
+    /// Adds a notice, unless the banner already says it (a repeated action says it once).
     pub fn notice(&mut self, message: impl Into<String>) {
-        self.notices.push(message.into());
+        let message = message.into();
+        if !self.notices.contains(&message) {
+            self.notices.push(message);
+        }
     }
 
     /// The visitor dismissed the banners.

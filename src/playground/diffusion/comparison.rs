@@ -16,6 +16,10 @@ pub const TRAJECTORIES: usize = 12;
 pub const MMD_POINTS: usize = 250;
 /// Sliced Wasserstein compares against at most this many data points (a strided subset).
 pub const SWD_REFERENCE_POINTS: usize = 1000;
+/// Particles of a run kept on the GPU that come back to the page: the metrics, the trajectories,
+/// the main view's samples and the CSV use these first ones; the panel draws every particle
+/// from the GPU's own buffer.
+pub const GPU_READ_BACK: usize = 5000;
 /// Directions of the sliced Wasserstein distance (the CLI uses 128; 32 keeps it inside a frame).
 pub const SWD_DIRECTIONS: usize = 32;
 
@@ -113,6 +117,9 @@ pub struct PanelRun {
     pub executor: Executor,
     /// The GPU's path (`exec::gpu::op_major::GpuPath::name`), once the GPU has run it.
     pub gpu_path: Option<&'static str>,
+    /// Whether the particles stay on the GPU, which draws them in place: `positions` and
+    /// `frames` then hold the first `GPU_READ_BACK` only.
+    pub resident: bool,
 }
 
 impl PanelRun {
@@ -134,6 +141,16 @@ impl PanelRun {
             external: None,
             executor: Executor::Page,
             gpu_path: None,
+            resident: false,
+        }
+    }
+
+    /// How many particles came back to the host (all of them unless the run is `resident`).
+    pub fn host_particles(&self) -> usize {
+        if self.resident {
+            self.particles.min(GPU_READ_BACK)
+        } else {
+            self.particles
         }
     }
 
@@ -163,8 +180,12 @@ impl PanelRun {
 
     /// Takes the whole run's result from another executor (the quality follows in `advance`).
     pub fn complete(&mut self, result: RunResult, elapsed_ms: f64) -> Result<(), String> {
-        if result.positions.len() != self.particles {
-            return Err(format!("{} particles came back, {} were asked for", result.positions.len(), self.particles));
+        if result.positions.len() != self.host_particles() {
+            return Err(format!(
+                "{} particles came back, {} were asked for",
+                result.positions.len(),
+                self.host_particles()
+            ));
         }
         if let Some(p) = result.positions.iter().position(|x| !crate::core::limits::is_settled(*x)) {
             return Err(format!("particle {p} left the finite numbers (the sampler diverged): try more steps"));
@@ -261,7 +282,7 @@ impl PanelRun {
         self.positions.extend_from_slice(&result.positions);
         if self.keep_frames {
             if self.frames.is_empty() {
-                self.frames = vec![Vec::with_capacity(self.particles); result.frames.len()];
+                self.frames = vec![Vec::with_capacity(self.host_particles()); result.frames.len()];
             }
             for (all, slice) in self.frames.iter_mut().zip(result.frames) {
                 all.extend(slice);

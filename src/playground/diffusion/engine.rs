@@ -63,6 +63,9 @@ pub struct GpuJob {
     pub plan: Plan,
     pub options: RunOptions,
     pub model: ModelData,
+    /// Keep the particles on the GPU and read back the first `GPU_READ_BACK` (a panel's run,
+    /// which the GPU draws in place).
+    pub resident: bool,
 }
 
 pub struct Engine {
@@ -320,10 +323,15 @@ impl Engine {
         self.status.changed();
     }
 
-    /// Sampler runs go to the GPU from now on (the page's kernel is ready).
+    /// Sampler runs go to the GPU from now on (the page's kernel is ready). Panels that the
+    /// CPU ran with fewer particles than asked for start again, with all of them.
     pub fn use_gpu(&mut self) {
         self.gpu = true;
         self.notify("samplers now run on the GPU");
+        let capped = self.panels.iter().filter_map(|p| p.run.as_ref()).any(|r| r.particles < self.settings.particles);
+        if capped {
+            self.run_samplers();
+        }
     }
 
     /// Shows a problem in the error banner (one the page met outside the engine).

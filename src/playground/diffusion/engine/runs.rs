@@ -99,7 +99,15 @@ impl Engine {
         self.runs_started += 1;
         self.snapshot = Some(self.current_model());
         self.sweep.clear();
-        let (particles, seed) = (self.settings.particles, self.settings.sample_seed);
+        let seed = self.settings.sample_seed;
+        let particles =
+            if self.gpu { self.settings.particles } else { self.settings.particles.min(limits::PAGE_CPU_PARTICLES) };
+        if particles < self.settings.particles {
+            self.status.notice(format!(
+                "{} particles per panel need the GPU (they stay on it and are drawn in place); the CPU runs {} of them",
+                self.settings.particles, particles
+            ));
+        }
         for index in 0..self.panels.len() {
             let settings = self.panels[index].settings.clone();
             match self.plan_for(settings.sampler, settings.nfe) {
@@ -134,6 +142,8 @@ impl Engine {
         };
         run.external = Some(self.next_job);
         self.next_job += 1;
+        // A panel's particles stay on the GPU, which draws them; the sweep's come back whole.
+        run.resident = run.executor == Executor::Gpu && run.keep_frames;
         run
     }
 
@@ -165,6 +175,7 @@ impl Engine {
                         plan: run.plan.clone(),
                         options: run.whole_run_options(),
                         model: model.clone(),
+                        resident: run.resident,
                     });
                 }
             }
@@ -191,6 +202,9 @@ impl Engine {
                 failure = Some(format!("{}: {what} failed ({e}); running it on the CPU instead", run.plan.sampler));
                 run.external = None;
                 run.executor = Executor::Page;
+                // The CPU keeps every particle on the host: at most its own share of them.
+                run.resident = false;
+                run.particles = run.particles.min(limits::PAGE_CPU_PARTICLES);
             }
         }
         if let Some(message) = failure {
