@@ -353,13 +353,13 @@ fn panels_at_gpu_scale_keep_their_particles_on_the_gpu() {
         assert_eq!(panel.run.as_ref().unwrap().particles, PAGE_CPU_PARTICLES);
     }
     assert!(
-        cpu.status.notices.iter().any(|n| n.contains("20000 particles per panel need the GPU")),
+        cpu.status.notices.iter().any(|n| n.contains("20000 particles per panel need a GPU that draws them")),
         "{:?}",
         cpu.status.notices
     );
     cpu.run_samplers();
-    assert_eq!(cpu.status.notices.iter().filter(|n| n.contains("need the GPU")).count(), 1, "said once");
-    cpu.use_gpu();
+    assert_eq!(cpu.status.notices.iter().filter(|n| n.contains("need a GPU")).count(), 1, "said once");
+    cpu.use_gpu(true);
     for panel in &cpu.panels {
         let run = panel.run.as_ref().unwrap();
         assert_eq!(
@@ -369,8 +369,18 @@ fn panels_at_gpu_scale_keep_their_particles_on_the_gpu() {
         );
     }
 
+    // A GPU that does not draw in place (a software adapter): its runs come back whole, at
+    // most the CPU's share of particles.
+    let mut plain = Engine::new(Settings::default(), vec![]);
+    plain.set_particles("20000").unwrap();
+    plain.use_gpu(false);
+    plain.tick(15.0, &clock());
+    let jobs = plain.take_jobs(Executor::Gpu);
+    assert!(!jobs.is_empty() && jobs.iter().all(|j| !j.resident && j.options.particles <= PAGE_CPU_PARTICLES));
+
     let mut gpu = Engine::new(Settings::default(), vec![]);
     gpu.gpu = true;
+    gpu.gpu_canvas = true;
     gpu.set_particles("12000").unwrap();
     gpu.tick(15.0, &clock());
     let jobs = gpu.take_jobs(Executor::Gpu);
@@ -403,6 +413,7 @@ fn panels_at_gpu_scale_keep_their_particles_on_the_gpu() {
     // A result of the wrong size is refused and the run falls back to the CPU, capped.
     let mut wrong = Engine::new(Settings::default(), vec![]);
     wrong.gpu = true;
+    wrong.gpu_canvas = true;
     wrong.set_particles("30000").unwrap();
     wrong.tick(15.0, &clock());
     let job = wrong.take_jobs(Executor::Gpu).into_iter().find(|j| j.resident).unwrap();

@@ -15,7 +15,7 @@ use super::deq::DeqLabView;
 use super::detect_backend::detect_backend;
 use super::diffusion::{shortcuts::install_shortcuts, DiffusionLab};
 use super::frame_loop::start_frame_loop;
-use super::gpu_runner::{compile_gpu_sampler, SharedRunner};
+use super::gpu_runner::{compile_gpu_sampler, RunnerRef, SharedRunner};
 use super::inverse::InverseLabView;
 use super::ncde::NcdeLabView;
 use super::node::NodeLabView;
@@ -40,6 +40,12 @@ use crate::playground::symreg::{SymregLab, SymregSettings};
 /// crash shows a readable message rather than a blank page.
 fn debug_panic_requested() -> bool {
     browser::query().contains("debug-panic")
+}
+
+/// Whether the link asks to draw the panels on a WebGPU canvas even on a software adapter
+/// (`?gpu-canvas`: the e2e layer's way to test it, in a browser that presents such canvases).
+fn gpu_canvas_requested() -> bool {
+    browser::query().trim_start_matches('?').split('&').any(|p| p == "gpu-canvas" || p.starts_with("gpu-canvas="))
 }
 
 /// Every lab's state, built when the page opens, so that switching tabs loses nothing.
@@ -152,6 +158,8 @@ pub fn App() -> Html {
     let inverse_act: Act<InverseLab> = Act { engine: labs.inverse.clone(), update: update.clone() };
     let backend = use_state(|| BackendStatus::Detecting);
     let runner: SharedRunner = use_mut_ref(|| None);
+    // Read at the first render, before the page rewrites the address to its settings.
+    let canvas_asked = *use_memo((), |_| gpu_canvas_requested());
     // The Web Workers that sample on the CPU's other cores where no hardware GPU does.
     let workers: Rc<RefCell<Option<WorkerPool>>> = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -217,7 +225,7 @@ pub fn App() -> Html {
                     *parked_gpu.borrow_mut() = Some(context);
                     act.update.force_update();
                 } else {
-                    compile_gpu_sampler(context, runner, act).await;
+                    compile_gpu_sampler(context, runner, act, canvas_asked).await;
                 }
             });
         });
@@ -236,12 +244,13 @@ pub fn App() -> Html {
         });
     }
 
+    let runner_ref = RunnerRef(runner.clone());
     let on_gpu_opt_in = {
         let parked_gpu = parked_gpu.clone();
         let act = act.clone();
         Callback::from(move |_| {
             if let Some(context) = parked_gpu.borrow_mut().take() {
-                spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone()));
+                spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone(), canvas_asked));
                 act.run(|engine| {
                     engine.notify("compiling the GPU sampler: the page may stall for up to a minute");
                     Ok(())
@@ -356,7 +365,7 @@ pub fn App() -> Html {
                 </div>
             }
             { match lab {
-                LabId::Diffusion => html! { <DiffusionLab act={act.clone()} render={*renders.borrow()} link={link.clone()} /> },
+                LabId::Diffusion => html! { <DiffusionLab act={act.clone()} render={*renders.borrow()} link={link.clone()} runner={runner_ref.clone()} /> },
                 LabId::Node => html! { <NodeLabView act={node_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Ncde => html! { <NcdeLabView act={ncde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },
                 LabId::Nsde => html! { <NsdeLabView act={nsde_act.clone()} render={*renders.borrow()} link={link.clone()} /> },

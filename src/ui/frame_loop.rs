@@ -70,6 +70,15 @@ pub fn start_frame_loop(
     let mut visited: Vec<LabId> = Vec::new();
     *slot.borrow_mut() = Some(Closure::new(move || {
         FRAME_START.with(|f| f.set(Some(browser::now_ms())));
+        // A lost device cannot be used again: the labs go back to the CPU.
+        let lost = runner.borrow().as_ref().and_then(|g| g.lost());
+        if let Some(message) = lost {
+            *runner.borrow_mut() = None;
+            act.run(|engine| {
+                engine.gpu_lost(&message);
+                Ok(())
+            });
+        }
         let gpu = runner.borrow().clone();
         let pool = workers.borrow().clone();
         // New sampler runs go to the workers while any is alive (one that failed gives its

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use wasm_bindgen_futures::spawn_local;
 
@@ -14,12 +15,15 @@ use crate::core::sample::plan::Plan;
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
 use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
+use crate::exec::gpu::resident::execute_resident;
 use crate::exec::gpu::GpuContext;
+use crate::playground::diffusion::comparison::GPU_READ_BACK;
 use crate::playground::diffusion::engine::GpuJob;
 use crate::playground::node::cloud::FlowJob;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::lab::PathJob;
 use crate::playground::nsde::NsdeLab;
+use crate::ui::resident_view::ResidentView;
 
 /// The GPU executor, once its kernel is compiled.
 pub struct GpuRunner {
@@ -28,27 +32,81 @@ pub struct GpuRunner {
     settings: GpuRunSettings,
     /// Whether the adapter is a software one (the CPU emulating a GPU).
     pub software: bool,
+    /// The panels' runs whose particles stay on the GPU, by job id, and the canvases that
+    /// draw them (`resident_view`).
+    pub resident: RefCell<ResidentView>,
+    /// Why the device was lost, once it is (set by the device's lost callback, which wgpu
+    /// wants `Send`); the frame loop then lets go of the runner.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 /// The runner, when there is one (shared by the frame loop and the page's buttons).
 pub type SharedRunner = Rc<RefCell<Option<Rc<GpuRunner>>>>;
 
-/// Runs one job on the GPU and hands the result back to the engine.
+/// The shared runner as a component's property: equal when it is the same cell.
+#[derive(Clone)]
+pub struct RunnerRef(pub SharedRunner);
+
+impl PartialEq for RunnerRef {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl GpuRunner {
+    /// Why the device was lost, if it was: nothing may be run or drawn on it any more.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|l| l.clone())
+    }
+
+    /// Draws frame `frame` of job `id`'s particles, kept on the GPU, on `canvas` (a WebGPU
+    /// canvas over the panel's 2D one) in `colour`.
+    pub fn draw_resident(
+        &self,
+        id: u64,
+        canvas: &web_sys::HtmlCanvasElement,
+        frame: usize,
+        colour: [f32; 4],
+    ) -> Result<(), String> {
+        if let Some(message) = self.lost() {
+            return Err(format!("the GPU device was lost: {message}"));
+        }
+        self.resident.borrow_mut().draw(&self.context, id, canvas, frame, colour)
+    }
+}
+
+/// Runs one job on the GPU and hands the result back to the engine. A panel's run keeps its
+/// particles on the GPU (the runner holds them for drawing) and hands back the first few.
 pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
     let path = chosen_path(runner.settings, &job.plan, &job.model);
     act.engine.borrow_mut().note_gpu_path(job.id, path.name());
+    if let Some(message) = runner.lost() {
+        act.engine.borrow_mut().finish_job(job.id, Err(format!("the GPU device was lost: {message}")), 0.0);
+        return;
+    }
     spawn_local(async move {
         let start = browser::now_ms();
-        let result = execute_plan_with(
-            &runner.context.device,
-            &runner.context.queue,
-            &runner.kernel,
-            runner.settings,
-            &job.plan,
-            &job.model,
-            &job.options,
-        )
-        .await
+        let (device, queue) = (&runner.context.device, &runner.context.queue);
+        let result = if job.resident {
+            execute_resident(
+                device,
+                queue,
+                &runner.kernel,
+                runner.settings,
+                &job.plan,
+                &job.model,
+                &job.options,
+                GPU_READ_BACK,
+            )
+            .await
+            .map(|run| {
+                let sample = run.sample.clone();
+                runner.resident.borrow_mut().keep(job.id, run);
+                sample
+            })
+        } else {
+            execute_plan_with(device, queue, &runner.kernel, runner.settings, &job.plan, &job.model, &job.options).await
+        }
         .map_err(|e| e.to_string());
         let elapsed = browser::now_ms() - start;
         act.engine.borrow_mut().finish_job(job.id, result, elapsed);
@@ -66,6 +124,10 @@ fn spawn_plan<L: Reports + 'static>(
     act: Act<L>,
     finish: impl FnOnce(&mut L, Result<RunResult, String>) + 'static,
 ) {
+    if let Some(message) = runner.lost() {
+        finish(&mut act.engine.borrow_mut(), Err(format!("the GPU device was lost: {message}")));
+        return;
+    }
     spawn_local(async move {
         let result = execute_plan_with(
             &runner.context.device,
@@ -95,16 +157,29 @@ pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
     spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| lab.finish_path_job(job.id, result));
 }
 
-/// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU.
-pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act) {
+/// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU. The
+/// panels' particles stay on the GPU and are drawn there on a hardware adapter, or where the
+/// link asks (`canvas_asked`, `?gpu-canvas`): a browser that composites in software may lose
+/// the device at a WebGPU canvas's first frame (headless Chromium here does), and a software
+/// adapter usually comes with software compositing.
+pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act, canvas_asked: bool) {
     match PlanKernel::new(&context.device).await {
         Ok(kernel) => {
             let settings = GpuRunSettings::for_adapter(&context.info);
             let info = &context.info;
             let software = is_software_adapter(info.device_type, &[&info.name, &info.driver]);
-            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings, software }));
+            let draws_in_place = !software || canvas_asked;
+            let resident = RefCell::new(ResidentView::default());
+            let lost = Arc::new(Mutex::new(None));
+            let lost_by_callback = lost.clone();
+            context.device.set_device_lost_callback(move |reason, message| {
+                if let Ok(mut lost) = lost_by_callback.lock() {
+                    *lost = Some(format!("{reason:?}: {message}"));
+                }
+            });
+            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings, software, resident, lost }));
             act.run(|engine| {
-                engine.use_gpu();
+                engine.use_gpu(draws_in_place);
                 Ok(())
             });
         }

@@ -17,6 +17,7 @@ mod node;
 mod nsde;
 mod odice;
 mod panic_page;
+mod resident_view;
 mod sampling_bench;
 mod symreg;
 mod worker_entry;

@@ -2,8 +2,6 @@
 //! trajectories as line strips, particles as instanced quads, drawn into any colour target:
 //! the page's canvas texture, or an offscreen texture that tests read back.
 
-use wgpu::util::DeviceExt;
-
 use super::readback::read_bytes;
 use super::GpuError;
 use crate::exec::shader_source::composed;
@@ -187,6 +185,7 @@ impl Renderer {
     pub fn encode(
         &self,
         device: &wgpu::Device,
+        queue: &wgpu::Queue,
         encoder: &mut wgpu::CommandEncoder,
         target: &wgpu::TextureView,
         size: (u32, u32),
@@ -210,20 +209,22 @@ impl Renderer {
             first_point: scene.gpu_particles.as_ref().map_or(0, |p| p.first),
             padding: 0.0,
         };
-        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("view"),
-            contents: bytemuck::bytes_of(&view),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let storage = |label, data: &[u8]| {
-            let mut bytes = data.to_vec();
-            bytes.resize(bytes.len().max(16), 0);
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        // Written through the queue, not mapped at creation: in a browser, creating a mapped
+        // buffer throws once the device is lost, where this only makes an invalid buffer.
+        let filled = |label, bytes: &[u8], usage| {
+            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                contents: &bytes,
-                usage: wgpu::BufferUsages::STORAGE,
-            })
+                size: (bytes.len() as u64).max(16).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
+                usage: usage | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut padded = bytes.to_vec();
+            padded.resize(padded.len().next_multiple_of(4), 0);
+            queue.write_buffer(&buffer, 0, &padded);
+            buffer
         };
+        let uniform = filled("view", bytemuck::bytes_of(&view), wgpu::BufferUsages::UNIFORM);
+        let storage = |label, data: &[u8]| filled(label, data, wgpu::BufferUsages::STORAGE);
         let field_values = scene.field.as_ref().map_or(vec![0.0f32], |f| f.values.clone());
         let field = storage("field", bytemuck::cast_slice(&field_values));
         let uploaded;
@@ -318,7 +319,7 @@ pub async fn render_to_rgba(
         mapped_at_creation: false,
     });
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("offscreen") });
-    renderer.encode(device, &mut encoder, &target, size, scene);
+    renderer.encode(device, queue, &mut encoder, &target, size, scene);
     encoder.copy_texture_to_buffer(
         texture.as_image_copy(),
         wgpu::TexelCopyBufferInfo {

@@ -72,6 +72,9 @@ pub struct Engine {
     pub settings: Settings,
     /// Whether sampler runs go to the GPU (set by the page once its kernel is ready).
     pub gpu: bool,
+    /// Whether the page draws the panels' particles from the GPU's buffers (a WebGPU canvas),
+    /// so that a panel's run can stay on the GPU at up to 10^5 particles.
+    pub gpu_canvas: bool,
     /// How many Web Workers take sampler runs where there is no GPU (0: none; the page's
     /// thread runs them a slice per frame).
     pub workers: usize,
@@ -149,6 +152,7 @@ impl Engine {
             panels: settings.panels.iter().map(|p| Panel { settings: p.clone(), run: None, seeded: None }).collect(),
             settings,
             gpu: false,
+            gpu_canvas: false,
             workers: 0,
             next_job: 1,
             data,
@@ -323,15 +327,26 @@ impl Engine {
         self.status.changed();
     }
 
-    /// Sampler runs go to the GPU from now on (the page's kernel is ready). Panels that the
-    /// CPU ran with fewer particles than asked for start again, with all of them.
-    pub fn use_gpu(&mut self) {
+    /// Sampler runs go to the GPU from now on (the page's kernel is ready), and the panels'
+    /// particles stay there to be drawn where `draws_in_place`. Panels that ran with fewer
+    /// particles than asked for start again, with all of them.
+    pub fn use_gpu(&mut self, draws_in_place: bool) {
         self.gpu = true;
+        self.gpu_canvas = draws_in_place;
         self.notify("samplers now run on the GPU");
         let capped = self.panels.iter().filter_map(|p| p.run.as_ref()).any(|r| r.particles < self.settings.particles);
         if capped {
             self.run_samplers();
         }
+    }
+
+    /// The GPU's device was lost (a driver reset, or a browser that cannot present a WebGPU
+    /// canvas): samplers run on the CPU from now on, and the panels start again there.
+    pub fn gpu_lost(&mut self, message: &str) {
+        self.gpu = false;
+        self.gpu_canvas = false;
+        self.report(format!("the GPU device was lost ({message}); the samplers run again on the CPU"));
+        self.run_samplers();
     }
 
     /// Shows a problem in the error banner (one the page met outside the engine).

@@ -300,6 +300,9 @@ impl Settings {
                     }
                     other => Err(format!("overlay: '{other}' is not samples or none")),
                 },
+                // A switch the page reads itself (draw on a WebGPU canvas on a software
+                // adapter, `ui::app`), not a setting of the lab.
+                "gpu-canvas" => Ok(()),
                 other => Err(format!("unknown setting '{other}' (ignored)")),
             };
             if let Err(e) = result {

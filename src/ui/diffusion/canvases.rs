@@ -3,12 +3,14 @@
 
 use yew::prelude::*;
 
+use super::samplers_column::gpu_drawn;
 use super::{charts, paint};
 use crate::playground::diffusion::settings::MAX_PANELS;
 use crate::playground::diffusion::Engine;
 use crate::ui::browser;
 use crate::ui::controls::Act;
 use crate::ui::frame_loop::report_frame_work;
+use crate::ui::gpu_runner::{GpuRunner, RunnerRef};
 
 /// The loss charts repaint at most this often while training runs.
 const CHART_INTERVAL_MS: f64 = 100.0;
@@ -22,6 +24,8 @@ pub struct Canvases {
     pub loss_by_time: NodeRef,
     pub quality: NodeRef,
     pub panels: Vec<NodeRef>,
+    /// The WebGPU canvases over the panels whose particles the GPU draws.
+    pub panels_gpu: Vec<NodeRef>,
 }
 
 impl Default for Canvases {
@@ -32,6 +36,7 @@ impl Default for Canvases {
             loss_by_time: NodeRef::default(),
             quality: NodeRef::default(),
             panels: (0..MAX_PANELS).map(|_| NodeRef::default()).collect(),
+            panels_gpu: (0..MAX_PANELS).map(|_| NodeRef::default()).collect(),
         }
     }
 }
@@ -56,7 +61,28 @@ fn context(node: &NodeRef) -> Option<(web_sys::CanvasRenderingContext2d, f64, f6
     Some((ctx, f64::from(canvas.width()), f64::from(canvas.height())))
 }
 
-pub fn paint_after_render(act: &Act, canvases: &Canvases, state: &mut PaintState) {
+/// Draws the panels whose particles stayed on the GPU from the GPU's buffers (the frame at
+/// the scrubber), and lets go of the runs no panel shows; returns what failed.
+fn paint_gpu_panels(engine: &Engine, canvases: &Canvases, runner: &GpuRunner) -> Vec<String> {
+    let shown: Vec<u64> = engine.panels.iter().filter_map(|p| p.run.as_ref()?.external).collect();
+    runner.resident.borrow_mut().retain(&shown);
+    let mut failures = Vec::new();
+    for (index, panel) in engine.panels.iter().enumerate() {
+        let Some(run) = panel.run.as_ref().filter(|r| gpu_drawn(r)) else { continue };
+        let (Some(id), Some(canvas)) = (run.external, canvases.panels_gpu[index].cast::<web_sys::HtmlCanvasElement>())
+        else {
+            continue;
+        };
+        let [r, g, b] = paint::rgb(paint::PANEL_COLOURS[index % paint::PANEL_COLOURS.len()]);
+        let colour = [f32::from(r) / 255.0, f32::from(g) / 255.0, f32::from(b) / 255.0, 0.6];
+        if let Err(e) = runner.draw_resident(id, &canvas, run.step_at(engine.settings.scrub).0, colour) {
+            failures.push(format!("{}: drawing its particles on the GPU failed ({e})", run.plan.sampler));
+        }
+    }
+    failures
+}
+
+pub fn paint_after_render(act: &Act, canvases: &Canvases, state: &mut PaintState, runner: &RunnerRef) {
     let engine = act.engine.borrow();
     if state.view != engine.status.view_revision {
         state.view = engine.status.view_revision;
@@ -67,6 +93,18 @@ pub fn paint_after_render(act: &Act, canvases: &Canvases, state: &mut PaintState
             if let Some((ctx, w, h)) = context(node) {
                 paint::paint_panel(&ctx, w, h, &engine, index);
             }
+        }
+        let runner = runner.0.borrow().clone();
+        let failures = runner.map(|r| paint_gpu_panels(&engine, canvases, &r)).unwrap_or_default();
+        if !failures.is_empty() {
+            drop(engine);
+            let mut engine = act.engine.borrow_mut();
+            for failure in failures {
+                engine.report(failure);
+            }
+            drop(engine);
+            act.update.force_update();
+            return;
         }
     }
     let now = browser::now_ms();

@@ -13,6 +13,7 @@ pub mod shortcuts;
 use yew::prelude::*;
 
 use crate::ui::controls::Act;
+use crate::ui::gpu_runner::RunnerRef;
 use canvases::{paint_after_render, Canvases, PaintState};
 
 #[derive(Properties, PartialEq)]
@@ -22,6 +23,8 @@ pub struct DiffusionLabProps {
     pub render: u64,
     /// The link that reopens this view (shown in the share box).
     pub link: AttrValue,
+    /// The GPU runner, which draws the panels whose particles stay on the GPU.
+    pub runner: RunnerRef,
 }
 
 #[component]
@@ -31,8 +34,8 @@ pub fn DiffusionLab(props: &DiffusionLabProps) -> Html {
     let painted = use_mut_ref(PaintState::default);
     let draw_mode = use_state(|| false);
     {
-        let (act, canvases, painted) = (act.clone(), canvases.clone(), painted.clone());
-        use_effect(move || paint_after_render(&act, &canvases, &mut painted.borrow_mut()));
+        let (act, canvases, painted, runner) = (act.clone(), canvases.clone(), painted.clone(), props.runner.clone());
+        use_effect(move || paint_after_render(&act, &canvases, &mut painted.borrow_mut(), &runner));
     }
     let engine = act.engine.borrow();
     html! {

@@ -65,7 +65,7 @@ impl Pixels {
     }
 }
 
-fn rgb(colour: &str) -> [u8; 3] {
+pub(super) fn rgb(colour: &str) -> [u8; 3] {
     let v = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap_or(0);
     [(v >> 16) as u8, (v >> 8) as u8, v as u8]
 }
@@ -232,7 +232,8 @@ pub fn paint_panel(ctx: &Context, width: f64, height: f64, engine: &Engine, inde
     let colour = PANEL_COLOURS[index % 4];
     let run = panel.and_then(|p| p.run.as_ref());
     let fraction = engine.settings.scrub;
-    if let Some(run) = run {
+    // A run kept on the GPU is drawn by the GPU, on the canvas laid over this one.
+    if let Some(run) = run.filter(|r| !super::samplers_column::gpu_drawn(r)) {
         pixels.dots(&view, run.frame_at(fraction).iter().copied(), 2.0, rgb(colour), 0.6);
     }
     pixels.put(ctx);

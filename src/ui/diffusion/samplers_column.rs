@@ -8,6 +8,7 @@ use super::data_column::{fmt, range_hint};
 use super::paint::PANEL_COLOURS;
 use crate::core::limits;
 use crate::core::sample::registry::{self, Family, ModelCaps};
+use crate::playground::diffusion::comparison::PanelRun;
 use crate::playground::diffusion::settings::MAX_PANELS;
 use crate::playground::diffusion::Engine;
 use crate::ui::browser;
@@ -31,6 +32,12 @@ fn sampler_choices(e: &Engine) -> Vec<Choice> {
         .collect()
 }
 
+/// Whether a panel's particles are drawn by the GPU from its own buffer: its run stayed on the
+/// GPU and is finished.
+pub(super) fn gpu_drawn(run: &PanelRun) -> bool {
+    run.resident && !run.is_waiting() && run.error.is_none()
+}
+
 pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
     let s = &e.settings;
     let choices = sampler_choices(e);
@@ -41,7 +48,7 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
             <div class="buttons">
                 <button data-testid="run-samplers" title="R" onclick={act.on_click(|en| { en.run_samplers(); Ok(()) })}>{ "Run samplers" }</button>
                 <button data-testid="add-sampler" disabled={e.panels.len() >= MAX_PANELS} onclick={act.on_click(|en| en.add_panel())}>{ "Add sampler" }</button>
-                { input(act, "Particles", "number", s.particles.to_string(), Some("100"), Some("particles-input"), &range_hint("particles per panel", limits::PAGE_PARTICLES), |en, v| en.set_particles(v)) }
+                { input(act, "Particles", "number", s.particles.to_string(), Some("100"), Some("particles-input"), &format!("{}; above {} only where the GPU samples", range_hint("particles per panel", limits::PAGE_PARTICLES), limits::PAGE_CPU_PARTICLES), |en, v| en.set_particles(v)) }
             </div>
             <div class="panels">
                 { for e.panels.iter().enumerate().map(|(index, panel)| {
@@ -52,20 +59,35 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
                         Some(r) if r.error.is_some() => "failed".to_string(),
                         Some(r) if r.is_waiting() => format!("running · {}", r.executor_label()),
                         Some(r) if !r.is_done() => format!("running {:.0}%", r.progress() * 100.0),
+                        Some(r) if gpu_drawn(r) => format!(
+                            "step {step}/{steps} · {} · {} particles drawn on the GPU, metrics on {}",
+                            r.executor_label(),
+                            r.particles,
+                            r.host_particles()
+                        ),
                         Some(r) => format!("step {step}/{steps} · {}", r.executor_label()),
                     };
+                    let drawn_on_gpu = run.is_some_and(gpu_drawn);
                     let colour = PANEL_COLOURS[index % PANEL_COLOURS.len()];
                     html! {
                         <div class="panel" data-testid="sampler-panel" style={format!("border-color: {colour}")}
                             data-executor={run.map_or("none", |r| r.executor.key())}
-                            data-gpu-path={run.and_then(|r| r.gpu_path).unwrap_or("none")}>
+                            data-gpu-path={run.and_then(|r| r.gpu_path).unwrap_or("none")}
+                            data-particles-drawn={if drawn_on_gpu { "webgpu" } else { "canvas2d" }}>
                             <div class="row">
                                 { select(act, "Sampler", &choices, panel.settings.sampler.name, Some("sampler-select"), move |en, v| en.set_panel_sampler(index, registry::find(v)?)) }
                                 { input_with_id(act, &format!("nfe-{index}"), "NFE", "number", panel.settings.nfe.to_string(), Some("1"), Some("nfe-input"), &range_hint("model evaluations per particle", limits::PAGE_NFE), move |en, v| en.set_panel_nfe(index, v)) }
                                 <button class="remove" aria-label="remove this panel" onclick={act.on_click(move |en| { en.remove_panel(index); Ok(()) })}>{ "×" }</button>
                             </div>
-                            <canvas ref={canvases.panels[index].clone()} width={PANEL_SIZE.to_string()} height={PANEL_SIZE.to_string()}
-                                aria-label="this sampler's particles at the scrubber's step"></canvas>
+                            <div class="panel-view">
+                                <canvas ref={canvases.panels[index].clone()} width={PANEL_SIZE.to_string()} height={PANEL_SIZE.to_string()}
+                                    aria-label="this sampler's particles at the scrubber's step"></canvas>
+                                if drawn_on_gpu {
+                                    <canvas ref={canvases.panels_gpu[index].clone()} class="gpu-particles" data-testid="panel-gpu-canvas"
+                                        width={PANEL_SIZE.to_string()} height={PANEL_SIZE.to_string()}
+                                        aria-label="every particle at the scrubber's step, drawn by the GPU from its own buffer"></canvas>
+                                }
+                            </div>
                             <div class="panel-status" data-testid="panel-status">{ status }</div>
                             <button class="small" data-testid="export-csv" disabled={run.is_none_or(|r| !r.is_done())}
                                 onclick={act.on_click(move |en| { let csv = en.samples_csv(index)?; browser::download_text("samples.csv", "text/csv", &csv) })}>{ "Samples CSV" }</button>

@@ -100,11 +100,14 @@ impl Engine {
         self.snapshot = Some(self.current_model());
         self.sweep.clear();
         let seed = self.settings.sample_seed;
-        let particles =
-            if self.gpu { self.settings.particles } else { self.settings.particles.min(limits::PAGE_CPU_PARTICLES) };
+        let particles = if self.gpu && self.gpu_canvas {
+            self.settings.particles
+        } else {
+            self.settings.particles.min(limits::PAGE_CPU_PARTICLES)
+        };
         if particles < self.settings.particles {
             self.status.notice(format!(
-                "{} particles per panel need the GPU (they stay on it and are drawn in place); the CPU runs {} of them",
+                "{} particles per panel need a GPU that draws them in place (a hardware adapter); {} run here",
                 self.settings.particles, particles
             ));
         }
@@ -143,7 +146,7 @@ impl Engine {
         run.external = Some(self.next_job);
         self.next_job += 1;
         // A panel's particles stay on the GPU, which draws them; the sweep's come back whole.
-        run.resident = run.executor == Executor::Gpu && run.keep_frames;
+        run.resident = run.executor == Executor::Gpu && run.keep_frames && self.gpu_canvas;
         run
     }
 
