@@ -10,6 +10,7 @@ pub const SHADER_FILES: &[(&str, &str)] = &[
     ("draw.wgsl", include_str!("../../shaders/draw.wgsl")),
     ("mixture.wgsl", include_str!("../../shaders/mixture.wgsl")),
     ("mlp.wgsl", include_str!("../../shaders/mlp.wgsl")),
+    ("mlp_gradient.wgsl", include_str!("../../shaders/mlp_gradient.wgsl")),
     ("mlp_tiled.wgsl", include_str!("../../shaders/mlp_tiled.wgsl")),
     ("model_buffers.wgsl", include_str!("../../shaders/model_buffers.wgsl")),
     ("plan_abi.wgsl", include_str!("../../shaders/plan_abi.wgsl")),

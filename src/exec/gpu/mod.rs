@@ -7,6 +7,7 @@ pub mod context;
 pub mod draw;
 pub mod error;
 pub mod kernel;
+pub mod mlp_gradient;
 pub mod model_upload;
 pub mod op_major;
 pub mod plan_code;
