@@ -68,3 +68,102 @@ fn a_batch_of_the_wrong_shape_is_refused() {
             .unwrap_err();
     assert!(e.to_string().contains("output gradients"), "{e}");
 }
+
+mod trainer {
+    use super::*;
+    use nde_playground::core::data::GaussianMixture;
+    use nde_playground::core::process::Process;
+    use nde_playground::core::train::{Objective, Parameterisation, TrainConfig, TrainError, Trainer, Weighting};
+    use nde_playground::exec::gpu::trainer::{GpuTrainError, GpuTrainer};
+
+    fn trainer(process: Process, objective: Objective, batch: usize) -> Trainer {
+        let conditional = process.is_conditional();
+        let config =
+            MlpConfig { width: 32, depth: 2, condition_dim: if conditional { 2 } else { 0 }, ..MlpConfig::default() };
+        let data = GaussianMixture::eight_gaussians().sample(2000, 7);
+        let conditions = conditional.then(|| data.iter().map(|p| [p[0] * 0.5, p[1] * 0.5]).collect());
+        let train = TrainConfig { batch, learning_rate: 3e-3, ema_decay: 0.99, seed: 11 };
+        Trainer::new(Mlp::new(config, 5).unwrap(), process, objective, data, conditions, train).unwrap()
+    }
+
+    /// The first step's loss and gradient on the GPU against the per-sample f64 definition
+    /// (`Trainer::reference_gradient`), for every objective kind: the same minibatch, drawn
+    /// from the same counters.
+    #[test]
+    fn a_gpu_step_has_the_cpu_trainers_loss_and_gradient() {
+        let Some(ctx) = gpu_or_skip("a_gpu_step_has_the_cpu_trainers_loss_and_gradient") else { return };
+        let dsm = |param, weighting| Objective::Dsm { param, weighting };
+        let cases = [
+            (Process::vp(), dsm(Parameterisation::Eps, Weighting::Default)),
+            (Process::vp(), dsm(Parameterisation::V, Weighting::Likelihood)),
+            (Process::cosine(), dsm(Parameterisation::X0, Weighting::Default)),
+            (Process::ve(), dsm(Parameterisation::Score, Weighting::Default)),
+            (Process::RectifiedFlow, Objective::FlowMatching),
+            (Process::mean_reverting(), dsm(Parameterisation::Eps, Weighting::Default)),
+        ];
+        for (process, objective) in cases {
+            let cpu = trainer(process, objective, 300);
+            let (loss, want) = cpu.reference_gradient();
+            let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+            let got_loss = pollster::block_on(gpu.step(&cpu)).unwrap();
+            let got = pollster::block_on(gpu.gradient()).unwrap();
+            let what = format!("{} {objective:?}", process.name());
+            assert!((got_loss - loss).abs() <= 1e-5 * (1.0 + loss.abs()), "{what}: loss {got_loss} vs {loss}");
+            let scale = want.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale,
+                    "{what}: parameter {k}: {g} vs {w} (scale {scale})"
+                );
+            }
+            assert_eq!(gpu.steps(), 1);
+        }
+    }
+
+    /// 100 steps on each side from the same weights and draws: the weights stay together.
+    /// Both train in f32 with sums in different orders, so they part by rounding, which Adam's
+    /// normalised steps carry forward. Measured on lavapipe: 2.4e-7 of the largest weight (EMA
+    /// 2.8e-7), losses 7e-7 apart; the bounds leave 40x.
+    #[test]
+    fn a_hundred_gpu_steps_follow_the_cpu_trainer() {
+        let Some(ctx) = gpu_or_skip("a_hundred_gpu_steps_follow_the_cpu_trainer") else { return };
+        let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+        let mut cpu = trainer(Process::vp(), objective, 256);
+        let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let (mut cpu_losses, mut gpu_losses) = (Vec::new(), Vec::new());
+        for _ in 0..100 {
+            gpu_losses.push(pollster::block_on(gpu.step(&cpu)).unwrap());
+            cpu_losses.push(cpu.step().unwrap());
+        }
+        let (weights, ema) = pollster::block_on(gpu.weights()).unwrap();
+        let drift = |a: &[f32], b: &[f32]| {
+            let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max) / scale
+        };
+        let (w, e) = (drift(&weights, &cpu.mlp.params), drift(&ema, &cpu.ema.params));
+        let loss_gap = cpu_losses.iter().zip(&gpu_losses).map(|(a, b)| (a - b).abs() / a.abs()).fold(0.0, f64::max);
+        println!("after 100 steps: weights differ by {w:.2e}, EMA by {e:.2e} of the largest weight; losses by {loss_gap:.2e}");
+        assert!(w < 1e-5 && e < 1e-5, "weights drifted apart: {w:.2e}, EMA {e:.2e}");
+        assert!(loss_gap < 1e-5, "losses differ by {loss_gap:.2e}");
+        assert!(cpu_losses[99] < cpu_losses[0], "the loss must fall: {} -> {}", cpu_losses[0], cpu_losses[99]);
+    }
+
+    /// A step whose loss is not finite changes nothing and is refused with the CPU's reason.
+    #[test]
+    fn a_diverged_gpu_step_is_refused_and_changes_nothing() {
+        let Some(ctx) = gpu_or_skip("a_diverged_gpu_step_is_refused_and_changes_nothing") else { return };
+        let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+        let mut cpu = trainer(Process::vp(), objective, 64);
+        let last = cpu.mlp.params.len() - 1;
+        cpu.mlp.params[last] = f32::NAN; // an output bias: every row's loss is NaN
+        let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let before = pollster::block_on(gpu.weights()).unwrap();
+        let refused = pollster::block_on(gpu.step(&cpu)).unwrap_err();
+        assert_eq!(refused, GpuTrainError::Diverged(TrainError::NonFiniteLoss { step: 1 }));
+        assert!(refused.to_string().contains("lower the learning rate"), "{refused}");
+        let after = pollster::block_on(gpu.weights()).unwrap();
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        assert!(same(&before.0, &after.0) && same(&before.1, &after.1), "a refused step changed the weights");
+        assert_eq!(gpu.steps(), 0);
+    }
+}

@@ -84,6 +84,23 @@ impl Objective {
         }
     }
 
+    /// The sample's loss as a weighted regression of the network's output: with
+    /// eps-hat = a out + b, the loss is w |eps-hat - z|^2 and its output gradient
+    /// 2 w a (eps-hat - z), which is what [`Self::sample_loss`] computes. Returns (a, w, b): a
+    /// kernel that is given them and z computes every objective alike (the GPU trainer).
+    pub fn as_regression(&self, process: &Process, t: f64, x0: [f64; 2], z: [f64; 2]) -> (f64, f64, [f64; 2]) {
+        match self {
+            // out - (z - x0) = 1 out + x0 - z.
+            Objective::FlowMatching => (1.0, 1.0, x0),
+            Objective::Dsm { param, .. } => {
+                let (alpha, sigma) = (process.alpha(t), process.sigma(t));
+                let centred = [alpha * x0[0] + sigma * z[0], alpha * x0[1] + sigma * z[1]];
+                let b = param.to_eps([0.0, 0.0], centred, alpha, sigma);
+                (param.eps_slope(alpha, sigma), self.residual_weight(process, t), b)
+            }
+        }
+    }
+
     /// The output of the ideal model, given the exact score of p_t at x_t.
     pub fn ideal_output(&self, process: &Process, t: f64, x_t: [f64; 2], mu: [f64; 2], score: [f64; 2]) -> [f64; 2] {
         let (alpha, sigma) = (process.alpha(t), process.sigma(t));
@@ -144,6 +161,22 @@ mod tests {
         let v = [alpha * z[0] - sigma * x0[0], alpha * z[1] - sigma * x0[1]];
         assert!((loss(Parameterisation::V) - sq(out[0] - v[0], out[1] - v[1])).abs() < 1e-12);
         assert!((loss(Parameterisation::Score) - sq(sigma * out[0] + z[0], sigma * out[1] + z[1])).abs() < 1e-12);
+    }
+
+    /// The regression form (a, w, b) gives `sample_loss`'s loss and output gradient.
+    #[test]
+    fn the_regression_form_is_the_sample_loss() {
+        for objective in all_objectives() {
+            let process = if objective == Objective::FlowMatching { Process::RectifiedFlow } else { Process::cosine() };
+            let (t, x0, z, out) = (0.3, [0.4, -0.2], [1.1, 0.5], [0.2, -0.7]);
+            let (loss, grad) = objective.sample_loss(&process, t, x0, z, [0.0; 2], out);
+            let (a, w, b) = objective.as_regression(&process, t, x0, z);
+            let r = [a * out[0] + b[0] - z[0], a * out[1] + b[1] - z[1]];
+            assert!((w * (r[0] * r[0] + r[1] * r[1]) - loss).abs() < 1e-12 * (1.0 + loss), "{objective:?}");
+            for d in 0..2 {
+                assert!((2.0 * w * a * r[d] - grad[d]).abs() < 1e-12 * (1.0 + grad[d].abs()), "{objective:?}");
+            }
+        }
     }
 
     #[test]

@@ -163,6 +163,17 @@ impl Trainer {
         DrawnSample { x0, z, t, mu, x_t: self.noised(x0, z, t, mu) }
     }
 
+    /// Sample `sample` of step `step` as a row of a weighted regression
+    /// ([`Objective::as_regression`]): its network features into `features`, and
+    /// (a, w, b0, b1, z0, z1). The GPU trainer trains on these: the same draws as this
+    /// trainer's step, from the same counters.
+    pub fn regression_row(&self, step: u64, sample: usize, features: &mut [f32]) -> [f64; 6] {
+        let row = self.drawn(step, sample);
+        self.mlp.config.features_into(row.x_t, row.t, row.mu, features);
+        let (a, w, b) = self.objective.as_regression(&self.process, row.t, row.x0, row.z);
+        [a, w, b[0], b[1], row.z[0], row.z[1]]
+    }
+
     /// One minibatch step; returns the mean loss.
     pub fn step(&mut self) -> Result<f64, TrainError> {
         let step = self.adam.steps() + 1;

@@ -239,6 +239,7 @@ pub fn host_layouts() -> Vec<HostLayout> {
         super::draw::view_layout(),
         super::op_major::eval_layout(),
         super::mlp_gradient::gradient_layout(),
+        super::trainer::step_layout(),
         super::rng_fill::params_layout(),
     ]
 }

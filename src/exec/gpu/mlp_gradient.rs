@@ -13,7 +13,7 @@ use super::abi::{mlp_shape, MlpShape};
 use super::kernel::{dispatch_grid, WORKGROUP_SIZE};
 use super::readout::read_ranges;
 use super::GpuError;
-use crate::core::nn::Mlp;
+use crate::core::nn::{Mlp, MlpConfig};
 use crate::exec::shader_source::composed;
 
 /// Rows per partial sum of the gradient.
@@ -114,6 +114,126 @@ pub struct BatchGradient {
     pub gradient: Vec<f32>,
 }
 
+/// The buffers and dispatches of the gradient of one network at one batch size. The features,
+/// the parameters and the output gradients are buffers the caller fills (or a kernel writes:
+/// the trainer's loss kernel writes d_out between [`encode_forward`](Self::encode_forward) and
+/// [`encode_backward`](Self::encode_backward)).
+pub struct GradientRun {
+    pub rows: usize,
+    pub features: wgpu::Buffer,
+    pub d_out: wgpu::Buffer,
+    pub outputs: wgpu::Buffer,
+    pub gradient: wgpu::Buffer,
+    forward: Vec<(wgpu::ComputePipeline, wgpu::BindGroup, (u32, u32))>,
+    backward: Vec<(wgpu::ComputePipeline, wgpu::BindGroup, (u32, u32))>,
+}
+
+impl GradientRun {
+    /// `parameters`: the network's parameters in the shared layout (read by every pass).
+    pub fn new(
+        device: &wgpu::Device,
+        kernel: &GradientKernel,
+        config: &MlpConfig,
+        parameters: &wgpu::Buffer,
+        rows: usize,
+    ) -> Result<Self, GpuError> {
+        let (outputs, params) = (config.outputs, config.param_count());
+        if rows == 0 {
+            return Err(GpuError::Unsupported("a gradient batch needs at least one row".into()));
+        }
+        let chunks = rows.div_ceil(GRADIENT_CHUNK_ROWS as usize);
+        let max_groups = device.limits().max_compute_workgroups_per_dimension;
+        if params.div_ceil(WORKGROUP_SIZE as usize) > max_groups as usize || chunks > max_groups as usize {
+            return Err(GpuError::Unsupported(format!(
+                "{params} parameters in {chunks} chunks of rows exceed this adapter's dispatch grid: use a smaller \
+                 network or batch"
+            )));
+        }
+        let blank = |label: &str, floats: usize| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (floats as u64 * 4).max(16),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let features = blank("features", rows * config.input_dim());
+        let d_out = blank("output gradients", rows * outputs);
+        let hidden = config.depth * rows * config.width;
+        let post = blank("hidden outputs", hidden);
+        let delta = blank("hidden deltas", hidden);
+        let outputs_buffer = blank("outputs", rows * outputs);
+        let partials = blank("partial gradients", chunks * params);
+        let gradient = blank("gradient", params);
+        let base = GradientParams {
+            shape: mlp_shape(config, 0),
+            rows: rows as u32,
+            chunk_rows: GRADIENT_CHUNK_ROWS,
+            chunks: chunks as u32,
+            params: params as u32,
+            ..GradientParams::default()
+        };
+        let dispatch = |pipeline: &wgpu::ComputePipeline, layer: usize, groups: (u32, u32)| {
+            let uniform = GradientParams { layer: layer as u32, row_length: groups.0 * WORKGROUP_SIZE, ..base };
+            let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gradient params"),
+                contents: bytemuck::bytes_of(&uniform),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let buffers =
+                [&uniform, &features, parameters, &d_out, &post, &delta, &outputs_buffer, &partials, &gradient];
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .enumerate()
+                .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                    binding: binding as u32,
+                    resource: buffer.as_entire_binding(),
+                })
+                .collect();
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("mlp gradient"),
+                layout: &kernel.layout,
+                entries: &entries,
+            });
+            (pipeline.clone(), group, groups)
+        };
+        let grid = |count: usize| dispatch_grid(count as u32, max_groups);
+        let forward = (0..=config.depth)
+            .map(|l| {
+                let units = if l == config.depth { outputs } else { config.width };
+                dispatch(&kernel.forward, l, grid(rows * units))
+            })
+            .collect();
+        let mut backward: Vec<_> =
+            (0..config.depth).rev().map(|l| dispatch(&kernel.backward, l, grid(rows * config.width))).collect();
+        backward.push(dispatch(&kernel.sums, 0, (params.div_ceil(WORKGROUP_SIZE as usize) as u32, chunks as u32)));
+        backward.push(dispatch(&kernel.totals, 0, grid(params)));
+        Ok(GradientRun { rows, features, d_out, outputs: outputs_buffer, gradient, forward, backward })
+    }
+
+    /// The forward pass: fills `outputs` (and the tape) from `features`.
+    pub fn encode_forward(&self, pass: &mut wgpu::ComputePass) {
+        encode(pass, &self.forward);
+    }
+
+    /// The backward pass and the reduction: fills `gradient` from `d_out` and the tape.
+    pub fn encode_backward(&self, pass: &mut wgpu::ComputePass) {
+        encode(pass, &self.backward);
+    }
+}
+
+/// Records dispatches in order.
+pub(super) fn encode(
+    pass: &mut wgpu::ComputePass,
+    dispatches: &[(wgpu::ComputePipeline, wgpu::BindGroup, (u32, u32))],
+) {
+    for (pipeline, group, groups) in dispatches {
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, group, &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, 1);
+    }
+}
+
 /// The outputs of `mlp` at `rows` rows of `features` (rows x input_dim) and the gradient of
 /// sum_r d_out[r] . out[r] in its parameters (`d_out`: rows x outputs).
 pub async fn mlp_gradient(
@@ -135,127 +255,31 @@ pub async fn mlp_gradient(
             d_out.len()
         )));
     }
-    let params = mlp.params.len();
-    let chunks = rows.div_ceil(GRADIENT_CHUNK_ROWS as usize);
-    let limits = device.limits();
-    let max_groups = limits.max_compute_workgroups_per_dimension;
-    if params.div_ceil(WORKGROUP_SIZE as usize) > max_groups as usize || chunks > max_groups as usize {
-        return Err(GpuError::Unsupported(format!(
-            "{params} parameters in {chunks} chunks of rows exceed this adapter's dispatch grid: use a smaller network \
-             or batch"
-        )));
-    }
-
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let storage = |label: &str, contents: &[f32]| {
-        let mut bytes: Vec<u8> = bytemuck::cast_slice(contents).to_vec();
-        bytes.resize(bytes.len().max(16), 0);
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::STORAGE,
-        })
-    };
-    let blank = |label: &str, floats: usize| {
-        device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (floats as u64 * 4).max(16),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
-    };
-    let features_buffer = storage("features", features);
-    let model = storage("parameters", &mlp.params);
-    let d_out_buffer = storage("output gradients", d_out);
-    let hidden = config.depth * rows * config.width;
-    let post = blank("hidden outputs", hidden);
-    let delta = blank("hidden deltas", hidden);
-    let outputs_buffer = blank("outputs", rows * outputs);
-    let partials = blank("partial gradients", chunks * params);
-    let gradient = blank("gradient", params);
-
-    let base = GradientParams {
-        shape: mlp_shape(config, 0),
-        rows: rows as u32,
-        chunk_rows: GRADIENT_CHUNK_ROWS,
-        chunks: chunks as u32,
-        params: params as u32,
-        ..GradientParams::default()
-    };
-    // Every dispatch in order: (pipeline, its uniform, its grid).
-    let mut dispatches: Vec<(&wgpu::ComputePipeline, GradientParams, (u32, u32))> = Vec::new();
-    let grid = |count: usize| dispatch_grid(count as u32, max_groups);
-    let with = |layer: usize, groups: (u32, u32)| GradientParams {
-        layer: layer as u32,
-        row_length: groups.0 * WORKGROUP_SIZE,
-        ..base
-    };
-    for l in 0..=config.depth {
-        let units = if l == config.depth { outputs } else { config.width };
-        let groups = grid(rows * units);
-        dispatches.push((&kernel.forward, with(l, groups), groups));
-    }
-    for l in (0..config.depth).rev() {
-        let groups = grid(rows * config.width);
-        dispatches.push((&kernel.backward, with(l, groups), groups));
-    }
-    let sums = (params.div_ceil(WORKGROUP_SIZE as usize) as u32, chunks as u32);
-    dispatches.push((&kernel.sums, with(0, sums), sums));
-    let totals = grid(params);
-    dispatches.push((&kernel.totals, with(0, totals), totals));
-
-    let groups: Vec<wgpu::BindGroup> = dispatches
-        .iter()
-        .map(|(_, params, _)| {
-            let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("gradient params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let buffers: [(u32, &wgpu::Buffer); 9] = [
-                (0, &uniform),
-                (1, &features_buffer),
-                (2, &model),
-                (3, &d_out_buffer),
-                (4, &post),
-                (5, &delta),
-                (6, &outputs_buffer),
-                (7, &partials),
-                (8, &gradient),
-            ];
-            let entries: Vec<wgpu::BindGroupEntry> = buffers
-                .iter()
-                .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                    binding: *binding,
-                    resource: buffer.as_entire_binding(),
-                })
-                .collect();
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("mlp gradient"),
-                layout: &kernel.layout,
-                entries: &entries,
-            })
-        })
-        .collect();
+    let parameters = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("parameters"),
+        contents: bytemuck::cast_slice(&mlp.params),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let run = GradientRun::new(device, kernel, config, &parameters, rows)?;
+    queue.write_buffer(&run.features, 0, bytemuck::cast_slice(features));
+    queue.write_buffer(&run.d_out, 0, bytemuck::cast_slice(d_out));
     if let Some(error) = scope.pop().await {
         return Err(GpuError::Validation(error.to_string()));
     }
-
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("mlp gradient") });
     {
         let mut pass = encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mlp gradient"), timestamp_writes: None });
-        for ((pipeline, _, groups), group) in dispatches.iter().zip(&groups) {
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, group, &[]);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
-        }
+        run.encode_forward(&mut pass);
+        run.encode_backward(&mut pass);
     }
     queue.submit([encoder.finish()]);
+    let params = mlp.params.len();
     let bytes = read_ranges(
         device,
         queue,
-        &[(&outputs_buffer, 0, (rows * outputs) as u64 * 4), (&gradient, 0, params as u64 * 4)],
+        &[(&run.outputs, 0, (rows * outputs) as u64 * 4), (&run.gradient, 0, params as u64 * 4)],
     )
     .await?;
     let floats: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();

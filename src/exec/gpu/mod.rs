@@ -16,6 +16,7 @@ pub mod readback;
 mod readout;
 pub mod resident;
 pub mod rng_fill;
+pub mod trainer;
 pub mod work_budget;
 
 pub use context::{describe_adapter, GpuContext};
