@@ -433,9 +433,9 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
     assert!(report["instructions"].as_str().is_some_and(|s| !s.is_empty()), "{report}");
     let steps_per_s = report["steps_per_s"].as_f64().unwrap();
     assert!((report["samples_per_s"].as_f64().unwrap() - 8.0 * steps_per_s).abs() < 1e-6 * steps_per_s);
-    let gpu = nde(&[&args[..], &["--backend", "gpu"]].concat());
-    assert_eq!(gpu.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&gpu.stderr).contains("use --backend cpu"));
+    let unknown = nde(&[&args[..], &["--backend", "tpu"]].concat());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("use cpu or gpu"));
     let big = nde(&[&args[..], &["--batch", "5000"]].concat());
     assert_eq!(big.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&big.stderr).contains("--batch"));

@@ -104,3 +104,77 @@ fn gpu_backend_draws_the_latent_sde_paths() {
     assert!(check["max_difference_from_f64_solver"].as_f64().is_some_and(|d| d < 1e-3), "{report}");
     assert!(report["mean_w1"].as_f64().is_some_and(|w| w < 0.3), "{report}");
 }
+
+/// `nde train --backend gpu` trains the same weights as `--backend cpu` (the same draws; f32
+/// rounding apart), and `nde bench train --backend gpu` reports the adapter and its rates.
+#[test]
+fn gpu_training_from_the_command_line_matches_the_cpu() {
+    if !adapter_or_skip("gpu_training_from_the_command_line_matches_the_cpu") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("nde-gpu-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let train = |backend: &str| {
+        let out = dir.join(format!("{backend}.json"));
+        let report = json_of(&[
+            "train",
+            "--target",
+            "gmm8",
+            "--process",
+            "vp",
+            "--steps",
+            "60",
+            "--batch",
+            "200",
+            "--width",
+            "32",
+            "--depth",
+            "2",
+            "--lr",
+            "0.003",
+            "--points",
+            "3000",
+            "--seed",
+            "4",
+            "--backend",
+            backend,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
+        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let params: Vec<f64> = saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        (report["final_loss"].as_f64().unwrap(), params)
+    };
+    let (cpu_loss, cpu) = train("cpu");
+    let (gpu_loss, gpu) = train("gpu");
+    assert_eq!(cpu.len(), gpu.len());
+    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let gap = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+    assert!(gap < 1e-5, "the GPU's weights are {gap:.2e} from the CPU's");
+    assert!((cpu_loss - gpu_loss).abs() < 1e-4 * cpu_loss.abs(), "losses {cpu_loss} vs {gpu_loss}");
+    let bench = json_of(&[
+        "bench",
+        "train",
+        "--backend",
+        "gpu",
+        "--width",
+        "16",
+        "--depth",
+        "1",
+        "--batch",
+        "64",
+        "--steps",
+        "3",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(bench["backend"].as_str(), Some("gpu"));
+    assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{bench}");
+    for key in ["steps_per_s", "samples_per_s", "gflops"] {
+        assert!(bench[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {bench}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,11 +8,11 @@ use serde_json::json;
 
 use crate::core::limits;
 use crate::core::nn::{gemm, parallel};
-use crate::core::train::speed::{measure, TrainBench};
+use crate::core::train::speed::{bench_trainer, measure, measure_steps, TrainBench};
 
 #[derive(Args, Debug)]
 pub struct BenchTrainArgs {
-    /// Where training runs: cpu (training on the GPU is not built yet).
+    /// Where training runs: cpu (threads) or gpu (the native adapter).
     #[arg(long, default_value = "cpu")]
     pub backend: String,
     /// Minibatch size, 1 to 4096.
@@ -42,9 +42,8 @@ pub struct BenchTrainArgs {
 /// Everything checked before the run.
 pub fn check(args: &BenchTrainArgs) -> Result<(), String> {
     match args.backend.as_str() {
-        "cpu" => Ok(()),
-        "gpu" => Err("--backend gpu: training on the GPU is not built yet; use --backend cpu".into()),
-        other => Err(format!("--backend: unknown backend '{other}': use cpu")),
+        "cpu" | "gpu" => Ok(()),
+        other => Err(format!("--backend: unknown backend '{other}': use cpu or gpu")),
     }
 }
 
@@ -60,7 +59,11 @@ pub fn run(args: &BenchTrainArgs) -> Result<(), String> {
         seed: args.seed,
     };
     let origin = Instant::now();
-    let speed = measure(&bench, &|| origin.elapsed().as_secs_f64())?;
+    let clock = || origin.elapsed().as_secs_f64();
+    if args.backend == "gpu" {
+        return run_gpu(args, &bench, &clock);
+    }
+    let speed = measure(&bench, &clock)?;
     let threads = parallel::available_threads();
     let instructions = gemm::instruction_set();
     if args.json {
@@ -76,6 +79,37 @@ pub fn run(args: &BenchTrainArgs) -> Result<(), String> {
     } else {
         println!(
             "cpu ({threads} threads, {instructions}): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
+            args.width, args.depth, args.batch, speed.steps_per_s, speed.samples_per_s, speed.gflops
+        );
+    }
+    Ok(())
+}
+
+/// The same steps on the native GPU (`exec::gpu::trainer`), each one submission and a
+/// four-number readback.
+fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<(), String> {
+    use crate::exec::gpu::trainer::GpuTrainer;
+    use crate::exec::gpu::GpuContext;
+    let trainer = bench_trainer(bench)?;
+    let ctx = pollster::block_on(GpuContext::native())
+        .map_err(|e| format!("--backend gpu: {e}; or measure the CPU with --backend cpu"))?;
+    let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &trainer)).map_err(|e| e.to_string())?;
+    let speed = measure_steps(bench, clock, &mut || {
+        pollster::block_on(gpu.step(&trainer)).map(|_| ()).map_err(|e| e.to_string())
+    })?;
+    let adapter = ctx.describe();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bench": "train", "backend": "gpu", "adapter": adapter, "batch": args.batch, "width": args.width,
+                "depth": args.depth, "steps": args.steps, "seconds": speed.seconds, "steps_per_s": speed.steps_per_s,
+                "samples_per_s": speed.samples_per_s, "gflops": speed.gflops,
+            })
+        );
+    } else {
+        println!(
+            "gpu ({adapter}): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
             args.width, args.depth, args.batch, speed.steps_per_s, speed.samples_per_s, speed.gflops
         );
     }

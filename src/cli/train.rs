@@ -54,6 +54,10 @@ pub struct TrainArgs {
     /// Where to write the weights (JSON).
     #[arg(long)]
     pub out: String,
+    /// Where training runs: cpu (threads) or gpu (the native adapter; the same draws, and
+    /// weights equal to the CPU's up to f32 rounding).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -76,6 +80,9 @@ pub fn model_choice(args: &TrainArgs) -> Result<(Process, Parameterisation), Str
 }
 
 pub fn run(args: &TrainArgs) -> Result<(), String> {
+    if !["cpu", "gpu"].contains(&args.backend.as_str()) {
+        return Err(format!("--backend: unknown backend '{}': choose cpu or gpu", args.backend));
+    }
     let target = Target::parse(&args.target)?;
     let (process, param) = model_choice(args)?;
     let config = MlpConfig {
@@ -96,34 +103,21 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     let data = target.sample(args.points, args.seed.wrapping_add(11));
     let train = TrainConfig { batch: args.batch, learning_rate: args.lr, ema_decay: 0.999, seed: args.seed };
     let trainer = Trainer::new(mlp, process, objective, data, None, train)?;
-    // The same driver as the page's: its divergence rule stops a run that explodes instead
-    // of writing exploded weights.
-    let mut session = TrainingSession::new(trainer, param);
     let start = Instant::now();
-    let mut smoothed = f64::NAN;
-    let report_every = (args.steps / 100).max(1);
-    for step in 1..=args.steps {
-        let loss = session.step().map_err(|e| format!("{e}; nde train stops here: rerun with a lower --lr"))?;
-        smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
-        if step % report_every == 0 || step == args.steps {
-            eprint!(
-                "\rtraining: step {step}/{} ({:.0}%), loss {smoothed:.4}   ",
-                args.steps,
-                100.0 * step as f64 / args.steps as f64
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
-    eprintln!();
+    let (ema, smoothed) =
+        if args.backend == "gpu" { train_on_gpu(&trainer, args)? } else { train_on_cpu(trainer, param, args)? };
     let seconds = start.elapsed().as_secs_f64();
-    let trained = Mlp { config, params: session.trainer.ema.params.clone() };
+    let trained = Mlp { config, params: ema };
     // A flow-matching model predicts the flow velocity, whatever --param said.
     let saved_param = if process.is_flow() { Parameterisation::Flow } else { param };
     let meta = model_meta(process, saved_param, &args.target);
     std::fs::write(&args.out, weights::save(&trained, &meta)).map_err(|e| format!("cannot write {}: {e}", args.out))?;
     let steps_per_s = args.steps as f64 / seconds;
     if args.json {
-        println!("{}", json!({ "final_loss": smoothed, "steps_per_s": steps_per_s, "seconds": seconds }));
+        println!(
+            "{}",
+            json!({ "final_loss": smoothed, "steps_per_s": steps_per_s, "seconds": seconds, "backend": args.backend })
+        );
     } else {
         println!(
             "trained {} steps in {seconds:.1} s ({steps_per_s:.0} steps/s), final loss {smoothed:.4}; weights in {}",
@@ -131,4 +125,47 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Progress on stderr, a few times a run; returns the running loss.
+fn report(step: u64, steps: u64, loss: f64, smoothed: f64) -> f64 {
+    let smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
+    if step % (steps / 100).max(1) == 0 || step == steps {
+        eprint!("\rtraining: step {step}/{steps} ({:.0}%), loss {smoothed:.4}   ", 100.0 * step as f64 / steps as f64);
+        let _ = std::io::stderr().flush();
+    }
+    smoothed
+}
+
+/// The page's driver: its divergence rule stops a run that explodes instead of writing
+/// exploded weights. Returns the EMA weights and the running loss.
+fn train_on_cpu(trainer: Trainer, param: Parameterisation, args: &TrainArgs) -> Result<(Vec<f32>, f64), String> {
+    let mut session = TrainingSession::new(trainer, param);
+    let mut smoothed = f64::NAN;
+    for step in 1..=args.steps {
+        let loss = session.step().map_err(|e| format!("{e}; nde train stops here: rerun with a lower --lr"))?;
+        smoothed = report(step, args.steps, loss, smoothed);
+    }
+    eprintln!();
+    Ok((session.trainer.ema.params.clone(), smoothed))
+}
+
+/// The same steps on the native GPU (`exec::gpu::trainer`): a step that is not finite is
+/// refused there and stops the run, as on the CPU.
+fn train_on_gpu(trainer: &Trainer, args: &TrainArgs) -> Result<(Vec<f32>, f64), String> {
+    use crate::exec::gpu::trainer::GpuTrainer;
+    use crate::exec::gpu::GpuContext;
+    let ctx = pollster::block_on(GpuContext::native())
+        .map_err(|e| format!("--backend gpu: {e}; or train on the CPU with --backend cpu"))?;
+    eprintln!("training on {}", ctx.describe());
+    let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, trainer)).map_err(|e| e.to_string())?;
+    let mut smoothed = f64::NAN;
+    for step in 1..=args.steps {
+        let loss = pollster::block_on(gpu.step(trainer))
+            .map_err(|e| format!("{e}; nde train stops here: rerun with a lower --lr"))?;
+        smoothed = report(step, args.steps, loss, smoothed);
+    }
+    eprintln!();
+    let (_, ema) = pollster::block_on(gpu.weights()).map_err(|e| e.to_string())?;
+    Ok((ema, smoothed))
 }

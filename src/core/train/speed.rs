@@ -34,22 +34,37 @@ pub struct TrainSpeed {
     pub gflops: f64,
 }
 
-/// Times `bench.repeats` runs of `bench.steps` steps after 3 untimed ones; `clock` reads seconds.
-pub fn measure(bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<TrainSpeed, String> {
+/// The benchmark's trainer, before its first step.
+pub fn bench_trainer(bench: &TrainBench) -> Result<Trainer, String> {
     let config = MlpConfig { width: bench.width, depth: bench.depth, ..MlpConfig::default() };
     config.validate()?;
     let data = GaussianMixture::eight_gaussians().sample(20_000, bench.seed);
     let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
     let train = TrainConfig { batch: bench.batch, learning_rate: 1e-3, ema_decay: 0.999, seed: bench.seed };
-    let mut trainer = Trainer::new(Mlp::new(config, bench.seed)?, Process::vp(), objective, data, None, train)?;
+    Trainer::new(Mlp::new(config, bench.seed)?, Process::vp(), objective, data, None, train)
+}
+
+/// Times `bench.repeats` runs of `bench.steps` steps after 3 untimed ones; `clock` reads seconds.
+pub fn measure(bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<TrainSpeed, String> {
+    let mut trainer = bench_trainer(bench)?;
+    measure_steps(bench, clock, &mut || trainer.step().map(|_| ()).map_err(|e| e.to_string()))
+}
+
+/// Times `step` as [`measure`] does (any trainer's step: the GPU's too).
+pub fn measure_steps(
+    bench: &TrainBench,
+    clock: &dyn Fn() -> f64,
+    step: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<TrainSpeed, String> {
+    let config = MlpConfig { width: bench.width, depth: bench.depth, ..MlpConfig::default() };
     for _ in 0..3 {
-        trainer.step().map_err(|e| e.to_string())?;
+        step()?;
     }
     let mut best = f64::INFINITY;
     for _ in 0..bench.repeats.max(1) {
         let start = clock();
         for _ in 0..bench.steps {
-            trainer.step().map_err(|e| e.to_string())?;
+            step()?;
         }
         best = best.min(clock() - start);
     }
