@@ -162,3 +162,44 @@ async fn paths_agree(
     assert_eq!(gpu.frames.len(), frames, "{label}");
     assert_eq!(gpu.nfe, cpu.nfe, "{label}");
 }
+
+/// Training on the browser's WebGPU (`exec::gpu::trainer`) against the CPU trainer compiled to
+/// wasm, from the same weights and the same draws: the first step's loss and gradient within
+/// the CPU trainer's `GRADIENT_TOLERANCE` of the per-sample f64 definition, and the weights
+/// after 20 steps on each side within 1e-5 of the largest.
+#[wasm_bindgen_test]
+async fn webgpu_training_follows_the_cpu_trainer() {
+    use nde_playground::core::data::GaussianMixture;
+    use nde_playground::core::nn::backprop::GRADIENT_TOLERANCE;
+    use nde_playground::core::nn::{Mlp, MlpConfig};
+    use nde_playground::core::process::Process;
+    use nde_playground::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+    use nde_playground::exec::gpu::trainer::GpuTrainer;
+
+    let ctx = GpuContext::browser()
+        .await
+        .unwrap_or_else(|e| panic!("{e} (webdriver.json must pass --enable-unsafe-webgpu to Chromium)"));
+    let config = MlpConfig { width: 32, depth: 2, ..MlpConfig::default() };
+    let objective = Objective::Dsm { param: Parameterisation::V, weighting: Weighting::Default };
+    let train = TrainConfig { batch: 128, learning_rate: 3e-3, ema_decay: 0.99, seed: 6 };
+    let data = GaussianMixture::eight_gaussians().sample(2000, 3);
+    let mut cpu = Trainer::new(Mlp::new(config, 2).unwrap(), Process::vp(), objective, data, None, train).unwrap();
+    let (loss, want) = cpu.reference_gradient();
+    let mut gpu = GpuTrainer::new(&ctx.device, &ctx.queue, &cpu).await.unwrap();
+    let got_loss = gpu.step(&cpu).await.unwrap();
+    let got = gpu.gradient().await.unwrap();
+    assert!((got_loss - loss).abs() <= 1e-5 * (1.0 + loss.abs()), "loss {got_loss} vs {loss}");
+    let scale = want.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!((f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale, "parameter {k}: {g} vs {w}");
+    }
+    cpu.step().unwrap();
+    for _ in 1..20 {
+        gpu.step(&cpu).await.unwrap();
+        cpu.step().unwrap();
+    }
+    let (weights, _) = gpu.weights().await.unwrap();
+    let largest = cpu.mlp.params.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let gap = weights.iter().zip(&cpu.mlp.params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / largest;
+    assert!(gap < 1e-5, "after 20 steps the weights are {gap:.2e} apart");
+}
