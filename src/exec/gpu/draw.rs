@@ -2,6 +2,7 @@
 //! trajectories as line strips, particles as instanced quads, drawn into any colour target:
 //! the page's canvas texture, or an offscreen texture that tests read back.
 
+use super::kernel::filled_buffer;
 use super::readback::read_bytes;
 use super::GpuError;
 use crate::exec::shader_source::composed;
@@ -209,20 +210,8 @@ impl Renderer {
             first_point: scene.gpu_particles.as_ref().map_or(0, |p| p.first),
             padding: 0.0,
         };
-        // Written through the queue, not mapped at creation: in a browser, creating a mapped
-        // buffer throws once the device is lost, where this only makes an invalid buffer.
-        let filled = |label, bytes: &[u8], usage| {
-            let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: (bytes.len() as u64).max(16).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT),
-                usage: usage | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut padded = bytes.to_vec();
-            padded.resize(padded.len().next_multiple_of(4), 0);
-            queue.write_buffer(&buffer, 0, &padded);
-            buffer
-        };
+        // Not mapped at creation (`filled_buffer` says why).
+        let filled = |label, bytes: &[u8], usage| filled_buffer(device, queue, label, bytes, usage);
         let uniform = filled("view", bytemuck::bytes_of(&view), wgpu::BufferUsages::UNIFORM);
         let storage = |label, data: &[u8]| filled(label, data, wgpu::BufferUsages::STORAGE);
         let field_values = scene.field.as_ref().map_or(vec![0.0f32], |f| f.values.clone());

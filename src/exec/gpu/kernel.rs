@@ -66,6 +66,29 @@ pub fn storage_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::B
 }
 
 /// A buffer the host maps to read what a copy put in it.
+/// A buffer that holds `contents` (padded with zeros to a multiple of 4 bytes, at least 16),
+/// written through the queue instead of mapped at creation. In a browser, creating a mapped
+/// buffer throws once the device is lost, which wgpu turns into a panic; this only makes an
+/// invalid buffer, whose use the error scopes and the device-lost callback report.
+pub fn filled_buffer(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    label: &str,
+    contents: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let mut padded = contents.to_vec();
+    padded.resize(padded.len().max(16).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT as usize), 0);
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: padded.len() as u64,
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    queue.write_buffer(&buffer, 0, &padded);
+    buffer
+}
+
 pub fn staging_buffer(device: &wgpu::Device, label: &str, bytes: u64) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),

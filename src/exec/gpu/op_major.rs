@@ -12,10 +12,8 @@
 //! The interpreter (`plan_run`) stays for the plans with per-particle control flow (adaptive
 //! steps, MALA, DLG) and the other models; `execute_plan_with` chooses by [`runs_op_major`].
 
-use wgpu::util::DeviceExt;
-
 use super::abi::{layout, HostLayout, MlpShape, RunParams};
-use super::kernel::{compute_pipeline_from_source, read_back, WORKGROUP_SIZE};
+use super::kernel::{compute_pipeline_from_source, filled_buffer, read_back, WORKGROUP_SIZE};
 use super::plan_code::encode;
 use super::plan_run::{chunk_size, run_params, ChunkBuffers, GpuRunSettings, SharedBuffers};
 use super::readout::{points_of, read_first_particles, read_frames};
@@ -207,9 +205,7 @@ pub async fn execute_op_major(
 
     let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let init = |label: &str, contents: &[u8], usage| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-    };
+    let init = |label: &str, contents: &[u8], usage| filled_buffer(device, queue, label, contents, usage);
     let padded = |bytes: &[u8]| {
         let mut v = bytes.to_vec();
         v.resize(v.len().max(16), 0);
@@ -243,7 +239,7 @@ pub async fn execute_op_major(
     let mut offset = 0;
     while offset < n {
         let particles = per_chunk.min(n - offset);
-        let buffers = ChunkBuffers::new(device, plan, options, offset, particles);
+        let buffers = ChunkBuffers::new(device, queue, plan, options, offset, particles);
         chunks.push((offset, particles, buffers));
         offset += particles;
     }

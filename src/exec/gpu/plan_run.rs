@@ -8,10 +8,8 @@
 //! agreement tests treat the two executors alike. The host-shader structs are in `abi`, the
 //! work budget in `work_budget`, the model's upload in `model_upload`; this file is the run.
 
-use wgpu::util::DeviceExt;
-
 use super::abi::{param_code, process_code, RunParams};
-use super::kernel::{compute_pipeline, dispatch_grid, read_back, WORKGROUP_SIZE};
+use super::kernel::{compute_pipeline, dispatch_grid, filled_buffer, read_back, WORKGROUP_SIZE};
 use super::model_upload::model_words;
 use super::op_major::{execute_op_major, runs_op_major, EvalKernel, GpuPath, Precision};
 use super::plan_code::{encode, EncodedPlan};
@@ -103,6 +101,7 @@ impl ChunkBuffers {
     /// Particles `offset .. offset + particles` of a run of `plan` with `options`' input rows.
     pub(super) fn new(
         device: &wgpu::Device,
+        queue: &wgpu::Queue,
         plan: &Plan,
         options: &RunOptions,
         offset: usize,
@@ -125,11 +124,13 @@ impl ChunkBuffers {
         ChunkBuffers {
             registers: blank("registers", (particles * plan.registers) as u64 * REGISTER_BYTES),
             progress: blank("progress", particles as u64 * PROGRESS_BYTES),
-            inputs: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("inputs"),
-                contents: bytemuck::cast_slice(&input_words),
-                usage: wgpu::BufferUsages::STORAGE,
-            }),
+            inputs: filled_buffer(
+                device,
+                queue,
+                "inputs",
+                bytemuck::cast_slice(&input_words),
+                wgpu::BufferUsages::STORAGE,
+            ),
         }
     }
 
@@ -259,9 +260,7 @@ impl GpuPlanRun {
         let scope_oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = kernel.pipeline.clone();
-        let init = |label: &str, contents: &[u8], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-        };
+        let init = |label: &str, contents: &[u8], usage| filled_buffer(device, queue, label, contents, usage);
         let padded = |bytes: &[u8]| {
             let mut v = bytes.to_vec();
             v.resize(v.len().max(16), 0);
@@ -301,7 +300,7 @@ impl GpuPlanRun {
                 bytemuck::bytes_of(&params),
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             );
-            let buffers = ChunkBuffers::new(device, plan, options, offset, particles);
+            let buffers = ChunkBuffers::new(device, queue, plan, options, offset, particles);
             let shared = SharedBuffers { code: &code_buffer, model: &model_buffer, frames: &frames, status: &status };
             let bind_group = buffers.bind_group(device, &layout, &params_buffer, &shared);
             chunks.push(Chunk { particles, groups, params, params_buffer, buffers, bind_group });
