@@ -7,7 +7,10 @@
 //    gradient), which the backward pass then takes;
 // 2. `norm_partials`, per chunk of NORM_CHUNK parameters: the sum of squared gradients, in order;
 // 3. `step_totals`, one invocation: the loss sum over rows and the squared norm, in order, and
-//    the flag: 1 when either is not finite;
+//    the flag: 1 when either is not finite. A flag halts the run: every later step of the same
+//    submission run is flagged too (totals[4], cleared by the host), so several steps can be
+//    submitted with one readback and none of them moves past a refused one. Each step also
+//    leaves its loss and flag in its slot of the history (totals[8 + 2 slot]);
 // 4. `adam_update`, per parameter: unless flagged, Adam with the gradient clipped to the norm
 //    `clip`, then the EMA (src/core/nn/adam.rs, in f32 as there). A flagged step changes
 //    nothing, so the host refuses it and the weights stay as they were.
@@ -30,7 +33,8 @@ struct StepParams {
     clip: f32,
     // The EMA's decay this step.
     ema_decay: f32,
-    pad: f32,
+    // This step's place in the history of its run of steps.
+    slot: u32,
 }
 
 @group(0) @binding(0) var<uniform> step_params: StepParams;
@@ -41,7 +45,9 @@ struct StepParams {
 @group(0) @binding(4) var<storage, read_write> row_loss: array<f32>;
 @group(0) @binding(5) var<storage, read> gradient: array<f32>;
 @group(0) @binding(6) var<storage, read_write> norm_partial: array<f32>;
-// loss sum, squared norm, flag (1: not finite), the scale the clipping applied.
+// loss sum, squared norm, flag (1: not finite), the scale the clipping applied; halted (1: a
+// step of this run was flagged); three unused; then per step of the run, its loss sum and flag
+// (2: not taken because an earlier step halted the run).
 @group(0) @binding(7) var<storage, read_write> totals: array<f32>;
 @group(0) @binding(8) var<storage, read_write> parameters: array<f32>;
 // Adam's first moments, then its second moments.
@@ -90,6 +96,13 @@ fn finite(x: f32) -> bool {
 @compute @workgroup_size(1)
 fn step_totals() {
     let p = step_params;
+    let history = 8u + 2u * p.slot;
+    if (totals[4] != 0.0) {
+        totals[2] = 1.0;
+        totals[history] = 0.0;
+        totals[history + 1u] = 2.0;
+        return;
+    }
     var loss = 0.0;
     for (var r = 0u; r < p.rows; r++) {
         loss += row_loss[r];
@@ -101,8 +114,12 @@ fn step_totals() {
     let norm = sqrt(norm_sq);
     totals[0] = loss;
     totals[1] = norm_sq;
-    totals[2] = select(1.0, 0.0, finite(loss) && finite(norm_sq));
+    let flag = select(1.0, 0.0, finite(loss) && finite(norm_sq));
+    totals[2] = flag;
     totals[3] = select(1.0, p.clip / norm, p.clip > 0.0 && norm > p.clip);
+    totals[4] = flag;
+    totals[history] = loss;
+    totals[history + 1u] = flag;
 }
 
 @compute @workgroup_size(64)

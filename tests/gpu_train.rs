@@ -74,7 +74,7 @@ mod trainer {
     use nde_playground::core::data::GaussianMixture;
     use nde_playground::core::process::Process;
     use nde_playground::core::train::{Objective, Parameterisation, TrainConfig, TrainError, Trainer, Weighting};
-    use nde_playground::exec::gpu::trainer::{GpuTrainError, GpuTrainer};
+    use nde_playground::exec::gpu::trainer::{train_in_slot, GpuTrainError, GpuTrainState, GpuTrainer, TrainKernels};
 
     fn trainer(process: Process, objective: Objective, batch: usize) -> Trainer {
         let conditional = process.is_conditional();
@@ -165,5 +165,93 @@ mod trainer {
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same(&before.0, &after.0) && same(&before.1, &after.1), "a refused step changed the weights");
         assert_eq!(gpu.steps(), 0);
+    }
+
+    /// A run of steps submitted together with one readback (what the page does) is the same
+    /// computation as the steps one at a time: the same losses and weights, bit for bit.
+    #[test]
+    fn a_run_of_steps_equals_the_steps_one_at_a_time() {
+        let Some(ctx) = gpu_or_skip("a_run_of_steps_equals_the_steps_one_at_a_time") else { return };
+        let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+        let cpu = trainer(Process::vp(), objective, 96);
+        let mut one = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let singles: Vec<f64> = (0..25).map(|_| pollster::block_on(one.step(&cpu)).unwrap()).collect();
+        let mut many = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let done = pollster::block_on(many.run_steps(&cpu, 25)).unwrap();
+        assert_eq!(done.refused, None);
+        assert_eq!(done.losses, singles, "a run's losses are the single steps' losses");
+        assert_eq!(many.steps(), 25);
+        assert_eq!(done.row_losses.len(), 96);
+        let (a, b) = (pollster::block_on(one.state()).unwrap(), pollster::block_on(many.state()).unwrap());
+        assert_eq!(a, b, "a run ends on the single steps' weights and optimiser state");
+    }
+
+    /// The page trains a run at a time and keeps the state on the host between runs: state
+    /// read back and installed in the CPU trainer lets either side carry on, and the GPU
+    /// trainer takes a CPU trainer's state mid-training (not only fresh optimisers).
+    #[test]
+    fn training_moves_between_the_cpu_and_the_gpu_mid_run() {
+        let Some(ctx) = gpu_or_skip("training_moves_between_the_cpu_and_the_gpu_mid_run") else { return };
+        let objective = Objective::Dsm { param: Parameterisation::V, weighting: Weighting::Default };
+        let mut reference = trainer(Process::vp(), objective, 128);
+        let mut mixed = reference.clone();
+        for _ in 0..60 {
+            reference.step().unwrap();
+        }
+        for _ in 0..10 {
+            mixed.step().unwrap();
+        }
+        let kernels = pollster::block_on(TrainKernels::new(&ctx.device)).unwrap();
+        let mut slot = None;
+        for run in [25, 15] {
+            let (done, state) =
+                pollster::block_on(train_in_slot(&mut slot, &ctx.device, &ctx.queue, &kernels, &mixed, run)).unwrap();
+            assert_eq!(done.losses.len(), run);
+            state.install(&mut mixed).unwrap();
+        }
+        assert_eq!(mixed.adam.steps(), 50);
+        assert_eq!(mixed.ema.updates(), 50);
+        // A state the GPU already holds is not uploaded again; a changed one is.
+        let held = GpuTrainState::of(&mixed);
+        assert_eq!(pollster::block_on(slot.as_mut().unwrap().state()).unwrap(), held);
+        for _ in 0..10 {
+            mixed.step().unwrap();
+        }
+        let scale = reference.mlp.params.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max) / scale;
+        let (w, e) = (gap(&mixed.mlp.params, &reference.mlp.params), gap(&mixed.ema.params, &reference.ema.params));
+        println!("60 steps, 40 of them on the GPU: weights {w:.2e}, EMA {e:.2e} of the largest weight from the CPU's");
+        assert!(w < 1e-5 && e < 1e-5, "the mixed run parted from the CPU's: {w:.2e}, EMA {e:.2e}");
+        // A new batch needs new buffers: the slot rebuilds its trainer.
+        mixed.config.batch = 40;
+        let (done, _) =
+            pollster::block_on(train_in_slot(&mut slot, &ctx.device, &ctx.queue, &kernels, &mixed, 3)).unwrap();
+        assert_eq!((done.losses.len(), done.row_losses.len()), (3, 40));
+    }
+
+    /// A refused step halts a run: nothing after it is taken, and the weights are those of
+    /// the steps before it.
+    #[test]
+    fn a_refused_step_halts_the_rest_of_a_run() {
+        let Some(ctx) = gpu_or_skip("a_refused_step_halts_the_rest_of_a_run") else { return };
+        let objective = Objective::Dsm { param: Parameterisation::Eps, weighting: Weighting::Default };
+        let mut cpu = trainer(Process::vp(), objective, 64);
+        // A learning rate this large sends the weights to infinity within a few steps.
+        cpu.config.learning_rate = 1e37;
+        let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let done = pollster::block_on(gpu.run_steps(&cpu, 30)).unwrap();
+        let taken = done.losses.len();
+        let refused = done.refused.clone().expect("a learning rate of 1e37 must diverge within 30 steps");
+        let (TrainError::NonFiniteLoss { step } | TrainError::NonFiniteGradient { step }) = refused;
+        assert_eq!(step, taken as u64 + 1, "the refused step follows the last one taken");
+        assert!(done.row_losses.is_empty());
+        assert_eq!(gpu.steps(), taken as u64);
+        // The same steps one at a time reach the same weights, and refuse the same step.
+        let mut one = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        for _ in 0..taken {
+            pollster::block_on(one.step(&cpu)).unwrap();
+        }
+        assert_eq!(pollster::block_on(one.step(&cpu)).unwrap_err(), GpuTrainError::Diverged(refused));
+        assert_eq!(pollster::block_on(one.state()).unwrap(), pollster::block_on(gpu.state()).unwrap());
     }
 }

@@ -37,6 +37,27 @@ impl Adam {
         self.steps
     }
 
+    /// The first and second moments (what another optimiser of the same update, the GPU
+    /// trainer's, starts from and hands back).
+    pub fn moments(&self) -> (&[f32], &[f32]) {
+        (&self.first, &self.second)
+    }
+
+    /// Takes the moments and step count of the same update run elsewhere (the GPU trainer's):
+    /// the next step continues from them exactly as if this optimiser had taken those steps.
+    pub fn restore(&mut self, first: Vec<f32>, second: Vec<f32>, steps: u64) -> Result<(), String> {
+        if first.len() != self.first.len() || second.len() != self.second.len() {
+            return Err(format!(
+                "Adam's moments have {} and {} entries; the network has {} parameters",
+                first.len(),
+                second.len(),
+                self.first.len()
+            ));
+        }
+        (self.first, self.second, self.steps) = (first, second, steps);
+        Ok(())
+    }
+
     /// One update of `params` from `grads`; returns the gradient norm before clipping.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32]) -> f64 {
         assert_eq!(params.len(), grads.len());
@@ -76,6 +97,26 @@ pub struct Ema {
 impl Ema {
     pub fn new(params: &[f32], decay: f64) -> Self {
         Ema { decay, params: params.to_vec(), updates: 0 }
+    }
+
+    /// Updates so far (the warm-up's n).
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The average and update count of the same average kept elsewhere (the GPU trainer's).
+    pub fn restore(&mut self, params: Vec<f32>, updates: u64) -> Result<(), String> {
+        if params.len() != self.params.len() {
+            return Err(format!("the EMA has {} entries; the network has {}", params.len(), self.params.len()));
+        }
+        (self.params, self.updates) = (params, updates);
+        Ok(())
+    }
+
+    /// This update's decay, after the warm-up.
+    pub fn decay_at(&self, updates: u64) -> f64 {
+        let n = updates as f64;
+        self.decay.min((1.0 + n) / (10.0 + n))
     }
 
     pub fn update(&mut self, params: &[f32]) {

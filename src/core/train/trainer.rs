@@ -111,6 +111,25 @@ pub struct Trainer {
     pub sample_losses: Vec<(f64, f64)>,
 }
 
+/// A copy with the same weights, optimiser state, data and counters (so the same next steps),
+/// and a fresh scratch workspace: the page hands one to the GPU trainer for a run of steps.
+impl Clone for Trainer {
+    fn clone(&self) -> Self {
+        Trainer {
+            mlp: self.mlp.clone(),
+            ema: self.ema.clone(),
+            adam: self.adam.clone(),
+            process: self.process,
+            objective: self.objective,
+            config: self.config.clone(),
+            data: self.data.clone(),
+            conditions: self.conditions.clone(),
+            batch_ws: MinibatchWorkspace::default(),
+            sample_losses: self.sample_losses.clone(),
+        }
+    }
+}
+
 impl Trainer {
     pub fn new(
         mlp: Mlp,

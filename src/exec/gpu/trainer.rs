@@ -8,20 +8,29 @@
 //! O(batch x parameters), so the host's part stays small. The step reads back four numbers
 //! (the loss, the squared norm, the flag and the clipping scale): a step whose loss or gradient
 //! is not finite changes nothing on the GPU and is refused, as on the CPU.
-
-use wgpu::util::DeviceExt;
+//!
+//! `run_steps` submits several steps with one readback at the end: a refused step halts the
+//! rest of the run on the GPU (train_step.wgsl), so the host, which reads each step's loss and
+//! flag afterwards, sees exactly the steps taken. The page trains this way, a run between two
+//! checkpoints at a time, and reads the whole optimiser state back (`state`) to keep its
+//! rollback and its sampling on the host's copy.
 
 use super::kernel::{compute_pipeline, WORKGROUP_SIZE};
 use super::mlp_gradient::{encode, GradientKernel, GradientRun};
 use super::readout::read_ranges;
 use super::GpuError;
 use crate::core::nn::MlpConfig;
+use crate::core::train::trainer::{MinibatchDraw, T_EPS_TRAIN};
 use crate::core::train::{TrainError, Trainer};
 
 /// Parameters per partial sum of the gradient's squared norm (`NORM_CHUNK` in the shader).
 const NORM_CHUNK: usize = 256;
 /// Floats per row record: a, w, b0, b1, z0, z1 and two unused.
 const RECORD: usize = 8;
+/// The totals before the history: loss sum, squared norm, flag, clipping scale, halted, unused.
+const TOTALS: usize = 8;
+/// Most steps `run_steps` submits with one readback.
+pub const MAX_STEPS_PER_RUN: usize = 64;
 
 /// Mirrors `StepParams` in shaders/train_step.wgsl (48 bytes).
 #[repr(C)]
@@ -38,7 +47,7 @@ pub struct StepParams {
     pub beta2: f32,
     pub clip: f32,
     pub ema_decay: f32,
-    pub pad: f32,
+    pub slot: u32,
 }
 
 /// `StepParams`' layout, for the comparison with its shader twin (tests/shaders_validate.rs).
@@ -47,7 +56,7 @@ pub fn step_layout() -> super::abi::HostLayout {
         "train_step.wgsl",
         "StepParams",
         StepParams,
-        [rows, params, norm_chunks, row_length, inv_batch, step_size, epsilon, beta1, beta2, clip, ema_decay, pad]
+        [rows, params, norm_chunks, row_length, inv_batch, step_size, epsilon, beta1, beta2, clip, ema_decay, slot]
     )
 }
 
@@ -74,6 +83,91 @@ impl From<GpuError> for GpuTrainError {
     }
 }
 
+/// The trainer's compute pipelines, compiled once per device and shared by every network
+/// trained on it (a new batch or network only needs new buffers).
+#[derive(Clone)]
+pub struct TrainKernels {
+    gradient: GradientKernel,
+    row_losses: wgpu::ComputePipeline,
+    norm_partials: wgpu::ComputePipeline,
+    step_totals: wgpu::ComputePipeline,
+    adam_update: wgpu::ComputePipeline,
+}
+
+impl TrainKernels {
+    pub async fn new(device: &wgpu::Device) -> Result<Self, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let gradient = GradientKernel::new(device).await?;
+        let file = "train_step.wgsl";
+        let kernels = TrainKernels {
+            gradient,
+            row_losses: compute_pipeline(device, file, "row_losses").await?,
+            norm_partials: compute_pipeline(device, file, "norm_partials").await?,
+            step_totals: compute_pipeline(device, file, "step_totals").await?,
+            adam_update: compute_pipeline(device, file, "adam_update").await?,
+        };
+        if let Some(error) = scope.pop().await {
+            return Err(GpuError::Validation(error.to_string()));
+        }
+        Ok(kernels)
+    }
+}
+
+/// What a run of steps did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepsDone {
+    /// The mean loss of each step taken, in order.
+    pub losses: Vec<f64>,
+    /// The step that was refused, if one was: no step after it was taken.
+    pub refused: Option<TrainError>,
+    /// (t, loss) of each row of the run's last step, when every step was taken (the CPU
+    /// trainer's `sample_losses`, for the loss-by-time chart).
+    pub row_losses: Vec<(f64, f64)>,
+}
+
+/// The weights and the optimiser's state, read back from the GPU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuTrainState {
+    pub params: Vec<f32>,
+    pub ema: Vec<f32>,
+    pub first: Vec<f32>,
+    pub second: Vec<f32>,
+    /// Adam's steps and the EMA's updates.
+    pub steps: u64,
+    pub ema_updates: u64,
+}
+
+impl GpuTrainState {
+    /// `trainer`'s own state.
+    pub fn of(trainer: &Trainer) -> Self {
+        let (first, second) = trainer.adam.moments();
+        GpuTrainState {
+            params: trainer.mlp.params.clone(),
+            ema: trainer.ema.params.clone(),
+            first: first.to_vec(),
+            second: second.to_vec(),
+            steps: trainer.adam.steps(),
+            ema_updates: trainer.ema.updates(),
+        }
+    }
+
+    /// Puts this state into `trainer`, which then continues from it as if it had taken the
+    /// steps itself.
+    pub fn install(self, trainer: &mut Trainer) -> Result<(), String> {
+        if self.params.len() != trainer.mlp.params.len() {
+            return Err(format!(
+                "the GPU's weights have {} entries; the network has {}",
+                self.params.len(),
+                trainer.mlp.params.len()
+            ));
+        }
+        trainer.adam.restore(self.first, self.second, self.steps)?;
+        trainer.ema.restore(self.ema, self.ema_updates)?;
+        trainer.mlp.params = self.params;
+        Ok(())
+    }
+}
+
 /// A network in training on the GPU, with its optimiser state.
 pub struct GpuTrainer {
     device: wgpu::Device,
@@ -82,25 +176,35 @@ pub struct GpuTrainer {
     run: GradientRun,
     parameters: wgpu::Buffer,
     ema: wgpu::Buffer,
+    moments: wgpu::Buffer,
     records: wgpu::Buffer,
+    row_loss: wgpu::Buffer,
     totals: wgpu::Buffer,
     uniform: wgpu::Buffer,
     /// (row losses, norm partials, totals, update), each with its bindings and workgroups.
     passes: Vec<(wgpu::ComputePipeline, wgpu::BindGroup, (u32, u32))>,
-    /// Steps taken (refused ones not counted), as `Adam::steps`.
+    /// Steps taken (refused ones not counted), as `Adam::steps`, and the EMA's updates.
     steps: u64,
+    ema_updates: u64,
+    /// The state on the GPU as the host last saw it (uploaded or read back), so that `load`
+    /// uploads only what differs; None after steps not yet read back.
+    seen: Option<GpuTrainState>,
 }
 
 impl GpuTrainer {
-    /// The GPU twin of `trainer`: its weights, EMA, batch and optimiser settings. Its optimiser
-    /// starts fresh, so `trainer` must not have stepped yet.
+    /// The GPU twin of `trainer`: its weights, EMA, optimiser state, batch and settings.
     pub async fn new(device: &wgpu::Device, queue: &wgpu::Queue, trainer: &Trainer) -> Result<Self, GpuError> {
-        if trainer.adam.steps() != 0 {
-            return Err(GpuError::Unsupported(format!(
-                "the GPU trainer starts from fresh optimiser state; this trainer has taken {} steps",
-                trainer.adam.steps()
-            )));
-        }
+        let kernels = TrainKernels::new(device).await?;
+        Self::with_kernels(device, queue, &kernels, trainer).await
+    }
+
+    /// As `new`, with pipelines already compiled.
+    pub async fn with_kernels(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        kernels: &TrainKernels,
+        trainer: &Trainer,
+    ) -> Result<Self, GpuError> {
         let config = trainer.mlp.config;
         if config.outputs != 2 {
             return Err(GpuError::Unsupported("the GPU trainer trains the diffusion MLP (two outputs)".into()));
@@ -112,20 +216,7 @@ impl GpuTrainer {
             return Err(GpuError::Unsupported(format!("{params} parameters exceed this adapter's dispatch grid")));
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let gradient_kernel = GradientKernel::new(device).await?;
-        let file = "train_step.wgsl";
-        let row_losses = compute_pipeline(device, file, "row_losses").await?;
-        let norm_partials = compute_pipeline(device, file, "norm_partials").await?;
-        let step_totals = compute_pipeline(device, file, "step_totals").await?;
-        let adam_update = compute_pipeline(device, file, "adam_update").await?;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        let filled = |label: &str, values: &[f32]| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(values),
-                usage: storage,
-            })
-        };
         let blank = |label: &str, floats: usize| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -134,20 +225,20 @@ impl GpuTrainer {
                 mapped_at_creation: false,
             })
         };
-        let parameters = filled("parameters", &trainer.mlp.params);
-        let ema = filled("ema", &trainer.ema.params);
-        let moments = filled("adam moments", &vec![0.0; 2 * params]);
+        let parameters = blank("parameters", params);
+        let ema = blank("ema", params);
+        let moments = blank("adam moments", 2 * params);
         let records = blank("row records", rows * RECORD);
         let row_loss = blank("row losses", rows);
         let norm_partial = blank("norm partials", norm_chunks);
-        let totals = blank("step totals", 4);
+        let totals = blank("step totals", TOTALS + 2 * MAX_STEPS_PER_RUN);
         let uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("step params"),
             size: std::mem::size_of::<StepParams>() as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let run = GradientRun::new(device, &gradient_kernel, &config, &parameters, rows)?;
+        let run = GradientRun::new(device, &kernels.gradient, &config, &parameters, rows)?;
         let group = |pipeline: &wgpu::ComputePipeline, bound: &[(u32, &wgpu::Buffer)]| {
             let entries: Vec<wgpu::BindGroupEntry> = bound
                 .iter()
@@ -163,26 +254,30 @@ impl GpuTrainer {
             })
         };
         let groups = |count: usize| ((count.div_ceil(WORKGROUP_SIZE as usize)).max(1) as u32, 1);
+        let k = kernels;
         let passes = vec![
             (
-                row_losses.clone(),
-                group(&row_losses, &[(0, &uniform), (1, &records), (2, &run.outputs), (3, &run.d_out), (4, &row_loss)]),
+                k.row_losses.clone(),
+                group(
+                    &k.row_losses,
+                    &[(0, &uniform), (1, &records), (2, &run.outputs), (3, &run.d_out), (4, &row_loss)],
+                ),
                 groups(rows),
             ),
             (
-                norm_partials.clone(),
-                group(&norm_partials, &[(0, &uniform), (5, &run.gradient), (6, &norm_partial)]),
+                k.norm_partials.clone(),
+                group(&k.norm_partials, &[(0, &uniform), (5, &run.gradient), (6, &norm_partial)]),
                 groups(norm_chunks),
             ),
             (
-                step_totals.clone(),
-                group(&step_totals, &[(0, &uniform), (4, &row_loss), (6, &norm_partial), (7, &totals)]),
+                k.step_totals.clone(),
+                group(&k.step_totals, &[(0, &uniform), (4, &row_loss), (6, &norm_partial), (7, &totals)]),
                 (1, 1),
             ),
             (
-                adam_update.clone(),
+                k.adam_update.clone(),
                 group(
-                    &adam_update,
+                    &k.adam_update,
                     &[(0, &uniform), (5, &run.gradient), (7, &totals), (8, &parameters), (9, &moments), (10, &ema)],
                 ),
                 groups(params),
@@ -191,19 +286,25 @@ impl GpuTrainer {
         if let Some(error) = scope.pop().await {
             return Err(GpuError::Validation(error.to_string()));
         }
-        Ok(GpuTrainer {
+        let mut trainer_gpu = GpuTrainer {
             device: device.clone(),
             queue: queue.clone(),
             config,
             run,
             parameters,
             ema,
+            moments,
             records,
+            row_loss,
             totals,
             uniform,
             passes,
             steps: 0,
-        })
+            ema_updates: 0,
+            seen: None,
+        };
+        trainer_gpu.load(trainer)?;
+        Ok(trainer_gpu)
     }
 
     /// Steps taken.
@@ -211,67 +312,161 @@ impl GpuTrainer {
         self.steps
     }
 
+    /// Whether this GPU trainer can take `trainer`'s state: the same network and batch.
+    pub fn fits(&self, trainer: &Trainer) -> bool {
+        trainer.mlp.config == self.config && trainer.config.batch == self.run.rows
+    }
+
+    /// Makes the GPU's state `trainer`'s (weights, EMA, Adam's moments and steps), uploading
+    /// only when it differs from what the GPU holds as last seen.
+    pub fn load(&mut self, trainer: &Trainer) -> Result<(), GpuError> {
+        if !self.fits(trainer) {
+            return Err(GpuError::Unsupported(format!(
+                "this GPU trainer holds a {}x{} network at batch {}; build a new one for batch {}",
+                self.config.width, self.config.depth, self.run.rows, trainer.config.batch
+            )));
+        }
+        let state = GpuTrainState::of(trainer);
+        if self.seen.as_ref() == Some(&state) {
+            return Ok(());
+        }
+        let params = state.params.len() as u64 * 4;
+        self.queue.write_buffer(&self.parameters, 0, bytemuck::cast_slice(&state.params));
+        self.queue.write_buffer(&self.ema, 0, bytemuck::cast_slice(&state.ema));
+        self.queue.write_buffer(&self.moments, 0, bytemuck::cast_slice(&state.first));
+        self.queue.write_buffer(&self.moments, params, bytemuck::cast_slice(&state.second));
+        (self.steps, self.ema_updates) = (state.steps, state.ema_updates);
+        self.seen = Some(state);
+        Ok(())
+    }
+
     /// One step on the rows `trainer` draws for it (the same counters as its own next step
     /// would use, with `trainer`'s settings); returns the mean loss. A step that diverges
     /// changes nothing and is refused.
     pub async fn step(&mut self, trainer: &Trainer) -> Result<f64, GpuTrainError> {
-        let step = self.steps + 1;
+        let done = self.run_steps(trainer, 1).await?;
+        match (done.refused, done.losses.first()) {
+            (Some(refused), _) => Err(GpuTrainError::Diverged(refused)),
+            (None, Some(loss)) => Ok(*loss),
+            (None, None) => Err(GpuTrainError::Gpu(GpuError::Unsupported("the step was not taken".into()))),
+        }
+    }
+
+    /// Up to `count` steps (at most `MAX_STEPS_PER_RUN`) submitted together and read back
+    /// once, with `trainer`'s draws and settings. A refused step halts the run: the steps
+    /// before it are taken, it and the ones after change nothing.
+    pub async fn run_steps(&mut self, trainer: &Trainer, count: usize) -> Result<StepsDone, GpuError> {
+        let count = count.clamp(1, MAX_STEPS_PER_RUN);
         let rows = self.run.rows;
         let inputs = self.config.input_dim();
+        let (first_step, first_update) = (self.steps + 1, self.ema_updates);
+        self.seen = None;
+        // Clear the halt left by an earlier run.
+        self.queue.write_buffer(&self.totals, 0, bytemuck::cast_slice(&[0.0f32; TOTALS]));
         let mut features = vec![0.0f32; rows * inputs];
         let mut records = vec![0.0f32; rows * RECORD];
-        for r in 0..rows {
-            let row = trainer.regression_row(step, r, &mut features[r * inputs..(r + 1) * inputs]);
-            for (k, v) in row.iter().enumerate() {
-                records[r * RECORD + k] = *v as f32;
+        for slot in 0..count {
+            let step = first_step + slot as u64;
+            for r in 0..rows {
+                let row = trainer.regression_row(step, r, &mut features[r * inputs..(r + 1) * inputs]);
+                for (k, v) in row.iter().enumerate() {
+                    records[r * RECORD + k] = *v as f32;
+                }
             }
+            // Adam's bias corrections and the EMA's warm-up, as the CPU's Adam and Ema fold
+            // them; a step after a refused one is not taken, so its numbers do not matter.
+            let adam = &trainer.adam;
+            let correction1 = 1.0 - adam.beta1.powi(step as i32);
+            let correction2 = 1.0 - adam.beta2.powi(step as i32);
+            let params = StepParams {
+                rows: rows as u32,
+                params: self.config.param_count() as u32,
+                norm_chunks: self.config.param_count().div_ceil(NORM_CHUNK) as u32,
+                row_length: 0,
+                inv_batch: 1.0 / rows as f32,
+                step_size: (trainer.config.learning_rate * correction2.sqrt() / correction1) as f32,
+                epsilon: (adam.epsilon * correction2.sqrt()) as f32,
+                beta1: adam.beta1 as f32,
+                beta2: adam.beta2 as f32,
+                clip: adam.clip_norm.unwrap_or(0.0) as f32,
+                ema_decay: trainer.ema.decay_at(first_update + slot as u64) as f32,
+                slot: slot as u32,
+            };
+            // Each write lands before the submission that follows it (queue order), so every
+            // step reads its own rows.
+            self.queue.write_buffer(&self.run.features, 0, bytemuck::cast_slice(&features));
+            self.queue.write_buffer(&self.records, 0, bytemuck::cast_slice(&records));
+            self.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("train step"),
+                    timestamp_writes: None,
+                });
+                self.run.encode_forward(&mut pass);
+                encode(&mut pass, &self.passes[..1]);
+                self.run.encode_backward(&mut pass);
+                encode(&mut pass, &self.passes[1..]);
+            }
+            self.queue.submit([encoder.finish()]);
         }
-        // Adam's bias corrections and the EMA's warm-up, as the CPU's Adam and Ema fold them.
-        let adam = &trainer.adam;
-        let correction1 = 1.0 - adam.beta1.powi(step as i32);
-        let correction2 = 1.0 - adam.beta2.powi(step as i32);
-        let n = (step - 1) as f64;
-        let params = StepParams {
-            rows: rows as u32,
-            params: self.config.param_count() as u32,
-            norm_chunks: self.config.param_count().div_ceil(NORM_CHUNK) as u32,
-            row_length: 0,
-            inv_batch: 1.0 / rows as f32,
-            step_size: (trainer.config.learning_rate * correction2.sqrt() / correction1) as f32,
-            epsilon: (adam.epsilon * correction2.sqrt()) as f32,
-            beta1: adam.beta1 as f32,
-            beta2: adam.beta2 as f32,
-            clip: adam.clip_norm.unwrap_or(0.0) as f32,
-            ema_decay: trainer.ema.decay.min((1.0 + n) / (10.0 + n)) as f32,
-            pad: 0.0,
+        let totals_bytes = 4 * (TOTALS + 2 * count) as u64;
+        let bytes = read_ranges(
+            &self.device,
+            &self.queue,
+            &[(&self.totals, 0, totals_bytes), (&self.row_loss, 0, 4 * rows as u64)],
+        )
+        .await?;
+        let floats = floats_of(&bytes);
+        let (totals, row_loss) = floats.split_at(TOTALS + 2 * count);
+        let mut done = StepsDone { losses: Vec::new(), refused: None, row_losses: Vec::new() };
+        for slot in 0..count {
+            let (sum, flag) = (totals[TOTALS + 2 * slot], totals[TOTALS + 2 * slot + 1]);
+            let step = first_step + slot as u64;
+            if flag != 0.0 {
+                let loss = f64::from(sum);
+                done.refused = Some(if loss.is_finite() {
+                    TrainError::NonFiniteGradient { step }
+                } else {
+                    TrainError::NonFiniteLoss { step }
+                });
+                break;
+            }
+            done.losses.push(f64::from(sum) / rows as f64);
+        }
+        let taken = done.losses.len() as u64;
+        self.steps += taken;
+        self.ema_updates += taken;
+        if done.refused.is_none() {
+            let (seed, t_max) = (trainer.config.seed, trainer.process.t_max());
+            done.row_losses = row_loss
+                .iter()
+                .enumerate()
+                .map(|(r, loss)| {
+                    let uniform = MinibatchDraw::uniform_t_of(seed, self.steps, r as u64);
+                    (T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * uniform, f64::from(*loss))
+                })
+                .collect();
+        }
+        Ok(done)
+    }
+
+    /// The weights, their EMA and the optimiser's state, read back.
+    pub async fn state(&mut self) -> Result<GpuTrainState, GpuError> {
+        let bytes = self.params_bytes(&[&self.parameters, &self.ema, &self.moments]).await?;
+        let floats = floats_of(&bytes);
+        let n = self.config.param_count();
+        let state = GpuTrainState {
+            params: floats[..n].to_vec(),
+            ema: floats[n..2 * n].to_vec(),
+            first: floats[2 * n..3 * n].to_vec(),
+            second: floats[3 * n..4 * n].to_vec(),
+            steps: self.steps,
+            ema_updates: self.ema_updates,
         };
-        self.queue.write_buffer(&self.run.features, 0, bytemuck::cast_slice(&features));
-        self.queue.write_buffer(&self.records, 0, bytemuck::cast_slice(&records));
-        self.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
-        let mut encoder =
-            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
-        {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("train step"), timestamp_writes: None });
-            self.run.encode_forward(&mut pass);
-            encode(&mut pass, &self.passes[..1]);
-            self.run.encode_backward(&mut pass);
-            encode(&mut pass, &self.passes[1..]);
-        }
-        self.queue.submit([encoder.finish()]);
-        let totals = read_ranges(&self.device, &self.queue, &[(&self.totals, 0, 16)]).await?;
-        let value =
-            |k: usize| f32::from_le_bytes([totals[4 * k], totals[4 * k + 1], totals[4 * k + 2], totals[4 * k + 3]]);
-        let loss = f64::from(value(0)) / rows as f64;
-        if value(2) != 0.0 {
-            return Err(GpuTrainError::Diverged(if loss.is_finite() {
-                TrainError::NonFiniteGradient { step }
-            } else {
-                TrainError::NonFiniteLoss { step }
-            }));
-        }
-        self.steps = step;
-        Ok(loss)
+        self.seen = Some(state.clone());
+        Ok(state)
     }
 
     /// The weights and their EMA.
@@ -287,11 +482,34 @@ impl GpuTrainer {
         Ok(floats_of(&self.params_bytes(&[&self.run.gradient]).await?))
     }
 
+    /// Each buffer's first `param_count` floats; the moments buffer holds two such runs.
     async fn params_bytes(&self, buffers: &[&wgpu::Buffer]) -> Result<Vec<u8>, GpuError> {
         let size = self.config.param_count() as u64 * 4;
-        let ranges: Vec<_> = buffers.iter().map(|b| (*b, 0, size)).collect();
+        let ranges: Vec<_> =
+            buffers.iter().map(|b| (*b, 0, if std::ptr::eq(*b, &self.moments) { 2 * size } else { size })).collect();
         read_ranges(&self.device, &self.queue, &ranges).await
     }
+}
+
+/// Runs `count` steps of `trainer` on the GPU trainer kept in `slot` (built, or rebuilt for a
+/// new network or batch, from `kernels`), and reads its state back: what the page does with
+/// each run of training steps, and what its tests drive natively.
+pub async fn train_in_slot(
+    slot: &mut Option<GpuTrainer>,
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    kernels: &TrainKernels,
+    trainer: &Trainer,
+    count: usize,
+) -> Result<(StepsDone, GpuTrainState), GpuError> {
+    match slot {
+        Some(gpu) if gpu.fits(trainer) => gpu.load(trainer)?,
+        _ => *slot = Some(GpuTrainer::with_kernels(device, queue, kernels, trainer).await?),
+    }
+    let gpu = slot.as_mut().expect("set above");
+    let done = gpu.run_steps(trainer, count).await?;
+    let state = gpu.state().await?;
+    Ok((done, state))
 }
 
 fn floats_of(bytes: &[u8]) -> Vec<f32> {
