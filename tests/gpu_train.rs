@@ -254,4 +254,94 @@ mod trainer {
         assert_eq!(pollster::block_on(one.step(&cpu)).unwrap_err(), GpuTrainError::Diverged(refused));
         assert_eq!(pollster::block_on(one.state()).unwrap(), pollster::block_on(gpu.state()).unwrap());
     }
+
+    /// The page's engine training on the GPU a run at a time (what the page's runner does,
+    /// driven here natively): the same weights as training on the CPU, the batch bound lifted,
+    /// divergence caught and rolled back by the session's rules, late results dropped, and a
+    /// failed GPU sending training back to the CPU.
+    #[test]
+    fn the_page_engine_trains_on_the_gpu_under_the_sessions_rules() {
+        use nde_playground::playground::diffusion::engine::{Engine, TrainJob};
+        use nde_playground::playground::diffusion::settings::{Settings, Start};
+        let Some(ctx) = gpu_or_skip("the_page_engine_trains_on_the_gpu_under_the_sessions_rules") else { return };
+        let kernels = pollster::block_on(TrainKernels::new(&ctx.device)).unwrap();
+        let mut slot = None;
+        let mut run = |job: &TrainJob| {
+            pollster::block_on(train_in_slot(&mut slot, &ctx.device, &ctx.queue, &kernels, &job.trainer, job.steps))
+                .map_err(|e| e.to_string())
+        };
+        let settings = Settings { start: Start::Fresh, width: 32, depth: 2, ..Settings::default() };
+        let mut cpu = Engine::new(settings.clone(), vec![]);
+        let mut gpu = Engine::new(settings, vec![]);
+        gpu.use_gpu_training();
+        assert!(gpu.take_train_job().is_none(), "nothing is handed out while training is paused");
+        gpu.toggle_training();
+        for _ in 0..4 {
+            let job = gpu.take_train_job().expect("a run while training plays");
+            assert_eq!(job.steps, 25, "a run ends at the next checkpoint");
+            assert!(gpu.take_train_job().is_none(), "one run out at a time");
+            let result = run(&job);
+            gpu.finish_train_job(job.id, result, 10.0);
+        }
+        for _ in 0..100 {
+            cpu.session.step().unwrap();
+        }
+        assert_eq!(gpu.session.steps(), 100);
+        assert!(gpu.status.errors.is_empty(), "{:?}", gpu.status.errors);
+        assert!(gpu.session.steps_per_second.is_some());
+        let (g, c) = (&gpu.session.trainer, &cpu.session.trainer);
+        let scale = c.mlp.params.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let gap = g.mlp.params.iter().zip(&c.mlp.params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+        assert!(gap < 1e-5, "100 steps on the GPU are {gap:.2e} from the CPU's");
+        let (gh, ch) = (&gpu.session.history, &cpu.session.history);
+        assert_eq!(gh.points.len(), ch.points.len());
+        assert!((gh.ema.unwrap() - ch.ema.unwrap()).abs() < 1e-4 * ch.ema.unwrap(), "{:?} {:?}", gh.ema, ch.ema);
+        assert!(gh.by_time.iter().all(Option::is_some), "the loss-by-time bins fill from each run's last step");
+
+        // The batch bound: the CPU's per-frame budget, lifted where the GPU trains.
+        let wide = Settings { start: Start::Fresh, width: 256, depth: 4, ..Settings::default() };
+        let (mut cpu_wide, mut gpu_wide) = (Engine::new(wide.clone(), vec![]), Engine::new(wide, vec![]));
+        gpu_wide.use_gpu_training();
+        let most = cpu_wide.max_batch(&cpu_wide.settings);
+        assert!(most < 4096);
+        assert!(cpu_wide.set_batch("4096").unwrap_err().contains("more work per training step"));
+        gpu_wide.set_batch("4096").unwrap();
+        gpu.set_batch("4096").unwrap();
+        let job = gpu.take_train_job().unwrap();
+        assert_eq!(job.trainer.config.batch, 4096);
+        let result = run(&job);
+        gpu.finish_train_job(job.id, result, 10.0);
+        assert_eq!(gpu.session.steps(), 125);
+
+        // A result for a session that changed meanwhile is dropped.
+        let job = gpu.take_train_job().unwrap();
+        gpu.step_once();
+        gpu.toggle_training();
+        let result = run(&job);
+        gpu.finish_train_job(job.id, result, 10.0);
+        assert_eq!(gpu.session.steps(), 126, "the late run was not taken");
+
+        // A learning rate of 10 diverges: the session rolls back to a checkpoint and pauses.
+        gpu.set_learning_rate("10").unwrap();
+        for _ in 0..40 {
+            let Some(job) = gpu.take_train_job() else { break };
+            let result = run(&job);
+            gpu.finish_train_job(job.id, result, 10.0);
+        }
+        assert!(!gpu.playing, "training at lr 10 was never stopped");
+        let message = gpu.status.errors.last().expect("a message says why");
+        assert!(message.contains("Rolled back") && message.contains("training paused"), "{message}");
+        assert!(gpu.session.trainer.mlp.params.iter().all(|p| p.is_finite()));
+        assert_eq!(gpu.session.steps() % 25, 1, "back at the checkpoint the rate change took (step 126)");
+
+        // A GPU that fails sends training back to the CPU, with a batch that fits a frame there.
+        gpu_wide.toggle_training();
+        let job = gpu_wide.take_train_job().unwrap();
+        gpu_wide.finish_train_job(job.id, Err("device lost".into()), 1.0);
+        assert!(!gpu_wide.gpu_training && gpu_wide.take_train_job().is_none());
+        assert!(gpu_wide.status.errors.iter().any(|e| e.contains("training on the GPU failed (device lost)")));
+        assert_eq!(gpu_wide.settings.batch, most);
+        assert_eq!(gpu_wide.session.trainer.config.batch, most);
+        assert!(gpu_wide.playing, "training goes on, on the CPU");
+    }
 }

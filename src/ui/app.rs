@@ -252,7 +252,7 @@ pub fn App() -> Html {
             if let Some(context) = parked_gpu.borrow_mut().take() {
                 spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone(), canvas_asked));
                 act.run(|engine| {
-                    engine.notify("compiling the GPU sampler: the page may stall for up to a minute");
+                    engine.notify("compiling the GPU sampler and trainer: the page may stall for up to a minute");
                     Ok(())
                 });
             }
@@ -347,8 +347,8 @@ pub fn App() -> Html {
                 <div class="notice-banner" data-testid="software-warning" role="status">
                     { "This browser's WebGPU adapter is a software one (the CPU pretends to be a GPU): results are right, speeds are not a GPU's. " }
                     if gpu_parked {
-                        { "Samplers run on the CPU executor here, because compiling the GPU sampler stalls a software adapter for about 30 s. " }
-                        <button class="small" data-testid="gpu-opt-in" onclick={on_gpu_opt_in}>{ "Sample on the GPU anyway" }</button>
+                        { "Samplers and training run on the CPU here, because compiling the GPU kernels stalls a software adapter for about 30 s. " }
+                        <button class="small" data-testid="gpu-opt-in" onclick={on_gpu_opt_in}>{ "Sample and train on the GPU anyway" }</button>
                     }
                 </div>
             }

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use super::browser;
 use super::controls::Act;
-use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, SharedRunner};
+use super::gpu_runner::{spawn_flow_job, spawn_gpu_job, spawn_path_job, spawn_train_job, SharedRunner};
 use super::worker_pool::WorkerPool;
 use crate::playground::deq::DeqLab;
 use crate::playground::diffusion::comparison::Executor;
@@ -123,6 +123,10 @@ pub fn start_frame_loop(
             let jobs = act.engine.borrow_mut().take_jobs(Executor::Gpu);
             for job in jobs {
                 spawn_gpu_job(gpu.clone(), job, act.clone());
+            }
+            let training = act.engine.borrow_mut().take_train_job();
+            if let Some(job) = training {
+                spawn_train_job(gpu.clone(), job, act.clone());
             }
             let flow = node.engine.borrow_mut().take_flow_job();
             if let Some(job) = flow {

@@ -16,9 +16,10 @@ use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
 use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::resident::execute_resident;
+use crate::exec::gpu::trainer::{train_in_slot, GpuTrainer, TrainKernels};
 use crate::exec::gpu::GpuContext;
 use crate::playground::diffusion::comparison::GPU_READ_BACK;
-use crate::playground::diffusion::engine::GpuJob;
+use crate::playground::diffusion::engine::{GpuJob, TrainJob};
 use crate::playground::node::cloud::FlowJob;
 use crate::playground::node::NodeLab;
 use crate::playground::nsde::lab::PathJob;
@@ -38,6 +39,10 @@ pub struct GpuRunner {
     /// Why the device was lost, once it is (set by the device's lost callback, which wgpu
     /// wants `Send`); the frame loop then lets go of the runner.
     lost: Arc<Mutex<Option<String>>>,
+    /// The training pipelines (None where they did not compile: training stays on the CPU),
+    /// and the network in training with its buffers, kept between runs of steps.
+    train_kernels: Option<TrainKernels>,
+    trainer: RefCell<Option<GpuTrainer>>,
 }
 
 /// The runner, when there is one (shared by the frame loop and the page's buttons).
@@ -114,6 +119,35 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
     });
 }
 
+/// Runs a run of training steps on the GPU off the frame and gives it back to the engine;
+/// while training plays, the next run starts as soon as one ends (not at the next frame).
+pub fn spawn_train_job(runner: Rc<GpuRunner>, job: TrainJob, act: Act) {
+    spawn_local(async move {
+        let mut job = Some(job);
+        while let Some(TrainJob { id, trainer, steps }) = job.take() {
+            let start = browser::now_ms();
+            let result = match (&runner.train_kernels, runner.lost()) {
+                (_, Some(message)) => Err(format!("the GPU device was lost: {message}")),
+                (None, None) => Err("the GPU's training kernels did not compile".to_string()),
+                (Some(kernels), None) => {
+                    // Taken out of its cell across the awaits; only one run is out at a time.
+                    let mut slot = runner.trainer.borrow_mut().take();
+                    let (device, queue) = (&runner.context.device, &runner.context.queue);
+                    let result = train_in_slot(&mut slot, device, queue, kernels, &trainer, steps).await;
+                    *runner.trainer.borrow_mut() = slot;
+                    result.map_err(|e| e.to_string())
+                }
+            };
+            let elapsed = browser::now_ms() - start;
+            let mut engine = act.engine.borrow_mut();
+            engine.finish_train_job(id, result, elapsed);
+            job = engine.take_train_job();
+            drop(engine);
+            act.update.force_update();
+        }
+    });
+}
+
 /// Runs a lab's plan on the GPU off the frame and hands the result to `finish`, then
 /// re-renders the page.
 fn spawn_plan<L: Reports + 'static>(
@@ -157,7 +191,8 @@ pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
     spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| lab.finish_path_job(job.id, result));
 }
 
-/// Compiles the interpreter and, once it is ready, sends the engine's runs to the GPU. The
+/// Compiles the interpreter and the trainer and, once they are ready, sends the engine's runs
+/// and its training to the GPU. The
 /// panels' particles stay on the GPU and are drawn there on a hardware adapter, or where the
 /// link asks (`canvas_asked`, `?gpu-canvas`): a browser that composites in software may lose
 /// the device at a WebGPU canvas's first frame (headless Chromium here does), and a software
@@ -170,6 +205,17 @@ pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act:
             let software = is_software_adapter(info.device_type, &[&info.name, &info.driver]);
             let draws_in_place = !software || canvas_asked;
             let resident = RefCell::new(ResidentView::default());
+            let train_kernels = match TrainKernels::new(&context.device).await {
+                Ok(kernels) => Some(kernels),
+                Err(e) => {
+                    act.run(|_| {
+                        Err(format!("the GPU training kernels did not compile ({e}); training runs on the CPU"))
+                    });
+                    None
+                }
+            };
+            let trains = train_kernels.is_some();
+            let trainer = RefCell::new(None);
             let lost = Arc::new(Mutex::new(None));
             let lost_by_callback = lost.clone();
             context.device.set_device_lost_callback(move |reason, message| {
@@ -177,9 +223,21 @@ pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act:
                     *lost = Some(format!("{reason:?}: {message}"));
                 }
             });
-            *runner.borrow_mut() = Some(Rc::new(GpuRunner { context, kernel, settings, software, resident, lost }));
+            *runner.borrow_mut() = Some(Rc::new(GpuRunner {
+                context,
+                kernel,
+                settings,
+                software,
+                resident,
+                lost,
+                train_kernels,
+                trainer,
+            }));
             act.run(|engine| {
                 engine.use_gpu(draws_in_place);
+                if trains {
+                    engine.use_gpu_training();
+                }
                 Ok(())
             });
         }

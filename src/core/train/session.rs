@@ -10,7 +10,7 @@
 
 use crate::core::nn::adam::{Adam, Ema};
 use crate::core::param::Parameterisation;
-use crate::core::train::Trainer;
+use crate::core::train::{TrainError, Trainer};
 
 /// Why the driver stopped: the step that diverged and where the weights went back to. Its
 /// text names no control; the page adds "training paused", the CLI its flag advice.
@@ -189,25 +189,43 @@ impl TrainingSession {
         self.apply_planned();
         let step = self.steps() + 1;
         let result = self.trainer.step();
-        let problem = match (&result, self.history.ema) {
-            (Err(e), _) => Some(e.to_string()),
-            (Ok(loss), Some(ema)) if self.history.recorded >= WARM_UP_STEPS && *loss > EXPLOSION_FACTOR * ema => {
-                Some(format!(
-                    "training diverged at step {step}: the loss jumped to {loss:.3e}, {:.0}× its running average {ema:.3}; lower the learning rate",
-                    loss / ema
-                ))
-            }
-            _ => None,
+        let problem = match &result {
+            Err(e) => Some(e.to_string()),
+            Ok(loss) => self.explosion(step, *loss),
         };
         if let Some(reason) = problem {
-            self.roll_back();
-            let divergence = Divergence { reason, rolled_back_to: self.steps() };
-            self.stopped_because = Some(divergence.clone());
-            return Err(divergence);
+            return Err(self.diverged(reason));
         }
         let loss = result.expect("checked above");
+        let samples = std::mem::take(&mut self.trainer.sample_losses);
+        self.after_good_step(step, loss, &samples);
+        self.trainer.sample_losses = samples;
+        Ok(loss)
+    }
+
+    /// Why a step's loss counts as an explosion, if it does: far above its running average.
+    fn explosion(&self, step: u64, loss: f64) -> Option<String> {
+        let ema = self.history.ema?;
+        (self.history.recorded >= WARM_UP_STEPS && loss > EXPLOSION_FACTOR * ema).then(|| {
+            format!(
+                "training diverged at step {step}: the loss jumped to {loss:.3e}, {:.0}× its running average {ema:.3}; lower the learning rate",
+                loss / ema
+            )
+        })
+    }
+
+    /// Rolls back to the checkpoint and keeps the reason.
+    fn diverged(&mut self, reason: String) -> Divergence {
+        self.roll_back();
+        let divergence = Divergence { reason, rolled_back_to: self.steps() };
+        self.stopped_because = Some(divergence.clone());
+        divergence
+    }
+
+    /// The history and the checkpoint after step `step` (now the trainer's) went well.
+    fn after_good_step(&mut self, step: u64, loss: f64, samples: &[(f64, f64)]) {
         let t_max = self.trainer.process.t_max();
-        self.history.record(step, loss, &self.trainer.sample_losses, t_max);
+        self.history.record(step, loss, samples, t_max);
         let calm = self.history.ema.is_none_or(|e| loss < 3.0 * e);
         self.probation = self.probation.saturating_sub(1);
         if step % CHECKPOINT_EVERY == 0 && calm && self.probation == 0 {
@@ -217,7 +235,74 @@ impl TrainingSession {
                 adam: self.trainer.adam.clone(),
             };
         }
-        Ok(loss)
+    }
+
+    /// How many steps a run taken elsewhere (the GPU trainer's) may take from here: up to the
+    /// next checkpoint, so that the run's end, the one state the host sees, is where a
+    /// checkpoint can be taken; 0 while a replayed schedule has changes to apply (a replay
+    /// steps here, one at a time).
+    pub fn run_length(&self) -> usize {
+        if !self.planned.is_empty() {
+            return 0;
+        }
+        (CHECKPOINT_EVERY - self.steps() % CHECKPOINT_EVERY) as usize
+    }
+
+    /// Takes a run of steps trained elsewhere on this session's trainer (a copy of it, with
+    /// the same draws): each step's loss in order, the refusal that ended it early if one did,
+    /// the last step's (t, loss) per sample, and `state`, which puts the weights and optimiser
+    /// state after the run into the trainer. The same rules as `step` apply to every loss, in
+    /// order: a refusal or an explosion rolls back to the checkpoint and stops training, and
+    /// the run's end (at most `run_length` steps on) is checkpointed when calm.
+    pub fn accept_run(
+        &mut self,
+        losses: &[f64],
+        refused: Option<TrainError>,
+        samples: Vec<(f64, f64)>,
+        state: impl FnOnce(&mut Trainer) -> Result<(), String>,
+    ) -> Result<(), Divergence> {
+        if losses.len() > self.run_length() {
+            return Err(self.diverged(format!(
+                "a run of {} steps from elsewhere passes the next checkpoint ({} steps on); it was not taken",
+                losses.len(),
+                self.run_length()
+            )));
+        }
+        let first = self.steps() + 1;
+        for (k, loss) in losses.iter().enumerate() {
+            if let Some(reason) = self.explosion(first + k as u64, *loss) {
+                return Err(self.diverged(reason));
+            }
+            if k + 1 < losses.len() {
+                self.history.record(first + k as u64, *loss, &[], self.trainer.process.t_max());
+                self.probation = self.probation.saturating_sub(1);
+            }
+        }
+        if let Some(refused) = refused {
+            return Err(self.diverged(refused.to_string()));
+        }
+        let Some(last) = losses.last() else { return Ok(()) };
+        if let Err(e) = state(&mut self.trainer) {
+            return Err(self.diverged(format!("the trained weights could not be taken: {e}")));
+        }
+        if self.steps() != first - 1 + losses.len() as u64 {
+            return Err(self.diverged(format!(
+                "the trained weights are at step {}, not {}",
+                self.steps(),
+                first - 1 + losses.len() as u64
+            )));
+        }
+        self.after_good_step(self.steps(), *last, &samples);
+        self.trainer.sample_losses = samples;
+        Ok(())
+    }
+
+    /// Folds a run's speed into `steps_per_second`.
+    pub fn note_speed(&mut self, steps: usize, elapsed_ms: f64) {
+        if elapsed_ms > 0.0 && steps > 0 {
+            let rate = steps as f64 * 1000.0 / elapsed_ms;
+            self.steps_per_second = Some(self.steps_per_second.map_or(rate, |r| 0.8 * r + 0.2 * rate));
+        }
     }
 
     /// Changes the learning rate and batch, keeping the weights trained under the old ones

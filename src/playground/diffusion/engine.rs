@@ -25,6 +25,7 @@ use crate::core::train::{Objective, TrainConfig, Trainer, Weighting};
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::playground::shell::LabStatus;
 use data::data_of;
+pub use gpu_training::{TrainJob, TrainRun};
 
 /// The model that ships with the page (made by the command in docs/PLAYGROUND.md).
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../www/default-model.json");
@@ -75,6 +76,10 @@ pub struct Engine {
     /// Whether the page draws the panels' particles from the GPU's buffers (a WebGPU canvas),
     /// so that a panel's run can stay on the GPU at up to 10^5 particles.
     pub gpu_canvas: bool,
+    /// Whether training runs on the GPU (set by the page once its trainer is ready).
+    pub gpu_training: bool,
+    /// The run of training steps out on the GPU, if one is.
+    train_job: Option<gpu_training::TrainOutstanding>,
     /// How many Web Workers take sampler runs where there is no GPU (0: none; the page's
     /// thread runs them a slice per frame).
     pub workers: usize,
@@ -112,6 +117,7 @@ pub struct Engine {
 }
 
 mod data;
+mod gpu_training;
 mod model;
 mod runs;
 mod view;
@@ -153,6 +159,8 @@ impl Engine {
             settings,
             gpu: false,
             gpu_canvas: false,
+            gpu_training: false,
+            train_job: None,
             workers: 0,
             next_job: 1,
             data,
@@ -268,7 +276,12 @@ impl Engine {
         }
         let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done() && !r.is_waiting()))
             || self.sweep.iter().any(|s| !s.run.is_done() && !s.run.is_waiting());
-        if self.playing {
+        if self.playing && self.gpu_training {
+            // The GPU trains (`take_train_job`); the frame's budget is the samplers'.
+            if clock() - self.field_time > FIELD_REFRESH_MS {
+                self.field_stale = true;
+            }
+        } else if self.playing {
             let share = if sampling { budget_ms * 0.5 } else { budget_ms };
             if let Err(e) = self.session.run_for(share, clock) {
                 self.playing = false;
@@ -345,6 +358,7 @@ impl Engine {
     pub fn gpu_lost(&mut self, message: &str) {
         self.gpu = false;
         self.gpu_canvas = false;
+        self.stop_gpu_training("training goes on on the CPU");
         self.report(format!("the GPU device was lost ({message}); the samplers run again on the CPU"));
         self.run_samplers();
     }

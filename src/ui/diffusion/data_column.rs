@@ -71,6 +71,7 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
                 <dt>{ "steps" }</dt><dd data-testid="train-steps-value">{ e.session.steps() }</dd>
                 <dt>{ "loss (avg)" }</dt><dd data-testid="loss-value">{ fmt(history.ema, 4) }</dd>
                 <dt>{ "steps/s" }</dt><dd data-testid="steps-per-second">{ if e.playing { fmt(e.session.steps_per_second, 0) } else { "–".into() } }</dd>
+                <dt>{ "trains on" }</dt><dd data-testid="train-device">{ if e.gpu_training { "GPU" } else { "CPU" } }</dd>
             </dl>
             <canvas ref={canvases.loss.clone()} class="chart" width="300" height="170" data-testid="loss-chart" aria-label="training loss (grey) and its running average (blue) against the step"></canvas>
             <canvas ref={canvases.loss_by_time.clone()} class="chart" width="300" height="130" data-testid="loss-by-time-chart" aria-label="running loss by diffusion time"></canvas>

@@ -100,6 +100,7 @@ impl Engine {
             Err(e) => self.status.error(e),
         }
         self.playing = false;
+        self.train_job = None;
         self.replay_to = 0;
         self.replay_pending = None;
         self.clear_runs();
@@ -145,7 +146,7 @@ impl Engine {
     /// Takes `next` if its model is one the page can train, and starts a new network.
     pub(super) fn change_model(&mut self, mut next: Settings) -> Result<(), String> {
         next.check_model()?;
-        next.check_step_cost().map_err(|e| format!("{e}: lower the batch first"))?;
+        self.check_batch(&next).map_err(|e| format!("{e}: lower the batch first"))?;
         next.start = Start::Default;
         self.settings = next;
         self.rebuild_model();
@@ -164,7 +165,7 @@ impl Engine {
 
     pub fn set_batch(&mut self, text: &str) -> Result<(), String> {
         let batch = limits::BATCH.parse("batch", text)?;
-        Settings { batch, ..self.settings.clone() }.check_step_cost()?;
+        self.check_batch(&Settings { batch, ..self.settings.clone() })?;
         self.settings.batch = batch;
         self.session.set_rate_and_batch(self.settings.learning_rate, batch);
         self.status.changed();

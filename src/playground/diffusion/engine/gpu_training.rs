@@ -1,0 +1,140 @@
+//! Training on the GPU: while training plays and the page's GPU trainer is ready, the engine
+//! hands out a run of steps at a time (up to the session's next checkpoint) with a copy of its
+//! trainer, and takes the run back into its own session: the losses, the divergence rules and
+//! the rollback are the session's, applied to each step in order, and the weights and
+//! optimiser state come back to the host at each run's end (the sampler panels, the field and
+//! the checkpoints read them there). Replays of a link and single steps stay on the CPU.
+
+use super::*;
+use crate::exec::gpu::trainer::{GpuTrainState, StepsDone};
+
+/// A run of training steps for the GPU: `finish_train_job` takes it back.
+#[derive(Clone)]
+pub struct TrainJob {
+    pub id: u64,
+    /// A copy of the session's trainer: its state, settings and draws.
+    pub trainer: Trainer,
+    pub steps: usize,
+}
+
+/// What a run of steps on the GPU gives back.
+pub type TrainRun = (StepsDone, GpuTrainState);
+
+/// A run handed out and not yet back, with what the session was when it left: a result for a
+/// session that has since changed (a reset, a new batch, a step on the CPU) is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct TrainOutstanding {
+    id: u64,
+    steps: u64,
+    learning_rate: f64,
+    batch: usize,
+    params: Vec<f32>,
+}
+
+impl Engine {
+    /// Training runs on the GPU from now on (the page's training kernels are ready), with
+    /// batches up to the largest the settings allow.
+    pub fn use_gpu_training(&mut self) {
+        self.gpu_training = true;
+        self.notify(format!("training runs on the GPU (batch up to {})", limits::BATCH.max));
+    }
+
+    /// The largest batch training may use: the page's per-step budget on the CPU (a step
+    /// must fit in a frame), the settings' bound where the GPU trains.
+    pub fn max_batch(&self, settings: &Settings) -> usize {
+        if self.gpu_training {
+            limits::BATCH.max
+        } else {
+            settings.max_page_batch()
+        }
+    }
+
+    /// Whether a step of `settings` fits where training runs.
+    pub(super) fn check_batch(&self, settings: &Settings) -> Result<(), String> {
+        if self.gpu_training {
+            Ok(())
+        } else {
+            settings.check_step_cost()
+        }
+    }
+
+    /// The next run of steps for the GPU, when training plays there and no run is out.
+    pub fn take_train_job(&mut self) -> Option<TrainJob> {
+        let ready = self.gpu_training
+            && self.playing
+            && self.train_job.is_none()
+            && self.session.steps() >= self.replay_to
+            && self.replay_pending.is_none();
+        if !ready {
+            return None;
+        }
+        let steps = self.session.run_length();
+        if steps == 0 {
+            return None;
+        }
+        let id = self.next_job;
+        self.next_job += 1;
+        let trainer = &self.session.trainer;
+        self.train_job = Some(TrainOutstanding {
+            id,
+            steps: self.session.steps(),
+            learning_rate: trainer.config.learning_rate,
+            batch: trainer.config.batch,
+            params: trainer.mlp.params.clone(),
+        });
+        Some(TrainJob { id, trainer: trainer.clone(), steps })
+    }
+
+    /// Whether a run of training steps is out on the GPU.
+    pub fn training_on_gpu(&self) -> bool {
+        self.train_job.is_some()
+    }
+
+    /// A run of steps back from the GPU: taken into the session under its rules, or, when the
+    /// GPU failed, training goes on on the CPU with a message.
+    pub fn finish_train_job(&mut self, id: u64, result: Result<TrainRun, String>, elapsed_ms: f64) {
+        let Some(out) = self.train_job.take_if(|out| out.id == id) else { return };
+        let trainer = &self.session.trainer;
+        let same = out.steps == self.session.steps()
+            && out.learning_rate == trainer.config.learning_rate
+            && out.batch == trainer.config.batch
+            && out.params == trainer.mlp.params;
+        match result {
+            // The visitor changed the model or trained on the CPU meanwhile: the run is moot.
+            _ if !same => {}
+            Ok((done, state)) => {
+                let taken = done.losses.len();
+                let outcome =
+                    self.session.accept_run(&done.losses, done.refused, done.row_losses, |t| state.install(t));
+                self.session.note_speed(taken, elapsed_ms);
+                if let Err(e) = outcome {
+                    self.playing = false;
+                    self.status.error(format!("{e}; training paused."));
+                }
+                self.field_stale = true;
+                self.status.numbers_changed();
+            }
+            Err(e) => {
+                self.stop_gpu_training(&format!("training on the GPU failed ({e}); training goes on on the CPU"));
+            }
+        }
+        self.status.changed();
+    }
+
+    /// Training goes back to the CPU, with `why` in the banner; a batch too large for a frame
+    /// there is lowered to the largest that fits.
+    pub(super) fn stop_gpu_training(&mut self, why: &str) {
+        if !self.gpu_training {
+            return;
+        }
+        self.gpu_training = false;
+        self.train_job = None;
+        self.report(why.to_string());
+        let most = self.settings.max_page_batch();
+        if self.settings.batch > most {
+            self.settings.batch = most;
+            self.session.set_rate_and_batch(self.settings.learning_rate, most);
+            self.status.notice(format!("batch lowered to {most}, the most a training step on the CPU fits in a frame"));
+        }
+    }
+}
