@@ -4,7 +4,10 @@
 // (features and a, w, b, z) from the CPU trainer's counters; here:
 //
 // 1. `row_losses`, per row: the loss, and d_out = 2 w a (eps-hat - z) / batch (the mean's
-//    gradient), which the backward pass then takes;
+//    gradient), which the backward pass then takes; or `row_cross_entropy` for a classifier
+//    (the noise-level classifier of DLG, src/core/train/level_classifier.rs): with the row's
+//    label k in its record, the loss log sum exp(out) - out_k and d_out = (softmax(out) -
+//    onehot(k)) / batch;
 // 2. `norm_partials`, per chunk of NORM_CHUNK parameters: the sum of squared gradients, in order;
 // 3. `step_totals`, one invocation: the loss sum over rows and the squared norm, in order, and
 //    the flag: 1 when either is not finite. A flag halts the run: every later step of the same
@@ -35,10 +38,15 @@ struct StepParams {
     ema_decay: f32,
     // This step's place in the history of its run of steps.
     slot: u32,
+    // The network's outputs (the classifier's levels).
+    outputs: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> step_params: StepParams;
-// Per row: a, w, b0, b1, z0, z1 and two unused.
+// Per row: a, w, b0, b1, z0, z1 and two unused (a classifier's row: its label, then unused).
 @group(0) @binding(1) var<storage, read> records: array<f32>;
 @group(0) @binding(2) var<storage, read> outputs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> d_out: array<f32>;
@@ -72,6 +80,31 @@ fn row_losses(@builtin(global_invocation_id) id: vec3<u32>) {
     let slope = 2.0 * w * a * p.inv_batch;
     d_out[2u * r] = slope * residual.x;
     d_out[2u * r + 1u] = slope * residual.y;
+}
+
+@compute @workgroup_size(64)
+fn row_cross_entropy(@builtin(global_invocation_id) id: vec3<u32>) {
+    let p = step_params;
+    let r = id.x + id.y * p.row_length;
+    if (r >= p.rows) {
+        return;
+    }
+    let k = u32(records[r * 8u]);
+    let at = r * p.outputs;
+    var largest = outputs[at];
+    for (var j = 1u; j < p.outputs; j++) {
+        largest = max(largest, outputs[at + j]);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < p.outputs; j++) {
+        sum += exp(outputs[at + j] - largest);
+    }
+    let log_norm = largest + log(sum);
+    row_loss[r] = log_norm - outputs[at + k];
+    for (var j = 0u; j < p.outputs; j++) {
+        let onehot = select(0.0, 1.0, j == k);
+        d_out[at + j] = (exp(outputs[at + j] - log_norm) - onehot) * p.inv_batch;
+    }
 }
 
 @compute @workgroup_size(64)

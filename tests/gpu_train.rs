@@ -274,15 +274,20 @@ mod trainer {
         let mut cpu = Engine::new(settings.clone(), vec![]);
         let mut gpu = Engine::new(settings, vec![]);
         gpu.use_gpu_training();
-        assert!(gpu.take_train_job().is_none(), "nothing is handed out while training is paused");
+        assert!(gpu.take_train_job(0.0).is_none(), "nothing is handed out while training is paused");
         gpu.toggle_training();
-        for _ in 0..4 {
-            let job = gpu.take_train_job().expect("a run while training plays");
-            assert_eq!(job.steps, 25, "a run ends at the next checkpoint");
-            assert!(gpu.take_train_job().is_none(), "one run out at a time");
+        // A page clock: each run takes 1 ms here.
+        let mut now = 0.0;
+        let mut sizes = Vec::new();
+        while gpu.session.steps() < 100 {
+            let job = gpu.take_train_job(now).expect("a run while training plays");
+            assert!(gpu.take_train_job(now).is_none(), "one run out at a time");
+            sizes.push(job.steps);
             let result = run(&job);
-            gpu.finish_train_job(job.id, result, 10.0);
+            now += 1.0;
+            gpu.finish_train_job(job.id, result, now);
         }
+        assert_eq!(sizes, [1, 24, 25, 25, 25], "one step until a rate is measured, then runs end at checkpoints");
         for _ in 0..100 {
             cpu.session.step().unwrap();
         }
@@ -307,26 +312,30 @@ mod trainer {
         assert!(cpu_wide.set_batch("4096").unwrap_err().contains("more work per training step"));
         gpu_wide.set_batch("4096").unwrap();
         gpu.set_batch("4096").unwrap();
-        let job = gpu.take_train_job().unwrap();
-        assert_eq!(job.trainer.config.batch, 4096);
+        let job = gpu.take_train_job(now).unwrap();
+        assert_eq!((job.trainer.config.batch, job.steps), (4096, 25));
         let result = run(&job);
-        gpu.finish_train_job(job.id, result, 10.0);
+        // A slow run (2.5 s): the next is sized to about 100 ms of work, one step here.
+        now += 2500.0;
+        gpu.finish_train_job(job.id, result, now);
         assert_eq!(gpu.session.steps(), 125);
 
         // A result for a session that changed meanwhile is dropped.
-        let job = gpu.take_train_job().unwrap();
+        let job = gpu.take_train_job(now).unwrap();
+        assert_eq!(job.steps, 1, "sized to the measured rate");
         gpu.step_once();
         gpu.toggle_training();
         let result = run(&job);
-        gpu.finish_train_job(job.id, result, 10.0);
+        gpu.finish_train_job(job.id, result, now + 1.0);
         assert_eq!(gpu.session.steps(), 126, "the late run was not taken");
 
         // A learning rate of 10 diverges: the session rolls back to a checkpoint and pauses.
         gpu.set_learning_rate("10").unwrap();
-        for _ in 0..40 {
-            let Some(job) = gpu.take_train_job() else { break };
+        for _ in 0..400 {
+            let Some(job) = gpu.take_train_job(now) else { break };
             let result = run(&job);
-            gpu.finish_train_job(job.id, result, 10.0);
+            now += 1.0;
+            gpu.finish_train_job(job.id, result, now);
         }
         assert!(!gpu.playing, "training at lr 10 was never stopped");
         let message = gpu.status.errors.last().expect("a message says why");
@@ -336,12 +345,54 @@ mod trainer {
 
         // A GPU that fails sends training back to the CPU, with a batch that fits a frame there.
         gpu_wide.toggle_training();
-        let job = gpu_wide.take_train_job().unwrap();
+        let job = gpu_wide.take_train_job(0.0).unwrap();
         gpu_wide.finish_train_job(job.id, Err("device lost".into()), 1.0);
-        assert!(!gpu_wide.gpu_training && gpu_wide.take_train_job().is_none());
+        assert!(!gpu_wide.gpu_training && gpu_wide.take_train_job(1.0).is_none());
         assert!(gpu_wide.status.errors.iter().any(|e| e.contains("training on the GPU failed (device lost)")));
         assert_eq!(gpu_wide.settings.batch, most);
         assert_eq!(gpu_wide.session.trainer.config.batch, most);
         assert!(gpu_wide.playing, "training goes on, on the CPU");
+    }
+
+    /// DLG's noise-level classifier trains on the GPU too (cross-entropy over its levels'
+    /// softmax): the first step's loss and gradient against its per-sample f64 definition, and
+    /// 50 steps against the CPU's level trainer.
+    #[test]
+    fn the_level_classifier_trains_on_the_gpu_as_on_the_cpu() {
+        use nde_playground::core::train::level_classifier::{LevelClassifier, LevelTrainer};
+        let Some(ctx) = gpu_or_skip("the_level_classifier_trains_on_the_gpu_as_on_the_cpu") else { return };
+        let process = Process::vp();
+        let config = MlpConfig { width: 32, depth: 2, ..MlpConfig::default() };
+        let times = vec![0.02, 0.1, 0.3, 0.6, 1.0];
+        let classifier = LevelClassifier::new(config, times, &process, 1).unwrap();
+        let data = GaussianMixture::eight_gaussians().sample(2000, 6);
+        let mut cpu = LevelTrainer::new(classifier, process, data, 200, 3e-3, 2).unwrap();
+        let (loss, want) = cpu.reference_gradient();
+        let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &cpu)).unwrap();
+        let got_loss = pollster::block_on(gpu.step(&cpu)).unwrap();
+        let got = pollster::block_on(gpu.gradient()).unwrap();
+        assert!((got_loss - loss).abs() <= 1e-5 * (1.0 + loss.abs()), "loss {got_loss} vs {loss}");
+        let scale = want.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((f64::from(*g) - w).abs() <= GRADIENT_TOLERANCE * scale, "parameter {k}: {g} vs {w}");
+        }
+        let first = cpu.step().unwrap();
+        let done = pollster::block_on(gpu.run_steps(&cpu, 49)).unwrap();
+        let mut last = first;
+        for _ in 0..49 {
+            last = cpu.step().unwrap();
+        }
+        assert_eq!(done.refused, None);
+        assert!(done.row_losses.is_empty(), "a classifier's rows have no diffusion time");
+        assert!((done.losses[48] - last).abs() <= 1e-5 * last, "loss after 50 steps {} vs {last}", done.losses[48]);
+        assert!(last < first, "the cross-entropy must fall: {first} -> {last}");
+        let (weights, _) = pollster::block_on(gpu.weights()).unwrap();
+        let params = &cpu.classifier.mlp.params;
+        let largest = params.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let gap = weights.iter().zip(params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / largest;
+        println!(
+            "level classifier, 50 steps: weights {gap:.2e} of the largest apart; cross-entropy {first:.4} -> {last:.4}"
+        );
+        assert!(gap < 1e-5, "after 50 steps the weights are {gap:.2e} apart");
     }
 }

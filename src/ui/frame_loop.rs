@@ -124,7 +124,7 @@ pub fn start_frame_loop(
             for job in jobs {
                 spawn_gpu_job(gpu.clone(), job, act.clone());
             }
-            let training = act.engine.borrow_mut().take_train_job();
+            let training = act.engine.borrow_mut().take_train_job(browser::now_ms());
             if let Some(job) = training {
                 spawn_train_job(gpu.clone(), job, act.clone());
             }

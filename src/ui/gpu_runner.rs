@@ -119,13 +119,14 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
     });
 }
 
-/// Runs a run of training steps on the GPU off the frame and gives it back to the engine;
-/// while training plays, the next run starts as soon as one ends (not at the next frame).
+/// Runs a run of training steps on the GPU off the frame and gives it back to the engine.
+/// On a hardware adapter, while training plays, the next run starts as soon as one ends; on a
+/// software one it waits for the next frame, because the GPU process that runs it also
+/// composites the page, which needs the GPU free between runs to draw.
 pub fn spawn_train_job(runner: Rc<GpuRunner>, job: TrainJob, act: Act) {
     spawn_local(async move {
         let mut job = Some(job);
         while let Some(TrainJob { id, trainer, steps }) = job.take() {
-            let start = browser::now_ms();
             let result = match (&runner.train_kernels, runner.lost()) {
                 (_, Some(message)) => Err(format!("the GPU device was lost: {message}")),
                 (None, None) => Err("the GPU's training kernels did not compile".to_string()),
@@ -138,10 +139,11 @@ pub fn spawn_train_job(runner: Rc<GpuRunner>, job: TrainJob, act: Act) {
                     result.map_err(|e| e.to_string())
                 }
             };
-            let elapsed = browser::now_ms() - start;
             let mut engine = act.engine.borrow_mut();
-            engine.finish_train_job(id, result, elapsed);
-            job = engine.take_train_job();
+            engine.finish_train_job(id, result, browser::now_ms());
+            if !runner.software {
+                job = engine.take_train_job(browser::now_ms());
+            }
             drop(engine);
             act.update.force_update();
         }

@@ -156,6 +156,23 @@ impl LevelTrainer {
         Ok(LevelTrainer { classifier, adam, process, data, batch, seed, batch_ws: MinibatchWorkspace::default() })
     }
 
+    /// The optimiser (its step count is the trainer's).
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Sample `sample` of step `step`: its network features into `features`, and its level
+    /// (the label). The GPU trainer trains on these: the same draws as this trainer's step.
+    pub fn labelled_row(&self, step: u64, sample: usize, features: &mut [f32]) -> usize {
+        let row = self.drawn(step, sample);
+        self.classifier.mlp.config.features_into(row.x, 0.0, [0.0; 2], features);
+        row.level
+    }
+
     fn drawn(&self, step: u64, sample: usize) -> LevelSample {
         let draw = MinibatchDraw::of(self.seed, step, sample as u64, self.data.len());
         let levels = self.classifier.times.len();

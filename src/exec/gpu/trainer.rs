@@ -19,7 +19,9 @@ use super::kernel::{compute_pipeline, WORKGROUP_SIZE};
 use super::mlp_gradient::{encode, GradientKernel, GradientRun};
 use super::readout::read_ranges;
 use super::GpuError;
-use crate::core::nn::MlpConfig;
+use crate::core::nn::adam::{Adam, Ema};
+use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::train::level_classifier::LevelTrainer;
 use crate::core::train::trainer::{MinibatchDraw, T_EPS_TRAIN};
 use crate::core::train::{TrainError, Trainer};
 
@@ -32,7 +34,7 @@ const TOTALS: usize = 8;
 /// Most steps `run_steps` submits with one readback.
 pub const MAX_STEPS_PER_RUN: usize = 64;
 
-/// Mirrors `StepParams` in shaders/train_step.wgsl (48 bytes).
+/// Mirrors `StepParams` in shaders/train_step.wgsl (64 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct StepParams {
@@ -48,6 +50,10 @@ pub struct StepParams {
     pub clip: f32,
     pub ema_decay: f32,
     pub slot: u32,
+    pub outputs: u32,
+    pub pad0: u32,
+    pub pad1: u32,
+    pub pad2: u32,
 }
 
 /// `StepParams`' layout, for the comparison with its shader twin (tests/shaders_validate.rs).
@@ -56,7 +62,24 @@ pub fn step_layout() -> super::abi::HostLayout {
         "train_step.wgsl",
         "StepParams",
         StepParams,
-        [rows, params, norm_chunks, row_length, inv_batch, step_size, epsilon, beta1, beta2, clip, ema_decay, slot]
+        [
+            rows,
+            params,
+            norm_chunks,
+            row_length,
+            inv_batch,
+            step_size,
+            epsilon,
+            beta1,
+            beta2,
+            clip,
+            ema_decay,
+            slot,
+            outputs,
+            pad0,
+            pad1,
+            pad2
+        ]
     )
 }
 
@@ -83,12 +106,97 @@ impl From<GpuError> for GpuTrainError {
     }
 }
 
+/// How a row's loss comes from the network's outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowLossKind {
+    /// w |a out + b - z|^2 over two outputs (every objective of the diffusion trainer).
+    Regression,
+    /// Cross-entropy over the outputs' softmax, against the row's label (DLG's classifier).
+    CrossEntropy,
+}
+
+/// What the GPU trainer trains: a network, its optimiser (and EMA, where it keeps one), and
+/// its rows, drawn from counters by the CPU trainer's own code. The diffusion trainer and DLG's
+/// noise-level classifier are both.
+pub trait TrainSource {
+    fn mlp(&self) -> &Mlp;
+    fn adam(&self) -> &Adam;
+    /// The weights' EMA, where the trainer keeps one.
+    fn ema(&self) -> Option<&Ema>;
+    fn batch(&self) -> usize;
+    fn learning_rate(&self) -> f64;
+    fn loss_kind(&self) -> RowLossKind;
+    /// Row `row` of step `step`: its network features, and its record (`RECORD` floats: a, w,
+    /// b, z for a regression; the label for a classifier).
+    fn row(&self, step: u64, row: usize, features: &mut [f32], record: &mut [f32]);
+    /// The diffusion time row `row` of step `step` is at (the loss-by-time chart), if it has one.
+    fn row_time(&self, step: u64, row: usize) -> Option<f64>;
+}
+
+impl TrainSource for Trainer {
+    fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+    fn adam(&self) -> &Adam {
+        &self.adam
+    }
+    fn ema(&self) -> Option<&Ema> {
+        Some(&self.ema)
+    }
+    fn batch(&self) -> usize {
+        self.config.batch
+    }
+    fn learning_rate(&self) -> f64 {
+        self.config.learning_rate
+    }
+    fn loss_kind(&self) -> RowLossKind {
+        RowLossKind::Regression
+    }
+    fn row(&self, step: u64, row: usize, features: &mut [f32], record: &mut [f32]) {
+        for (r, v) in record.iter_mut().zip(self.regression_row(step, row, features)) {
+            *r = v as f32;
+        }
+    }
+    fn row_time(&self, step: u64, row: usize) -> Option<f64> {
+        let uniform = MinibatchDraw::uniform_t_of(self.config.seed, step, row as u64);
+        Some(T_EPS_TRAIN + (self.process.t_max() - T_EPS_TRAIN) * uniform)
+    }
+}
+
+impl TrainSource for LevelTrainer {
+    fn mlp(&self) -> &Mlp {
+        &self.classifier.mlp
+    }
+    fn adam(&self) -> &Adam {
+        self.adam()
+    }
+    fn ema(&self) -> Option<&Ema> {
+        None
+    }
+    fn batch(&self) -> usize {
+        self.batch()
+    }
+    fn learning_rate(&self) -> f64 {
+        self.adam().learning_rate
+    }
+    fn loss_kind(&self) -> RowLossKind {
+        RowLossKind::CrossEntropy
+    }
+    fn row(&self, step: u64, row: usize, features: &mut [f32], record: &mut [f32]) {
+        record[0] = self.labelled_row(step, row, features) as f32;
+    }
+    fn row_time(&self, _step: u64, _row: usize) -> Option<f64> {
+        None
+    }
+}
+
 /// The trainer's compute pipelines, compiled once per device and shared by every network
 /// trained on it (a new batch or network only needs new buffers).
 #[derive(Clone)]
 pub struct TrainKernels {
     gradient: GradientKernel,
     row_losses: wgpu::ComputePipeline,
+    row_cross_entropy: wgpu::ComputePipeline,
     norm_partials: wgpu::ComputePipeline,
     step_totals: wgpu::ComputePipeline,
     adam_update: wgpu::ComputePipeline,
@@ -102,6 +210,7 @@ impl TrainKernels {
         let kernels = TrainKernels {
             gradient,
             row_losses: compute_pipeline(device, file, "row_losses").await?,
+            row_cross_entropy: compute_pipeline(device, file, "row_cross_entropy").await?,
             norm_partials: compute_pipeline(device, file, "norm_partials").await?,
             step_totals: compute_pipeline(device, file, "step_totals").await?,
             adam_update: compute_pipeline(device, file, "adam_update").await?,
@@ -120,8 +229,8 @@ pub struct StepsDone {
     pub losses: Vec<f64>,
     /// The step that was refused, if one was: no step after it was taken.
     pub refused: Option<TrainError>,
-    /// (t, loss) of each row of the run's last step, when every step was taken (the CPU
-    /// trainer's `sample_losses`, for the loss-by-time chart).
+    /// (t, loss) of each row of the run's last step, when every step was taken and the rows
+    /// have times (the CPU trainer's `sample_losses`, for the loss-by-time chart).
     pub row_losses: Vec<(f64, f64)>,
 }
 
@@ -138,16 +247,21 @@ pub struct GpuTrainState {
 }
 
 impl GpuTrainState {
-    /// `trainer`'s own state.
-    pub fn of(trainer: &Trainer) -> Self {
-        let (first, second) = trainer.adam.moments();
+    /// `trainer`'s own state (a trainer without an EMA: the weights, with no updates).
+    pub fn of(trainer: &impl TrainSource) -> Self {
+        let (first, second) = trainer.adam().moments();
+        let params = trainer.mlp().params.clone();
+        let (ema, ema_updates) = match trainer.ema() {
+            Some(ema) => (ema.params.clone(), ema.updates()),
+            None => (params.clone(), 0),
+        };
         GpuTrainState {
-            params: trainer.mlp.params.clone(),
-            ema: trainer.ema.params.clone(),
+            params,
+            ema,
             first: first.to_vec(),
             second: second.to_vec(),
-            steps: trainer.adam.steps(),
-            ema_updates: trainer.ema.updates(),
+            steps: trainer.adam().steps(),
+            ema_updates,
         }
     }
 
@@ -173,6 +287,7 @@ pub struct GpuTrainer {
     device: wgpu::Device,
     queue: wgpu::Queue,
     config: MlpConfig,
+    kind: RowLossKind,
     run: GradientRun,
     parameters: wgpu::Buffer,
     ema: wgpu::Buffer,
@@ -193,7 +308,7 @@ pub struct GpuTrainer {
 
 impl GpuTrainer {
     /// The GPU twin of `trainer`: its weights, EMA, optimiser state, batch and settings.
-    pub async fn new(device: &wgpu::Device, queue: &wgpu::Queue, trainer: &Trainer) -> Result<Self, GpuError> {
+    pub async fn new(device: &wgpu::Device, queue: &wgpu::Queue, trainer: &impl TrainSource) -> Result<Self, GpuError> {
         let kernels = TrainKernels::new(device).await?;
         Self::with_kernels(device, queue, &kernels, trainer).await
     }
@@ -203,13 +318,20 @@ impl GpuTrainer {
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         kernels: &TrainKernels,
-        trainer: &Trainer,
+        trainer: &impl TrainSource,
     ) -> Result<Self, GpuError> {
-        let config = trainer.mlp.config;
-        if config.outputs != 2 {
-            return Err(GpuError::Unsupported("the GPU trainer trains the diffusion MLP (two outputs)".into()));
+        let config = trainer.mlp().config;
+        let kind = trainer.loss_kind();
+        match kind {
+            RowLossKind::Regression if config.outputs != 2 => {
+                return Err(GpuError::Unsupported("a regression trains the diffusion MLP (two outputs)".into()));
+            }
+            RowLossKind::CrossEntropy if config.outputs < 2 => {
+                return Err(GpuError::Unsupported("a classifier needs at least two outputs".into()));
+            }
+            _ => {}
         }
-        let (rows, params) = (trainer.config.batch, trainer.mlp.params.len());
+        let (rows, params) = (trainer.batch(), trainer.mlp().params.len());
         let norm_chunks = params.div_ceil(NORM_CHUNK);
         let max_groups = device.limits().max_compute_workgroups_per_dimension as usize;
         if params.div_ceil(WORKGROUP_SIZE as usize) > max_groups {
@@ -255,13 +377,14 @@ impl GpuTrainer {
         };
         let groups = |count: usize| ((count.div_ceil(WORKGROUP_SIZE as usize)).max(1) as u32, 1);
         let k = kernels;
+        let row_pass = match kind {
+            RowLossKind::Regression => &k.row_losses,
+            RowLossKind::CrossEntropy => &k.row_cross_entropy,
+        };
         let passes = vec![
             (
-                k.row_losses.clone(),
-                group(
-                    &k.row_losses,
-                    &[(0, &uniform), (1, &records), (2, &run.outputs), (3, &run.d_out), (4, &row_loss)],
-                ),
+                row_pass.clone(),
+                group(row_pass, &[(0, &uniform), (1, &records), (2, &run.outputs), (3, &run.d_out), (4, &row_loss)]),
                 groups(rows),
             ),
             (
@@ -290,6 +413,7 @@ impl GpuTrainer {
             device: device.clone(),
             queue: queue.clone(),
             config,
+            kind,
             run,
             parameters,
             ema,
@@ -312,18 +436,21 @@ impl GpuTrainer {
         self.steps
     }
 
-    /// Whether this GPU trainer can take `trainer`'s state: the same network and batch.
-    pub fn fits(&self, trainer: &Trainer) -> bool {
-        trainer.mlp.config == self.config && trainer.config.batch == self.run.rows
+    /// Whether this GPU trainer can take `trainer`'s state: the same network, loss and batch.
+    pub fn fits(&self, trainer: &impl TrainSource) -> bool {
+        trainer.mlp().config == self.config && trainer.batch() == self.run.rows && trainer.loss_kind() == self.kind
     }
 
     /// Makes the GPU's state `trainer`'s (weights, EMA, Adam's moments and steps), uploading
     /// only when it differs from what the GPU holds as last seen.
-    pub fn load(&mut self, trainer: &Trainer) -> Result<(), GpuError> {
+    pub fn load(&mut self, trainer: &impl TrainSource) -> Result<(), GpuError> {
         if !self.fits(trainer) {
             return Err(GpuError::Unsupported(format!(
                 "this GPU trainer holds a {}x{} network at batch {}; build a new one for batch {}",
-                self.config.width, self.config.depth, self.run.rows, trainer.config.batch
+                self.config.width,
+                self.config.depth,
+                self.run.rows,
+                trainer.batch()
             )));
         }
         let state = GpuTrainState::of(trainer);
@@ -343,7 +470,7 @@ impl GpuTrainer {
     /// One step on the rows `trainer` draws for it (the same counters as its own next step
     /// would use, with `trainer`'s settings); returns the mean loss. A step that diverges
     /// changes nothing and is refused.
-    pub async fn step(&mut self, trainer: &Trainer) -> Result<f64, GpuTrainError> {
+    pub async fn step(&mut self, trainer: &impl TrainSource) -> Result<f64, GpuTrainError> {
         let done = self.run_steps(trainer, 1).await?;
         match (done.refused, done.losses.first()) {
             (Some(refused), _) => Err(GpuTrainError::Diverged(refused)),
@@ -355,7 +482,7 @@ impl GpuTrainer {
     /// Up to `count` steps (at most `MAX_STEPS_PER_RUN`) submitted together and read back
     /// once, with `trainer`'s draws and settings. A refused step halts the run: the steps
     /// before it are taken, it and the ones after change nothing.
-    pub async fn run_steps(&mut self, trainer: &Trainer, count: usize) -> Result<StepsDone, GpuError> {
+    pub async fn run_steps(&mut self, trainer: &impl TrainSource, count: usize) -> Result<StepsDone, GpuError> {
         let count = count.clamp(1, MAX_STEPS_PER_RUN);
         let rows = self.run.rows;
         let inputs = self.config.input_dim();
@@ -368,14 +495,14 @@ impl GpuTrainer {
         for slot in 0..count {
             let step = first_step + slot as u64;
             for r in 0..rows {
-                let row = trainer.regression_row(step, r, &mut features[r * inputs..(r + 1) * inputs]);
-                for (k, v) in row.iter().enumerate() {
-                    records[r * RECORD + k] = *v as f32;
-                }
+                let (features, record) =
+                    (&mut features[r * inputs..(r + 1) * inputs], &mut records[r * RECORD..(r + 1) * RECORD]);
+                trainer.row(step, r, features, record);
             }
             // Adam's bias corrections and the EMA's warm-up, as the CPU's Adam and Ema fold
-            // them; a step after a refused one is not taken, so its numbers do not matter.
-            let adam = &trainer.adam;
+            // them (a decay of 1 keeps no average); a step after a refused one is not taken,
+            // so its numbers do not matter.
+            let adam = trainer.adam();
             let correction1 = 1.0 - adam.beta1.powi(step as i32);
             let correction2 = 1.0 - adam.beta2.powi(step as i32);
             let params = StepParams {
@@ -384,13 +511,15 @@ impl GpuTrainer {
                 norm_chunks: self.config.param_count().div_ceil(NORM_CHUNK) as u32,
                 row_length: 0,
                 inv_batch: 1.0 / rows as f32,
-                step_size: (trainer.config.learning_rate * correction2.sqrt() / correction1) as f32,
+                step_size: (trainer.learning_rate() * correction2.sqrt() / correction1) as f32,
                 epsilon: (adam.epsilon * correction2.sqrt()) as f32,
                 beta1: adam.beta1 as f32,
                 beta2: adam.beta2 as f32,
                 clip: adam.clip_norm.unwrap_or(0.0) as f32,
-                ema_decay: trainer.ema.decay_at(first_update + slot as u64) as f32,
+                ema_decay: trainer.ema().map_or(1.0, |e| e.decay_at(first_update + slot as u64)) as f32,
                 slot: slot as u32,
+                outputs: self.config.outputs as u32,
+                ..StepParams::default()
             };
             // Each write lands before the submission that follows it (queue order), so every
             // step reads its own rows.
@@ -439,14 +568,11 @@ impl GpuTrainer {
         self.steps += taken;
         self.ema_updates += taken;
         if done.refused.is_none() {
-            let (seed, t_max) = (trainer.config.seed, trainer.process.t_max());
+            let step = self.steps;
             done.row_losses = row_loss
                 .iter()
                 .enumerate()
-                .map(|(r, loss)| {
-                    let uniform = MinibatchDraw::uniform_t_of(seed, self.steps, r as u64);
-                    (T_EPS_TRAIN + (t_max - T_EPS_TRAIN) * uniform, f64::from(*loss))
-                })
+                .filter_map(|(r, loss)| trainer.row_time(step, r).map(|t| (t, f64::from(*loss))))
                 .collect();
         }
         Ok(done)
@@ -499,7 +625,7 @@ pub async fn train_in_slot(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     kernels: &TrainKernels,
-    trainer: &Trainer,
+    trainer: &impl TrainSource,
     count: usize,
 ) -> Result<(StepsDone, GpuTrainState), GpuError> {
     match slot {

@@ -78,8 +78,11 @@ pub struct Engine {
     pub gpu_canvas: bool,
     /// Whether training runs on the GPU (set by the page once its trainer is ready).
     pub gpu_training: bool,
-    /// The run of training steps out on the GPU, if one is.
+    /// The run of training steps out on the GPU, if one is; when the last one ended, and
+    /// the GPU's last measured rate (which sizes the next run).
     train_job: Option<gpu_training::TrainOutstanding>,
+    last_train_end: Option<f64>,
+    gpu_steps_per_second: Option<f64>,
     /// How many Web Workers take sampler runs where there is no GPU (0: none; the page's
     /// thread runs them a slice per frame).
     pub workers: usize,
@@ -161,6 +164,8 @@ impl Engine {
             gpu_canvas: false,
             gpu_training: false,
             train_job: None,
+            last_train_end: None,
+            gpu_steps_per_second: None,
             workers: 0,
             next_job: 1,
             data,

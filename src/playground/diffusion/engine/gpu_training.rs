@@ -8,6 +8,15 @@
 use super::*;
 use crate::exec::gpu::trainer::{GpuTrainState, StepsDone};
 
+/// About how long one run of steps should keep the GPU busy. The host sees the weights only
+/// between runs, and a software adapter's GPU process also composites the page, which draws
+/// no frame while a run is in progress there: runs are sized from the measured rate so that
+/// neither waits long.
+const RUN_TARGET_MS: f64 = 100.0;
+/// A run that starts within this long of the previous one's end continues its timing (the
+/// steps per second count the gaps between runs too).
+const CONTINUOUS_MS: f64 = 250.0;
+
 /// A run of training steps for the GPU: `finish_train_job` takes it back.
 #[derive(Clone)]
 pub struct TrainJob {
@@ -29,6 +38,8 @@ pub(super) struct TrainOutstanding {
     learning_rate: f64,
     batch: usize,
     params: Vec<f32>,
+    /// When its timing starts: its hand-out, or the previous run's end when it followed on.
+    started: f64,
 }
 
 impl Engine {
@@ -58,8 +69,10 @@ impl Engine {
         }
     }
 
-    /// The next run of steps for the GPU, when training plays there and no run is out.
-    pub fn take_train_job(&mut self) -> Option<TrainJob> {
+    /// The next run of steps for the GPU, when training plays there and no run is out: up
+    /// to the next checkpoint, and about `RUN_TARGET_MS` of work at the measured rate (one
+    /// step at first). `now` is the page's clock.
+    pub fn take_train_job(&mut self, now: f64) -> Option<TrainJob> {
         let ready = self.gpu_training
             && self.playing
             && self.train_job.is_none()
@@ -68,10 +81,16 @@ impl Engine {
         if !ready {
             return None;
         }
-        let steps = self.session.run_length();
-        if steps == 0 {
+        let to_checkpoint = self.session.run_length();
+        if to_checkpoint == 0 {
             return None;
         }
+        let paced = self.gpu_steps_per_second.map_or(1.0, |rate| rate * RUN_TARGET_MS / 1000.0);
+        let steps = (paced as usize).clamp(1, to_checkpoint);
+        let started = match self.last_train_end {
+            Some(end) if now - end < CONTINUOUS_MS => end,
+            _ => now,
+        };
         let id = self.next_job;
         self.next_job += 1;
         let trainer = &self.session.trainer;
@@ -81,6 +100,7 @@ impl Engine {
             learning_rate: trainer.config.learning_rate,
             batch: trainer.config.batch,
             params: trainer.mlp.params.clone(),
+            started,
         });
         Some(TrainJob { id, trainer: trainer.clone(), steps })
     }
@@ -90,10 +110,12 @@ impl Engine {
         self.train_job.is_some()
     }
 
-    /// A run of steps back from the GPU: taken into the session under its rules, or, when the
-    /// GPU failed, training goes on on the CPU with a message.
-    pub fn finish_train_job(&mut self, id: u64, result: Result<TrainRun, String>, elapsed_ms: f64) {
+    /// A run of steps back from the GPU at `now`: taken into the session under its rules, or,
+    /// when the GPU failed, training goes on on the CPU with a message.
+    pub fn finish_train_job(&mut self, id: u64, result: Result<TrainRun, String>, now: f64) {
         let Some(out) = self.train_job.take_if(|out| out.id == id) else { return };
+        self.last_train_end = Some(now);
+        let elapsed_ms = now - out.started;
         let trainer = &self.session.trainer;
         let same = out.steps == self.session.steps()
             && out.learning_rate == trainer.config.learning_rate
@@ -107,6 +129,9 @@ impl Engine {
                 let outcome =
                     self.session.accept_run(&done.losses, done.refused, done.row_losses, |t| state.install(t));
                 self.session.note_speed(taken, elapsed_ms);
+                if elapsed_ms > 0.0 && taken > 0 {
+                    self.gpu_steps_per_second = Some(taken as f64 * 1000.0 / elapsed_ms);
+                }
                 if let Err(e) = outcome {
                     self.playing = false;
                     self.status.error(format!("{e}; training paused."));
