@@ -86,7 +86,8 @@ pub fn run(args: &BenchTrainArgs) -> Result<(), String> {
 }
 
 /// The same steps on the native GPU (`exec::gpu::trainer`), each one submission and a
-/// four-number readback.
+/// four-number readback (so a figure per step, comparable with the CPU's; the page submits
+/// runs of steps with one readback).
 fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<(), String> {
     use crate::exec::gpu::trainer::GpuTrainer;
     use crate::exec::gpu::GpuContext;

@@ -105,7 +105,7 @@ pub fn run(args: &TrainArgs) -> Result<(), String> {
     let trainer = Trainer::new(mlp, process, objective, data, None, train)?;
     let start = Instant::now();
     let (ema, smoothed) =
-        if args.backend == "gpu" { train_on_gpu(&trainer, args)? } else { train_on_cpu(trainer, param, args)? };
+        if args.backend == "gpu" { train_on_gpu(trainer, param, args)? } else { train_on_cpu(trainer, param, args)? };
     let seconds = start.elapsed().as_secs_f64();
     let trained = Mlp { config, params: ema };
     // A flow-matching model predicts the flow velocity, whatever --param said.
@@ -150,22 +150,32 @@ fn train_on_cpu(trainer: Trainer, param: Parameterisation, args: &TrainArgs) -> 
     Ok((session.trainer.ema.params.clone(), smoothed))
 }
 
-/// The same steps on the native GPU (`exec::gpu::trainer`): a step that is not finite is
-/// refused there and stops the run, as on the CPU.
-fn train_on_gpu(trainer: &Trainer, args: &TrainArgs) -> Result<(Vec<f32>, f64), String> {
-    use crate::exec::gpu::trainer::GpuTrainer;
+/// The same steps on the native GPU (`exec::gpu::trainer`), in runs up to each checkpoint,
+/// taken back into the page's driver under its rules (`TrainingSession::accept_run`): a step
+/// that is not finite, or a loss that explodes, stops the run as on the CPU.
+fn train_on_gpu(trainer: Trainer, param: Parameterisation, args: &TrainArgs) -> Result<(Vec<f32>, f64), String> {
+    use crate::exec::gpu::trainer::{train_in_slot, TrainKernels};
     use crate::exec::gpu::GpuContext;
     let ctx = pollster::block_on(GpuContext::native())
         .map_err(|e| format!("--backend gpu: {e}; or train on the CPU with --backend cpu"))?;
     eprintln!("training on {}", ctx.describe());
-    let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, trainer)).map_err(|e| e.to_string())?;
-    let mut smoothed = f64::NAN;
-    for step in 1..=args.steps {
-        let loss = pollster::block_on(gpu.step(trainer))
+    let kernels = pollster::block_on(TrainKernels::new(&ctx.device)).map_err(|e| e.to_string())?;
+    let mut session = TrainingSession::new(trainer, param);
+    let (mut slot, mut smoothed) = (None, f64::NAN);
+    while session.steps() < args.steps {
+        let first = session.steps() + 1;
+        let count = (session.run_length() as u64).min(args.steps - session.steps()) as usize;
+        let (done, state) =
+            pollster::block_on(train_in_slot(&mut slot, &ctx.device, &ctx.queue, &kernels, &session.trainer, count))
+                .map_err(|e| e.to_string())?;
+        let losses = done.losses.clone();
+        session
+            .accept_run(&done.losses, done.refused, done.row_losses, |t| state.install(t))
             .map_err(|e| format!("{e}; nde train stops here: rerun with a lower --lr"))?;
-        smoothed = report(step, args.steps, loss, smoothed);
+        for (k, loss) in losses.iter().enumerate() {
+            smoothed = report(first + k as u64, args.steps, *loss, smoothed);
+        }
     }
     eprintln!();
-    let (_, ema) = pollster::block_on(gpu.weights()).map_err(|e| e.to_string())?;
-    Ok((ema, smoothed))
+    Ok((session.trainer.ema.params.clone(), smoothed))
 }

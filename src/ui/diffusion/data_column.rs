@@ -70,7 +70,7 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
             <dl class="stats">
                 <dt>{ "steps" }</dt><dd data-testid="train-steps-value">{ e.session.steps() }</dd>
                 <dt>{ "loss (avg)" }</dt><dd data-testid="loss-value">{ fmt(history.ema, 4) }</dd>
-                <dt>{ "steps/s" }</dt><dd data-testid="steps-per-second">{ if e.playing { fmt(e.session.steps_per_second, 0) } else { "–".into() } }</dd>
+                <dt>{ "steps/s" }</dt><dd data-testid="steps-per-second">{ if e.playing { rate_text(e.session.steps_per_second) } else { "–".into() } }</dd>
                 <dt>{ "trains on" }</dt><dd data-testid="train-device">{ if e.gpu_training { "GPU" } else { "CPU" } }</dd>
             </dl>
             <canvas ref={canvases.loss.clone()} class="chart" width="300" height="170" data-testid="loss-chart" aria-label="training loss (grey) and its running average (blue) against the step"></canvas>
@@ -78,6 +78,12 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
             <p class="caption">{ "Loss by diffusion time t (bins of t / t_max)." }</p>
         </section>
     }
+}
+
+/// Steps per second: whole numbers, with a decimal below 10 (a software adapter training a
+/// large batch takes seconds a step, which must not read as 0).
+fn rate_text(rate: Option<f64>) -> String {
+    fmt(rate, if rate.is_some_and(|r| r < 10.0) { 1 } else { 0 })
 }
 
 /// A number for the page: a dash for nothing or for what is not a number.
