@@ -166,7 +166,8 @@ async fn paths_agree(
 /// Training on the browser's WebGPU (`exec::gpu::trainer`) against the CPU trainer compiled to
 /// wasm, from the same weights and the same draws: the first step's loss and gradient within
 /// the CPU trainer's `GRADIENT_TOLERANCE` of the per-sample f64 definition, and the weights
-/// after 20 steps on each side within 1e-5 of the largest.
+/// after 20 steps on each side within 1e-5 of the largest; then a run of 5 steps with one
+/// readback (the page's way), installed back into the CPU trainer.
 #[wasm_bindgen_test]
 async fn webgpu_training_follows_the_cpu_trainer() {
     use nde_playground::core::data::GaussianMixture;
@@ -183,7 +184,9 @@ async fn webgpu_training_follows_the_cpu_trainer() {
     let objective = Objective::Dsm { param: Parameterisation::V, weighting: Weighting::Default };
     let train = TrainConfig { batch: 128, learning_rate: 3e-3, ema_decay: 0.99, seed: 6 };
     let data = GaussianMixture::eight_gaussians().sample(2000, 3);
-    let mut cpu = Trainer::new(Mlp::new(config, 2).unwrap(), Process::vp(), objective, data, None, train).unwrap();
+    let mut cpu =
+        Trainer::new(Mlp::new(config, 2).unwrap(), Process::vp(), objective, data.clone(), None, train.clone())
+            .unwrap();
     let (loss, want) = cpu.reference_gradient();
     let mut gpu = GpuTrainer::new(&ctx.device, &ctx.queue, &cpu).await.unwrap();
     let got_loss = gpu.step(&cpu).await.unwrap();
@@ -202,4 +205,20 @@ async fn webgpu_training_follows_the_cpu_trainer() {
     let largest = cpu.mlp.params.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let gap = weights.iter().zip(&cpu.mlp.params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / largest;
     assert!(gap < 1e-5, "after 20 steps the weights are {gap:.2e} apart");
+
+    // What the page does: a run of steps with one readback, its state installed back into
+    // the CPU trainer, which carries on from it.
+    let mut page = GpuTrainer::new(&ctx.device, &ctx.queue, &cpu).await.unwrap();
+    let done = page.run_steps(&cpu, 5).await.unwrap();
+    assert_eq!((done.losses.len(), done.refused.clone(), done.row_losses.len()), (5, None, 128));
+    let mut reference =
+        Trainer::new(Mlp::new(config, 2).unwrap(), Process::vp(), objective, data, None, train).unwrap();
+    for _ in 0..25 {
+        reference.step().unwrap();
+    }
+    page.state().await.unwrap().install(&mut cpu).unwrap();
+    assert_eq!(cpu.adam.steps(), 25);
+    let gap =
+        reference.mlp.params.iter().zip(&cpu.mlp.params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / largest;
+    assert!(gap < 1e-5, "20 single steps and a run of 5 on WebGPU are {gap:.2e} from 25 CPU steps");
 }

@@ -49,10 +49,16 @@ fn wasserstein2_squared_1d(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 /// Sliced Wasserstein-2: sqrt of the mean over directions of W2^2 of the projections.
 pub fn sliced_wasserstein(a: &[Point], b: &[Point], directions: &[[f64; 2]]) -> f64 {
     assert!(!a.is_empty() && !b.is_empty() && !directions.is_empty());
-    let project =
-        |points: &[Point], d: [f64; 2]| points.iter().map(|p| p[0] * d[0] + p[1] * d[1]).collect::<Vec<f64>>();
-    let total: f64 = directions.iter().map(|d| wasserstein2_squared_1d(project(a, *d), project(b, *d))).sum();
+    let total: f64 = directions.iter().map(|d| sliced_wasserstein_term(a, b, *d)).sum();
     (total / directions.len() as f64).sqrt()
+}
+
+/// One direction's term of [`sliced_wasserstein`]: the squared 1D W2 of the projections. Added
+/// up in direction order from 0 and finished as sqrt(total / directions), the terms give
+/// `sliced_wasserstein` bit for bit (the page spreads them over frames).
+pub fn sliced_wasserstein_term(a: &[Point], b: &[Point], d: [f64; 2]) -> f64 {
+    let project = |points: &[Point]| points.iter().map(|p| p[0] * d[0] + p[1] * d[1]).collect::<Vec<f64>>();
+    wasserstein2_squared_1d(project(a), project(b))
 }
 
 /// Sum over bandwidths h of exp(-|x - y|^2 / (2 h^2)).
