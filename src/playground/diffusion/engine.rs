@@ -282,10 +282,8 @@ impl Engine {
         let sampling = self.panels.iter().any(|p| p.run.as_ref().is_some_and(|r| !r.is_done() && !r.is_waiting()))
             || self.sweep.iter().any(|s| !s.run.is_done() && !s.run.is_waiting());
         if self.playing && self.gpu_training {
-            // The GPU trains (`take_train_job`); the frame's budget is the samplers'.
-            if clock() - self.field_time > FIELD_REFRESH_MS {
-                self.field_stale = true;
-            }
+            // The GPU trains (`take_train_job`) and the field goes stale when its weights come
+            // back (`finish_train_job`); the frame's budget is the samplers'.
         } else if self.playing {
             let share = if sampling { budget_ms * 0.5 } else { budget_ms };
             if let Err(e) = self.session.run_for(share, clock) {

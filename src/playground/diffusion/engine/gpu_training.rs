@@ -132,18 +132,23 @@ impl Engine {
                 if elapsed_ms > 0.0 && taken > 0 {
                     self.gpu_steps_per_second = Some(taken as f64 * 1000.0 / elapsed_ms);
                 }
-                if let Err(e) = outcome {
-                    self.playing = false;
-                    self.status.error(format!("{e}; training paused."));
-                }
                 self.field_stale = true;
-                self.status.numbers_changed();
+                // New weights change the numbers and the loss chart; the field repaints the
+                // view when it is recomputed (as while training on the CPU).
+                match outcome {
+                    Ok(()) => self.status.numbers_changed(),
+                    Err(e) => {
+                        self.playing = false;
+                        self.status.error(format!("{e}; training paused."));
+                        self.status.changed();
+                    }
+                }
             }
             Err(e) => {
                 self.stop_gpu_training(&format!("training on the GPU failed ({e}); training goes on on the CPU"));
+                self.status.changed();
             }
         }
-        self.status.changed();
     }
 
     /// Training goes back to the CPU, with `why` in the banner; a batch too large for a frame
