@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::json_of;
+use common::{json_of, nde};
 
 fn adapter_or_skip(test: &str) -> bool {
     let info = json_of(&["info", "--json"]);
@@ -176,5 +176,46 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
     for key in ["steps_per_s", "samples_per_s", "gflops"] {
         assert!(bench[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {bench}");
     }
+
+    // DLG's level classifier: `nde train-levels --backend gpu` (cross-entropy on the GPU, runs
+    // of up to 64 steps) against the CPU.
+    let levels = |backend: &str| {
+        let out = dir.join(format!("levels-{backend}.json"));
+        let report = json_of(&[
+            "train-levels",
+            "--target",
+            "gmm8",
+            "--process",
+            "vp",
+            "--nfe",
+            "10",
+            "--steps",
+            "70",
+            "--batch",
+            "150",
+            "--width",
+            "32",
+            "--points",
+            "3000",
+            "--backend",
+            backend,
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
+        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let params: Vec<f64> = saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        (report["final_loss"].as_f64().unwrap(), report["chance_loss"].as_f64().unwrap(), params)
+    };
+    let (cpu_loss, chance, cpu) = levels("cpu");
+    let (gpu_loss, _, gpu) = levels("gpu");
+    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let gap = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+    assert!(gap < 1e-5, "the GPU's classifier is {gap:.2e} from the CPU's");
+    assert!((cpu_loss - gpu_loss).abs() < 1e-4 * cpu_loss, "cross-entropy {cpu_loss} vs {gpu_loss}");
+    assert!(gpu_loss < chance, "70 steps must beat chance: {gpu_loss} vs {chance}");
+    let refused = nde(&["train-levels", "--target", "gmm8", "--process", "vp", "--backend", "tpu", "--out", "x.json"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("choose cpu or gpu"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -55,11 +55,18 @@ pub struct TrainLevelsArgs {
     /// Where to write the classifier (JSON weights with its level times).
     #[arg(long)]
     pub out: String,
+    /// Where training runs: cpu or gpu (the native adapter; the same draws, and weights equal
+    /// to the CPU's up to f32 rounding).
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
+    if !["cpu", "gpu"].contains(&args.backend.as_str()) {
+        return Err(format!("--backend: unknown backend '{}': choose cpu or gpu", args.backend));
+    }
     let target = Target::parse(&args.target)?;
     let process = Process::from_name(&args.process).map_err(|e| format!("--process: {e}"))?;
     if process.is_conditional() || process.is_flow() {
@@ -77,16 +84,8 @@ pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
     let data = target.sample(args.points, args.seed.wrapping_add(13));
     let mut trainer = LevelTrainer::new(classifier, process, data, args.batch, args.lr, args.seed)?;
     let start = Instant::now();
-    let mut smoothed = f64::NAN;
-    let report_every = (args.steps / 100).max(1);
-    for step in 1..=args.steps {
-        let loss = trainer.step()?;
-        smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
-        if step % report_every == 0 || step == args.steps {
-            eprint!("\rtraining the level classifier: step {step}/{}, cross-entropy {smoothed:.4}   ", args.steps);
-            let _ = std::io::stderr().flush();
-        }
-    }
+    let smoothed =
+        if args.backend == "gpu" { train_on_gpu(&mut trainer, args)? } else { train_on_cpu(&mut trainer, args)? };
     eprintln!();
     let seconds = start.elapsed().as_secs_f64();
     let meta = [("target".to_string(), args.target.clone())].into_iter().collect();
@@ -96,7 +95,7 @@ pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
     if args.json {
         println!(
             "{}",
-            json!({ "final_loss": smoothed, "chance_loss": chance, "levels": times.len(), "seconds": seconds })
+            json!({ "final_loss": smoothed, "chance_loss": chance, "levels": times.len(), "seconds": seconds, "backend": args.backend })
         );
     } else {
         println!(
@@ -106,4 +105,49 @@ pub fn run(args: &TrainLevelsArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Progress on stderr, a few times a run; returns the running cross-entropy.
+fn report(step: u64, steps: u64, loss: f64, smoothed: f64) -> f64 {
+    let smoothed = if smoothed.is_nan() { loss } else { 0.98 * smoothed + 0.02 * loss };
+    if step % (steps / 100).max(1) == 0 || step == steps {
+        eprint!("\rtraining the level classifier: step {step}/{steps}, cross-entropy {smoothed:.4}   ");
+        let _ = std::io::stderr().flush();
+    }
+    smoothed
+}
+
+fn train_on_cpu(trainer: &mut LevelTrainer, args: &TrainLevelsArgs) -> Result<f64, String> {
+    let mut smoothed = f64::NAN;
+    for step in 1..=args.steps {
+        smoothed = report(step, args.steps, trainer.step()?, smoothed);
+    }
+    Ok(smoothed)
+}
+
+/// The same steps on the native GPU (`exec::gpu::trainer`, the cross-entropy row loss), in runs
+/// of up to `MAX_STEPS_PER_RUN` with one readback each; a step that is not finite stops the run
+/// there, as on the CPU. The trained weights go back into `trainer`'s classifier.
+fn train_on_gpu(trainer: &mut LevelTrainer, args: &TrainLevelsArgs) -> Result<f64, String> {
+    use crate::exec::gpu::trainer::{GpuTrainer, MAX_STEPS_PER_RUN};
+    use crate::exec::gpu::GpuContext;
+    let ctx = pollster::block_on(GpuContext::native())
+        .map_err(|e| format!("--backend gpu: {e}; or train on the CPU with --backend cpu"))?;
+    eprintln!("training on {}", ctx.describe());
+    let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &*trainer)).map_err(|e| e.to_string())?;
+    let mut smoothed = f64::NAN;
+    while gpu.steps() < args.steps {
+        let first = gpu.steps() + 1;
+        let count = (args.steps - gpu.steps()).min(MAX_STEPS_PER_RUN as u64) as usize;
+        let done = pollster::block_on(gpu.run_steps(&*trainer, count)).map_err(|e| e.to_string())?;
+        for (k, loss) in done.losses.iter().enumerate() {
+            smoothed = report(first + k as u64, args.steps, *loss, smoothed);
+        }
+        if let Some(refused) = done.refused {
+            return Err(format!("{refused}; nde train-levels stops here: rerun with a lower --lr"));
+        }
+    }
+    let (weights, _) = pollster::block_on(gpu.weights()).map_err(|e| e.to_string())?;
+    trainer.classifier.mlp.params = weights;
+    Ok(smoothed)
 }
