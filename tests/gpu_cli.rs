@@ -107,6 +107,19 @@ fn gpu_backend_draws_the_latent_sde_paths() {
 
 /// `nde train --backend gpu` trains the same weights as `--backend cpu` (the same draws; f32
 /// rounding apart), and `nde bench train --backend gpu` reports the adapter and its rates.
+/// The parameters of a weights file `nde` wrote.
+fn saved_params(path: &std::path::Path) -> Vec<f64> {
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+/// The largest difference between two weight vectors, over the largest weight of `reference`.
+fn relative_gap(got: &[f64], reference: &[f64]) -> f64 {
+    assert_eq!(got.len(), reference.len());
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    got.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
+}
+
 #[test]
 fn gpu_training_from_the_command_line_matches_the_cpu() {
     if !adapter_or_skip("gpu_training_from_the_command_line_matches_the_cpu") {
@@ -143,15 +156,12 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
             "--json",
         ]);
         assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
-        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        let params: Vec<f64> = saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let params = saved_params(&out);
         (report["final_loss"].as_f64().unwrap(), params)
     };
     let (cpu_loss, cpu) = train("cpu");
     let (gpu_loss, gpu) = train("gpu");
-    assert_eq!(cpu.len(), gpu.len());
-    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let gap = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+    let gap = relative_gap(&gpu, &cpu);
     assert!(gap < 1e-5, "the GPU's weights are {gap:.2e} from the CPU's");
     assert!((cpu_loss - gpu_loss).abs() < 1e-4 * cpu_loss.abs(), "losses {cpu_loss} vs {gpu_loss}");
     let bench = json_of(&[
@@ -204,14 +214,12 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
             "--json",
         ]);
         assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
-        let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        let params: Vec<f64> = saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let params = saved_params(&out);
         (report["final_loss"].as_f64().unwrap(), report["chance_loss"].as_f64().unwrap(), params)
     };
     let (cpu_loss, chance, cpu) = levels("cpu");
     let (gpu_loss, _, gpu) = levels("gpu");
-    let scale = cpu.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let gap = cpu.iter().zip(&gpu).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale;
+    let gap = relative_gap(&gpu, &cpu);
     assert!(gap < 1e-5, "the GPU's classifier is {gap:.2e} from the CPU's");
     assert!((cpu_loss - gpu_loss).abs() < 1e-4 * cpu_loss, "cross-entropy {cpu_loss} vs {gpu_loss}");
     assert!(gpu_loss < chance, "70 steps must beat chance: {gpu_loss} vs {chance}");
