@@ -107,10 +107,14 @@ fn gpu_backend_draws_the_latent_sde_paths() {
 
 /// `nde train --backend gpu` trains the same weights as `--backend cpu` (the same draws; f32
 /// rounding apart), and `nde bench train --backend gpu` reports the adapter and its rates.
-/// The parameters of a weights file `nde` wrote.
-fn saved_params(path: &std::path::Path) -> Vec<f64> {
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+/// Runs an `nde` training command (`args`) on `backend`, writing its weights to `out`: its JSON
+/// report, which must name the backend, and the parameters it wrote.
+fn train_on(args: &[&str], backend: &str, out: &std::path::Path) -> (serde_json::Value, Vec<f64>) {
+    let tail = ["--backend", backend, "--out", out.to_str().unwrap(), "--json"];
+    let report = json_of(&[args, &tail].concat());
+    assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    (report, saved["params"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
 }
 
 /// The largest difference between two weight vectors, over the largest weight of `reference`.
@@ -128,8 +132,7 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
     let dir = std::env::temp_dir().join(format!("nde-gpu-train-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let train = |backend: &str| {
-        let out = dir.join(format!("{backend}.json"));
-        let report = json_of(&[
+        let args = [
             "train",
             "--target",
             "gmm8",
@@ -149,14 +152,8 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
             "3000",
             "--seed",
             "4",
-            "--backend",
-            backend,
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
-        let params = saved_params(&out);
+        ];
+        let (report, params) = train_on(&args, backend, &dir.join(format!("{backend}.json")));
         (report["final_loss"].as_f64().unwrap(), params)
     };
     let (cpu_loss, cpu) = train("cpu");
@@ -190,8 +187,7 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
     // DLG's level classifier: `nde train-levels --backend gpu` (cross-entropy on the GPU, runs
     // of up to 64 steps) against the CPU.
     let levels = |backend: &str| {
-        let out = dir.join(format!("levels-{backend}.json"));
-        let report = json_of(&[
+        let args = [
             "train-levels",
             "--target",
             "gmm8",
@@ -207,14 +203,8 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
             "32",
             "--points",
             "3000",
-            "--backend",
-            backend,
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        assert_eq!(report["backend"].as_str(), Some(backend), "{report}");
-        let params = saved_params(&out);
+        ];
+        let (report, params) = train_on(&args, backend, &dir.join(format!("levels-{backend}.json")));
         (report["final_loss"].as_f64().unwrap(), report["chance_loss"].as_f64().unwrap(), params)
     };
     let (cpu_loss, chance, cpu) = levels("cpu");
