@@ -167,17 +167,18 @@ impl TrainSource for LevelTrainer {
     fn mlp(&self) -> &Mlp {
         &self.classifier.mlp
     }
+    // The inherent methods of the same names (not these: no recursion).
     fn adam(&self) -> &Adam {
-        self.adam()
+        LevelTrainer::adam(self)
     }
     fn ema(&self) -> Option<&Ema> {
         None
     }
     fn batch(&self) -> usize {
-        self.batch()
+        LevelTrainer::batch(self)
     }
     fn learning_rate(&self) -> f64 {
-        self.adam().learning_rate
+        LevelTrainer::adam(self).learning_rate
     }
     fn loss_kind(&self) -> RowLossKind {
         RowLossKind::CrossEntropy
