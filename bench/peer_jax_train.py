@@ -1,4 +1,4 @@
-"""The training peer: the computation `nde bench train` times, in JAX + optax on the CPU.
+"""The training peer: the computation `nde bench train` times, in JAX + optax (CPU or GPU).
 
 One training step of denoising score matching under VP with an eps-predicting MLP of the
 layout in src/core/nn/mlp.rs (inputs x, y, t, sin and cos of pi 2^k t for k < 6; `depth`
@@ -8,6 +8,9 @@ global-norm clipping at 1 and an EMA of the weights at 0.999. The whole step is 
 function (the draws inside it, from a key split per step), the data set is 20 000 points of
 the eight Gaussians, and compilation is excluded from the timing. The best of `--repeats`
 runs of `--steps` steps is reported, as `nde bench train` does.
+
+It runs on JAX's default device: the CPU with jax[cpu], the GPU where jax[cuda] finds one
+(`backend` in the report says which; JAX_PLATFORMS=cpu forces the CPU).
 
     python3 bench/peer_jax_train.py --batch 128 --width 64 --depth 3 --json
 """
@@ -105,7 +108,7 @@ def main():
     macs = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
     macs = 3 * macs - dims[0] * dims[1]
     report = {
-        "bench": "train", "backend": "jax-cpu", "jax": jax.__version__, "optax": optax.__version__,
+        "bench": "train", "backend": f"jax-{jax.default_backend()}", "device": str(jax.devices()[0]), "jax": jax.__version__, "optax": optax.__version__,
         "batch": args.batch, "width": args.width, "depth": args.depth, "steps": args.steps,
         "seconds": best, "steps_per_s": steps_per_s, "samples_per_s": steps_per_s * args.batch,
         "gflops": steps_per_s * args.batch * 2 * macs / 1e9,

@@ -439,6 +439,12 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
     let big = nde(&[&args[..], &["--batch", "5000"]].concat());
     assert_eq!(big.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&big.stderr).contains("--batch"));
+    let readback = nde(&[&args[..], &["--steps-per-readback", "8"]].concat());
+    assert_eq!(readback.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&readback.stderr).contains("use it with --backend gpu"));
+    let long_run = nde(&[&args[..], &["--backend", "gpu", "--steps-per-readback", "65"]].concat());
+    assert_eq!(long_run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&long_run.stderr).contains("--steps-per-readback"));
 }
 
 #[test]

@@ -821,7 +821,8 @@ const COMMANDS: [&str; 25] = [
     "order",
     "info",
 ];
-const FLAGS: [&str; 89] = [
+const FLAGS: [&str; 90] = [
+    "--steps-per-readback",
     "--env",
     "--update",
     "--eta",

@@ -105,8 +105,6 @@ fn gpu_backend_draws_the_latent_sde_paths() {
     assert!(report["mean_w1"].as_f64().is_some_and(|w| w < 0.3), "{report}");
 }
 
-/// `nde train --backend gpu` trains the same weights as `--backend cpu` (the same draws; f32
-/// rounding apart), and `nde bench train --backend gpu` reports the adapter and its rates.
 /// Runs an `nde` training command (`args`) on `backend`, writing its weights to `out`: its JSON
 /// report, which must name the backend, and the parameters it wrote.
 fn train_on(args: &[&str], backend: &str, out: &std::path::Path) -> (serde_json::Value, Vec<f64>) {
@@ -124,6 +122,8 @@ fn relative_gap(got: &[f64], reference: &[f64]) -> f64 {
     got.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max) / scale
 }
 
+/// `nde train --backend gpu` trains the same weights as `--backend cpu` (the same draws; f32
+/// rounding apart), and `nde bench train --backend gpu` reports the adapter and its rates.
 #[test]
 fn gpu_training_from_the_command_line_matches_the_cpu() {
     if !adapter_or_skip("gpu_training_from_the_command_line_matches_the_cpu") {
@@ -173,12 +173,15 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
         "--batch",
         "64",
         "--steps",
-        "3",
+        "5",
+        "--steps-per-readback",
+        "2",
         "--repeats",
         "1",
         "--json",
     ]);
     assert_eq!(bench["backend"].as_str(), Some("gpu"));
+    assert_eq!(bench["steps_per_readback"].as_u64(), Some(2), "{bench}");
     assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{bench}");
     for key in ["steps_per_s", "samples_per_s", "gflops"] {
         assert!(bench[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {bench}");

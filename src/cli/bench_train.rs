@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::core::limits;
 use crate::core::nn::{gemm, parallel};
-use crate::core::train::speed::{bench_trainer, measure, measure_steps, TrainBench};
+use crate::core::train::speed::{bench_trainer, measure, measure_runs, TrainBench};
 
 #[derive(Args, Debug)]
 pub struct BenchTrainArgs {
@@ -33,6 +33,10 @@ pub struct BenchTrainArgs {
     /// Threads: 0 for every core.
     #[arg(long, default_value_t = 0, value_parser = limits::THREADS.parser())]
     pub threads: usize,
+    /// GPU only: steps submitted together before one readback, 1 to 64 (the page's runs are up
+    /// to 64; 1 times each step's round trip) [default: 64].
+    #[arg(long, value_parser = limits::STEPS_PER_READBACK.parser())]
+    pub steps_per_readback: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long)]
@@ -42,6 +46,9 @@ pub struct BenchTrainArgs {
 /// Everything checked before the run.
 pub fn check(args: &BenchTrainArgs) -> Result<(), String> {
     match args.backend.as_str() {
+        "cpu" if args.steps_per_readback.is_some() => {
+            Err("--steps-per-readback: the CPU reads nothing back; use it with --backend gpu".into())
+        }
         "cpu" | "gpu" => Ok(()),
         other => Err(format!("--backend: unknown backend '{other}': use cpu or gpu")),
     }
@@ -85,18 +92,22 @@ pub fn run(args: &BenchTrainArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The same steps on the native GPU (`exec::gpu::trainer`), each one submission and a
-/// four-number readback (so a figure per step, comparable with the CPU's; the page submits
-/// runs of steps with one readback).
+/// The same steps on the native GPU (`exec::gpu::trainer`) in runs submitted together, each
+/// read back once (its losses and flags), as the page and `nde train --backend gpu` take them.
 fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<(), String> {
-    use crate::exec::gpu::trainer::GpuTrainer;
+    use crate::exec::gpu::trainer::{GpuTrainer, MAX_STEPS_PER_RUN};
     use crate::exec::gpu::GpuContext;
     let trainer = bench_trainer(bench)?;
     let ctx = pollster::block_on(GpuContext::native())
         .map_err(|e| format!("--backend gpu: {e}; or measure the CPU with --backend cpu"))?;
     let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &trainer)).map_err(|e| e.to_string())?;
-    let speed = measure_steps(bench, clock, &mut || {
-        pollster::block_on(gpu.step(&trainer)).map(|_| ()).map_err(|e| e.to_string())
+    let run_length = args.steps_per_readback.unwrap_or(MAX_STEPS_PER_RUN);
+    let speed = measure_runs(bench, clock, run_length, &mut |count| {
+        let done = pollster::block_on(gpu.run_steps(&trainer, count)).map_err(|e| e.to_string())?;
+        match done.refused {
+            Some(refused) => Err(format!("the benchmark's training diverged on the GPU: {refused}")),
+            None => Ok(()),
+        }
     })?;
     let adapter = ctx.describe();
     if args.json {
@@ -104,13 +115,13 @@ fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -
             "{}",
             json!({
                 "bench": "train", "backend": "gpu", "adapter": adapter, "batch": args.batch, "width": args.width,
-                "depth": args.depth, "steps": args.steps, "seconds": speed.seconds, "steps_per_s": speed.steps_per_s,
-                "samples_per_s": speed.samples_per_s, "gflops": speed.gflops,
+                "depth": args.depth, "steps": args.steps, "steps_per_readback": run_length, "seconds": speed.seconds,
+                "steps_per_s": speed.steps_per_s, "samples_per_s": speed.samples_per_s, "gflops": speed.gflops,
             })
         );
     } else {
         println!(
-            "gpu ({adapter}): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
+            "gpu ({adapter}, {run_length} steps a readback): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
             args.width, args.depth, args.batch, speed.steps_per_s, speed.samples_per_s, speed.gflops
         );
     }

@@ -207,6 +207,9 @@ pub const REPEATS: Bound<usize> = Bound { min: 1, max: 100, why: "benchmark repe
 pub const THREADS: Bound<usize> = Bound { min: 0, max: 1024, why: "threads" };
 /// Steps timed by one `nde bench train` run.
 pub const BENCH_STEPS: Bound<u64> = Bound { min: 1, max: 100_000, why: "timed training steps" };
+/// Steps one GPU training run submits before its one readback (`exec::gpu::trainer`'s
+/// `MAX_STEPS_PER_RUN`).
+pub const STEPS_PER_READBACK: Bound<usize> = Bound { min: 1, max: 64, why: "steps per readback" };
 /// NFE budgets in one `nde compare`.
 pub const COMPARE_BUDGETS: Bound<usize> = Bound { min: 1, max: 32, why: "NFE budgets per comparison" };
 /// Samplers in one `nde compare`.

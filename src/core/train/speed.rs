@@ -56,15 +56,34 @@ pub fn measure_steps(
     clock: &dyn Fn() -> f64,
     step: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<TrainSpeed, String> {
+    measure_runs(bench, clock, 1, &mut |_| step())
+}
+
+/// Times steps taken in runs of up to `run_length` (`run(n)` takes n steps), as a GPU trainer
+/// takes them: submitted together and read back once. The untimed warm-up is one run of up to
+/// 3 steps; every timed run of `bench.steps` is cut into runs of `run_length` and a remainder.
+pub fn measure_runs(
+    bench: &TrainBench,
+    clock: &dyn Fn() -> f64,
+    run_length: usize,
+    run: &mut dyn FnMut(usize) -> Result<(), String>,
+) -> Result<TrainSpeed, String> {
     let config = MlpConfig { width: bench.width, depth: bench.depth, ..MlpConfig::default() };
-    for _ in 0..3 {
-        step()?;
+    let run_length = run_length.max(1) as u64;
+    let mut warm = 3;
+    while warm > 0 {
+        let n = warm.min(run_length);
+        run(n as usize)?;
+        warm -= n;
     }
     let mut best = f64::INFINITY;
     for _ in 0..bench.repeats.max(1) {
         let start = clock();
-        for _ in 0..bench.steps {
-            step()?;
+        let mut left = bench.steps;
+        while left > 0 {
+            let n = left.min(run_length);
+            run(n as usize)?;
+            left -= n;
         }
         best = best.min(clock() - start);
     }
@@ -99,5 +118,22 @@ mod tests {
         assert_eq!(speed.samples_per_s, 32.0);
         assert!(speed.gflops > 0.0 && speed.gflops.is_finite());
         assert!(measure(&TrainBench { width: 8, ..bench }, &clock).unwrap_err().contains("16 to 256"));
+    }
+
+    /// Runs cut each timed run's steps into runs of the given length and a remainder, so the
+    /// steps taken are exactly the steps counted.
+    #[test]
+    fn runs_take_exactly_the_timed_steps() {
+        let clock = || 0.0;
+        let bench = TrainBench { width: 16, depth: 1, batch: 8, steps: 10, repeats: 2, seed: 1 };
+        let mut runs = Vec::new();
+        measure_runs(&bench, &clock, 4, &mut |n| {
+            runs.push(n);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(runs, [3, 4, 4, 2, 4, 4, 2]);
+        let mut failing = |_| Err("the adapter was lost".to_string());
+        assert_eq!(measure_runs(&bench, &clock, 4, &mut failing).unwrap_err(), "the adapter was lost");
     }
 }
