@@ -22,7 +22,11 @@ fn the_batch_gradient_matches_the_cpu_backward_pass() {
     let mut rng = RngStream::new(41, 42);
     let mut compared = 0usize;
     for activation in Activation::ALL {
-        for (width, depth, outputs, rows) in [(16, 1, 2, 5), (40, 2, 2, 300), (64, 3, 2, 517), (32, 2, 7, 70)] {
+        // Widths, outputs and rows on and off the kernels' 32 x 32 blocks and 4-wide registers;
+        // 1030 rows end in a chunk of 6.
+        let shapes =
+            [(16, 1, 2, 5), (40, 2, 2, 300), (64, 3, 2, 517), (32, 2, 7, 70), (100, 6, 2, 1030), (256, 2, 3, 33)];
+        for (width, depth, outputs, rows) in shapes {
             let config = MlpConfig { width, depth, activation, outputs, condition_dim: 2, ..MlpConfig::default() };
             let mlp = Mlp::new(config, 3).unwrap();
             let features: Vec<f32> = (0..rows * config.input_dim()).map(|_| rng.normal() as f32).collect();

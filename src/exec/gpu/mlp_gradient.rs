@@ -3,9 +3,11 @@
 //! computes the outputs and the parameter gradient of sum_r d_out[r] . out[r], which is what
 //! `core::nn::backprop::BatchMlp::backward` computes on the CPU (its reference).
 //!
-//! The batch's rows are summed in chunks of `GRADIENT_CHUNK_ROWS`, each chunk in row order,
-//! and the chunks' partials in chunk order: the sums never depend on the dispatch's
-//! scheduling, so a batch repeats bit for bit on one adapter. All passes are one submission.
+//! Each layer's forward, backward and parameter-gradient products are tiled matrix products
+//! (a workgroup computes a 32 x 32 block, its operands staged through workgroup memory). The
+//! batch's rows are summed in chunks of `GRADIENT_CHUNK_ROWS`, each chunk in row order, and the
+//! chunks' partials in chunk order: the sums never depend on the dispatch's scheduling, so a
+//! batch repeats bit for bit on one adapter. All passes are one submission.
 
 use wgpu::util::DeviceExt;
 
@@ -18,6 +20,9 @@ use crate::exec::shader_source::composed;
 
 /// Rows per partial sum of the gradient.
 pub const GRADIENT_CHUNK_ROWS: u32 = 256;
+/// The block of a product's output one workgroup computes (`TILE_M`, `TILE_N` in the shader).
+const TILE_M: usize = 32;
+const TILE_N: usize = 32;
 
 /// Mirrors `GradientParams` in shaders/mlp_gradient.wgsl (64 bytes).
 #[repr(C)]
@@ -94,9 +99,9 @@ impl GradientKernel {
             })
         };
         let kernel = GradientKernel {
-            forward: pipeline("forward_layer"),
-            backward: pipeline("backward_layer"),
-            sums: pipeline("chunk_sums"),
+            forward: pipeline("forward_tiles"),
+            backward: pipeline("backward_tiles"),
+            sums: pipeline("weight_tiles"),
             totals: pipeline("chunk_totals"),
             layout,
         };
@@ -143,7 +148,11 @@ impl GradientRun {
         }
         let chunks = rows.div_ceil(GRADIENT_CHUNK_ROWS as usize);
         let max_groups = device.limits().max_compute_workgroups_per_dimension;
-        if params.div_ceil(WORKGROUP_SIZE as usize) > max_groups as usize || chunks > max_groups as usize {
+        let weight_blocks = config.width.div_ceil(TILE_M).max(config.outputs.div_ceil(TILE_M)) * chunks;
+        if params.div_ceil(WORKGROUP_SIZE as usize) > max_groups as usize
+            || weight_blocks > max_groups as usize
+            || rows.div_ceil(TILE_M) > max_groups as usize
+        {
             return Err(GpuError::Unsupported(format!(
                 "{params} parameters in {chunks} chunks of rows exceed this adapter's dispatch grid: use a smaller \
                  network or batch"
@@ -197,17 +206,21 @@ impl GradientRun {
             });
             (pipeline.clone(), group, groups)
         };
-        let grid = |count: usize| dispatch_grid(count as u32, max_groups);
-        let forward = (0..=config.depth)
-            .map(|l| {
-                let units = if l == config.depth { outputs } else { config.width };
-                dispatch(&kernel.forward, l, grid(rows * units))
-            })
+        // Blocks of a product's output: (columns, rows) of blocks, the grid's (x, y).
+        let blocks = |m: usize, n: usize| (n.div_ceil(TILE_N) as u32, m.div_ceil(TILE_M) as u32);
+        let layers = config.layers();
+        let forward = layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| dispatch(&kernel.forward, l, blocks(rows, layer.outputs)))
             .collect();
         let mut backward: Vec<_> =
-            (0..config.depth).rev().map(|l| dispatch(&kernel.backward, l, grid(rows * config.width))).collect();
-        backward.push(dispatch(&kernel.sums, 0, (params.div_ceil(WORKGROUP_SIZE as usize) as u32, chunks as u32)));
-        backward.push(dispatch(&kernel.totals, 0, grid(params)));
+            (0..config.depth).rev().map(|l| dispatch(&kernel.backward, l, blocks(rows, config.width))).collect();
+        for (l, layer) in layers.iter().enumerate() {
+            let (x, y) = blocks(layer.outputs, layer.inputs + 1);
+            backward.push(dispatch(&kernel.sums, l, (x, y * chunks as u32)));
+        }
+        backward.push(dispatch(&kernel.totals, 0, dispatch_grid(params as u32, max_groups)));
         Ok(GradientRun { rows, features, d_out, outputs: outputs_buffer, gradient, forward, backward })
     }
 

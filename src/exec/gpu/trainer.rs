@@ -20,7 +20,7 @@ use super::mlp_gradient::{encode, GradientKernel, GradientRun};
 use super::readout::read_ranges;
 use super::GpuError;
 use crate::core::nn::adam::{Adam, Ema};
-use crate::core::nn::{Mlp, MlpConfig};
+use crate::core::nn::{parallel, Mlp, MlpConfig};
 use crate::core::train::level_classifier::LevelTrainer;
 use crate::core::train::trainer::{MinibatchDraw, T_EPS_TRAIN};
 use crate::core::train::{TrainError, Trainer};
@@ -33,6 +33,8 @@ const RECORD: usize = 8;
 const TOTALS: usize = 8;
 /// Most steps `run_steps` submits with one readback.
 pub const MAX_STEPS_PER_RUN: usize = 64;
+/// Rows that make drawing on another thread worth its start (tens of microseconds).
+const ROWS_PER_THREAD: usize = 256;
 
 /// Mirrors `StepParams` in shaders/train_step.wgsl (64 bytes).
 #[repr(C)]
@@ -117,8 +119,8 @@ pub enum RowLossKind {
 
 /// What the GPU trainer trains: a network, its optimiser (and EMA, where it keeps one), and
 /// its rows, drawn from counters by the CPU trainer's own code. The diffusion trainer and DLG's
-/// noise-level classifier are both.
-pub trait TrainSource {
+/// noise-level classifier are both. `Sync`: a step's rows are drawn on several threads.
+pub trait TrainSource: Sync {
     fn mlp(&self) -> &Mlp;
     fn adam(&self) -> &Adam;
     /// The weights' EMA, where the trainer keeps one.
@@ -495,11 +497,13 @@ impl GpuTrainer {
         let mut records = vec![0.0f32; rows * RECORD];
         for slot in 0..count {
             let step = first_step + slot as u64;
-            for r in 0..rows {
-                let (features, record) =
-                    (&mut features[r * inputs..(r + 1) * inputs], &mut records[r * RECORD..(r + 1) * RECORD]);
-                trainer.row(step, r, features, record);
-            }
+            // The rows are drawn on the host, on every core: at batch 4096 one thread takes
+            // over a millisecond, which a fast GPU would wait for.
+            let mut rows_out: Vec<(&mut [f32], &mut [f32])> =
+                features.chunks_mut(inputs).zip(records.chunks_mut(RECORD)).collect();
+            parallel::for_each_mut(&mut rows_out, ROWS_PER_THREAD, |r, (features, record)| {
+                trainer.row(step, r, features, record)
+            });
             // Adam's bias corrections and the EMA's warm-up, as the CPU's Adam and Ema fold
             // them (a decay of 1 keeps no average); a step after a refused one is not taken,
             // so its numbers do not matter.
