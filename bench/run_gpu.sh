@@ -31,6 +31,8 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES=$icd
 nde=${NDE:-./target/release/nde}
 failed() { echo "{\"failed\": \"$1\", \"status\": $2}"; }
+# What the adapter offers (shader-f16, cooperative matrices and their shapes), for the record.
+timeout 60 "$nde" info --json || failed "nde info" $?
 sections=${*:-sample train}
 peak=--peak
 for shape in "64 2" "128 3"; do

@@ -22,6 +22,9 @@ fn info_json_is_one_object_with_version_adapter_and_features() {
     let found = value["adapter"]["found"].as_bool().expect("adapter.found is a bool");
     if found {
         assert!(value["adapter"]["name"].is_string());
+        // What the adapter offers for the f16 path, always stated.
+        assert!(value["adapter"]["shader_f16"].is_boolean() && value["adapter"]["cooperative_matrix"].is_boolean());
+        assert!(value["adapter"]["cooperative_matrix_configurations"].is_array(), "{value}");
     } else {
         assert!(!value["adapter"]["why"].as_str().unwrap_or("").is_empty(), "a missing adapter says why");
     }

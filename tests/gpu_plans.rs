@@ -96,6 +96,22 @@ fn replacement_agrees_with_the_cpu() {
 /// every fixed-step sampler of the agreement cases on one network, then networks of every
 /// activation, widths 16 to 256 (some not multiples of the kernel's four-wide reads) and
 /// depths 1 to 6, at particle counts that are not multiples of the tile or the workgroup.
+/// The page's check before it sends panels to the op-major path: it passes here with the
+/// figure it reports, and a device whose particles differ beyond the tolerance (here: a
+/// tolerance of zero, which f32 rounding exceeds) fails it with the difference named.
+#[test]
+fn the_op_major_check_passes_here_and_names_a_difference() {
+    use nde_playground::exec::gpu::path_check::check_op_major;
+    let Some(ctx) = gpu_or_skip("the_op_major_check_passes_here_and_names_a_difference") else { return };
+    let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
+    let settings = GpuRunSettings::for_adapter(&ctx.info);
+    let check = pollster::block_on(check_op_major(&ctx.device, &ctx.queue, &kernel, settings, 1.0)).unwrap();
+    println!("op-major check: within {:e} of the CPU", check.max_error);
+    assert!(check.max_error > 0.0 && check.max_error < 1e-4, "{check:?}");
+    let strict = pollster::block_on(check_op_major(&ctx.device, &ctx.queue, &kernel, settings, 0.0)).unwrap_err();
+    assert!(strict.starts_with("particle ") && strict.contains("relative to its size, above 0.0e0"), "{strict}");
+}
+
 #[test]
 fn the_op_major_path_agrees_with_the_cpu() {
     use nde_playground::core::nn::{Activation, Mlp, MlpConfig};

@@ -17,6 +17,17 @@ fn build_features() -> Vec<&'static str> {
     vec!["wgsl", "vulkan (native GPU executor)", "webgpu (browser GPU executor)", "cpu executor"]
 }
 
+/// The cooperative-matrix shapes the adapter reports ("MxNxK ab->cr"), for the record of what
+/// a GPU offers (the f16 path would use them); wgpu 30 exposes the feature only where 8x8 f32
+/// is among them, so this list says why a GPU without the feature lacks it.
+fn cooperative_configurations(adapter: &wgpu::Adapter) -> Vec<String> {
+    adapter
+        .cooperative_matrix_properties()
+        .iter()
+        .map(|c| format!("{}x{}x{} {:?}->{:?}", c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type))
+        .collect()
+}
+
 pub fn run(args: &InfoArgs) -> Result<(), String> {
     let gpu = pollster::block_on(GpuContext::native());
     let (adapter_json, adapter_text) = match &gpu {
@@ -32,6 +43,9 @@ pub fn run(args: &InfoArgs) -> Result<(), String> {
                 "software": ctx.is_software(),
                 "max_storage_buffer_binding_size": ctx.limits.max_storage_buffer_binding_size,
                 "max_compute_workgroups_per_dimension": ctx.limits.max_compute_workgroups_per_dimension,
+                "shader_f16": ctx.adapter.features().contains(wgpu::Features::SHADER_F16),
+                "cooperative_matrix": ctx.adapter.features().contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
+                "cooperative_matrix_configurations": cooperative_configurations(&ctx.adapter),
             }),
             format!(
                 "{}{}",

@@ -24,6 +24,7 @@ use super::odice::OdiceLabView;
 use super::symreg::SymregLabView;
 use super::worker_pool::{worker_count, WorkerPool};
 use crate::exec::backend::BackendStatus;
+use crate::exec::gpu::op_major::GpuPath;
 use crate::exec::gpu::GpuContext;
 use crate::playground::deq::{DeqLab, DeqSettings};
 use crate::playground::diffusion::{Engine, Settings};
@@ -46,6 +47,17 @@ fn debug_panic_requested() -> bool {
 /// (`?gpu-canvas`: the e2e layer's way to test it, in a browser that presents such canvases).
 fn gpu_canvas_requested() -> bool {
     browser::query().trim_start_matches('?').split('&').any(|p| p == "gpu-canvas" || p.starts_with("gpu-canvas="))
+}
+
+/// The GPU path the link asks for (`?gpu-path=op-major|interpreter`), if any: a switch the page
+/// reads itself (`ui::gpu_runner::choose_path`), not a setting of a lab. Another value is
+/// ignored with a message in the address's other problems.
+fn gpu_path_requested() -> Option<GpuPath> {
+    browser::query().trim_start_matches('?').split('&').find_map(|p| match p.strip_prefix("gpu-path=") {
+        Some("op-major") => Some(GpuPath::OpMajor),
+        Some("interpreter") => Some(GpuPath::Interpreter),
+        _ => None,
+    })
 }
 
 /// Every lab's state, built when the page opens, so that switching tabs loses nothing.
@@ -160,6 +172,7 @@ pub fn App() -> Html {
     let runner: SharedRunner = use_mut_ref(|| None);
     // Read at the first render, before the page rewrites the address to its settings.
     let canvas_asked = *use_memo((), |_| gpu_canvas_requested());
+    let path_asked = *use_memo((), |_| gpu_path_requested());
     // The Web Workers that sample on the CPU's other cores where no hardware GPU does.
     let workers: Rc<RefCell<Option<WorkerPool>>> = use_mut_ref(|| None);
     // A software adapter's device, kept until the visitor opts in to GPU sampling.
@@ -225,7 +238,7 @@ pub fn App() -> Html {
                     *parked_gpu.borrow_mut() = Some(context);
                     act.update.force_update();
                 } else {
-                    compile_gpu_sampler(context, runner, act, canvas_asked).await;
+                    compile_gpu_sampler(context, runner, act, canvas_asked, path_asked).await;
                 }
             });
         });
@@ -250,7 +263,7 @@ pub fn App() -> Html {
         let act = act.clone();
         Callback::from(move |_| {
             if let Some(context) = parked_gpu.borrow_mut().take() {
-                spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone(), canvas_asked));
+                spawn_local(compile_gpu_sampler(context, runner.clone(), act.clone(), canvas_asked, path_asked));
                 act.run(|engine| {
                     engine.notify("compiling the GPU sampler and trainer: the page may stall for up to a minute");
                     Ok(())

@@ -12,8 +12,11 @@ use super::browser;
 use super::controls::{Act, Reports};
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::Plan;
+use crate::exec::agreement::SWIFTSHADER_SCALE;
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
+use crate::exec::gpu::op_major::GpuPath;
+use crate::exec::gpu::path_check::check_op_major;
 use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::resident::execute_resident;
 use crate::exec::gpu::trainer::{train_in_slot, GpuTrainer, TrainKernels};
@@ -193,18 +196,65 @@ pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
     spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| lab.finish_path_job(job.id, result));
 }
 
+/// The path the panels' runs take on this device. A hardware adapter takes the op-major path
+/// once its check passes (`exec::gpu::path_check`); a software one keeps the interpreter (the
+/// op-major path gives unexplained non-finite particles on SwiftShader at times) unless the
+/// link asks for op-major (`?gpu-path=op-major`, also checked). `?gpu-path=interpreter`
+/// keeps the interpreter anywhere. With the settings comes what the page should say where a
+/// check ran: which path passed, or why it failed.
+async fn choose_path(
+    context: &GpuContext,
+    kernel: &PlanKernel,
+    software: bool,
+    asked: Option<GpuPath>,
+) -> (GpuRunSettings, Option<String>) {
+    let settings = GpuRunSettings::for_adapter(&context.info);
+    let wanted = match asked {
+        Some(path) => path,
+        None if software => GpuPath::Interpreter,
+        None => GpuPath::OpMajor,
+    };
+    if wanted == GpuPath::Interpreter {
+        return (GpuRunSettings { path: Some(GpuPath::Interpreter), ..settings }, None);
+    }
+    let scale = if software { SWIFTSHADER_SCALE } else { 1.0 };
+    let checked = check_op_major(&context.device, &context.queue, kernel, settings, scale).await;
+    let (path, message) = match checked {
+        Ok(check) => (
+            GpuPath::OpMajor,
+            format!(
+                "samplers take the GPU's op-major path (checked on this device: within {:.1e} of the CPU)",
+                check.max_error
+            ),
+        ),
+        Err(e) => (
+            GpuPath::Interpreter,
+            format!(
+                "the GPU's op-major path did not agree with the CPU on this device ({e}); samplers use the interpreter"
+            ),
+        ),
+    };
+    (GpuRunSettings { path: Some(path), ..settings }, Some(message))
+}
+
 /// Compiles the interpreter and the trainer and, once they are ready, sends the engine's runs
 /// and its training to the GPU. The
 /// panels' particles stay on the GPU and are drawn there on a hardware adapter, or where the
 /// link asks (`canvas_asked`, `?gpu-canvas`): a browser that composites in software may lose
 /// the device at a WebGPU canvas's first frame (headless Chromium here does), and a software
 /// adapter usually comes with software compositing.
-pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act: Act, canvas_asked: bool) {
+pub async fn compile_gpu_sampler(
+    context: GpuContext,
+    runner: SharedRunner,
+    act: Act,
+    canvas_asked: bool,
+    path_asked: Option<GpuPath>,
+) {
     match PlanKernel::new(&context.device).await {
         Ok(kernel) => {
-            let settings = GpuRunSettings::for_adapter(&context.info);
             let info = &context.info;
             let software = is_software_adapter(info.device_type, &[&info.name, &info.driver]);
+            let (settings, path_note) = choose_path(&context, &kernel, software, path_asked).await;
             let draws_in_place = !software || canvas_asked;
             let resident = RefCell::new(ResidentView::default());
             let train_kernels = match TrainKernels::new(&context.device).await {
@@ -237,6 +287,10 @@ pub async fn compile_gpu_sampler(context: GpuContext, runner: SharedRunner, act:
             }));
             act.run(|engine| {
                 engine.use_gpu(draws_in_place);
+                // After the GPU's own notice: the banner shows the latest two.
+                if let Some(note) = path_note {
+                    engine.notify(note);
+                }
                 if trains {
                     engine.use_gpu_training();
                 }

@@ -568,6 +568,42 @@ async function gpuSamplingCase(baseUrl) {
   }
 }
 
+// `?gpu-path=op-major` asks for the op-major path on this software adapter (a hardware one
+// takes it unasked). The page first checks it on the device against the CPU
+// (`exec::gpu::path_check`) and says what it found; where it passed, the panels whose plans
+// allow it run there and say so, and their samples match the CPU's; where it failed, every
+// panel stays on the interpreter.
+async function gpuPathCase(baseUrl) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...baseArgs, '--enable-unsafe-webgpu'] });
+  try {
+    const { page, errors } = await openPage(browser, `${baseUrl}?gpu-path=op-major`);
+    const cpu = await waitForMetrics(page);
+    await page.getByTestId('gpu-opt-in').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="notice-banner"]')?.textContent.includes('op-major path'), null, { timeout: 180_000 });
+    const notice = await text(page, 'notice-banner');
+    const passed = notice.includes("samplers take the GPU's op-major path (checked on this device");
+    const failed = notice.includes("the GPU's op-major path did not agree with the CPU on this device");
+    await runSamplers(page);
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="sampler-panel"]')].every((p) => p.dataset.executor === 'webgpu'), null, { timeout: 30_000 });
+    const gpu = await waitForMetrics(page, 300_000);
+    const paths = await page.$$eval('[data-testid="sampler-panel"]', (ps) => ps.map((p) => p.dataset.gpuPath));
+    const statuses = await page.$$eval('[data-testid="panel-status"]', (s) => s.map((e) => e.textContent));
+    const close = cpu.every((v, i) => Number.isFinite(gpu[i]) && Math.abs(v - gpu[i]) < 0.02);
+    const consistent = passed
+      ? paths.includes('op-major') && statuses.some((t) => t.includes('GPU, op-major'))
+      : failed && paths.every((p) => p === 'interpreter');
+    record(
+      'webgpu: ?gpu-path=op-major checks the path on the device, says what it found, and the panels follow it',
+      (passed || failed) && consistent && close,
+      `${passed ? 'check passed' : failed ? 'check failed' : 'no check notice'}; paths ${paths.join(',')}; SWD CPU ${cpu} vs GPU ${gpu}; notice: ${notice.slice(0, 300)}`,
+    );
+    await page.screenshot({ path: path.join(shotDir, 'gpu-op-major.png') });
+    record('webgpu (op-major asked): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
+  } finally {
+    await browser.close();
+  }
+}
+
 // Where the browser cannot present a WebGPU canvas (this headless Chromium without Vulkan
 // compositing), the first panel drawn on the GPU loses the device (asked for with
 // ?gpu-canvas: a software adapter does not draw there unasked). The page must not crash: it
@@ -1553,8 +1589,11 @@ async function main() {
       await cpuBenchCase(baseUrl);
     } else if (only === 'workers') {
       await workersCase(baseUrl);
+    } else if (only === 'gpu-path') {
+      await gpuPathCase(baseUrl);
     } else if (only === 'gpu') {
       await gpuSamplingCase(baseUrl);
+      await gpuPathCase(baseUrl);
       await gpuLostCase(baseUrl);
     } else if (only === 'node') {
       await nodeLabCase(baseUrl, { name: 'webgpu', webgpu: true });
@@ -1581,6 +1620,7 @@ async function main() {
       await playgroundCase(baseUrl, { name: 'webgpu', webgpu: true, expected: /^WebGPU: \S.*/ });
       await playgroundCase(baseUrl, { name: 'cpu-fallback', webgpu: false, expected: /^CPU \(no WebGPU: .+\)$/ });
       await gpuSamplingCase(baseUrl);
+      await gpuPathCase(baseUrl);
       await gpuLostCase(baseUrl);
       await workersCase(baseUrl);
       await memoryCase(baseUrl, memorySeconds);

@@ -10,6 +10,7 @@ pub mod kernel;
 pub mod mlp_gradient;
 pub mod model_upload;
 pub mod op_major;
+pub mod path_check;
 pub mod plan_code;
 pub mod plan_run;
 pub mod readback;

@@ -303,6 +303,11 @@ impl Settings {
                 // A switch the page reads itself (draw on a WebGPU canvas on a software
                 // adapter, `ui::app`), not a setting of the lab.
                 "gpu-canvas" => Ok(()),
+                // Likewise the GPU path to use (`ui::gpu_runner::choose_path`).
+                "gpu-path" => match value.as_str() {
+                    "op-major" | "interpreter" => Ok(()),
+                    other => Err(format!("gpu-path: '{other}' is not op-major or interpreter (ignored)")),
+                },
                 other => Err(format!("unknown setting '{other}' (ignored)")),
             };
             if let Err(e) = result {
@@ -515,6 +520,19 @@ mod tests {
         let (back, problems) = Settings::from_query(&format!("?{}", s.to_query()));
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(back, s);
+    }
+
+    /// The page's own switches pass the link's check; a GPU path it does not know is reported.
+    #[test]
+    fn the_pages_gpu_switches_are_not_settings_problems() {
+        let (s, problems) = Settings::from_query("?gpu-canvas&gpu-path=op-major&batch=64");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(s.batch, 64);
+        let (_, problems) = Settings::from_query("?gpu-path=interpreter");
+        assert!(problems.is_empty(), "{problems:?}");
+        let (_, problems) = Settings::from_query("?gpu-path=fastest");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("'fastest' is not op-major or interpreter"), "{problems:?}");
     }
 
     #[test]
