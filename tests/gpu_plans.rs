@@ -101,14 +101,25 @@ fn replacement_agrees_with_the_cpu() {
 /// tolerance of zero, which f32 rounding exceeds) fails it with the difference named.
 #[test]
 fn the_op_major_check_passes_here_and_names_a_difference() {
-    use nde_playground::exec::gpu::path_check::check_op_major;
+    use nde_playground::exec::agreement::PARTICLE_TOLERANCE;
+    use nde_playground::exec::gpu::op_major::Precision;
+    use nde_playground::exec::gpu::path_check::{check_op_major, F16_TOLERANCE};
     let Some(ctx) = gpu_or_skip("the_op_major_check_passes_here_and_names_a_difference") else { return };
     let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
     let settings = GpuRunSettings::for_adapter(&ctx.info);
-    let check = pollster::block_on(check_op_major(&ctx.device, &ctx.queue, &kernel, settings, 1.0)).unwrap();
-    println!("op-major check: within {:e} of the CPU", check.max_error);
-    assert!(check.max_error > 0.0 && check.max_error < 1e-4, "{check:?}");
-    let strict = pollster::block_on(check_op_major(&ctx.device, &ctx.queue, &kernel, settings, 0.0)).unwrap_err();
+    let check =
+        |settings, tolerance| pollster::block_on(check_op_major(&ctx.device, &ctx.queue, &kernel, settings, tolerance));
+    let f32_check = check(settings, PARTICLE_TOLERANCE).unwrap();
+    println!("op-major check: within {:e} of the CPU", f32_check.max_error);
+    assert!(f32_check.max_error > 0.0 && f32_check.max_error < 1e-4, "{f32_check:?}");
+    // In f16 where the adapter has it (lavapipe does): further off, within its tolerance.
+    if kernel.has_f16() {
+        let f16 = GpuRunSettings { precision: Precision::F16, ..settings };
+        let f16_check = check(f16, F16_TOLERANCE).unwrap();
+        println!("op-major f16 check: within {:e} of the CPU", f16_check.max_error);
+        assert!(f16_check.max_error > f32_check.max_error, "{f16_check:?} vs {f32_check:?}");
+    }
+    let strict = check(settings, 0.0).unwrap_err();
     assert!(strict.starts_with("particle ") && strict.contains("relative to its size, above 0.0e0"), "{strict}");
 }
 
@@ -185,9 +196,7 @@ fn the_op_major_path_agrees_with_the_cpu() {
 #[test]
 fn the_op_major_path_in_f16_agrees_or_is_refused() {
     use nde_playground::exec::gpu::op_major::Precision;
-    /// Per coordinate, on samples of a standardised 2-D target after 10 steps: f16 keeps 11
-    /// bits, so each evaluation is off by about 1e-3 relative and the steps add it up.
-    const F16_TOLERANCE: f32 = 5e-2;
+    use nde_playground::exec::gpu::path_check::F16_TOLERANCE;
     let Some(ctx) = gpu_or_skip("the_op_major_path_in_f16_agrees_or_is_refused") else { return };
     let kernel = pollster::block_on(PlanKernel::new(&ctx.device)).unwrap();
     let settings = GpuRunSettings { precision: Precision::F16, ..GpuRunSettings::for_adapter(&ctx.info) };

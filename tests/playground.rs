@@ -556,3 +556,40 @@ fn giving_up_a_pending_replay_trains_at_the_starting_rates() {
     assert_eq!(link.train_steps, 1);
     assert!(link.rate_changes.iter().all(|c| c.step <= 1), "{:?}", link.rate_changes);
 }
+
+/// The GPU precision setting: f16 is refused (with the reason, the setting kept) until the
+/// page offers it, then the GPU's jobs take it where their plan is op-major, and f32 where the
+/// interpreter runs it (an adaptive solver); the link carries it.
+#[test]
+fn f16_is_offered_only_where_the_page_checked_it_and_only_to_op_major_plans() {
+    use nde_playground::exec::gpu::op_major::{runs_op_major, Precision};
+    use nde_playground::playground::diffusion::settings::PanelSettings;
+    let settings = Settings {
+        panels: vec![PanelSettings::named("ddim", 10), PanelSettings::named("pf-dopri5", 10)],
+        ..Settings::default()
+    };
+    let mut page = Engine::new(settings, vec![]);
+    page.use_gpu(false);
+    let refused = page.set_gpu_precision("f16").unwrap_err();
+    assert!(refused.contains("shader-f16"), "{refused}");
+    assert_eq!(page.settings.gpu_precision, Precision::F32, "a refusal changes nothing");
+    assert!(page.set_gpu_precision("f8").unwrap_err().contains("choose f32 or f16"));
+    page.offer_f16();
+    page.set_gpu_precision("f16").unwrap();
+    assert!(page.settings.to_query().contains("precision=f16"));
+    page.run_samplers();
+    page.tick(15.0, &clock());
+    let jobs = page.take_jobs(Executor::Gpu);
+    assert!(!jobs.is_empty());
+    let (mut f16, mut f32) = (0, 0);
+    for job in &jobs {
+        let op_major = runs_op_major(&job.plan, &job.model);
+        assert_eq!(job.precision, if op_major { Precision::F16 } else { Precision::F32 }, "{}", job.plan.sampler);
+        if op_major {
+            f16 += 1;
+        } else {
+            f32 += 1;
+        }
+    }
+    assert!(f16 > 0 && f32 > 0, "{f16} f16 jobs, {f32} f32 jobs");
+}

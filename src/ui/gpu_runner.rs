@@ -12,11 +12,11 @@ use super::browser;
 use super::controls::{Act, Reports};
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::Plan;
-use crate::exec::agreement::SWIFTSHADER_SCALE;
+use crate::exec::agreement::{PARTICLE_TOLERANCE, SWIFTSHADER_SCALE};
 use crate::exec::cpu::{RunOptions, RunResult};
 use crate::exec::gpu::context::is_software_adapter;
-use crate::exec::gpu::op_major::GpuPath;
-use crate::exec::gpu::path_check::check_op_major;
+use crate::exec::gpu::op_major::{GpuPath, Precision};
+use crate::exec::gpu::path_check::{check_op_major, F16_TOLERANCE};
 use crate::exec::gpu::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
 use crate::exec::gpu::resident::execute_resident;
 use crate::exec::gpu::trainer::{train_in_slot, GpuTrainer, TrainKernels};
@@ -86,8 +86,11 @@ impl GpuRunner {
 /// Runs one job on the GPU and hands the result back to the engine. A panel's run keeps its
 /// particles on the GPU (the runner holds them for drawing) and hands back the first few.
 pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
-    let path = chosen_path(runner.settings, &job.plan, &job.model);
-    act.engine.borrow_mut().note_gpu_path(job.id, path.name());
+    // The job's precision (f16 only where the page offered it and the plan is op-major).
+    let settings = GpuRunSettings { precision: job.precision, ..runner.settings };
+    let path = chosen_path(settings, &job.plan, &job.model);
+    let named = if job.precision == Precision::F16 { "op-major, f16" } else { path.name() };
+    act.engine.borrow_mut().note_gpu_path(job.id, named);
     if let Some(message) = runner.lost() {
         act.engine.borrow_mut().finish_job(job.id, Err(format!("the GPU device was lost: {message}")), 0.0);
         return;
@@ -100,7 +103,7 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
                 device,
                 queue,
                 &runner.kernel,
-                runner.settings,
+                settings,
                 &job.plan,
                 &job.model,
                 &job.options,
@@ -113,7 +116,7 @@ pub fn spawn_gpu_job(runner: Rc<GpuRunner>, job: GpuJob, act: Act) {
                 sample
             })
         } else {
-            execute_plan_with(device, queue, &runner.kernel, runner.settings, &job.plan, &job.model, &job.options).await
+            execute_plan_with(device, queue, &runner.kernel, settings, &job.plan, &job.model, &job.options).await
         }
         .map_err(|e| e.to_string());
         let elapsed = browser::now_ms() - start;
@@ -196,45 +199,56 @@ pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
     spawn_plan(runner, job.plan, job.model, job.options, act, move |lab, result| lab.finish_path_job(job.id, result));
 }
 
+/// What the page found of the GPU's paths: the settings its runs take, what the banner should
+/// say where a check ran, and whether f16 may be offered.
+struct PathChoice {
+    settings: GpuRunSettings,
+    note: Option<String>,
+    f16: bool,
+}
+
 /// The path the panels' runs take on this device. A hardware adapter takes the op-major path
 /// once its check passes (`exec::gpu::path_check`); a software one keeps the interpreter (the
 /// op-major path gives unexplained non-finite particles on SwiftShader at times) unless the
 /// link asks for op-major (`?gpu-path=op-major`, also checked). `?gpu-path=interpreter`
-/// keeps the interpreter anywhere. With the settings comes what the page should say where a
-/// check ran: which path passed, or why it failed.
-async fn choose_path(
-    context: &GpuContext,
-    kernel: &PlanKernel,
-    software: bool,
-    asked: Option<GpuPath>,
-) -> (GpuRunSettings, Option<String>) {
+/// keeps the interpreter anywhere. Where the op-major path passed and the adapter has
+/// `shader-f16`, the f16 kernel is checked too, and f16 offered if it passes.
+async fn choose_path(context: &GpuContext, kernel: &PlanKernel, software: bool, asked: Option<GpuPath>) -> PathChoice {
     let settings = GpuRunSettings::for_adapter(&context.info);
+    let interpreter = GpuRunSettings { path: Some(GpuPath::Interpreter), ..settings };
     let wanted = match asked {
         Some(path) => path,
         None if software => GpuPath::Interpreter,
         None => GpuPath::OpMajor,
     };
     if wanted == GpuPath::Interpreter {
-        return (GpuRunSettings { path: Some(GpuPath::Interpreter), ..settings }, None);
+        return PathChoice { settings: interpreter, note: None, f16: false };
     }
     let scale = if software { SWIFTSHADER_SCALE } else { 1.0 };
-    let checked = check_op_major(&context.device, &context.queue, kernel, settings, scale).await;
-    let (path, message) = match checked {
-        Ok(check) => (
-            GpuPath::OpMajor,
-            format!(
-                "samplers take the GPU's op-major path (checked on this device: within {:.1e} of the CPU)",
-                check.max_error
-            ),
-        ),
-        Err(e) => (
-            GpuPath::Interpreter,
-            format!(
+    let (device, queue) = (&context.device, &context.queue);
+    let check = match check_op_major(device, queue, kernel, settings, PARTICLE_TOLERANCE * scale).await {
+        Ok(check) => check,
+        Err(e) => {
+            let note = format!(
                 "the GPU's op-major path did not agree with the CPU on this device ({e}); samplers use the interpreter"
-            ),
-        ),
+            );
+            return PathChoice { settings: interpreter, note: Some(note), f16: false };
+        }
     };
-    (GpuRunSettings { path: Some(path), ..settings }, Some(message))
+    let (f16, f16_note) = if kernel.has_f16() {
+        let f16_settings = GpuRunSettings { precision: Precision::F16, ..settings };
+        match check_op_major(device, queue, kernel, f16_settings, F16_TOLERANCE * scale).await {
+            Ok(f16) => (true, format!("; f16 within {:.1e}", f16.max_error)),
+            Err(e) => (false, format!("; f16 not offered: {e}")),
+        }
+    } else {
+        (false, "; f16 not offered: the adapter has no shader-f16".to_string())
+    };
+    let note = format!(
+        "samplers take the GPU's op-major path (checked on this device: within {:.1e} of the CPU{f16_note})",
+        check.max_error
+    );
+    PathChoice { settings: GpuRunSettings { path: Some(GpuPath::OpMajor), ..settings }, note: Some(note), f16 }
 }
 
 /// Compiles the interpreter and the trainer and, once they are ready, sends the engine's runs
@@ -254,7 +268,8 @@ pub async fn compile_gpu_sampler(
         Ok(kernel) => {
             let info = &context.info;
             let software = is_software_adapter(info.device_type, &[&info.name, &info.driver]);
-            let (settings, path_note) = choose_path(&context, &kernel, software, path_asked).await;
+            let PathChoice { settings, note: path_note, f16 } =
+                choose_path(&context, &kernel, software, path_asked).await;
             let draws_in_place = !software || canvas_asked;
             let resident = RefCell::new(ResidentView::default());
             let train_kernels = match TrainKernels::new(&context.device).await {
@@ -290,6 +305,9 @@ pub async fn compile_gpu_sampler(
                 // After the GPU's own notice: the banner shows the latest two.
                 if let Some(note) = path_note {
                     engine.notify(note);
+                }
+                if f16 {
+                    engine.offer_f16();
                 }
                 if trains {
                     engine.use_gpu_training();

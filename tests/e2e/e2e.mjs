@@ -597,6 +597,15 @@ async function gpuPathCase(baseUrl) {
       (passed || failed) && consistent && close,
       `${passed ? 'check passed' : failed ? 'check failed' : 'no check notice'}; paths ${paths.join(',')}; SWD CPU ${cpu} vs GPU ${gpu}; notice: ${notice.slice(0, 300)}`,
     );
+    // The precision setting: f16 only where the adapter has shader-f16 and its check passed
+    // (SwiftShader here offers no shader-f16: the option is disabled and the banner says so).
+    const f16 = await page.$eval('[data-testid="gpu-precision"] option[value="f16"]', (o) => ({ disabled: o.disabled, title: o.title }));
+    const f16Offered = passed && /f16 within/.test(notice);
+    record(
+      'webgpu: f16 is offered only where the adapter has it and its check passed, and says why not',
+      f16.disabled === !f16Offered && (f16Offered || (f16.title.includes('shader-f16') && (!passed || notice.includes('f16 not offered')))),
+      `f16 option ${f16.disabled ? 'disabled' : 'enabled'} (${f16.title}); notice: ${notice.slice(0, 200)}`,
+    );
     await page.screenshot({ path: path.join(shotDir, 'gpu-op-major.png') });
     record('webgpu (op-major asked): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));
   } finally {

@@ -23,9 +23,11 @@ use crate::core::sample::{Plan, SamplerOptions};
 use crate::core::train::TrainingSession;
 use crate::core::train::{Objective, TrainConfig, Trainer, Weighting};
 use crate::exec::cpu::{RunOptions, RunResult};
+use crate::exec::gpu::op_major::{runs_op_major, Precision};
 use crate::playground::shell::LabStatus;
 use data::data_of;
 pub use gpu_training::{TrainJob, TrainRun};
+pub use runs::job_precision;
 
 /// The model that ships with the page (made by the command in docs/PLAYGROUND.md).
 pub const DEFAULT_MODEL_JSON: &str = include_str!("../../../www/default-model.json");
@@ -67,6 +69,9 @@ pub struct GpuJob {
     /// Keep the particles on the GPU and read back the first `GPU_READ_BACK` (a panel's run,
     /// which the GPU draws in place).
     pub resident: bool,
+    /// The network's precision on the GPU: f16 only where the page offers it and the plan
+    /// takes the op-major path (`Engine::job_precision`).
+    pub precision: Precision,
 }
 
 pub struct Engine {
@@ -78,6 +83,9 @@ pub struct Engine {
     pub gpu_canvas: bool,
     /// Whether training runs on the GPU (set by the page once its trainer is ready).
     pub gpu_training: bool,
+    /// Whether the GPU may evaluate the network in f16 (the adapter offers `shader-f16` and
+    /// the page's checks of the op-major path passed in f32 and in f16).
+    pub gpu_f16: bool,
     /// The run of training steps out on the GPU, if one is; when the last one ended, and
     /// the GPU's last measured rate (which sizes the next run).
     train_job: Option<gpu_training::TrainOutstanding>,
@@ -163,6 +171,7 @@ impl Engine {
             gpu: false,
             gpu_canvas: false,
             gpu_training: false,
+            gpu_f16: false,
             train_job: None,
             last_train_end: None,
             gpu_steps_per_second: None,

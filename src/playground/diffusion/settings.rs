@@ -9,6 +9,7 @@ use crate::core::param::Parameterisation;
 use crate::core::process::Process;
 use crate::core::sample::registry::{self, ModelCaps, Sampler};
 use crate::core::train::RateChange;
+use crate::exec::gpu::op_major::Precision;
 
 /// At most this many sampler panels side by side.
 pub const MAX_PANELS: usize = 4;
@@ -149,6 +150,9 @@ pub struct Settings {
     pub scrub: f64,
     /// Whether the main view draws every panel's samples over the data.
     pub show_samples: bool,
+    /// The precision of the network's evaluations on the GPU's op-major path (f16 where the
+    /// adapter offers it and the page's check passed; f32 elsewhere, whatever this says).
+    pub gpu_precision: Precision,
 }
 
 impl Default for Settings {
@@ -177,6 +181,7 @@ impl Default for Settings {
             field_view: FieldView::Arrows,
             scrub: 1.0,
             show_samples: false,
+            gpu_precision: Precision::F32,
         }
     }
 }
@@ -236,6 +241,9 @@ impl Settings {
         if self.show_samples {
             pairs.push(("overlay", "samples".to_string()));
         }
+        if self.gpu_precision != Precision::F32 {
+            pairs.push(("precision", self.gpu_precision.name().to_string()));
+        }
         if !self.rate_changes.is_empty() {
             let changes: Vec<String> =
                 self.rate_changes.iter().map(|c| format!("{}:{}:{}", c.step, c.learning_rate, c.batch)).collect();
@@ -293,6 +301,7 @@ impl Settings {
                 "scrub" => SCRUB.parse("scrub", &value).map(|v| s.scrub = v),
                 "pts" => decode_points(&value).map(|v| s.custom_points = v),
                 "changes" => parse_changes(&value).map(|v| s.rate_changes = v),
+                "precision" => named("precision", Precision::from_name(&value)).map(|v| s.gpu_precision = v),
                 "overlay" => match value.as_str() {
                     "samples" | "none" => {
                         s.show_samples = value == "samples";
@@ -511,6 +520,7 @@ mod tests {
             field_view: FieldView::Density,
             scrub: 0.5,
             show_samples: true,
+            gpu_precision: Precision::F16,
             rate_changes: vec![
                 RateChange { step: 0, learning_rate: 1e-3, batch: 32 },
                 RateChange { step: 250, learning_rate: 3e-4, batch: 64 },

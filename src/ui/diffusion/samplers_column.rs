@@ -38,6 +38,18 @@ pub(super) fn gpu_drawn(run: &PanelRun) -> bool {
     run.resident && !run.is_waiting() && run.error.is_none()
 }
 
+/// f32 always; f16 where the page offered it (the adapter's `shader-f16` and the op-major
+/// path's checks on this device), else disabled with the reason.
+fn precision_choices(e: &Engine) -> Vec<Choice> {
+    let mut f16 = Choice::new("f16", "f16 (op-major)");
+    if !e.gpu_f16 {
+        f16.refused = Some(
+            "f16 needs a GPU whose adapter offers shader-f16 and whose op-major path passed the page's checks".into(),
+        );
+    }
+    vec![Choice::new("f32", "f32"), f16]
+}
+
 pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
     let s = &e.settings;
     let choices = sampler_choices(e);
@@ -49,6 +61,7 @@ pub fn view(e: &Engine, act: &Act, canvases: &Canvases) -> Html {
                 <button data-testid="run-samplers" title="R" onclick={act.on_click(|en| { en.run_samplers(); Ok(()) })}>{ "Run samplers" }</button>
                 <button data-testid="add-sampler" disabled={e.panels.len() >= MAX_PANELS} onclick={act.on_click(|en| en.add_panel())}>{ "Add sampler" }</button>
                 { input(act, "Particles", "number", s.particles.to_string(), Some("100"), Some("particles-input"), &format!("{}; above {} only where the GPU samples", range_hint("particles per panel", limits::PAGE_PARTICLES), limits::PAGE_CPU_PARTICLES), |en, v| en.set_particles(v)) }
+                { select(act, "GPU precision", &precision_choices(e), s.gpu_precision.name(), Some("gpu-precision"), |en, v| en.set_gpu_precision(v)) }
             </div>
             <div class="panels">
                 { for e.panels.iter().enumerate().map(|(index, panel)| {

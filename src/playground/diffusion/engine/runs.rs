@@ -177,6 +177,7 @@ impl Engine {
                         id,
                         plan: run.plan.clone(),
                         options: run.whole_run_options(),
+                        precision: job_precision(self.settings.gpu_precision, self.gpu_f16, &run.plan, &model),
                         model: model.clone(),
                         resident: run.resident,
                     });
@@ -241,5 +242,39 @@ impl Engine {
             out.push_str(&format!("{},{}\n", p[0], p[1]));
         }
         Ok(out)
+    }
+}
+
+/// The precision a GPU job runs in: f16 where the visitor chose it, the page offers it and
+/// the plan takes the op-major path (the only one with an f16 kernel); f32 otherwise.
+pub fn job_precision(chosen: Precision, offered: bool, plan: &Plan, model: &ModelData) -> Precision {
+    if chosen == Precision::F16 && offered && runs_op_major(plan, model) {
+        Precision::F16
+    } else {
+        Precision::F32
+    }
+}
+
+impl Engine {
+    /// The page's checks passed in f16 too: the precision setting may take effect.
+    pub fn offer_f16(&mut self) {
+        self.gpu_f16 = true;
+        self.status.changed();
+    }
+
+    /// The GPU precision setting (the next run takes it). f16 is refused where the page does
+    /// not offer it, with the reason.
+    pub fn set_gpu_precision(&mut self, name: &str) -> Result<(), String> {
+        let precision = Precision::from_name(name).map_err(|e| format!("GPU precision: {e}"))?;
+        if precision == Precision::F16 && !self.gpu_f16 {
+            return Err(
+                "GPU precision: f16 needs a GPU whose adapter offers shader-f16 and whose op-major path passed the \
+                 page's checks; this page samples in f32"
+                    .into(),
+            );
+        }
+        self.settings.gpu_precision = precision;
+        self.status.changed();
+        Ok(())
     }
 }
