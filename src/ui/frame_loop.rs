@@ -33,17 +33,22 @@ type FrameCallback = Closure<dyn FnMut()>;
 thread_local! {
     /// When the current animation frame's work began (None outside a frame).
     static FRAME_START: std::cell::Cell<Option<f64>> = const { std::cell::Cell::new(None) };
+    /// How much of it the labs' ticks and the job hand-out took (the rest is the render and
+    /// its painting), so that a test can say where a slow frame went.
+    static FRAME_TICK: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
-/// Reports one frame's own work (engine tick, render, painting) to `window.__ndeFrameWork`
-/// when a test has installed such a function; otherwise does nothing.
+/// Reports one frame's own work (engine tick, render, painting) and the tick's share of it to
+/// `window.__ndeFrameWork(work, tick)` when a test has installed such a function; otherwise
+/// does nothing.
 pub fn report_frame_work() {
     let Some(start) = FRAME_START.with(|f| f.take()) else { return };
     let work = browser::now_ms() - start;
     let Some(window) = web_sys::window() else { return };
     if let Ok(hook) = js_sys::Reflect::get(&window, &"__ndeFrameWork".into()) {
         if let Some(hook) = hook.dyn_ref::<js_sys::Function>() {
-            let _ = hook.call1(&JsValue::NULL, &work.into());
+            let tick = FRAME_TICK.with(|t| t.get());
+            let _ = hook.call2(&JsValue::NULL, &work.into(), &tick.into());
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn start_frame_loop(
                 );
             }
         }
+        FRAME_TICK.with(|t| t.set(browser::now_ms() - frame_start));
         // Re-render at once when the canvases change, and a few times a second when only
         // the numbers do: a render of the whole page costs several milliseconds.
         let (revision, view) = {
