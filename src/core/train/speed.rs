@@ -47,16 +47,7 @@ pub fn bench_trainer(bench: &TrainBench) -> Result<Trainer, String> {
 /// Times `bench.repeats` runs of `bench.steps` steps after 3 untimed ones; `clock` reads seconds.
 pub fn measure(bench: &TrainBench, clock: &dyn Fn() -> f64) -> Result<TrainSpeed, String> {
     let mut trainer = bench_trainer(bench)?;
-    measure_steps(bench, clock, &mut || trainer.step().map(|_| ()).map_err(|e| e.to_string()))
-}
-
-/// Times `step` as [`measure`] does (any trainer's step: the GPU's too).
-pub fn measure_steps(
-    bench: &TrainBench,
-    clock: &dyn Fn() -> f64,
-    step: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<TrainSpeed, String> {
-    measure_runs(bench, clock, 1, &mut |_| step())
+    measure_runs(bench, clock, 1, &mut |_| trainer.step().map(|_| ()).map_err(|e| e.to_string()))
 }
 
 /// Times steps taken in runs of up to `run_length` (`run(n)` takes n steps), as a GPU trainer

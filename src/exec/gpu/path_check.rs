@@ -1,6 +1,6 @@
 //! Whether this device's op-major path may be trusted: before the page sends its panels to the
 //! op-major path (src/exec/gpu/op_major.rs), one small fixed run there must agree with the
-//! CPU executor within `exec::agreement`'s tolerance.
+//! CPU executor within a tolerance relative to each particle's size ([`relative_agreement`]).
 //!
 //! Why a check at all: the op-major path agrees with the CPU on lavapipe for every fixed-step
 //! sampler (tests/gpu_plans.rs), but on SwiftShader some runs give non-finite particles that
@@ -28,7 +28,8 @@ pub const F16_TOLERANCE: f32 = 5e-2;
 /// What the check measured where it passed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PathCheck {
-    /// Largest per-coordinate difference from the CPU's particles.
+    /// Largest per-coordinate difference from the CPU's particles, relative to each
+    /// particle's size where that is above 1.
     pub max_error: f32,
 }
 
