@@ -6,8 +6,8 @@
 # - sample: both GPU paths of `nde bench`, the PyTorch CUDA peer (eager, CUDA graph and, at
 #   10^6 particles, torch.compile; TF32 off) and the JAX peer on the GPU, at 10^4, 10^5 and
 #   10^6 particles for 64x2 and 128x3;
-# - train: `nde bench train` on the GPU (runs of 64 steps a readback, and 1, the round trip)
-#   and on every CPU core, the PyTorch CUDA eager peer and the JAX + optax peer on the GPU, at
+# - train: `nde bench train` on the GPU (runs of 64 steps a readback, and 1, the round trip;
+#   the rows drawn on the GPU, and on the host at 64) and on every CPU core, the PyTorch CUDA eager peer and the JAX + optax peer on the GPU, at
 #   batch 128, 512 and 4096 for 64x3 and 128x3.
 #
 # One JSON object per line on stdout; a runner that fails prints {"failed": ...} and the rest
@@ -61,6 +61,9 @@ for shape in "64 3" "128 3"; do
             timeout 120 "$nde" bench train --backend gpu --steps-per-readback "$readback" "${common[@]}" --json ||
                 failed "nde train gpu $readback ${common[*]}" $?
         done
+        # The rows drawn on the host and uploaded, against the GPU's own draw above.
+        timeout 120 "$nde" bench train --backend gpu --draw host "${common[@]}" --json ||
+            failed "nde train gpu draw host ${common[*]}" $?
         timeout 120 "$nde" bench train --backend cpu "${common[@]}" --json || failed "nde train cpu ${common[*]}" $?
         timeout 120 python3 bench/peer_torch_train.py "${common[@]}" --json || failed "peer_torch_train ${common[*]}" $?
         timeout 120 python3 bench/peer_jax_train.py "${common[@]}" --json || failed "peer_jax_train ${common[*]}" $?

@@ -448,6 +448,12 @@ fn bench_train_reports_its_keys_and_refuses_what_it_cannot_do() {
     let long_run = nde(&[&args[..], &["--backend", "gpu", "--steps-per-readback", "65"]].concat());
     assert_eq!(long_run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&long_run.stderr).contains("--steps-per-readback"));
+    let cpu_draw = nde(&[&args[..], &["--draw", "host"]].concat());
+    assert_eq!(cpu_draw.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&cpu_draw.stderr).contains("use it with --backend gpu"));
+    let odd_draw = nde(&[&args[..], &["--backend", "gpu", "--draw", "disk"]].concat());
+    assert_eq!(odd_draw.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&odd_draw.stderr).contains("use gpu or host"));
 }
 
 #[test]

@@ -593,3 +593,43 @@ fn f16_is_offered_only_where_the_page_checked_it_and_only_to_op_major_plans() {
     }
     assert!(f16 > 0 && f32 > 0, "{f16} f16 jobs, {f32} f32 jobs");
 }
+
+/// A link's batch above the CPU's per-frame bound is lowered when the link is read, and comes
+/// back when training moves to the GPU, unless the visitor chose a batch meanwhile.
+#[test]
+fn a_links_large_batch_comes_back_when_training_moves_to_the_gpu() {
+    let query = "width=256&depth=4&batch=4096";
+    let (settings, problems) = Settings::from_query(query);
+    let most = settings.max_page_batch();
+    assert!(most < 4096, "the CPU bound of a 256x4 network: {most}");
+    assert_eq!(settings.batch, most);
+    assert!(
+        problems.iter().any(|p| p.contains("the link's batch 4096 comes back if training moves to the GPU")),
+        "{problems:?}"
+    );
+    assert_eq!(Settings::link_batch(query), Some(4096));
+    assert_eq!(Settings::link_batch("batch=99999"), None);
+    assert_eq!(Settings::link_batch("batch=lots&width=64"), None);
+    assert_eq!(Settings::link_batch("width=64"), None);
+
+    let mut engine = Engine::new(settings.clone(), problems.clone());
+    engine.keep_link_batch_for_gpu(4096);
+    engine.use_gpu_training();
+    assert_eq!(engine.settings.batch, 4096);
+    assert_eq!(engine.session.trainer.config.batch, 4096);
+    assert!(engine.status.notices.iter().any(|n| n.contains("batch 4096, the link's")), "{:?}", engine.status.notices);
+
+    // The visitor set a batch before the GPU was ready: theirs stays.
+    let mut chosen = Engine::new(settings.clone(), problems.clone());
+    chosen.keep_link_batch_for_gpu(4096);
+    chosen.set_batch("64").unwrap();
+    chosen.use_gpu_training();
+    assert_eq!(chosen.settings.batch, 64);
+
+    // A batch within the CPU's bound is not kept: nothing was lowered.
+    let (small, _) = Settings::from_query("batch=256");
+    let mut plain = Engine::new(small, Vec::new());
+    plain.keep_link_batch_for_gpu(256);
+    plain.use_gpu_training();
+    assert_eq!(plain.settings.batch, 256);
+}

@@ -163,6 +163,63 @@ async fn paths_agree(
     assert_eq!(gpu.nfe, cpu.nfe, "{label}");
 }
 
+/// The rows a training step draws on the browser's WebGPU (shaders/train_rows.wgsl) against
+/// the CPU trainer's draw compiled to wasm: within `ROW_TOLERANCE` times SwiftShader's scale,
+/// for a process of each schedule family and both weightings.
+#[wasm_bindgen_test]
+async fn webgpu_draws_the_cpu_trainers_rows() {
+    use nde_playground::core::data::GaussianMixture;
+    use nde_playground::core::nn::{Mlp, MlpConfig};
+    use nde_playground::core::process::Process;
+    use nde_playground::core::train::{Objective, Parameterisation, TrainConfig, Trainer, Weighting};
+    use nde_playground::exec::agreement::SWIFTSHADER_SCALE;
+    use nde_playground::exec::gpu::train_rows::{execute_draw_rows, ROW_TOLERANCE};
+
+    let ctx = GpuContext::browser()
+        .await
+        .unwrap_or_else(|e| panic!("{e} (webdriver.json must pass --enable-unsafe-webgpu to Chromium)"));
+    let dsm = |param, weighting| Objective::Dsm { param, weighting };
+    let cases = [
+        (Process::vp(), dsm(Parameterisation::Eps, Weighting::Likelihood)),
+        (Process::sub_vp(), dsm(Parameterisation::V, Weighting::Default)),
+        (Process::ve(), dsm(Parameterisation::Score, Weighting::Likelihood)),
+        (Process::cosine(), dsm(Parameterisation::X0, Weighting::Default)),
+        (Process::mean_reverting(), dsm(Parameterisation::Flow, Weighting::Likelihood)),
+        (Process::RectifiedFlow, Objective::FlowMatching),
+    ];
+    let (rows, step) = (200, 3);
+    let data = GaussianMixture::eight_gaussians().sample(1000, 5);
+    let mut worst = 0.0f64;
+    for (process, objective) in cases {
+        let conditional = process.is_conditional();
+        let config =
+            MlpConfig { width: 16, depth: 1, condition_dim: if conditional { 2 } else { 0 }, ..MlpConfig::default() };
+        let conditions = conditional.then(|| data.iter().map(|p| [0.5 * p[1], -0.5 * p[0]]).collect());
+        let train = TrainConfig { batch: rows, learning_rate: 1e-3, ema_decay: 0.99, seed: 9 };
+        let cpu =
+            Trainer::new(Mlp::new(config, 1).unwrap(), process, objective, data.clone(), conditions, train).unwrap();
+        let (features, records) =
+            execute_draw_rows(&ctx.device, &ctx.queue, &cpu.draw_recipe(), &config, rows, step).await.unwrap();
+        let inputs = config.input_dim();
+        let mut want_features = vec![0.0f32; inputs];
+        for r in 0..rows {
+            let want_record = cpu.regression_row(step, r, &mut want_features);
+            let got = features[r * inputs..(r + 1) * inputs].iter().chain(&records[r * 8..r * 8 + 6]);
+            let want = want_features.iter().map(|v| f64::from(*v)).chain(want_record);
+            for (k, (g, w)) in got.zip(want).enumerate() {
+                let gap = (f64::from(*g) - w).abs() / w.abs().max(1.0);
+                worst = worst.max(gap);
+                assert!(
+                    gap <= ROW_TOLERANCE * f64::from(SWIFTSHADER_SCALE),
+                    "{} {objective:?}: row {r} entry {k}: {g} vs {w}",
+                    process.name()
+                );
+            }
+        }
+    }
+    wasm_bindgen_test::console_log!("WebGPU rows: largest gap {worst:.2e}");
+}
+
 /// Training on the browser's WebGPU (`exec::gpu::trainer`) against the CPU trainer compiled to
 /// wasm, from the same weights and the same draws: the first step's loss and gradient within
 /// the CPU trainer's `GRADIENT_TOLERANCE` of the per-sample f64 definition, and the weights

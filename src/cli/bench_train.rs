@@ -37,6 +37,10 @@ pub struct BenchTrainArgs {
     /// to 64; 1 times each step's round trip) [default: 64].
     #[arg(long, value_parser = limits::STEPS_PER_READBACK.parser())]
     pub steps_per_readback: Option<usize>,
+    /// GPU only: where each step's rows are drawn, gpu (a kernel) or host (every core, then
+    /// uploaded), to see what drawing on the GPU saves [default: gpu].
+    #[arg(long)]
+    pub draw: Option<String>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long)]
@@ -49,7 +53,11 @@ pub fn check(args: &BenchTrainArgs) -> Result<(), String> {
         "cpu" if args.steps_per_readback.is_some() => {
             Err("--steps-per-readback: the CPU reads nothing back; use it with --backend gpu".into())
         }
-        "cpu" | "gpu" => Ok(()),
+        "cpu" if args.draw.is_some() => Err("--draw: the CPU draws its rows itself; use it with --backend gpu".into()),
+        "cpu" | "gpu" => match args.draw.as_deref() {
+            None | Some("gpu") | Some("host") => Ok(()),
+            Some(other) => Err(format!("--draw: unknown place '{other}': use gpu or host")),
+        },
         other => Err(format!("--backend: unknown backend '{other}': use cpu or gpu")),
     }
 }
@@ -101,6 +109,8 @@ fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -
     let ctx = pollster::block_on(GpuContext::native())
         .map_err(|e| format!("--backend gpu: {e}; or measure the CPU with --backend cpu"))?;
     let mut gpu = pollster::block_on(GpuTrainer::new(&ctx.device, &ctx.queue, &trainer)).map_err(|e| e.to_string())?;
+    let draw = args.draw.as_deref().unwrap_or("gpu");
+    gpu.draw_rows_on_host(draw == "host");
     let run_length = args.steps_per_readback.unwrap_or(MAX_STEPS_PER_RUN);
     let speed = measure_runs(bench, clock, run_length, &mut |count| {
         let done = pollster::block_on(gpu.run_steps(&trainer, count)).map_err(|e| e.to_string())?;
@@ -115,13 +125,13 @@ fn run_gpu(args: &BenchTrainArgs, bench: &TrainBench, clock: &dyn Fn() -> f64) -
             "{}",
             json!({
                 "bench": "train", "backend": "gpu", "adapter": adapter, "batch": args.batch, "width": args.width,
-                "depth": args.depth, "steps": args.steps, "steps_per_readback": run_length, "seconds": speed.seconds,
+                "depth": args.depth, "steps": args.steps, "steps_per_readback": run_length, "draw": draw, "seconds": speed.seconds,
                 "steps_per_s": speed.steps_per_s, "samples_per_s": speed.samples_per_s, "gflops": speed.gflops,
             })
         );
     } else {
         println!(
-            "gpu ({adapter}, {run_length} steps a readback): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
+            "gpu ({adapter}, {run_length} steps a readback, rows drawn on the {draw}): {}x{} MLP at batch {}: {:.1} steps/s, {:.3e} samples/s, {:.2} GFLOP/s",
             args.width, args.depth, args.batch, speed.steps_per_s, speed.samples_per_s, speed.gflops
         );
     }

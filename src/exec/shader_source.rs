@@ -21,6 +21,7 @@ pub const SHADER_FILES: &[(&str, &str)] = &[
     ("process.wgsl", include_str!("../../shaders/process.wgsl")),
     ("rng.wgsl", include_str!("../../shaders/rng.wgsl")),
     ("rng_fill.wgsl", include_str!("../../shaders/rng_fill.wgsl")),
+    ("train_rows.wgsl", include_str!("../../shaders/train_rows.wgsl")),
     ("train_step.wgsl", include_str!("../../shaders/train_step.wgsl")),
 ];
 

@@ -109,8 +109,12 @@ impl Labs {
         if location.lab == LabId::Inverse {
             inverse_problems.extend(location.problem.clone());
         }
+        let mut diffusion = Engine::new(settings, problems);
+        if let Some(batch) = Settings::link_batch(query(LabId::Diffusion)) {
+            diffusion.keep_link_batch_for_gpu(batch);
+        }
         Labs {
-            diffusion: Rc::new(RefCell::new(Engine::new(settings, problems))),
+            diffusion: Rc::new(RefCell::new(diffusion)),
             node: Rc::new(RefCell::new(NodeLab::new(node_settings, node_problems))),
             ncde: Rc::new(RefCell::new(NcdeLab::new(ncde_settings, ncde_problems))),
             nsde: Rc::new(RefCell::new(NsdeLab::new(nsde_settings, nsde_problems))),

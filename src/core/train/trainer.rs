@@ -63,7 +63,21 @@ impl std::fmt::Display for TrainError {
 impl std::error::Error for TrainError {}
 
 /// The Philox stream of training draws ("trai").
-const TRAIN_STREAM: u64 = 0x7472_6169;
+pub const TRAIN_STREAM: u64 = 0x7472_6169;
+
+/// Everything that decides a step's rows besides the step itself: what a second
+/// implementation of the draw (the GPU's, shaders/train_rows.wgsl) needs to draw the same rows
+/// from the same counters.
+#[derive(Debug, Clone, Copy)]
+pub struct DrawRecipe<'a> {
+    pub seed: u64,
+    pub data: &'a [Point],
+    pub conditions: Option<&'a [Point]>,
+    pub process: Process,
+    pub objective: Objective,
+    /// Times are T_EPS_TRAIN + (t_max - T_EPS_TRAIN) u.
+    pub t_max: f64,
+}
 
 /// What one sample of a minibatch draws: a data index, a uniform for its time and a pair of
 /// standard normals, all from the one Philox block of counter (step, sample).
@@ -180,6 +194,18 @@ impl Trainer {
         let t = T_EPS_TRAIN + (self.process.t_max() - T_EPS_TRAIN) * draw.uniform_t;
         let z = draw.noise;
         DrawnSample { x0, z, t, mu, x_t: self.noised(x0, z, t, mu) }
+    }
+
+    /// What decides this trainer's rows, for a drawer elsewhere (the GPU trainer's).
+    pub fn draw_recipe(&self) -> DrawRecipe<'_> {
+        DrawRecipe {
+            seed: self.config.seed,
+            data: &self.data,
+            conditions: self.conditions.as_deref(),
+            process: self.process,
+            objective: self.objective,
+            t_max: self.process.t_max(),
+        }
     }
 
     /// Sample `sample` of step `step` as a row of a weighted regression

@@ -240,6 +240,7 @@ pub fn host_layouts() -> Vec<HostLayout> {
         super::op_major::eval_layout(),
         super::mlp_gradient::gradient_layout(),
         super::trainer::step_layout(),
+        super::train_rows::draw_layout(),
         super::rng_fill::params_layout(),
     ]
 }

@@ -2,10 +2,12 @@
 //! forward and backward pass, the loss, the gradient's norm, Adam and the EMA in WGSL
 //! (mlp_gradient.wgsl, train_step.wgsl), one submission a step.
 //!
-//! The rows are drawn on the host by the CPU trainer's own code (`Trainer::regression_row`),
-//! from the same counters (seed, step, sample): both trainers see the same minibatch, so a test
-//! compares them step for step. Drawing is O(batch) and the network's passes
-//! O(batch x parameters), so the host's part stays small. The step reads back four numbers
+//! The rows come from the same counters (seed, step, sample) as the CPU trainer's: both
+//! trainers see the same minibatch, so a test compares them step for step. The diffusion
+//! trainer's rows are drawn on the GPU (`train_rows`, the CPU's draw in f32), so a step needs
+//! nothing from the host but its parameters; the classifier's, and any trainer's when asked
+//! (`draw_rows_on_host`), are drawn on the host by the CPU trainer's own code
+//! (`Trainer::regression_row`) and uploaded. The step reads back four numbers
 //! (the loss, the squared norm, the flag and the clipping scale): a step whose loss or gradient
 //! is not finite changes nothing on the GPU and is refused, as on the CPU.
 //!
@@ -18,11 +20,12 @@
 use super::kernel::{compute_pipeline, WORKGROUP_SIZE};
 use super::mlp_gradient::{encode, GradientKernel, GradientRun};
 use super::readout::read_ranges;
+use super::train_rows::RowDrawer;
 use super::GpuError;
 use crate::core::nn::adam::{Adam, Ema};
 use crate::core::nn::{parallel, Mlp, MlpConfig};
 use crate::core::train::level_classifier::LevelTrainer;
-use crate::core::train::trainer::{MinibatchDraw, T_EPS_TRAIN};
+use crate::core::train::trainer::{DrawRecipe, MinibatchDraw, T_EPS_TRAIN};
 use crate::core::train::{TrainError, Trainer};
 
 /// Parameters per partial sum of the gradient's squared norm (`NORM_CHUNK` in the shader).
@@ -133,6 +136,10 @@ pub trait TrainSource: Sync {
     fn row(&self, step: u64, row: usize, features: &mut [f32], record: &mut [f32]);
     /// The diffusion time row `row` of step `step` is at (the loss-by-time chart), if it has one.
     fn row_time(&self, step: u64, row: usize) -> Option<f64>;
+    /// What the GPU needs to draw the rows itself (shaders/train_rows.wgsl), where it can.
+    fn draw_recipe(&self) -> Option<DrawRecipe<'_>> {
+        None
+    }
 }
 
 impl TrainSource for Trainer {
@@ -162,6 +169,9 @@ impl TrainSource for Trainer {
     fn row_time(&self, step: u64, row: usize) -> Option<f64> {
         let uniform = MinibatchDraw::uniform_t_of(self.config.seed, step, row as u64);
         Some(T_EPS_TRAIN + (self.process.t_max() - T_EPS_TRAIN) * uniform)
+    }
+    fn draw_recipe(&self) -> Option<DrawRecipe<'_>> {
+        Some(Trainer::draw_recipe(self))
     }
 }
 
@@ -203,6 +213,7 @@ pub struct TrainKernels {
     norm_partials: wgpu::ComputePipeline,
     step_totals: wgpu::ComputePipeline,
     adam_update: wgpu::ComputePipeline,
+    draw_rows: wgpu::ComputePipeline,
 }
 
 impl TrainKernels {
@@ -217,6 +228,7 @@ impl TrainKernels {
             norm_partials: compute_pipeline(device, file, "norm_partials").await?,
             step_totals: compute_pipeline(device, file, "step_totals").await?,
             adam_update: compute_pipeline(device, file, "adam_update").await?,
+            draw_rows: compute_pipeline(device, "train_rows.wgsl", "draw_rows").await?,
         };
         if let Some(error) = scope.pop().await {
             return Err(GpuError::Validation(error.to_string()));
@@ -307,6 +319,10 @@ pub struct GpuTrainer {
     /// The state on the GPU as the host last saw it (uploaded or read back), so that `load`
     /// uploads only what differs; None after steps not yet read back.
     seen: Option<GpuTrainState>,
+    /// Draws the rows on the GPU for a trainer with a draw recipe.
+    drawer: RowDrawer,
+    /// Draw every trainer's rows on the host (the bench compares the two).
+    rows_on_host: bool,
 }
 
 impl GpuTrainer {
@@ -409,6 +425,7 @@ impl GpuTrainer {
                 groups(params),
             ),
         ];
+        let drawer = RowDrawer::new(device, queue, &k.draw_rows, &run.features, &records, rows);
         if let Some(error) = scope.pop().await {
             return Err(GpuError::Validation(error.to_string()));
         }
@@ -429,9 +446,22 @@ impl GpuTrainer {
             steps: 0,
             ema_updates: 0,
             seen: None,
+            drawer,
+            rows_on_host: false,
         };
         trainer_gpu.load(trainer)?;
         Ok(trainer_gpu)
+    }
+
+    /// Draw the rows on the host and upload them (`true`), or on the GPU where the trainer
+    /// has a draw recipe (`false`, the default).
+    pub fn draw_rows_on_host(&mut self, on_host: bool) {
+        self.rows_on_host = on_host;
+    }
+
+    /// Whether `trainer`'s rows are drawn on the GPU.
+    pub fn draws_on_gpu(&self, trainer: &impl TrainSource) -> bool {
+        !self.rows_on_host && trainer.draw_recipe().is_some()
     }
 
     /// Steps taken.
@@ -493,17 +523,27 @@ impl GpuTrainer {
         self.seen = None;
         // Clear the halt left by an earlier run.
         self.queue.write_buffer(&self.totals, 0, bytemuck::cast_slice(&[0.0f32; TOTALS]));
-        let mut features = vec![0.0f32; rows * inputs];
-        let mut records = vec![0.0f32; rows * RECORD];
+        let recipe = trainer.draw_recipe().filter(|_| !self.rows_on_host);
+        let (mut features, mut records) = match recipe {
+            Some(_) => (Vec::new(), Vec::new()),
+            None => (vec![0.0f32; rows * inputs], vec![0.0f32; rows * RECORD]),
+        };
         for slot in 0..count {
             let step = first_step + slot as u64;
-            // The rows are drawn on the host, on every core: at batch 4096 one thread takes
-            // over a millisecond, which a fast GPU would wait for.
-            let mut rows_out: Vec<(&mut [f32], &mut [f32])> =
-                features.chunks_mut(inputs).zip(records.chunks_mut(RECORD)).collect();
-            parallel::for_each_mut(&mut rows_out, ROWS_PER_THREAD, |r, (features, record)| {
-                trainer.row(step, r, features, record)
-            });
+            match &recipe {
+                Some(recipe) => self.drawer.prepare(recipe, &self.config, step)?,
+                None => {
+                    // On the host, on every core: at batch 4096 one thread takes over a
+                    // millisecond, which a fast GPU would wait for.
+                    let mut rows_out: Vec<(&mut [f32], &mut [f32])> =
+                        features.chunks_mut(inputs).zip(records.chunks_mut(RECORD)).collect();
+                    parallel::for_each_mut(&mut rows_out, ROWS_PER_THREAD, |r, (features, record)| {
+                        trainer.row(step, r, features, record)
+                    });
+                    self.queue.write_buffer(&self.run.features, 0, bytemuck::cast_slice(&features));
+                    self.queue.write_buffer(&self.records, 0, bytemuck::cast_slice(&records));
+                }
+            }
             // Adam's bias corrections and the EMA's warm-up, as the CPU's Adam and Ema fold
             // them (a decay of 1 keeps no average); a step after a refused one is not taken,
             // so its numbers do not matter.
@@ -527,9 +567,7 @@ impl GpuTrainer {
                 ..StepParams::default()
             };
             // Each write lands before the submission that follows it (queue order), so every
-            // step reads its own rows.
-            self.queue.write_buffer(&self.run.features, 0, bytemuck::cast_slice(&features));
-            self.queue.write_buffer(&self.records, 0, bytemuck::cast_slice(&records));
+            // step reads its own rows and parameters.
             self.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
             let mut encoder =
                 self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
@@ -538,6 +576,9 @@ impl GpuTrainer {
                     label: Some("train step"),
                     timestamp_writes: None,
                 });
+                if recipe.is_some() {
+                    self.drawer.encode(&mut pass);
+                }
                 self.run.encode_forward(&mut pass);
                 encode(&mut pass, &self.passes[..1]);
                 self.run.encode_backward(&mut pass);

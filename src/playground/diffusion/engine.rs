@@ -83,6 +83,9 @@ pub struct Engine {
     pub gpu_canvas: bool,
     /// Whether training runs on the GPU (set by the page once its trainer is ready).
     pub gpu_training: bool,
+    /// A link's batch above the CPU's bound, lowered when the link was read: it comes back
+    /// when training moves to the GPU, unless the batch was changed meanwhile.
+    link_batch: Option<usize>,
     /// Whether the GPU may evaluate the network in f16 (the adapter offers `shader-f16` and
     /// the page's checks of the op-major path passed in f32 and in f16).
     pub gpu_f16: bool,
@@ -171,6 +174,7 @@ impl Engine {
             gpu: false,
             gpu_canvas: false,
             gpu_training: false,
+            link_batch: None,
             gpu_f16: false,
             train_job: None,
             last_train_end: None,

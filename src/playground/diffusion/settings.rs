@@ -337,7 +337,10 @@ impl Settings {
         }
         if let Err(e) = s.check_step_cost() {
             let most = s.max_page_batch();
-            problems.push(format!("link: {e}; using batch {most}"));
+            problems.push(format!(
+                "link: {e}; using batch {most} (the link's batch {} comes back if training moves to the GPU)",
+                s.batch
+            ));
             s.batch = most;
         }
         let most = s.max_page_batch();
@@ -357,6 +360,20 @@ impl Settings {
             }
         });
         (s, problems)
+    }
+
+    /// The batch a link asks for (`batch=`, the last one), when it is within the setting's
+    /// bounds. `from_query` lowers a batch above the CPU's per-frame bound; the page keeps
+    /// this one for when training moves to the GPU (`Engine::keep_link_batch_for_gpu`).
+    pub fn link_batch(query: &str) -> Option<usize> {
+        let value = query
+            .trim_start_matches('?')
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .filter(|(key, _)| *key == "batch")
+            .last()?
+            .1;
+        limits::BATCH.parse("batch", &percent_decode(value)).ok()
     }
 
     /// The largest batch whose training step fits the page's per-step budget for this network.

@@ -48,6 +48,20 @@ impl Engine {
     pub fn use_gpu_training(&mut self) {
         self.gpu_training = true;
         self.notify(format!("training runs on the GPU (batch up to {})", limits::BATCH.max));
+        if let Some(batch) = self.link_batch.take().filter(|b| *b > self.settings.batch) {
+            self.settings.batch = batch;
+            self.session.set_rate_and_batch(self.settings.learning_rate, batch);
+            self.notify(format!("batch {batch}, the link's, now that training runs on the GPU"));
+        }
+    }
+
+    /// Keeps `batch`, a link's batch that the CPU's bound lowered, for when training moves to
+    /// the GPU (`use_gpu_training`). Only a batch above that bound for these settings is kept
+    /// (not one that the settings' own bound, or a link that fell back to the defaults, set
+    /// aside).
+    pub fn keep_link_batch_for_gpu(&mut self, batch: usize) {
+        let lowered_for_the_cpu = batch > self.settings.batch && batch > self.settings.max_page_batch();
+        self.link_batch = (lowered_for_the_cpu && !self.gpu_training).then_some(batch);
     }
 
     /// The largest batch training may use: the page's per-step budget on the CPU (a step

@@ -168,6 +168,8 @@ impl Engine {
         self.check_batch(&Settings { batch, ..self.settings.clone() })?;
         self.settings.batch = batch;
         self.session.set_rate_and_batch(self.settings.learning_rate, batch);
+        // The visitor chose a batch: a link's, kept for the GPU, no longer applies.
+        self.link_batch = None;
         self.status.changed();
         Ok(())
     }
