@@ -1,3 +1,4 @@
+// requires: exact_trig.wgsl
 // The forward processes' schedules in f32, the same formulas as src/core/process.rs, for the
 // ops whose time varies per particle (the adaptive probability-flow and likelihood solves).
 // Ops at fixed times carry alpha and sigma computed on the host in f64 instead.
@@ -58,11 +59,11 @@ fn process_log_alpha(p: ProcessParams, t: f32) -> f32 {
         }
         case PROCESS_COSINE: {
             // cos(angle(t)) as the sine of its complement, which keeps its digits near t = 1.
-            return log(sin(cosine_complement(p.a, t))) - log(cos(cosine_angle(p.a, 0.0)));
+            return log(sin_cos_exact(cosine_complement(p.a, t)).x) - log(sin_cos_exact(cosine_angle(p.a, 0.0)).y);
         }
         case PROCESS_MR: {
             // 1 - cos(x) as 2 sin^2(x / 2): no cancellation near t = 0.
-            let half = sin(0.5 * HALF_PI * t);
+            let half = sin_cos_exact(0.5 * HALF_PI * t).x;
             return -p.b * 2.0 * half * half;
         }
         case PROCESS_RF, default: {
@@ -85,8 +86,9 @@ fn process_sigma(p: ProcessParams, t: f32) -> f32 {
             // 2 sin^2(d / 2) + tan(b) sin(d) without the cancellation of log(cos(b + d)) -
             // log(cos(b)) near t = 0 (where the likelihood weighting divides by sigma^2).
             let d = t / (1.0 + p.a) * HALF_PI;
-            let half = sin(0.5 * d);
-            let one_minus_alpha = 2.0 * half * half + tan(cosine_angle(p.a, 0.0)) * sin(d);
+            let half = sin_cos_exact(0.5 * d).x;
+            let b = sin_cos_exact(cosine_angle(p.a, 0.0));
+            let one_minus_alpha = 2.0 * half * half + b.x / b.y * sin_cos_exact(d).x;
             return sqrt(one_minus_alpha * (2.0 - one_minus_alpha));
         }
         case PROCESS_SUBVP: {
@@ -115,10 +117,11 @@ fn process_drift_coefficient(p: ProcessParams, t: f32) -> f32 {
             return 0.0;
         }
         case PROCESS_COSINE: {
-            return -HALF_PI / (1.0 + p.a) / tan(cosine_complement(p.a, t));
+            let complement = sin_cos_exact(cosine_complement(p.a, t));
+            return -HALF_PI / (1.0 + p.a) * complement.y / complement.x;
         }
         case PROCESS_MR: {
-            return -p.b * HALF_PI * sin(HALF_PI * t);
+            return -p.b * HALF_PI * sin_cos_exact(HALF_PI * t).x;
         }
         case PROCESS_RF, default: {
             return -1.0 / (1.0 - t);

@@ -60,34 +60,6 @@ fn u32_to_open_unit_f32(x: u32) -> f32 {
     return f32((x >> 8u) + 1u) * INV_2_POW_24;
 }
 
-// (sin x, cos x) for |x| <= pi to f32 rounding, from multiplies and adds only. WGSL allows
-// its own sin and cos an absolute error of 2^-11 on [-pi, pi], and SwiftShader comes near
-// that (5e-4 in the training draws); where a GPU's numbers must match the CPU's closely on
-// every adapter (a training step's rows), this is used instead. Quadrant reduction by
-// Cody-Waite (pi/2 in two parts), then Taylor polynomials on [-pi/4, pi/4] (remainders under
-// 3e-8).
-fn sin_cos_exact(x: f32) -> vec2<f32> {
-    let quadrant = round(x * 0.6366197723675814);
-    let r = (x - quadrant * 1.5707963705062866) + quadrant * 4.371139000186243e-8;
-    let r2 = r * r;
-    let s = r * (1.0 + r2 * (-1.0 / 6.0 + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362880.0)))));
-    let c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40320.0 + r2 * (-1.0 / 3628800.0)))));
-    switch ((i32(quadrant) % 4 + 4) % 4) {
-        case 1: {
-            return vec2<f32>(c, -s);
-        }
-        case 2: {
-            return vec2<f32>(-s, -c);
-        }
-        case 3: {
-            return vec2<f32>(-c, s);
-        }
-        default: {
-            return vec2<f32>(s, c);
-        }
-    }
-}
-
 fn box_muller(a: u32, b: u32) -> vec2<f32> {
     let radius = sqrt(-2.0 * log(u32_to_open_unit_f32(a)));
     // In [-pi, pi), where WGSL's sin and cos are most accurate (as in src/core/rng.rs).

@@ -1,4 +1,4 @@
-// requires: rng.wgsl, process.wgsl, mlp.wgsl
+// requires: rng.wgsl, exact_trig.wgsl, process.wgsl, mlp.wgsl
 // A training step's rows, drawn on the GPU: the CPU trainer's draw (src/core/train/trainer.rs,
 // `MinibatchDraw::of` and `Trainer::regression_row`) from the same counters, in f32.
 //

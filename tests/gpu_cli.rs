@@ -161,56 +161,37 @@ fn gpu_training_from_the_command_line_matches_the_cpu() {
     let gap = relative_gap(&gpu, &cpu);
     assert!(gap < 1e-5, "the GPU's weights are {gap:.2e} from the CPU's");
     assert!((cpu_loss - gpu_loss).abs() < 1e-4 * cpu_loss.abs(), "losses {cpu_loss} vs {gpu_loss}");
-    let bench = json_of(&[
-        "bench",
-        "train",
-        "--backend",
-        "gpu",
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--batch",
-        "64",
-        "--steps",
-        "5",
-        "--steps-per-readback",
-        "2",
-        "--repeats",
-        "1",
-        "--json",
-    ]);
-    assert_eq!(bench["backend"].as_str(), Some("gpu"));
-    assert_eq!(bench["steps_per_readback"].as_u64(), Some(2), "{bench}");
-    assert_eq!(bench["draw"].as_str(), Some("gpu"), "{bench}");
-    assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{bench}");
-    for key in ["steps_per_s", "samples_per_s", "gflops"] {
-        assert!(bench[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {bench}");
+    // The rows drawn on the GPU (the default), then on the host and uploaded.
+    for draw in ["gpu", "host"] {
+        let bench = json_of(&[
+            "bench",
+            "train",
+            "--backend",
+            "gpu",
+            "--width",
+            "16",
+            "--depth",
+            "1",
+            "--batch",
+            "64",
+            "--steps",
+            "5",
+            "--steps-per-readback",
+            "2",
+            "--repeats",
+            "1",
+            "--draw",
+            draw,
+            "--json",
+        ]);
+        assert_eq!(bench["backend"].as_str(), Some("gpu"));
+        assert_eq!(bench["steps_per_readback"].as_u64(), Some(2), "{bench}");
+        assert_eq!(bench["draw"].as_str(), Some(draw), "{bench}");
+        assert!(bench["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{bench}");
+        for key in ["steps_per_s", "samples_per_s", "gflops"] {
+            assert!(bench[key].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{key}: {bench}");
+        }
     }
-    // The same steps with the rows drawn on the host and uploaded.
-    let host = json_of(&[
-        "bench",
-        "train",
-        "--backend",
-        "gpu",
-        "--width",
-        "16",
-        "--depth",
-        "1",
-        "--batch",
-        "64",
-        "--steps",
-        "5",
-        "--steps-per-readback",
-        "2",
-        "--repeats",
-        "1",
-        "--draw",
-        "host",
-        "--json",
-    ]);
-    assert_eq!(host["draw"].as_str(), Some("host"), "{host}");
-    assert!(host["steps_per_s"].as_f64().is_some_and(|v| v.is_finite() && v > 0.0), "{host}");
 
     // DLG's level classifier: `nde train-levels --backend gpu` (cross-entropy on the GPU, runs
     // of up to 64 steps) against the CPU.

@@ -8,6 +8,7 @@
 /// (file name, source) of every file under shaders/.
 pub const SHADER_FILES: &[(&str, &str)] = &[
     ("draw.wgsl", include_str!("../../shaders/draw.wgsl")),
+    ("exact_trig.wgsl", include_str!("../../shaders/exact_trig.wgsl")),
     ("mixture.wgsl", include_str!("../../shaders/mixture.wgsl")),
     ("mlp.wgsl", include_str!("../../shaders/mlp.wgsl")),
     ("mlp_gradient.wgsl", include_str!("../../shaders/mlp_gradient.wgsl")),

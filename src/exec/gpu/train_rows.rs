@@ -266,3 +266,33 @@ pub async fn execute_draw_rows(
     let (features, records) = floats.split_at(rows * config.input_dim());
     Ok((features.to_vec(), records.to_vec()))
 }
+
+/// The largest gap between rows drawn on the GPU (`features` and `records` as
+/// `execute_draw_rows` returns them) and `trainer`'s own draw of step `step`
+/// (`Trainer::regression_row`), relative to each number's size (at least 1), and which number
+/// it is. What the tests hold to `ROW_TOLERANCE`.
+pub fn largest_row_gap(
+    trainer: &crate::core::train::Trainer,
+    step: u64,
+    features: &[f32],
+    records: &[f32],
+) -> (f64, String) {
+    let inputs = trainer.mlp.config.input_dim();
+    let mut want_features = vec![0.0f32; inputs];
+    let mut worst = (f64::NEG_INFINITY, String::from("no rows"));
+    for (r, (got_features, got_record)) in features.chunks_exact(inputs).zip(records.chunks_exact(8)).enumerate() {
+        let want_record = trainer.regression_row(step, r, &mut want_features);
+        let got = got_features.iter().chain(&got_record[..6]);
+        let want = want_features.iter().map(|v| f64::from(*v)).chain(want_record);
+        for (k, (g, w)) in got.zip(want).enumerate() {
+            // A NaN gap counts as infinite, so it is never hidden.
+            let gap = (f64::from(*g) - w).abs() / w.abs().max(1.0);
+            let gap = if gap.is_nan() { f64::INFINITY } else { gap };
+            if gap > worst.0 {
+                let what = if k < inputs { format!("feature {k}") } else { format!("record entry {}", k - inputs) };
+                worst = (gap, format!("row {r}, {what}: {g} against {w}"));
+            }
+        }
+    }
+    (worst.0.max(0.0), worst.1)
+}
