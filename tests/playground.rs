@@ -633,3 +633,26 @@ fn a_links_large_batch_comes_back_when_training_moves_to_the_gpu() {
     plain.use_gpu_training();
     assert_eq!(plain.settings.batch, 256);
 }
+
+/// A link that asks for f16 where the page cannot offer it (no GPU, no shader-f16, or a failed
+/// check) says so once, and the setting and the link come back to f32, what the runs use.
+#[test]
+fn a_links_f16_that_the_page_cannot_offer_says_so_and_runs_in_f32() {
+    use nde_playground::exec::gpu::op_major::Precision;
+    let (settings, problems) = Settings::from_query("precision=f16");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(settings.gpu_precision, Precision::F16);
+    let mut engine = Engine::new(settings, problems);
+    engine.refuse_f16("this adapter offers no shader-f16");
+    assert_eq!(engine.settings.gpu_precision, Precision::F32);
+    let said = "link: precision=f16: this adapter offers no shader-f16; samplers run in f32";
+    assert_eq!(engine.status.errors.iter().filter(|e| e.contains(said)).count(), 1, "{:?}", engine.status.errors);
+    assert!(!engine.link_settings().to_query().contains("precision=f16"));
+    // Said once: a second refusal has nothing left to refuse.
+    engine.refuse_f16("this adapter offers no shader-f16");
+    assert_eq!(engine.status.errors.iter().filter(|e| e.contains(said)).count(), 1);
+    // A page that did not ask for f16 has nothing to say.
+    let mut plain = Engine::new(Settings::default(), Vec::new());
+    plain.refuse_f16("this adapter offers no shader-f16");
+    assert!(plain.status.errors.is_empty(), "{:?}", plain.status.errors);
+}

@@ -234,7 +234,13 @@ pub fn App() -> Html {
                         }
                     }
                 }
-                let Some(context) = gpu else { return };
+                let Some(context) = gpu else {
+                    act.run(|engine| {
+                        engine.refuse_f16("this browser gives the page no WebGPU adapter");
+                        Ok(())
+                    });
+                    return;
+                };
                 if software {
                     // Compiling the interpreter keeps a software adapter's GPU thread (which
                     // also composites the page) busy for about 30 s here: the page would

@@ -200,11 +200,11 @@ pub fn spawn_path_job(runner: Rc<GpuRunner>, job: PathJob, act: Act<NsdeLab>) {
 }
 
 /// What the page found of the GPU's paths: the settings its runs take, what the banner should
-/// say where a check ran, and whether f16 may be offered.
+/// say where a check ran, and whether f16 may be offered (or why not).
 struct PathChoice {
     settings: GpuRunSettings,
     note: Option<String>,
-    f16: bool,
+    f16: Result<(), String>,
 }
 
 /// The path the panels' runs take on this device. A hardware adapter takes the op-major path
@@ -222,7 +222,8 @@ async fn choose_path(context: &GpuContext, kernel: &PlanKernel, software: bool, 
         None => GpuPath::OpMajor,
     };
     if wanted == GpuPath::Interpreter {
-        return PathChoice { settings: interpreter, note: None, f16: false };
+        let why = "the samplers take the interpreter here, and f16 runs on the op-major path".to_string();
+        return PathChoice { settings: interpreter, note: None, f16: Err(why) };
     }
     let scale = if software { SWIFTSHADER_SCALE } else { 1.0 };
     let (device, queue) = (&context.device, &context.queue);
@@ -232,17 +233,21 @@ async fn choose_path(context: &GpuContext, kernel: &PlanKernel, software: bool, 
             let note = format!(
                 "the GPU's op-major path did not agree with the CPU on this device ({e}); samplers use the interpreter"
             );
-            return PathChoice { settings: interpreter, note: Some(note), f16: false };
+            let why = "the op-major path, which f16 runs on, did not pass the page's check here".to_string();
+            return PathChoice { settings: interpreter, note: Some(note), f16: Err(why) };
         }
     };
     let (f16, f16_note) = if kernel.has_f16() {
         let f16_settings = GpuRunSettings { precision: Precision::F16, ..settings };
         match check_op_major(device, queue, kernel, f16_settings, F16_TOLERANCE * scale).await {
-            Ok(f16) => (true, format!("; f16 within {:.1e}", f16.max_error)),
-            Err(e) => (false, format!("; f16 not offered: {e}")),
+            Ok(f16) => (Ok(()), format!("; f16 within {:.1e}", f16.max_error)),
+            Err(e) => (Err(format!("the f16 check failed here ({e})")), format!("; f16 not offered: {e}")),
         }
     } else {
-        (false, "; f16 not offered: the adapter has no shader-f16".to_string())
+        (
+            Err("this adapter offers no shader-f16".to_string()),
+            "; f16 not offered: the adapter has no shader-f16".to_string(),
+        )
     };
     let note = format!(
         "samplers take the GPU's op-major path (checked on this device: within {:.1e} of the CPU{f16_note})",
@@ -306,8 +311,9 @@ pub async fn compile_gpu_sampler(
                 if let Some(note) = path_note {
                     engine.notify(note);
                 }
-                if f16 {
-                    engine.offer_f16();
+                match &f16 {
+                    Ok(()) => engine.offer_f16(),
+                    Err(why) => engine.refuse_f16(why),
                 }
                 if trains {
                     engine.use_gpu_training();
@@ -316,7 +322,10 @@ pub async fn compile_gpu_sampler(
             });
         }
         Err(e) => {
-            act.run(|_| Err(format!("the GPU sampler kernel did not compile ({e}); samplers run on the CPU")));
+            act.run(|engine| {
+                engine.refuse_f16("the GPU sampler kernel did not compile");
+                Err(format!("the GPU sampler kernel did not compile ({e}); samplers run on the CPU"))
+            });
         }
     }
 }

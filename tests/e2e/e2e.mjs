@@ -578,11 +578,12 @@ async function gpuSamplingCase(baseUrl) {
 // takes it unasked). The page first checks it on the device against the CPU
 // (`exec::gpu::path_check`) and says what it found; where it passed, the panels whose plans
 // allow it run there and say so, and their samples match the CPU's; where it failed, every
-// panel stays on the interpreter.
+// panel stays on the interpreter. The link also asks for f16: where the page cannot offer it,
+// it says so and the setting (and the link) come back to f32.
 async function gpuPathCase(baseUrl) {
   const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...baseArgs, '--enable-unsafe-webgpu'] });
   try {
-    const { page, errors } = await openPage(browser, `${baseUrl}?gpu-path=op-major`);
+    const { page, errors } = await openPage(browser, `${baseUrl}?gpu-path=op-major&precision=f16`);
     const cpu = await waitForMetrics(page);
     await page.getByTestId('gpu-opt-in').click();
     await page.waitForFunction(() => document.querySelector('[data-testid="notice-banner"]')?.textContent.includes('op-major path'), null, { timeout: 180_000 });
@@ -611,6 +612,16 @@ async function gpuPathCase(baseUrl) {
       'webgpu: f16 is offered only where the adapter has it and its check passed, and says why not',
       f16.disabled === !f16Offered && (f16Offered || (f16.title.includes('shader-f16') && (!passed || notice.includes('f16 not offered')))),
       `f16 option ${f16.disabled ? 'disabled' : 'enabled'} (${f16.title}); notice: ${notice.slice(0, 200)}`,
+    );
+    const chosen = await page.$eval('[data-testid="gpu-precision"]', (s) => s.value);
+    const refusal = (await page.$eval('.error-banner', (e) => e.textContent).catch(() => '')) || '';
+    const linkNow = await page.evaluate(() => window.location.search);
+    record(
+      'webgpu: a link asking for f16 where it is not offered says so, and the setting and the link say f32',
+      f16Offered
+        ? chosen === 'f16'
+        : chosen === 'f32' && refusal.includes('precision=f16:') && refusal.includes('samplers run in f32') && !linkNow.includes('precision=f16'),
+      `select ${chosen}; link ${linkNow}; error banner: ${refusal.slice(0, 200)}`,
     );
     await page.screenshot({ path: path.join(shotDir, 'gpu-op-major.png') });
     record('webgpu (op-major asked): no console errors', errors.length === 0, errors.join(' | ').slice(0, 300));

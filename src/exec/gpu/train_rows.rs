@@ -171,8 +171,9 @@ impl RowDrawer {
         }
     }
 
-    /// Uploads the recipe's data and conditions unless they are what the GPU holds already.
-    fn hold(&mut self, recipe: &DrawRecipe) -> Result<(), GpuError> {
+    /// Uploads the recipe's data and conditions unless they are what the GPU holds already
+    /// (once per run of steps: the data do not change within one).
+    pub fn hold(&mut self, recipe: &DrawRecipe) -> Result<(), GpuError> {
         let same = self.held.as_ref().is_some_and(|(data, conditions)| {
             data.as_slice() == recipe.data && conditions.as_deref() == recipe.conditions
         });
@@ -210,21 +211,14 @@ impl RowDrawer {
         Ok(())
     }
 
-    /// Writes step `step`'s draw parameters (landing before the next submission, in queue
-    /// order) and makes sure the data are on the GPU. Encode the draw with `encode` after.
-    pub fn prepare(
-        &mut self,
-        recipe: &DrawRecipe,
-        config: &crate::core::nn::MlpConfig,
-        step: u64,
-    ) -> Result<(), GpuError> {
-        self.hold(recipe)?;
+    /// Writes step `step`'s draw parameters, which land before the next submission (queue
+    /// order). Encode the draw with `encode` after, once `hold` has put the data there.
+    pub fn write_params(&self, recipe: &DrawRecipe, config: &crate::core::nn::MlpConfig, step: u64) {
         let params = draw_params(recipe, config, self.rows, step, self.grid.0 * super::kernel::WORKGROUP_SIZE);
         self.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
-        Ok(())
     }
 
-    /// The draw's dispatch (after `prepare`).
+    /// The draw's dispatch (after `hold` and `write_params`).
     pub fn encode(&self, pass: &mut wgpu::ComputePass) {
         if let Some(group) = &self.bind_group {
             pass.set_pipeline(&self.pipeline);
@@ -251,7 +245,8 @@ pub async fn execute_draw_rows(
     let features = super::kernel::storage_buffer(device, "drawn features", feature_bytes);
     let records = super::kernel::storage_buffer(device, "drawn records", record_bytes);
     let mut drawer = RowDrawer::new(device, queue, &pipeline, &features, &records, rows);
-    drawer.prepare(recipe, config, step)?;
+    drawer.hold(recipe)?;
+    drawer.write_params(recipe, config, step);
     let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("draw rows") });
     {
         let mut pass = encoder

@@ -528,10 +528,13 @@ impl GpuTrainer {
             Some(_) => (Vec::new(), Vec::new()),
             None => (vec![0.0f32; rows * inputs], vec![0.0f32; rows * RECORD]),
         };
+        if let Some(recipe) = &recipe {
+            self.drawer.hold(recipe)?;
+        }
         for slot in 0..count {
             let step = first_step + slot as u64;
             match &recipe {
-                Some(recipe) => self.drawer.prepare(recipe, &self.config, step)?,
+                Some(recipe) => self.drawer.write_params(recipe, &self.config, step),
                 None => {
                     // On the host, on every core: at batch 4096 one thread takes over a
                     // millisecond, which a fast GPU would wait for.

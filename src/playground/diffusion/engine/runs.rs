@@ -262,6 +262,17 @@ impl Engine {
         self.status.changed();
     }
 
+    /// The page will not offer f16 (`why`: no GPU, no shader-f16, or its check failed). A
+    /// link that asked for it says so once and samples in f32, and the setting (and the link
+    /// it writes) says f32, what the runs use.
+    pub fn refuse_f16(&mut self, why: &str) {
+        self.gpu_f16 = false;
+        if self.settings.gpu_precision == Precision::F16 {
+            self.settings.gpu_precision = Precision::F32;
+            self.report(format!("link: precision=f16: {why}; samplers run in f32"));
+        }
+    }
+
     /// The GPU precision setting (the next run takes it). f16 is refused where the page does
     /// not offer it, with the reason.
     pub fn set_gpu_precision(&mut self, name: &str) -> Result<(), String> {
