@@ -41,6 +41,13 @@ var<private> mlp_tangent1: array<f32, MAX_WIDTH>;
 var<private> mlp_next_tangent0: array<f32, MAX_WIDTH>;
 var<private> mlp_next_tangent1: array<f32, MAX_WIDTH>;
 
+// tanh that stays finite for every input: some implementations' tanh returns NaN far out
+// (SwiftShader's, as (e^2z - 1) / (e^2z + 1), overflows to inf / inf past |z| of about 44,
+// which a random network's pre-activations reach). In f32, tanh(15) is already 1.
+fn finite_tanh(z: f32) -> f32 {
+    return tanh(clamp(z, -15.0, 15.0));
+}
+
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
@@ -51,7 +58,7 @@ fn activation_apply(kind: u32, z: f32) -> f32 {
             return z * sigmoid(z);
         }
         case ACT_TANH: {
-            return tanh(z);
+            return finite_tanh(z);
         }
         case ACT_SOFTPLUS: {
             return max(z, 0.0) + log(1.0 + exp(-abs(z)));
@@ -81,7 +88,7 @@ fn activation_derivative(kind: u32, z: f32) -> f32 {
             return s * (1.0 + z * (1.0 - s));
         }
         case ACT_TANH: {
-            let t = tanh(z);
+            let t = finite_tanh(z);
             return 1.0 - t * t;
         }
         case ACT_SOFTPLUS: {

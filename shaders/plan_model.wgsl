@@ -7,11 +7,10 @@
 // (2 x 4 words) over the basis b(y) = (y0, y1, sin y0, y0 y1). The MLP follows.
 const FIELD_SCALED_TANH: u32 = 0u;
 
-// tanh from exp(-2|z|), which never overflows (a field's raw output can be large far from
-// the data, where some implementations' tanh returns NaN).
+// mlp.wgsl's finite_tanh on both components (a field's raw output can be large far from the
+// data, where some implementations' tanh returns NaN).
 fn bounded_tanh(z: vec2<f32>) -> vec2<f32> {
-    let e = exp(-2.0 * abs(z));
-    return sign(z) * (1.0 - e) / (1.0 + e);
+    return vec2<f32>(finite_tanh(z.x), finite_tanh(z.y));
 }
 
 fn field_out(y: vec2<f32>) -> vec2<f32> {
@@ -71,11 +70,6 @@ fn model_diffusion(z: vec2<f32>) -> vec2<f32> {
 // Its state is `dim` values two per register: y's from R[state], then z's. Its noise is read
 // from the particle's input rows, two values per row.
 
-fn scalar_tanh(z: f32) -> f32 {
-    let e = exp(-2.0 * abs(z));
-    return sign(z) * (1.0 - e) / (1.0 + e);
-}
-
 fn input_value(row: u32, k: u32) -> f32 {
     return input_row(row + k / 2u)[k % 2u];
 }
@@ -101,14 +95,14 @@ fn generator_half_increment(state: u32, dim: u32, t: f32, h: f32, noise: u32, ro
     generator_features(state, dim, t);
     mlp_run(params.mlp, false);
     for (var i = 0u; i < dim; i++) {
-        R[state + i / 2u][i % 2u] += 0.5 * (h * scalar_tanh(mlp_value[i]));
+        R[state + i / 2u][i % 2u] += 0.5 * (h * finite_tanh(mlp_value[i]));
     }
     generator_features(state, dim, t);
     mlp_run(params.diffusion, false);
     for (var i = 0u; i < dim; i++) {
         var noise_term = 0.0;
         for (var k = 0u; k < noise; k++) {
-            noise_term += scalar_tanh(mlp_value[i * noise + k]) * input_value(row, k);
+            noise_term += finite_tanh(mlp_value[i * noise + k]) * input_value(row, k);
         }
         R[state + i / 2u][i % 2u] += 0.5 * noise_term;
     }

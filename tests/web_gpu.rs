@@ -163,6 +163,79 @@ async fn paths_agree(
     assert_eq!(gpu.nfe, cpu.nfe, "{label}");
 }
 
+/// The op-major path (`exec::gpu::op_major`, asked for by name: on a software adapter the page
+/// keeps the interpreter unasked) against the CPU executor on Chromium's WebGPU: every
+/// fixed-step sampler of the agreement cases on a trained network within the agreement rules
+/// scaled for SwiftShader (`SWIFTSHADER_SCALE`), and random networks of all four activations,
+/// widths off the tile and up to 256, depths 1 to 6, at particle counts off the workgroup,
+/// within `PARTICLE_TOLERANCE` x SwiftShader's scale relative to each particle's size (random
+/// networks carry particles out to |x| of hundreds).
+#[wasm_bindgen_test]
+async fn webgpu_op_major_path_agrees_with_the_cpu_executor() {
+    use nde_playground::core::nn::{Activation, Mlp, MlpConfig};
+    use nde_playground::core::param::Parameterisation;
+    use nde_playground::core::process::Process;
+    use nde_playground::core::sample::model::{MlpModel, Model};
+    use nde_playground::core::sample::{build, SamplerOptions};
+    use nde_playground::exec::agreement::{cases, compare_scaled, trained_mlp, PARTICLE_TOLERANCE, SWIFTSHADER_SCALE};
+    use nde_playground::exec::cpu::{run_plan, RunOptions};
+    use nde_playground::exec::gpu::op_major::{runs_op_major, GpuPath};
+    use nde_playground::exec::gpu::path_check::relative_agreement;
+    use nde_playground::exec::gpu::plan_run::{execute_plan_with, GpuRunSettings, PlanKernel};
+
+    let ctx = GpuContext::browser()
+        .await
+        .unwrap_or_else(|e| panic!("{e} (webdriver.json must pass --enable-unsafe-webgpu to Chromium)"));
+    let settings = GpuRunSettings { path: Some(GpuPath::OpMajor), ..GpuRunSettings::for_adapter(&ctx.info) };
+    let kernel = PlanKernel::new(&ctx.device).await.unwrap();
+    let mlp = trained_mlp(Process::vp(), Parameterisation::Eps, 50).unwrap();
+    let run = RunOptions { particles: 203, seed: 3, traced: vec![0, 1], inputs: vec![] };
+    let mut checked = 0;
+    for case in cases() {
+        let Ok(plan) = build(case.sampler, case.process, Parameterisation::Eps, &case.options) else { continue };
+        if case.process != Process::vp() {
+            continue;
+        }
+        let mut model = MlpModel::new(mlp.clone(), Parameterisation::Eps);
+        if !runs_op_major(&plan, &model.data()) {
+            continue;
+        }
+        let cpu = run_plan(&plan, &mut model, &run).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &model.data(), &run)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU op-major {}: {e}", case.sampler));
+        compare_scaled(&plan, &cpu, &gpu, SWIFTSHADER_SCALE)
+            .unwrap_or_else(|e| panic!("WebGPU op-major {}: {e}", case.sampler));
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} samplers took the op-major path");
+    let networks = [
+        (16, 1, Activation::Silu),
+        (37, 3, Activation::Tanh),
+        (128, 2, Activation::Softplus),
+        (256, 6, Activation::Relu),
+    ];
+    let plan =
+        build("ddim", Process::vp(), Parameterisation::Eps, &SamplerOptions { nfe: 6, ..SamplerOptions::default() })
+            .unwrap();
+    let run = RunOptions { particles: 77, seed: 3, traced: vec![], inputs: vec![] };
+    let mut worst = 0.0f32;
+    for (width, depth, activation) in networks {
+        let net = Mlp::new(MlpConfig { width, depth, activation, ..MlpConfig::default() }, 9).unwrap();
+        let mut model = MlpModel::new(net, Parameterisation::Eps);
+        let cpu = run_plan(&plan, &mut model, &run).unwrap();
+        let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &plan, &model.data(), &run)
+            .await
+            .unwrap_or_else(|e| panic!("WebGPU op-major {width}x{depth} {activation:?}: {e}"));
+        let check = relative_agreement(&cpu.positions, &gpu.positions, PARTICLE_TOLERANCE * SWIFTSHADER_SCALE)
+            .unwrap_or_else(|e| panic!("WebGPU op-major {width}x{depth} {activation:?}: {e}"));
+        worst = worst.max(check.max_error);
+    }
+    wasm_bindgen_test::console_log!(
+        "WebGPU op-major: {checked} samplers agree; random networks within {worst:.1e} relative"
+    );
+}
+
 /// The rows a training step draws on the browser's WebGPU (shaders/train_rows.wgsl) against
 /// the CPU trainer's draw compiled to wasm: within the same `ROW_TOLERANCE` as on lavapipe
 /// (the draw uses exact_trig.wgsl's sin and cos, not SwiftShader's), for a process of each
