@@ -209,6 +209,19 @@ async fn webgpu_op_major_path_agrees_with_the_cpu_executor() {
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} samplers took the op-major path");
+    // The trained network's run an earlier version of this test reported as failing here
+    // (DDIM, 8 steps, 256 particles; its message named only "ddim", and the failing run was
+    // most likely its 37x3 tanh network's, before finite_tanh).
+    let ddim8 =
+        build("ddim", Process::vp(), Parameterisation::Eps, &SamplerOptions { nfe: 8, ..SamplerOptions::default() })
+            .unwrap();
+    let run256 = RunOptions { particles: 256, seed: 7, traced: vec![0, 1], inputs: vec![] };
+    let mut model = MlpModel::new(mlp.clone(), Parameterisation::Eps);
+    let cpu = run_plan(&ddim8, &mut model, &run256).unwrap();
+    let gpu = execute_plan_with(&ctx.device, &ctx.queue, &kernel, settings, &ddim8, &model.data(), &run256)
+        .await
+        .unwrap_or_else(|e| panic!("WebGPU op-major ddim, 256 particles: {e}"));
+    compare_scaled(&ddim8, &cpu, &gpu, SWIFTSHADER_SCALE).unwrap_or_else(|e| panic!("WebGPU op-major ddim 256: {e}"));
     let networks = [
         (16, 1, Activation::Silu),
         (37, 3, Activation::Tanh),
