@@ -459,11 +459,6 @@ impl GpuTrainer {
         self.rows_on_host = on_host;
     }
 
-    /// Whether `trainer`'s rows are drawn on the GPU.
-    pub fn draws_on_gpu(&self, trainer: &impl TrainSource) -> bool {
-        !self.rows_on_host && trainer.draw_recipe().is_some()
-    }
-
     /// Steps taken.
     pub fn steps(&self) -> u64 {
         self.steps
