@@ -5,8 +5,12 @@
 // A workgroup owns EVAL_TILE particles. Their activations stay in workgroup memory from layer
 // to layer (two halves of one array, read one and write the other), and each invocation
 // computes some of a layer's outputs for every particle of the tile, so each weight it reads
-// from storage serves EVAL_TILE multiply-adds, four inputs at a time. The features are
-// computed in the tile, and the op's affine combination is fused into the last layer's store.
+// from storage serves EVAL_TILE multiply-adds, four inputs at a time. The weights come in the
+// quad order of src/exec/gpu/tiled_weights.rs: one `vec4` load per four inputs, and the
+// invocations of a workgroup read consecutive `vec4`s. The tile's rows are padded with zeros
+// to whole quads, so the padded weights (zero) multiply zeros: never an inf or a NaN left
+// there by a wider layer. The features are computed in the tile, and the op's affine
+// combination is fused into the last layer's store.
 // The registers are the plan interpreter's (particle-major), so the interpreter runs the
 // element-wise ops between evaluations on the same buffer.
 //
@@ -32,6 +36,8 @@ struct EvalParams {
 
 @group(0) @binding(0) var<uniform> eval_params: EvalParams;
 @group(0) @binding(3) var<storage, read_write> eval_registers: array<vec2<f32>>;
+// Each layer's weights as quads of inputs: quad q of output o at `layer start + q * outputs + o`.
+@group(0) @binding(4) var<storage, read> tiled_weights: array<vec4<f32>>;
 
 // Particles per workgroup: two halves of EVAL_TILE x MAX_WIDTH floats fill the 16 KiB of
 // workgroup memory every WebGPU adapter offers.
@@ -67,6 +73,15 @@ fn tile_features(base: u32, p: u32, x: vec2<f32>) {
             frequency *= 2.0;
         }
     }
+    // Zeros to the end of the last quad.
+    for (var k = shape.input_dim; k < 4u * quads(shape.input_dim); k++) {
+        tile_act[row + k] = tile_t(0.0);
+    }
+}
+
+// A layer's inputs in whole quads (tiled_weights.rs: `quads`).
+fn quads(inputs: u32) -> u32 {
+    return (inputs + 3u) / 4u;
 }
 
 @compute @workgroup_size(64)
@@ -85,6 +100,7 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
     }
     workgroupBarrier();
     var offset = shape.base;
+    var packed = 0u;
     var inputs = shape.input_dim;
     var source = 0u;
     for (var l = 0u; l <= shape.depth; l++) {
@@ -92,24 +108,17 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
         let outputs = select(shape.width, shape.outputs, last);
         let bias = offset + outputs * inputs;
         let target_half = EVAL_HALF - source;
+        let layer_quads = quads(inputs);
         for (var o = lane; o < outputs; o += EVAL_THREADS) {
-            let row = offset + o * inputs;
             var acc: array<f32, 8>;
             for (var p = 0u; p < EVAL_TILE; p++) {
                 acc[p] = model_data[bias + o];
             }
-            var i = 0u;
-            for (; i + 4u <= inputs; i += 4u) {
-                let w = vec4<tile_t>(vec4<f32>(model_data[row + i], model_data[row + i + 1u], model_data[row + i + 2u], model_data[row + i + 3u]));
+            for (var q = 0u; q < layer_quads; q++) {
+                let w = vec4<tile_t>(tiled_weights[packed + q * outputs + o]);
                 for (var p = 0u; p < EVAL_TILE; p++) {
-                    let a = source + p * MAX_WIDTH + i;
+                    let a = source + p * MAX_WIDTH + 4u * q;
                     acc[p] += f32(dot(w, vec4<tile_t>(tile_act[a], tile_act[a + 1u], tile_act[a + 2u], tile_act[a + 3u])));
-                }
-            }
-            for (; i < inputs; i++) {
-                let w = tile_t(model_data[row + i]);
-                for (var p = 0u; p < EVAL_TILE; p++) {
-                    acc[p] += f32(w * tile_act[source + p * MAX_WIDTH + i]);
                 }
             }
             for (var p = 0u; p < EVAL_TILE; p++) {
@@ -120,9 +129,16 @@ fn eval_tile(@builtin(workgroup_id) group: vec3<u32>, @builtin(local_invocation_
                 tile_act[target_half + p * MAX_WIDTH + o] = tile_t(value);
             }
         }
+        // Zeros to the end of the outputs' last quad, which the next layer reads.
+        if (lane < EVAL_TILE) {
+            for (var k = outputs; k < 4u * quads(outputs); k++) {
+                tile_act[target_half + lane * MAX_WIDTH + k] = tile_t(0.0);
+            }
+        }
         workgroupBarrier();
         source = target_half;
         offset = bias + outputs;
+        packed += layer_quads * outputs;
         inputs = outputs;
     }
     // The op's quantity from the network's first two outputs, for each particle of the tile

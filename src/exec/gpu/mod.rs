@@ -17,6 +17,7 @@ pub mod readback;
 mod readout;
 pub mod resident;
 pub mod rng_fill;
+pub mod tiled_weights;
 pub mod train_rows;
 pub mod trainer;
 pub mod work_budget;

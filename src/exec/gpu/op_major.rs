@@ -17,6 +17,7 @@ use super::kernel::{compute_pipeline_from_source, filled_buffer, read_back, WORK
 use super::plan_code::encode;
 use super::plan_run::{chunk_size, run_params, ChunkBuffers, GpuRunSettings, SharedBuffers};
 use super::readout::{points_of, read_first_particles, read_frames};
+use super::tiled_weights::pack_tiled_weights;
 use super::GpuError;
 use crate::core::sample::model::ModelData;
 use crate::core::sample::plan::{Op, Plan};
@@ -214,6 +215,8 @@ pub async fn execute_op_major(
     let storage = wgpu::BufferUsages::STORAGE;
     let code_buffer = init("plan code", &padded(bytemuck::cast_slice(&code.words)), storage);
     let model_buffer = init("model data", &padded(bytemuck::cast_slice(&model_data)), storage);
+    let tiled = pack_tiled_weights(&base.mlp, &model_data).map_err(GpuError::Validation)?;
+    let tiled_buffer = init("tiled weights", &padded(bytemuck::cast_slice(&tiled)), storage);
     let frames = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("frames"),
         size: ((plan.frames() as usize * traced) as u64 * 8).max(16),
@@ -286,6 +289,7 @@ pub async fn execute_op_major(
                             wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() },
                             wgpu::BindGroupEntry { binding: 2, resource: model_buffer.as_entire_binding() },
                             wgpu::BindGroupEntry { binding: 3, resource: buffers.registers.as_entire_binding() },
+                            wgpu::BindGroupEntry { binding: 4, resource: tiled_buffer.as_entire_binding() },
                         ],
                     });
                     dispatches.push((true, bind_group, groups));
