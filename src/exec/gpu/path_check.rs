@@ -3,9 +3,10 @@
 //! CPU executor within a tolerance relative to each particle's size ([`relative_agreement`]).
 //!
 //! Why a check at all: the op-major path agrees with the CPU on lavapipe for every fixed-step
-//! sampler (tests/gpu_plans.rs), but on SwiftShader some runs give non-finite particles that
-//! are not explained (docs/GPU.md), and no hardware adapter has run it in this project's tests.
-//! A device that fails the check keeps the interpreter, and the page says why.
+//! sampler (tests/gpu_plans.rs) and on Chromium's SwiftShader (tests/web_gpu.rs), but no
+//! hardware adapter has run it in this project's tests, and a driver's transcendentals can
+//! differ from both (SwiftShader's `tanh` gave NaN past |z| ≈ 44 until mlp.wgsl clamped it:
+//! docs/GPU.md). A device that fails the check keeps the interpreter, and the page says why.
 
 use super::op_major::GpuPath;
 use super::plan_run::{chosen_path, execute_plan_with, GpuRunSettings, PlanKernel};
