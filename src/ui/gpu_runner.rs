@@ -209,7 +209,8 @@ struct PathChoice {
 
 /// The path the panels' runs take on this device. A hardware adapter takes the op-major path
 /// once its check passes (`exec::gpu::path_check`); a software one keeps the interpreter
-/// (whether op-major is faster on a CPU-emulated GPU is not measured) unless the link asks for
+/// (on CPU-emulated GPUs the interpreter measured faster: 2.2× on SwiftShader at 64×2, 1.4× at
+/// 128×3, docs/BENCHMARKS.md) unless the link asks for
 /// op-major (`?gpu-path=op-major`, also checked). `?gpu-path=interpreter`
 /// keeps the interpreter anywhere. Where the op-major path passed and the adapter has
 /// `shader-f16`, the f16 kernel is checked too, and f16 offered if it passes.
