@@ -89,3 +89,35 @@ pub async fn nde_bench_sample(width: u32, depth: u32, particles: u32, workers: u
             f64::NAN
         })
 }
+
+/// The page's GPU sampling benchmark entry (`window.wasmBindings.nde_bench_sample_gpu(...)`, a
+/// promise): `{ evals_per_s, adapter, path, precision }` for 20 DDIM steps on `particles`
+/// particles on this browser's WebGPU adapter, by the path named `path` ("auto", "op-major",
+/// "interpreter") in `precision` ("f32", "f16"); `{ error }` if refused or failed.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub async fn nde_bench_sample_gpu(
+    width: u32,
+    depth: u32,
+    particles: u32,
+    path: String,
+    precision: String,
+) -> wasm_bindgen::JsValue {
+    let result =
+        nde_playground::ui::gpu_sampling_rate(width as usize, depth as usize, particles as usize, &path, &precision)
+            .await;
+    let object = js_sys::Object::new();
+    let set = |key: &str, value: wasm_bindgen::JsValue| {
+        let _ = js_sys::Reflect::set(&object, &key.into(), &value);
+    };
+    match result {
+        Ok(rate) => {
+            set("evals_per_s", rate.evals_per_s.into());
+            set("adapter", rate.adapter.into());
+            set("path", rate.path.into());
+            set("precision", rate.precision.into());
+        }
+        Err(e) => set("error", e.into()),
+    }
+    object.into()
+}

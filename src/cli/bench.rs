@@ -72,12 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         None => {}
     }
     crate::core::nn::parallel::set_max_threads(args.threads);
-    let path = match args.gpu_path.as_str() {
-        "auto" => None,
-        "op-major" => Some(GpuPath::OpMajor),
-        "interpreter" => Some(GpuPath::Interpreter),
-        other => return Err(format!("unknown --gpu-path '{other}': choose auto, op-major or interpreter")),
-    };
+    let path = GpuPath::from_name(&args.gpu_path).map_err(|e| format!("--gpu-path: {e}"))?;
     let precision = Precision::from_name(&args.precision)?;
     if precision == Precision::F16 && args.backend != "gpu" {
         return Err("--precision f16 is for the GPU executor: add --backend gpu".into());

@@ -36,6 +36,8 @@ pub async fn sampling_rate(width: usize, depth: usize, particles: usize, workers
     sampling_bench::sampling_rate(width, depth, particles, workers).await
 }
 
+pub use sampling_bench::{gpu_sampling_rate, GpuSamplingRate};
+
 /// Mounts the page into `#app` (index.html), after installing the panic page.
 pub fn start() {
     panic_page::install();

@@ -1623,6 +1623,42 @@ async function cpuBenchCase(baseUrl) {
   }
 }
 
+// The page's GPU sampling benchmark entry on this browser's WebGPU adapter (SwiftShader here):
+// the `nde bench` computation by each GPU path, side by side in one browser, written to
+// target/e2e/gpu-bench.json. 2 000 particles: SwiftShader runs 5 000 to 25 000 evaluations a
+// second of these networks, and each figure is the best of two runs after a warm-up.
+async function gpuBenchCase(baseUrl) {
+  const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: [...baseArgs, '--enable-unsafe-webgpu'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(baseUrl, { waitUntil: 'load' });
+    await page.waitForFunction(() => typeof window.wasmBindings?.nde_bench_sample_gpu === 'function', null, { timeout: 60_000 });
+    const figures = {};
+    const runs = [];
+    for (const [w, d] of [[64, 2], [128, 3]]) {
+      for (const asked of ['interpreter', 'op-major']) {
+        const r = await page.evaluate(([w, d, p]) => window.wasmBindings.nde_bench_sample_gpu(w, d, 2000, p, 'f32'), [w, d, asked]);
+        runs.push({ asked, ...r });
+        figures[`sample_${w}x${d}_2000_${asked}_evals_per_s`] = r.evals_per_s ?? r.error;
+        figures.adapter = r.adapter ?? figures.adapter;
+      }
+    }
+    const refused = await page.evaluate(() => window.wasmBindings.nde_bench_sample_gpu(64, 2, 0, 'op-major', 'f32'));
+    const unknown = await page.evaluate(() => window.wasmBindings.nde_bench_sample_gpu(64, 2, 100, 'fastest', 'f32'));
+    console.log(`gpu bench (wasm, WebGPU): ${JSON.stringify(figures)}`);
+    fs.mkdirSync(shotDir, { recursive: true });
+    fs.writeFileSync(path.join(shotDir, 'gpu-bench.json'), JSON.stringify(figures, null, 2));
+    record(
+      'the wasm GPU benchmark entry runs both paths, says which ran, and refuses bad requests with a message',
+      runs.every((r) => Number.isFinite(r.evals_per_s) && r.evals_per_s > 0 && r.path === r.asked && r.precision === 'f32') &&
+        typeof refused.error === 'string' && refused.error.includes('particles') && typeof unknown.error === 'string' && unknown.error.includes('fastest'),
+      `${runs.map((r) => `${r.asked}: ${r.evals_per_s?.toFixed(0) ?? r.error} (${r.path})`).join(', ')}; on ${figures.adapter}; refused: ${refused.error}; ${unknown.error}`,
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
 async function main() {
   if (!fs.existsSync(path.join(distDir, 'index.html'))) {
     console.error(`error: ${distDir}/index.html is missing: build the page first (trunk build --release --offline)`);
@@ -1640,6 +1676,7 @@ async function main() {
       await hostileLinksCase(baseUrl);
     } else if (only === 'bench') {
       await cpuBenchCase(baseUrl);
+      await gpuBenchCase(baseUrl);
     } else if (only === 'workers') {
       await workersCase(baseUrl);
     } else if (only === 'gpu-path') {
@@ -1694,6 +1731,7 @@ async function main() {
       await inverseLabCase(baseUrl, { name: 'cpu-fallback', webgpu: false });
       await panicCase(baseUrl);
       await cpuBenchCase(baseUrl);
+      await gpuBenchCase(baseUrl);
     }
     fs.writeFileSync(path.join(shotDir, 'frame-times.json'), JSON.stringify(frameFigures, null, 2));
     console.log(`frame-time figures: ${path.relative(repoRoot, path.join(shotDir, 'frame-times.json'))}`);

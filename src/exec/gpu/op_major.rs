@@ -128,6 +128,16 @@ impl GpuPath {
             GpuPath::Interpreter => "interpreter",
         }
     }
+
+    /// The path named `name`, or `None` for "auto" (the run chooses).
+    pub fn from_name(name: &str) -> Result<Option<Self>, String> {
+        match name {
+            "auto" => Ok(None),
+            "op-major" => Ok(Some(GpuPath::OpMajor)),
+            "interpreter" => Ok(Some(GpuPath::Interpreter)),
+            other => Err(format!("unknown GPU path '{other}': choose auto, op-major or interpreter")),
+        }
+    }
 }
 
 /// Whether a run can take the op-major path: a plan without per-particle control flow, on a

@@ -58,9 +58,10 @@ impl PlanKernel {
 /// which exists on that path only) and the plan and model allow it (`op_major::runs_op_major`);
 /// the interpreter otherwise.
 ///
-/// The op-major path is opt-in for now. It agrees with the CPU on lavapipe, but on SwiftShader
-/// some of its runs give non-finite particles, for a cause not yet found (docs/GPU.md). It has
-/// not run on a hardware GPU, so the page and `nde` keep the interpreter until it has.
+/// The op-major path is taken when asked. `nde` asks with `--gpu-path op-major` or
+/// `--precision f16`; the page asks on a hardware adapter once the path has passed its check
+/// on that device (`path_check`, `ui::gpu_runner::choose_path`), and on a software one only
+/// when a link asks: there the interpreter measured faster (docs/BENCHMARKS.md).
 pub fn chosen_path(settings: GpuRunSettings, plan: &Plan, model: &ModelData) -> GpuPath {
     let asked = settings.path == Some(GpuPath::OpMajor) || settings.precision == Precision::F16;
     if asked && settings.path != Some(GpuPath::Interpreter) && runs_op_major(plan, model) {
