@@ -509,6 +509,10 @@ fn bench_reports_its_keys_and_bad_backends_are_refused() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("choose cpu or gpu"));
+    let odd_path = nde(&["bench", "--particles", "10", "--gpu-path", "fastest"]);
+    assert_eq!(odd_path.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&odd_path.stderr);
+    assert!(message.contains("--gpu-path") && message.contains("choose auto, op-major or interpreter"), "{message}");
 }
 
 /// VE's prior N(0, sigma_max^2 I) ignores the mean of an off-centre mixture: the likelihood

@@ -410,6 +410,16 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_named_both_ways_and_an_unknown_name_says_the_choices() {
+        for path in [GpuPath::OpMajor, GpuPath::Interpreter] {
+            assert_eq!(GpuPath::from_name(path.name()), Ok(Some(path)));
+        }
+        assert_eq!(GpuPath::from_name("auto"), Ok(None));
+        let message = GpuPath::from_name("fastest").expect_err("unknown");
+        assert!(message.contains("'fastest'") && message.contains("auto, op-major or interpreter"), "{message}");
+    }
+
+    #[test]
     fn grids_stay_within_the_limit() {
         assert_eq!(grid(10, 65535), (10, 1));
         assert_eq!(grid(70_000, 65535), (65535, 2));
