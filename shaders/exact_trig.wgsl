@@ -1,6 +1,7 @@
 // sin and cos to f32 rounding, from multiplies and adds only, for the numbers a GPU must match
-// the CPU's closely on every adapter: the training draws (train_rows.wgsl) and the forward
-// processes' schedules (process.wgsl).
+// the CPU's closely on every adapter: the training draws (train_rows.wgsl), the forward
+// processes' schedules (process.wgsl), the networks' time features (mlp.wgsl, mlp_tiled.wgsl)
+// and the Gaussian noise (rng.wgsl's Box-Muller).
 
 // (sin x, cos x) for |x| up to a few pi. WGSL allows its own sin and cos an absolute error of
 // 2^-11 on [-pi, pi], and Chromium's SwiftShader comes near that (5e-4 in the training draws).

@@ -1,4 +1,4 @@
-// requires: model_buffers.wgsl
+// requires: model_buffers.wgsl, exact_trig.wgsl
 // The MLP of src/core/nn/mlp.rs in f32: features, forward pass, and forward-mode Jacobian in
 // x (two tangents at once, for the exact divergence). Layer l stores W (out x in, row-major)
 // then its bias; hidden layers apply the activation, the last is linear. The same layout
@@ -136,9 +136,11 @@ fn mlp_features(shape: MlpShape, x: vec2<f32>, t: f32, condition: vec2<f32>) {
         i += 1u;
         var frequency = 3.141592653589793;
         for (var k = 0u; k < shape.frequencies; k++) {
-            let phase = reduced_phase(frequency * t);
-            mlp_value[i] = sin(phase);
-            mlp_value[i + 1u] = cos(phase);
+            // sin_cos_exact, not WGSL's sin and cos (2^-11 allowed, and SwiftShader's come
+            // near it): a feature's error goes through every layer and every step.
+            let sin_cos = sin_cos_exact(reduced_phase(frequency * t));
+            mlp_value[i] = sin_cos.x;
+            mlp_value[i + 1u] = sin_cos.y;
             i += 2u;
             frequency *= 2.0;
         }

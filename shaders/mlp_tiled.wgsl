@@ -66,9 +66,10 @@ fn tile_features(base: u32, p: u32, x: vec2<f32>) {
         i += 1u;
         var frequency = 3.141592653589793;
         for (var k = 0u; k < shape.frequencies; k++) {
-            let phase = reduced_phase(frequency * t);
-            tile_act[row + i] = tile_t(sin(phase));
-            tile_act[row + i + 1u] = tile_t(cos(phase));
+            // As mlp_features: sin and cos to f32 rounding on every adapter.
+            let sin_cos = sin_cos_exact(reduced_phase(frequency * t));
+            tile_act[row + i] = tile_t(sin_cos.x);
+            tile_act[row + i + 1u] = tile_t(sin_cos.y);
             i += 2u;
             frequency *= 2.0;
         }

@@ -18,7 +18,9 @@ fn field_out(y: vec2<f32>) -> vec2<f32> {
     if (u32(model_data[0]) == FIELD_SCALED_TANH) {
         return vec2<f32>(model_data[1], model_data[2]) * bounded_tanh(out);
     }
-    let b = vec4<f32>(y.x, y.y, sin(y.x), y.x * y.y);
+    // sin to f32 rounding (exact_trig.wgsl), after reducing to [-pi, pi]: WGSL's own sin may
+    // be 2^-11 off, and the hybrid field integrates it over every step.
+    let b = vec4<f32>(y.x, y.y, sin_cos_exact(reduced_phase(y.x)).x, y.x * y.y);
     let k0 = vec4<f32>(model_data[3], model_data[4], model_data[5], model_data[6]);
     let k1 = vec4<f32>(model_data[7], model_data[8], model_data[9], model_data[10]);
     return vec2<f32>(dot(k0, b), dot(k1, b)) + out;

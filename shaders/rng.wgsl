@@ -1,3 +1,4 @@
+// requires: exact_trig.wgsl
 // Counter-based random numbers: Philox4x32-10, bit for bit the same function as
 // src/core/rng.rs (the native and browser tests compare the two streams).
 // WGSL has no 64-bit integers, so 64-bit seeds, streams and counters travel as vec2<u32>
@@ -62,9 +63,10 @@ fn u32_to_open_unit_f32(x: u32) -> f32 {
 
 fn box_muller(a: u32, b: u32) -> vec2<f32> {
     let radius = sqrt(-2.0 * log(u32_to_open_unit_f32(a)));
-    // In [-pi, pi), where WGSL's sin and cos are most accurate (as in src/core/rng.rs).
+    // In [-pi, pi) (as in src/core/rng.rs), and sin and cos to f32 rounding (sin_cos_exact:
+    // WGSL allows its own an absolute error of 2^-11, and SwiftShader's come near it).
     let angle = TAU * u32_to_unit_f32(b) - PI;
-    return radius * vec2<f32>(cos(angle), sin(angle));
+    return radius * sin_cos_exact(angle).yx;
 }
 
 fn normal4(seed: vec2<u32>, stream: vec2<u32>, counter: vec2<u32>) -> vec4<f32> {

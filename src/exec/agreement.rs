@@ -102,10 +102,14 @@ pub fn compare(plan: &Plan, cpu: &RunResult, gpu: &RunResult) -> Result<Comparis
     compare_scaled(plan, cpu, gpu, 1.0)
 }
 
-/// SwiftShader (Chromium's software WebGPU) evaluates exp and log less exactly than lavapipe:
-/// its particles stray up to 3.1e-3 from the CPU's at 8 NFE (2% of them past 1e-3). The
-/// browser test scales the distance tolerances by this.
-pub const SWIFTSHADER_SCALE: f32 = 10.0;
+/// The distance tolerances' scale for SwiftShader (Chromium's software WebGPU), in the browser
+/// tests and the page's path check on a software adapter. It was 10: SwiftShader's sin and cos
+/// are coarse (WGSL allows 2^-11), and its particles strayed up to 3.1e-3 from the CPU's at
+/// 8 NFE. Since the noise, the time features and the hybrid field take sin and cos from
+/// exact_trig.wgsl, every browser test passes at 1 (2026-12-04; random networks on the
+/// op-major path within 6.1e-6 relative, 5.5e-3 before); 2 leaves a margin for other
+/// SwiftShader builds' exp and log.
+pub const SWIFTSHADER_SCALE: f32 = 2.0;
 
 /// [`compare`] with every distance tolerance multiplied by `scale`.
 pub fn compare_scaled(plan: &Plan, cpu: &RunResult, gpu: &RunResult, scale: f32) -> Result<Comparison, String> {
